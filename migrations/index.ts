@@ -1,0 +1,6 @@
+import { Migration20261122000000_money_core } from './Migration20261122000000_money_core';
+
+/** Every migration in order. Listed explicitly so the same code runs from TypeScript and from the build. */
+export const migrationsList = [
+  { name: 'Migration20261122000000_money_core', class: Migration20261122000000_money_core },
+];

@@ -1,0 +1,64 @@
+import { Arg, Ctx, Field, InputType, Mutation, ObjectType, Resolver } from 'type-graphql';
+import { assertRole } from '../platform/auth';
+import { InvalidInputError } from '../platform/errors';
+import { Money, PayeeInput } from '../platform/graphql/common-types';
+import type { GraphQLContext } from '../platform/graphql/context';
+import { parseAccrual } from './accrual.service';
+
+@InputType({ description: 'A manual correction of a payee’s balance' })
+export class AccrualInput {
+  @Field(() => PayeeInput, { description: 'A CLIENT or PARK' })
+  payee!: PayeeInput;
+
+  @Field({ defaultValue: 'payout', description: 'The account type to credit or debit' })
+  account!: string;
+
+  @Field({ description: 'Minor units as a string of digits; negative debits the account' })
+  amount!: string;
+
+  @Field()
+  currency!: string;
+
+  @Field({ description: 'Applied once per payee: the same reference again changes nothing' })
+  reference!: string;
+
+  @Field({ description: 'Why the correction is made; kept with it' })
+  reason!: string;
+}
+
+@ObjectType()
+export class AccrualResult {
+  @Field({ description: 'The ledger transfer that made the change' })
+  transferId!: string;
+
+  @Field({ description: 'False when this reference had been applied already' })
+  applied!: boolean;
+
+  @Field(() => Money)
+  amount!: Money;
+}
+
+@Resolver()
+export class AccrualResolver {
+  @Mutation(() => AccrualResult, { description: 'Admin: credit or debit a payee’s account by hand, with a reason' })
+  async recordAccrual(@Arg('input', () => AccrualInput) input: AccrualInput, @Ctx() ctx: GraphQLContext): Promise<AccrualResult> {
+    assertRole(ctx.principal, 'admin');
+    const reason = input.reason.trim();
+    if (reason.length < 3 || reason.length > 1000) {
+      throw new InvalidInputError('reason must be 3–1000 characters', { field: 'reason' });
+    }
+    const accrual = parseAccrual({ ...input, payee: { ...input.payee } });
+    const applied = await ctx.em.transactional((em) =>
+      ctx.app.accruals.apply(
+        em,
+        { ...accrual, occurredAt: new Date(), reason, actor: `${ctx.principal.role}:${ctx.principal.subject}` },
+        'MANUAL',
+      ),
+    );
+    return Object.assign(new AccrualResult(), {
+      transferId: applied.transferId,
+      applied: applied.created,
+      amount: Money.of(accrual.amount, accrual.currency),
+    });
+  }
+}

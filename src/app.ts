@@ -1,0 +1,87 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { Pool } from 'pg';
+import { AccrualService } from './accruals/accrual.service';
+import { accrualsHandler } from './accruals/accruals.inbound';
+import { LedgerService } from './ledger/ledger.service';
+import { ARD_STATUSES, OEBS_STATUSES, erpStatusHandler } from './payouts/erp-status.inbound';
+import { PayoutService } from './payouts/payout.service';
+import type { Settings } from './platform/config';
+import { InboundProcessor } from './platform/kafka/inbound-processor';
+import { createKafka, createProducer, ensureTopics, parseBrokers, type Kafka, type Producer } from './platform/kafka/kafka-client';
+import type { Logger } from './platform/logger';
+import { createMetrics, type Metrics } from './platform/metrics';
+import { initORM } from './platform/orm';
+import { OutboxPublisher } from './platform/outbox/publisher';
+
+/** Everything a process needs, built once: the composition root of the service. */
+export interface App {
+  settings: Settings;
+  logger: Logger;
+  metrics: Metrics;
+  orm: MikroORM;
+  /** A plain pg pool for graphile-worker, which brings its own queries. */
+  pgPool: Pool;
+  databaseUrl: string;
+  ledger: LedgerService;
+  payouts: PayoutService;
+  accruals: AccrualService;
+  inbound: InboundProcessor;
+  outbox: OutboxPublisher;
+  kafka: Kafka | null;
+  producer: Producer | null;
+  close(): Promise<void>;
+}
+
+export interface CreateAppOptions {
+  settings: Settings;
+  logger: Logger;
+  databaseUrl: string;
+  /** Connect a Kafka producer for the outbox (processes that publish). */
+  connectProducer?: boolean;
+}
+
+export async function createApp({ settings, logger, databaseUrl, connectProducer = false }: CreateAppOptions): Promise<App> {
+  const metrics = createMetrics();
+  const orm = await initORM(databaseUrl, settings.DATABASE_POOL_MAX, logger);
+  const pgPool = new Pool({ connectionString: databaseUrl, max: Math.max(4, settings.WORKER_CONCURRENCY + 2) });
+  pgPool.on('error', (err) => logger.warn({ err }, 'idle pg connection error'));
+  pgPool.on('connect', (client) => client.on('error', (err) => logger.warn({ err }, 'pg connection error')));
+
+  const ledger = new LedgerService();
+  const payouts = new PayoutService(ledger, settings.topics);
+  const accruals = new AccrualService(ledger);
+  const inbound = new InboundProcessor(orm, metrics, logger.child({ component: 'inbound' }))
+    .register(accrualsHandler(settings.topics.accruals, accruals))
+    .register(erpStatusHandler(settings.topics.erpStatusArd, ARD_STATUSES, payouts))
+    .register(erpStatusHandler(settings.topics.erpStatusOebs, OEBS_STATUSES, payouts));
+
+  let kafka: Kafka | null = null;
+  let producer: Producer | null = null;
+  if (settings.KAFKA_BROKERS) {
+    kafka = createKafka(parseBrokers(settings.KAFKA_BROKERS), settings.KAFKA_CLIENT_ID, logger);
+    if (settings.KAFKA_CREATE_TOPICS) await ensureTopics(kafka, Object.values(settings.topics));
+    if (connectProducer) producer = await createProducer(kafka);
+  }
+  const outbox = new OutboxPublisher(orm, producer, metrics, logger.child({ component: 'outbox' }), settings.OUTBOX_BATCH_SIZE);
+
+  return {
+    settings,
+    logger,
+    metrics,
+    orm,
+    pgPool,
+    databaseUrl,
+    ledger,
+    payouts,
+    accruals,
+    inbound,
+    outbox,
+    kafka,
+    producer,
+    async close() {
+      await producer?.disconnect();
+      await pgPool.end();
+      await orm.close();
+    },
+  };
+}

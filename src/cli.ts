@@ -1,0 +1,206 @@
+import 'reflect-metadata';
+import { createReadStream } from 'node:fs';
+import { writeFile, readFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { Command, Option } from 'commander';
+import { printSchema } from 'graphql';
+import { createApp, type App } from './app';
+import { runDemo } from './demo';
+import { checkLedger } from './ledger/invariants';
+import { TokenService, ROLES, type Role } from './platform/auth';
+import { ConfigError, loadSettings } from './platform/config';
+import { DeadLetterService } from './platform/kafka/dead-letters';
+import type { InboundMessage } from './platform/kafka/inbound';
+import { createLogger } from './platform/logger';
+import { graphqlSchema } from './platform/graphql/schema';
+import { parsePayeeRef } from './platform/payee';
+import { migrateAll, openDatabase, startProcess, type Roles } from './processes';
+
+const SCHEMA_FILE = 'schema/schema.graphql';
+
+/** Runs a long-lived process until SIGTERM or SIGINT, then stops it gracefully. */
+async function serve(roles: Roles): Promise<void> {
+  const running = await startProcess(roles);
+  const shutdown = (signal: string) => {
+    running.app.logger.info({ signal }, 'shutting down');
+    running.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+/** Opens the database and the services for a one-off command, and closes them after. */
+async function withApp<T>(work: (app: App) => Promise<T>): Promise<T> {
+  const settings = loadSettings();
+  const logger = createLogger(process.env.LOG_LEVEL ?? 'warn');
+  const database = await openDatabase(settings, logger);
+  const app = await createApp({ settings, logger, databaseUrl: database.url, connectProducer: false });
+  try {
+    return await work(app);
+  } finally {
+    await app.close();
+    await database.embedded?.stop();
+  }
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+const program = new Command('payouts').description('Payouts platform: ledger, payout lifecycle, GraphQL API, workers');
+
+program
+  .command('start')
+  .description('API, workers and Kafka consumers in one process; migrates first (embedded PostgreSQL without DATABASE_URL)')
+  .action(() => serve({ api: true, worker: true, consumers: true, migrate: true }));
+program.command('api').description('The GraphQL API only').action(() => serve({ api: true, worker: false, consumers: false, migrate: false }));
+program
+  .command('worker')
+  .description('Jobs (graphile-worker) and Kafka consumers')
+  .action(() => serve({ api: false, worker: true, consumers: true, migrate: false }));
+
+program
+  .command('migrate')
+  .description('Apply database migrations (ours and graphile-worker’s)')
+  .action(() =>
+    withApp(async (app) => {
+      const applied = await migrateAll(app);
+      console.log(applied.length > 0 ? `applied: ${applied.join(', ')}` : 'nothing to apply');
+    }),
+  );
+
+program
+  .command('token')
+  .description('Print a signed JWT for local use')
+  .addOption(new Option('--role <role>', 'role').choices([...ROLES]).makeOptionMandatory())
+  .option('--payee <KIND:id>', 'a payee the subject may see (repeatable), e.g. CLIENT:c1 or SHOP:party/shop', collect, [])
+  .option('--subject <sub>', 'the subject', 'local-user')
+  .option('--ttl <duration>', 'lifetime, e.g. 30m, 12h, 7d', '12h')
+  .action((options: { role: Role; payee: string[]; subject: string; ttl: string }) => {
+    const settings = loadSettings();
+    const token = new TokenService(settings.JWT_SECRET).sign({
+      subject: options.subject,
+      role: options.role,
+      payees: options.payee.map(parsePayeeRef),
+      ttl: options.ttl,
+    });
+    process.stdout.write(`${token}\n`);
+  });
+
+program
+  .command('ingest <file>')
+  .description('Apply a JSON-lines file through the same handler as a topic (backfills without Kafka)')
+  .requiredOption('--topic <topic>', 'the topic whose handler applies the lines, e.g. accruals')
+  .option('--batch <n>', 'lines per transaction', '500')
+  .action((file: string, options: { topic: string; batch: string }) =>
+    withApp(async (app) => {
+      const batchSize = Math.max(1, Number(options.batch) || 500);
+      const counts = { applied: 0, duplicate: 0, 'dead-lettered': 0 };
+      let line = 0;
+      let batch: InboundMessage[] = [];
+      const flush = async () => {
+        for (const outcome of await app.inbound.processBatch(batch, 'INGEST')) counts[outcome] += 1;
+        batch = [];
+        process.stderr.write(`\r${line} lines: ${counts.applied} applied, ${counts.duplicate} duplicate, ${counts['dead-lettered']} dead-lettered`);
+      };
+      for await (const text of createInterface({ input: createReadStream(file), crlfDelay: Infinity })) {
+        line += 1;
+        if (text.trim() === '') continue;
+        batch.push({ topic: options.topic, partition: null, offset: `${file}:${line}`, key: null, value: text });
+        if (batch.length >= batchSize) await flush();
+      }
+      await flush();
+      process.stderr.write('\n');
+      console.log(JSON.stringify({ lines: line, ...counts }));
+    }),
+  );
+
+const deadLetters = program.command('dead-letters').description('Inbound messages that could not be applied');
+deadLetters
+  .command('list')
+  .option('--topic <topic>')
+  .option('--all', 'include resolved ones')
+  .option('--limit <n>', 'at most this many', '100')
+  .action((options: { topic?: string; all?: boolean; limit: string }) =>
+    withApp(async (app) => {
+      const service = new DeadLetterService(app.orm, app.inbound);
+      const page = await service.list(app.orm.em.fork(), {
+        topic: options.topic,
+        includeResolved: options.all,
+        first: Number(options.limit) || 100,
+      });
+      for (const d of page.rows) {
+        console.log(JSON.stringify({ id: d.id, topic: d.topic, partition: d.partition, offset: d.offset, code: d.errorCode, reason: d.reason, attempts: d.attempts, resolvedAt: d.resolvedAt, value: d.value }));
+      }
+      if (page.hasNextPage) console.error('(more: raise --limit)');
+    }),
+  );
+deadLetters
+  .command('retry [ids...]')
+  .description('Apply dead letters again: the given ids, or every open one (optionally of one topic)')
+  .option('--topic <topic>')
+  .action((ids: string[], options: { topic?: string }) =>
+    withApp(async (app) => {
+      const service = new DeadLetterService(app.orm, app.inbound);
+      const targets = ids.length > 0 ? ids : await service.openIds(options.topic);
+      let stillFailing = 0;
+      for (const [i, id] of targets.entries()) {
+        const result = await service.retry(id);
+        if (result.outcome === 'dead-lettered') stillFailing += 1;
+        console.log(JSON.stringify(result));
+        process.stderr.write(`retried ${i + 1}/${targets.length}\n`);
+      }
+      process.exitCode = stillFailing > 0 ? 1 : 0;
+    }),
+  );
+
+program
+  .command('ledger')
+  .description('Ledger tools')
+  .command('check')
+  .description('Check the ledger invariants over the whole database; exits 1 on a violation')
+  .action(() =>
+    withApp(async (app) => {
+      const violations = await checkLedger(app.orm.em.fork());
+      for (const v of violations) console.log(`VIOLATION ${v.rule}: ${v.detail}`);
+      console.log(violations.length === 0 ? 'ledger ok' : `${violations.length} violation(s)`);
+      process.exitCode = violations.length === 0 ? 0 : 1;
+    }),
+  );
+
+program
+  .command('demo')
+  .description('Load sample payees, accruals and payouts so you can watch the lifecycle')
+  .action(() =>
+    withApp(async (app) => {
+      await migrateAll(app);
+      await runDemo(app, (line) => console.log(line));
+    }),
+  );
+
+program
+  .command('schema')
+  .description(`Write the GraphQL SDL to ${SCHEMA_FILE}, or with --check fail when it is stale`)
+  .option('--check')
+  .action(async (options: { check?: boolean }) => {
+    const sdl = `${printSchema(await graphqlSchema())}\n`;
+    if (!options.check) return writeFile(SCHEMA_FILE, sdl);
+    const current = await readFile(SCHEMA_FILE, 'utf8').catch(() => '');
+    if (current !== sdl) {
+      console.error(`${SCHEMA_FILE} is stale: run \`npm run schema\` and commit it`);
+      process.exitCode = 1;
+    } else console.log(`${SCHEMA_FILE} is up to date`);
+  });
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(2);
+    }
+    console.error(error instanceof Error ? error.message : error);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,135 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { ConflictError } from '../platform/errors';
+import { SqlState, sqlState, violatedConstraint } from '../platform/database-errors';
+import { LedgerAccount } from './entities';
+
+export interface AccountOwner {
+  kind: string;
+  id: string;
+}
+
+export interface AccountKey {
+  owner: AccountOwner;
+  type: string;
+  currency: string;
+}
+
+export interface TransferRequest {
+  idempotencyKey: string;
+  debitAccountId: string;
+  creditAccountId: string;
+  amount: bigint;
+  currency: string;
+  kind: string;
+  reference?: string | null;
+}
+
+export interface PostedTransfer {
+  transferId: string;
+  /** False when the idempotency key had been used already: nothing moved this time. */
+  created: boolean;
+}
+
+/** The system's own owner: `world` is where money enters and leaves the ledger. */
+export const SYSTEM_OWNER: AccountOwner = { kind: 'SYSTEM', id: 'system' };
+export const WORLD_ACCOUNT = 'world';
+
+export class InsufficientFundsError extends ConflictError {
+  constructor(message = 'Insufficient funds: the account may not go negative') {
+    super(message);
+  }
+}
+
+/** Which accounts may go below zero. Payees' accounts may not, unless a domain says otherwise. */
+export type NegativePolicy = (key: AccountKey) => boolean;
+export const defaultNegativePolicy: NegativePolicy = (key) => key.owner.kind === 'SYSTEM';
+
+/**
+ * Double-entry ledger. Every transfer and both balance changes happen in one database call
+ * (`ledger_post`), so callers only choose accounts and amounts; the database keeps the rules.
+ */
+export class LedgerService {
+  /** Ids of accounts known to be committed; an account is never deleted, so they stay valid. */
+  private readonly committedIds = new Map<string, string>();
+
+  constructor(private readonly negativePolicy: NegativePolicy = defaultNegativePolicy) {}
+
+  /** Finds or opens an account; safe to call concurrently for the same key. */
+  async accountId(em: EntityManager, key: AccountKey): Promise<string> {
+    const cacheKey = `${key.owner.kind}\u0000${key.owner.id}\u0000${key.type}\u0000${key.currency}`;
+    const cached = this.committedIds.get(cacheKey);
+    if (cached) return cached;
+    const params = [key.owner.kind, key.owner.id, key.type, key.currency];
+    const existing = await em.execute<{ id: string }[]>(
+      'SELECT id FROM ledger_account WHERE owner_kind = ? AND owner_id = ? AND type = ? AND currency = ?',
+      params,
+    );
+    if (existing[0]) {
+      if (this.committedIds.size > 100_000) this.committedIds.clear();
+      this.committedIds.set(cacheKey, String(existing[0].id));
+      return String(existing[0].id);
+    }
+    // Not cached: the opening transaction may still roll back.
+    const opened = await em.execute<{ id: string }[]>(
+      `INSERT INTO ledger_account (owner_kind, owner_id, type, currency, allow_negative) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (owner_kind, owner_id, type, currency) DO UPDATE SET updated_at = ledger_account.updated_at
+       RETURNING id`,
+      [...params, this.negativePolicy(key)],
+    );
+    return String(opened[0]!.id);
+  }
+
+  async post(em: EntityManager, transfer: TransferRequest): Promise<PostedTransfer> {
+    try {
+      const rows = await em.execute<{ transfer_id: string; created: boolean }[]>(
+        'SELECT transfer_id, created FROM ledger_post(?, ?, ?, ?, ?, ?, ?)',
+        [
+          transfer.idempotencyKey,
+          transfer.debitAccountId,
+          transfer.creditAccountId,
+          transfer.amount.toString(),
+          transfer.currency,
+          transfer.kind,
+          transfer.reference ?? null,
+        ],
+      );
+      return { transferId: String(rows[0]!.transfer_id), created: rows[0]!.created };
+    } catch (error) {
+      throw translateLedgerError(error);
+    }
+  }
+
+  /** Moves money between two accounts named by key, opening them when needed. */
+  async move(
+    em: EntityManager,
+    from: AccountKey,
+    to: AccountKey,
+    transfer: Omit<TransferRequest, 'debitAccountId' | 'creditAccountId' | 'currency'>,
+  ): Promise<PostedTransfer> {
+    const [debitAccountId, creditAccountId] = [await this.accountId(em, from), await this.accountId(em, to)];
+    return this.post(em, { ...transfer, debitAccountId, creditAccountId, currency: from.currency });
+  }
+
+  async accountsOf(em: EntityManager, owner: AccountOwner): Promise<LedgerAccount[]> {
+    return em.find(
+      LedgerAccount,
+      { ownerKind: owner.kind, ownerId: owner.id },
+      { orderBy: { type: 'asc', currency: 'asc' } },
+    );
+  }
+}
+
+export function worldAccount(currency: string): AccountKey {
+  return { owner: SYSTEM_OWNER, type: WORLD_ACCOUNT, currency };
+}
+
+function translateLedgerError(error: unknown): unknown {
+  const state = sqlState(error);
+  if (state === SqlState.checkViolation && violatedConstraint(error) === 'ledger_account_balance_non_negative') {
+    return new InsufficientFundsError();
+  }
+  if (state === SqlState.ledgerKeyReused) {
+    return new ConflictError('This idempotency key was already used for a different transfer');
+  }
+  return error;
+}

@@ -1,0 +1,45 @@
+import { InvalidInputError } from '../platform/errors';
+import type { InboundHandler } from '../platform/kafka/inbound';
+import type { PayoutStatus } from './lifecycle';
+import type { PayoutService } from './payout.service';
+
+interface ErpStatus {
+  payoutId: string;
+  status: PayoutStatus;
+  reason: string | null;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * What the ERP says back about a payout. The ARD feed acknowledges the document, the OEBS feed
+ * reports the money; repeats and late messages change nothing, an unknown payout is refused.
+ */
+export function erpStatusHandler(
+  topic: string,
+  allowed: readonly PayoutStatus[],
+  payouts: PayoutService,
+): InboundHandler<ErpStatus> {
+  return {
+    topic,
+    parse(json) {
+      const { payoutId, status, reason } = json;
+      if (typeof payoutId !== 'string' || !UUID.test(payoutId)) {
+        throw new InvalidInputError('payoutId must be a payout id', { field: 'payoutId' });
+      }
+      if (!allowed.includes(status as PayoutStatus)) {
+        throw new InvalidInputError(`status must be one of ${allowed.join(', ')}`, { field: 'status' });
+      }
+      if (reason !== undefined && reason !== null && typeof reason !== 'string') {
+        throw new InvalidInputError('reason must be a string', { field: 'reason' });
+      }
+      return { payoutId, status: status as PayoutStatus, reason: (reason as string | undefined) ?? null };
+    },
+    async apply(em, message) {
+      await payouts.transition(em, message.payoutId, message.status, { reason: message.reason, actor: `erp:${topic}` });
+    },
+  };
+}
+
+export const ARD_STATUSES: readonly PayoutStatus[] = ['ACCEPTED', 'REJECTED'];
+export const OEBS_STATUSES: readonly PayoutStatus[] = ['PAID', 'RETURNED', 'REJECTED'];

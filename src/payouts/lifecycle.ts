@@ -1,0 +1,82 @@
+/**
+ * The payout state machine (contracts.md, "Payout lifecycle") and the ledger movement each step
+ * makes. Pure: no I/O, so every rule is unit-tested on its own.
+ */
+export const PAYOUT_STATUSES = ['CREATED', 'SENT', 'ACCEPTED', 'PAID', 'REJECTED', 'RETURNED', 'CANCELLED'] as const;
+export type PayoutStatus = (typeof PAYOUT_STATUSES)[number];
+
+export const PAYOUT_SOURCES = ['SCHEDULE', 'REQUEST', 'INSTANT', 'PERIODIC', 'SIGNALQ', 'MANUAL'] as const;
+export type PayoutSource = (typeof PAYOUT_SOURCES)[number];
+
+/** The payee's accounts a payout moves money between; `world` is outside the ledger's payees. */
+export const PayoutAccount = {
+  available: 'payout',
+  reserved: 'payout-reserved',
+  inFlight: 'payout-sent',
+  world: 'world',
+} as const;
+export type PayoutAccountRole = keyof typeof PayoutAccount;
+
+const NEXT: Record<PayoutStatus, readonly PayoutStatus[]> = {
+  CREATED: ['SENT', 'CANCELLED'],
+  // The money feed can report PAID before the document feed's ACCEPTED arrives.
+  SENT: ['ACCEPTED', 'PAID', 'REJECTED'],
+  ACCEPTED: ['PAID', 'REJECTED'],
+  PAID: ['RETURNED'],
+  REJECTED: [],
+  RETURNED: [],
+  CANCELLED: [],
+};
+
+/** Statuses a payout has certainly passed once it is in the key status: late news of them is no news. */
+const ALREADY_PASSED: Record<PayoutStatus, readonly PayoutStatus[]> = {
+  CREATED: [],
+  SENT: ['CREATED'],
+  ACCEPTED: ['CREATED', 'SENT'],
+  PAID: ['CREATED', 'SENT', 'ACCEPTED'],
+  REJECTED: ['CREATED', 'SENT', 'ACCEPTED'],
+  RETURNED: ['CREATED', 'SENT', 'ACCEPTED', 'PAID'],
+  CANCELLED: ['CREATED'],
+};
+
+export type TransitionDecision = 'apply' | 'ignore' | 'refuse';
+
+/**
+ * `apply` a real step; `ignore` a repeat or late message (same status, or one the payout is
+ * already past, e.g. ACCEPTED after PAID); `refuse` anything else.
+ */
+export function decideTransition(from: PayoutStatus, to: PayoutStatus): TransitionDecision {
+  if (NEXT[from].includes(to)) return 'apply';
+  if (from === to || ALREADY_PASSED[from].includes(to)) return 'ignore';
+  return 'refuse';
+}
+
+export interface Movement {
+  from: PayoutAccountRole;
+  to: PayoutAccountRole;
+}
+
+/** The ledger movement that makes a step true in money, or null when the step moves nothing. */
+export function movementFor(from: PayoutStatus, to: PayoutStatus): Movement | null {
+  switch (to) {
+    case 'CREATED':
+      return { from: 'available', to: 'reserved' };
+    case 'SENT':
+      return { from: 'reserved', to: 'inFlight' };
+    case 'ACCEPTED':
+      return null;
+    case 'PAID':
+      return { from: 'inFlight', to: 'world' };
+    case 'REJECTED':
+      return { from: 'inFlight', to: 'available' };
+    case 'RETURNED':
+      return { from: 'world', to: 'available' };
+    case 'CANCELLED':
+      return { from: 'reserved', to: 'available' };
+  }
+  throw new Error(`no movement from ${from} to ${to}`);
+}
+
+export function isPayoutStatus(value: unknown): value is PayoutStatus {
+  return PAYOUT_STATUSES.includes(value as PayoutStatus);
+}

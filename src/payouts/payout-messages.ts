@@ -1,0 +1,83 @@
+import { payeeFromStored } from '../platform/payee';
+import type { Payout } from './entities';
+
+export interface PayoutRow {
+  id: string;
+  payee_kind: string;
+  payee_id: string;
+  account_id: string;
+  amount: string;
+  currency: string;
+  status: string;
+  source: string;
+  source_ref: string | null;
+  cutoff: Date | null;
+  payout_tool_id: string | null;
+  sequence: number;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** The payout as other services see it in `payouts.events` (amounts as strings of minor units). */
+export function payoutSnapshot(row: PayoutRow) {
+  return {
+    id: row.id,
+    payee: payeeFromStored(row.payee_kind, row.payee_id),
+    accountId: String(row.account_id),
+    amount: String(row.amount),
+    currency: row.currency.trim(),
+    status: row.status,
+    source: row.source,
+    sourceRef: row.source_ref,
+    cutoff: row.cutoff ? new Date(row.cutoff).toISOString() : null,
+    payoutToolId: row.payout_tool_id,
+    sequence: row.sequence,
+    createdAt: new Date(row.created_at).toISOString(),
+    updatedAt: new Date(row.updated_at).toISOString(),
+  };
+}
+
+export function payoutEvent(row: PayoutRow, occurredAt: Date) {
+  return {
+    payoutId: row.id,
+    sequence: row.sequence,
+    status: row.status,
+    occurredAt: occurredAt.toISOString(),
+    payout: payoutSnapshot(row),
+  };
+}
+
+/** The `erp.payouts` message (contracts.md): what the ERP needs to pay. */
+export function erpPayoutMessage(row: PayoutRow, sentAt: Date, cashPaymentFactId: string) {
+  const snapshot = payoutSnapshot(row);
+  return {
+    payoutId: row.id,
+    payee: snapshot.payee,
+    accountId: snapshot.accountId,
+    amount: snapshot.amount,
+    currency: snapshot.currency,
+    ...(row.payout_tool_id ? { payoutToolId: row.payout_tool_id } : {}),
+    cashPaymentFactId,
+    createdAt: snapshot.createdAt,
+    sentAt: sentAt.toISOString(),
+  };
+}
+
+export function rowFromEntity(p: Payout): PayoutRow {
+  return {
+    id: p.id,
+    payee_kind: p.payeeKind,
+    payee_id: p.payeeId,
+    account_id: p.accountId,
+    amount: p.amount.toString(),
+    currency: p.currency,
+    status: p.status,
+    source: p.source,
+    source_ref: p.sourceRef ?? null,
+    cutoff: p.cutoff ?? null,
+    payout_tool_id: p.payoutToolId ?? null,
+    sequence: p.sequence,
+    created_at: p.createdAt,
+    updated_at: p.updatedAt,
+  };
+}

@@ -1,0 +1,60 @@
+import type { EntityManager, FilterQuery } from '@mikro-orm/postgresql';
+import { seesEverything, type Principal } from '../platform/auth';
+import { ForbiddenError, InvalidInputError } from '../platform/errors';
+import { parsePayeeRef } from '../platform/payee';
+import { Payout } from './entities';
+import type { PayoutFilter } from './payout.types';
+
+export interface PayoutPage {
+  rows: Payout[];
+  hasNextPage: boolean;
+}
+
+/** Read side of payouts: filtered, scoped to what the caller may see, keyset-paged newest first. */
+export class PayoutQueries {
+  where(filter: PayoutFilter | null | undefined, principal: Principal): FilterQuery<Payout> {
+    const conditions: FilterQuery<Payout>[] = [];
+    const f = filter ?? {};
+    if (f.payeeId && !f.payeeKind) {
+      throw new InvalidInputError('payeeId needs payeeKind', { field: 'filter.payeeId' });
+    }
+    if (f.partyId) conditions.push({ partyId: f.partyId });
+    if (f.shopId) conditions.push({ shopId: f.shopId });
+    if (f.payeeKind) conditions.push({ payeeKind: f.payeeKind });
+    if (f.payeeId) conditions.push({ payeeId: f.payeeId });
+    if (f.status?.length) conditions.push({ status: { $in: f.status } });
+    if (f.source?.length) conditions.push({ source: { $in: f.source } });
+    if (f.createdFrom) conditions.push({ createdAt: { $gte: f.createdFrom } });
+    if (f.createdTo) conditions.push({ createdAt: { $lt: f.createdTo } });
+    if (!seesEverything(principal)) {
+      const visible = [...principal.payees].map(parsePayeeRef).map((p) => ({
+        payeeKind: p.kind,
+        payeeId: p.kind === 'SHOP' ? `${p.partyId}/${p.shopId}` : p.id,
+      }));
+      if (visible.length === 0) throw new ForbiddenError('This token may not see any payee');
+      conditions.push({ $or: visible });
+    }
+    return conditions.length === 0 ? {} : { $and: conditions };
+  }
+
+  async page(
+    em: EntityManager,
+    where: FilterQuery<Payout>,
+    first: number,
+    after: { at: Date; id: string } | null,
+  ): Promise<PayoutPage> {
+    const keyset: FilterQuery<Payout> = after
+      ? { $or: [{ createdAt: { $lt: after.at } }, { createdAt: after.at, id: { $lt: after.id } }] }
+      : {};
+    const rows = await em.find(
+      Payout,
+      { $and: [where, keyset] },
+      { orderBy: [{ createdAt: 'desc' }, { id: 'desc' }], limit: first + 1 },
+    );
+    return { rows: rows.slice(0, first), hasNextPage: rows.length > first };
+  }
+
+  count(em: EntityManager, where: FilterQuery<Payout>): Promise<number> {
+    return em.count(Payout, where);
+  }
+}

@@ -1,0 +1,89 @@
+import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { assertCanSee } from '../platform/auth';
+import { NotFoundError } from '../platform/errors';
+import type { GraphQLContext } from '../platform/graphql/context';
+import { decodeCursor, encodeCursor, pageSize } from '../platform/graphql/pagination';
+import { payeeFromStored } from '../platform/payee';
+import { Payout } from './entities';
+import { PayoutQueries } from './payout.queries';
+import {
+  PayoutConnection,
+  PayoutFilter,
+  PayoutStatusChangeType,
+  PayoutType,
+} from './payout.types';
+
+const queries = new PayoutQueries();
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+async function visiblePayout(ctx: GraphQLContext, id: string): Promise<Payout> {
+  const payout = UUID.test(id) ? await ctx.em.findOne(Payout, { id }) : null;
+  if (!payout) throw new NotFoundError(`Payout ${id} not found`, { id });
+  assertCanSee(ctx.principal, payeeFromStored(payout.payeeKind, payout.payeeId));
+  return payout;
+}
+
+@Resolver(() => PayoutType)
+export class PayoutResolver {
+  @Query(() => PayoutType, { nullable: true, description: 'One payout; null when it does not exist' })
+  async payout(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<PayoutType | null> {
+    try {
+      return PayoutType.of(await visiblePayout(ctx, id));
+    } catch (error) {
+      if (error instanceof NotFoundError) return null;
+      throw error;
+    }
+  }
+
+  @Query(() => PayoutConnection, {
+    description: 'Payouts the caller may see, newest first',
+    complexity: ({ args, childComplexity }) => 1 + childComplexity * pageSize(args.first),
+  })
+  async payouts(
+    @Ctx() ctx: GraphQLContext,
+    @Arg('filter', () => PayoutFilter, { nullable: true }) filter?: PayoutFilter,
+    @Arg('first', () => Int, { nullable: true }) first?: number,
+    @Arg('after', () => String, { nullable: true }) after?: string,
+  ): Promise<PayoutConnection> {
+    const size = pageSize(first);
+    const where = queries.where(filter, ctx.principal);
+    const page = await queries.page(ctx.em, where, size, after ? decodeCursor(after) : null);
+    const edges = page.rows.map((row) => ({ cursor: encodeCursor(row.createdAt, row.id), node: PayoutType.of(row) }));
+    return Object.assign(new PayoutConnection(), {
+      edges,
+      nodes: edges.map((e) => e.node),
+      pageInfo: {
+        hasNextPage: page.hasNextPage,
+        hasPreviousPage: Boolean(after),
+        startCursor: edges[0]?.cursor ?? null,
+        endCursor: edges[edges.length - 1]?.cursor ?? null,
+      },
+      countQuery: () => queries.count(ctx.em, where),
+    });
+  }
+
+  @Mutation(() => PayoutType, { description: 'Cancels a payout that is still CREATED; its reservation is released' })
+  async cancelPayout(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<PayoutType> {
+    await visiblePayout(ctx, id);
+    const { app, principal } = ctx;
+    await ctx.em.transactional((em) =>
+      app.payouts.cancel(em, id, { actor: `${principal.role}:${principal.subject}`, reason: 'cancelled by user' }),
+    );
+    ctx.em.clear();
+    return PayoutType.of(await visiblePayout(ctx, id));
+  }
+
+  @FieldResolver(() => [PayoutStatusChangeType], { description: 'Every status the payout has had, oldest first' })
+  async statusHistory(@Root() payout: PayoutType, @Ctx() ctx: GraphQLContext): Promise<PayoutStatusChangeType[]> {
+    const changes = await ctx.loaders.statusHistory.load(payout.id);
+    return changes.map(PayoutStatusChangeType.of);
+  }
+}
+
+@Resolver(() => PayoutConnection)
+export class PayoutConnectionResolver {
+  @FieldResolver(() => Int, { description: 'All payouts matching the filter, over all pages' })
+  totalCount(@Root() connection: PayoutConnection): Promise<number> {
+    return connection.countQuery();
+  }
+}

@@ -1,0 +1,180 @@
+import { randomUUID } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { ConflictError, InvalidInputError, NotFoundError } from '../platform/errors';
+import type { Topics } from '../platform/config';
+import { writeToOutbox, type OutboxMessage } from '../platform/outbox/outbox';
+import { payeeId, type Payee } from '../platform/payee';
+import { SYSTEM_OWNER, type AccountKey, type LedgerService } from '../ledger/ledger.service';
+import {
+  PayoutAccount,
+  decideTransition,
+  movementFor,
+  type PayoutAccountRole,
+  type PayoutSource,
+  type PayoutStatus,
+} from './lifecycle';
+import { erpPayoutMessage, payoutEvent, type PayoutRow } from './payout-messages';
+
+export interface CreatePayoutInput {
+  payee: Payee;
+  amount: bigint;
+  currency: string;
+  source: PayoutSource;
+  /** Makes creation retry-safe: the same key returns the same payout and reserves nothing more. */
+  idempotencyKey: string;
+  sourceRef?: string | null;
+  cutoff?: Date | null;
+  payoutToolId?: string | null;
+  actor?: string | null;
+}
+
+export interface TransitionInput {
+  reason?: string | null;
+  actor?: string | null;
+}
+
+export interface PayoutChange {
+  payout: PayoutRow;
+  /** False when nothing changed: a repeated request, a duplicate or a late status. */
+  changed: boolean;
+}
+
+export class InvalidTransitionError extends ConflictError {
+  constructor(from: PayoutStatus, to: PayoutStatus) {
+    super(`A payout in status ${from} cannot become ${to}`, { from, to });
+  }
+}
+
+/**
+ * One payout lifecycle for every source. Each method is one step and must run inside the
+ * caller's transaction (`em.transactional`): the status, its history entry, the ledger movement
+ * and the outbox messages commit together or not at all.
+ */
+export class PayoutService {
+  constructor(
+    private readonly ledger: LedgerService,
+    private readonly topics: Pick<Topics, 'payoutEvents' | 'erpPayouts'>,
+  ) {}
+
+  /** Creates a payout and reserves its amount from the payee's available balance. */
+  async create(em: EntityManager, input: CreatePayoutInput): Promise<PayoutChange> {
+    if (input.amount <= 0n) throw new InvalidInputError('A payout amount must be positive');
+    const accountId = await this.ledger.accountId(em, this.accountKey(input.payee, input.currency, 'available'));
+    const id = randomUUID();
+    const shop = input.payee.kind === 'SHOP' ? input.payee : null;
+    const inserted = await em.execute<PayoutRow[]>(
+      `WITH created AS (
+         INSERT INTO payout (id, payee_kind, payee_id, party_id, shop_id, account_id, amount, currency, status, source,
+                             source_ref, idempotency_key, cutoff, payout_tool_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'CREATED', ?, ?, ?, ?, ?)
+         ON CONFLICT (idempotency_key) DO NOTHING
+         RETURNING *),
+       history AS (
+         INSERT INTO payout_status_change (payout_id, sequence, status, actor, occurred_at)
+         SELECT id, 1, 'CREATED', ?, created_at FROM created)
+       SELECT * FROM created`,
+      [
+        id,
+        input.payee.kind,
+        payeeId(input.payee),
+        shop?.partyId ?? null,
+        shop?.shopId ?? null,
+        accountId,
+        input.amount.toString(),
+        input.currency,
+        input.source,
+        input.sourceRef ?? null,
+        input.idempotencyKey,
+        input.cutoff ?? null,
+        input.payoutToolId ?? null,
+        input.actor ?? null,
+      ],
+    );
+    const row = inserted[0];
+    if (!row) return { payout: await this.sameRequestAgain(em, input, accountId), changed: false };
+
+    await this.moveMoney(em, row, 'CREATED', 'CREATED');
+    await writeToOutbox(em, [this.lifecycleMessage(row)]);
+    return { payout: row, changed: true };
+  }
+
+  async send(em: EntityManager, payoutId: string, input: TransitionInput = {}): Promise<PayoutChange> {
+    return this.transition(em, payoutId, 'SENT', input);
+  }
+
+  async cancel(em: EntityManager, payoutId: string, input: TransitionInput = {}): Promise<PayoutChange> {
+    return this.transition(em, payoutId, 'CANCELLED', input);
+  }
+
+  /** Moves a payout to `to` if the lifecycle allows it; repeats and late news change nothing. */
+  async transition(em: EntityManager, payoutId: string, to: PayoutStatus, input: TransitionInput = {}): Promise<PayoutChange> {
+    const locked = await em.execute<PayoutRow[]>('SELECT * FROM payout WHERE id = ? FOR UPDATE', [payoutId]);
+    const current = locked[0];
+    if (!current) throw new NotFoundError(`Payout ${payoutId} not found`, { payoutId });
+    const from = current.status as PayoutStatus;
+    const decision = decideTransition(from, to);
+    if (decision === 'ignore') return { payout: current, changed: false };
+    if (decision === 'refuse') throw new InvalidTransitionError(from, to);
+
+    const transferId = await this.moveMoney(em, current, from, to);
+    const updated = await em.execute<PayoutRow[]>(
+      `WITH changed AS (
+         UPDATE payout SET status = ?, sequence = sequence + 1, updated_at = clock_timestamp()
+          WHERE id = ? RETURNING *),
+       history AS (
+         INSERT INTO payout_status_change (payout_id, sequence, status, reason, actor, occurred_at)
+         SELECT id, sequence, status, ?, ?, updated_at FROM changed)
+       SELECT * FROM changed`,
+      [to, payoutId, input.reason ?? null, input.actor ?? null],
+    );
+    const row = updated[0]!;
+    const messages: OutboxMessage[] = [this.lifecycleMessage(row)];
+    if (to === 'SENT') {
+      messages.push({
+        topic: this.topics.erpPayouts,
+        key: row.id,
+        value: erpPayoutMessage(row, new Date(row.updated_at), transferId!),
+      });
+    }
+    await writeToOutbox(em, messages);
+    return { payout: row, changed: true };
+  }
+
+  private async moveMoney(em: EntityManager, row: PayoutRow, from: PayoutStatus, to: PayoutStatus) {
+    const movement = movementFor(from, to);
+    if (!movement) return null;
+    const payee = { kind: row.payee_kind, id: row.payee_id };
+    const currency = row.currency.trim();
+    const posted = await this.ledger.move(
+      em,
+      this.accountKeyFor(payee, currency, movement.from),
+      this.accountKeyFor(payee, currency, movement.to),
+      { idempotencyKey: `payout:${row.id}:${to}`, amount: BigInt(row.amount), kind: `payout_${to.toLowerCase()}`, reference: row.id },
+    );
+    return posted.transferId;
+  }
+
+  private async sameRequestAgain(em: EntityManager, input: CreatePayoutInput, accountId: string): Promise<PayoutRow> {
+    const rows = await em.execute<PayoutRow[]>('SELECT * FROM payout WHERE idempotency_key = ?', [input.idempotencyKey]);
+    const existing = rows[0]!;
+    if (String(existing.account_id) !== accountId || BigInt(existing.amount) !== input.amount) {
+      throw new ConflictError('This idempotency key was already used for a different payout', {
+        payoutId: existing.id,
+      });
+    }
+    return existing;
+  }
+
+  private lifecycleMessage(row: PayoutRow): OutboxMessage {
+    return { topic: this.topics.payoutEvents, key: row.id, value: payoutEvent(row, new Date(row.updated_at)) };
+  }
+
+  private accountKey(payee: Payee, currency: string, role: PayoutAccountRole): AccountKey {
+    return this.accountKeyFor({ kind: payee.kind, id: payeeId(payee) }, currency, role);
+  }
+
+  private accountKeyFor(owner: { kind: string; id: string }, currency: string, role: PayoutAccountRole): AccountKey {
+    if (role === 'world') return { owner: SYSTEM_OWNER, type: PayoutAccount.world, currency };
+    return { owner, type: PayoutAccount[role], currency };
+  }
+}

@@ -1,0 +1,21 @@
+/** Reads the PostgreSQL SQLSTATE and constraint name through MikroORM's exception wrappers. */
+export function sqlState(error: unknown): string | undefined {
+  const e = error as { code?: unknown; sqlState?: unknown };
+  return typeof e?.code === 'string' ? e.code : typeof e?.sqlState === 'string' ? e.sqlState : undefined;
+}
+
+export function violatedConstraint(error: unknown): string | undefined {
+  const e = error as { constraint?: unknown; message?: unknown };
+  if (typeof e?.constraint === 'string') return e.constraint;
+  const match = typeof e?.message === 'string' ? /constraint "([^"]+)"/.exec(e.message) : null;
+  return match?.[1];
+}
+
+export const SqlState = {
+  uniqueViolation: '23505',
+  checkViolation: '23514',
+  serializationFailure: '40001',
+  deadlock: '40P01',
+  ledgerImmutable: 'PL001',
+  ledgerKeyReused: 'PL002',
+} as const;

@@ -1,0 +1,23 @@
+import 'reflect-metadata';
+import type { GraphQLSchema } from 'graphql';
+import { buildSchema } from 'type-graphql';
+import { AccrualResolver } from '../../accruals/accrual.resolver';
+import { BalanceResolver } from '../../ledger/balance.resolver';
+import { PayoutConnectionResolver, PayoutResolver } from '../../payouts/payout.resolver';
+import { DeadLetterResolver } from '../kafka/dead-letter.resolver';
+
+export const resolvers = [
+  PayoutResolver,
+  PayoutConnectionResolver,
+  BalanceResolver,
+  AccrualResolver,
+  DeadLetterResolver,
+] as const;
+
+let built: Promise<GraphQLSchema> | null = null;
+
+/** The schema is built once per process; type-graphql metadata is global anyway. */
+export function graphqlSchema(): Promise<GraphQLSchema> {
+  built ??= buildSchema({ resolvers, validate: false, emitSchemaFile: false });
+  return built;
+}

@@ -1,0 +1,91 @@
+import type { Kafka, Consumer, KafkaMessage } from 'kafkajs';
+import type { Logger } from '../logger';
+import type { Metrics } from '../metrics';
+import type { InboundMessage } from './inbound';
+import type { InboundProcessor } from './inbound-processor';
+
+export interface ConsumerOptions {
+  groupId: string;
+  /** Messages applied per database transaction. */
+  chunkSize?: number;
+  fromBeginning?: boolean;
+}
+
+export function toInbound(topic: string, partition: number, message: KafkaMessage): InboundMessage {
+  return {
+    topic,
+    partition,
+    offset: message.offset,
+    key: message.key ? message.key.toString('utf8') : null,
+    value: message.value ? message.value.toString('utf8') : '',
+  };
+}
+
+/**
+ * Runs the inbound topics through the processor. Offsets are committed explicitly, only after the
+ * transaction that applied the messages has committed: a crash in between redelivers them, and
+ * the inbox makes the redelivery harmless.
+ */
+export class InboundConsumer {
+  private consumer: Consumer | null = null;
+  private joined = false;
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly processor: InboundProcessor,
+    private readonly metrics: Metrics,
+    private readonly logger: Logger,
+    private readonly options: ConsumerOptions,
+  ) {}
+
+  isJoined(): boolean {
+    return this.joined;
+  }
+
+  async start(): Promise<void> {
+    const consumer = this.kafka.consumer({ groupId: this.options.groupId, allowAutoTopicCreation: false });
+    this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      this.joined = true;
+    });
+    consumer.on(consumer.events.CRASH, (event) => {
+      this.joined = false;
+      this.logger.error({ err: event.payload.error }, 'kafka consumer crashed');
+    });
+    consumer.on(consumer.events.STOP, () => {
+      this.joined = false;
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topics: this.processor.topics(), fromBeginning: this.options.fromBeginning ?? true });
+    const chunkSize = this.options.chunkSize ?? 500;
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+        for (let start = 0; start < batch.messages.length; start += chunkSize) {
+          // On a rebalance or shutdown stop between chunks; the rest is redelivered to whoever owns it.
+          if (!isRunning() || isStale()) return;
+          const chunk = batch.messages.slice(start, start + chunkSize);
+          await this.processor.processBatch(
+            chunk.map((m) => toInbound(batch.topic, batch.partition, m)),
+            'KAFKA',
+          );
+          const last = chunk[chunk.length - 1]!;
+          resolveOffset(last.offset);
+          await consumer.commitOffsets([
+            { topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() },
+          ]);
+          const lag = BigInt(batch.highWatermark) - BigInt(last.offset) - 1n;
+          this.metrics.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(lag));
+          await heartbeat();
+        }
+      },
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer?.disconnect();
+    this.consumer = null;
+    this.joined = false;
+  }
+}

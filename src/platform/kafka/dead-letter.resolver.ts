@@ -1,0 +1,116 @@
+import { Arg, Ctx, Field, ID, Int, Mutation, ObjectType, Query, Resolver } from 'type-graphql';
+import { assertRole } from '../auth';
+import { InvalidInputError } from '../errors';
+import type { GraphQLContext } from '../graphql/context';
+import { pageSize } from '../graphql/pagination';
+import { DeadLetterService } from './dead-letters';
+import type { DeadLetter } from './dead-letter.entity';
+
+@ObjectType('DeadLetter', { description: 'An inbound message that could not be applied' })
+export class DeadLetterType {
+  @Field(() => ID)
+  id!: string;
+
+  @Field()
+  topic!: string;
+
+  @Field(() => Int, { nullable: true })
+  partition!: number | null;
+
+  @Field(() => String, { nullable: true })
+  offset!: string | null;
+
+  @Field(() => String, { nullable: true })
+  key!: string | null;
+
+  @Field({ description: 'The message as it arrived' })
+  value!: string;
+
+  @Field()
+  reason!: string;
+
+  @Field()
+  errorCode!: string;
+
+  @Field(() => Int)
+  attempts!: number;
+
+  @Field()
+  createdAt!: Date;
+
+  @Field(() => Date, { nullable: true })
+  resolvedAt!: Date | null;
+
+  static of(d: DeadLetter): DeadLetterType {
+    return Object.assign(new DeadLetterType(), {
+      id: d.id,
+      topic: d.topic,
+      partition: d.partition ?? null,
+      offset: d.offset ?? null,
+      key: d.key ?? null,
+      value: d.value,
+      reason: d.reason,
+      errorCode: d.errorCode,
+      attempts: d.attempts,
+      createdAt: d.createdAt,
+      resolvedAt: d.resolvedAt ?? null,
+    });
+  }
+}
+
+@ObjectType()
+export class DeadLetterPage {
+  @Field(() => [DeadLetterType])
+  nodes!: DeadLetterType[];
+
+  @Field()
+  hasNextPage!: boolean;
+
+  @Field(() => String, { nullable: true, description: 'Pass as `after` for the next page' })
+  endCursor!: string | null;
+}
+
+@ObjectType()
+export class DeadLetterRetry {
+  @Field(() => ID)
+  id!: string;
+
+  @Field({ description: 'applied, duplicate, dead-lettered (still failing) or already-resolved' })
+  outcome!: string;
+
+  @Field(() => String, { nullable: true })
+  reason!: string | null;
+}
+
+@Resolver()
+export class DeadLetterResolver {
+  @Query(() => DeadLetterPage, {
+    description: 'Admin: dead letters, oldest first',
+    complexity: ({ args, childComplexity }) => 1 + childComplexity * pageSize(args.first),
+  })
+  async deadLetters(
+    @Ctx() ctx: GraphQLContext,
+    @Arg('topic', () => String, { nullable: true }) topic?: string,
+    @Arg('includeResolved', { defaultValue: false }) includeResolved?: boolean,
+    @Arg('first', () => Int, { nullable: true }) first?: number,
+    @Arg('after', () => String, { nullable: true }) after?: string,
+  ): Promise<DeadLetterPage> {
+    assertRole(ctx.principal, 'admin');
+    if (after && !/^\d{1,19}$/.test(after)) throw new InvalidInputError('after is not a cursor this API returned');
+    const service = new DeadLetterService(ctx.app.orm, ctx.app.inbound);
+    const page = await service.list(ctx.em, { topic, includeResolved, first: pageSize(first), afterId: after });
+    return Object.assign(new DeadLetterPage(), {
+      nodes: page.rows.map(DeadLetterType.of),
+      hasNextPage: page.hasNextPage,
+      endCursor: page.rows[page.rows.length - 1]?.id ?? null,
+    });
+  }
+
+  @Mutation(() => DeadLetterRetry, { description: 'Admin: apply a dead letter again after its cause is fixed' })
+  async retryDeadLetter(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<DeadLetterRetry> {
+    assertRole(ctx.principal, 'admin');
+    if (!/^\d{1,19}$/.test(id)) throw new InvalidInputError('id is not a dead letter id', { field: 'id' });
+    const result = await new DeadLetterService(ctx.app.orm, ctx.app.inbound).retry(id);
+    return Object.assign(new DeadLetterRetry(), result);
+  }
+}

@@ -1,0 +1,154 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Logger } from '../logger';
+import type { Metrics } from '../metrics';
+import {
+  parseEnvelope,
+  rejectionOf,
+  type InboundHandler,
+  type InboundMessage,
+  type InboundOrigin,
+  type ProcessOutcome,
+  type Rejection,
+} from './inbound';
+
+/** What to do with a message that cannot be applied; the default stores a new dead letter. */
+export type RejectionSink = (em: EntityManager, message: InboundMessage, rejection: Rejection) => Promise<void>;
+
+/**
+ * Applies inbound messages exactly once in effect: the `eventId` is recorded in `inbox_event` in
+ * the same transaction as the effect, so a redelivered message finds it and changes nothing.
+ */
+export class InboundProcessor {
+  private readonly handlers = new Map<string, InboundHandler>();
+
+  constructor(
+    private readonly orm: MikroORM,
+    private readonly metrics: Metrics,
+    private readonly logger: Logger,
+  ) {}
+
+  register(handler: InboundHandler<any>): this {
+    this.handlers.set(handler.topic, handler);
+    return this;
+  }
+
+  topics(): string[] {
+    return [...this.handlers.keys()];
+  }
+
+  /**
+   * Applies a batch in one transaction. The fast path takes no savepoints; if a message's effect
+   * is refused part-way, the batch is redone with a savepoint around each message so only that
+   * message is dead-lettered.
+   */
+  async processBatch(messages: readonly InboundMessage[], origin: InboundOrigin): Promise<ProcessOutcome[]> {
+    if (messages.length === 0) return [];
+    let result: { outcomes: ProcessOutcome[]; rejections: Rejection[] };
+    try {
+      result = await this.orm.em.fork().transactional((em) => this.applyAll(em, messages, origin, false));
+    } catch (error) {
+      if (!(error instanceof RefusedEffect)) throw error;
+      result = await this.orm.em.fork().transactional((em) => this.applyAll(em, messages, origin, true));
+    }
+    this.count(messages, result.outcomes, result.rejections);
+    return result.outcomes;
+  }
+
+  /** Applies one message in the caller's transaction, rejecting it through `sink` when it can't be. */
+  async processOne(
+    em: EntityManager,
+    message: InboundMessage,
+    origin: InboundOrigin,
+    sink: RejectionSink = (tx, m, r) => this.deadLetter(tx, m, r),
+  ): Promise<ProcessOutcome> {
+    return this.applyOne(em, message, origin, true, sink);
+  }
+
+  /** Counted after commit, so a batch redone with savepoints is not counted twice. */
+  count(messages: readonly InboundMessage[], outcomes: readonly ProcessOutcome[], rejections: readonly Rejection[]): void {
+    messages.forEach((m, i) => this.metrics.inboundMessages.inc({ topic: m.topic, outcome: outcomes[i] }));
+    for (const r of rejections) this.metrics.deadLetters.inc({ topic: r.topic, code: r.code });
+  }
+
+  private async applyAll(em: EntityManager, messages: readonly InboundMessage[], origin: InboundOrigin, isolate: boolean) {
+    const outcomes: ProcessOutcome[] = [];
+    const rejections: Rejection[] = [];
+    const sink: RejectionSink = (tx, m, r) => {
+      rejections.push(r);
+      return this.deadLetter(tx, m, r);
+    };
+    for (const message of messages) outcomes.push(await this.applyOne(em, message, origin, isolate, sink));
+    return { outcomes, rejections };
+  }
+
+  private async applyOne(
+    em: EntityManager,
+    message: InboundMessage,
+    origin: InboundOrigin,
+    isolate: boolean,
+    sink: RejectionSink,
+  ): Promise<ProcessOutcome> {
+    const handler = this.handlers.get(message.topic);
+    let eventId: string;
+    let parsed: unknown;
+    try {
+      if (!handler) throw new UnknownTopicError(message.topic);
+      const envelope = parseEnvelope(message.value);
+      eventId = envelope.eventId;
+      parsed = handler.parse(envelope.json);
+    } catch (error) {
+      const rejection = error instanceof UnknownTopicError ? error.rejection : rejectionOf(error, message.topic);
+      if (!rejection) throw error;
+      await sink(em, message, rejection);
+      return 'dead-lettered';
+    }
+
+    if (isolate) await em.execute('SAVEPOINT inbound_message', [], 'run');
+    try {
+      const fresh = await em.execute<unknown[]>(
+        'INSERT INTO inbox_event (topic, event_id) VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING 1 AS fresh',
+        [message.topic, eventId],
+      );
+      if (fresh.length > 0) await handler!.apply(em, parsed, origin);
+      if (isolate) await em.execute('RELEASE SAVEPOINT inbound_message', [], 'run');
+      return fresh.length > 0 ? 'applied' : 'duplicate';
+    } catch (error) {
+      const rejection = rejectionOf(error, message.topic);
+      if (!rejection) throw error;
+      if (!isolate) throw new RefusedEffect(rejection);
+      await em.execute('ROLLBACK TO SAVEPOINT inbound_message', [], 'run');
+      await sink(em, message, rejection);
+      return 'dead-lettered';
+    }
+  }
+
+  private async deadLetter(em: EntityManager, message: InboundMessage, rejection: Rejection): Promise<void> {
+    // A redelivered Kafka message (same topic, partition and offset) updates its dead letter.
+    await em.execute(
+      `INSERT INTO dead_letter (topic, "partition", "offset", key, value, reason, error_code) VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (topic, "partition", "offset") WHERE "offset" IS NOT NULL
+       DO UPDATE SET attempts = dead_letter.attempts + 1, reason = EXCLUDED.reason, error_code = EXCLUDED.error_code`,
+      [message.topic, message.partition, message.offset, message.key, message.value, rejection.reason, rejection.code],
+      'run',
+    );
+    this.logger.warn(
+      { topic: message.topic, partition: message.partition, offset: message.offset, code: rejection.code, reason: rejection.reason },
+      'inbound message dead-lettered',
+    );
+  }
+}
+
+class RefusedEffect extends Error {
+  constructor(readonly rejection: Rejection) {
+    super(rejection.reason);
+  }
+}
+
+class UnknownTopicError extends Error {
+  readonly rejection: Rejection;
+  constructor(topic: string) {
+    super(`No handler for topic ${topic}`);
+    this.rejection = { topic, code: "UNKNOWN_TOPIC", reason: this.message };
+  }
+}

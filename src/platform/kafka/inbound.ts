@@ -1,0 +1,55 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { DomainError, InvalidInputError } from '../errors';
+
+/** One inbound message, wherever it came from: a Kafka topic, an ingest file or a dead-letter retry. */
+export interface InboundMessage {
+  topic: string;
+  partition: number | null;
+  offset: string | null;
+  key: string | null;
+  value: string;
+}
+
+/**
+ * Applies the messages of one topic. `parse` validates and throws an `InvalidInputError` for what
+ * can never be applied; `apply` makes the effect inside the given transaction.
+ */
+export interface InboundHandler<T = unknown> {
+  topic: string;
+  parse(json: Record<string, unknown>): T;
+  apply(em: EntityManager, message: T, origin: InboundOrigin): Promise<void>;
+}
+
+export type InboundOrigin = 'KAFKA' | 'INGEST';
+
+export type ProcessOutcome = 'applied' | 'duplicate' | 'dead-lettered';
+
+/** Why a message could not be applied: its stable code and a sentence for whoever fixes it. */
+export interface Rejection {
+  topic?: string;
+  code: string;
+  reason: string;
+}
+
+export function rejectionOf(error: unknown, topic?: string): Rejection | null {
+  if (error instanceof DomainError) return { topic, code: error.code, reason: error.message };
+  return null;
+}
+
+/** Parses the JSON envelope every inbound message shares; `eventId` is required. */
+export function parseEnvelope(value: string): { eventId: string; json: Record<string, unknown> } {
+  let json: unknown;
+  try {
+    json = JSON.parse(value);
+  } catch {
+    throw new InvalidInputError('Message is not valid JSON');
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new InvalidInputError('Message must be a JSON object');
+  }
+  const eventId = (json as Record<string, unknown>).eventId;
+  if (typeof eventId !== 'string' || eventId.length === 0 || eventId.length > 200) {
+    throw new InvalidInputError('eventId must be a non-empty string of at most 200 characters');
+  }
+  return { eventId, json: json as Record<string, unknown> };
+}

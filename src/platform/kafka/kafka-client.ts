@@ -1,0 +1,55 @@
+import { Kafka, logLevel, type Consumer, type Producer } from 'kafkajs';
+import type { Logger } from '../logger';
+
+/** kafkajs logs through our pino logger, at warn and above unless debugging. */
+export function createKafka(brokers: string[], clientId: string, logger: Logger): Kafka {
+  const log = logger.child({ component: 'kafka' });
+  return new Kafka({
+    clientId,
+    brokers,
+    logLevel: logLevel.WARN,
+    retry: { retries: 8, initialRetryTime: 200 },
+    logCreator:
+      () =>
+      ({ level, log: entry }) => {
+        const { message, ...extra } = entry;
+        if (level <= logLevel.ERROR) log.error(extra, message);
+        else if (level === logLevel.WARN) log.warn(extra, message);
+        else log.debug(extra, message);
+      },
+  });
+}
+
+export function parseBrokers(list: string): string[] {
+  return list
+    .split(',')
+    .map((b) => b.trim())
+    .filter(Boolean);
+}
+
+/** Creates the topics that do not exist yet; existing ones are left as they are. */
+export async function ensureTopics(kafka: Kafka, topics: string[], partitions = 4): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = [...new Set(topics)].filter((t) => !existing.has(t));
+    if (missing.length > 0) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })),
+      });
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export async function createProducer(kafka: Kafka): Promise<Producer> {
+  // Idempotent: a retried send is not duplicated and per-key order is kept.
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  await producer.connect();
+  return producer;
+}
+
+export type { Consumer, Kafka, Producer };

@@ -1,0 +1,68 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Producer } from 'kafkajs';
+import type { Logger } from '../logger';
+import type { Metrics } from '../metrics';
+
+/** Only one publisher at a time, so messages leave in the order they were written. */
+const PUBLISHER_LOCK = 7_361_020_001;
+
+interface OutboxRow {
+  id: string;
+  topic: string;
+  key: string | null;
+  value: string;
+}
+
+/**
+ * Publishes committed outbox messages to Kafka and deletes them once the broker has them.
+ * At-least-once: a crash between the send and the delete sends them again, and consumers dedupe.
+ */
+export class OutboxPublisher {
+  constructor(
+    private readonly orm: MikroORM,
+    private readonly producer: Producer | null,
+    private readonly metrics: Metrics,
+    private readonly logger: Logger,
+    private readonly batchSize: number,
+  ) {}
+
+  /** Publishes until the outbox is empty; returns how many messages were published. */
+  async drain(): Promise<number> {
+    if (!this.producer) return 0; // Kafka is off: the outbox waits.
+    let total = 0;
+    for (;;) {
+      const published = await this.publishBatch(this.producer);
+      if (published === null) return total; // another publisher holds the lock
+      total += published;
+      if (published < this.batchSize) return total;
+    }
+  }
+
+  private async publishBatch(producer: Producer): Promise<number | null> {
+    return this.orm.em.fork().transactional(async (em) => {
+      const [lock] = await em.execute<{ locked: boolean }[]>('SELECT pg_try_advisory_xact_lock(?) AS locked', [
+        PUBLISHER_LOCK,
+      ]);
+      if (!lock?.locked) return null;
+      const rows = await em.execute<OutboxRow[]>(
+        'SELECT id, topic, key, value FROM outbox_message ORDER BY id LIMIT ? FOR UPDATE',
+        [this.batchSize],
+      );
+      if (rows.length === 0) return 0;
+      const byTopic = new Map<string, { key: string | null; value: string }[]>();
+      for (const row of rows) {
+        const messages = byTopic.get(row.topic) ?? [];
+        messages.push({ key: row.key, value: row.value });
+        byTopic.set(row.topic, messages);
+      }
+      await producer.sendBatch({
+        acks: -1,
+        topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+      });
+      await em.execute('DELETE FROM outbox_message WHERE id = ANY(?::bigint[])', [rows.map((r) => r.id)], 'run');
+      for (const [topic, messages] of byTopic) this.metrics.outboxPublished.inc({ topic }, messages.length);
+      this.logger.debug({ count: rows.length }, 'outbox published');
+      return rows.length;
+    });
+  }
+}

@@ -1,0 +1,18 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { TaskList } from 'graphile-worker';
+import type { App } from '../src/app';
+import outboxPublish from './outbox__publish';
+
+/** Every task, named `entity__action`, one file each. */
+const tasks: Record<string, (app: App) => TaskList[string]> = {
+  outbox__publish: outboxPublish,
+};
+
+export function taskList(app: App): TaskList {
+  return Object.fromEntries(Object.entries(tasks).map(([name, make]) => [name, make(app)]));
+}
+
+export function crontab(): string {
+  return readFileSync(path.join(__dirname, 'crontab'), 'utf8');
+}
