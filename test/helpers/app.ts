@@ -1,0 +1,109 @@
+import { randomBytes } from 'node:crypto';
+import { inject } from 'vitest';
+import { createApp, type App } from '../../src/app';
+import { TokenService, type Role } from '../../src/platform/auth';
+import { loadSettings } from '../../src/platform/config';
+import { createLogger } from '../../src/platform/logger';
+import type { Payee } from '../../src/platform/payee';
+import { startProcess, type Roles, type RunningProcess } from '../../src/processes';
+import { createTestDatabase } from './database';
+
+export const TEST_JWT_SECRET = 'test-secret-test-secret-test-secret-0123';
+
+export interface TestEnvOptions {
+  /** Connect to the test Kafka broker, with topics and a consumer group unique to this test. */
+  kafka?: boolean;
+  env?: Record<string, string>;
+}
+
+export function kafkaBrokers(): string | null {
+  return inject('kafkaBrokers');
+}
+
+/** Settings for a test: its own database, and with Kafka its own topic names and group. */
+export function testEnv(databaseUrl: string, options: TestEnvOptions = {}): Record<string, string> {
+  const env: Record<string, string> = {
+    NODE_ENV: 'test',
+    DATABASE_URL: databaseUrl,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    PORT: '0',
+    JWT_SECRET: TEST_JWT_SECRET,
+  };
+  if (options.kafka) {
+    const brokers = kafkaBrokers();
+    if (!brokers) throw new Error('Kafka is not available for this run');
+    const suffix = randomBytes(4).toString('hex');
+    Object.assign(env, {
+      KAFKA_BROKERS: brokers,
+      KAFKA_GROUP_ID: `payouts-test-${suffix}`,
+      KAFKA_CLIENT_ID: `payouts-test-${suffix}`,
+      TOPIC_PARTY_MANAGEMENT: `party-management-${suffix}`,
+      TOPIC_INVOICING: `invoicing-${suffix}`,
+      TOPIC_ACCRUALS: `accruals-${suffix}`,
+      TOPIC_ERP_PAYOUTS: `erp.payouts-${suffix}`,
+      TOPIC_ERP_STATUS_ARD: `erp.payout-status.ard-${suffix}`,
+      TOPIC_ERP_STATUS_OEBS: `erp.payout-status.oebs-${suffix}`,
+      TOPIC_PAYOUT_EVENTS: `payouts.events-${suffix}`,
+    });
+  }
+  return { ...env, ...options.env };
+}
+
+export interface TestApp {
+  app: App;
+  env: Record<string, string>;
+  close(): Promise<void>;
+}
+
+/** The services on a fresh database, without HTTP or workers: for testing services directly. */
+export async function createTestApp(options: TestEnvOptions = {}): Promise<TestApp> {
+  const database = await createTestDatabase();
+  const env = testEnv(database.url, options);
+  const settings = loadSettings(env);
+  const app = await createApp({
+    settings,
+    logger: createLogger(settings.LOG_LEVEL),
+    databaseUrl: database.url,
+    connectProducer: Boolean(options.kafka),
+  });
+  return {
+    app,
+    env,
+    async close() {
+      await app.close();
+      await database.drop();
+    },
+  };
+}
+
+export interface TestServer {
+  running: RunningProcess;
+  app: App;
+  url: string;
+  env: Record<string, string>;
+  close(): Promise<void>;
+}
+
+/** A real process (API, and optionally workers and consumers) on a fresh database and a free port. */
+export async function startTestServer(
+  roles: Partial<Roles> = {},
+  options: TestEnvOptions = {},
+): Promise<TestServer> {
+  const database = await createTestDatabase();
+  const env = testEnv(database.url, options);
+  const running = await startProcess({ api: true, worker: false, consumers: false, migrate: false, ...roles }, env);
+  return {
+    running,
+    app: running.app,
+    url: running.url!,
+    env,
+    async close() {
+      await running.stop();
+      await database.drop();
+    },
+  };
+}
+
+export function tokenFor(role: Role, payees: Payee[] = [], ttl = '1h'): string {
+  return new TokenService(TEST_JWT_SECRET).sign({ subject: `test-${role}`, role, payees, ttl });
+}

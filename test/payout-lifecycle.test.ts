@@ -1,0 +1,124 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkLedger } from '../src/ledger/invariants';
+import { InsufficientFundsError } from '../src/ledger/ledger.service';
+import { InvalidTransitionError } from '../src/payouts/payout.service';
+import type { Payee } from '../src/platform/payee';
+import { createTestApp, type TestApp } from './helpers/app';
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await createTestApp();
+});
+afterAll(async () => t?.close());
+
+const client = (id: string): Payee => ({ kind: 'CLIENT', id });
+
+async function accrue(payee: Payee, amount: bigint, reference: string) {
+  const em = t.app.orm.em.fork();
+  return em.transactional((tx) =>
+    t.app.accruals.apply(tx, { payee, account: 'payout', amount, currency: 'RUB', reference, occurredAt: new Date() }, 'MANUAL'),
+  );
+}
+
+async function balances(payee: Payee): Promise<Record<string, bigint>> {
+  const accounts = await t.app.ledger.accountsOf(t.app.orm.em.fork(), { kind: payee.kind, id: 'id' in payee ? payee.id : '' });
+  return Object.fromEntries(accounts.map((a) => [a.type, a.balance]));
+}
+
+function create(payee: Payee, amount: bigint, key: string) {
+  return t.app.orm.em.fork().transactional((tx) =>
+    t.app.payouts.create(tx, { payee, amount, currency: 'RUB', source: 'MANUAL', idempotencyKey: key }),
+  );
+}
+
+function move(payoutId: string, status: Parameters<TestApp['app']['payouts']['transition']>[2]) {
+  return t.app.orm.em.fork().transactional((tx) => t.app.payouts.transition(tx, payoutId, status, { reason: 'test' }));
+}
+
+describe('payout lifecycle and its money', () => {
+  it('reserves on create, moves in flight on send and settles on paid', async () => {
+    const payee = client('life-1');
+    await accrue(payee, 100_000n, 'earn-1');
+    const { payout } = await create(payee, 60_000n, 'life-1-a');
+    expect(payout.status).toBe('CREATED');
+    expect(await balances(payee)).toMatchObject({ payout: 40_000n, 'payout-reserved': 60_000n });
+
+    await move(payout.id, 'SENT');
+    expect(await balances(payee)).toMatchObject({ payout: 40_000n, 'payout-reserved': 0n, 'payout-sent': 60_000n });
+    await move(payout.id, 'ACCEPTED');
+    const paid = await move(payout.id, 'PAID');
+    expect(paid.payout.status).toBe('PAID');
+    expect(paid.payout.sequence).toBe(4);
+    expect(await balances(payee)).toMatchObject({ payout: 40_000n, 'payout-sent': 0n });
+    expect(await checkLedger(t.app.orm.em.fork())).toEqual([]);
+  });
+
+  it('gives the money back on cancel, reject and return', async () => {
+    const payee = client('life-2');
+    await accrue(payee, 30_000n, 'earn-1');
+    const cancelled = await create(payee, 10_000n, 'life-2-cancel');
+    const rejected = await create(payee, 10_000n, 'life-2-reject');
+    const returned = await create(payee, 10_000n, 'life-2-return');
+    expect((await balances(payee)).payout).toBe(0n);
+
+    await move(cancelled.payout.id, 'CANCELLED');
+    await move(rejected.payout.id, 'SENT');
+    await move(rejected.payout.id, 'REJECTED');
+    await move(returned.payout.id, 'SENT');
+    await move(returned.payout.id, 'PAID');
+    await move(returned.payout.id, 'RETURNED');
+    expect(await balances(payee)).toMatchObject({ payout: 30_000n, 'payout-reserved': 0n, 'payout-sent': 0n });
+    expect(await checkLedger(t.app.orm.em.fork())).toEqual([]);
+  });
+
+  it('ignores repeats and late news, refuses what the lifecycle forbids', async () => {
+    const payee = client('life-3');
+    await accrue(payee, 10_000n, 'earn-1');
+    const { payout } = await create(payee, 10_000n, 'life-3-a');
+    await move(payout.id, 'SENT');
+    await move(payout.id, 'PAID'); // the money feed before the document feed
+    const late = await move(payout.id, 'ACCEPTED');
+    expect(late.changed).toBe(false);
+    expect(late.payout.status).toBe('PAID');
+    const again = await move(payout.id, 'PAID');
+    expect(again.changed).toBe(false);
+    await expect(move(payout.id, 'CANCELLED')).rejects.toBeInstanceOf(InvalidTransitionError);
+    expect(await balances(payee)).toMatchObject({ payout: 0n, 'payout-sent': 0n });
+  });
+
+  it('refuses a payout larger than the available balance, in the database', async () => {
+    const payee = client('life-4');
+    await accrue(payee, 5_000n, 'earn-1');
+    await expect(create(payee, 5_001n, 'life-4-a')).rejects.toBeInstanceOf(InsufficientFundsError);
+    expect((await balances(payee)).payout).toBe(5_000n);
+  });
+
+  it('returns the same payout for the same idempotency key and reserves once', async () => {
+    const payee = client('life-5');
+    await accrue(payee, 50_000n, 'earn-1');
+    const first = await create(payee, 20_000n, 'life-5-a');
+    const second = await create(payee, 20_000n, 'life-5-a');
+    expect(second.changed).toBe(false);
+    expect(second.payout.id).toBe(first.payout.id);
+    expect((await balances(payee)).payout).toBe(30_000n);
+    await expect(create(payee, 25_000n, 'life-5-a')).rejects.toMatchObject({ code: 'CONFLICT' });
+  });
+
+  it('writes one payouts.events message per change with a growing sequence', async () => {
+    const payee = client('life-6');
+    await accrue(payee, 1_000n, 'earn-1');
+    const { payout } = await create(payee, 1_000n, 'life-6-a');
+    await move(payout.id, 'SENT');
+    const rows = await t.app.orm.em
+      .fork()
+      .execute<{ topic: string; value: string }[]>('SELECT topic, value FROM outbox_message WHERE key = ? ORDER BY id', [payout.id]);
+    const events = rows.filter((r) => r.topic === 'payouts.events').map((r) => JSON.parse(r.value));
+    expect(events.map((e) => [e.sequence, e.status])).toEqual([
+      [1, 'CREATED'],
+      [2, 'SENT'],
+    ]);
+    const erp = rows.filter((r) => r.topic === 'erp.payouts').map((r) => JSON.parse(r.value));
+    expect(erp).toHaveLength(1);
+    expect(erp[0]).toMatchObject({ payoutId: payout.id, payee: { kind: 'CLIENT', id: 'life-6' }, amount: '1000', currency: 'RUB' });
+  });
+});
