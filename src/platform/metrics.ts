@@ -6,12 +6,6 @@ export function createMetrics() {
   collectDefaultMetrics({ register: registry, prefix: 'payouts_process_' });
   return {
     registry,
-    payoutTransitions: new Counter({
-      name: 'payouts_transitions_total',
-      help: 'Payout status changes made by this process, by new status',
-      labelNames: ['status'] as const,
-      registers: [registry],
-    }),
     payoutsByStatus: new Gauge({
       name: 'payouts_by_status',
       help: 'Payouts in the database by status (read at scrape time)',
