@@ -48,6 +48,8 @@ BEGIN
 END $$;
 CREATE TRIGGER ledger_transfer_immutable BEFORE UPDATE OR DELETE ON ledger_transfer
   FOR EACH ROW EXECUTE FUNCTION ledger_transfer_immutable();
+CREATE TRIGGER ledger_transfer_no_truncate BEFORE TRUNCATE ON ledger_transfer
+  FOR EACH STATEMENT EXECUTE FUNCTION ledger_transfer_immutable();
 
 -- Posts one transfer and both balance changes atomically. Idempotent: the same key with the same
 -- accounts and amount returns the first transfer and changes nothing; with different ones it fails.
@@ -77,7 +79,9 @@ BEGIN
     RETURN;
   END IF;
 
-  PERFORM 1 FROM ledger_account WHERE id IN (p_debit, p_credit) ORDER BY id FOR UPDATE;
+  -- NO KEY UPDATE: the INSERT's foreign-key checks already hold KEY SHARE on both rows, which
+  -- FOR UPDATE would conflict with, deadlocking two concurrent posts to the same accounts.
+  PERFORM 1 FROM ledger_account WHERE id IN (p_debit, p_credit) ORDER BY id FOR NO KEY UPDATE;
   UPDATE ledger_account
      SET balance = balance + CASE WHEN id = p_credit THEN p_amount ELSE -p_amount END,
          updated_at = now()

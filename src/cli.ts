@@ -14,22 +14,33 @@ import type { InboundMessage } from './platform/kafka/inbound';
 import { createLogger } from './platform/logger';
 import { graphqlSchema } from './platform/graphql/schema';
 import { parsePayeeRef } from './platform/payee';
-import { migrateAll, openDatabase, startProcess, type Roles } from './processes';
+import { migrateAll, openDatabase, startProcess, type Roles, type RunningProcess } from './processes';
 
 const SCHEMA_FILE = 'schema/schema.graphql';
 
-/** Runs a long-lived process until SIGTERM or SIGINT, then stops it gracefully. */
+/**
+ * Runs a long-lived process until SIGTERM or SIGINT, then stops it gracefully. Signals are
+ * caught from the first moment, so one arriving during startup stops the process once it is up;
+ * a second signal exits at once.
+ */
 async function serve(roles: Roles): Promise<void> {
-  const running = await startProcess(roles);
-  const shutdown = (signal: string) => {
-    running.app.logger.info({ signal }, 'shutting down');
-    running.stop().then(
+  let running: RunningProcess | null = null;
+  let signalled = false;
+  const stop = (process_: RunningProcess) =>
+    process_.stop().then(
       () => process.exit(0),
       () => process.exit(1),
     );
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) process.exit(1);
+    signalled = true;
+    process.stderr.write(`${signal}: shutting down\n`);
+    if (running) void stop(running);
   };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  running = await startProcess(roles);
+  if (signalled) await stop(running);
 }
 
 /** Opens the database and the services for a one-off command, and closes them after. */

@@ -60,23 +60,31 @@ export class LedgerService {
     const cached = this.committedIds.get(cacheKey);
     if (cached) return cached;
     const params = [key.owner.kind, key.owner.id, key.type, key.currency];
-    const existing = await em.execute<{ id: string }[]>(
-      'SELECT id FROM ledger_account WHERE owner_kind = ? AND owner_id = ? AND type = ? AND currency = ?',
+    // A row this transaction opened has created_at = now() and may still roll back: remember only older ones.
+    const existing = await em.execute<{ id: string; committed: boolean }[]>(
+      'SELECT id, created_at < now() AS committed FROM ledger_account WHERE owner_kind = ? AND owner_id = ? AND type = ? AND currency = ?',
       params,
     );
     if (existing[0]) {
       if (this.committedIds.size > 100_000) this.committedIds.clear();
-      this.committedIds.set(cacheKey, String(existing[0].id));
+      if (existing[0].committed) this.committedIds.set(cacheKey, String(existing[0].id));
       return String(existing[0].id);
     }
     // Not cached: the opening transaction may still roll back.
+    // DO NOTHING, not DO UPDATE: an update would lock the row out of ledger_post's id order and
+    // deadlock concurrent transfers. On a conflict the other opener has committed, so re-read.
     const opened = await em.execute<{ id: string }[]>(
       `INSERT INTO ledger_account (owner_kind, owner_id, type, currency, allow_negative) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (owner_kind, owner_id, type, currency) DO UPDATE SET updated_at = ledger_account.updated_at
+       ON CONFLICT (owner_kind, owner_id, type, currency) DO NOTHING
        RETURNING id`,
       [...params, this.negativePolicy(key)],
     );
-    return String(opened[0]!.id);
+    if (opened[0]) return String(opened[0].id);
+    const raced = await em.execute<{ id: string }[]>(
+      'SELECT id FROM ledger_account WHERE owner_kind = ? AND owner_id = ? AND type = ? AND currency = ?',
+      params,
+    );
+    return String(raced[0]!.id);
   }
 
   async post(em: EntityManager, transfer: TransferRequest): Promise<PostedTransfer> {

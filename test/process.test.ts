@@ -1,0 +1,73 @@
+import { spawn, spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TEST_JWT_SECRET } from './helpers/app';
+import { createTestDatabase } from './helpers/database';
+
+const ROOT = path.resolve(__dirname, '..');
+const BIN = path.join(ROOT, 'bin/payouts.js');
+
+let database: Awaited<ReturnType<typeof createTestDatabase>>;
+beforeAll(async () => {
+  spawnSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' });
+  database = await createTestDatabase();
+});
+afterAll(async () => database?.drop());
+
+async function waitForReady(url: string, deadlineMs: number): Promise<number> {
+  const until = Date.now() + deadlineMs;
+  while (Date.now() < until) {
+    const status = await fetch(`${url}/readyz`).then((r) => r.status, () => 0);
+    if (status === 200) return status;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return 0;
+}
+
+describe('the payouts process', () => {
+  it('refuses a bad setting with a message naming the variable', () => {
+    const run = spawnSync(process.execPath, [BIN, 'start'], {
+      env: { ...process.env, DATABASE_URL: database.url, PORT: 'eighty', WORKER_CONCURRENCY: '-1' },
+      encoding: 'utf8',
+    });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('PORT');
+    expect(run.stderr).toContain('WORKER_CONCURRENCY');
+  });
+
+  it('refuses the development JWT secret in production', () => {
+    const run = spawnSync(process.execPath, [BIN, 'token', '--role', 'admin'], {
+      env: { ...process.env, NODE_ENV: 'production', JWT_SECRET: '' },
+      encoding: 'utf8',
+    });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('JWT_SECRET');
+  });
+
+  it('prints only a token for `payouts token`', () => {
+    const run = spawnSync(process.execPath, [BIN, 'token', '--role', 'driver', '--payee', 'PARK:p-1'], {
+      env: { ...process.env, JWT_SECRET: TEST_JWT_SECRET },
+      encoding: 'utf8',
+    });
+    expect(run.status).toBe(0);
+    expect(run.stdout.trim()).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+    const claims = JSON.parse(Buffer.from(run.stdout.split('.')[1]!, 'base64url').toString());
+    expect(claims).toMatchObject({ role: 'driver', payees: ['PARK:p-1'] });
+  });
+
+  it('starts, becomes ready and stops cleanly on SIGTERM', async () => {
+    const port = 18_000 + Math.floor(Math.random() * 1000);
+    const child = spawn(process.execPath, [BIN, 'start'], {
+      env: { ...process.env, DATABASE_URL: database.url, PORT: String(port), LOG_LEVEL: 'info', KAFKA_BROKERS: '', JWT_SECRET: TEST_JWT_SECRET },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+
+    expect(await waitForReady(`http://127.0.0.1:${port}`, 30_000)).toBe(200);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(output).toContain('payouts stopped');
+  });
+});
