@@ -139,5 +139,9 @@ function translateLedgerError(error: unknown): unknown {
   if (state === SqlState.ledgerKeyReused) {
     return new ConflictError('This idempotency key was already used for a different transfer');
   }
+  // A balance that would leave the bigint range: the transfer is refused like any other, not retried.
+  if (state === SqlState.numericOutOfRange) {
+    return new ConflictError('The transfer would take a balance out of the range the ledger holds');
+  }
   return error;
 }

@@ -1,9 +1,11 @@
-import type { EntityManager, FilterQuery } from '@mikro-orm/postgresql';
+import type { EntityManager, FilterQuery, QBFilterQuery } from '@mikro-orm/postgresql';
 import { seesEverything, type Principal } from '../platform/auth';
 import { ForbiddenError, InvalidInputError } from '../platform/errors';
 import { parsePayeeRef } from '../platform/payee';
 import { Payout } from './entities';
 import type { PayoutFilter } from './payout.types';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface PayoutPage {
   rows: Payout[];
@@ -43,14 +45,19 @@ export class PayoutQueries {
     first: number,
     after: { at: Date; id: string } | null,
   ): Promise<PayoutPage> {
-    const keyset: FilterQuery<Payout> = after
-      ? { $or: [{ createdAt: { $lt: after.at } }, { createdAt: after.at, id: { $lt: after.id } }] }
-      : {};
-    const rows = await em.find(
-      Payout,
-      { $and: [where, keyset] },
-      { orderBy: [{ createdAt: 'desc' }, { id: 'desc' }], limit: first + 1 },
-    );
+    const qb = em
+      .createQueryBuilder(Payout, 'p')
+      .select('*')
+      .where(where as QBFilterQuery<Payout>)
+      .orderBy([{ createdAt: 'desc' }, { id: 'desc' }])
+      .limit(first + 1);
+    if (after) {
+      if (!UUID.test(after.id)) throw new InvalidInputError('after is not a cursor this API returned', { field: 'after' });
+      // Keyset on the cursor row's own created_at: the database keeps microseconds, a JS Date (and
+      // so the cursor) only milliseconds, and payouts made in one transaction share created_at.
+      qb.andWhere('(p.created_at, p.id) < (SELECT c.created_at, c.id FROM payout c WHERE c.id = ?)', [after.id]);
+    }
+    const rows = await qb.getResultList();
     return { rows: rows.slice(0, first), hasNextPage: rows.length > first };
   }
 

@@ -1,6 +1,6 @@
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
-import { fastifyApolloDrainPlugin, fastifyApolloHandler } from '@as-integrations/fastify';
+import { fastifyApolloHandler } from '@as-integrations/fastify';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { GraphQLError } from 'graphql';
 import type { App } from '../app';
@@ -8,7 +8,7 @@ import { TokenService } from './auth';
 import { DomainError } from './errors';
 import { createContext, type GraphQLContext } from './graphql/context';
 import { formatError } from './graphql/errors';
-import { costLimit, depthLimit } from './graphql/limits';
+import { costLimit, depthLimit, knownOperationTypes, refuseNulCharacters } from './graphql/limits';
 import { graphqlSchema } from './graphql/schema';
 
 export interface HttpServerOptions {
@@ -26,11 +26,13 @@ export async function createHttpServer(app: App, options: HttpServerOptions): Pr
     schema: await graphqlSchema(),
     introspection: true,
     includeStacktraceInErrorResponses: false,
-    validationRules: [depthLimit(app.settings.GRAPHQL_MAX_DEPTH)],
+    // The process owns SIGTERM/SIGINT and stops everything in order; Apollo must not re-raise them.
+    stopOnTerminationSignals: false,
+    validationRules: [depthLimit(app.settings.GRAPHQL_MAX_DEPTH), knownOperationTypes],
     formatError: formatError(app.logger.child({ component: 'graphql' })),
     plugins: [
-      fastifyApolloDrainPlugin(fastify),
       costLimit(app.settings.GRAPHQL_MAX_COST),
+      refuseNulCharacters(),
       ApolloServerPluginLandingPageDisabled(),
       {
         async requestDidStart({ request }) {
@@ -82,6 +84,8 @@ export async function createHttpServer(app: App, options: HttpServerOptions): Pr
     return reply.type(app.metrics.registry.contentType).send(await app.metrics.registry.metrics());
   });
 
+  // Fastify's close already stops accepting and waits for in-flight requests. (Apollo's drain
+  // plugin would call fastify.close() from inside this hook and wait for itself forever.)
   fastify.addHook('onClose', async () => {
     await apollo.stop();
   });

@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 /** Every Prometheus metric the service exports, in one registry per process. */
 export function createMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'payouts_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'payouts_' });
   return {
     registry,
     payoutsByStatus: new Gauge({

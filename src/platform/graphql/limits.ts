@@ -5,9 +5,11 @@ import {
   type FragmentDefinitionNode,
   type SelectionSetNode,
   type ValidationContext,
+  visit,
 } from 'graphql';
 import { fieldExtensionsEstimator, getComplexity, simpleEstimator } from 'graphql-query-complexity';
 import type { ApolloServerPlugin } from '@apollo/server';
+import { DomainError } from '../errors';
 
 /** A validation rule refusing documents nested deeper than `maxDepth` fields. */
 export function depthLimit(maxDepth: number) {
@@ -21,6 +23,8 @@ export function depthLimit(maxDepth: number) {
       let deepest = 0;
       for (const selection of set.selections) {
         if (selection.kind === Kind.FIELD) {
+          // Introspection (__schema, __type) is bounded by the schema itself; tools nest it deeply.
+          if (selection.name.value.startsWith('__')) continue;
           deepest = Math.max(deepest, selection.selectionSet ? 1 + depthOf(selection.selectionSet, seen) : 1);
         } else if (selection.kind === Kind.INLINE_FRAGMENT) {
           deepest = Math.max(deepest, depthOf(selection.selectionSet, seen));
@@ -51,20 +55,87 @@ export function costLimit(maxCost: number): ApolloServerPlugin {
     async requestDidStart() {
       return {
         async didResolveOperation({ request, document, schema }) {
-          const cost = getComplexity({
-            schema,
-            query: document,
-            operationName: request.operationName,
-            variables: request.variables ?? {},
-            estimators: [fieldExtensionsEstimator(), simpleEstimator({ defaultComplexity: 1 })],
-          });
+          let cost: number;
+          try {
+            cost = getComplexity({
+              schema,
+              query: document,
+              operationName: request.operationName,
+              variables: request.variables ?? {},
+              estimators: [fieldExtensionsEstimator(), simpleEstimator({ defaultComplexity: 1 })],
+            });
+          } catch (error) {
+            // A field's estimator refused its arguments (e.g. a page size out of range).
+            if (error instanceof DomainError) {
+              throw new GraphQLError(error.message, {
+                extensions: { ...error.details, code: error.code, http: { status: 400 } },
+              });
+            }
+            // Variables that do not coerce: execution refuses them as BAD_USER_INPUT before any resolver
+            // runs. (By name: the library may hold another copy of graphql, so instanceof can miss.)
+            if (error instanceof Error && error.name === 'GraphQLError') return;
+            throw error;
+          }
           if (cost > maxCost) {
             throw new GraphQLError(`Query cost ${cost} exceeds the limit of ${maxCost}`, {
-              extensions: { code: 'BAD_USER_INPUT', cost, maxCost },
+              extensions: { code: 'BAD_USER_INPUT', cost, maxCost, http: { status: 400 } },
             });
           }
         },
       };
     },
   };
+}
+
+/**
+ * A validation rule refusing operation types the schema lacks (a subscription here). graphql 16
+ * only notices at execution, and reports it as an internal error.
+ */
+export function knownOperationTypes(context: ValidationContext): ASTVisitor {
+  return {
+    OperationDefinition(operation) {
+      if (!context.getSchema().getRootType(operation.operation)) {
+        context.reportError(new GraphQLError(`This API has no ${operation.operation} operations`, { nodes: [operation] }));
+      }
+    },
+  };
+}
+
+/** PostgreSQL text cannot hold NUL, so no input may contain one: refused before anything runs. */
+export function refuseNulCharacters(): ApolloServerPlugin {
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ request, document }) {
+          let found = containsNul(request.variables);
+          if (!found) {
+            visit(document, {
+              StringValue(node) {
+                if (node.value.includes('\u0000')) found = true;
+              },
+            });
+          }
+          if (found) {
+            throw new GraphQLError('Text must not contain NUL characters', {
+              extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } },
+            });
+          }
+        },
+      };
+    },
+  };
+}
+
+/** Iterative, so deeply nested variables cannot overflow the stack. */
+function containsNul(root: unknown): boolean {
+  const pending: unknown[] = [root];
+  while (pending.length > 0) {
+    const value = pending.pop();
+    if (typeof value === 'string') {
+      if (value.includes('\u0000')) return true;
+    } else if (value !== null && typeof value === 'object') {
+      for (const child of Object.values(value)) pending.push(child);
+    }
+  }
+  return false;
 }

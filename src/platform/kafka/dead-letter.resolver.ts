@@ -6,6 +6,11 @@ import { pageSize } from '../graphql/pagination';
 import { DeadLetterService } from './dead-letters';
 import type { DeadLetter } from './dead-letter.entity';
 
+/** Dead letters have bigint ids: digits that PostgreSQL's bigint can hold. */
+function isDeadLetterId(text: string): boolean {
+  return /^\d{1,19}$/.test(text) && BigInt(text) <= 9_223_372_036_854_775_807n;
+}
+
 @ObjectType('DeadLetter', { description: 'An inbound message that could not be applied' })
 export class DeadLetterType {
   @Field(() => ID)
@@ -96,7 +101,7 @@ export class DeadLetterResolver {
     @Arg('after', () => String, { nullable: true }) after?: string,
   ): Promise<DeadLetterPage> {
     assertRole(ctx.principal, 'admin');
-    if (after && !/^\d{1,19}$/.test(after)) throw new InvalidInputError('after is not a cursor this API returned');
+    if (after && !isDeadLetterId(after)) throw new InvalidInputError('after is not a cursor this API returned');
     const service = new DeadLetterService(ctx.app.orm, ctx.app.inbound);
     const page = await service.list(ctx.em, { topic, includeResolved, first: pageSize(first), afterId: after });
     return Object.assign(new DeadLetterPage(), {
@@ -109,7 +114,7 @@ export class DeadLetterResolver {
   @Mutation(() => DeadLetterRetry, { description: 'Admin: apply a dead letter again after its cause is fixed' })
   async retryDeadLetter(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<DeadLetterRetry> {
     assertRole(ctx.principal, 'admin');
-    if (!/^\d{1,19}$/.test(id)) throw new InvalidInputError('id is not a dead letter id', { field: 'id' });
+    if (!isDeadLetterId(id)) throw new InvalidInputError('id is not a dead letter id', { field: 'id' });
     const result = await new DeadLetterService(ctx.app.orm, ctx.app.inbound).retry(id);
     return Object.assign(new DeadLetterRetry(), result);
   }

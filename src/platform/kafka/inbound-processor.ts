@@ -129,7 +129,7 @@ export class InboundProcessor {
       `INSERT INTO dead_letter (topic, "partition", "offset", key, value, reason, error_code) VALUES (?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (topic, "partition", "offset") WHERE "offset" IS NOT NULL
        DO UPDATE SET attempts = dead_letter.attempts + 1, reason = EXCLUDED.reason, error_code = EXCLUDED.error_code`,
-      [message.topic, message.partition, message.offset, message.key, message.value, rejection.reason, rejection.code],
+      [message.topic, message.partition, message.offset, storable(message.key), storable(message.value), rejection.reason, rejection.code],
       'run',
     );
     this.logger.warn(
@@ -151,4 +151,9 @@ class UnknownTopicError extends Error {
     super(`No handler for topic ${topic}`);
     this.rejection = { topic, code: "UNKNOWN_TOPIC", reason: this.message };
   }
+}
+
+/** PostgreSQL text cannot hold NUL; a raw message is kept with NUL bytes written as `\u0000`. */
+function storable<T extends string | null>(text: T): T {
+  return (text === null ? text : text.replace(/\u0000/g, '\\u0000')) as T;
 }

@@ -59,7 +59,8 @@ export class OutboxPublisher {
         acks: -1,
         topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
       });
-      await em.execute('DELETE FROM outbox_message WHERE id = ANY(?::bigint[])', [rows.map((r) => r.id)], 'run');
+      // An array binding expands to a list of values (knex), so it belongs in IN (...), not ANY(?).
+      await em.execute('DELETE FROM outbox_message WHERE id IN (?)', [rows.map((r) => r.id)], 'run');
       for (const [topic, messages] of byTopic) this.metrics.outboxPublished.inc({ topic }, messages.length);
       this.logger.debug({ count: rows.length }, 'outbox published');
       return rows.length;
