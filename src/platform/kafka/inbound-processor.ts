@@ -155,5 +155,5 @@ class UnknownTopicError extends Error {
 
 /** PostgreSQL text cannot hold NUL; a raw message is kept with NUL bytes written as `\u0000`. */
 function storable<T extends string | null>(text: T): T {
-  return (text === null ? text : text.replace(/\u0000/g, '\\u0000')) as T;
+  return (text === null ? text : text.replaceAll('\u0000', '\\u0000')) as T;
 }
