@@ -162,7 +162,8 @@ CREATE TABLE dead_letter (
   retried_at   timestamptz,
   resolved_at  timestamptz
 );
-CREATE UNIQUE INDEX dead_letter_position_key ON dead_letter (topic, "partition", "offset") WHERE "offset" IS NOT NULL;
+-- One dead letter per source position; an ingest file has no partition, so NULL counts as one.
+CREATE UNIQUE INDEX dead_letter_position_key ON dead_letter (topic, coalesce("partition", -1), "offset") WHERE "offset" IS NOT NULL;
 CREATE INDEX dead_letter_open_idx ON dead_letter (id) WHERE resolved_at IS NULL;
 
 CREATE TABLE accrual (

@@ -45,7 +45,7 @@ export class DeadLetterService {
       const outcome = await this.inbound.processOne(
         em,
         { topic: letter.topic, partition: letter.partition, offset: letter.offset, key: letter.key, value: letter.value },
-        'KAFKA',
+        letter.partition === null ? 'INGEST' : 'KAFKA', // ingested lines have no partition
         async (_tx, _message, refused) => {
           rejection = refused;
         },

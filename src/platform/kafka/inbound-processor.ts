@@ -127,7 +127,7 @@ export class InboundProcessor {
     // A redelivered Kafka message (same topic, partition and offset) updates its dead letter.
     await em.execute(
       `INSERT INTO dead_letter (topic, "partition", "offset", key, value, reason, error_code) VALUES (?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (topic, "partition", "offset") WHERE "offset" IS NOT NULL
+       ON CONFLICT (topic, coalesce("partition", -1), "offset") WHERE "offset" IS NOT NULL
        DO UPDATE SET attempts = dead_letter.attempts + 1, reason = EXCLUDED.reason, error_code = EXCLUDED.error_code`,
       [message.topic, message.partition, message.offset, storable(message.key), storable(message.value), rejection.reason, rejection.code],
       'run',

@@ -1,0 +1,139 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp, type App } from '../src/app';
+import { worldAccount } from '../src/ledger/ledger.service';
+import type { PayoutStatus } from '../src/payouts/lifecycle';
+import { loadSettings } from '../src/platform/config';
+import { createLogger } from '../src/platform/logger';
+import type { Payee } from '../src/platform/payee';
+import { createTestApp, kafkaBrokers, startTestServer, testEnv, type TestApp, type TestServer } from './helpers/app';
+import { collectAll, waitFor, type ReceivedMessage } from './helpers/kafka';
+
+const brokers = kafkaBrokers();
+
+/** Puts money on a payee's payout account straight from the world account (shops have no accruals). */
+async function fund(app: App, payee: Payee, amount: bigint, reference: string): Promise<void> {
+  const id = payee.kind === 'SHOP' ? `${payee.partyId}/${payee.shopId}` : payee.id;
+  await app.orm.em.fork().transactional((tx) =>
+    app.ledger.move(tx, worldAccount('RUB'), { owner: { kind: payee.kind, id }, type: 'payout', currency: 'RUB' }, {
+      idempotencyKey: `test-funding:${reference}`,
+      amount,
+      kind: 'test_funding',
+    }),
+  );
+}
+
+async function payoutThrough(app: App, payee: Payee, amount: bigint, key: string, steps: PayoutStatus[], payoutToolId?: string) {
+  const { payout } = await app.orm.em.fork().transactional((tx) =>
+    app.payouts.create(tx, { payee, amount, currency: 'RUB', source: 'MANUAL', idempotencyKey: key, payoutToolId }),
+  );
+  for (const step of steps) await app.orm.em.fork().transactional((tx) => app.payouts.transition(tx, payout.id, step));
+  return payout.id;
+}
+
+function outboxSize(app: App): Promise<number> {
+  return app.orm.em
+    .fork()
+    .execute<{ n: string }[]>('SELECT count(*) AS n FROM outbox_message')
+    .then((rows) => Number(rows[0]!.n));
+}
+
+function eventsOf(messages: ReceivedMessage[], payoutId: string) {
+  return messages.filter((m) => m.key === payoutId).map((m) => m.value as { payoutId: string; sequence: number; status: string; payout: Record<string, unknown> });
+}
+
+describe.skipIf(!brokers)('outbox to Kafka, published by the worker', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ worker: true, consumers: true }, { kafka: true });
+  });
+  afterAll(async () => server?.close());
+
+  it('publishes every change to payouts.events and each sent payout once to erp.payouts, then empties the outbox', async () => {
+    const app = server.app;
+    const client: Payee = { kind: 'CLIENT', id: 'c-outbox' };
+    const shop: Payee = { kind: 'SHOP', partyId: 'p-outbox', shopId: 's-outbox' };
+    await fund(app, client, 200_000n, 'client');
+    await fund(app, shop, 100_000n, 'shop');
+    const paid = await payoutThrough(app, client, 67_000n, 'outbox-paid', ['SENT', 'ACCEPTED', 'PAID']);
+    const rejected = await payoutThrough(app, shop, 40_000n, 'outbox-rejected', ['SENT', 'REJECTED'], 'tool-1');
+    const cancelled = await payoutThrough(app, client, 1_000n, 'outbox-cancelled', ['CANCELLED']);
+
+    expect(await waitFor(() => outboxSize(app), (n) => n === 0)).toBe(0);
+
+    const events = await collectAll(app.settings.topics.payoutEvents);
+    expect(events).toHaveLength(4 + 3 + 2);
+    for (const [id, statuses] of [
+      [paid, ['CREATED', 'SENT', 'ACCEPTED', 'PAID']],
+      [rejected, ['CREATED', 'SENT', 'REJECTED']],
+      [cancelled, ['CREATED', 'CANCELLED']],
+    ] as const) {
+      const mine = eventsOf(events, id);
+      // Arrival order on the payout's partition is publishing order.
+      expect(mine.map((e) => [e.sequence, e.status])).toEqual(statuses.map((s, i) => [i + 1, s]));
+      for (const e of mine) expect(e).toMatchObject({ payoutId: id, payout: { id, status: e.status, sequence: e.sequence } });
+    }
+    expect(eventsOf(events, paid)[0]!.payout).toMatchObject({ amount: '67000', currency: 'RUB', payee: { kind: 'CLIENT', id: 'c-outbox' } });
+
+    const erp = await collectAll(app.settings.topics.erpPayouts);
+    expect(erp.map((m) => m.key).sort()).toEqual([paid, rejected].sort());
+    const em = app.orm.em.fork();
+    for (const [id, payee, amount, tool] of [
+      [paid, { kind: 'CLIENT', id: 'c-outbox' }, '67000', undefined],
+      [rejected, { kind: 'SHOP', partyId: 'p-outbox', shopId: 's-outbox' }, '40000', 'tool-1'],
+    ] as const) {
+      const [row] = await em.execute<{ account_id: string; created_at: Date }[]>('SELECT account_id, created_at FROM payout WHERE id = ?', [id]);
+      const [sent] = await em.execute<{ occurred_at: Date }[]>(
+        "SELECT occurred_at FROM payout_status_change WHERE payout_id = ? AND status = 'SENT'",
+        [id],
+      );
+      const [transfer] = await em.execute<{ id: string }[]>('SELECT id FROM ledger_transfer WHERE idempotency_key = ?', [`payout:${id}:SENT`]);
+      expect(erp.find((m) => m.key === id)!.value).toEqual({
+        payoutId: id,
+        payee,
+        accountId: String(row!.account_id),
+        amount,
+        currency: 'RUB',
+        ...(tool ? { payoutToolId: tool } : {}),
+        cashPaymentFactId: String(transfer!.id),
+        createdAt: new Date(row!.created_at).toISOString(),
+        sentAt: new Date(sent!.occurred_at).toISOString(),
+      });
+    }
+  });
+});
+
+describe.skipIf(!brokers)('outbox with Kafka off', () => {
+  let off: TestApp;
+  let publisher: App | null = null;
+  beforeAll(async () => {
+    // The same topic names the publisher will have, so what waits is addressed where it will go.
+    const topics = Object.fromEntries(Object.entries(testEnv('postgres://unused', { kafka: true })).filter(([k]) => k.startsWith('TOPIC_')));
+    off = await createTestApp({ env: topics });
+  });
+  afterAll(async () => {
+    await publisher?.close();
+    await off?.close();
+  });
+
+  it('keeps messages in outbox_message until a process with Kafka publishes them', async () => {
+    const client: Payee = { kind: 'CLIENT', id: 'c-offline' };
+    await fund(off.app, client, 10_000n, 'offline');
+    const id = await payoutThrough(off.app, client, 10_000n, 'offline-1', ['SENT']);
+    expect(off.app.kafka).toBeNull();
+    expect(await off.app.outbox.drain()).toBe(0);
+    expect(await outboxSize(off.app)).toBe(3);
+
+    const settings = loadSettings({ ...off.env, KAFKA_BROKERS: brokers!, KAFKA_CLIENT_ID: 'payouts-test-outbox-publisher' });
+    publisher = await createApp({ settings, logger: createLogger(settings.LOG_LEVEL), databaseUrl: off.env.DATABASE_URL!, connectProducer: true });
+    expect(await publisher.outbox.drain()).toBe(3);
+    expect(await outboxSize(off.app)).toBe(0);
+
+    const events = await collectAll(settings.topics.payoutEvents);
+    expect(eventsOf(events, id).map((e) => [e.sequence, e.status])).toEqual([
+      [1, 'CREATED'],
+      [2, 'SENT'],
+    ]);
+    const erp = await collectAll(settings.topics.erpPayouts);
+    expect(erp.map((m) => [m.key, (m.value as { payoutId: string }).payoutId])).toEqual([[id, id]]);
+  });
+});
