@@ -70,4 +70,20 @@ describe('the payouts process', () => {
     expect(await exited).toBe(0);
     expect(output).toContain('payouts stopped');
   });
+
+  it('loads the demo: payouts walk the lifecycle and the books balance; a second run changes nothing', () => {
+    const env = { ...process.env, DATABASE_URL: database.url, KAFKA_BROKERS: '', JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'silent' };
+    const first = spawnSync(process.execPath, [BIN, 'demo'], { env, encoding: 'utf8' });
+    expect(first.status).toBe(0);
+    expect(first.stdout).toMatch(/CREATED → SENT → ACCEPTED → PAID/);
+    expect(first.stdout).toMatch(/CREATED → SENT → REJECTED/);
+    expect(first.stdout).toMatch(/CREATED → CANCELLED/);
+    expect(first.stdout).toContain('ledger check: ok');
+
+    const second = spawnSync(process.execPath, [BIN, 'demo'], { env, encoding: 'utf8' });
+    expect(second.status).toBe(0);
+    const check = spawnSync(process.execPath, [BIN, 'ledger', 'check'], { env, encoding: 'utf8' });
+    expect(check.status).toBe(0);
+    expect(check.stdout).toContain('ledger ok');
+  });
 });
