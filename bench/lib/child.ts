@@ -1,0 +1,128 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { sleep } from './stats';
+
+const CLI = path.resolve(__dirname, '../../../bin/payouts.js');
+
+/** A `payouts <command>` child process, so the load generator never shares its event loop. */
+export interface ServiceProcess {
+  pid: number;
+  url: string;
+  /** Everything it wrote to stdout and stderr (pino JSON lines), for diagnosis. */
+  output(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves with how it ended. */
+  stop(graceMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; stopMs: number; killed: boolean }>;
+}
+
+/** A port nothing listens on right now. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/**
+ * The environment for a child: only what it needs, never this shell's DATABASE_URL or
+ * KAFKA_BROKERS by accident, so each benchmark chooses its database and runs without Kafka.
+ */
+export function childEnv(settings: Record<string, string>): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    TMPDIR: process.env.TMPDIR,
+    NODE_ENV: 'production',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    ...settings,
+  };
+}
+
+export function spawnService(command: string, env: NodeJS.ProcessEnv): ServiceProcess {
+  const child: ChildProcess = spawn(process.execPath, [CLI, command], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const chunks: string[] = [];
+  child.stdout!.on('data', (data: Buffer) => chunks.push(data.toString()));
+  child.stderr!.on('data', (data: Buffer) => chunks.push(data.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  let ended = false;
+  void exited.then(() => (ended = true));
+  return {
+    pid: child.pid!,
+    url: `http://127.0.0.1:${env.PORT}`,
+    output: () => chunks.join(''),
+    exited,
+    async stop(graceMs = 20_000) {
+      const started = performance.now();
+      if (!ended) child.kill('SIGTERM');
+      let killed = false;
+      const timer = setTimeout(() => {
+        killed = true;
+        child.kill('SIGKILL');
+      }, graceMs);
+      const result = await exited;
+      clearTimeout(timer);
+      return { ...result, stopMs: performance.now() - started, killed };
+    },
+  };
+}
+
+/** Polls `/readyz` until it answers 200; returns the time from `since` in milliseconds. */
+export async function waitReady(service: ServiceProcess, since: number, timeoutMs = 60_000): Promise<number> {
+  let exited = false;
+  void service.exited.then(() => (exited = true));
+  while (performance.now() - since < timeoutMs) {
+    if (exited) throw new Error(`the service exited before it was ready:\n${service.output().slice(-4000)}`);
+    try {
+      const response = await fetch(`${service.url}/readyz`, { signal: AbortSignal.timeout(1000) });
+      if (response.status === 200) return performance.now() - since;
+      await response.body?.cancel();
+    } catch {
+      // not listening yet
+    }
+    await sleep(25);
+  }
+  throw new Error(`the service was not ready within ${timeoutMs} ms:\n${service.output().slice(-4000)}`);
+}
+
+/** Resident and peak resident memory of a process, in MB, from /proc (Linux). */
+export function memoryOf(pid: number): { rssMb: number; peakRssMb: number } | null {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+    return { rssMb: kb('VmRSS') / 1024, peakRssMb: kb('VmHWM') / 1024 };
+  } catch {
+    return null;
+  }
+}
+
+/** CPU time (user + system) a process has used so far, in ms, from /proc (Linux; 100 ticks a second). */
+export function cpuTimeMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) start at ") "; utime and stime are the 12th and 13th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** Samples a process's RSS every `everyMs` until stopped; returns the highest seen. */
+export function sampleRss(pid: number, everyMs = 200): { stop(): number } {
+  let max = memoryOf(pid)?.rssMb ?? 0;
+  const timer = setInterval(() => {
+    const rss = memoryOf(pid)?.rssMb;
+    if (rss !== undefined && rss > max) max = rss;
+  }, everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      return Math.max(max, memoryOf(pid)?.rssMb ?? 0);
+    },
+  };
+}

