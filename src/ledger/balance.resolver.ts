@@ -4,7 +4,7 @@ import { Money, PayeeInput } from '../platform/graphql/common-types';
 import type { GraphQLContext } from '../platform/graphql/context';
 import { parsePayee, payeeId } from '../platform/payee';
 
-@ObjectType({ description: 'The balance of one of a payee’s accounts' })
+@ObjectType({ simpleResolvers: true, description: 'The balance of one of a payee’s accounts' })
 export class AccountBalance {
   @Field({ description: '"payout" is available for payouts; "payout-reserved" is held by CREATED payouts; "payout-sent" is in flight' })
   accountType!: string;

@@ -57,7 +57,8 @@ export class PayoutQueries {
       // so the cursor) only milliseconds, and payouts made in one transaction share created_at.
       qb.andWhere('(p.created_at, p.id) < (SELECT c.created_at, c.id FROM payout c WHERE c.id = ?)', [after.id]);
     }
-    const rows = await qb.getResultList();
+    // Plain rows, not managed entities: a read-only page needs no identity map or change tracking.
+    const rows = await qb.execute<Payout[]>('all', true);
     return { rows: rows.slice(0, first), hasNextPage: rows.length > first };
   }
 

@@ -10,7 +10,7 @@ export const PayoutSourceValue = enumOf(PAYOUT_SOURCES);
 registerEnumType(PayoutStatusValue, { name: 'PayoutStatus', description: 'Where a payout is in its lifecycle' });
 registerEnumType(PayoutSourceValue, { name: 'PayoutSource', description: 'What created a payout' });
 
-@ObjectType({ description: 'One step of a payout’s lifecycle' })
+@ObjectType({ simpleResolvers: true, description: 'One step of a payout’s lifecycle' })
 export class PayoutStatusChangeType {
   @Field(() => Int)
   sequence!: number;
@@ -38,7 +38,7 @@ export class PayoutStatusChangeType {
   }
 }
 
-@ObjectType('Payout', { description: 'A payout of any source, with the same lifecycle for all' })
+@ObjectType('Payout', { simpleResolvers: true, description: 'A payout of any source, with the same lifecycle for all' })
 export class PayoutType {
   @Field(() => ID)
   id!: string;
@@ -121,7 +121,7 @@ export class PayoutFilter {
   createdTo?: Date | null;
 }
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class PayoutEdge {
   @Field()
   cursor!: string;
@@ -130,7 +130,7 @@ export class PayoutEdge {
   node!: PayoutType;
 }
 
-@ObjectType({ description: 'A page of payouts, newest first' })
+@ObjectType({ simpleResolvers: true, description: 'A page of payouts, newest first' })
 export class PayoutConnection {
   @Field(() => [PayoutEdge])
   edges!: PayoutEdge[];

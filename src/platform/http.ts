@@ -1,5 +1,5 @@
 import { ApolloServer } from '@apollo/server';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { fastifyApolloHandler } from '@as-integrations/fastify';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { GraphQLError } from 'graphql';
@@ -34,6 +34,7 @@ export async function createHttpServer(app: App, options: HttpServerOptions): Pr
       costLimit(app.settings.GRAPHQL_MAX_COST),
       refuseNulCharacters(),
       ApolloServerPluginLandingPageDisabled(),
+      ApolloServerPluginCacheControlDisabled(), // no cache hints are used; it costs per field
       {
         async requestDidStart({ request }) {
           const started = performance.now();

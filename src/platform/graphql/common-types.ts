@@ -9,7 +9,7 @@ export enum PayeeKindValue {
 }
 registerEnumType(PayeeKindValue, { name: 'PayeeKind', description: 'Who a payout pays' });
 
-@ObjectType({ description: 'An amount of money: minor units, the same in major units, and the currency' })
+@ObjectType({ simpleResolvers: true, description: 'An amount of money: minor units, the same in major units, and the currency' })
 export class Money {
   @Field({ description: 'Integer minor units (kopecks, cents) as a string of digits' })
   minor!: string;
@@ -30,7 +30,7 @@ export class Money {
   }
 }
 
-@ObjectType({ description: 'A payee: a shop (party and shop ids) or a client or park (one id)' })
+@ObjectType({ simpleResolvers: true, description: 'A payee: a shop (party and shop ids) or a client or park (one id)' })
 export class PayeeType {
   @Field(() => PayeeKindValue)
   kind!: PayeeKind;
@@ -69,7 +69,7 @@ export class PayeeInput {
   shopId?: string | null;
 }
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class PageInfo {
   @Field()
   hasNextPage!: boolean;
