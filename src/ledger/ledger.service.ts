@@ -118,6 +118,11 @@ export class LedgerService {
     return this.post(em, { ...transfer, debitAccountId, creditAccountId, currency: from.currency });
   }
 
+  /** Turns the database's refusals (overdraft, reused key, overflow) into domain errors. */
+  translateError(error: unknown): unknown {
+    return translateLedgerError(error);
+  }
+
   async accountsOf(em: EntityManager, owner: AccountOwner): Promise<LedgerAccount[]> {
     return em.find(
       LedgerAccount,

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { ConflictError, InvalidInputError, NotFoundError } from '../platform/errors';
 import type { Topics } from '../platform/config';
-import { writeToOutbox, type OutboxMessage } from '../platform/outbox/outbox';
+import { toWireJson, writeToOutbox, type OutboxMessage } from '../platform/outbox/outbox';
 import { payeeId, type Payee } from '../platform/payee';
 import { SYSTEM_OWNER, type AccountKey, type LedgerService } from '../ledger/ledger.service';
 import {
@@ -56,45 +56,81 @@ export class PayoutService {
     private readonly topics: Pick<Topics, 'payoutEvents' | 'erpPayouts'>,
   ) {}
 
-  /** Creates a payout and reserves its amount from the payee's available balance. */
+  /**
+   * Creates a payout and reserves its amount from the payee's available balance. One statement
+   * inserts the payout, its first history entry and its `payouts.events` message and posts the
+   * reservation (`ledger_post`), so the hot path costs one round trip inside the transaction.
+   */
   async create(em: EntityManager, input: CreatePayoutInput): Promise<PayoutChange> {
     if (input.amount <= 0n) throw new InvalidInputError('A payout amount must be positive');
-    const accountId = await this.ledger.accountId(em, this.accountKey(input.payee, input.currency, 'available'));
-    const id = randomUUID();
+    const owner = { kind: input.payee.kind, id: payeeId(input.payee) };
+    const available = await this.ledger.accountId(em, this.accountKeyFor(owner, input.currency, 'available'));
+    const reserved = await this.ledger.accountId(em, this.accountKeyFor(owner, input.currency, 'reserved'));
     const shop = input.payee.kind === 'SHOP' ? input.payee : null;
-    const inserted = await em.execute<PayoutRow[]>(
-      `WITH created AS (
-         INSERT INTO payout (id, payee_kind, payee_id, party_id, shop_id, account_id, amount, currency, status, source,
-                             source_ref, idempotency_key, cutoff, payout_tool_id)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'CREATED', ?, ?, ?, ?, ?)
-         ON CONFLICT (idempotency_key) DO NOTHING
-         RETURNING *),
-       history AS (
-         INSERT INTO payout_status_change (payout_id, sequence, status, actor, occurred_at)
-         SELECT id, 1, 'CREATED', ?, created_at FROM created)
-       SELECT * FROM created`,
-      [
-        id,
-        input.payee.kind,
-        payeeId(input.payee),
-        shop?.partyId ?? null,
-        shop?.shopId ?? null,
-        accountId,
-        input.amount.toString(),
-        input.currency,
-        input.source,
-        input.sourceRef ?? null,
-        input.idempotencyKey,
-        input.cutoff ?? null,
-        input.payoutToolId ?? null,
-        input.actor ?? null,
-      ],
-    );
-    const row = inserted[0];
-    if (!row) return { payout: await this.sameRequestAgain(em, input, accountId), changed: false };
-
-    await this.moveMoney(em, row, 'CREATED', 'CREATED');
-    await writeToOutbox(em, [this.lifecycleMessage(row)]);
+    const now = new Date();
+    const row: PayoutRow = {
+      id: randomUUID(),
+      payee_kind: input.payee.kind,
+      payee_id: owner.id,
+      account_id: available,
+      amount: input.amount.toString(),
+      currency: input.currency,
+      status: 'CREATED',
+      source: input.source,
+      source_ref: input.sourceRef ?? null,
+      cutoff: input.cutoff ?? null,
+      payout_tool_id: input.payoutToolId ?? null,
+      sequence: 1,
+      created_at: now,
+      updated_at: now,
+    };
+    const event = this.lifecycleMessage(row);
+    let inserted: { id: string }[];
+    try {
+      inserted = await em.execute<{ id: string }[]>(
+        `WITH created AS (
+           INSERT INTO payout (id, payee_kind, payee_id, party_id, shop_id, account_id, amount, currency, status, source,
+                               source_ref, idempotency_key, cutoff, payout_tool_id, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'CREATED', ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (idempotency_key) DO NOTHING
+           RETURNING id, amount, currency, created_at),
+         history AS (
+           INSERT INTO payout_status_change (payout_id, sequence, status, actor, occurred_at)
+           SELECT id, 1, 'CREATED', ?, created_at FROM created),
+         reservation AS (
+           SELECT posted.transfer_id FROM created,
+             LATERAL ledger_post('payout:' || created.id || ':CREATED', ?, ?, created.amount, created.currency,
+                                 'payout_created', created.id::text) posted),
+         event AS (
+           INSERT INTO outbox_message (topic, key, value) SELECT ?, id::text, ? FROM created)
+         SELECT id, (SELECT transfer_id FROM reservation) AS reservation FROM created`,
+        [
+          row.id,
+          row.payee_kind,
+          row.payee_id,
+          shop?.partyId ?? null,
+          shop?.shopId ?? null,
+          available,
+          row.amount,
+          row.currency,
+          row.source,
+          row.source_ref,
+          input.idempotencyKey,
+          row.cutoff,
+          row.payout_tool_id,
+          now,
+          now,
+          input.actor ?? null,
+          available,
+          reserved,
+          event.topic,
+          toWireJson(event.value),
+        ],
+      );
+    } catch (error) {
+      throw this.ledger.translateError(error);
+    }
+    if (!inserted[0]) return { payout: await this.sameRequestAgain(em, input, available), changed: false };
     return { payout: row, changed: true };
   }
 
@@ -167,10 +203,6 @@ export class PayoutService {
 
   private lifecycleMessage(row: PayoutRow): OutboxMessage {
     return { topic: this.topics.payoutEvents, key: row.id, value: payoutEvent(row, new Date(row.updated_at)) };
-  }
-
-  private accountKey(payee: Payee, currency: string, role: PayoutAccountRole): AccountKey {
-    return this.accountKeyFor({ kind: payee.kind, id: payeeId(payee) }, currency, role);
   }
 
   private accountKeyFor(owner: { kind: string; id: string }, currency: string, role: PayoutAccountRole): AccountKey {
