@@ -2,7 +2,10 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { Pool } from 'pg';
 import { AccrualService } from './accruals/accrual.service';
 import { accrualsHandler } from './accruals/accruals.inbound';
+import { CashPaymentFacts } from './erp/cash-payment-facts';
+import { ErpGateway } from './erp/erp-gateway';
 import { LedgerService } from './ledger/ledger.service';
+import { PayoutRequestService } from './requests/payout-request.service';
 import { ARD_STATUSES, OEBS_STATUSES, erpStatusHandler } from './payouts/erp-status.inbound';
 import { PayoutService } from './payouts/payout.service';
 import type { Settings } from './platform/config';
@@ -25,6 +28,9 @@ export interface App {
   ledger: LedgerService;
   payouts: PayoutService;
   accruals: AccrualService;
+  payoutRequests: PayoutRequestService;
+  erpGateway: ErpGateway;
+  cashPaymentFacts: CashPaymentFacts;
   inbound: InboundProcessor;
   outbox: OutboxPublisher;
   kafka: Kafka | null;
@@ -48,7 +54,13 @@ export async function createApp({ settings, logger, databaseUrl, connectProducer
   pgPool.on('connect', (client) => client.on('error', (err) => logger.warn({ err }, 'pg connection error')));
 
   const ledger = new LedgerService();
-  const payouts = new PayoutService(ledger, settings.topics);
+  const cashPaymentFacts = new CashPaymentFacts(settings.topics);
+  const payouts = new PayoutService(ledger, settings.topics, cashPaymentFacts);
+  const payoutRequests = new PayoutRequestService(orm, payouts, logger.child({ component: 'req-gate' }));
+  const erpGateway = new ErpGateway(orm, payouts, logger.child({ component: 'oebs-gate' }), {
+    concurrency: settings.PAYOUT_SENDER_CONCURRENCY,
+    ratePerSecond: settings.PAYOUT_SEND_RATE,
+  });
   const accruals = new AccrualService(ledger);
   const inbound = new InboundProcessor(orm, metrics, logger.child({ component: 'inbound' }))
     .register(accrualsHandler(settings.topics.accruals, accruals))
@@ -74,6 +86,9 @@ export async function createApp({ settings, logger, databaseUrl, connectProducer
     ledger,
     payouts,
     accruals,
+    payoutRequests,
+    erpGateway,
+    cashPaymentFacts,
     inbound,
     outbox,
     kafka,

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Runner } from 'graphile-worker';
-import { crontab, taskList } from '../workers';
+import { GATES, crontab, taskList } from '../workers';
 import { createApp, type App } from './app';
 import { loadSettings, type Settings } from './platform/config';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './platform/embedded-postgres';
@@ -76,6 +76,7 @@ export async function startProcess(roles: Roles, env: NodeJS.ProcessEnv = proces
         logger.child({ component: 'outbox-waker' }),
       );
       await waker.start();
+      for (const gate of GATES) await activeRunner.addJob(gate, {}, { jobKey: gate, jobKeyMode: 'replace' });
       stops.unshift(() => activeRunner.stop(), () => waker.stop());
     }
 

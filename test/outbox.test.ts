@@ -87,6 +87,13 @@ describe.skipIf(!brokers)('outbox to Kafka, published by the worker', () => {
         [id],
       );
       const [transfer] = await em.execute<{ id: string }[]>('SELECT id FROM ledger_transfer WHERE idempotency_key = ?', [`payout:${id}:SENT`]);
+      // The cash-payment fact names the SENT transfer and the reserved account the money left.
+      const [fact] = await em.execute<{ id: string; transfer_id: string; account_id: string }[]>(
+        'SELECT id, transfer_id, account_id FROM cash_payment_fact WHERE payout_id = ?',
+        [id],
+      );
+      expect(String(fact!.transfer_id)).toBe(String(transfer!.id));
+      expect(String(fact!.account_id)).not.toBe(String(row!.account_id));
       expect(erp.find((m) => m.key === id)!.value).toEqual({
         payoutId: id,
         payee,
@@ -94,7 +101,7 @@ describe.skipIf(!brokers)('outbox to Kafka, published by the worker', () => {
         amount,
         currency: 'RUB',
         ...(tool ? { payoutToolId: tool } : {}),
-        cashPaymentFactId: String(transfer!.id),
+        cashPaymentFactId: fact!.id,
         createdAt: new Date(row!.created_at).toISOString(),
         sentAt: new Date(sent!.occurred_at).toISOString(),
       });

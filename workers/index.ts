@@ -3,11 +3,18 @@ import path from 'node:path';
 import type { TaskList } from 'graphile-worker';
 import type { App } from '../src/app';
 import outboxPublish from './outbox__publish';
+import payoutSend from './payout__send';
+import payoutRequestProcess from './payout_request__process';
 
 /** Every task, named `entity__action`, one file each. */
 const tasks: Record<string, (app: App) => TaskList[string]> = {
   outbox__publish: outboxPublish,
+  payout_request__process: payoutRequestProcess,
+  payout__send: payoutSend,
 };
+
+/** Tasks that run on their own interval: the worker books the first run when it starts. */
+export const GATES = ['payout_request__process', 'payout__send'] as const;
 
 export function taskList(app: App): TaskList {
   return Object.fromEntries(Object.entries(tasks).map(([name, make]) => [name, make(app)]));

@@ -47,22 +47,6 @@ export function payoutEvent(row: PayoutRow, occurredAt: Date) {
   };
 }
 
-/** The `erp.payouts` message (contracts.md): what the ERP needs to pay. */
-export function erpPayoutMessage(row: PayoutRow, sentAt: Date, cashPaymentFactId: string) {
-  const snapshot = payoutSnapshot(row);
-  return {
-    payoutId: row.id,
-    payee: snapshot.payee,
-    accountId: snapshot.accountId,
-    amount: snapshot.amount,
-    currency: snapshot.currency,
-    ...(row.payout_tool_id ? { payoutToolId: row.payout_tool_id } : {}),
-    cashPaymentFactId,
-    createdAt: snapshot.createdAt,
-    sentAt: sentAt.toISOString(),
-  };
-}
-
 export function rowFromEntity(p: Payout): PayoutRow {
   return {
     id: p.id,

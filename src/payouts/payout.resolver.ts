@@ -1,4 +1,5 @@
 import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { CashPaymentFactType } from '../erp/cash-payment-fact.type';
 import { assertCanSee } from '../platform/auth';
 import { NotFoundError } from '../platform/errors';
 import type { GraphQLContext } from '../platform/graphql/context';
@@ -71,6 +72,12 @@ export class PayoutResolver {
     );
     ctx.em.clear();
     return PayoutType.of(await visiblePayout(ctx, id));
+  }
+
+  @FieldResolver(() => CashPaymentFactType, { nullable: true, description: 'Recorded when the payout was sent; null before' })
+  async cashPaymentFact(@Root() payout: PayoutType, @Ctx() ctx: GraphQLContext): Promise<CashPaymentFactType | null> {
+    const fact = await ctx.loaders.cashPaymentFact.load(payout.id);
+    return fact ? CashPaymentFactType.of(fact) : null;
   }
 
   @FieldResolver(() => [PayoutStatusChangeType], { description: 'Every status the payout has had, oldest first' })

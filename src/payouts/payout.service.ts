@@ -13,7 +13,7 @@ import {
   type PayoutSource,
   type PayoutStatus,
 } from './lifecycle';
-import { erpPayoutMessage, payoutEvent, type PayoutRow } from './payout-messages';
+import { payoutEvent, type PayoutRow } from './payout-messages';
 
 export interface CreatePayoutInput {
   payee: Payee;
@@ -39,6 +39,17 @@ export interface PayoutChange {
   changed: boolean;
 }
 
+/** The ledger transfer a step made, and the account the money left. */
+export interface MoneyMoved {
+  transferId: string;
+  fromAccountId: string;
+}
+
+/** What sending needs from the ERP side: record the cash-payment fact, build the `erp.payouts` message. */
+export interface SentPayoutRecorder {
+  recordSent(em: EntityManager, payout: PayoutRow, moved: MoneyMoved): Promise<OutboxMessage>;
+}
+
 export class InvalidTransitionError extends ConflictError {
   constructor(from: PayoutStatus, to: PayoutStatus) {
     super(`A payout in status ${from} cannot become ${to}`, { from, to });
@@ -53,7 +64,8 @@ export class InvalidTransitionError extends ConflictError {
 export class PayoutService {
   constructor(
     private readonly ledger: LedgerService,
-    private readonly topics: Pick<Topics, 'payoutEvents' | 'erpPayouts'>,
+    private readonly topics: Pick<Topics, 'payoutEvents'>,
+    private readonly erp: SentPayoutRecorder,
   ) {}
 
   /**
@@ -152,7 +164,7 @@ export class PayoutService {
     if (decision === 'ignore') return { payout: current, changed: false };
     if (decision === 'refuse') throw new InvalidTransitionError(from, to);
 
-    const transferId = await this.moveMoney(em, current, from, to);
+    const moved = await this.moveMoney(em, current, from, to);
     const updated = await em.execute<PayoutRow[]>(
       `WITH changed AS (
          UPDATE payout SET status = ?, sequence = sequence + 1, updated_at = clock_timestamp()
@@ -165,29 +177,29 @@ export class PayoutService {
     );
     const row = updated[0]!;
     const messages: OutboxMessage[] = [this.lifecycleMessage(row)];
-    if (to === 'SENT') {
-      messages.push({
-        topic: this.topics.erpPayouts,
-        key: row.id,
-        value: erpPayoutMessage(row, new Date(row.updated_at), transferId!),
-      });
-    }
+    // Sending is handing the payout to the ERP: the same transaction records what moved and the message.
+    if (to === 'SENT') messages.push(await this.erp.recordSent(em, row, moved!));
     await writeToOutbox(em, messages);
     return { payout: row, changed: true };
   }
 
-  private async moveMoney(em: EntityManager, row: PayoutRow, from: PayoutStatus, to: PayoutStatus) {
+  private async moveMoney(em: EntityManager, row: PayoutRow, from: PayoutStatus, to: PayoutStatus): Promise<MoneyMoved | null> {
     const movement = movementFor(from, to);
     if (!movement) return null;
     const payee = { kind: row.payee_kind, id: row.payee_id };
     const currency = row.currency.trim();
-    const posted = await this.ledger.move(
-      em,
-      this.accountKeyFor(payee, currency, movement.from),
-      this.accountKeyFor(payee, currency, movement.to),
-      { idempotencyKey: `payout:${row.id}:${to}`, amount: BigInt(row.amount), kind: `payout_${to.toLowerCase()}`, reference: row.id },
-    );
-    return posted.transferId;
+    const fromAccountId = await this.ledger.accountId(em, this.accountKeyFor(payee, currency, movement.from));
+    const toAccountId = await this.ledger.accountId(em, this.accountKeyFor(payee, currency, movement.to));
+    const posted = await this.ledger.post(em, {
+      idempotencyKey: `payout:${row.id}:${to}`,
+      debitAccountId: fromAccountId,
+      creditAccountId: toAccountId,
+      amount: BigInt(row.amount),
+      currency,
+      kind: `payout_${to.toLowerCase()}`,
+      reference: row.id,
+    });
+    return { transferId: posted.transferId, fromAccountId };
   }
 
   private async sameRequestAgain(em: EntityManager, input: CreatePayoutInput, accountId: string): Promise<PayoutRow> {

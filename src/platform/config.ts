@@ -49,6 +49,8 @@ const settingsSchema = z.object({
   PAYOUT_REQUEST_LIMIT: positiveInt.default(100),
   PAYOUT_OEBS_GATE_INTERVAL: duration.default(5000),
   PAYOUT_SENDER_LIMIT: positiveInt.default(100),
+  PAYOUT_SENDER_CONCURRENCY: positiveInt.default(8),
+  PAYOUT_SEND_RATE: z.coerce.number().int().min(0).default(0),
 });
 
 export type Settings = Omit<z.infer<typeof settingsSchema>, 'JWT_SECRET'> & {

@@ -4,6 +4,7 @@ import { buildSchema } from 'type-graphql';
 import { AccrualResolver } from '../../accruals/accrual.resolver';
 import { BalanceResolver } from '../../ledger/balance.resolver';
 import { PayoutConnectionResolver, PayoutResolver } from '../../payouts/payout.resolver';
+import { PayoutRequestConnectionResolver, PayoutRequestResolver } from '../../requests/payout-request.resolver';
 import { DeadLetterResolver } from '../kafka/dead-letter.resolver';
 
 export const resolvers = [
@@ -12,6 +13,8 @@ export const resolvers = [
   BalanceResolver,
   AccrualResolver,
   DeadLetterResolver,
+  PayoutRequestResolver,
+  PayoutRequestConnectionResolver,
 ] as const;
 
 let built: Promise<GraphQLSchema> | null = null;

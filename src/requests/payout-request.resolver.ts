@@ -1,0 +1,95 @@
+import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { assertCanSee, assertRole } from '../platform/auth';
+import { NotFoundError } from '../platform/errors';
+import type { GraphQLContext } from '../platform/graphql/context';
+import { pageSize } from '../platform/graphql/pagination';
+import { PayoutType } from '../payouts/payout.types';
+import { PayoutRequestQueries } from './payout-request.queries';
+import {
+  PayoutRequestConnection,
+  PayoutRequestFilter,
+  PayoutRequestType,
+  RequestPayoutInput,
+} from './payout-request.types';
+
+const queries = new PayoutRequestQueries();
+const actorOf = (ctx: GraphQLContext) => `${ctx.principal.role}:${ctx.principal.subject}`;
+
+async function visibleRequest(ctx: GraphQLContext, id: string) {
+  const row = await queries.byId(ctx.em, id);
+  if (!row) throw new NotFoundError(`Payout request ${id} not found`, { id });
+  assertCanSee(ctx.principal, { kind: 'CLIENT', id: row.client_id });
+  return row;
+}
+
+@Resolver(() => PayoutRequestType)
+export class PayoutRequestResolver {
+  @Mutation(() => PayoutRequestType, {
+    description: 'Records a request to pay the client’s payout balances; the req-gate makes the payouts',
+  })
+  async requestPayout(
+    @Arg('input', () => RequestPayoutInput) input: RequestPayoutInput,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<PayoutRequestType> {
+    assertCanSee(ctx.principal, { kind: 'CLIENT', id: input.clientId });
+    const { request } = await ctx.app.payoutRequests.record(ctx.em, { ...input, actor: actorOf(ctx) });
+    return PayoutRequestType.of(request);
+  }
+
+  @Query(() => PayoutRequestType, { nullable: true, description: 'One payout request; null when it does not exist' })
+  async payoutRequest(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<PayoutRequestType | null> {
+    try {
+      return PayoutRequestType.of(await visibleRequest(ctx, id));
+    } catch (error) {
+      if (error instanceof NotFoundError) return null;
+      throw error;
+    }
+  }
+
+  @Query(() => PayoutRequestConnection, {
+    description: 'Payout requests the caller may see, newest first',
+    complexity: ({ args, childComplexity }) => 1 + childComplexity * pageSize(args.first),
+  })
+  async payoutRequests(
+    @Ctx() ctx: GraphQLContext,
+    @Arg('filter', () => PayoutRequestFilter, { nullable: true }) filter?: PayoutRequestFilter,
+    @Arg('first', () => Int, { nullable: true }) first?: number,
+    @Arg('after', () => String, { nullable: true }) after?: string,
+  ): Promise<PayoutRequestConnection> {
+    const size = pageSize(first);
+    const where = queries.where(filter, ctx.principal);
+    const page = await queries.page(ctx.em, where, size, after || null);
+    const edges = page.rows.map((row) => ({ cursor: row.id, node: PayoutRequestType.of(row) }));
+    return Object.assign(new PayoutRequestConnection(), {
+      edges,
+      nodes: edges.map((e) => e.node),
+      pageInfo: {
+        hasNextPage: page.hasNextPage,
+        hasPreviousPage: Boolean(after),
+        startCursor: edges[0]?.cursor ?? null,
+        endCursor: edges[edges.length - 1]?.cursor ?? null,
+      },
+      countQuery: () => queries.count(ctx.em, where),
+    });
+  }
+
+  @Mutation(() => PayoutRequestType, { description: 'Admin: put a request in ERROR back in the queue' })
+  async retryPayoutRequest(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<PayoutRequestType> {
+    assertRole(ctx.principal, 'admin');
+    await visibleRequest(ctx, id);
+    return PayoutRequestType.of(await ctx.app.payoutRequests.retry(ctx.em, id));
+  }
+
+  @FieldResolver(() => [PayoutType], { description: 'The payouts the request created, one per currency' })
+  async payouts(@Root() request: PayoutRequestType, @Ctx() ctx: GraphQLContext): Promise<PayoutType[]> {
+    return (await ctx.loaders.payoutsOfRequest.load(request.id)).map(PayoutType.of);
+  }
+}
+
+@Resolver(() => PayoutRequestConnection)
+export class PayoutRequestConnectionResolver {
+  @FieldResolver(() => Int, { description: 'All requests matching the filter, over all pages' })
+  totalCount(@Root() connection: PayoutRequestConnection): Promise<number> {
+    return connection.countQuery();
+  }
+}

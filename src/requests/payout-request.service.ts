@@ -1,0 +1,165 @@
+import { randomUUID } from 'node:crypto';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { ConflictError, DomainError, InvalidInputError, NotFoundError } from '../platform/errors';
+import type { Logger } from '../platform/logger';
+import { parsePayee, payeeId } from '../platform/payee';
+import type { PayoutService } from '../payouts/payout.service';
+
+export type PayoutRequestStatus = 'NEW' | 'DONE' | 'ERROR';
+
+export interface PayoutRequestRow {
+  id: string;
+  client_id: string;
+  idempotency_key: string;
+  status: PayoutRequestStatus;
+  error: string | null;
+  attempts: number;
+  requested_by: string | null;
+  created_at: Date;
+  updated_at: Date;
+  processed_at: Date | null;
+}
+
+interface PayableAccount {
+  owner_id: string;
+  currency: string;
+  balance: string;
+}
+
+/**
+ * Payout requests: `record` only stores a request (the API answers at once, whatever the burst);
+ * `processBatch` (the req-gate) pays each client's positive `payout` balances in full.
+ */
+export class PayoutRequestService {
+  constructor(
+    private readonly orm: MikroORM,
+    private readonly payouts: PayoutService,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Stores a NEW request; the same idempotency key for the same client returns the first one. */
+  async record(
+    em: EntityManager,
+    input: { clientId: string; idempotencyKey: string; actor?: string | null },
+  ): Promise<{ request: PayoutRequestRow; created: boolean }> {
+    const client = parsePayee({ kind: 'CLIENT', id: input.clientId });
+    const key = input.idempotencyKey;
+    if (typeof key !== 'string' || key.length === 0 || key.length > 200) {
+      throw new InvalidInputError('idempotencyKey must be 1–200 characters', { field: 'idempotencyKey' });
+    }
+    const clientId = payeeId(client);
+    // One statement on the common path: insert when the client is known and the key is new.
+    const [inserted] = await em.execute<PayoutRequestRow[]>(
+      `INSERT INTO payout_request (id, client_id, idempotency_key, requested_by)
+       SELECT ?, ?, ?, ?
+        WHERE EXISTS (SELECT 1 FROM ledger_account WHERE owner_kind = 'CLIENT' AND owner_id = ?)
+       ON CONFLICT (client_id, idempotency_key) DO NOTHING
+       RETURNING *`,
+      [randomUUID(), clientId, key, input.actor ?? null, clientId],
+    );
+    if (inserted) return { request: inserted, created: true };
+    const [existing] = await em.execute<PayoutRequestRow[]>(
+      'SELECT * FROM payout_request WHERE client_id = ? AND idempotency_key = ?',
+      [clientId, key],
+    );
+    if (existing) return { request: existing, created: false };
+    throw new NotFoundError(`Client ${clientId} has no accounts`, { clientId });
+  }
+
+  /**
+   * Takes up to `limit` NEW requests that no other worker holds (SKIP LOCKED) and settles them in
+   * one transaction. The fast path takes no savepoints; when a request fails, the batch is redone
+   * with a savepoint around each request, so only that one becomes ERROR.
+   */
+  async processBatch(limit: number): Promise<number> {
+    try {
+      return await this.orm.em.fork().transactional((em) => this.settle(em, limit, false));
+    } catch (error) {
+      if (!(error instanceof RequestFailed)) throw error;
+      return this.orm.em.fork().transactional((em) => this.settle(em, limit, true));
+    }
+  }
+
+  /** Puts an ERROR request back in the queue (an admin's retry after fixing the cause). */
+  async retry(em: EntityManager, id: string): Promise<PayoutRequestRow> {
+    const [row] = await em.execute<PayoutRequestRow[]>(
+      `UPDATE payout_request SET status = 'NEW', error = NULL, updated_at = now()
+        WHERE id = ? AND status = 'ERROR' RETURNING *`,
+      [id],
+    );
+    if (row) return row;
+    const [existing] = await em.execute<PayoutRequestRow[]>('SELECT status FROM payout_request WHERE id = ?', [id]);
+    if (!existing) throw new NotFoundError(`Payout request ${id} not found`, { id });
+    throw new ConflictError(`Only a request in ERROR can be retried; this one is ${existing.status}`, { id });
+  }
+
+  private async settle(em: EntityManager, limit: number, isolate: boolean): Promise<number> {
+    const requests = await em.execute<{ id: string; client_id: string }[]>(
+      `SELECT id, client_id FROM payout_request WHERE status = 'NEW'
+        ORDER BY created_at, id LIMIT ? FOR UPDATE SKIP LOCKED`,
+      [limit],
+    );
+    if (requests.length === 0) return 0;
+    const clients = [...new Set(requests.map((r) => r.client_id))];
+    const accounts = await em.execute<PayableAccount[]>(
+      `SELECT owner_id, currency, balance FROM ledger_account
+        WHERE owner_kind = 'CLIENT' AND owner_id IN (?) AND type = 'payout' AND balance > 0
+        ORDER BY owner_id, currency`,
+      [clients],
+    );
+    const done: string[] = [];
+    for (const request of requests) {
+      if (isolate) await em.execute('SAVEPOINT payout_request', [], 'run');
+      try {
+        await this.payClient(em, request, accounts);
+        if (isolate) await em.execute('RELEASE SAVEPOINT payout_request', [], 'run');
+        done.push(request.id);
+      } catch (error) {
+        if (!isolate) throw new RequestFailed(error);
+        await em.execute('ROLLBACK TO SAVEPOINT payout_request', [], 'run');
+        const reason = error instanceof DomainError ? error.message : `internal error: ${(error as Error).message}`;
+        this.logger.warn({ requestId: request.id, clientId: request.client_id, reason }, 'payout request failed');
+        await em.execute(
+          `UPDATE payout_request SET status = 'ERROR', error = ?, attempts = attempts + 1, processed_at = now(),
+                  updated_at = now() WHERE id = ?`,
+          [reason, request.id],
+          'run',
+        );
+      }
+    }
+    if (done.length > 0) {
+      await em.execute(
+        `UPDATE payout_request SET status = 'DONE', error = NULL, attempts = attempts + 1, processed_at = now(),
+                updated_at = now() WHERE id IN (?)`,
+        [done],
+        'run',
+      );
+    }
+    return requests.length;
+  }
+
+  /** One payout per positive `payout` balance of the client, for the whole balance. */
+  private async payClient(em: EntityManager, request: { id: string; client_id: string }, accounts: PayableAccount[]) {
+    for (const account of accounts) {
+      if (account.owner_id !== request.client_id || BigInt(account.balance) <= 0n) continue;
+      const currency = account.currency.trim();
+      await this.payouts.create(em, {
+        payee: { kind: 'CLIENT', id: request.client_id },
+        amount: BigInt(account.balance),
+        currency,
+        source: 'REQUEST',
+        sourceRef: request.id,
+        idempotencyKey: `request:${request.id}:${currency}`,
+        actor: 'req-gate',
+      });
+      // A second request of the same client in this batch finds nothing left to pay.
+      account.balance = '0';
+    }
+  }
+}
+
+class RequestFailed extends Error {
+  constructor(cause: unknown) {
+    super('a payout request failed', { cause });
+  }
+}

@@ -1,0 +1,13 @@
+import type { Task } from 'graphile-worker';
+import type { App } from '../src/app';
+import { runGate } from './gate';
+
+/** The oebs-gate: sends CREATED payouts to the ERP, PAYOUT_SENDER_LIMIT at a time. */
+export default function payoutSend(app: App): Task {
+  const limit = app.settings.PAYOUT_SENDER_LIMIT;
+  return (_payload, helpers) =>
+    runGate(helpers, 'payout__send', app.settings.PAYOUT_OEBS_GATE_INTERVAL, async () => {
+      const { taken } = await app.erpGateway.sendBatch(limit);
+      return taken === limit;
+    });
+}
