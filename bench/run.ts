@@ -3,19 +3,20 @@ import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { benchGraphql } from './graphql-load';
-import { openBenchDatabase, type BenchDatabase } from './lib/database';
+import { openBenchDatabase, openSiblingDatabase, type BenchDatabase } from './lib/database';
 import { describeMachine, gitCommit } from './lib/machine';
 import { passes, textTable, writeResults, type BenchmarkResult, type RunReport } from './lib/report';
 import { intFromEnv, round } from './lib/stats';
+import { benchRequestApi, benchRequestFlow } from './payout-requests';
 import { benchPayoutWrites } from './payout-writes';
 import { benchStartup } from './startup';
 
 /**
- * `npm run bench [-- payouts|graphql|startup ...]`: measures the service against the foundation
- * issue's targets, prints a table and records it in bench/results/. Sizes can be changed through
+ * `npm run bench [-- payouts|graphql|requests|startup ...]`: measures the service against the
+ * foundation and payout-request issues' targets, prints a table and records it in bench/results/. Sizes can be changed through
  * BENCH_* variables (see bench/README.md); the defaults finish in about three minutes.
  */
-const BENCHMARKS = ['payouts', 'graphql', 'startup'] as const;
+const BENCHMARKS = ['payouts', 'graphql', 'requests', 'startup'] as const;
 type BenchmarkName = (typeof BENCHMARKS)[number];
 
 function chosenBenchmarks(args: string[]): BenchmarkName[] {
@@ -41,7 +42,7 @@ async function main(): Promise<void> {
   const results: BenchmarkResult[] = [];
   let failed = false;
 
-  const attempt = async (name: BenchmarkName, work: () => Promise<BenchmarkResult>) => {
+  const attempt = async (name: string, work: () => Promise<BenchmarkResult>) => {
     console.error(`== ${name}`);
     const began = performance.now();
     try {
@@ -55,7 +56,7 @@ async function main(): Promise<void> {
   };
 
   let database: BenchDatabase | null = null;
-  if (chosen.includes('payouts') || chosen.includes('graphql')) {
+  if (chosen.includes('payouts') || chosen.includes('graphql') || chosen.includes('requests')) {
     database = await openBenchDatabase();
     console.error(`database: ${database.source}, ${database.server.version}`);
   }
@@ -79,6 +80,32 @@ async function main(): Promise<void> {
           warmupS: intFromEnv('BENCH_WARMUP_SECONDS', 3),
         }),
       );
+    }
+    if (chosen.includes('requests')) {
+      // A database of their own: the sender takes CREATED payouts of every source, the others' too.
+      const own = await openSiblingDatabase(database!, `${process.env.BENCH_DATABASE_NAME ?? 'payouts_bench'}_requests`);
+      try {
+        await attempt('requests-api', () =>
+          benchRequestApi(own.url, {
+            clients: intFromEnv('BENCH_REQUEST_CLIENTS', 1000),
+            connections: intFromEnv('BENCH_REQUEST_CONNECTIONS', 64),
+            durationS: intFromEnv('BENCH_DURATION', 10),
+            warmupS: intFromEnv('BENCH_WARMUP_SECONDS', 3),
+          }),
+        );
+        await attempt('requests-flow', () =>
+          benchRequestFlow(own.url, {
+            requests: intFromEnv('BENCH_FLOW_REQUESTS', 100_000),
+            gateInterval: process.env.BENCH_FLOW_GATE_INTERVAL || '100ms',
+            requestLimit: intFromEnv('BENCH_FLOW_REQUEST_LIMIT', 500),
+            senderLimit: intFromEnv('BENCH_FLOW_SENDER_LIMIT', 500),
+            senderConcurrency: process.env.BENCH_FLOW_SENDER_CONCURRENCY ? intFromEnv('BENCH_FLOW_SENDER_CONCURRENCY', 8) : null,
+            timeoutS: intFromEnv('BENCH_FLOW_TIMEOUT', 300),
+          }),
+        );
+      } finally {
+        await own.drop();
+      }
     }
   } finally {
     await database?.close();

@@ -126,3 +126,15 @@ export function sampleRss(pid: number, everyMs = 200): { stop(): number } {
     },
   };
 }
+
+/**
+ * CPU time the whole machine spent busy so far, all cores together (user, nice, system, irq,
+ * softirq; not idle, iowait or steal), in ms, from /proc/stat (Linux). Next to a process's own
+ * CPU time it shows where the rest went (mostly PostgreSQL).
+ */
+export function machineBusyMs(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+  // cpu user nice system idle iowait irq softirq steal …, in ticks of 10 ms.
+  const [user, nice, system, , , irq, softirq] = line.trim().split(/\s+/).slice(1).map(Number);
+  return (user! + nice! + system! + irq! + softirq!) * 10;
+}

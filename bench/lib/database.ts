@@ -87,6 +87,23 @@ export async function dropDatabase(adminUrl: string, name: string): Promise<void
   await withClient(adminUrl, (client) => client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
 }
 
+/**
+ * Another fresh, migrated database on the same server as `database`, for a benchmark whose figures
+ * must not depend on what the others left behind (e.g. their CREATED payouts in a sender's queue).
+ */
+export async function openSiblingDatabase(database: BenchDatabase, name: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const adminUrl = withDatabase(database.url, 'postgres');
+  await recreateDatabase(adminUrl, name);
+  const url = withDatabase(database.url, name);
+  await migrate(url);
+  return {
+    url,
+    async drop() {
+      if (process.env.BENCH_KEEP_DATABASE !== '1') await dropDatabase(adminUrl, name).catch(() => undefined);
+    },
+  };
+}
+
 /** Our migrations and graphile-worker's, exactly as `payouts migrate` applies them. */
 async function migrate(url: string): Promise<void> {
   const settings = loadSettings({ DATABASE_URL: url, LOG_LEVEL: 'warn', JWT_SECRET: BENCH_JWT_SECRET });

@@ -30,6 +30,8 @@ interface AutocannonOptions {
   body: string;
   timeout: number;
   verifyBody?: (body: string) => boolean;
+  /** Each request in turn; `setupRequest` may rewrite it (e.g. a new body every time). */
+  requests?: { setupRequest?: (request: { body?: string }) => { body?: string } }[];
 }
 
 const autocannon = require('autocannon') as (options: AutocannonOptions) => Promise<AutocannonResult>;
@@ -53,6 +55,8 @@ export async function graphqlLoad(options: {
   query: string;
   connections: number;
   durationS: number;
+  /** Variables for each request in turn (e.g. a fresh idempotency key); the same body every time if absent. */
+  variables?: () => Record<string, unknown>;
 }): Promise<LoadResult> {
   if (!/^http:\/\/127\.0\.0\.1[:/]/.test(options.url)) throw new Error('the load generator targets 127.0.0.1 only');
   const result = await autocannon({
@@ -64,6 +68,15 @@ export async function graphqlLoad(options: {
     headers: { 'content-type': 'application/json', authorization: `Bearer ${options.token}` },
     body: JSON.stringify({ query: options.query }),
     verifyBody: (body) => !body.includes('"errors"'),
+    ...(options.variables
+      ? {
+          requests: [
+            {
+              setupRequest: (request) => ({ ...request, body: JSON.stringify({ query: options.query, variables: options.variables!() }) }),
+            },
+          ],
+        }
+      : {}),
   });
   // Only good answers count towards the rate; the failures are reported beside it.
   const served = result.requests.total - result.non2xx - result.mismatches;

@@ -109,6 +109,9 @@ const HISTORY_COLUMNS: [key: string, title: string, unit: Unit][] = [
   ['graphql.payouts.rps', 'GraphQL payouts rps', '/s'],
   ['graphql.payouts.p99', 'p99', 'ms'],
   ['graphql.trivial.rps', 'trivial rps', '/s'],
+  ['requests.api.rps', 'requestPayout rps', '/s'],
+  ['requests.api.p99', 'p99', 'ms'],
+  ['requests.flow.seconds', '100k NEW → SENT', 's'],
   ['startup.second', 'ready (2nd start)', 's'],
   ['memory.max', 'max RSS', 'MB'],
 ];
@@ -142,9 +145,9 @@ export function writeResults(report: RunReport, directory: string): void {
   const readme = [
     '# Benchmark results',
     '',
-    'Written by `npm run bench` (all benchmarks) or `npm run bench -- payouts|graphql|startup` (some).',
+    'Written by `npm run bench` (all benchmarks) or `npm run bench -- payouts|graphql|requests|startup` (some).',
     '`latest.json` holds the last run in full; `history.jsonl` one line per run. Targets are the',
-    'foundation issue’s, for a 2-core machine.',
+    'foundation issue’s and the payout-request issue’s (requestPayout, NEW → SENT), for a 2-core machine.',
     '',
     `## Latest run (${report.benchmarks.map((b) => b.name).join(', ')})`,
     '',
