@@ -7,7 +7,8 @@ export default function payoutSend(app: App): Task {
   const limit = app.settings.PAYOUT_SENDER_LIMIT;
   return (_payload, helpers) =>
     runGate(helpers, 'payout__send', app.settings.PAYOUT_OEBS_GATE_INTERVAL, async () => {
-      const { taken } = await app.erpGateway.sendBatch(limit);
-      return taken === limit;
+      const { taken, sent } = await app.erpGateway.sendBatch(limit);
+      // Go on while full batches make progress; a batch where every send failed waits for the interval.
+      return taken === limit && sent > 0;
     });
 }

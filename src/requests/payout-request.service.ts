@@ -101,10 +101,12 @@ export class PayoutRequestService {
     );
     if (requests.length === 0) return 0;
     const clients = [...new Set(requests.map((r) => r.client_id))];
+    // Locked (in one order for every worker) until the batch commits: another worker settling
+    // another request of the same client waits and then reads the balance this batch left.
     const accounts = await em.execute<PayableAccount[]>(
       `SELECT owner_id, currency, balance FROM ledger_account
         WHERE owner_kind = 'CLIENT' AND owner_id IN (?) AND type = 'payout' AND balance > 0
-        ORDER BY owner_id, currency`,
+        ORDER BY id FOR NO KEY UPDATE`,
       [clients],
     );
     const done: string[] = [];

@@ -1,0 +1,301 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp, type App } from '../src/app';
+import { checkLedger } from '../src/ledger/invariants';
+import { loadSettings } from '../src/platform/config';
+import { createLogger } from '../src/platform/logger';
+import { createTestApp, TEST_JWT_SECRET, testEnv, type TestApp } from './helpers/app';
+import { createTestDatabase } from './helpers/database';
+
+/**
+ * The gates under faults: two workers racing over the same queues, and a worker process killed
+ * (SIGKILL) in the middle of its batches. Whatever happens, every request is settled once, every
+ * payout is created once and sent once, and the books hold.
+ */
+const ROOT = path.resolve(__dirname, '..');
+const BIN = path.join(ROOT, 'bin/payouts.js');
+
+/** A second set of services on a database another app already uses: a second worker. */
+async function appOn(databaseUrl: string): Promise<App> {
+  const settings = loadSettings(testEnv(databaseUrl));
+  return createApp({ settings, logger: createLogger(settings.LOG_LEVEL), databaseUrl });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function shuffle<T>(items: T[]): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [items[i], items[j]] = [items[j]!, items[i]!];
+  }
+  return items;
+}
+
+interface Funding {
+  clientId: string;
+  currency: string;
+  amount: bigint;
+}
+
+/** Funds the clients' payout accounts and records `perClient` requests each, in shuffled order. */
+async function seed(app: App, fundings: Funding[], perClient: number): Promise<void> {
+  for (let i = 0; i < fundings.length; i += 100) {
+    await app.orm.em.fork().transactional(async (em) => {
+      for (const f of fundings.slice(i, i + 100)) {
+        await app.accruals.apply(
+          em,
+          { payee: { kind: 'CLIENT', id: f.clientId }, account: 'payout', amount: f.amount, currency: f.currency, reference: `seed-${f.currency}`, occurredAt: new Date() },
+          'MANUAL',
+        );
+      }
+    });
+  }
+  const clients = [...new Set(fundings.map((f) => f.clientId))];
+  const requests = shuffle(clients.flatMap((clientId) => Array.from({ length: perClient }, (_, n) => ({ clientId, key: `burst-${n}` }))));
+  for (let i = 0; i < requests.length; i += 100) {
+    await app.orm.em.fork().transactional(async (em) => {
+      for (const r of requests.slice(i, i + 100)) {
+        await app.payoutRequests.record(em, { clientId: r.clientId, idempotencyKey: r.key, actor: 'test' });
+      }
+    });
+  }
+}
+
+async function count(app: App, sql: string, params: unknown[] = []): Promise<number> {
+  const [row] = await app.orm.em.fork().execute<{ n: string }[]>(sql, params);
+  return Number(row!.n);
+}
+
+const requestsIn = (app: App, status: string) => count(app, 'SELECT count(*) AS n FROM payout_request WHERE status = ?', [status]);
+const payoutsIn = (app: App, status: string) => count(app, 'SELECT count(*) AS n FROM payout WHERE status = ?', [status]);
+
+/**
+ * What must hold once the gates are done, however they got there: every request DONE exactly
+ * once; one payout per funded client and currency, for the whole balance, made by one of that
+ * client's requests; every payout SENT once, with one cash-payment fact, one erp.payouts outbox
+ * message and one SENT transfer; the ledger's invariants.
+ */
+async function expectSettledOnce(app: App, fundings: Funding[], requests: number): Promise<void> {
+  const em = () => app.orm.em.fork();
+  const statuses = await em().execute<{ status: string; n: string }[]>('SELECT status, count(*) AS n FROM payout_request GROUP BY status');
+  const failures = await em().execute<{ error: string }[]>("SELECT error FROM payout_request WHERE status = 'ERROR' LIMIT 5");
+  expect(failures.map((f) => f.error)).toEqual([]);
+  expect(Object.fromEntries(statuses.map((s) => [s.status, Number(s.n)]))).toEqual({ DONE: requests });
+  expect(await count(app, 'SELECT count(*) AS n FROM payout_request WHERE attempts <> 1 OR processed_at IS NULL')).toBe(0);
+
+  const payouts = await em().execute<{ payee_id: string; currency: string; n: string; total: string }[]>(
+    'SELECT payee_id, currency, count(*) AS n, sum(amount)::text AS total FROM payout GROUP BY payee_id, currency',
+  );
+  const made = new Map(payouts.map((p) => [`${p.payee_id}/${p.currency.trim()}`, { n: Number(p.n), total: BigInt(p.total) }]));
+  const expected = new Map(fundings.map((f) => [`${f.clientId}/${f.currency}`, { n: 1, total: f.amount }]));
+  expect(made).toEqual(expected);
+  expect(
+    await count(
+      app,
+      `SELECT count(*) AS n FROM payout p LEFT JOIN payout_request r ON r.id::text = p.source_ref
+        WHERE p.source <> 'REQUEST' OR r.client_id IS DISTINCT FROM p.payee_id OR r.status <> 'DONE'`,
+    ),
+  ).toBe(0);
+
+  const payoutCount = fundings.length;
+  expect(await payoutsIn(app, 'SENT')).toBe(payoutCount);
+  expect(
+    await count(
+      app,
+      `SELECT count(*) AS n FROM payout p
+        WHERE (SELECT string_agg(status, ',' ORDER BY sequence) FROM payout_status_change WHERE payout_id = p.id) <> 'CREATED,SENT'`,
+    ),
+  ).toBe(0);
+  expect(await count(app, 'SELECT count(*) AS n FROM cash_payment_fact')).toBe(payoutCount);
+  expect(
+    await count(
+      app,
+      `SELECT count(*) AS n FROM payout p
+        WHERE NOT EXISTS (SELECT 1 FROM cash_payment_fact f
+                           JOIN ledger_transfer t ON t.id = f.transfer_id
+                          WHERE f.payout_id = p.id AND f.amount = p.amount AND t.idempotency_key = 'payout:' || p.id || ':SENT')`,
+    ),
+  ).toBe(0);
+  const erpTopic = app.settings.topics.erpPayouts;
+  expect(await count(app, 'SELECT count(*) AS n FROM outbox_message WHERE topic = ?', [erpTopic])).toBe(payoutCount);
+  expect(
+    await count(
+      app,
+      `SELECT count(*) AS n FROM payout p
+        WHERE (SELECT count(*) FROM outbox_message o WHERE o.topic = ? AND o.key = p.id::text) <> 1`,
+      [erpTopic],
+    ),
+  ).toBe(0);
+  expect(
+    await count(
+      app,
+      `SELECT count(*) AS n FROM outbox_message o JOIN cash_payment_fact f ON f.payout_id::text = o.key
+        WHERE o.topic = ? AND (o.value::jsonb ->> 'cashPaymentFactId') IS DISTINCT FROM f.id::text`,
+      [erpTopic],
+    ),
+  ).toBe(0);
+  expect(
+    await count(
+      app,
+      "SELECT count(*) AS n FROM ledger_account WHERE owner_kind = 'CLIENT' AND type IN ('payout', 'payout-reserved') AND balance <> 0",
+    ),
+  ).toBe(0);
+  expect(await checkLedger(em())).toEqual([]);
+}
+
+describe('two workers racing over the same queues', () => {
+  let first: TestApp;
+  let second: App;
+  beforeAll(async () => {
+    first = await createTestApp();
+    second = await appOn(first.env.DATABASE_URL!);
+  });
+  afterAll(async () => {
+    await second?.close();
+    await first?.close();
+  });
+
+  it('settles every request once and sends every payout once', { timeout: 180_000 }, async () => {
+    const fundings: Funding[] = [];
+    for (let i = 0; i < 100; i++) {
+      fundings.push({ clientId: `race-${i}`, currency: 'RUB', amount: BigInt(1_000 + i) });
+      if (i % 3 === 0) fundings.push({ clientId: `race-${i}`, currency: 'USD', amount: BigInt(500 + i) });
+    }
+    await seed(first.app, fundings, 5);
+    expect(await requestsIn(first.app, 'NEW')).toBe(500);
+
+    const apps = [first.app, second];
+    const taken = [0, 0];
+    const sent = [0, 0];
+    const deadline = Date.now() + 120_000;
+    let processing = true;
+
+    // Both workers run both gates at once, in small batches, until the queues are empty.
+    const processLoop = async (i: number) => {
+      while (Date.now() < deadline) {
+        const n = await apps[i]!.payoutRequests.processBatch(20);
+        taken[i]! += n;
+        if (n === 0) {
+          if ((await requestsIn(apps[i]!, 'NEW')) === 0) return;
+          await sleep(5); // the rest is locked by the other worker
+        }
+      }
+    };
+    const sendLoop = async (i: number) => {
+      while (Date.now() < deadline) {
+        const result = await apps[i]!.erpGateway.sendBatch(15);
+        sent[i]! += result.sent;
+        if (result.sent === 0) {
+          if (!processing && (await payoutsIn(apps[i]!, 'CREATED')) === 0) return;
+          await sleep(5);
+        }
+      }
+    };
+    const requestGates = Promise.all([processLoop(0), processLoop(1)]).finally(() => {
+      processing = false;
+    });
+    await Promise.all([requestGates, sendLoop(0), sendLoop(1)]);
+
+    // Each request was taken by exactly one of them, each payout sent by exactly one of them.
+    expect(taken[0]! + taken[1]!).toBe(500);
+    expect(sent[0]! + sent[1]!).toBe(fundings.length);
+    // The premise: both really worked the queues.
+    expect(taken[0]).toBeGreaterThan(0);
+    expect(taken[1]).toBeGreaterThan(0);
+    await expectSettledOnce(first.app, fundings, 500);
+  });
+});
+
+describe('a worker process killed mid-batch', () => {
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  let app: App;
+  const children: ChildProcess[] = [];
+
+  beforeAll(async () => {
+    const build = spawnSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, encoding: 'utf8' });
+    if (build.status !== 0) throw new Error(`build failed: ${build.stderr}`);
+    database = await createTestDatabase();
+    app = await appOn(database.url);
+  });
+  afterAll(async () => {
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await app?.close();
+    await database?.drop();
+  });
+
+  const workerEnv = () => ({
+    ...process.env,
+    NODE_ENV: 'test',
+    DATABASE_URL: database.url,
+    JWT_SECRET: TEST_JWT_SECRET,
+    LOG_LEVEL: 'warn',
+    KAFKA_BROKERS: '',
+    PAYOUT_REQ_GATE_INTERVAL: '100ms',
+    PAYOUT_OEBS_GATE_INTERVAL: '100ms',
+    PAYOUT_REQUEST_LIMIT: '50',
+    PAYOUT_SENDER_LIMIT: '50',
+  });
+
+  /** Transactions of other sessions (the worker's) that have written and not yet committed. */
+  const openWrites = () =>
+    count(
+      app,
+      'SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL',
+    );
+
+  function startWorker(): { child: ChildProcess; exited: Promise<{ code: number | null; signal: string | null }>; output: () => string } {
+    const child = spawn(process.execPath, [BIN, 'worker'], { cwd: ROOT, env: workerEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let output = '';
+    child.stdout!.on('data', (chunk) => (output += chunk));
+    child.stderr!.on('data', (chunk) => (output += chunk));
+    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+      child.on('exit', (code, signal) => resolve({ code, signal })),
+    );
+    return { child, exited, output: () => output };
+  }
+
+  it('loses nothing and repeats nothing when a new worker takes over', { timeout: 300_000 }, async () => {
+    const fundings: Funding[] = [];
+    for (let i = 0; i < 1000; i++) {
+      fundings.push({ clientId: `kill-${i}`, currency: 'RUB', amount: BigInt(10_000 + i) });
+      if (i % 4 === 0) fundings.push({ clientId: `kill-${i}`, currency: 'EUR', amount: BigInt(700 + i) });
+    }
+    await seed(app, fundings, 3);
+    const total = 3000;
+    expect(await requestsIn(app, 'NEW')).toBe(total);
+
+    // Kill the first worker once it has settled something and holds a transaction that has
+    // written and not committed: it is in the middle of a batch.
+    const victim = startWorker();
+    const killBy = Date.now() + 60_000;
+    while (Date.now() < killBy && victim.child.exitCode === null) {
+      if ((await requestsIn(app, 'DONE')) > 0 && (await openWrites()) > 0) break;
+      await sleep(5);
+    }
+    victim.child.kill('SIGKILL');
+    expect(await victim.exited).toEqual({ code: null, signal: 'SIGKILL' });
+    const doneAtKill = await requestsIn(app, 'DONE');
+    expect(doneAtKill, victim.output()).toBeGreaterThan(0);
+    expect(doneAtKill, 'the worker finished before it could be killed: nothing was interrupted').toBeLessThan(total);
+
+    // A new worker picks up where the dead one stopped.
+    const heir = startWorker();
+    const finishBy = Date.now() + 180_000;
+    let left = { requests: -1, payouts: -1 };
+    while (Date.now() < finishBy) {
+      left = { requests: await requestsIn(app, 'NEW'), payouts: await payoutsIn(app, 'CREATED') };
+      if (left.requests === 0 && left.payouts === 0) break;
+      await sleep(100);
+    }
+    expect(left, heir.output()).toEqual({ requests: 0, payouts: 0 });
+    heir.child.kill('SIGTERM');
+    expect(await heir.exited).toEqual({ code: 0, signal: null });
+
+    await expectSettledOnce(app, fundings, total);
+    const check = spawnSync(process.execPath, [BIN, 'ledger', 'check'], { cwd: ROOT, env: workerEnv(), encoding: 'utf8' });
+    expect(check.stdout).toContain('ledger ok');
+    expect(check.status).toBe(0);
+  });
+});

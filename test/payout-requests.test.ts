@@ -1,0 +1,402 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkLedger } from '../src/ledger/invariants';
+import { NotFoundError } from '../src/platform/errors';
+import type { Payee } from '../src/platform/payee';
+import {
+  PayoutRequestDocument,
+  PayoutRequestsDocument,
+  RequestPayoutDocument,
+  RetryPayoutRequestDocument,
+  type PayoutRequestFilter,
+} from './generated/graphql';
+import { startTestServer, tokenFor, type TestServer } from './helpers/app';
+import { errorCodes, graphql } from './helpers/graphql';
+
+// The API process alone: no worker runs the gates, so the tests call processBatch themselves.
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer();
+});
+afterAll(async () => server?.close());
+
+const admin = tokenFor('admin');
+const client = (id: string): Payee => ({ kind: 'CLIENT', id });
+
+let fundings = 0;
+async function fund(clientId: string, amount: bigint, currency = 'RUB', account = 'payout'): Promise<void> {
+  const { app } = server;
+  await app.orm.em.fork().transactional((em) =>
+    app.accruals.apply(
+      em,
+      { payee: client(clientId), account, amount, currency, reference: `funding-${++fundings}`, occurredAt: new Date() },
+      'MANUAL',
+    ),
+  );
+}
+
+function record(clientId: string, idempotencyKey: string) {
+  const { app } = server;
+  return app.orm.em.fork().transactional((em) => app.payoutRequests.record(em, { clientId, idempotencyKey, actor: 'test' }));
+}
+
+interface RequestRow {
+  id: string;
+  client_id: string;
+  status: string;
+  error: string | null;
+  processed_at: Date | null;
+}
+
+async function requestRow(id: string): Promise<RequestRow> {
+  const rows = await server.app.orm.em.fork().execute<RequestRow[]>('SELECT * FROM payout_request WHERE id = ?', [id]);
+  return rows[0]!;
+}
+
+interface PayoutRow {
+  id: string;
+  payee_id: string;
+  amount: string;
+  currency: string;
+  status: string;
+  source: string;
+  source_ref: string | null;
+}
+
+/** The payouts a request made, as the database has them. */
+async function payoutsOf(requestId: string): Promise<{ amount: bigint; currency: string; status: string; payee: string }[]> {
+  const rows = await server.app.orm.em
+    .fork()
+    .execute<PayoutRow[]>("SELECT * FROM payout WHERE source = 'REQUEST' AND source_ref = ? ORDER BY currency", [requestId]);
+  return rows.map((r) => ({ amount: BigInt(r.amount), currency: r.currency.trim(), status: r.status, payee: r.payee_id }));
+}
+
+async function balances(clientId: string): Promise<Record<string, bigint>> {
+  const accounts = await server.app.ledger.accountsOf(server.app.orm.em.fork(), { kind: 'CLIENT', id: clientId });
+  return Object.fromEntries(accounts.map((a) => [`${a.type}/${a.currency.trim()}`, a.balance]));
+}
+
+/** Runs the req-gate until no NEW request is left; returns how many requests it took. */
+async function drain(limit = 100): Promise<number> {
+  let total = 0;
+  for (let round = 0; round < 1000; round++) {
+    const taken = await server.app.payoutRequests.processBatch(limit);
+    if (taken === 0) return total;
+    total += taken;
+  }
+  throw new Error('the req-gate never ran out of NEW requests');
+}
+
+async function newCount(): Promise<number> {
+  const [row] = await server.app.orm.em.fork().execute<{ n: string }[]>("SELECT count(*) AS n FROM payout_request WHERE status = 'NEW'");
+  return Number(row!.n);
+}
+
+/**
+ * Makes a request fail in the gate: another payee's payout already holds the idempotency key the
+ * request's payout in this currency must use, so creating it is refused inside the batch.
+ */
+async function squat(requestId: string, currency = 'RUB'): Promise<string> {
+  const squatter = `squatter-${requestId}`;
+  await fund(squatter, 1n, currency);
+  const { payout } = await server.app.orm.em.fork().transactional((em) =>
+    server.app.payouts.create(em, {
+      payee: client(squatter),
+      amount: 1n,
+      currency,
+      source: 'MANUAL',
+      idempotencyKey: `request:${requestId}:${currency}`,
+    }),
+  );
+  return payout.id;
+}
+
+describe('requestPayout records the request and nothing more', () => {
+  it('stores a NEW request without creating payouts or moving money', async () => {
+    await fund('rq-record', 10_000n);
+    const { request, created } = await record('rq-record', 'key-1');
+    expect(created).toBe(true);
+    const row = await requestRow(request.id);
+    expect(row).toMatchObject({ client_id: 'rq-record', status: 'NEW', error: null, processed_at: null });
+    expect(await payoutsOf(request.id)).toEqual([]);
+    expect(await balances('rq-record')).toEqual({ 'payout/RUB': 10_000n });
+
+    const response = await graphql(server.url, RequestPayoutDocument, { input: { clientId: 'rq-record', idempotencyKey: 'key-2' } }, admin);
+    expect(response.errors).toBeUndefined();
+    expect(response.data?.requestPayout).toMatchObject({
+      clientId: 'rq-record',
+      idempotencyKey: 'key-2',
+      status: 'NEW',
+      error: null,
+      processedAt: null,
+      payouts: [],
+    });
+    expect(await balances('rq-record')).toEqual({ 'payout/RUB': 10_000n });
+  });
+
+  it('returns the same request for the same idempotency key, a new one for another key or client', async () => {
+    await fund('rq-idem', 1_000n);
+    await fund('rq-idem-2', 1_000n);
+    const first = await record('rq-idem', 'same');
+    const again = await record('rq-idem', 'same');
+    expect(again.created).toBe(false);
+    expect(again.request.id).toBe(first.request.id);
+
+    const input = { clientId: 'rq-idem', idempotencyKey: 'same' };
+    const overApi = await graphql(server.url, RequestPayoutDocument, { input }, admin);
+    const overApiAgain = await graphql(server.url, RequestPayoutDocument, { input }, tokenFor('dispatcher', [client('rq-idem')]));
+    expect(overApi.data?.requestPayout.id).toBe(first.request.id);
+    expect(overApiAgain.data?.requestPayout.id).toBe(first.request.id);
+
+    const otherKey = await record('rq-idem', 'other');
+    const otherClient = await record('rq-idem-2', 'same');
+    expect(new Set([first.request.id, otherKey.request.id, otherClient.request.id]).size).toBe(3);
+    const [count] = await server.app.orm.em
+      .fork()
+      .execute<{ n: string }[]>("SELECT count(*) AS n FROM payout_request WHERE client_id IN ('rq-idem', 'rq-idem-2')");
+    expect(Number(count!.n)).toBe(3);
+  });
+
+  it('refuses a client the ledger has never heard of: NOT_FOUND', async () => {
+    await expect(record('rq-nobody', 'k')).rejects.toBeInstanceOf(NotFoundError);
+    const response = await graphql(server.url, RequestPayoutDocument, { input: { clientId: 'rq-nobody', idempotencyKey: 'k' } }, admin);
+    expect(errorCodes(response)).toEqual(['NOT_FOUND']);
+    const [count] = await server.app.orm.em
+      .fork()
+      .execute<{ n: string }[]>("SELECT count(*) AS n FROM payout_request WHERE client_id = 'rq-nobody'");
+    expect(Number(count!.n)).toBe(0);
+  });
+
+  it('lets a dispatcher or driver request only for the clients in their token; refuses the anonymous', async () => {
+    await fund('rq-c1', 1_000n);
+    await fund('rq-c2', 1_000n);
+    const dispatcher = tokenFor('dispatcher', [client('rq-c1')]);
+    const driver = tokenFor('driver', [client('rq-c1')]);
+    const service = tokenFor('service');
+
+    const own = await graphql(server.url, RequestPayoutDocument, { input: { clientId: 'rq-c1', idempotencyKey: 'd-1' } }, dispatcher);
+    expect(own.errors).toBeUndefined();
+    expect(own.data?.requestPayout).toMatchObject({ clientId: 'rq-c1', status: 'NEW' });
+    const byDriver = await graphql(server.url, RequestPayoutDocument, { input: { clientId: 'rq-c1', idempotencyKey: 'd-2' } }, driver);
+    expect(byDriver.errors).toBeUndefined();
+    const byService = await graphql(server.url, RequestPayoutDocument, { input: { clientId: 'rq-c2', idempotencyKey: 's-1' } }, service);
+    expect(byService.errors).toBeUndefined();
+
+    for (const token of [dispatcher, driver]) {
+      const other = await graphql(server.url, RequestPayoutDocument, { input: { clientId: 'rq-c2', idempotencyKey: 'd-3' } }, token);
+      expect(errorCodes(other)).toEqual(['FORBIDDEN']);
+    }
+    const anonymous = await graphql(server.url, RequestPayoutDocument, { input: { clientId: 'rq-c1', idempotencyKey: 'a-1' } }, null);
+    expect(errorCodes(anonymous)).toEqual(['UNAUTHENTICATED']);
+
+    // Nothing was recorded for the refused calls.
+    const rows = await server.app.orm.em
+      .fork()
+      .execute<{ client_id: string; idempotency_key: string }[]>(
+        "SELECT client_id, idempotency_key FROM payout_request WHERE client_id IN ('rq-c1', 'rq-c2') ORDER BY idempotency_key",
+      );
+    expect(rows.map((r) => `${r.client_id}/${r.idempotency_key}`)).toEqual(['rq-c1/d-1', 'rq-c1/d-2', 'rq-c2/s-1']);
+
+    // A request of another client is not shown to the dispatcher either.
+    const seen = await graphql(server.url, PayoutRequestDocument, { id: byService.data!.requestPayout.id }, dispatcher);
+    expect(seen.data?.payoutRequest ?? null).toBeNull();
+  });
+});
+
+describe('processBatch (the req-gate)', () => {
+  it('pays out every positive payout balance of the client in full, one payout per currency', async () => {
+    await fund('rq-multi', 50_000n, 'RUB');
+    await fund('rq-multi', 1_234n, 'USD');
+    await fund('rq-multi', 777n, 'RUB', 'bonus'); // not a payout account: stays where it is
+    const { request } = await record('rq-multi', 'all');
+    expect(await drain()).toBeGreaterThanOrEqual(1);
+
+    const row = await requestRow(request.id);
+    expect(row).toMatchObject({ status: 'DONE', error: null });
+    expect(row.processed_at).not.toBeNull();
+    expect(await payoutsOf(request.id)).toEqual([
+      { amount: 50_000n, currency: 'RUB', status: 'CREATED', payee: 'rq-multi' },
+      { amount: 1_234n, currency: 'USD', status: 'CREATED', payee: 'rq-multi' },
+    ]);
+    expect(await balances('rq-multi')).toEqual({
+      'bonus/RUB': 777n,
+      'payout/RUB': 0n,
+      'payout/USD': 0n,
+      'payout-reserved/RUB': 50_000n,
+      'payout-reserved/USD': 1_234n,
+    });
+
+    const response = await graphql(server.url, PayoutRequestDocument, { id: request.id }, tokenFor('driver', [client('rq-multi')]));
+    expect(response.errors).toBeUndefined();
+    const seen = response.data!.payoutRequest!;
+    expect(seen).toMatchObject({ id: request.id, clientId: 'rq-multi', idempotencyKey: 'all', status: 'DONE', error: null });
+    expect(seen.processedAt).not.toBeNull();
+    const [rub, usd] = [...seen.payouts].sort((a, b) => a.amount.currency.localeCompare(b.amount.currency));
+    const common = { status: 'CREATED', source: 'REQUEST', sourceRef: request.id, payee: { kind: 'CLIENT', id: 'rq-multi' } };
+    expect(rub).toMatchObject({ ...common, amount: { minor: '50000', currency: 'RUB' } });
+    expect(usd).toMatchObject({ ...common, amount: { minor: '1234', currency: 'USD' } });
+    expect(seen.payouts).toHaveLength(2);
+    expect(rub!.id).not.toBe(usd!.id);
+    expect(await checkLedger(server.app.orm.em.fork())).toEqual([]);
+  });
+
+  it('marks a request with nothing to pay DONE without payouts, and a second request after a payout pays nothing twice', async () => {
+    await fund('rq-zero', 5_000n);
+    await fund('rq-zero', -5_000n); // the account exists, its balance is zero
+    const { request: empty } = await record('rq-zero', 'z-1');
+    await fund('rq-twice', 3_000n);
+    const { request: first } = await record('rq-twice', 't-1');
+    await drain();
+    const { request: second } = await record('rq-twice', 't-2');
+    await drain();
+
+    expect(await requestRow(empty.id)).toMatchObject({ status: 'DONE', error: null });
+    expect(await payoutsOf(empty.id)).toEqual([]);
+    expect(await requestRow(first.id)).toMatchObject({ status: 'DONE' });
+    expect(await payoutsOf(first.id)).toEqual([{ amount: 3_000n, currency: 'RUB', status: 'CREATED', payee: 'rq-twice' }]);
+    expect(await requestRow(second.id)).toMatchObject({ status: 'DONE', error: null });
+    expect(await payoutsOf(second.id)).toEqual([]);
+    expect(await balances('rq-twice')).toMatchObject({ 'payout/RUB': 0n, 'payout-reserved/RUB': 3_000n });
+  });
+
+  it('takes at most `limit` requests per batch and leaves the rest NEW', async () => {
+    await drain();
+    for (let i = 0; i < 5; i++) {
+      await fund(`rq-limit-${i}`, 100n);
+      await record(`rq-limit-${i}`, 'l');
+    }
+    expect(await server.app.payoutRequests.processBatch(2)).toBe(2);
+    expect(await newCount()).toBe(3);
+    expect(await drain(2)).toBe(3);
+    expect(await newCount()).toBe(0);
+    expect(await server.app.payoutRequests.processBatch(2)).toBe(0);
+  });
+
+  it('marks a request that fails ERROR with the reason; the rest of the batch is DONE', async () => {
+    await drain();
+    await fund('rq-bad', 4_000n);
+    await fund('rq-good-1', 1_000n);
+    await fund('rq-good-2', 2_000n);
+    const { request: good1 } = await record('rq-good-1', 'g');
+    const { request: bad } = await record('rq-bad', 'b');
+    const { request: good2 } = await record('rq-good-2', 'g');
+    await squat(bad.id);
+
+    expect(await server.app.payoutRequests.processBatch(10)).toBe(3);
+    const failed = await requestRow(bad.id);
+    expect(failed.status).toBe('ERROR');
+    expect(failed.error).toMatch(/\S/);
+    expect(await payoutsOf(bad.id)).toEqual([]);
+    expect(await balances('rq-bad')).toEqual({ 'payout/RUB': 4_000n });
+    expect(await requestRow(good1.id)).toMatchObject({ status: 'DONE', error: null });
+    expect(await requestRow(good2.id)).toMatchObject({ status: 'DONE', error: null });
+    expect(await payoutsOf(good1.id)).toEqual([{ amount: 1_000n, currency: 'RUB', status: 'CREATED', payee: 'rq-good-1' }]);
+    expect(await payoutsOf(good2.id)).toEqual([{ amount: 2_000n, currency: 'RUB', status: 'CREATED', payee: 'rq-good-2' }]);
+
+    const response = await graphql(server.url, PayoutRequestDocument, { id: bad.id }, admin);
+    expect(response.data?.payoutRequest).toMatchObject({ status: 'ERROR', error: failed.error, payouts: [] });
+    // An ERROR request is not taken again by itself.
+    expect(await server.app.payoutRequests.processBatch(10)).toBe(0);
+    expect(await checkLedger(server.app.orm.em.fork())).toEqual([]);
+  });
+});
+
+describe('payoutRequests and retryPayoutRequest', () => {
+  it('lists requests newest first, filtered by client and status, in pages with a total count', async () => {
+    await drain();
+    await fund('rq-list', 100n);
+    await fund('rq-list-other', 100n);
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await record('rq-list', `p-${i}`)).request.id);
+    await record('rq-list-other', 'p-0');
+
+    const list = (filter: PayoutRequestFilter, first?: number, after?: string) =>
+      graphql(server.url, PayoutRequestsDocument, { filter, first, after }, admin);
+
+    const pages: string[] = [];
+    let after: string | undefined;
+    for (let page = 0; page < 5; page++) {
+      const response = await list({ clientId: 'rq-list' }, 2, after);
+      expect(response.errors).toBeUndefined();
+      const connection = response.data!.payoutRequests;
+      expect(connection.totalCount).toBe(5);
+      expect(connection.edges.map((e) => e.node.id)).toEqual(connection.nodes.map((n) => n.id));
+      expect(connection.nodes.every((n) => n.clientId === 'rq-list')).toBe(true);
+      pages.push(...connection.nodes.map((n) => n.id));
+      if (!connection.pageInfo.hasNextPage) break;
+      after = connection.pageInfo.endCursor!;
+    }
+    expect(pages).toEqual([...ids].reverse());
+
+    const onlyNew = await list({ clientId: 'rq-list', status: ['NEW'] });
+    expect(onlyNew.data?.payoutRequests.totalCount).toBe(5);
+    // The oldest (taken first, while there is money to pay) fails; the others are DONE.
+    await squat(ids[0]!);
+    await drain();
+    const done = await list({ clientId: 'rq-list', status: ['DONE'] });
+    const errored = await list({ clientId: 'rq-list', status: ['ERROR'] });
+    const either = await list({ clientId: 'rq-list', status: ['DONE', 'ERROR'] });
+    expect(errored.data?.payoutRequests.nodes.map((n) => n.id)).toEqual([ids[0]]);
+    expect(errored.data?.payoutRequests.totalCount).toBe(1);
+    expect(done.data?.payoutRequests.totalCount).toBe(4);
+    expect(done.data?.payoutRequests.nodes.map((n) => n.id).sort()).toEqual(ids.filter((id) => id !== ids[0]).sort());
+    expect(either.data?.payoutRequests.totalCount).toBe(5);
+    expect((await list({ clientId: 'rq-list', status: ['NEW'] })).data?.payoutRequests.totalCount).toBe(0);
+    expect((await list({ clientId: 'rq-list-other' })).data?.payoutRequests.totalCount).toBe(1);
+  });
+
+  it('shows a dispatcher only the requests of their clients', async () => {
+    await fund('rq-scope-1', 100n);
+    await fund('rq-scope-2', 100n);
+    await record('rq-scope-1', 's');
+    await record('rq-scope-2', 's');
+    const dispatcher = tokenFor('dispatcher', [client('rq-scope-1')]);
+    const own = await graphql(server.url, PayoutRequestsDocument, { filter: { clientId: 'rq-scope-1' } }, dispatcher);
+    expect(own.data?.payoutRequests.nodes.map((n) => n.clientId)).toEqual(['rq-scope-1']);
+    const all = await graphql(server.url, PayoutRequestsDocument, { first: 100 }, dispatcher);
+    const clients = new Set(all.data?.payoutRequests.nodes.map((n) => n.clientId) ?? []);
+    expect([...clients].filter((c) => c !== 'rq-scope-1')).toEqual([]);
+    const other = await graphql(server.url, PayoutRequestsDocument, { filter: { clientId: 'rq-scope-2' } }, dispatcher);
+    expect(other.data?.payoutRequests.nodes ?? []).toEqual([]);
+  });
+
+  it('puts an ERROR request back to NEW for an admin, and it is processed once the cause is gone', async () => {
+    await drain();
+    await fund('rq-retry', 6_000n);
+    const { request } = await record('rq-retry', 'r');
+    const squatter = await squat(request.id);
+    await drain();
+    expect((await requestRow(request.id)).status).toBe('ERROR');
+
+    for (const token of [tokenFor('service'), tokenFor('dispatcher', [client('rq-retry')])]) {
+      expect(errorCodes(await graphql(server.url, RetryPayoutRequestDocument, { id: request.id }, token))).toEqual(['FORBIDDEN']);
+    }
+    expect(errorCodes(await graphql(server.url, RetryPayoutRequestDocument, { id: request.id }, null))).toEqual(['UNAUTHENTICATED']);
+    expect((await requestRow(request.id)).status).toBe('ERROR');
+
+    const retried = await graphql(server.url, RetryPayoutRequestDocument, { id: request.id }, admin);
+    expect(retried.errors).toBeUndefined();
+    expect(retried.data?.retryPayoutRequest).toEqual({ id: request.id, status: 'NEW', error: null });
+    expect(await requestRow(request.id)).toMatchObject({ status: 'NEW', error: null });
+
+    // An operator frees the key; the next run of the gate pays the request.
+    await server.app.orm.em.fork().execute("UPDATE payout SET idempotency_key = 'freed:' || id WHERE id = ?", [squatter]);
+    expect(await drain()).toBe(1);
+    expect(await requestRow(request.id)).toMatchObject({ status: 'DONE', error: null });
+    expect(await payoutsOf(request.id)).toEqual([{ amount: 6_000n, currency: 'RUB', status: 'CREATED', payee: 'rq-retry' }]);
+
+    // Only ERROR can be retried.
+    expect(errorCodes(await graphql(server.url, RetryPayoutRequestDocument, { id: request.id }, admin))).toEqual(['CONFLICT']);
+    const { request: fresh } = await record('rq-retry', 'still-new');
+    expect(errorCodes(await graphql(server.url, RetryPayoutRequestDocument, { id: fresh.id }, admin))).toEqual(['CONFLICT']);
+    expect(errorCodes(await graphql(server.url, RetryPayoutRequestDocument, { id: '00000000-0000-4000-8000-000000000000' }, admin))).toEqual([
+      'NOT_FOUND',
+    ]);
+    expect(await checkLedger(server.app.orm.em.fork())).toEqual([]);
+  });
+
+  it('answers null for an unknown request id', async () => {
+    const response = await graphql(server.url, PayoutRequestDocument, { id: '00000000-0000-4000-8000-000000000000' }, admin);
+    expect(response.errors).toBeUndefined();
+    expect(response.data?.payoutRequest).toBeNull();
+  });
+});
