@@ -100,7 +100,7 @@ async function main(): Promise<void> {
             requestLimit: intFromEnv('BENCH_FLOW_REQUEST_LIMIT', 500),
             senderLimit: intFromEnv('BENCH_FLOW_SENDER_LIMIT', 500),
             senderConcurrency: process.env.BENCH_FLOW_SENDER_CONCURRENCY ? intFromEnv('BENCH_FLOW_SENDER_CONCURRENCY', 8) : null,
-            timeoutS: intFromEnv('BENCH_FLOW_TIMEOUT', 300),
+            timeoutS: intFromEnv('BENCH_FLOW_TIMEOUT', 900),
           }),
         );
       } finally {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { sleep } from './stats';
@@ -137,4 +137,47 @@ export function machineBusyMs(): number {
   // cpu user nice system idle iowait irq softirq steal …, in ticks of 10 ms.
   const [user, nice, system, , , irq, softirq] = line.trim().split(/\s+/).slice(1).map(Number);
   return (user! + nice! + system! + irq! + softirq!) * 10;
+}
+
+function processTimes(pid: number): { name: string; ppid: number; ownMs: number; childrenMs: number } | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // ppid is the 2nd field after the name; utime, stime, cutime, cstime the 12th to 15th.
+    return {
+      name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
+      ppid: Number(fields[1]),
+      ownMs: (Number(fields[11]) + Number(fields[12])) * 10,
+      childrenMs: (Number(fields[13]) + Number(fields[14])) * 10,
+    };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * CPU time a local PostgreSQL server has used so far (postmaster, every live backend, and the
+ * backends that have exited), in ms, from /proc; null when the server is not on this machine.
+ * `postmasterPid` comes from `postmasterPidOf`.
+ */
+export function postgresCpuMs(postmasterPid: number): number | null {
+  const postmaster = processTimes(postmasterPid);
+  if (!postmaster) return null;
+  let total = postmaster.ownMs + postmaster.childrenMs;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const child = processTimes(Number(entry));
+    if (child?.ppid === postmasterPid) total += child.ownMs;
+  }
+  return total;
+}
+
+/**
+ * The postmaster of the server a session is connected to (`SELECT pg_backend_pid()`), if that
+ * server runs on this machine in our view of /proc.
+ */
+export function postmasterPidOf(backendPid: number): number | null {
+  const backend = processTimes(backendPid);
+  const postmaster = backend ? processTimes(backend.ppid) : null;
+  return backend?.name.startsWith('postgres') && postmaster?.name.startsWith('postgres') ? backend.ppid : null;
 }

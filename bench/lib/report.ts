@@ -41,7 +41,7 @@ export function passes(figure: Figure): boolean | null {
 
 export function format(value: number | null, unit: Unit): string {
   if (value === null || Number.isNaN(value)) return 'n/a';
-  const digits = unit === '×' || unit === 's' ? 2 : value < 100 && unit === 'ms' ? 1 : 0;
+  const digits = unit === '×' || unit === 's' ? 2 : unit === 'ms' ? (value < 1 ? 3 : value < 100 ? 1 : 0) : 0;
   const text = value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
   return unit === '×' ? `${text}×` : `${text} ${unit}`;
 }
@@ -111,7 +111,7 @@ const HISTORY_COLUMNS: [key: string, title: string, unit: Unit][] = [
   ['graphql.trivial.rps', 'trivial rps', '/s'],
   ['requests.api.rps', 'requestPayout rps', '/s'],
   ['requests.api.p99', 'p99', 'ms'],
-  ['requests.flow.seconds', '100k NEW → SENT', 's'],
+  ['requests.flow.seconds', 'requests NEW → SENT', 's'],
   ['startup.second', 'ready (2nd start)', 's'],
   ['memory.max', 'max RSS', 'MB'],
 ];
