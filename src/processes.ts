@@ -70,14 +70,19 @@ export async function startProcess(roles: Roles, env: NodeJS.ProcessEnv = proces
         metrics: app.metrics,
       });
       const activeRunner = runner;
-      const waker = new OutboxWaker(
-        database.url,
-        () => activeRunner.addJob('outbox__publish', {}, { jobKey: 'outbox__publish', jobKeyMode: 'preserve_run_at' }).then(() => undefined),
-        logger.child({ component: 'outbox-waker' }),
-      );
-      await waker.start();
+      stops.unshift(() => activeRunner.stop());
+      // Without Kafka nothing can be published: the outbox waits, and waking the publisher is waste.
+      if (app.producer) {
+        const waker = new OutboxWaker(
+          database.url,
+          () => activeRunner.addJob('outbox__publish', {}, { jobKey: 'outbox__publish', jobKeyMode: 'preserve_run_at' }).then(() => undefined),
+          logger.child({ component: 'outbox-waker' }),
+          25,
+        );
+        await waker.start();
+        stops.splice(1, 0, () => waker.stop());
+      }
       for (const gate of GATES) await activeRunner.addJob(gate, {}, { jobKey: gate, jobKeyMode: 'replace' });
-      stops.unshift(() => activeRunner.stop(), () => waker.stop());
     }
 
     let consumer: InboundConsumer | null = null;
