@@ -9,6 +9,7 @@ import { PayoutRequestService } from './requests/payout-request.service';
 import { ARD_STATUSES, OEBS_STATUSES, erpStatusHandler } from './payouts/erp-status.inbound';
 import { PayoutService } from './payouts/payout.service';
 import type { Settings } from './platform/config';
+import { DeadLetterService } from './platform/kafka/dead-letters';
 import { InboundProcessor } from './platform/kafka/inbound-processor';
 import { createKafka, createProducer, ensureTopics, parseBrokers, type Kafka, type Producer } from './platform/kafka/kafka-client';
 import type { Logger } from './platform/logger';
@@ -32,6 +33,7 @@ export interface App {
   erpGateway: ErpGateway;
   cashPaymentFacts: CashPaymentFacts;
   inbound: InboundProcessor;
+  deadLetters: DeadLetterService;
   outbox: OutboxPublisher;
   kafka: Kafka | null;
   producer: Producer | null;
@@ -90,6 +92,7 @@ export async function createApp({ settings, logger, databaseUrl, connectProducer
     erpGateway,
     cashPaymentFacts,
     inbound,
+    deadLetters: new DeadLetterService(orm, inbound),
     outbox,
     kafka,
     producer,

@@ -9,7 +9,6 @@ import { runDemo } from './demo';
 import { checkLedger } from './ledger/invariants';
 import { TokenService, ROLES, type Role } from './platform/auth';
 import { ConfigError, loadSettings } from './platform/config';
-import { DeadLetterService } from './platform/kafka/dead-letters';
 import type { InboundMessage } from './platform/kafka/inbound';
 import { createLogger } from './platform/logger';
 import { graphqlSchema } from './platform/graphql/schema';
@@ -134,7 +133,7 @@ deadLetters
   .option('--limit <n>', 'at most this many', '100')
   .action((options: { topic?: string; all?: boolean; limit: string }) =>
     withApp(async (app) => {
-      const service = new DeadLetterService(app.orm, app.inbound);
+      const service = app.deadLetters;
       const page = await service.list(app.orm.em.fork(), {
         topic: options.topic,
         includeResolved: options.all,
@@ -152,7 +151,7 @@ deadLetters
   .option('--topic <topic>')
   .action((ids: string[], options: { topic?: string }) =>
     withApp(async (app) => {
-      const service = new DeadLetterService(app.orm, app.inbound);
+      const service = app.deadLetters;
       const targets = ids.length > 0 ? ids : await service.openIds(options.topic);
       let stillFailing = 0;
       for (const [i, id] of targets.entries()) {

@@ -11,7 +11,7 @@ import {
 } from './generated/graphql';
 import { kafkaBrokers, startTestServer, tokenFor, type TestServer } from './helpers/app';
 import { graphql } from './helpers/graphql';
-import { collect, collectAll, disconnectProducer, produce, waitFor, type ReceivedMessage } from './helpers/kafka';
+import { collect, collectAll, disconnectProducer, produce, untilSeen, waitFor, type ReceivedMessage } from './helpers/kafka';
 
 /**
  * The whole billing-payout path through a real broker and a real worker (gates on short
@@ -107,18 +107,6 @@ function statusMessage(eventId: string, payoutId: string, status: PayoutStatus, 
   return { key: payoutId, value: { eventId, occurredAt: '2026-11-02T12:00:00Z', payoutId, status, ...(reason ? { reason } : {}) } };
 }
 
-/** Every given event has been taken in (applied, or found a duplicate or late): its eventId is in the inbox. */
-function untilSeen(topic: string, eventIds: string[]) {
-  return waitFor(
-    async () =>
-      (
-        await server.app.orm.em
-          .fork()
-          .execute<{ event_id: string }[]>('SELECT event_id FROM inbox_event WHERE topic = ? AND event_id IN (?)', [topic, eventIds])
-      ).length,
-    (n) => n === eventIds.length,
-  );
-}
 
 function erpMessagesFor(payoutId: string): Promise<ReceivedMessage[]> {
   return collect(server.app.settings.topics.erpPayouts, (messages) => messages.some((m) => m.key === payoutId)).then((all) =>
@@ -190,8 +178,8 @@ describe.skipIf(!brokers)('payout requests through the ERP gateway, over Kafka',
     // The ERP says it again, under the same and under new event ids: nothing changes.
     await produce(ard(), [statusMessage('flow-1-ard', sent.id, 'ACCEPTED'), statusMessage('flow-1-ard-again', sent.id, 'ACCEPTED')]);
     await produce(oebs(), [statusMessage('flow-1-oebs', sent.id, 'PAID'), statusMessage('flow-1-oebs-again', sent.id, 'PAID')]);
-    expect(await untilSeen(ard(), ['flow-1-ard', 'flow-1-ard-again'])).toBe(2);
-    expect(await untilSeen(oebs(), ['flow-1-oebs', 'flow-1-oebs-again'])).toBe(2);
+    expect(await untilSeen(server.app, ard(), ['flow-1-ard', 'flow-1-ard-again'])).toBe(2);
+    expect(await untilSeen(server.app, oebs(), ['flow-1-oebs', 'flow-1-oebs-again'])).toBe(2);
     const after = await payout(sent.id);
     expect(historyOf(after)).toEqual(['CREATED', 'SENT', 'ACCEPTED', 'PAID']);
     expect(after.cashPaymentFact).toEqual(fact);
@@ -219,7 +207,7 @@ describe.skipIf(!brokers)('payout requests through the ERP gateway, over Kafka',
     await produce(oebs(), [statusMessage('flow-2-oebs', outOfOrder!.id, 'PAID')]);
     await untilPayoutStatus(outOfOrder!.id, 'PAID');
     await produce(ard(), [statusMessage('flow-2-ard', outOfOrder!.id, 'ACCEPTED')]);
-    expect(await untilSeen(ard(), ['flow-2-ard'])).toBe(1);
+    expect(await untilSeen(server.app, ard(), ['flow-2-ard'])).toBe(1);
     expect(historyOf(await payout(outOfOrder!.id))).toEqual(['CREATED', 'SENT', 'PAID']);
     expect(await balances('flow-2')).toEqual({ 'payout/RUB': '0', 'payout-reserved/RUB': '0', 'payout-sent/RUB': '0' });
 
@@ -231,7 +219,7 @@ describe.skipIf(!brokers)('payout requests through the ERP gateway, over Kafka',
 
     // A repeated REJECTED changes nothing.
     await produce(ard(), [statusMessage('flow-3-ard', rejected!.id, 'REJECTED', 'bad requisites'), statusMessage('flow-3-ard-2', rejected!.id, 'REJECTED')]);
-    expect(await untilSeen(ard(), ['flow-3-ard', 'flow-3-ard-2'])).toBe(2);
+    expect(await untilSeen(server.app, ard(), ['flow-3-ard', 'flow-3-ard-2'])).toBe(2);
     expect(historyOf(await payout(rejected!.id))).toEqual(['CREATED', 'SENT', 'REJECTED']);
 
     // The money is back where a request can take it again.

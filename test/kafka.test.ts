@@ -7,7 +7,7 @@ import type { PayoutStatus } from '../src/payouts/lifecycle';
 import { startProcess, type RunningProcess } from '../src/processes';
 import { kafkaBrokers, startTestServer, tokenFor, type TestServer } from './helpers/app';
 import { graphql } from './helpers/graphql';
-import { disconnectProducer, produce, waitFor, type OutgoingMessage } from './helpers/kafka';
+import { disconnectProducer, produce, untilSeen, waitFor, type OutgoingMessage } from './helpers/kafka';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, '..');
@@ -278,18 +278,6 @@ describe.skipIf(!brokers)('through the Kafka broker', () => {
       return waitFor(() => payout(id), (p) => p.status === expected);
     }
 
-    /** Every given event has been taken in (applied or found a duplicate): its eventId is in the inbox. */
-    function untilSeen(topic: string, eventIds: string[]) {
-      return waitFor(
-        async () =>
-          (
-            await server.app.orm.em
-              .fork()
-              .execute<{ event_id: string }[]>('SELECT event_id FROM inbox_event WHERE topic = ? AND event_id IN (?)', [topic, eventIds])
-          ).length,
-        (n) => n === eventIds.length,
-      );
-    }
 
     it('moves a payout SENT → ACCEPTED → PAID and settles its money', async () => {
       const p = await sentPayout();
@@ -307,8 +295,8 @@ describe.skipIf(!brokers)('through the Kafka broker', () => {
       await untilStatus(p.id, 'PAID');
       await produce(ard(), [status('ard-2', p.id, 'ACCEPTED'), status('ard-2', p.id, 'ACCEPTED'), status('ard-2b', p.id, 'ACCEPTED')]);
       await produce(oebs(), [status('oebs-2', p.id, 'PAID'), status('oebs-2b', p.id, 'PAID')]);
-      expect(await untilSeen(ard(), ['ard-2', 'ard-2b'])).toBe(2);
-      expect(await untilSeen(oebs(), ['oebs-2', 'oebs-2b'])).toBe(2);
+      expect(await untilSeen(server.app, ard(), ['ard-2', 'ard-2b'])).toBe(2);
+      expect(await untilSeen(server.app, oebs(), ['oebs-2', 'oebs-2b'])).toBe(2);
       expect(await payout(p.id)).toEqual({ status: 'PAID', sequence: 3, history: ['CREATED', 'SENT', 'PAID'] });
       expect(await balance(p.clientId)).toBe(15_000n);
       expect(await balance(p.clientId, 'payout-sent')).toBe(0n);

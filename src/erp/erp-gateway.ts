@@ -48,13 +48,9 @@ export class ErpGateway {
   private async sendOne(payoutId: string): Promise<boolean> {
     try {
       return await this.orm.em.fork().transactional(async (em) => {
-        const [mine] = await em.execute<{ id: string }[]>(
-          `SELECT id FROM payout WHERE id = ? AND status = 'CREATED' FOR UPDATE SKIP LOCKED`,
-          [payoutId],
-        );
-        if (!mine) return false; // sent or cancelled meanwhile, or another worker has it
-        const { changed } = await this.payouts.send(em, payoutId, { actor: 'oebs-gate' });
-        return changed;
+        // null: sent or cancelled meanwhile, or another worker has it
+        const change = await this.payouts.sendIfFree(em, payoutId, { actor: 'oebs-gate' });
+        return change?.changed ?? false;
       });
     } catch (error) {
       // The money is not where it should be (e.g. the reservation is gone): leave it CREATED, say why.

@@ -1,3 +1,4 @@
+import { isUuid } from '../platform/ids';
 import { InvalidInputError } from '../platform/errors';
 import type { InboundHandler } from '../platform/kafka/inbound';
 import type { PayoutStatus } from './lifecycle';
@@ -9,7 +10,6 @@ interface ErpStatus {
   reason: string | null;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * What the ERP says back about a payout. The ARD feed acknowledges the document, the OEBS feed
@@ -24,7 +24,7 @@ export function erpStatusHandler(
     topic,
     parse(json) {
       const { payoutId, status, reason } = json;
-      if (typeof payoutId !== 'string' || !UUID.test(payoutId)) {
+      if (!isUuid(payoutId)) {
         throw new InvalidInputError('payoutId must be a payout id', { field: 'payoutId' });
       }
       if (!allowed.includes(status as PayoutStatus)) {

@@ -1,5 +1,4 @@
 import { payeeFromStored } from '../platform/payee';
-import type { Payout } from './entities';
 
 export interface PayoutRow {
   id: string;
@@ -44,24 +43,5 @@ export function payoutEvent(row: PayoutRow, occurredAt: Date) {
     status: row.status,
     occurredAt: occurredAt.toISOString(),
     payout: payoutSnapshot(row),
-  };
-}
-
-export function rowFromEntity(p: Payout): PayoutRow {
-  return {
-    id: p.id,
-    payee_kind: p.payeeKind,
-    payee_id: p.payeeId,
-    account_id: p.accountId,
-    amount: p.amount.toString(),
-    currency: p.currency,
-    status: p.status,
-    source: p.source,
-    source_ref: p.sourceRef ?? null,
-    cutoff: p.cutoff ?? null,
-    payout_tool_id: p.payoutToolId ?? null,
-    sequence: p.sequence,
-    created_at: p.createdAt,
-    updated_at: p.updatedAt,
   };
 }

@@ -5,7 +5,6 @@ import { parsePayeeRef } from '../platform/payee';
 import { Payout } from './entities';
 import type { PayoutFilter } from './payout.types';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface PayoutPage {
   rows: Payout[];
@@ -52,7 +51,6 @@ export class PayoutQueries {
       .orderBy([{ createdAt: 'desc' }, { id: 'desc' }])
       .limit(first + 1);
     if (after) {
-      if (!UUID.test(after.id)) throw new InvalidInputError('after is not a cursor this API returned', { field: 'after' });
       // Keyset on the cursor row's own created_at: the database keeps microseconds, a JS Date (and
       // so the cursor) only milliseconds, and payouts made in one transaction share created_at.
       qb.andWhere('(p.created_at, p.id) < (SELECT c.created_at, c.id FROM payout c WHERE c.id = ?)', [after.id]);

@@ -1,9 +1,10 @@
+import { isUuid } from '../platform/ids';
 import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { CashPaymentFactType } from '../erp/cash-payment-fact.type';
 import { assertCanSee } from '../platform/auth';
 import { NotFoundError } from '../platform/errors';
 import type { GraphQLContext } from '../platform/graphql/context';
-import { decodeCursor, encodeCursor, pageSize } from '../platform/graphql/pagination';
+import { decodeCursor, encodeCursor, pageSize, toConnection } from '../platform/graphql/pagination';
 import { payeeFromStored } from '../platform/payee';
 import { Payout } from './entities';
 import { PayoutQueries } from './payout.queries';
@@ -15,10 +16,9 @@ import {
 } from './payout.types';
 
 const queries = new PayoutQueries();
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 async function visiblePayout(ctx: GraphQLContext, id: string): Promise<Payout> {
-  const payout = UUID.test(id) ? await ctx.em.findOne(Payout, { id }) : null;
+  const payout = isUuid(id) ? await ctx.em.findOne(Payout, { id }) : null;
   if (!payout) throw new NotFoundError(`Payout ${id} not found`, { id });
   assertCanSee(ctx.principal, payeeFromStored(payout.payeeKind, payout.payeeId));
   return payout;
@@ -49,18 +49,13 @@ export class PayoutResolver {
     const size = pageSize(first);
     const where = queries.where(filter, ctx.principal);
     const page = await queries.page(ctx.em, where, size, after ? decodeCursor(after) : null);
-    const edges = page.rows.map((row) => ({ cursor: encodeCursor(row.createdAt, row.id), node: PayoutType.of(row) }));
-    return Object.assign(new PayoutConnection(), {
-      edges,
-      nodes: edges.map((e) => e.node),
-      pageInfo: {
-        hasNextPage: page.hasNextPage,
-        hasPreviousPage: Boolean(after),
-        startCursor: edges[0]?.cursor ?? null,
-        endCursor: edges[edges.length - 1]?.cursor ?? null,
-      },
+    const connection = toConnection(page, {
+      cursorOf: (row) => encodeCursor(row.createdAt, row.id),
+      nodeOf: PayoutType.of,
+      after,
       countQuery: () => queries.count(ctx.em, where),
     });
+    return Object.assign(new PayoutConnection(), connection);
   }
 
   @Mutation(() => PayoutType, { description: 'Cancels a payout that is still CREATED; its reservation is released' })

@@ -154,11 +154,29 @@ export class PayoutService {
     return this.transition(em, payoutId, 'CANCELLED', input);
   }
 
+  /**
+   * Sends a CREATED payout unless another worker holds it: null when it is locked elsewhere or is
+   * no longer CREATED. Lets a gate skip busy payouts instead of queueing behind them.
+   */
+  async sendIfFree(em: EntityManager, payoutId: string, input: TransitionInput = {}): Promise<PayoutChange | null> {
+    const [current] = await em.execute<PayoutRow[]>(
+      `SELECT * FROM payout WHERE id = ? AND status = 'CREATED' FOR UPDATE SKIP LOCKED`,
+      [payoutId],
+    );
+    return current ? this.apply(em, current, 'SENT', input) : null;
+  }
+
   /** Moves a payout to `to` if the lifecycle allows it; repeats and late news change nothing. */
   async transition(em: EntityManager, payoutId: string, to: PayoutStatus, input: TransitionInput = {}): Promise<PayoutChange> {
     const locked = await em.execute<PayoutRow[]>('SELECT * FROM payout WHERE id = ? FOR UPDATE', [payoutId]);
     const current = locked[0];
     if (!current) throw new NotFoundError(`Payout ${payoutId} not found`, { payoutId });
+    return this.apply(em, current, to, input);
+  }
+
+  /** The step itself, on a payout row this transaction has locked. */
+  private async apply(em: EntityManager, current: PayoutRow, to: PayoutStatus, input: TransitionInput): Promise<PayoutChange> {
+    const payoutId = current.id;
     const from = current.status as PayoutStatus;
     const decision = decideTransition(from, to);
     if (decision === 'ignore') return { payout: current, changed: false };

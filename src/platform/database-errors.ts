@@ -12,11 +12,7 @@ export function violatedConstraint(error: unknown): string | undefined {
 }
 
 export const SqlState = {
-  uniqueViolation: '23505',
   checkViolation: '23514',
   numericOutOfRange: '22003',
-  serializationFailure: '40001',
-  deadlock: '40P01',
-  ledgerImmutable: 'PL001',
   ledgerKeyReused: 'PL002',
 } as const;

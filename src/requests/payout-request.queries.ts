@@ -1,3 +1,4 @@
+import { isUuid } from '../platform/ids';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { seesEverything, type Principal } from '../platform/auth';
 import { ForbiddenError, InvalidInputError } from '../platform/errors';
@@ -5,7 +6,6 @@ import { parsePayeeRef } from '../platform/payee';
 import type { PayoutRequestRow } from './payout-request.service';
 import type { PayoutRequestFilter } from './payout-request.types';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 interface Where {
   sql: string;
@@ -38,7 +38,7 @@ export class PayoutRequestQueries {
     let keyset = '';
     const params = [...where.params];
     if (afterId) {
-      if (!UUID.test(afterId)) throw new InvalidInputError('after is not a cursor this API returned', { field: 'after' });
+      if (!isUuid(afterId)) throw new InvalidInputError('after is not a cursor this API returned', { field: 'after' });
       keyset = ' AND (created_at, id) < (SELECT c.created_at, c.id FROM payout_request c WHERE c.id = ?)';
       params.push(afterId);
     }
@@ -55,7 +55,7 @@ export class PayoutRequestQueries {
   }
 
   async byId(em: EntityManager, id: string): Promise<PayoutRequestRow | null> {
-    if (!UUID.test(id)) return null;
+    if (!isUuid(id)) return null;
     const [row] = await em.execute<PayoutRequestRow[]>('SELECT * FROM payout_request WHERE id = ?', [id]);
     return row ?? null;
   }

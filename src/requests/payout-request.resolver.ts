@@ -2,7 +2,7 @@ import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } fro
 import { assertCanSee, assertRole } from '../platform/auth';
 import { NotFoundError } from '../platform/errors';
 import type { GraphQLContext } from '../platform/graphql/context';
-import { pageSize } from '../platform/graphql/pagination';
+import { pageSize, toConnection } from '../platform/graphql/pagination';
 import { PayoutType } from '../payouts/payout.types';
 import { PayoutRequestQueries } from './payout-request.queries';
 import {
@@ -59,18 +59,13 @@ export class PayoutRequestResolver {
     const size = pageSize(first);
     const where = queries.where(filter, ctx.principal);
     const page = await queries.page(ctx.em, where, size, after || null);
-    const edges = page.rows.map((row) => ({ cursor: row.id, node: PayoutRequestType.of(row) }));
-    return Object.assign(new PayoutRequestConnection(), {
-      edges,
-      nodes: edges.map((e) => e.node),
-      pageInfo: {
-        hasNextPage: page.hasNextPage,
-        hasPreviousPage: Boolean(after),
-        startCursor: edges[0]?.cursor ?? null,
-        endCursor: edges[edges.length - 1]?.cursor ?? null,
-      },
+    const connection = toConnection(page, {
+      cursorOf: (row) => row.id,
+      nodeOf: PayoutRequestType.of,
+      after,
       countQuery: () => queries.count(ctx.em, where),
     });
+    return Object.assign(new PayoutRequestConnection(), connection);
   }
 
   @Mutation(() => PayoutRequestType, { description: 'Admin: put a request in ERROR back in the queue' })

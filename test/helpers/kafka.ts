@@ -1,3 +1,4 @@
+import type { App } from '../../src/app';
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel, type KafkaMessage, type Producer, type RecordMetadata } from 'kafkajs';
 import { kafkaBrokers } from './app';
@@ -119,4 +120,17 @@ export async function collectAll(topic: string, timeoutMs = DEFAULT_WAIT_MS): Pr
   }
   if (total === 0) return [];
   return collect(topic, (messages) => messages.length >= total, timeoutMs);
+}
+
+/** Waits until every given event has been taken in (applied, or found a duplicate or late): its eventId is in the inbox. */
+export function untilSeen(app: App, topic: string, eventIds: string[]) {
+  return waitFor(
+    async () =>
+      (
+        await app.orm.em
+          .fork()
+          .execute<{ event_id: string }[]>('SELECT event_id FROM inbox_event WHERE topic = ? AND event_id IN (?)', [topic, eventIds])
+      ).length,
+    (n) => n === eventIds.length,
+  );
 }

@@ -1,4 +1,5 @@
 import { InvalidInputError } from '../errors';
+import { isUuid } from '../ids';
 
 export const DEFAULT_PAGE = 20;
 export const MAX_PAGE = 100;
@@ -21,8 +22,34 @@ export function decodeCursor(cursor: string): { at: Date; id: string } {
   const bar = text.indexOf('|');
   const at = new Date(text.slice(0, bar));
   const id = text.slice(bar + 1);
-  if (bar < 0 || Number.isNaN(at.getTime()) || id.length === 0 || id.length > 64) {
+  if (bar < 0 || Number.isNaN(at.getTime()) || !isUuid(id)) {
     throw new InvalidInputError('after is not a cursor this API returned', { field: 'after' });
   }
   return { at, id };
+}
+
+export interface Connection<TNode> {
+  edges: { cursor: string; node: TNode }[];
+  nodes: TNode[];
+  pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string | null; endCursor: string | null };
+  countQuery: () => Promise<number>;
+}
+
+/** A Relay connection from one page of rows; `totalCount` runs `countQuery` only when asked. */
+export function toConnection<TRow, TNode>(
+  page: { rows: TRow[]; hasNextPage: boolean },
+  options: { cursorOf: (row: TRow) => string; nodeOf: (row: TRow) => TNode; after?: string | null; countQuery: () => Promise<number> },
+): Connection<TNode> {
+  const edges = page.rows.map((row) => ({ cursor: options.cursorOf(row), node: options.nodeOf(row) }));
+  return {
+    edges,
+    nodes: edges.map((e) => e.node),
+    pageInfo: {
+      hasNextPage: page.hasNextPage,
+      hasPreviousPage: Boolean(options.after),
+      startCursor: edges[0]?.cursor ?? null,
+      endCursor: edges[edges.length - 1]?.cursor ?? null,
+    },
+    countQuery: options.countQuery,
+  };
 }

@@ -3,7 +3,6 @@ import { assertRole } from '../auth';
 import { InvalidInputError } from '../errors';
 import type { GraphQLContext } from '../graphql/context';
 import { pageSize } from '../graphql/pagination';
-import { DeadLetterService } from './dead-letters';
 import type { DeadLetter } from './dead-letter.entity';
 
 /** Dead letters have bigint ids: digits that PostgreSQL's bigint can hold. */
@@ -102,8 +101,7 @@ export class DeadLetterResolver {
   ): Promise<DeadLetterPage> {
     assertRole(ctx.principal, 'admin');
     if (after && !isDeadLetterId(after)) throw new InvalidInputError('after is not a cursor this API returned');
-    const service = new DeadLetterService(ctx.app.orm, ctx.app.inbound);
-    const page = await service.list(ctx.em, { topic, includeResolved, first: pageSize(first), afterId: after });
+    const page = await ctx.app.deadLetters.list(ctx.em, { topic, includeResolved, first: pageSize(first), afterId: after });
     return Object.assign(new DeadLetterPage(), {
       nodes: page.rows.map(DeadLetterType.of),
       hasNextPage: page.hasNextPage,
@@ -115,7 +113,7 @@ export class DeadLetterResolver {
   async retryDeadLetter(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<DeadLetterRetry> {
     assertRole(ctx.principal, 'admin');
     if (!isDeadLetterId(id)) throw new InvalidInputError('id is not a dead letter id', { field: 'id' });
-    const result = await new DeadLetterService(ctx.app.orm, ctx.app.inbound).retry(id);
+    const result = await ctx.app.deadLetters.retry(id);
     return Object.assign(new DeadLetterRetry(), result);
   }
 }
