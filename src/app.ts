@@ -4,7 +4,15 @@ import { AccrualService } from './accruals/accrual.service';
 import { accrualsHandler } from './accruals/accruals.inbound';
 import { CashPaymentFacts } from './erp/cash-payment-facts';
 import { ErpGateway } from './erp/erp-gateway';
-import { LedgerService } from './ledger/ledger.service';
+import { LedgerService, defaultNegativePolicy } from './ledger/ledger.service';
+import { invoicingHandler } from './operations/invoicing.inbound';
+import { OperationService } from './operations/operation.service';
+import { ScheduleService } from './schedules/schedule.service';
+import { partyManagementHandler } from './shops/party-management.inbound';
+import { shopBalanceMayGoNegative } from './shops/shop';
+import { ShopPayoutRunner } from './shops/shop-payout-run';
+import { ShopScheduler } from './shops/shop-scheduler';
+import { ShopService } from './shops/shop.service';
 import { PayoutRequestService } from './requests/payout-request.service';
 import { ARD_STATUSES, OEBS_STATUSES, erpStatusHandler } from './payouts/erp-status.inbound';
 import { PayoutService } from './payouts/payout.service';
@@ -29,6 +37,11 @@ export interface App {
   ledger: LedgerService;
   payouts: PayoutService;
   accruals: AccrualService;
+  schedules: ScheduleService;
+  shops: ShopService;
+  shopScheduler: ShopScheduler;
+  shopPayoutRunner: ShopPayoutRunner;
+  operations: OperationService;
   payoutRequests: PayoutRequestService;
   erpGateway: ErpGateway;
   cashPaymentFacts: CashPaymentFacts;
@@ -55,7 +68,7 @@ export async function createApp({ settings, logger, databaseUrl, connectProducer
   pgPool.on('error', (err) => logger.warn({ err }, 'idle pg connection error'));
   pgPool.on('connect', (client) => client.on('error', (err) => logger.warn({ err }, 'pg connection error')));
 
-  const ledger = new LedgerService();
+  const ledger = new LedgerService((key) => defaultNegativePolicy(key) || shopBalanceMayGoNegative(key));
   const cashPaymentFacts = new CashPaymentFacts(settings.topics);
   const payouts = new PayoutService(ledger, settings.topics, cashPaymentFacts);
   const payoutRequests = new PayoutRequestService(orm, payouts, logger.child({ component: 'req-gate' }));
@@ -64,8 +77,18 @@ export async function createApp({ settings, logger, databaseUrl, connectProducer
     ratePerSecond: settings.PAYOUT_SEND_RATE,
   });
   const accruals = new AccrualService(ledger);
+  const schedules = new ScheduleService();
+  const shopScheduler = new ShopScheduler(schedules);
+  schedules.onRulesChanged((em, scheduleIds) => shopScheduler.rebookSchedules(em, scheduleIds));
+  const shops = new ShopService(ledger, shopScheduler);
+  const operations = new OperationService(ledger, shops);
+  // Money back from a scheduled payout makes its operations unpaid again, in the same transaction.
+  payouts.onStep((em, payout) => operations.releaseIfMoneyBack(em, payout));
+  const shopPayoutRunner = new ShopPayoutRunner(orm, shops, schedules, shopScheduler, operations, payouts, logger.child({ component: 'shop-runs' }));
   const inbound = new InboundProcessor(orm, metrics, logger.child({ component: 'inbound' }))
     .register(accrualsHandler(settings.topics.accruals, accruals))
+    .register(partyManagementHandler(settings.topics.partyManagement, shops))
+    .register(invoicingHandler(settings.topics.invoicing, operations))
     .register(erpStatusHandler(settings.topics.erpStatusArd, ARD_STATUSES, payouts))
     .register(erpStatusHandler(settings.topics.erpStatusOebs, OEBS_STATUSES, payouts));
 
@@ -88,6 +111,11 @@ export async function createApp({ settings, logger, databaseUrl, connectProducer
     ledger,
     payouts,
     accruals,
+    schedules,
+    shops,
+    shopScheduler,
+    shopPayoutRunner,
+    operations,
     payoutRequests,
     erpGateway,
     cashPaymentFacts,

@@ -1,5 +1,6 @@
 import type { App } from './app';
 import { checkLedger } from './ledger/invariants';
+import { parseOperation } from './operations/operation';
 import { TokenService } from './platform/auth';
 import { payeeRef, type Payee } from './platform/payee';
 
@@ -56,6 +57,8 @@ export async function runDemo(app: App, print: (line: string) => void): Promise<
     print(`payout ${payout.id} for ${payeeRef(payee)}: CREATED → ${(steps[id] ?? []).join(' → ') || '(waiting)'}`);
   }
 
+  await demoShop(app, print);
+
   const violations = await checkLedger(em);
   print(violations.length === 0 ? 'ledger check: ok' : `ledger check: ${violations.length} violation(s)`);
   const token = new TokenService(app.settings.JWT_SECRET).sign({ subject: 'demo-admin', role: 'admin', ttl: '12h' });
@@ -65,4 +68,47 @@ export async function runDemo(app: App, print: (line: string) => void): Promise<
     `curl -s localhost:${app.settings.PORT}/graphql -H 'content-type: application/json' -H 'authorization: Bearer ${token}' ` +
       `-d '{"query":"{ payouts(first: 10) { totalCount nodes { id status source amount { amount currency } payee { kind id } statusHistory { status } } } }"}'`,
   );
+  print(
+    `curl -s localhost:${app.settings.PORT}/graphql -H 'content-type: application/json' -H 'authorization: Bearer ${token}' ` +
+      `-d '{"query":"{ shop(partyId: \\"demo-party\\", shopId: \\"demo-shop\\") { status nextFireAt balance { amount currency } payoutSchedule { cron upcoming { cutoff fireAt } } operations(unpaidOnly: true) { totalCount } } }"}'`,
+  );
+}
+
+/** A shop on a daily schedule with a Moscow calendar, and a few operations waiting for its first run. */
+async function demoShop(app: App, print: (line: string) => void): Promise<void> {
+  const em = app.orm.em.fork();
+  const shop = { partyId: 'demo-party', shopId: 'demo-shop' };
+  const occurredAt = new Date();
+  await em.transactional(async (tx) => {
+    await app.schedules.upsertCalendar(tx, {
+      id: 'demo-ru',
+      timezone: 'Europe/Moscow',
+      holidays: ['2027-01-01', '2027-01-02', '2027-01-03', '2027-01-04', '2027-01-05', '2027-01-06', '2027-01-07', '2027-01-08'],
+      weekendDays: [6, 7],
+    });
+    await app.schedules.upsertSchedule(tx, { id: 'demo-daily', cron: '0 0 * * *', calendarId: 'demo-ru', delayDays: 1 });
+    await app.shops.apply(tx, {
+      type: 'ShopCreated',
+      eventId: 'demo-shop-created',
+      occurredAt,
+      ...shop,
+      currency: 'RUB',
+      payoutToolId: 'demo-tool',
+      payoutScheduleId: 'demo-daily',
+    });
+    const payment = (paymentId: string, amount: string, fee: string) =>
+      parseOperation(`demo-payment-${paymentId}`, {
+        type: 'PaymentCaptured',
+        occurredAt: occurredAt.toISOString(),
+        ...shop,
+        invoiceId: 'demo-invoice',
+        paymentId,
+        amount,
+        fee,
+        currency: 'RUB',
+      });
+    await app.operations.record(tx, [payment('1', '100000', '2500'), payment('2', '50000', '1250')]);
+  });
+  const row = (await app.shops.find(em, shop))!;
+  print(`shop demo-party/demo-shop: 2 payments (1,462.50 RUB payable), next run ${row.next_fire_at?.toISOString()} for cut-off ${row.next_cutoff?.toISOString()}`);
 }

@@ -83,6 +83,7 @@ export async function startProcess(roles: Roles, env: NodeJS.ProcessEnv = proces
         stops.splice(1, 0, () => waker.stop());
       }
       for (const gate of GATES) await activeRunner.addJob(gate, {}, { jobKey: gate, jobKeyMode: 'replace' });
+      await activeRunner.addJob('shop__rebook_overdue', {}, { jobKey: 'shop__rebook_overdue', jobKeyMode: 'replace' });
     }
 
     let consumer: InboundConsumer | null = null;

@@ -5,12 +5,16 @@ import type { App } from '../src/app';
 import outboxPublish from './outbox__publish';
 import payoutSend from './payout__send';
 import payoutRequestProcess from './payout_request__process';
+import shopPayout from './shop__payout';
+import shopRebookOverdue from './shop__rebook_overdue';
 
 /** Every task, named `entity__action`, one file each. */
 const tasks: Record<string, (app: App) => TaskList[string]> = {
   outbox__publish: outboxPublish,
   payout_request__process: payoutRequestProcess,
   payout__send: payoutSend,
+  shop__payout: shopPayout,
+  shop__rebook_overdue: shopRebookOverdue,
 };
 
 /** Tasks that run on their own interval: the worker books the first run when it starts. */

@@ -77,6 +77,11 @@ export function movementFor(from: PayoutStatus, to: PayoutStatus): Movement | nu
   throw new Error(`no movement from ${from} to ${to}`);
 }
 
+/** Steps that give the payout's money back to the payee's account: the payout will not be paid. */
+export function returnsMoney(status: PayoutStatus): boolean {
+  return status === 'CANCELLED' || status === 'REJECTED' || status === 'RETURNED';
+}
+
 export function isPayoutStatus(value: unknown): value is PayoutStatus {
   return PAYOUT_STATUSES.includes(value as PayoutStatus);
 }

@@ -50,6 +50,12 @@ export interface SentPayoutRecorder {
   recordSent(em: EntityManager, payout: PayoutRow, moved: MoneyMoved): Promise<OutboxMessage>;
 }
 
+/**
+ * Told of every step in the step's own transaction, so another domain's bookkeeping commits with
+ * it (a scheduled payout's operations become unpaid again when its money comes back).
+ */
+export type PayoutStepListener = (em: EntityManager, payout: PayoutRow, from: PayoutStatus) => Promise<void>;
+
 export class InvalidTransitionError extends ConflictError {
   constructor(from: PayoutStatus, to: PayoutStatus) {
     super(`A payout in status ${from} cannot become ${to}`, { from, to });
@@ -62,6 +68,8 @@ export class InvalidTransitionError extends ConflictError {
  * and the outbox messages commit together or not at all.
  */
 export class PayoutService {
+  private readonly stepListeners: PayoutStepListener[] = [];
+
   constructor(
     private readonly ledger: LedgerService,
     private readonly topics: Pick<Topics, 'payoutEvents'>,
@@ -146,6 +154,10 @@ export class PayoutService {
     return { payout: row, changed: true };
   }
 
+  onStep(listener: PayoutStepListener): void {
+    this.stepListeners.push(listener);
+  }
+
   async send(em: EntityManager, payoutId: string, input: TransitionInput = {}): Promise<PayoutChange> {
     return this.transition(em, payoutId, 'SENT', input);
   }
@@ -198,6 +210,7 @@ export class PayoutService {
     // Sending is handing the payout to the ERP: the same transaction records what moved and the message.
     if (to === 'SENT') messages.push(await this.erp.recordSent(em, row, moved!));
     await writeToOutbox(em, messages);
+    for (const listener of this.stepListeners) await listener(em, row, from);
     return { payout: row, changed: true };
   }
 

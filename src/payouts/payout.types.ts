@@ -1,10 +1,10 @@
 import { Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { Money, PageInfo, PayeeKindValue, PayeeType } from '../platform/graphql/common-types';
+import { enumOf } from '../platform/graphql/enums';
 import { payeeFromStored, type PayeeKind } from '../platform/payee';
 import type { Payout as PayoutEntity, PayoutStatusChange } from './entities';
 import { PAYOUT_SOURCES, PAYOUT_STATUSES, type PayoutSource, type PayoutStatus } from './lifecycle';
 
-const enumOf = <T extends string>(values: readonly T[]) => Object.fromEntries(values.map((v) => [v, v])) as Record<T, T>;
 export const PayoutStatusValue = enumOf(PAYOUT_STATUSES);
 export const PayoutSourceValue = enumOf(PAYOUT_SOURCES);
 registerEnumType(PayoutStatusValue, { name: 'PayoutStatus', description: 'Where a payout is in its lifecycle' });

@@ -8,7 +8,8 @@ export type Payee = { kind: 'SHOP'; partyId: string; shopId: string } | { kind: 
 
 const ID_PATTERN = /^[A-Za-z0-9._:@-]{1,128}$/;
 
-function checkId(value: unknown, field: string): string {
+/** An id other systems give us (party, shop, tool, schedule): short, printable, no spaces. */
+export function checkReference(value: unknown, field: string): string {
   if (typeof value !== 'string' || !ID_PATTERN.test(value)) {
     throw new InvalidInputError(`${field} must be 1–128 characters of letters, digits and . _ : @ -`, { field });
   }
@@ -22,9 +23,9 @@ export function parsePayee(value: unknown, allowed: readonly PayeeKind[] = PAYEE
     throw new InvalidInputError(`payee.kind must be one of ${allowed.join(', ')}`, { field: 'payee.kind' });
   }
   if (kind === 'SHOP') {
-    return { kind, partyId: checkId(input.partyId, 'payee.partyId'), shopId: checkId(input.shopId, 'payee.shopId') };
+    return { kind, partyId: checkReference(input.partyId, 'payee.partyId'), shopId: checkReference(input.shopId, 'payee.shopId') };
   }
-  return { kind, id: checkId(input.id, 'payee.id') };
+  return { kind, id: checkReference(input.id, 'payee.id') };
 }
 
 /** The single id the ledger and the payouts table store: a shop's is `partyId/shopId`. */

@@ -28,6 +28,24 @@ export function decodeCursor(cursor: string): { at: Date; id: string } {
   return { at, id };
 }
 
+/** Opaque cursor over any sort key (e.g. a shop's party and shop ids), in the order given. */
+export function encodeKeyCursor(key: readonly string[]): string {
+  return Buffer.from(JSON.stringify(key), 'utf8').toString('base64url');
+}
+
+export function decodeKeyCursor(cursor: string, arity: number): string[] {
+  let key: unknown;
+  try {
+    key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    key = null;
+  }
+  if (!Array.isArray(key) || key.length !== arity || !key.every((part) => typeof part === 'string' && !part.includes('\u0000'))) {
+    throw new InvalidInputError('after is not a cursor this API returned', { field: 'after' });
+  }
+  return key as string[];
+}
+
 export interface Connection<TNode> {
   edges: { cursor: string; node: TNode }[];
   nodes: TNode[];

@@ -2,6 +2,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
+import { textArray } from '../sql-arrays';
 import {
   parseEnvelope,
   rejectionOf,
@@ -78,8 +79,55 @@ export class InboundProcessor {
       rejections.push(r);
       return this.deadLetter(tx, m, r);
     };
+    const handler = this.handlers.get(messages[0]!.topic);
+    if (!isolate && handler?.applyBatch && messages.every((m) => m.topic === handler.topic)) {
+      return { outcomes: await this.applyTogether(em, handler, messages, origin, sink), rejections };
+    }
     for (const message of messages) outcomes.push(await this.applyOne(em, message, origin, isolate, sink));
     return { outcomes, rejections };
+  }
+
+  /** The bulk path: parse all, record every eventId in one statement, apply the fresh ones at once. */
+  private async applyTogether(
+    em: EntityManager,
+    handler: InboundHandler,
+    messages: readonly InboundMessage[],
+    origin: InboundOrigin,
+    sink: RejectionSink,
+  ): Promise<ProcessOutcome[]> {
+    const outcomes: ProcessOutcome[] = [];
+    const parsed: { index: number; eventId: string; value: unknown }[] = [];
+    for (const [index, message] of messages.entries()) {
+      try {
+        const envelope = parseEnvelope(message.value);
+        parsed.push({ index, eventId: envelope.eventId, value: handler.parse(envelope.json, envelope.eventId) });
+        outcomes.push('applied');
+      } catch (error) {
+        const rejection = rejectionOf(error, message.topic);
+        if (!rejection) throw error;
+        await sink(em, message, rejection);
+        outcomes.push('dead-lettered');
+      }
+    }
+    if (parsed.length === 0) return outcomes;
+    const recorded = await em.execute<{ event_id: string }[]>(
+      `INSERT INTO inbox_event (topic, event_id) SELECT ?, unnest(?::text[]) ON CONFLICT DO NOTHING RETURNING event_id`,
+      [handler.topic, textArray(parsed.map((p) => p.eventId))],
+    );
+    // An eventId is fresh once: a second copy in the same batch is a duplicate like any other.
+    const fresh = new Set(recorded.map((r) => r.event_id));
+    const toApply: unknown[] = [];
+    for (const item of parsed) {
+      if (fresh.delete(item.eventId)) toApply.push(item.value);
+      else outcomes[item.index] = 'duplicate';
+    }
+    try {
+      if (toApply.length > 0) await handler.applyBatch!(em, toApply, origin);
+    } catch (error) {
+      const rejection = rejectionOf(error, handler.topic);
+      throw rejection ? new RefusedEffect(rejection) : error;
+    }
+    return outcomes;
   }
 
   private async applyOne(
@@ -96,7 +144,7 @@ export class InboundProcessor {
       if (!handler) throw new UnknownTopicError(message.topic);
       const envelope = parseEnvelope(message.value);
       eventId = envelope.eventId;
-      parsed = handler.parse(envelope.json);
+      parsed = handler.parse(envelope.json, eventId);
     } catch (error) {
       const rejection = error instanceof UnknownTopicError ? error.rejection : rejectionOf(error, message.topic);
       if (!rejection) throw error;

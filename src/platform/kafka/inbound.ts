@@ -16,8 +16,13 @@ export interface InboundMessage {
  */
 export interface InboundHandler<T = unknown> {
   topic: string;
-  parse(json: Record<string, unknown>): T;
+  parse(json: Record<string, unknown>, eventId: string): T;
   apply(em: EntityManager, message: T, origin: InboundOrigin): Promise<void>;
+  /**
+   * Optional: applies many messages at once, for high-volume topics. Throwing a DomainError sends
+   * the batch down the one-by-one path, where only the offending message is set aside.
+   */
+  applyBatch?(em: EntityManager, messages: T[], origin: InboundOrigin): Promise<void>;
 }
 
 export type InboundOrigin = 'KAFKA' | 'INGEST';

@@ -1,0 +1,67 @@
+import { Arg, Ctx, FieldResolver, Int, Resolver, Root } from 'type-graphql';
+import { InvalidInputError } from '../platform/errors';
+import type { GraphQLContext } from '../platform/graphql/context';
+import { decodeKeyCursor, encodeKeyCursor, pageSize, toConnection } from '../platform/graphql/pagination';
+import { PayoutType } from '../payouts/payout.types';
+import { ShopType } from '../shops/shop.types';
+import { OperationQueries, type OperationScope } from './operation.queries';
+import { ShopOperationConnection, ShopOperationType } from './operation.types';
+
+const queries = new OperationQueries();
+const pageComplexity = ({ args, childComplexity }: { args: { first?: number }; childComplexity: number }) =>
+  1 + childComplexity * pageSize(args.first);
+
+async function operationsPage(ctx: GraphQLContext, scope: OperationScope, first?: number, after?: string) {
+  const size = pageSize(first);
+  let start: { at: Date; id: string } | null = null;
+  if (after) {
+    const [at, id] = decodeKeyCursor(after, 2) as [string, string];
+    start = { at: new Date(at), id };
+    if (Number.isNaN(start.at.getTime()) || !/^\d{1,19}$/.test(id)) {
+      throw new InvalidInputError('after is not a cursor this API returned', { field: 'after' });
+    }
+  }
+  const page = await queries.page(ctx.em, scope, size, start);
+  const connection = toConnection(page, {
+    cursorOf: (row) => encodeKeyCursor([new Date(row.occurred_at).toISOString(), String(row.id)]),
+    nodeOf: ShopOperationType.of,
+    after,
+    countQuery: () => queries.count(ctx.em, scope),
+  });
+  return Object.assign(new ShopOperationConnection(), connection);
+}
+
+@Resolver(() => ShopType)
+export class ShopOperationsResolver {
+  @FieldResolver(() => ShopOperationConnection, { description: 'The shop’s operations, latest first', complexity: pageComplexity })
+  operations(
+    @Root() shop: ShopType,
+    @Ctx() ctx: GraphQLContext,
+    @Arg('unpaidOnly', { defaultValue: false, description: 'Only those not yet in a payout' }) unpaidOnly: boolean,
+    @Arg('first', () => Int, { nullable: true }) first?: number,
+    @Arg('after', () => String, { nullable: true }) after?: string,
+  ): Promise<ShopOperationConnection> {
+    return operationsPage(ctx, { partyId: shop.partyId, shopId: shop.shopId, unpaidOnly }, first, after);
+  }
+}
+
+@Resolver(() => PayoutType)
+export class PayoutOperationsResolver {
+  @FieldResolver(() => ShopOperationConnection, { description: 'For a scheduled payout: the operations it pays', complexity: pageComplexity })
+  operations(
+    @Root() payout: PayoutType,
+    @Ctx() ctx: GraphQLContext,
+    @Arg('first', () => Int, { nullable: true }) first?: number,
+    @Arg('after', () => String, { nullable: true }) after?: string,
+  ): Promise<ShopOperationConnection> {
+    return operationsPage(ctx, { payoutId: payout.id }, first, after);
+  }
+}
+
+@Resolver(() => ShopOperationConnection)
+export class ShopOperationConnectionResolver {
+  @FieldResolver(() => Int)
+  totalCount(@Root() connection: ShopOperationConnection): Promise<number> {
+    return connection.countQuery();
+  }
+}

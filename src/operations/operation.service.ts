@@ -1,0 +1,171 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { InvalidInputError, NotFoundError } from '../platform/errors';
+import { plainArray, textArray } from '../platform/sql-arrays';
+import { SYSTEM_OWNER, worldAccount, type AccountKey, type LedgerService } from '../ledger/ledger.service';
+import { shopOwnerId, shopPayoutAccount, type ShopKey } from '../shops/shop';
+import type { ShopService } from '../shops/shop.service';
+import type { ShopOperation } from './operation';
+import { returnsMoney, type PayoutStatus } from '../payouts/lifecycle';
+import type { PayoutRow } from '../payouts/payout-messages';
+
+/** The system account that collects fees taken from shops. */
+export const FEES_ACCOUNT = 'fees';
+
+/** One ledger transfer an operation makes. */
+interface Leg {
+  key: string;
+  from: AccountKey;
+  to: AccountKey;
+  amount: bigint;
+  kind: string;
+  reference: string;
+}
+
+/** The operations of a shop a run pays: their ids and what they add up to. */
+export interface UnpaidOperations {
+  ids: string[];
+  total: bigint;
+}
+
+/**
+ * A shop's financial operations from `invoicing`. Each is recorded once per business id and
+ * moves its payable effect into the shop's `payout` account: money in from `world`, fees out
+ * to the system's `fees` account. Works on whole batches: a handful of statements per batch.
+ */
+export class OperationService {
+  constructor(
+    private readonly ledger: LedgerService,
+    private readonly shops: ShopService,
+  ) {}
+
+  /**
+   * Records the operations not seen before and posts their ledger legs, in the caller's
+   * transaction. Throws on the first operation that cannot be applied (unknown shop, wrong
+   * currency), naming it, so the caller can set that one aside.
+   */
+  async record(em: EntityManager, operations: readonly ShopOperation[]): Promise<number> {
+    if (operations.length === 0) return 0;
+    await this.checkShops(em, operations);
+    const inserted = await em.execute<{ business_id: string }[]>(
+      `INSERT INTO shop_operation (party_id, shop_id, business_id, kind, invoice_id, payment_id, amount, fee, payable,
+                                   currency, occurred_at, event_id)
+       SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[],
+                            ?::bigint[], ?::text[], ?::timestamptz[], ?::text[])
+       ON CONFLICT (business_id) DO NOTHING
+       RETURNING business_id`,
+      [
+        textArray(operations.map((o) => o.partyId)),
+        textArray(operations.map((o) => o.shopId)),
+        textArray(operations.map((o) => o.businessId)),
+        plainArray(operations.map((o) => o.kind)),
+        textArray(operations.map((o) => o.invoiceId)),
+        textArray(operations.map((o) => o.paymentId)),
+        plainArray(operations.map((o) => o.amount)),
+        plainArray(operations.map((o) => o.fee)),
+        plainArray(operations.map((o) => o.payable)),
+        plainArray(operations.map((o) => o.currency)),
+        textArray(operations.map((o) => o.occurredAt.toISOString())),
+        textArray(operations.map((o) => o.eventId)),
+      ],
+    );
+    // The same operation under two eventIds (or twice in one batch) is recorded, and moves money, once.
+    const fresh = new Set(inserted.map((r) => r.business_id));
+    const legs = operations.filter((o) => fresh.delete(o.businessId)).flatMap(legsOf);
+    await this.post(em, legs);
+    return inserted.length;
+  }
+
+  /** Locks and sums the shop's operations not yet in a payout that happened before the cut-off. */
+  async lockUnpaid(em: EntityManager, shop: ShopKey, cutoff: Date): Promise<UnpaidOperations> {
+    const [row] = await em.execute<{ ids: string[] | null; total: string | null }[]>(
+      `SELECT array_agg(id) AS ids, sum(payable) AS total FROM (
+         SELECT id, payable FROM shop_operation
+          WHERE party_id = ? AND shop_id = ? AND payout_id IS NULL AND occurred_at < ?
+          FOR UPDATE) unpaid`,
+      [shop.partyId, shop.shopId, cutoff],
+    );
+    return { ids: (row?.ids ?? []).map(String), total: BigInt(row?.total ?? 0) };
+  }
+
+  async markPaid(em: EntityManager, ids: readonly string[], payoutId: string): Promise<void> {
+    await em.execute('UPDATE shop_operation SET payout_id = ? WHERE id = ANY (?::bigint[])', [payoutId, plainArray(ids)]);
+  }
+
+  /**
+   * A payout step, in its transaction: when a scheduled payout's money comes back (cancelled,
+   * rejected, returned), its operations are unpaid again and the shop's next run pays them.
+   */
+  async releaseIfMoneyBack(em: EntityManager, payout: PayoutRow): Promise<void> {
+    if (payout.source !== 'SCHEDULE' || !returnsMoney(payout.status as PayoutStatus)) return;
+    await em.execute('UPDATE shop_operation SET payout_id = NULL WHERE payout_id = ?', [payout.id]);
+  }
+
+  private async checkShops(em: EntityManager, operations: readonly ShopOperation[]): Promise<void> {
+    const keys = new Map<string, ShopKey>();
+    for (const o of operations) keys.set(shopOwnerId(o), { partyId: o.partyId, shopId: o.shopId });
+    const currencies = await this.shops.currencies(em, [...keys.values()]);
+    for (const o of operations) {
+      const currency = currencies.get(shopOwnerId(o));
+      if (!currency) {
+        throw new NotFoundError(`Shop ${shopOwnerId(o)} does not exist (operation ${o.businessId})`, { field: 'shopId' });
+      }
+      if (currency !== o.currency) {
+        throw new InvalidInputError(`Operation ${o.businessId} is in ${o.currency}, but shop ${shopOwnerId(o)} is paid in ${currency}`, {
+          field: 'currency',
+        });
+      }
+    }
+  }
+
+  private async post(em: EntityManager, legs: readonly Leg[]): Promise<void> {
+    if (legs.length === 0) return;
+    const ids = new Map<string, string>();
+    const idOf = async (key: AccountKey) => {
+      const cacheKey = `${key.owner.kind}/${key.owner.id}/${key.type}/${key.currency}`;
+      let id = ids.get(cacheKey);
+      if (!id) ids.set(cacheKey, (id = await this.ledger.accountId(em, key)));
+      return id;
+    };
+    const debits: string[] = [];
+    const credits: string[] = [];
+    for (const leg of legs) {
+      debits.push(await idOf(leg.from));
+      credits.push(await idOf(leg.to));
+    }
+    try {
+      await em.execute('SELECT ledger_post_many(?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::text[], ?::text[])', [
+        textArray(legs.map((l) => l.key)),
+        plainArray(debits),
+        plainArray(credits),
+        plainArray(legs.map((l) => l.amount)),
+        plainArray(legs.map((l) => l.from.currency)),
+        plainArray(legs.map((l) => l.kind)),
+        textArray(legs.map((l) => l.reference)),
+      ]);
+    } catch (error) {
+      throw this.ledger.translateError(error);
+    }
+  }
+}
+
+/** The transfers that give an operation its payable effect on the shop's account. */
+function legsOf(operation: ShopOperation): Leg[] {
+  const shop = shopPayoutAccount(operation, operation.currency);
+  const world = worldAccount(operation.currency);
+  const fees: AccountKey = { owner: SYSTEM_OWNER, type: FEES_ACCOUNT, currency: operation.currency };
+  const kind = `operation_${operation.kind.toLowerCase()}`;
+  const leg = (suffix: string, from: AccountKey, to: AccountKey, amount: bigint): Leg => ({
+    key: `operation:${operation.businessId}:${suffix}`,
+    from,
+    to,
+    amount,
+    kind,
+    reference: operation.businessId,
+  });
+  const legs: Leg[] = [];
+  const incoming = operation.kind === 'PAYMENT' || (operation.kind === 'ADJUSTMENT' && operation.amount > 0n);
+  const amount = operation.amount < 0n ? -operation.amount : operation.amount;
+  legs.push(incoming ? leg('amount', world, shop, amount) : leg('amount', shop, world, amount));
+  if (operation.fee > 0n) legs.push(leg('fee', shop, fees, operation.fee));
+  return legs;
+}

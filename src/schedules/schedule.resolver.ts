@@ -1,0 +1,98 @@
+import { Arg, Ctx, FieldResolver, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { assertRole } from '../platform/auth';
+import { InvalidInputError } from '../platform/errors';
+import type { GraphQLContext } from '../platform/graphql/context';
+import { checkReference } from '../platform/payee';
+import { nextPending, parseCalendarRules, validateCron, validateDelayDays, type ScheduleRules } from './schedule-rules';
+import { rulesOf } from './schedule.service';
+import { CalendarInput, CalendarType, PayoutScheduleInput, PayoutScheduleType, ScheduledFire } from './schedule.types';
+
+const MAX_UPCOMING = 50;
+
+@Resolver(() => CalendarType)
+export class CalendarResolver {
+  @Query(() => CalendarType, { nullable: true })
+  async calendar(@Arg('id') id: string, @Ctx() ctx: GraphQLContext): Promise<CalendarType | null> {
+    const row = await ctx.app.schedules.calendar(ctx.em, id);
+    return row ? CalendarType.of(row) : null;
+  }
+
+  @Query(() => [CalendarType])
+  async calendars(@Ctx() ctx: GraphQLContext): Promise<CalendarType[]> {
+    return (await ctx.app.schedules.calendars(ctx.em)).map(CalendarType.of);
+  }
+
+  @Mutation(() => CalendarType, { description: 'Admin: create or replace a calendar; shops on its schedules are re-booked' })
+  async upsertCalendar(@Arg('input', () => CalendarInput) input: CalendarInput, @Ctx() ctx: GraphQLContext): Promise<CalendarType> {
+    assertRole(ctx.principal, 'admin');
+    const rules = parseCalendarRules(input);
+    const calendar = { id: checkReference(input.id, 'id'), ...rules, description: input.description ?? null };
+    const row = await ctx.em.transactional((em) => ctx.app.schedules.upsertCalendar(em, calendar));
+    return CalendarType.of(row);
+  }
+
+  @FieldResolver(() => [PayoutScheduleType], { description: 'The schedules that use this calendar' })
+  async schedules(@Root() calendar: CalendarType, @Ctx() ctx: GraphQLContext): Promise<PayoutScheduleType[]> {
+    return (await ctx.app.schedules.schedules(ctx.em, calendar.id)).map(PayoutScheduleType.of);
+  }
+}
+
+@Resolver(() => PayoutScheduleType)
+export class PayoutScheduleResolver {
+  @Query(() => PayoutScheduleType, { nullable: true })
+  async payoutSchedule(@Arg('id') id: string, @Ctx() ctx: GraphQLContext): Promise<PayoutScheduleType | null> {
+    const row = await ctx.app.schedules.schedule(ctx.em, id);
+    return row ? PayoutScheduleType.of(row) : null;
+  }
+
+  @Query(() => [PayoutScheduleType])
+  async payoutSchedules(
+    @Ctx() ctx: GraphQLContext,
+    @Arg('calendarId', () => String, { nullable: true }) calendarId?: string | null,
+  ): Promise<PayoutScheduleType[]> {
+    return (await ctx.app.schedules.schedules(ctx.em, calendarId)).map(PayoutScheduleType.of);
+  }
+
+  @Mutation(() => PayoutScheduleType, { description: 'Admin: create or replace a payout schedule; its shops are re-booked' })
+  async upsertPayoutSchedule(
+    @Arg('input', () => PayoutScheduleInput) input: PayoutScheduleInput,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<PayoutScheduleType> {
+    assertRole(ctx.principal, 'admin');
+    const schedule = {
+      id: checkReference(input.id, 'id'),
+      cron: validateCron(input.cron),
+      calendarId: checkReference(input.calendarId, 'calendarId'),
+      delayDays: validateDelayDays(input.delayDays ?? 0),
+      description: input.description ?? null,
+    };
+    const row = await ctx.em.transactional((em) => ctx.app.schedules.upsertSchedule(em, schedule));
+    return PayoutScheduleType.of(row);
+  }
+
+  @FieldResolver(() => CalendarType)
+  async calendar(@Root() schedule: PayoutScheduleType, @Ctx() ctx: GraphQLContext): Promise<CalendarType> {
+    return CalendarType.of((await ctx.app.schedules.calendar(ctx.em, schedule.calendarId))!);
+  }
+
+  @FieldResolver(() => [ScheduledFire], { description: 'The next runs from now: cut-offs and when they fire' })
+  async upcoming(
+    @Root() schedule: PayoutScheduleType,
+    @Ctx() ctx: GraphQLContext,
+    @Arg('count', () => Int, { defaultValue: 3 }) count: number,
+  ): Promise<ScheduledFire[]> {
+    if (!Number.isInteger(count) || count < 1 || count > MAX_UPCOMING) {
+      throw new InvalidInputError(`count must be between 1 and ${MAX_UPCOMING}`, { field: 'count' });
+    }
+    const row = (await ctx.app.schedules.schedule(ctx.em, schedule.id))!;
+    const calendar = (await ctx.app.schedules.calendar(ctx.em, row.calendar_id))!;
+    return upcomingFires(rulesOf(row, calendar), new Date(), count).map((fire) => Object.assign(new ScheduledFire(), fire));
+  }
+}
+
+/** The next `count` runs after `now`, in order. */
+function upcomingFires(rules: ScheduleRules, now: Date, count: number): { cutoff: Date; fireAt: Date }[] {
+  const fires = [nextPending(rules, now, now)];
+  while (fires.length < count) fires.push(nextPending(rules, fires[fires.length - 1]!.cutoff, now));
+  return fires;
+}

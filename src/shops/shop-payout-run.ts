@@ -1,0 +1,150 @@
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import type { Logger } from '../platform/logger';
+import { withDates } from '../platform/rows';
+import type { OperationService } from '../operations/operation.service';
+import type { PayoutService } from '../payouts/payout.service';
+import type { ScheduleService } from '../schedules/schedule.service';
+import { dueCutoff, fireTime } from '../schedules/schedule-rules';
+import { databaseNow, latest, type ShopScheduler } from './shop-scheduler';
+import { shopOwnerId, type ShopKey, type ShopRow } from './shop';
+import type { ShopService } from './shop.service';
+
+export const RUN_RESULTS = ['PAID', 'SKIPPED', 'NOTHING_TO_PAY'] as const;
+export type RunResult = (typeof RUN_RESULTS)[number];
+
+export interface RunRow {
+  id: string;
+  party_id: string;
+  shop_id: string;
+  cutoff: Date;
+  fire_at: Date;
+  ran_at: Date;
+  result: RunResult;
+  reason: string | null;
+  payout_id: string | null;
+  amount: string;
+  currency: string;
+  operation_count: number;
+}
+
+export function toRunRow(raw: RunRow): RunRow {
+  return withDates(raw, ['cutoff', 'fire_at', 'ran_at']);
+}
+
+/** What a fired job did: the run it recorded (null when nothing was due) and the next booking. */
+export interface RunOutcome {
+  run: RunRow | null;
+  /** True when another run had already settled this cut-off. */
+  duplicate: boolean;
+}
+
+/**
+ * A shop's scheduled payout run. When its job fires it settles the latest due cut-off in one
+ * transaction: a blocked or suspended shop is skipped with the reason; otherwise every unpaid
+ * operation before the cut-off (however old) is summed, and a positive sum becomes one payout
+ * marked on those operations. The unique (shop, cut-off) run row and the payout's idempotency key
+ * make a retried or doubled job harmless. The next run is booked in the same transaction.
+ */
+export class ShopPayoutRunner {
+  constructor(
+    private readonly orm: MikroORM,
+    private readonly shops: ShopService,
+    private readonly schedules: ScheduleService,
+    private readonly scheduler: ShopScheduler,
+    private readonly operations: OperationService,
+    private readonly payouts: PayoutService,
+    private readonly logger: Logger,
+  ) {}
+
+  async run(key: ShopKey): Promise<RunOutcome> {
+    return this.orm.em.fork().transactional(async (em) => {
+      const shop = await this.shops.lock(em, key);
+      if (!shop?.payout_schedule_id) return { run: null, duplicate: false }; // unscheduled since the job was booked
+      const rules = await this.schedules.rulesFor(em, shop.payout_schedule_id);
+      if (!rules) return { run: null, duplicate: false };
+      const now = await databaseNow(em);
+      const since = latest(shop.last_cutoff, shop.schedule_since) ?? now;
+      // After downtime several cut-offs may be due: one run covers the latest, and with it all before.
+      const cutoff = dueCutoff(rules, since, now);
+      let outcome: RunOutcome = { run: null, duplicate: false };
+      if (cutoff) {
+        outcome = await this.settle(em, shop, cutoff, fireTime(rules, cutoff));
+        shop.last_cutoff = cutoff;
+      }
+      await this.scheduler.bookWith(em, shop, rules, now);
+      return outcome;
+    });
+  }
+
+  private async settle(em: EntityManager, shop: ShopRow, cutoff: Date, fireAt: Date): Promise<RunOutcome> {
+    const key = { partyId: shop.party_id, shopId: shop.shop_id };
+    const existing = await this.findRun(em, key, cutoff);
+    if (existing) return { run: existing, duplicate: true };
+
+    if (shop.status !== 'ACTIVE') {
+      const reason = shop.status === 'BLOCKED' ? `shop is blocked${shop.blocked_reason ? `: ${shop.blocked_reason}` : ''}` : 'shop is suspended';
+      return { run: await this.record(em, shop, cutoff, fireAt, { result: 'SKIPPED', reason }), duplicate: false };
+    }
+    const unpaid = await this.operations.lockUnpaid(em, key, cutoff);
+    if (unpaid.total <= 0n) {
+      // Nothing is created; the operations wait for a run whose sum is positive.
+      const run = await this.record(em, shop, cutoff, fireAt, { result: 'NOTHING_TO_PAY', amount: unpaid.total, count: unpaid.ids.length });
+      return { run, duplicate: false };
+    }
+    const { payout } = await this.payouts.create(em, {
+      payee: { kind: 'SHOP', ...key },
+      amount: unpaid.total,
+      currency: shop.currency,
+      source: 'SCHEDULE',
+      sourceRef: shop.payout_schedule_id,
+      cutoff,
+      payoutToolId: shop.payout_tool_id,
+      idempotencyKey: `schedule:${shopOwnerId(key)}:${cutoff.toISOString()}`,
+      actor: 'schedule',
+    });
+    await this.operations.markPaid(em, unpaid.ids, payout.id);
+    const run = await this.record(em, shop, cutoff, fireAt, {
+      result: 'PAID',
+      payoutId: payout.id,
+      amount: unpaid.total,
+      count: unpaid.ids.length,
+    });
+    this.logger.info({ shop: shopOwnerId(key), cutoff, payoutId: payout.id, amount: unpaid.total.toString() }, 'scheduled payout created');
+    return { run, duplicate: false };
+  }
+
+  private async record(
+    em: EntityManager,
+    shop: ShopRow,
+    cutoff: Date,
+    fireAt: Date,
+    what: { result: RunResult; reason?: string; payoutId?: string; amount?: bigint; count?: number },
+  ): Promise<RunRow> {
+    const [row] = await em.execute<RunRow[]>(
+      `INSERT INTO shop_payout_run (party_id, shop_id, cutoff, fire_at, result, reason, payout_id, amount, currency, operation_count)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+      [
+        shop.party_id,
+        shop.shop_id,
+        cutoff,
+        fireAt,
+        what.result,
+        what.reason ?? null,
+        what.payoutId ?? null,
+        (what.amount ?? 0n).toString(),
+        shop.currency,
+        what.count ?? 0,
+      ],
+    );
+    return toRunRow(row!);
+  }
+
+  private async findRun(em: EntityManager, key: ShopKey, cutoff: Date): Promise<RunRow | null> {
+    const [row] = await em.execute<RunRow[]>('SELECT * FROM shop_payout_run WHERE party_id = ? AND shop_id = ? AND cutoff = ?', [
+      key.partyId,
+      key.shopId,
+      cutoff,
+    ]);
+    return row ? toRunRow(row) : null;
+  }
+}

@@ -1,0 +1,115 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { ScheduleService } from '../schedules/schedule.service';
+import { nextPending, type ScheduleRules } from '../schedules/schedule-rules';
+import { shopOwnerId, type ShopKey, type ShopRow } from './shop';
+
+export const SHOP_RUN_TASK = 'shop__payout';
+
+/** The graphile-worker job key of a shop's one pending scheduled run. */
+export function shopRunJobKey(shop: ShopKey): string {
+  return `${SHOP_RUN_TASK}:${shopOwnerId(shop)}`;
+}
+
+/** The payload of a shop's scheduled run; the run works out its cut-off when it fires. */
+export interface ShopRunPayload {
+  partyId: string;
+  shopId: string;
+}
+
+/**
+ * Keeps exactly one pending `shop__payout` job per scheduled shop, booked for its next fire
+ * time under the shop's job key. Always called in the transaction that changed the shop or its
+ * rules, so the booking commits (or not) with the change.
+ */
+export class ShopScheduler {
+  constructor(private readonly schedules: ScheduleService) {}
+
+  /** Books, moves or removes the shop's job to match its current schedule. */
+  async book(em: EntityManager, shop: ShopRow): Promise<void> {
+    const rules = shop.payout_schedule_id ? await this.schedules.rulesFor(em, shop.payout_schedule_id) : null;
+    await this.bookWith(em, shop, rules);
+  }
+
+  /** Re-books every shop on the given schedules (their cron, delay or calendar changed). */
+  async rebookSchedules(em: EntityManager, scheduleIds: readonly string[]): Promise<void> {
+    for (const scheduleId of scheduleIds) {
+      const rules = await this.schedules.rulesFor(em, scheduleId);
+      // Shops on one schedule differ only in where their cut-offs start: book each start once.
+      const starts = await em.execute<{ since: string | null }[]>(
+        `SELECT DISTINCT greatest(last_cutoff, schedule_since) AS since FROM shop WHERE payout_schedule_id = ?`,
+        [scheduleId],
+      );
+      const now = await databaseNow(em);
+      for (const { since } of starts) {
+        const next = rules ? nextPending(rules, since ? new Date(since) : now, now) : null;
+        await em.execute(
+          `WITH due AS (
+             UPDATE shop SET next_cutoff = ?, next_fire_at = ?, updated_at = now()
+              WHERE payout_schedule_id = ? AND greatest(last_cutoff, schedule_since) IS NOT DISTINCT FROM ?
+              RETURNING party_id, shop_id)
+           SELECT count(*) FROM due, LATERAL ${next ? ADD_JOB : REMOVE_JOB}`,
+          [next?.cutoff ?? null, next?.fireAt ?? null, scheduleId, since, ...(next ? [next.fireAt] : [])],
+        );
+      }
+    }
+  }
+
+  /**
+   * Re-books shops whose run is overdue by `graceSeconds` and whose job is gone or has been held
+   * that long: a worker killed mid-run leaves its jobs locked for hours (graphile-worker's lock
+   * timeout). The fresh job runs now; the stale one, if it ever runs, finds nothing due.
+   */
+  async rebookOverdue(em: EntityManager, graceSeconds: number): Promise<number> {
+    const rows = await em.execute<{ count: string }[]>(
+      `WITH due AS (
+         SELECT s.party_id, s.shop_id FROM shop s
+          WHERE s.next_fire_at < now() - make_interval(secs => ?)
+            AND NOT EXISTS (
+              SELECT 1 FROM graphile_worker.jobs j
+               WHERE j.key = '${SHOP_RUN_TASK}:' || s.party_id || '/' || s.shop_id
+                 AND (j.locked_at IS NULL OR j.locked_at > now() - make_interval(secs => ?))))
+       SELECT count(*) FROM due, LATERAL ${ADD_JOB}`,
+      [graceSeconds, graceSeconds, new Date()],
+    );
+    return Number(rows[0]?.count ?? 0);
+  }
+
+  /** Books the next run after the shop's latest cut-off (or from now) by the given rules; saves `last_cutoff`. */
+  async bookWith(em: EntityManager, shop: ShopRow, rules: ScheduleRules | null, now?: Date): Promise<void> {
+    now ??= await databaseNow(em);
+    const since = latest(shop.last_cutoff, shop.schedule_since) ?? now;
+    const next = rules ? nextPending(rules, since, now) : null;
+    await em.execute(
+      'UPDATE shop SET last_cutoff = ?, next_cutoff = ?, next_fire_at = ?, updated_at = now() WHERE party_id = ? AND shop_id = ?',
+      [shop.last_cutoff, next?.cutoff ?? null, next?.fireAt ?? null, shop.party_id, shop.shop_id],
+    );
+    const key: ShopKey = { partyId: shop.party_id, shopId: shop.shop_id };
+    if (!next) {
+      await em.execute('SELECT graphile_worker.remove_job(?)', [shopRunJobKey(key)]);
+      return;
+    }
+    const payload: ShopRunPayload = key;
+    await em.execute(
+      `SELECT graphile_worker.add_job(identifier => ?, payload => ?::json, run_at => ?::timestamptz, job_key => ?, job_key_mode => 'replace')`,
+      [SHOP_RUN_TASK, JSON.stringify(payload), next.fireAt, shopRunJobKey(key)],
+    );
+  }
+}
+
+/** Set-based booking for the rows of `due` (party_id, shop_id); run_at is the last parameter. */
+const ADD_JOB = `graphile_worker.add_job(identifier => '${SHOP_RUN_TASK}',
+    payload => json_build_object('partyId', due.party_id, 'shopId', due.shop_id), run_at => ?::timestamptz,
+    job_key => '${SHOP_RUN_TASK}:' || due.party_id || '/' || due.shop_id, job_key_mode => 'replace') booked`;
+const REMOVE_JOB = `graphile_worker.remove_job('${SHOP_RUN_TASK}:' || due.party_id || '/' || due.shop_id) removed`;
+
+/** The database's clock, so every process agrees with graphile-worker on what is due. */
+export async function databaseNow(em: EntityManager): Promise<Date> {
+  const [row] = await em.execute<{ now: Date }[]>('SELECT now() AS now');
+  return new Date(row!.now);
+}
+
+export function latest(a: Date | null, b: Date | null): Date | null {
+  if (!a) return b;
+  if (!b) return a;
+  return a > b ? a : b;
+}

@@ -1,0 +1,75 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { seesEverything, type Principal } from '../platform/auth';
+import { ForbiddenError } from '../platform/errors';
+import { parsePayeeRef } from '../platform/payee';
+import { textArray } from '../platform/sql-arrays';
+import { toRunRow, type RunRow } from './shop-payout-run';
+import { toShopRow, type ShopKey, type ShopRow } from './shop';
+import type { ShopFilter } from './shop.types';
+
+export interface Page<T> {
+  rows: T[];
+  hasNextPage: boolean;
+}
+
+/** A WHERE clause and its parameters, built from a filter and the caller's scope. */
+interface Where {
+  sql: string;
+  params: unknown[];
+}
+
+/** Read side of shops and their runs: filtered, scoped to what the caller may see, keyset-paged. */
+export class ShopQueries {
+  where(filter: ShopFilter | null | undefined, principal: Principal): Where {
+    const conditions: string[] = [];
+    const params: unknown[] = [];
+    const add = (condition: string, ...values: unknown[]) => {
+      conditions.push(condition);
+      params.push(...values);
+    };
+    if (filter?.partyId) add('party_id = ?', filter.partyId);
+    if (filter?.status?.length) add('status = ANY (?::text[])', textArray(filter.status));
+    if (filter?.payoutScheduleId) add('payout_schedule_id = ?', filter.payoutScheduleId);
+    if (!seesEverything(principal)) {
+      const shops = [...principal.payees].map(parsePayeeRef).filter((p) => p.kind === 'SHOP');
+      if (shops.length === 0) throw new ForbiddenError('This token may not see any shop');
+      add(
+        '(party_id, shop_id) IN (SELECT * FROM unnest(?::text[], ?::text[]))',
+        textArray(shops.map((s) => s.partyId)),
+        textArray(shops.map((s) => s.shopId)),
+      );
+    }
+    return { sql: conditions.length ? conditions.join(' AND ') : 'true', params };
+  }
+
+  async page(em: EntityManager, where: Where, size: number, after: ShopKey | null): Promise<Page<ShopRow>> {
+    const keyset = after ? ' AND (party_id, shop_id) > (?, ?)' : '';
+    const rows = await em.execute<ShopRow[]>(
+      `SELECT * FROM shop WHERE ${where.sql}${keyset} ORDER BY party_id, shop_id LIMIT ?`,
+      [...where.params, ...(after ? [after.partyId, after.shopId] : []), size + 1],
+    );
+    return { rows: rows.slice(0, size).map(toShopRow), hasNextPage: rows.length > size };
+  }
+
+  async count(em: EntityManager, where: Where): Promise<number> {
+    const [row] = await em.execute<{ count: string }[]>(`SELECT count(*) AS count FROM shop WHERE ${where.sql}`, where.params);
+    return Number(row!.count);
+  }
+
+  async runs(em: EntityManager, shop: ShopKey, size: number, afterCutoff: Date | null): Promise<Page<RunRow>> {
+    const rows = await em.execute<RunRow[]>(
+      `SELECT * FROM shop_payout_run WHERE party_id = ? AND shop_id = ? ${afterCutoff ? 'AND cutoff < ?' : ''}
+        ORDER BY cutoff DESC LIMIT ?`,
+      [shop.partyId, shop.shopId, ...(afterCutoff ? [afterCutoff] : []), size + 1],
+    );
+    return { rows: rows.slice(0, size).map(toRunRow), hasNextPage: rows.length > size };
+  }
+
+  async countRuns(em: EntityManager, shop: ShopKey): Promise<number> {
+    const [row] = await em.execute<{ count: string }[]>('SELECT count(*) AS count FROM shop_payout_run WHERE party_id = ? AND shop_id = ?', [
+      shop.partyId,
+      shop.shopId,
+    ]);
+    return Number(row!.count);
+  }
+}

@@ -1,0 +1,74 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkLedger } from '../src/ledger/invariants';
+import type { InboundMessage } from '../src/platform/kafka/inbound';
+import { createTestApp, type TestApp } from './helpers/app';
+
+/**
+ * Shops and their scheduled runs at the service level: party and invoicing events applied
+ * through the inbound processor (as from Kafka), runs fired directly with a schedule whose
+ * cut-offs are already due.
+ */
+let t: TestApp;
+let offset = 0;
+
+function message(topic: string, value: Record<string, unknown>): InboundMessage {
+  return { topic, partition: 0, offset: String(offset++), key: null, value: JSON.stringify(value) };
+}
+
+async function party(...events: Record<string, unknown>[]) {
+  return t.app.inbound.processBatch(events.map((e) => message(t.app.settings.topics.partyManagement, e)), 'KAFKA');
+}
+
+async function invoicing(...events: Record<string, unknown>[]) {
+  return t.app.inbound.processBatch(events.map((e) => message(t.app.settings.topics.invoicing, e)), 'KAFKA');
+}
+
+async function sql<T>(text: string, params: unknown[] = []): Promise<T[]> {
+  return t.app.orm.em.fork().execute<T[]>(text, params);
+}
+
+beforeAll(async () => {
+  t = await createTestApp();
+  const em = t.app.orm.em.fork();
+  await em.transactional(async (tx) => {
+    await t.app.schedules.upsertCalendar(tx, { id: 'ru', timezone: 'Europe/Moscow', holidays: [], weekendDays: [6, 7] });
+    await t.app.schedules.upsertSchedule(tx, { id: 'minutely', cron: '* * * * *', calendarId: 'ru', delayDays: 0 });
+  });
+});
+
+afterAll(async () => {
+  await t?.close();
+});
+
+describe('scheduled shop payouts', () => {
+  it('pays a shop the sum of its unpaid operations before the cut-off, once', async () => {
+    const first = await party({ eventId: 'pm-1', occurredAt: '2026-11-01T00:00:00Z', type: 'ShopCreated', partyId: 'p1', shopId: 's1', currency: 'RUB', payoutToolId: 'tool-1', payoutScheduleId: 'minutely' });
+    expect(await sql('SELECT reason FROM dead_letter')).toEqual([]);
+    expect(first).toEqual(['applied']);
+    const [job] = await sql<{ key: string; run_at: Date }>(`SELECT key, run_at FROM graphile_worker.jobs WHERE task_identifier = 'shop__payout'`);
+    expect(job?.key).toBe('shop__payout:p1/s1');
+
+    const outcomes = await invoicing(
+      { eventId: 'in-1', occurredAt: '2026-11-02T10:00:00Z', type: 'PaymentCaptured', partyId: 'p1', shopId: 's1', invoiceId: 'inv-1', paymentId: '1', amount: '100000', fee: '2500', currency: 'RUB' },
+      { eventId: 'in-2', occurredAt: '2026-11-02T11:00:00Z', type: 'RefundSucceeded', partyId: 'p1', shopId: 's1', invoiceId: 'inv-1', paymentId: '1', refundId: '1', amount: '30000', fee: '0', currency: 'RUB' },
+      { eventId: 'in-3', occurredAt: '2026-11-02T12:00:00Z', type: 'AdjustmentCaptured', partyId: 'p1', shopId: 's1', invoiceId: 'inv-1', paymentId: '1', adjustmentId: '1', amount: '-500', currency: 'RUB' },
+      { eventId: 'in-3b', occurredAt: '2026-11-02T12:00:00Z', type: 'AdjustmentCaptured', partyId: 'p1', shopId: 's1', invoiceId: 'inv-1', paymentId: '1', adjustmentId: '1', amount: '-500', currency: 'RUB' },
+      { eventId: 'in-3', occurredAt: '2026-11-02T12:00:00Z', type: 'AdjustmentCaptured', partyId: 'p1', shopId: 's1', invoiceId: 'inv-1', paymentId: '1', adjustmentId: '1', amount: '-500', currency: 'RUB' },
+      { eventId: 'in-4', occurredAt: '2026-11-02T12:00:00Z', type: 'PaymentCaptured', partyId: 'p1', shopId: 'nope', invoiceId: 'inv-9', paymentId: '1', amount: '100', currency: 'RUB' },
+    );
+    expect(outcomes).toEqual(['applied', 'applied', 'applied', 'applied', 'duplicate', 'dead-lettered']);
+    const [op] = await sql<{ n: string; sum: string }>('SELECT count(*) AS n, sum(payable) AS sum FROM shop_operation');
+    expect(op).toEqual({ n: '3', sum: '67000' });
+
+    await sql(`UPDATE shop SET schedule_since = now() - interval '1 hour'`);
+    const outcome = await t.app.shopPayoutRunner.run({ partyId: 'p1', shopId: 's1' });
+    expect(outcome.run?.result).toBe('PAID');
+    expect(outcome.run?.amount).toBe('67000');
+    const [payout] = await sql<{ amount: string; source: string; status: string }>('SELECT amount, source, status FROM payout');
+    expect(payout).toEqual({ amount: '67000', source: 'SCHEDULE', status: 'CREATED' });
+    const again = await t.app.shopPayoutRunner.run({ partyId: 'p1', shopId: 's1' });
+    expect(again.run).toBeNull();
+    expect((await sql('SELECT 1 FROM payout')).length).toBe(1);
+    expect(await checkLedger(t.app.orm.em.fork())).toEqual([]);
+  });
+});
