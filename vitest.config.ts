@@ -4,6 +4,9 @@ import { defineConfig } from 'vitest/config';
 // Decorators need metadata (type-graphql, MikroORM): SWC transpiles, not esbuild.
 export default defineConfig({
   plugins: [swc.vite({ module: { type: 'es6' } })],
+  // One copy of graphql. Vite would give our sources its ESM build while type-graphql and Apollo,
+  // loaded by Node, get the CommonJS one: a scalar made with one is not a type to the other.
+  resolve: { alias: [{ find: /^graphql$/, replacement: 'graphql/index.js' }] },
   test: {
     include: ['test/**/*.test.ts', 'src/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],

@@ -73,6 +73,8 @@ CREATE TABLE shop_operation (
   occurred_at   timestamptz NOT NULL,
   event_id      text        NOT NULL,
   payout_id     uuid        REFERENCES payout (id),
+  -- Payouts that held the operation but gave the money back (cancelled, rejected, returned).
+  released_from uuid[]      NOT NULL DEFAULT '{}',
   created_at    timestamptz NOT NULL DEFAULT now(),
   CONSTRAINT shop_operation_business_key UNIQUE (business_id),
   CONSTRAINT shop_operation_shop_fk FOREIGN KEY (party_id, shop_id) REFERENCES shop (party_id, shop_id)
@@ -80,6 +82,7 @@ CREATE TABLE shop_operation (
 -- A run sums the shop's unpaid operations before its cut-off.
 CREATE INDEX shop_operation_unpaid_idx ON shop_operation (party_id, shop_id, occurred_at) WHERE payout_id IS NULL;
 CREATE INDEX shop_operation_payout_idx ON shop_operation (payout_id) WHERE payout_id IS NOT NULL;
+CREATE INDEX shop_operation_released_idx ON shop_operation USING gin (released_from) WHERE released_from <> '{}';
 CREATE INDEX shop_operation_shop_idx ON shop_operation (party_id, shop_id, occurred_at DESC, id DESC);
 
 -- What each scheduled run did; the unique key makes a retried or doubled run harmless.

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkLedger } from '../src/ledger/invariants';
 import type { InboundMessage } from '../src/platform/kafka/inbound';
 import { createTestApp, type TestApp } from './helpers/app';
+import { asMessages, HOUR, invoicing as operationEvent, party as partyEvent } from './helpers/shops';
 
 /**
  * Shops and their scheduled runs at the service level: party and invoicing events applied
@@ -69,6 +70,30 @@ describe('scheduled shop payouts', () => {
     const again = await t.app.shopPayoutRunner.run({ partyId: 'p1', shopId: 's1' });
     expect(again.run).toBeNull();
     expect((await sql('SELECT 1 FROM payout')).length).toBe(1);
+    expect(await checkLedger(t.app.orm.em.fork())).toEqual([]);
+  });
+
+  it('makes one payout when the same shop run fires several times at once', async () => {
+    const shop = { partyId: 'p2', shopId: 'raced' };
+    await t.app.inbound.processBatch(asMessages(t.app.settings.topics.partyManagement, [partyEvent.created(shop, { payoutScheduleId: 'minutely' })]), 'KAFKA');
+    const hourAgo = new Date(Date.now() - HOUR);
+    await t.app.inbound.processBatch(
+      asMessages(t.app.settings.topics.invoicing, [
+        operationEvent.payment(shop, { invoiceId: 'inv-1', amount: 5000, fee: 100, occurredAt: hourAgo }),
+        operationEvent.payment(shop, { invoiceId: 'inv-2', amount: 3000, occurredAt: hourAgo }),
+      ]),
+      'KAFKA',
+    );
+    await sql(`UPDATE shop SET schedule_since = now() - interval '2 hours' WHERE party_id = 'p2'`);
+
+    const outcomes = await Promise.all(Array.from({ length: 6 }, () => t.app.shopPayoutRunner.run(shop)));
+    const paid = outcomes.filter((o) => o.run?.result === 'PAID' && !o.duplicate);
+    expect(paid).toHaveLength(1);
+    expect(paid[0]!.run!.amount).toBe('7900');
+    const payouts = await sql<{ id: string; amount: string }>(`SELECT id, amount FROM payout WHERE party_id = 'p2'`);
+    expect(payouts).toEqual([{ id: paid[0]!.run!.payout_id, amount: '7900' }]);
+    const operations = await sql<{ payout_id: string | null }>(`SELECT payout_id FROM shop_operation WHERE party_id = 'p2'`);
+    expect(operations.map((o) => o.payout_id)).toEqual([payouts[0]!.id, payouts[0]!.id]);
     expect(await checkLedger(t.app.orm.em.fork())).toEqual([]);
   });
 });

@@ -16,6 +16,7 @@ export interface OperationRow {
   currency: string;
   occurred_at: Date;
   payout_id: string | null;
+  released_from: string[];
 }
 
 /** Which operations: a shop's (optionally only the unpaid ones) or a payout's. */
@@ -41,7 +42,10 @@ export class OperationQueries {
 }
 
 function whereOf(scope: OperationScope): { sql: string; params: unknown[] } {
-  if ('payoutId' in scope) return { sql: 'payout_id = ?', params: [scope.payoutId] };
+  // A payout that gave its money back still lists the operations it held.
+  if ('payoutId' in scope) {
+    return { sql: `(payout_id = ? OR (released_from <> '{}' AND released_from @> ARRAY[?]::uuid[]))`, params: [scope.payoutId, scope.payoutId] };
+  }
   return {
     sql: `party_id = ? AND shop_id = ?${scope.unpaidOnly ? ' AND payout_id IS NULL' : ''}`,
     params: [scope.partyId, scope.shopId],

@@ -47,7 +47,7 @@ export class ShopOperationsResolver {
 
 @Resolver(() => PayoutType)
 export class PayoutOperationsResolver {
-  @FieldResolver(() => ShopOperationConnection, { description: 'For a scheduled payout: the operations it pays', complexity: pageComplexity })
+  @FieldResolver(() => ShopOperationConnection, { description: 'For a scheduled payout: the operations it pays (or held, if its money came back)', complexity: pageComplexity })
   operations(
     @Root() payout: PayoutType,
     @Ctx() ctx: GraphQLContext,

@@ -97,7 +97,10 @@ export class OperationService {
    */
   async releaseIfMoneyBack(em: EntityManager, payout: PayoutRow): Promise<void> {
     if (payout.source !== 'SCHEDULE' || !returnsMoney(payout.status as PayoutStatus)) return;
-    await em.execute('UPDATE shop_operation SET payout_id = NULL WHERE payout_id = ?', [payout.id]);
+    await em.execute(
+      'UPDATE shop_operation SET payout_id = NULL, released_from = array_append(released_from, payout_id) WHERE payout_id = ?',
+      [payout.id],
+    );
   }
 
   private async checkShops(em: EntityManager, operations: readonly ShopOperation[]): Promise<void> {

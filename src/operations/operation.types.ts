@@ -45,6 +45,9 @@ export class ShopOperationType {
   @Field(() => String, { nullable: true, description: 'The payout that paid it; null while unpaid' })
   payoutId!: string | null;
 
+  @Field(() => [String], { description: 'Payouts that held it but gave the money back (cancelled, rejected, returned)' })
+  releasedFrom!: string[];
+
   static of(row: OperationRow): ShopOperationType {
     const subId = row.business_id.split('/').at(-1) || null;
     return Object.assign(new ShopOperationType(), {
@@ -60,6 +63,7 @@ export class ShopOperationType {
       payable: Money.of(row.payable, row.currency),
       occurredAt: row.occurred_at,
       payoutId: row.payout_id,
+      releasedFrom: row.released_from ?? [],
     });
   }
 }
