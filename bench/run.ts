@@ -9,14 +9,16 @@ import { passes, textTable, writeResults, type BenchmarkResult, type RunReport }
 import { intFromEnv, round } from './lib/stats';
 import { benchRequestApi, benchRequestFlow } from './payout-requests';
 import { benchPayoutWrites } from './payout-writes';
+import { benchShopIngest } from './shop-ingest';
+import { benchShopMassRun } from './shop-mass-run';
 import { benchStartup } from './startup';
 
 /**
- * `npm run bench [-- payouts|graphql|requests|startup ...]`: measures the service against the
- * foundation and payout-request issues' targets, prints a table and records it in bench/results/. Sizes can be changed through
- * BENCH_* variables (see bench/README.md); the defaults finish in about three minutes.
+ * `npm run bench [-- payouts|graphql|requests|shops|mass-run|startup ...]`: measures the service
+ * against the foundation, shop (issue 3) and payout-request issues' targets, prints a table and
+ * records it in bench/results/. Sizes can be changed through BENCH_* variables (see bench/README.md).
  */
-const BENCHMARKS = ['payouts', 'graphql', 'requests', 'startup'] as const;
+const BENCHMARKS = ['payouts', 'graphql', 'requests', 'shops', 'mass-run', 'startup'] as const;
 type BenchmarkName = (typeof BENCHMARKS)[number];
 
 function chosenBenchmarks(args: string[]): BenchmarkName[] {
@@ -56,7 +58,7 @@ async function main(): Promise<void> {
   };
 
   let database: BenchDatabase | null = null;
-  if (chosen.includes('payouts') || chosen.includes('graphql') || chosen.includes('requests')) {
+  if (chosen.some((b) => b !== 'startup')) {
     database = await openBenchDatabase();
     console.error(`database: ${database.source}, ${database.server.version}`);
   }
@@ -106,6 +108,44 @@ async function main(): Promise<void> {
       } finally {
         await own.drop();
       }
+    }
+    // Each on a database of its own: the mass run's million operations must not weigh on the others.
+    const onOwnDatabase = async (suffix: string, work: (url: string) => Promise<void>) => {
+      const sibling = await openSiblingDatabase(database!, `${process.env.BENCH_DATABASE_NAME ?? 'payouts_bench'}_${suffix}`);
+      try {
+        await work(sibling.url);
+      } finally {
+        await sibling.drop();
+      }
+    };
+    if (chosen.includes('shops')) {
+      await onOwnDatabase('shops', (url) =>
+        attempt('shops-ingest', () =>
+          benchShopIngest(url, {
+            brokers: process.env.KAFKA_BROKERS || '127.0.0.1:19092',
+            shops: intFromEnv('BENCH_INGEST_SHOPS', 1000),
+            events: intFromEnv('BENCH_INGEST_EVENTS', 200_000),
+            partitions: intFromEnv('BENCH_INGEST_PARTITIONS', 4),
+            duplicatesPerMille: intFromEnv('BENCH_INGEST_DUPLICATES_PER_MILLE', 5, true),
+            timeoutS: intFromEnv('BENCH_INGEST_TIMEOUT', 600),
+          }),
+        ),
+      );
+    }
+    if (chosen.includes('mass-run')) {
+      await onOwnDatabase('mass', (url) =>
+        attempt('shops-mass-run', () =>
+          benchShopMassRun(url, {
+            shops: intFromEnv('BENCH_MASS_SHOPS', 10_000),
+            operations: intFromEnv('BENCH_MASS_OPERATIONS', 1_000_000),
+            workers: intFromEnv('BENCH_MASS_WORKERS', 1),
+            concurrency: process.env.WORKER_CONCURRENCY ? intFromEnv('WORKER_CONCURRENCY', 4) : null,
+            senderInterval: process.env.BENCH_MASS_SENDER_INTERVAL || '1h',
+            leadS: intFromEnv('BENCH_MASS_LEAD', 15),
+            timeoutS: intFromEnv('BENCH_MASS_TIMEOUT', 600),
+          }),
+        ),
+      );
     }
   } finally {
     await database?.close();

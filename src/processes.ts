@@ -6,7 +6,7 @@ import { loadSettings, type Settings } from './platform/config';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './platform/embedded-postgres';
 import { createHttpServer } from './platform/http';
 import { migrateJobs, startJobRunner } from './platform/jobs';
-import { InboundConsumer } from './platform/kafka/consumer';
+import { InboundConsumer, consumerOptions } from './platform/kafka/consumer';
 import { createLogger, type Logger } from './platform/logger';
 import { migrate, pendingMigrations } from './platform/orm';
 import { OutboxWaker } from './platform/outbox/waker';
@@ -88,9 +88,7 @@ export async function startProcess(roles: Roles, env: NodeJS.ProcessEnv = proces
 
     let consumer: InboundConsumer | null = null;
     if (roles.consumers && app.kafka) {
-      consumer = new InboundConsumer(app.kafka, app.inbound, app.metrics, logger.child({ component: 'consumer' }), {
-        groupId: settings.KAFKA_GROUP_ID,
-      });
+      consumer = new InboundConsumer(app.kafka, app.inbound, app.metrics, logger.child({ component: 'consumer' }), consumerOptions(settings));
       await consumer.start();
       const activeConsumer = consumer;
       stops.unshift(() => activeConsumer.stop());

@@ -112,6 +112,9 @@ const HISTORY_COLUMNS: [key: string, title: string, unit: Unit][] = [
   ['requests.api.rps', 'requestPayout rps', '/s'],
   ['requests.api.p99', 'p99', 'ms'],
   ['requests.flow.seconds', 'requests NEW → SENT', 's'],
+  ['shops.ingest.eventsPerSecond', 'invoicing events/s', '/s'],
+  ['shops.mass.seconds', 'mass run', 's'],
+  ['shops.mass.rssPeak', 'mass-run worker RSS', 'MB'],
   ['startup.second', 'ready (2nd start)', 's'],
   ['memory.max', 'max RSS', 'MB'],
 ];
@@ -145,9 +148,10 @@ export function writeResults(report: RunReport, directory: string): void {
   const readme = [
     '# Benchmark results',
     '',
-    'Written by `npm run bench` (all benchmarks) or `npm run bench -- payouts|graphql|requests|startup` (some).',
+    'Written by `npm run bench` (all benchmarks) or `npm run bench -- payouts|graphql|requests|shops|mass-run|startup` (some).',
     '`latest.json` holds the last run in full; `history.jsonl` one line per run. Targets are the',
-    'foundation issue’s and the payout-request issue’s (requestPayout, NEW → SENT), for a 2-core machine.',
+    'foundation issue’s, the shop issue’s (ingestion, mass run) and the payout-request issue’s',
+    '(requestPayout, NEW → SENT), for a 2-core machine.',
     '',
     `## Latest run (${report.benchmarks.map((b) => b.name).join(', ')})`,
     '',

@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { ConflictError } from '../platform/errors';
+import { textArray } from '../platform/sql-arrays';
 import { SqlState, sqlState, violatedConstraint } from '../platform/database-errors';
 import { LedgerAccount } from './entities';
 
@@ -56,7 +57,7 @@ export class LedgerService {
 
   /** Finds or opens an account; safe to call concurrently for the same key. */
   async accountId(em: EntityManager, key: AccountKey): Promise<string> {
-    const cacheKey = `${key.owner.kind}\u0000${key.owner.id}\u0000${key.type}\u0000${key.currency}`;
+    const cacheKey = cacheKeyOf(key);
     const cached = this.committedIds.get(cacheKey);
     if (cached) return cached;
     const params = [key.owner.kind, key.owner.id, key.type, key.currency];
@@ -66,8 +67,7 @@ export class LedgerService {
       params,
     );
     if (existing[0]) {
-      if (this.committedIds.size > 100_000) this.committedIds.clear();
-      if (existing[0].committed) this.committedIds.set(cacheKey, String(existing[0].id));
+      if (existing[0].committed) this.remember(cacheKey, String(existing[0].id));
       return String(existing[0].id);
     }
     // Not cached: the opening transaction may still roll back.
@@ -85,6 +85,30 @@ export class LedgerService {
       params,
     );
     return String(raced[0]!.id);
+  }
+
+  /** Several accounts' ids in one round trip (opening any that are missing), in the order given. */
+  async accountIds(em: EntityManager, keys: readonly AccountKey[]): Promise<string[]> {
+    const ids = keys.map((key) => this.committedIds.get(cacheKeyOf(key)));
+    const missing = keys.filter((_, i) => !ids[i]);
+    if (missing.length > 1) {
+      const rows = await em.execute<{ owner_kind: string; owner_id: string; type: string; currency: string; id: string; committed: boolean }[]>(
+        `SELECT owner_kind, owner_id, type, currency, id, created_at < now() AS committed FROM ledger_account
+          WHERE (owner_kind, owner_id, type, currency) IN (SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[]))`,
+        [
+          textArray(missing.map((k) => k.owner.kind)),
+          textArray(missing.map((k) => k.owner.id)),
+          textArray(missing.map((k) => k.type)),
+          textArray(missing.map((k) => k.currency)),
+        ],
+      );
+      for (const row of rows) {
+        if (row.committed) this.remember(cacheKeyOf({ owner: { kind: row.owner_kind, id: row.owner_id }, type: row.type, currency: row.currency.trim() }), String(row.id));
+      }
+    }
+    const found: string[] = [];
+    for (const [i, key] of keys.entries()) found.push(ids[i] ?? (await this.accountId(em, key)));
+    return found;
   }
 
   async post(em: EntityManager, transfer: TransferRequest): Promise<PostedTransfer> {
@@ -105,6 +129,11 @@ export class LedgerService {
     } catch (error) {
       throw translateLedgerError(error);
     }
+  }
+
+  private remember(cacheKey: string, id: string): void {
+    if (this.committedIds.size > 100_000) this.committedIds.clear();
+    this.committedIds.set(cacheKey, id);
   }
 
   /** Moves money between two accounts named by key, opening them when needed. */
@@ -130,6 +159,10 @@ export class LedgerService {
       { orderBy: { type: 'asc', currency: 'asc' } },
     );
   }
+}
+
+function cacheKeyOf(key: AccountKey): string {
+  return `${key.owner.kind}\u0000${key.owner.id}\u0000${key.type}\u0000${key.currency}`;
 }
 
 export function worldAccount(currency: string): AccountKey {

@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { InvalidInputError, NotFoundError } from '../platform/errors';
+import { ConflictError, InvalidInputError, NotFoundError } from '../platform/errors';
 import { plainArray, textArray } from '../platform/sql-arrays';
 import { SYSTEM_OWNER, worldAccount, type AccountKey, type LedgerService } from '../ledger/ledger.service';
 import { shopOwnerId, shopPayoutAccount, type ShopKey } from '../shops/shop';
@@ -75,20 +75,28 @@ export class OperationService {
     return inserted.length;
   }
 
-  /** Locks and sums the shop's operations not yet in a payout that happened before the cut-off. */
-  async lockUnpaid(em: EntityManager, shop: ShopKey, cutoff: Date): Promise<UnpaidOperations> {
+  /**
+   * The shop's operations not yet in a payout that happened before the cut-off, and their sum.
+   * Not locked: the caller holds the shop's lock, and `markPaid` marks only rows still unpaid.
+   */
+  async unpaidBefore(em: EntityManager, shop: ShopKey, cutoff: Date): Promise<UnpaidOperations> {
     const [row] = await em.execute<{ ids: string[] | null; total: string | null }[]>(
-      `SELECT array_agg(id) AS ids, sum(payable) AS total FROM (
-         SELECT id, payable FROM shop_operation
-          WHERE party_id = ? AND shop_id = ? AND payout_id IS NULL AND occurred_at < ?
-          FOR UPDATE) unpaid`,
+      `SELECT array_agg(id) AS ids, sum(payable) AS total FROM shop_operation
+        WHERE party_id = ? AND shop_id = ? AND payout_id IS NULL AND occurred_at < ?`,
       [shop.partyId, shop.shopId, cutoff],
     );
     return { ids: (row?.ids ?? []).map(String), total: BigInt(row?.total ?? 0) };
   }
 
+  /** Marks the operations with their payout; all of them must still be unpaid, or nothing is. */
   async markPaid(em: EntityManager, ids: readonly string[], payoutId: string): Promise<void> {
-    await em.execute('UPDATE shop_operation SET payout_id = ? WHERE id = ANY (?::bigint[])', [payoutId, plainArray(ids)]);
+    const marked = await em.execute<unknown[]>(
+      'UPDATE shop_operation SET payout_id = ? WHERE id = ANY (?::bigint[]) AND payout_id IS NULL RETURNING 1',
+      [payoutId, plainArray(ids)],
+    );
+    if (marked.length !== ids.length) {
+      throw new ConflictError(`${ids.length - marked.length} of the operations were paid meanwhile`, { payoutId });
+    }
   }
 
   /**
@@ -122,19 +130,13 @@ export class OperationService {
 
   private async post(em: EntityManager, legs: readonly Leg[]): Promise<void> {
     if (legs.length === 0) return;
+    const nameOf = (key: AccountKey) => `${key.owner.kind}/${key.owner.id}/${key.type}/${key.currency}`;
+    const accounts = new Map<string, AccountKey>();
+    for (const leg of legs) accounts.set(nameOf(leg.from), leg.from).set(nameOf(leg.to), leg.to);
     const ids = new Map<string, string>();
-    const idOf = async (key: AccountKey) => {
-      const cacheKey = `${key.owner.kind}/${key.owner.id}/${key.type}/${key.currency}`;
-      let id = ids.get(cacheKey);
-      if (!id) ids.set(cacheKey, (id = await this.ledger.accountId(em, key)));
-      return id;
-    };
-    const debits: string[] = [];
-    const credits: string[] = [];
-    for (const leg of legs) {
-      debits.push(await idOf(leg.from));
-      credits.push(await idOf(leg.to));
-    }
+    for (const [name, key] of accounts) ids.set(name, await this.ledger.accountId(em, key));
+    const debits = legs.map((leg) => ids.get(nameOf(leg.from))!);
+    const credits = legs.map((leg) => ids.get(nameOf(leg.to))!);
     try {
       await em.execute('SELECT ledger_post_many(?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::text[], ?::text[])', [
         textArray(legs.map((l) => l.key)),

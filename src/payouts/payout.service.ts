@@ -84,8 +84,10 @@ export class PayoutService {
   async create(em: EntityManager, input: CreatePayoutInput): Promise<PayoutChange> {
     if (input.amount <= 0n) throw new InvalidInputError('A payout amount must be positive');
     const owner = { kind: input.payee.kind, id: payeeId(input.payee) };
-    const available = await this.ledger.accountId(em, this.accountKeyFor(owner, input.currency, 'available'));
-    const reserved = await this.ledger.accountId(em, this.accountKeyFor(owner, input.currency, 'reserved'));
+    const [available, reserved] = await this.ledger.accountIds(em, [
+      this.accountKeyFor(owner, input.currency, 'available'),
+      this.accountKeyFor(owner, input.currency, 'reserved'),
+    ]);
     const shop = input.payee.kind === 'SHOP' ? input.payee : null;
     const now = new Date();
     const row: PayoutRow = {

@@ -85,7 +85,7 @@ export class ShopPayoutRunner {
       const reason = shop.status === 'BLOCKED' ? `shop is blocked${shop.blocked_reason ? `: ${shop.blocked_reason}` : ''}` : 'shop is suspended';
       return { run: await this.record(em, shop, cutoff, fireAt, { result: 'SKIPPED', reason }), duplicate: false };
     }
-    const unpaid = await this.operations.lockUnpaid(em, key, cutoff);
+    const unpaid = await this.operations.unpaidBefore(em, key, cutoff);
     if (unpaid.total <= 0n) {
       // Nothing is created; the operations wait for a run whose sum is positive.
       const run = await this.record(em, shop, cutoff, fireAt, { result: 'NOTHING_TO_PAY', amount: unpaid.total, count: unpaid.ids.length });

@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { ConflictError, NotFoundError } from '../platform/errors';
 import type { LedgerService } from '../ledger/ledger.service';
+import { PayoutAccount } from '../payouts/lifecycle';
 import { textArray } from '../platform/sql-arrays';
 import type { PartyEvent } from './party-events';
 import type { ShopScheduler } from './shop-scheduler';
@@ -79,8 +80,9 @@ export class ShopService {
       }
       return;
     }
-    // Opened now so that operations, which come in volume, never have to open it.
-    await this.ledger.accountId(em, shopPayoutAccount(event, event.currency));
+    // Opened now so that operations, which come in volume, and runs never have to open them.
+    const payout = shopPayoutAccount(event, event.currency);
+    await this.ledger.accountIds(em, [payout, { ...payout, type: PayoutAccount.reserved }]);
     if (created.payout_schedule_id) await this.scheduler.book(em, toShopRow(created));
   }
 

@@ -1,4 +1,5 @@
 import type { Kafka, Consumer, KafkaMessage } from 'kafkajs';
+import type { Settings } from '../config';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import type { InboundMessage } from './inbound';
@@ -8,7 +9,18 @@ export interface ConsumerOptions {
   groupId: string;
   /** Messages applied per database transaction. */
   chunkSize?: number;
+  /** Partitions applied at once; each partition stays in order. */
+  partitionsConsumedConcurrently?: number;
   fromBeginning?: boolean;
+}
+
+/** The consumer options the settings call for. */
+export function consumerOptions(settings: Pick<Settings, 'KAFKA_GROUP_ID' | 'KAFKA_CHUNK_SIZE' | 'KAFKA_CONSUMER_CONCURRENCY'>): ConsumerOptions {
+  return {
+    groupId: settings.KAFKA_GROUP_ID,
+    chunkSize: settings.KAFKA_CHUNK_SIZE,
+    partitionsConsumedConcurrently: settings.KAFKA_CONSUMER_CONCURRENCY,
+  };
 }
 
 export function toInbound(topic: string, partition: number, message: KafkaMessage): InboundMessage {
@@ -60,6 +72,7 @@ export class InboundConsumer {
     const chunkSize = this.options.chunkSize ?? 500;
     await consumer.run({
       autoCommit: false,
+      partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 1,
       eachBatchAutoResolve: false,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         for (let start = 0; start < batch.messages.length; start += chunkSize) {
