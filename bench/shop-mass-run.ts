@@ -147,8 +147,8 @@ async function sampleRuns(app: App, db: Client) {
   const began = performance.now();
   const statements = await countStatements(app, async () => {
     for (const s of shops) {
-      const outcome = await app.shopPayoutRunner.run({ partyId: s.party_id, shopId: s.shop_id });
-      if (outcome.run?.result !== 'PAID') throw new Error(`the sample run of ${s.shop_id} did not pay: ${JSON.stringify(outcome.run)}`);
+      const run = await app.shopPayoutRunner.run({ partyId: s.party_id, shopId: s.shop_id });
+      if (run?.result !== 'PAID') throw new Error(`the sample run of ${s.shop_id} did not pay: ${JSON.stringify(run)}`);
     }
   });
   const msPerRun = (performance.now() - began) / shops.length;

@@ -34,7 +34,7 @@ const settingsSchema = z.object({
   KAFKA_GROUP_ID: z.string().default('payouts'),
   KAFKA_CREATE_TOPICS: flag.default(true),
   /** Partitions a consumer applies at once (each in order); they overlap parsing with the database. */
-  KAFKA_CONSUMER_CONCURRENCY: positiveInt.default(3),
+  KAFKA_CONSUMER_CONCURRENCY: positiveInt.default(4),
   /** Messages applied per database transaction. */
   KAFKA_CHUNK_SIZE: positiveInt.default(1000),
   TOPIC_PARTY_MANAGEMENT: z.string().default('party-management'),

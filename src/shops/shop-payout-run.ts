@@ -5,7 +5,7 @@ import type { OperationService } from '../operations/operation.service';
 import type { PayoutService } from '../payouts/payout.service';
 import type { ScheduleService } from '../schedules/schedule.service';
 import { dueCutoff, fireTime } from '../schedules/schedule-rules';
-import { databaseNow, latest, type ShopScheduler } from './shop-scheduler';
+import { latest, type ShopScheduler } from './shop-scheduler';
 import { shopOwnerId, type ShopKey, type ShopRow } from './shop';
 import type { ShopService } from './shop.service';
 
@@ -31,13 +31,6 @@ export function toRunRow(raw: RunRow): RunRow {
   return withDates(raw, ['cutoff', 'fire_at', 'ran_at']);
 }
 
-/** What a fired job did: the run it recorded (null when nothing was due) and the next booking. */
-export interface RunOutcome {
-  run: RunRow | null;
-  /** True when another run had already settled this cut-off. */
-  duplicate: boolean;
-}
-
 /**
  * A shop's scheduled payout run. When its job fires it settles the latest due cut-off in one
  * transaction: a blocked or suspended shop is skipped with the reason; otherwise every unpaid
@@ -56,40 +49,39 @@ export class ShopPayoutRunner {
     private readonly logger: Logger,
   ) {}
 
-  async run(key: ShopKey): Promise<RunOutcome> {
+  /** Runs the shop's due cut-off, if any, and books its next run; returns the run it recorded, or null. */
+  async run(key: ShopKey): Promise<RunRow | null> {
     return this.orm.em.fork().transactional(async (em) => {
-      const shop = await this.shops.lock(em, key);
-      if (!shop?.payout_schedule_id) return { run: null, duplicate: false }; // unscheduled since the job was booked
-      const rules = await this.schedules.rulesFor(em, shop.payout_schedule_id);
-      if (!rules) return { run: null, duplicate: false };
-      const now = await databaseNow(em);
+      const locked = await this.shops.lock(em, key);
+      if (!locked?.shop.payout_schedule_id) return null; // unscheduled since the job was booked
+      const { shop, now } = locked;
+      const rules = await this.schedules.rulesFor(em, locked.shop.payout_schedule_id);
+      if (!rules) return null;
+      // Cut-offs up to the last run's are settled: a doubled or retried job finds nothing due here,
+      // and the unique (shop, cut-off) run row backs that up.
       const since = latest(shop.last_cutoff, shop.schedule_since) ?? now;
       // After downtime several cut-offs may be due: one run covers the latest, and with it all before.
       const cutoff = dueCutoff(rules, since, now);
-      let outcome: RunOutcome = { run: null, duplicate: false };
+      let run: RunRow | null = null;
       if (cutoff) {
-        outcome = await this.settle(em, shop, cutoff, fireTime(rules, cutoff));
+        run = await this.settle(em, shop, cutoff, fireTime(rules, cutoff));
         shop.last_cutoff = cutoff;
       }
       await this.scheduler.bookWith(em, shop, rules, now);
-      return outcome;
+      return run;
     });
   }
 
-  private async settle(em: EntityManager, shop: ShopRow, cutoff: Date, fireAt: Date): Promise<RunOutcome> {
+  private async settle(em: EntityManager, shop: ShopRow, cutoff: Date, fireAt: Date): Promise<RunRow> {
     const key = { partyId: shop.party_id, shopId: shop.shop_id };
-    const existing = await this.findRun(em, key, cutoff);
-    if (existing) return { run: existing, duplicate: true };
-
     if (shop.status !== 'ACTIVE') {
       const reason = shop.status === 'BLOCKED' ? `shop is blocked${shop.blocked_reason ? `: ${shop.blocked_reason}` : ''}` : 'shop is suspended';
-      return { run: await this.record(em, shop, cutoff, fireAt, { result: 'SKIPPED', reason }), duplicate: false };
+      return this.record(em, shop, cutoff, fireAt, { result: 'SKIPPED', reason });
     }
     const unpaid = await this.operations.unpaidBefore(em, key, cutoff);
     if (unpaid.total <= 0n) {
       // Nothing is created; the operations wait for a run whose sum is positive.
-      const run = await this.record(em, shop, cutoff, fireAt, { result: 'NOTHING_TO_PAY', amount: unpaid.total, count: unpaid.ids.length });
-      return { run, duplicate: false };
+      return this.record(em, shop, cutoff, fireAt, { result: 'NOTHING_TO_PAY', amount: unpaid.total, count: unpaid.ids.length });
     }
     const { payout } = await this.payouts.create(em, {
       payee: { kind: 'SHOP', ...key },
@@ -110,7 +102,7 @@ export class ShopPayoutRunner {
       count: unpaid.ids.length,
     });
     this.logger.info({ shop: shopOwnerId(key), cutoff, payoutId: payout.id, amount: unpaid.total.toString() }, 'scheduled payout created');
-    return { run, duplicate: false };
+    return run;
   }
 
   private async record(
@@ -139,12 +131,4 @@ export class ShopPayoutRunner {
     return toRunRow(row!);
   }
 
-  private async findRun(em: EntityManager, key: ShopKey, cutoff: Date): Promise<RunRow | null> {
-    const [row] = await em.execute<RunRow[]>('SELECT * FROM shop_payout_run WHERE party_id = ? AND shop_id = ? AND cutoff = ?', [
-      key.partyId,
-      key.shopId,
-      cutoff,
-    ]);
-    return row ? toRunRow(row) : null;
-  }
 }

@@ -79,19 +79,13 @@ export class ShopScheduler {
     now ??= await databaseNow(em);
     const since = latest(shop.last_cutoff, shop.schedule_since) ?? now;
     const next = rules ? nextPending(rules, since, now) : null;
+    // One statement: the shop's booking and its job change together.
     await em.execute(
-      'UPDATE shop SET last_cutoff = ?, next_cutoff = ?, next_fire_at = ?, updated_at = now() WHERE party_id = ? AND shop_id = ?',
-      [shop.last_cutoff, next?.cutoff ?? null, next?.fireAt ?? null, shop.party_id, shop.shop_id],
-    );
-    const key: ShopKey = { partyId: shop.party_id, shopId: shop.shop_id };
-    if (!next) {
-      await em.execute('SELECT graphile_worker.remove_job(?)', [shopRunJobKey(key)]);
-      return;
-    }
-    const payload: ShopRunPayload = key;
-    await em.execute(
-      `SELECT graphile_worker.add_job(identifier => ?, payload => ?::json, run_at => ?::timestamptz, job_key => ?, job_key_mode => 'replace')`,
-      [SHOP_RUN_TASK, JSON.stringify(payload), next.fireAt, shopRunJobKey(key)],
+      `WITH due AS (
+         UPDATE shop SET last_cutoff = ?, next_cutoff = ?, next_fire_at = ?, updated_at = now()
+          WHERE party_id = ? AND shop_id = ? RETURNING party_id, shop_id)
+       SELECT count(*) FROM due, LATERAL ${next ? ADD_JOB : REMOVE_JOB}`,
+      [shop.last_cutoff, next?.cutoff ?? null, next?.fireAt ?? null, shop.party_id, shop.shop_id, ...(next ? [next.fireAt] : [])],
     );
   }
 }

@@ -20,7 +20,7 @@ export class ShopService {
 
   async apply(em: EntityManager, event: PartyEvent): Promise<void> {
     if (event.type === 'ShopCreated') return this.create(em, event);
-    const shop = await this.lock(em, event);
+    const shop = (await this.lock(em, event))?.shop;
     if (!shop) throw new NotFoundError(`Shop ${event.partyId}/${event.shopId} does not exist`, { partyId: event.partyId, shopId: event.shopId });
     switch (event.type) {
       case 'ShopPayoutScheduleChanged':
@@ -44,13 +44,18 @@ export class ShopService {
     return row ? toShopRow(row) : null;
   }
 
-  /** Locks the shop row: a run and a schedule change of the same shop take turns. */
-  async lock(em: EntityManager, key: ShopKey): Promise<ShopRow | null> {
-    const [row] = await em.execute<ShopRow[]>('SELECT * FROM shop WHERE party_id = ? AND shop_id = ? FOR UPDATE', [
-      key.partyId,
-      key.shopId,
-    ]);
-    return row ? toShopRow(row) : null;
+  /**
+   * Locks the shop row (a run and a schedule change of the same shop take turns) and reads the
+   * database's clock with it, so every process agrees with graphile-worker on what is due.
+   */
+  async lock(em: EntityManager, key: ShopKey): Promise<{ shop: ShopRow; now: Date } | null> {
+    const [row] = await em.execute<(ShopRow & { db_now: string })[]>(
+      'SELECT *, now() AS db_now FROM shop WHERE party_id = ? AND shop_id = ? FOR UPDATE',
+      [key.partyId, key.shopId],
+    );
+    if (!row) return null;
+    const { db_now, ...shop } = row;
+    return { shop: toShopRow(shop), now: new Date(db_now) };
   }
 
   /** The currencies of the given shops, for validating their operations in bulk. */
