@@ -127,14 +127,17 @@ BEGIN
   SELECT array_agg(debit_account_id), array_agg(credit_account_id), array_agg(amount)
     INTO new_debits, new_credits, new_amounts FROM inserted;
 
-  -- A key seen before must name the same transfer, as in ledger_post.
-  SELECT t.idempotency_key INTO conflicting
-    FROM unnest(p_keys, p_debits, p_credits, p_amounts) AS i(idempotency_key, debit_account_id, credit_account_id, amount)
-    JOIN ledger_transfer t USING (idempotency_key)
-   WHERE t.debit_account_id <> i.debit_account_id OR t.credit_account_id <> i.credit_account_id OR t.amount <> i.amount
-   LIMIT 1;
-  IF conflicting IS NOT NULL THEN
-    RAISE EXCEPTION 'idempotency key % was used for a different transfer', conflicting USING ERRCODE = 'PL002';
+  -- A key seen before must name the same transfer, as in ledger_post. When every transfer was
+  -- new there is nothing to compare, and the common case skips a second look-up per key.
+  IF coalesce(cardinality(new_amounts), 0) < cardinality(p_keys) THEN
+    SELECT t.idempotency_key INTO conflicting
+      FROM unnest(p_keys, p_debits, p_credits, p_amounts) AS i(idempotency_key, debit_account_id, credit_account_id, amount)
+      JOIN ledger_transfer t USING (idempotency_key)
+     WHERE t.debit_account_id <> i.debit_account_id OR t.credit_account_id <> i.credit_account_id OR t.amount <> i.amount
+     LIMIT 1;
+    IF conflicting IS NOT NULL THEN
+      RAISE EXCEPTION 'idempotency key % was used for a different transfer', conflicting USING ERRCODE = 'PL002';
+    END IF;
   END IF;
   IF new_amounts IS NULL THEN
     RETURN 0;

@@ -118,6 +118,60 @@ describe('ledger_post idempotency', () => {
   });
 });
 
+describe('ledger_post_many (bulk posting)', () => {
+  const many = (transfers: { debit: string; credit: string; amount: bigint; key: string }[]) =>
+    inTransaction((tx) =>
+      t.app.ledger.postMany(
+        tx,
+        transfers.map((x) => ({ idempotencyKey: x.key, debitAccountId: x.debit, creditAccountId: x.credit, amount: x.amount, currency: 'RUB', kind: 'test' })),
+      ),
+    );
+
+  it('posts each transfer as its own row and moves each balance by the sum of its legs', async () => {
+    const world = await open(worldAccount('RUB'));
+    const [a, b] = [await open(account('many-1')), await open(account('many-2'))];
+    const posted = await many([
+      { debit: world, credit: a, amount: 100n, key: 'many-1:in' },
+      { debit: world, credit: b, amount: 50n, key: 'many-2:in' },
+      { debit: a, credit: b, amount: 30n, key: 'many-1:to-2' },
+    ]);
+    expect(posted).toBe(3);
+    expect([await balanceOf(a), await balanceOf(b)]).toEqual([70n, 80n]);
+    const rows = await fork().execute(`SELECT id FROM ledger_transfer WHERE idempotency_key LIKE 'many-%'`);
+    expect(rows).toHaveLength(3);
+  });
+
+  it('posts a key once: a repeated batch, or a key twice in one batch, moves nothing more', async () => {
+    const world = await open(worldAccount('RUB'));
+    const a = await open(account('many-3'));
+    const batch = [{ debit: world, credit: a, amount: 40n, key: 'many-3:in' }];
+    expect(await many(batch)).toBe(1);
+    expect(await many([...batch, { debit: world, credit: a, amount: 5n, key: 'many-3:more' }, { debit: world, credit: a, amount: 5n, key: 'many-3:more' }])).toBe(1);
+    expect(await balanceOf(a)).toBe(45n);
+  });
+
+  it('refuses a key reused for a different transfer, and moves nothing of the batch', async () => {
+    const world = await open(worldAccount('RUB'));
+    const a = await open(account('many-4'));
+    await many([{ debit: world, credit: a, amount: 10n, key: 'many-4:in' }]);
+    const reused = many([
+      { debit: world, credit: a, amount: 7n, key: 'many-4:fresh' },
+      { debit: world, credit: a, amount: 11n, key: 'many-4:in' },
+    ]);
+    await expect(reused).rejects.toBeInstanceOf(ConflictError);
+    expect(await balanceOf(a)).toBe(10n);
+  });
+
+  it('refuses a batch that would overdraw an account that may not go negative', async () => {
+    const world = await open(worldAccount('RUB'));
+    const a = await open(account('many-5'));
+    await many([{ debit: world, credit: a, amount: 10n, key: 'many-5:in' }]);
+    await expect(many([{ debit: a, credit: world, amount: 11n, key: 'many-5:out' }])).rejects.toBeInstanceOf(InsufficientFundsError);
+    expect(await balanceOf(a)).toBe(10n);
+    expect(await checkLedger(fork())).toEqual([]);
+  });
+});
+
 describe('accounts', () => {
   it('forgets an account opened by a transaction that rolled back', async () => {
     const payee: Payee = { kind: 'CLIENT', id: 'phantom-1' };

@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { ConflictError } from '../platform/errors';
-import { textArray } from '../platform/sql-arrays';
+import { plainArray, textArray } from '../platform/sql-arrays';
 import { SqlState, sqlState, violatedConstraint } from '../platform/database-errors';
 import { LedgerAccount } from './entities';
 
@@ -134,6 +134,31 @@ export class LedgerService {
   private remember(cacheKey: string, id: string): void {
     if (this.committedIds.size > 100_000) this.committedIds.clear();
     this.committedIds.set(cacheKey, id);
+  }
+
+  /**
+   * Posts many transfers in one call (`ledger_post_many`): each is its own row with its own
+   * idempotency key, and each account's balance changes once. Returns how many were new.
+   */
+  async postMany(em: EntityManager, transfers: readonly TransferRequest[]): Promise<number> {
+    if (transfers.length === 0) return 0;
+    try {
+      const [row] = await em.execute<{ posted: number }[]>(
+        'SELECT ledger_post_many(?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::text[], ?::text[]) AS posted',
+        [
+          textArray(transfers.map((t) => t.idempotencyKey)),
+          plainArray(transfers.map((t) => t.debitAccountId)),
+          plainArray(transfers.map((t) => t.creditAccountId)),
+          plainArray(transfers.map((t) => t.amount)),
+          textArray(transfers.map((t) => t.currency)),
+          textArray(transfers.map((t) => t.kind)),
+          textArray(transfers.map((t) => t.reference ?? null)),
+        ],
+      );
+      return Number(row!.posted);
+    } catch (error) {
+      throw translateLedgerError(error);
+    }
   }
 
   /** Moves money between two accounts named by key, opening them when needed. */

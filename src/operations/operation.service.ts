@@ -135,21 +135,18 @@ export class OperationService {
     for (const leg of legs) accounts.set(nameOf(leg.from), leg.from).set(nameOf(leg.to), leg.to);
     const ids = new Map<string, string>();
     for (const [name, key] of accounts) ids.set(name, await this.ledger.accountId(em, key));
-    const debits = legs.map((leg) => ids.get(nameOf(leg.from))!);
-    const credits = legs.map((leg) => ids.get(nameOf(leg.to))!);
-    try {
-      await em.execute('SELECT ledger_post_many(?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::text[], ?::text[])', [
-        textArray(legs.map((l) => l.key)),
-        plainArray(debits),
-        plainArray(credits),
-        plainArray(legs.map((l) => l.amount)),
-        plainArray(legs.map((l) => l.from.currency)),
-        plainArray(legs.map((l) => l.kind)),
-        textArray(legs.map((l) => l.reference)),
-      ]);
-    } catch (error) {
-      throw this.ledger.translateError(error);
-    }
+    await this.ledger.postMany(
+      em,
+      legs.map((leg) => ({
+        idempotencyKey: leg.key,
+        debitAccountId: ids.get(nameOf(leg.from))!,
+        creditAccountId: ids.get(nameOf(leg.to))!,
+        amount: leg.amount,
+        currency: leg.from.currency,
+        kind: leg.kind,
+        reference: leg.reference,
+      })),
+    );
   }
 }
 
