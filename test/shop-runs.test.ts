@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
 import { checkLedger } from '../src/ledger/invariants';
+import { ConflictError } from '../src/platform/errors';
 import type { InboundMessage } from '../src/platform/kafka/inbound';
 import { createTestApp, type TestApp } from './helpers/app';
 import { asMessages, HOUR, invoicing as operationEvent, party as partyEvent } from './helpers/shops';
@@ -96,5 +98,34 @@ describe('scheduled shop payouts', () => {
     const operations = await sql<{ payout_id: string | null }>(`SELECT payout_id FROM shop_operation WHERE party_id = 'p2'`);
     expect(operations.map((o) => o.payout_id)).toEqual([payouts[0]!.id, payouts[0]!.id]);
     expect(await checkLedger(t.app.orm.em.fork())).toEqual([]);
+  });
+
+  it('refuses to mark operations that changed after they were summed: a late operation fails the run, not the sum', async () => {
+    const shop = { partyId: 'p3', shopId: 'late' };
+    await t.app.inbound.processBatch(asMessages(t.app.settings.topics.partyManagement, [partyEvent.created(shop)]), 'KAFKA');
+    const hourAgo = new Date(Date.now() - HOUR);
+    const record = (invoiceId: string, amount: number) =>
+      t.app.inbound.processBatch(asMessages(t.app.settings.topics.invoicing, [operationEvent.payment(shop, { invoiceId, amount, occurredAt: hourAgo })]), 'KAFKA');
+    await record('inv-1', 1000);
+    const cutoff = new Date();
+    const em = t.app.orm.em.fork();
+    await em.begin();
+    try {
+      const unpaid = await t.app.operations.unpaidBefore(em, shop, cutoff);
+      expect(unpaid).toEqual({ count: 1, total: 1000n });
+      await record('inv-2', 500); // arrives, committed, while the run is between its sum and its marking
+      const { payout } = await t.app.payouts.create(em, {
+        payee: { kind: 'SHOP', ...shop },
+        amount: unpaid.total,
+        currency: 'RUB',
+        source: 'SCHEDULE',
+        idempotencyKey: `late-test:${randomUUID()}`,
+      });
+      await expect(t.app.operations.markPaid(em, shop, cutoff, payout.id, unpaid)).rejects.toBeInstanceOf(ConflictError);
+    } finally {
+      await em.rollback();
+    }
+    const [left] = await sql<{ n: string }>(`SELECT count(*) AS n FROM shop_operation WHERE party_id = 'p3' AND payout_id IS NULL`);
+    expect(left!.n).toBe('2');
   });
 });

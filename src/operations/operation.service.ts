@@ -21,9 +21,9 @@ interface Leg {
   reference: string;
 }
 
-/** The operations of a shop a run pays: their ids and what they add up to. */
+/** The operations of a shop a run pays: how many, and what they add up to. */
 export interface UnpaidOperations {
-  ids: string[];
+  count: number;
   total: bigint;
 }
 
@@ -76,26 +76,35 @@ export class OperationService {
   }
 
   /**
-   * The shop's operations not yet in a payout that happened before the cut-off, and their sum.
-   * Not locked: the caller holds the shop's lock, and `markPaid` marks only rows still unpaid.
+   * How many of the shop's operations are not yet in a payout and happened before the cut-off,
+   * and their sum. Not locked: the caller holds the shop's lock, and `markPaid` checks it marks
+   * exactly these.
    */
   async unpaidBefore(em: EntityManager, shop: ShopKey, cutoff: Date): Promise<UnpaidOperations> {
-    const [row] = await em.execute<{ ids: string[] | null; total: string | null }[]>(
-      `SELECT array_agg(id) AS ids, sum(payable) AS total FROM shop_operation
+    const [row] = await em.execute<{ count: string; total: string | null }[]>(
+      `SELECT count(*) AS count, sum(payable) AS total FROM shop_operation
         WHERE party_id = ? AND shop_id = ? AND payout_id IS NULL AND occurred_at < ?`,
       [shop.partyId, shop.shopId, cutoff],
     );
-    return { ids: (row?.ids ?? []).map(String), total: BigInt(row?.total ?? 0) };
+    return { count: Number(row!.count), total: BigInt(row!.total ?? 0) };
   }
 
-  /** Marks the operations with their payout; all of them must still be unpaid, or nothing is. */
-  async markPaid(em: EntityManager, ids: readonly string[], payoutId: string): Promise<void> {
-    const marked = await em.execute<unknown[]>(
-      'UPDATE shop_operation SET payout_id = ? WHERE id = ANY (?::bigint[]) AND payout_id IS NULL RETURNING 1',
-      [payoutId, plainArray(ids)],
+  /**
+   * Marks the shop's unpaid operations before the cut-off with their payout. They must be the
+   * ones `unpaidBefore` counted: one that arrived in between (a late operation before the
+   * cut-off) fails the run, which is retried and then pays it too.
+   */
+  async markPaid(em: EntityManager, shop: ShopKey, cutoff: Date, payoutId: string, expected: UnpaidOperations): Promise<void> {
+    const [marked] = await em.execute<{ count: string; total: string | null }[]>(
+      `WITH marked AS (
+         UPDATE shop_operation SET payout_id = ?
+          WHERE party_id = ? AND shop_id = ? AND payout_id IS NULL AND occurred_at < ?
+          RETURNING payable)
+       SELECT count(*) AS count, sum(payable) AS total FROM marked`,
+      [payoutId, shop.partyId, shop.shopId, cutoff],
     );
-    if (marked.length !== ids.length) {
-      throw new ConflictError(`${ids.length - marked.length} of the operations were paid meanwhile`, { payoutId });
+    if (Number(marked!.count) !== expected.count || BigInt(marked!.total ?? 0) !== expected.total) {
+      throw new ConflictError('The shop’s operations changed while its run was paying them', { payoutId });
     }
   }
 

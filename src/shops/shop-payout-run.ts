@@ -81,7 +81,7 @@ export class ShopPayoutRunner {
     const unpaid = await this.operations.unpaidBefore(em, key, cutoff);
     if (unpaid.total <= 0n) {
       // Nothing is created; the operations wait for a run whose sum is positive.
-      return this.record(em, shop, cutoff, fireAt, { result: 'NOTHING_TO_PAY', amount: unpaid.total, count: unpaid.ids.length });
+      return this.record(em, shop, cutoff, fireAt, { result: 'NOTHING_TO_PAY', amount: unpaid.total, count: unpaid.count });
     }
     const { payout } = await this.payouts.create(em, {
       payee: { kind: 'SHOP', ...key },
@@ -94,12 +94,12 @@ export class ShopPayoutRunner {
       idempotencyKey: `schedule:${shopOwnerId(key)}:${cutoff.toISOString()}`,
       actor: 'schedule',
     });
-    await this.operations.markPaid(em, unpaid.ids, payout.id);
+    await this.operations.markPaid(em, key, cutoff, payout.id, unpaid);
     const run = await this.record(em, shop, cutoff, fireAt, {
       result: 'PAID',
       payoutId: payout.id,
       amount: unpaid.total,
-      count: unpaid.ids.length,
+      count: unpaid.count,
     });
     this.logger.info({ shop: shopOwnerId(key), cutoff, payoutId: payout.id, amount: unpaid.total.toString() }, 'scheduled payout created');
     return run;
