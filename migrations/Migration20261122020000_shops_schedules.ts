@@ -72,7 +72,11 @@ CREATE TABLE shop_operation (
   currency      char(3)     NOT NULL,
   occurred_at   timestamptz NOT NULL,
   event_id      text        NOT NULL,
-  payout_id     uuid        REFERENCES payout (id),
+  -- No foreign key: a run marks a shop's whole period at once, and a per-row check against
+  -- payout is a tenth of that work. "payouts ledger check" verifies instead that every marked
+  -- operation belongs to a live scheduled payout of its shop and that each such payout's amount
+  -- is exactly the sum of its operations.
+  payout_id     uuid,
   -- Payouts that held the operation but gave the money back (cancelled, rejected, returned).
   released_from uuid[]      NOT NULL DEFAULT '{}',
   created_at    timestamptz NOT NULL DEFAULT now(),

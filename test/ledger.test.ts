@@ -1,8 +1,10 @@
 import { execFile, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkLedger } from '../src/ledger/invariants';
+import { parseOperation } from '../src/operations/operation';
 import { InsufficientFundsError, SYSTEM_OWNER, worldAccount, type AccountKey } from '../src/ledger/ledger.service';
 import { sqlState, violatedConstraint } from '../src/platform/database-errors';
 import { ConflictError } from '../src/platform/errors';
@@ -341,6 +343,24 @@ describe('checkLedger', () => {
       return checkLedger(tx);
     });
     expect(rules(violations)).toEqual(['reserved and in-flight accounts hold exactly their live payouts']);
+  });
+
+  it('reports scheduled payouts that do not pay exactly their marked operations', async () => {
+    const violations = await inRolledBackTransaction(async (tx) => {
+      const shop = { partyId: 'books', shopId: 'shop' };
+      await t.app.shops.apply(tx, { type: 'ShopCreated', eventId: 'books-1', occurredAt: new Date(), ...shop, currency: 'RUB', payoutToolId: null, payoutScheduleId: null });
+      const operation = (invoiceId: string) =>
+        parseOperation(`books-${invoiceId}`, { type: 'PaymentCaptured', occurredAt: '2026-11-01T00:00:00Z', ...shop, invoiceId, paymentId: '1', amount: '1000', currency: 'RUB' });
+      await t.app.operations.record(tx, [operation('i1'), operation('i2')]);
+      const { payout } = await t.app.payouts.create(tx, { payee: { kind: 'SHOP', ...shop }, amount: 1500n, currency: 'RUB', source: 'SCHEDULE', idempotencyKey: 'books-run' });
+      await tx.execute(`UPDATE shop_operation SET payout_id = ? WHERE party_id = 'books' AND invoice_id = 'i1'`, [payout.id]);
+      await tx.execute(`UPDATE shop_operation SET payout_id = ? WHERE party_id = 'books' AND invoice_id = 'i2'`, [randomUUID()]);
+      return checkLedger(tx);
+    });
+    expect(rules(violations).sort()).toEqual([
+      'a live scheduled payout pays exactly the sum of its operations',
+      'a marked operation belongs to a live scheduled payout of its shop',
+    ]);
   });
 
   it('reports a payout status that was never moved in money', async () => {

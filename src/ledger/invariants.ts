@@ -8,7 +8,8 @@ export interface Violation {
 /**
  * The ledger's rules, checked over the whole database in SQL. An empty list means the books
  * hold: every currency sums to zero, every balance equals its transfers, nothing is negative
- * where it may not be, and the payout accounts hold exactly what live payouts say they hold.
+ * where it may not be, the payout accounts hold exactly what live payouts say they hold, and a
+ * scheduled payout pays exactly the shop operations marked with it.
  */
 export async function checkLedger(em: EntityManager): Promise<Violation[]> {
   const violations: Violation[] = [];
@@ -52,6 +53,22 @@ export async function checkLedger(em: EntityManager): Promise<Violation[]> {
        WHERE NOT EXISTS (SELECT 1 FROM ledger_transfer t WHERE t.idempotency_key = 'payout:' || p.id || ':CREATED')
           OR (p.status <> 'CREATED' AND p.status <> 'CANCELLED'
               AND NOT EXISTS (SELECT 1 FROM ledger_transfer t WHERE t.idempotency_key = 'payout:' || p.id || ':SENT'))`),
+  );
+  add(
+    'a marked operation belongs to a live scheduled payout of its shop',
+    await em.execute(`
+      SELECT o.id, o.payout_id FROM shop_operation o LEFT JOIN payout p ON p.id = o.payout_id
+       WHERE o.payout_id IS NOT NULL
+         AND (p.id IS NULL OR p.source <> 'SCHEDULE' OR p.party_id <> o.party_id OR p.shop_id <> o.shop_id
+              OR p.status IN ('CANCELLED', 'REJECTED', 'RETURNED'))`),
+  );
+  add(
+    'a live scheduled payout pays exactly the sum of its operations',
+    await em.execute(`
+      SELECT p.id, p.amount::text AS amount, coalesce(sum(o.payable), 0)::text AS operations
+        FROM payout p LEFT JOIN shop_operation o ON o.payout_id = p.id
+       WHERE p.source = 'SCHEDULE' AND p.status NOT IN ('CANCELLED', 'REJECTED', 'RETURNED')
+       GROUP BY p.id HAVING p.amount <> coalesce(sum(o.payable), 0)`),
   );
   return violations;
 }
