@@ -84,7 +84,7 @@ export async function createApp({ settings, logger, databaseUrl, connectProducer
   const operations = new OperationService(ledger, shops);
   // Money back from a scheduled payout makes its operations unpaid again, in the same transaction.
   payouts.onStep((em, payout) => operations.releaseIfMoneyBack(em, payout));
-  const shopPayoutRunner = new ShopPayoutRunner(orm, shops, schedules, shopScheduler, operations, payouts, logger.child({ component: 'shop-runs' }));
+  const shopPayoutRunner = new ShopPayoutRunner(orm, shops, schedules, shopScheduler, operations, payouts, metrics, logger.child({ component: 'shop-runs' }));
   const inbound = new InboundProcessor(orm, metrics, logger.child({ component: 'inbound' }))
     .register(accrualsHandler(settings.topics.accruals, accruals))
     .register(partyManagementHandler(settings.topics.partyManagement, shops))

@@ -111,6 +111,10 @@ export async function startProcess(roles: Roles, env: NodeJS.ProcessEnv = proces
           );
           app.metrics.payoutsByStatus.reset();
           for (const row of rows) app.metrics.payoutsByStatus.set({ status: row.status }, Number(row.count));
+          const [overdue] = await app.orm.em.fork().execute<{ count: string }[]>(
+            `SELECT count(*) AS count FROM shop WHERE next_fire_at < now() - interval '1 minute'`,
+          );
+          app.metrics.shopsOverdue.set(Number(overdue!.count));
         },
       });
       url = await http.listen({ port: settings.PORT, host: settings.HOST });

@@ -71,6 +71,8 @@ describe('scheduled shop payouts', () => {
     expect(payout).toEqual({ amount: '67000', source: 'SCHEDULE', status: 'CREATED' });
     const again = await t.app.shopPayoutRunner.run({ partyId: 'p1', shopId: 's1' });
     expect(again).toBeNull();
+    const counted = await t.app.metrics.registry.getSingleMetricAsString('payouts_shop_runs_total');
+    expect(counted).toContain('payouts_shop_runs_total{result="PAID"} 1');
     expect((await sql('SELECT 1 FROM payout')).length).toBe(1);
     expect(await checkLedger(t.app.orm.em.fork())).toEqual([]);
   });

@@ -43,6 +43,17 @@ export function createMetrics() {
       buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120],
       registers: [registry],
     }),
+    shopRuns: new Counter({
+      name: 'payouts_shop_runs_total',
+      help: 'Scheduled shop runs by result (PAID, SKIPPED, NOTHING_TO_PAY)',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    shopsOverdue: new Gauge({
+      name: 'payouts_shops_overdue',
+      help: 'Scheduled shops whose run is more than a minute past its fire time (read at scrape time)',
+      registers: [registry],
+    }),
     graphqlRequests: new Histogram({
       name: 'payouts_graphql_request_duration_seconds',
       help: 'GraphQL request durations by operation name',

@@ -1,5 +1,6 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from '../platform/logger';
+import type { Metrics } from '../platform/metrics';
 import { withDates } from '../platform/rows';
 import type { OperationService } from '../operations/operation.service';
 import type { PayoutService } from '../payouts/payout.service';
@@ -46,12 +47,13 @@ export class ShopPayoutRunner {
     private readonly scheduler: ShopScheduler,
     private readonly operations: OperationService,
     private readonly payouts: PayoutService,
+    private readonly metrics: Metrics,
     private readonly logger: Logger,
   ) {}
 
   /** Runs the shop's due cut-off, if any, and books its next run; returns the run it recorded, or null. */
   async run(key: ShopKey): Promise<RunRow | null> {
-    return this.orm.em.fork().transactional(async (em) => {
+    const run = await this.orm.em.fork().transactional(async (em) => {
       const locked = await this.shops.lock(em, key);
       if (!locked?.shop.payout_schedule_id) return null; // unscheduled since the job was booked
       const { shop, now } = locked;
@@ -70,6 +72,8 @@ export class ShopPayoutRunner {
       await this.scheduler.bookWith(em, shop, rules, now);
       return run;
     });
+    if (run) this.metrics.shopRuns.inc({ result: run.result }); // counted once committed
+    return run;
   }
 
   private async settle(em: EntityManager, shop: ShopRow, cutoff: Date, fireAt: Date): Promise<RunRow> {
