@@ -1,4 +1,3 @@
-import type { App } from '../src/app';
 import { checkLedger } from '../src/ledger/invariants';
 import { TokenService } from '../src/platform/auth';
 import { BENCH_JWT_SECRET, withClient } from './lib/database';
@@ -20,6 +19,7 @@ import type { BenchmarkResult } from './lib/report';
 import { round, sleep } from './lib/stats';
 import { TRIVIAL_QUERY } from './graphql-load';
 import { benchApp } from './payout-writes';
+import { countStatements, statementProfile } from './lib/statements';
 
 /**
  * Issue 4's figures: how fast `requestPayout` takes requests (next to a trivial query on the same
@@ -111,32 +111,6 @@ async function postgresCpu(databaseUrl: string): Promise<() => number | null> {
 }
 
 const perItem = (ms: number | null, count: number) => (ms === null ? null : round(ms / Math.max(1, count), 3));
-
-/** Statements the service sends, from knex's query events while `work` runs. */
-async function countStatements(app: App, work: () => Promise<unknown>): Promise<string[]> {
-  const knex = app.orm.em.getConnection().getKnex();
-  const seen: string[] = [];
-  // Values inlined by the ORM become `?`, so the same statement counts as one.
-  const listener = (query: { sql: string }) =>
-    seen.push(query.sql.replace(/'(?:[^']|'')*'/g, '?').replace(/\s+/g, ' ').trim().slice(0, 60));
-  knex.on('query', listener);
-  try {
-    await work();
-  } finally {
-    knex.removeListener('query', listener);
-  }
-  return seen;
-}
-
-/** Statements per call, and the distinct statements with how often each ran. */
-function statementProfile(statements: string[], calls: number) {
-  const counts = new Map<string, number>();
-  for (const s of statements) counts.set(s, (counts.get(s) ?? 0) + 1);
-  return {
-    perCall: round(statements.length / calls, 2),
-    statements: [...counts].sort((a, b) => b[1] - a[1]).map(([sql, n]) => `${round(n / calls, 2)}× ${sql}`),
-  };
-}
 
 /** One request made by hand first: a new key answers NEW, the same key again the same request. */
 async function checkAnswer(url: string, token: string, clientId: string): Promise<void> {
@@ -431,8 +405,8 @@ export async function benchRequestFlow(databaseUrl: string, options: RequestFlow
   let perPayout: ReturnType<typeof statementProfile>;
   try {
     await withClient(databaseUrl, (db) => insertRequests(db, options.requests, options.requests + sample - 1, 'sample'));
-    perRequest = statementProfile(await countStatements(app, () => app.payoutRequests.processBatch(sample)), sample);
-    perPayout = statementProfile(await countStatements(app, () => app.erpGateway.sendBatch(sample)), sample);
+    perRequest = statementProfile(await countStatements(app, () => app.payoutRequests.processBatch(sample), 60), sample);
+    perPayout = statementProfile(await countStatements(app, () => app.erpGateway.sendBatch(sample), 60), sample);
   } finally {
     await app.close();
   }

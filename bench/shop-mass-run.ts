@@ -6,6 +6,7 @@ import { childEnv, cpuTimeMs, machineBusyMs, memoryOf, postgresCpuMs, postmaster
 import type { BenchmarkResult } from './lib/report';
 import { round, sleep } from './lib/stats';
 import { benchApp } from './payout-writes';
+import { countStatements, statementProfile } from './lib/statements';
 
 /**
  * Issue 3's mass run: many shops on one schedule, a million unpaid operations, all due at one
@@ -111,30 +112,6 @@ async function creditShops(db: Client): Promise<void> {
        FROM legs`,
     [CURRENCY],
   );
-}
-
-/** Statements the service sends while `work` runs, from knex's query events. */
-async function countStatements(app: App, work: () => Promise<unknown>): Promise<string[]> {
-  const knex = app.orm.em.getConnection().getKnex();
-  const seen: string[] = [];
-  const listener = (query: { sql: string }) =>
-    seen.push(query.sql.replace(/'(?:[^']|'')*'/g, '?').replace(/\s+/g, ' ').trim().slice(0, 70));
-  knex.on('query', listener);
-  try {
-    await work();
-  } finally {
-    knex.removeListener('query', listener);
-  }
-  return seen;
-}
-
-function statementProfile(statements: string[], calls: number) {
-  const counts = new Map<string, number>();
-  for (const s of statements) counts.set(s, (counts.get(s) ?? 0) + 1);
-  return {
-    perCall: round(statements.length / calls, 2),
-    statements: [...counts].sort((a, b) => b[1] - a[1]).map(([sql, n]) => `${round(n / calls, 2)}× ${sql}`),
-  };
 }
 
 /**
