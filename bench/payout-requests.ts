@@ -420,6 +420,7 @@ export async function benchRequestFlow(databaseUrl: string, options: RequestFlow
     PAYOUT_SENDER_LIMIT: String(options.senderLimit),
     ...(options.senderConcurrency ? { PAYOUT_SENDER_CONCURRENCY: String(options.senderConcurrency) } : {}),
     ...(process.env.BENCH_WORKER_POOL_MAX ? { DATABASE_POOL_MAX: process.env.BENCH_WORKER_POOL_MAX } : {}),
+    ...(process.env.WORKER_LOCAL_QUEUE ? { WORKER_LOCAL_QUEUE: process.env.WORKER_LOCAL_QUEUE } : {}),
   };
   const postgresNow = await postgresCpu(databaseUrl);
   const worker = spawnService('worker', childEnv(workerSettings));

@@ -66,6 +66,7 @@ export async function startProcess(roles: Roles, env: NodeJS.ProcessEnv = proces
         taskList: taskList(app),
         crontab: crontab(),
         concurrency: settings.WORKER_CONCURRENCY,
+        localQueue: settings.WORKER_LOCAL_QUEUE,
         logger,
         metrics: app.metrics,
       });

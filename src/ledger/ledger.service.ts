@@ -93,8 +93,11 @@ export class LedgerService {
     const missing = keys.filter((_, i) => !ids[i]);
     if (missing.length > 1) {
       const rows = await em.execute<{ owner_kind: string; owner_id: string; type: string; currency: string; id: string; committed: boolean }[]>(
-        `SELECT owner_kind, owner_id, type, currency, id, created_at < now() AS committed FROM ledger_account
-          WHERE (owner_kind, owner_id, type, currency) IN (SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[]))`,
+        // LATERAL: one index look-up per key, whatever the planner thinks of the table's size.
+        `SELECT a.owner_kind, a.owner_id, a.type, a.currency, a.id, a.created_at < now() AS committed
+           FROM unnest(?::text[], ?::text[], ?::text[], ?::text[]) AS k(owner_kind, owner_id, type, currency),
+           LATERAL (SELECT * FROM ledger_account a
+                     WHERE a.owner_kind = k.owner_kind AND a.owner_id = k.owner_id AND a.type = k.type AND a.currency = k.currency) a`,
         [
           textArray(missing.map((k) => k.owner.kind)),
           textArray(missing.map((k) => k.owner.id)),

@@ -46,6 +46,8 @@ const settingsSchema = z.object({
   TOPIC_PAYOUT_EVENTS: z.string().default('payouts.events'),
   JWT_SECRET: optionalText,
   WORKER_CONCURRENCY: positiveInt.default(4),
+  /** Jobs a worker fetches (and locks) at once and hands out locally; 0 fetches one per free slot. */
+  WORKER_LOCAL_QUEUE: z.coerce.number().int().min(0).default(16),
   OUTBOX_BATCH_SIZE: positiveInt.default(500),
   GRAPHQL_MAX_DEPTH: positiveInt.default(8),
   GRAPHQL_MAX_COST: positiveInt.default(5000),

@@ -58,6 +58,8 @@ export interface JobRunnerOptions {
   taskList: TaskList;
   crontab: string;
   concurrency: number;
+  /** Jobs fetched at once for local hand-out; 0: none. */
+  localQueue: number;
   logger: Logger;
   metrics: Metrics;
 }
@@ -85,14 +87,9 @@ export async function startJobRunner(options: JobRunnerOptions): Promise<Runner>
     pollInterval: 1000,
     logger: workerLogger(options.logger),
     events,
-    preset: {
-      worker: {
-        // Fetch jobs a batch at a time and complete them together: a burst of small jobs (a
-        // schedule's shops firing at once) costs a few queries per batch, not two per job.
-        // Jobs held by a worker that is killed stay locked; shop runs are re-booked when overdue.
-        localQueue: { size: options.concurrency * 4, ttl: 60_000 },
-        completeJobBatchDelay: 0,
-      },
-    },
+    // With a local queue, jobs are fetched a batch at a time and completed together: a burst of
+    // small jobs (a schedule's shops firing at once) costs a few queries per batch, not two per
+    // job. Jobs held by a worker that is killed stay locked; shop runs are re-booked when overdue.
+    preset: options.localQueue > 0 ? { worker: { localQueue: { size: options.localQueue, ttl: 60_000 }, completeJobBatchDelay: 0 } } : {},
   });
 }

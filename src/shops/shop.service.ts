@@ -61,8 +61,9 @@ export class ShopService {
   /** The currencies of the given shops, for validating their operations in bulk. */
   async currencies(em: EntityManager, keys: readonly ShopKey[]): Promise<Map<string, string>> {
     const rows = await em.execute<{ party_id: string; shop_id: string; currency: string }[]>(
-      `SELECT party_id, shop_id, currency FROM shop
-        WHERE (party_id, shop_id) IN (SELECT * FROM unnest(?::text[], ?::text[]))`,
+      // LATERAL: one primary-key look-up per shop, however many shops there are.
+      `SELECT s.party_id, s.shop_id, s.currency FROM unnest(?::text[], ?::text[]) AS k(party_id, shop_id),
+         LATERAL (SELECT * FROM shop s WHERE s.party_id = k.party_id AND s.shop_id = k.shop_id) s`,
       [textArray(keys.map((k) => k.partyId)), textArray(keys.map((k) => k.shopId))],
     );
     return new Map(rows.map((r) => [`${r.party_id}/${r.shop_id}`, r.currency]));
