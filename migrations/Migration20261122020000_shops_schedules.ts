@@ -58,7 +58,7 @@ CREATE INDEX shop_status_idx ON shop (status);
 -- One row per business operation (invoice, payment and refund / adjustment / chargeback id):
 -- the same operation under another eventId is not counted twice.
 CREATE TABLE shop_operation (
-  id            bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  id            bigint      GENERATED ALWAYS AS IDENTITY,
   party_id      text        NOT NULL,
   shop_id       text        NOT NULL,
   business_id   text        NOT NULL,
@@ -80,6 +80,9 @@ CREATE TABLE shop_operation (
   -- Payouts that held the operation but gave the money back (cancelled, rejected, returned).
   released_from uuid[]      NOT NULL DEFAULT '{}',
   created_at    timestamptz NOT NULL DEFAULT now(),
+  -- Keyed by shop first: the same index lists a shop's operations, newest recorded first, so
+  -- recording and paying an operation touch one index fewer.
+  CONSTRAINT shop_operation_pkey PRIMARY KEY (party_id, shop_id, id),
   CONSTRAINT shop_operation_business_key UNIQUE (business_id),
   CONSTRAINT shop_operation_shop_fk FOREIGN KEY (party_id, shop_id) REFERENCES shop (party_id, shop_id)
 );
@@ -87,7 +90,6 @@ CREATE TABLE shop_operation (
 CREATE INDEX shop_operation_unpaid_idx ON shop_operation (party_id, shop_id, occurred_at) WHERE payout_id IS NULL;
 CREATE INDEX shop_operation_payout_idx ON shop_operation (payout_id) WHERE payout_id IS NOT NULL;
 CREATE INDEX shop_operation_released_idx ON shop_operation USING gin (released_from) WHERE released_from <> '{}';
-CREATE INDEX shop_operation_shop_idx ON shop_operation (party_id, shop_id, occurred_at DESC, id DESC);
 
 -- What each scheduled run did; the unique key makes a retried or doubled run harmless.
 CREATE TABLE shop_payout_run (

@@ -22,14 +22,14 @@ export interface OperationRow {
 /** Which operations: a shop's (optionally only the unpaid ones) or a payout's. */
 export type OperationScope = { partyId: string; shopId: string; unpaidOnly?: boolean } | { payoutId: string };
 
-/** Read side of operations, latest first, keyset-paged on (occurred_at, id). */
+/** Read side of operations, newest recorded first, keyset-paged on the id (the shop's primary-key order). */
 export class OperationQueries {
-  async page(em: EntityManager, scope: OperationScope, size: number, after: { at: Date; id: string } | null) {
+  async page(em: EntityManager, scope: OperationScope, size: number, afterId: string | null) {
     const where = whereOf(scope);
-    const keyset = after ? ' AND (occurred_at, id) < (?, ?)' : '';
+    const keyset = afterId ? ' AND id < ?' : '';
     const rows = await em.execute<OperationRow[]>(
-      `SELECT * FROM shop_operation WHERE ${where.sql}${keyset} ORDER BY occurred_at DESC, id DESC LIMIT ?`,
-      [...where.params, ...(after ? [after.at, after.id] : []), size + 1],
+      `SELECT * FROM shop_operation WHERE ${where.sql}${keyset} ORDER BY id DESC LIMIT ?`,
+      [...where.params, ...(afterId ? [afterId] : []), size + 1],
     );
     return { rows: rows.slice(0, size).map((row) => withDates(row, ['occurred_at'])), hasNextPage: rows.length > size };
   }

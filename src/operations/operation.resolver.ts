@@ -13,17 +13,13 @@ const pageComplexity = ({ args, childComplexity }: { args: { first?: number }; c
 
 async function operationsPage(ctx: GraphQLContext, scope: OperationScope, first?: number, after?: string) {
   const size = pageSize(first);
-  let start: { at: Date; id: string } | null = null;
-  if (after) {
-    const [at, id] = decodeKeyCursor(after, 2) as [string, string];
-    start = { at: new Date(at), id };
-    if (Number.isNaN(start.at.getTime()) || !/^\d{1,19}$/.test(id)) {
-      throw new InvalidInputError('after is not a cursor this API returned', { field: 'after' });
-    }
+  const afterId = after ? decodeKeyCursor(after, 1)[0]! : null;
+  if (afterId !== null && !/^\d{1,18}$/.test(afterId)) {
+    throw new InvalidInputError('after is not a cursor this API returned', { field: 'after' });
   }
-  const page = await queries.page(ctx.em, scope, size, start);
+  const page = await queries.page(ctx.em, scope, size, afterId);
   const connection = toConnection(page, {
-    cursorOf: (row) => encodeKeyCursor([new Date(row.occurred_at).toISOString(), String(row.id)]),
+    cursorOf: (row) => encodeKeyCursor([String(row.id)]),
     nodeOf: ShopOperationType.of,
     after,
     countQuery: () => queries.count(ctx.em, scope),
@@ -33,7 +29,7 @@ async function operationsPage(ctx: GraphQLContext, scope: OperationScope, first?
 
 @Resolver(() => ShopType)
 export class ShopOperationsResolver {
-  @FieldResolver(() => ShopOperationConnection, { description: 'The shop’s operations, latest first', complexity: pageComplexity })
+  @FieldResolver(() => ShopOperationConnection, { description: 'The shop’s operations, newest recorded first', complexity: pageComplexity })
   operations(
     @Root() shop: ShopType,
     @Ctx() ctx: GraphQLContext,

@@ -77,7 +77,7 @@ export class ShopOperationEdge {
   node!: ShopOperationType;
 }
 
-@ObjectType({ simpleResolvers: true, description: 'A page of operations, latest first' })
+@ObjectType({ simpleResolvers: true, description: 'A page of operations, newest recorded first' })
 export class ShopOperationConnection {
   @Field(() => [ShopOperationEdge])
   edges!: ShopOperationEdge[];
