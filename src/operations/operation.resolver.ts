@@ -53,11 +53,3 @@ export class PayoutOperationsResolver {
     return operationsPage(ctx, { payoutId: payout.id }, first, after);
   }
 }
-
-@Resolver(() => ShopOperationConnection)
-export class ShopOperationConnectionResolver {
-  @FieldResolver(() => Int)
-  totalCount(@Root() connection: ShopOperationConnection): Promise<number> {
-    return connection.countQuery();
-  }
-}

@@ -1,8 +1,9 @@
 import { Field, ID, ObjectType, registerEnumType } from 'type-graphql';
-import { Money, PageInfo } from '../platform/graphql/common-types';
+import { Money } from '../platform/graphql/common-types';
 import { enumOf } from '../platform/graphql/enums';
 import { OPERATION_KINDS, type OperationKind } from './operation';
 import type { OperationRow } from './operation.queries';
+import { ConnectionType } from '../platform/graphql/connection-type';
 
 export const OperationKindValue = enumOf(OPERATION_KINDS);
 registerEnumType(OperationKindValue, { name: 'ShopOperationKind', description: 'What happened to the shop’s money' });
@@ -68,25 +69,5 @@ export class ShopOperationType {
   }
 }
 
-@ObjectType({ simpleResolvers: true })
-export class ShopOperationEdge {
-  @Field()
-  cursor!: string;
-
-  @Field(() => ShopOperationType)
-  node!: ShopOperationType;
-}
-
-@ObjectType({ simpleResolvers: true, description: 'A page of operations, newest recorded first' })
-export class ShopOperationConnection {
-  @Field(() => [ShopOperationEdge])
-  edges!: ShopOperationEdge[];
-
-  @Field(() => [ShopOperationType])
-  nodes!: ShopOperationType[];
-
-  @Field(() => PageInfo)
-  pageInfo!: PageInfo;
-
-  countQuery!: () => Promise<number>;
-}
+@ObjectType('ShopOperationConnection', { description: 'A page of operations, newest recorded first' })
+export class ShopOperationConnection extends ConnectionType(ShopOperationType, 'ShopOperationEdge') {}

@@ -81,11 +81,3 @@ export class PayoutResolver {
     return changes.map(PayoutStatusChangeType.of);
   }
 }
-
-@Resolver(() => PayoutConnection)
-export class PayoutConnectionResolver {
-  @FieldResolver(() => Int, { description: 'All payouts matching the filter, over all pages' })
-  totalCount(@Root() connection: PayoutConnection): Promise<number> {
-    return connection.countQuery();
-  }
-}

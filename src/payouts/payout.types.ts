@@ -1,9 +1,10 @@
 import { Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { Money, PageInfo, PayeeKindValue, PayeeType } from '../platform/graphql/common-types';
+import { Money, PayeeKindValue, PayeeType } from '../platform/graphql/common-types';
 import { enumOf } from '../platform/graphql/enums';
 import { payeeFromStored, type PayeeKind } from '../platform/payee';
 import type { Payout as PayoutEntity, PayoutStatusChange } from './entities';
 import { PAYOUT_SOURCES, PAYOUT_STATUSES, type PayoutSource, type PayoutStatus } from './lifecycle';
+import { ConnectionType } from '../platform/graphql/connection-type';
 
 export const PayoutStatusValue = enumOf(PAYOUT_STATUSES);
 export const PayoutSourceValue = enumOf(PAYOUT_SOURCES);
@@ -121,26 +122,5 @@ export class PayoutFilter {
   createdTo?: Date | null;
 }
 
-@ObjectType({ simpleResolvers: true })
-export class PayoutEdge {
-  @Field()
-  cursor!: string;
-
-  @Field(() => PayoutType)
-  node!: PayoutType;
-}
-
-@ObjectType({ simpleResolvers: true, description: 'A page of payouts, newest first' })
-export class PayoutConnection {
-  @Field(() => [PayoutEdge])
-  edges!: PayoutEdge[];
-
-  @Field(() => [PayoutType])
-  nodes!: PayoutType[];
-
-  @Field(() => PageInfo)
-  pageInfo!: PageInfo;
-
-  /** Filled lazily by a field resolver: counting costs a query, so only when asked. */
-  countQuery!: () => Promise<number>;
-}
+@ObjectType('PayoutConnection', { description: 'A page of payouts, newest first' })
+export class PayoutConnection extends ConnectionType(PayoutType, 'PayoutEdge') {}

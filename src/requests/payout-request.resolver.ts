@@ -80,11 +80,3 @@ export class PayoutRequestResolver {
     return (await ctx.loaders.payoutsOfRequest.load(request.id)).map(PayoutType.of);
   }
 }
-
-@Resolver(() => PayoutRequestConnection)
-export class PayoutRequestConnectionResolver {
-  @FieldResolver(() => Int, { description: 'All requests matching the filter, over all pages' })
-  totalCount(@Root() connection: PayoutRequestConnection): Promise<number> {
-    return connection.countQuery();
-  }
-}

@@ -1,6 +1,6 @@
 import { Field, ID, InputType, ObjectType, registerEnumType } from 'type-graphql';
-import { PageInfo } from '../platform/graphql/common-types';
 import type { PayoutRequestRow, PayoutRequestStatus } from './payout-request.service';
+import { ConnectionType } from '../platform/graphql/connection-type';
 
 export const PayoutRequestStatusValue = { NEW: 'NEW', DONE: 'DONE', ERROR: 'ERROR' } as const;
 registerEnumType(PayoutRequestStatusValue, {
@@ -62,26 +62,5 @@ export class PayoutRequestFilter {
   status?: PayoutRequestStatus[] | null;
 }
 
-@ObjectType({ simpleResolvers: true })
-export class PayoutRequestEdge {
-  @Field()
-  cursor!: string;
-
-  @Field(() => PayoutRequestType)
-  node!: PayoutRequestType;
-}
-
-@ObjectType({ simpleResolvers: true, description: 'A page of payout requests, newest first' })
-export class PayoutRequestConnection {
-  @Field(() => [PayoutRequestEdge])
-  edges!: PayoutRequestEdge[];
-
-  @Field(() => [PayoutRequestType])
-  nodes!: PayoutRequestType[];
-
-  @Field(() => PageInfo)
-  pageInfo!: PageInfo;
-
-  /** Filled lazily by a field resolver: counting costs a query, so only when asked. */
-  countQuery!: () => Promise<number>;
-}
+@ObjectType('PayoutRequestConnection', { description: 'A page of payout requests, newest first' })
+export class PayoutRequestConnection extends ConnectionType(PayoutRequestType, 'PayoutRequestEdge') {}

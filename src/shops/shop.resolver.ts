@@ -89,19 +89,3 @@ export class ShopPayoutRunResolver {
     return payout ? PayoutType.of(payout) : null;
   }
 }
-
-@Resolver(() => ShopConnection)
-export class ShopConnectionResolver {
-  @FieldResolver(() => Int)
-  totalCount(@Root() connection: ShopConnection): Promise<number> {
-    return connection.countQuery();
-  }
-}
-
-@Resolver(() => ShopPayoutRunConnection)
-export class ShopPayoutRunConnectionResolver {
-  @FieldResolver(() => Int)
-  totalCount(@Root() connection: ShopPayoutRunConnection): Promise<number> {
-    return connection.countQuery();
-  }
-}

@@ -1,8 +1,9 @@
 import { Field, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { Money, PageInfo } from '../platform/graphql/common-types';
+import { Money } from '../platform/graphql/common-types';
 import { enumOf } from '../platform/graphql/enums';
 import { RUN_RESULTS, type RunResult, type RunRow } from './shop-payout-run';
 import { SHOP_STATUSES, type ShopRow, type ShopStatus } from './shop';
+import { ConnectionType } from '../platform/graphql/connection-type';
 
 export const ShopStatusValue = enumOf(SHOP_STATUSES);
 export const RunResultValue = enumOf(RUN_RESULTS);
@@ -80,28 +81,8 @@ export class ShopFilter {
   payoutScheduleId?: string | null;
 }
 
-@ObjectType({ simpleResolvers: true })
-export class ShopEdge {
-  @Field()
-  cursor!: string;
-
-  @Field(() => ShopType)
-  node!: ShopType;
-}
-
-@ObjectType({ simpleResolvers: true, description: 'A page of shops, by party and shop id' })
-export class ShopConnection {
-  @Field(() => [ShopEdge])
-  edges!: ShopEdge[];
-
-  @Field(() => [ShopType])
-  nodes!: ShopType[];
-
-  @Field(() => PageInfo)
-  pageInfo!: PageInfo;
-
-  countQuery!: () => Promise<number>;
-}
+@ObjectType('ShopConnection', { description: 'A page of shops, by party and shop id' })
+export class ShopConnection extends ConnectionType(ShopType, 'ShopEdge') {}
 
 @ObjectType('ShopPayoutRun', { simpleResolvers: true, description: 'What one scheduled run of a shop did' })
 export class ShopPayoutRunType {
@@ -147,25 +128,5 @@ export class ShopPayoutRunType {
   }
 }
 
-@ObjectType({ simpleResolvers: true })
-export class ShopPayoutRunEdge {
-  @Field()
-  cursor!: string;
-
-  @Field(() => ShopPayoutRunType)
-  node!: ShopPayoutRunType;
-}
-
-@ObjectType({ simpleResolvers: true, description: 'A page of a shop’s runs, latest cut-off first' })
-export class ShopPayoutRunConnection {
-  @Field(() => [ShopPayoutRunEdge])
-  edges!: ShopPayoutRunEdge[];
-
-  @Field(() => [ShopPayoutRunType])
-  nodes!: ShopPayoutRunType[];
-
-  @Field(() => PageInfo)
-  pageInfo!: PageInfo;
-
-  countQuery!: () => Promise<number>;
-}
+@ObjectType('ShopPayoutRunConnection', { description: 'A page of a shop’s runs, latest cut-off first' })
+export class ShopPayoutRunConnection extends ConnectionType(ShopPayoutRunType, 'ShopPayoutRunEdge') {}
