@@ -298,6 +298,26 @@ describe('processBatch (the req-gate)', () => {
     expect(await server.app.payoutRequests.processBatch(10)).toBe(0);
     expect(await checkLedger(server.app.orm.em.fork())).toEqual([]);
   });
+
+  it('leaves what a failed request would have paid to the next request of the same client', async () => {
+    await drain();
+    await fund('rq-two-currencies', 3_000n, 'RUB');
+    await fund('rq-two-currencies', 500n, 'USD');
+    const { request: failing } = await record('rq-two-currencies', 'first');
+    const { request: next } = await record('rq-two-currencies', 'second');
+    // The first request pays RUB, then fails on USD: its RUB payout is rolled back with it.
+    await squat(failing.id, 'USD');
+
+    expect(await server.app.payoutRequests.processBatch(10)).toBe(2);
+    expect(await requestRow(failing.id)).toMatchObject({ status: 'ERROR' });
+    expect(await payoutsOf(failing.id)).toEqual([]);
+    expect(await requestRow(next.id)).toMatchObject({ status: 'DONE', error: null });
+    expect(await payoutsOf(next.id)).toEqual([
+      { amount: 3_000n, currency: 'RUB', status: 'CREATED', payee: 'rq-two-currencies' },
+      { amount: 500n, currency: 'USD', status: 'CREATED', payee: 'rq-two-currencies' },
+    ]);
+    expect(await checkLedger(server.app.orm.em.fork())).toEqual([]);
+  });
 });
 
 describe('payoutRequests and retryPayoutRequest', () => {

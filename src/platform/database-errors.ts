@@ -16,3 +16,12 @@ export const SqlState = {
   numericOutOfRange: '22003',
   ledgerKeyReused: 'PL002',
 } as const;
+
+/**
+ * Errors that say nothing about the work itself — a deadlock, a serialization failure, a lost
+ * connection, a shutdown: doing the same work again later can succeed.
+ */
+export function isTransient(error: unknown): boolean {
+  const state = sqlState(error);
+  return state !== undefined && (state.startsWith('40') || state.startsWith('08') || state.startsWith('57P'));
+}

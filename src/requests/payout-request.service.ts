@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { isTransient } from '../platform/database-errors';
 import { ConflictError, DomainError, InvalidInputError, NotFoundError } from '../platform/errors';
 import type { Logger } from '../platform/logger';
 import { parsePayee, payeeId } from '../platform/payee';
@@ -113,11 +114,14 @@ export class PayoutRequestService {
     for (const request of requests) {
       if (isolate) await em.execute('SAVEPOINT payout_request', [], 'run');
       try {
-        await this.payClient(em, request, accounts);
+        const paid = await this.payClient(em, request, accounts);
         if (isolate) await em.execute('RELEASE SAVEPOINT payout_request', [], 'run');
+        // Only now, with the payouts kept: a later request of the client finds nothing left to pay.
+        for (const account of paid) account.balance = '0';
         done.push(request.id);
       } catch (error) {
-        if (!isolate) throw new RequestFailed(error);
+        // A deadlock or a lost connection is not the request's fault: the whole batch runs again later.
+        if (!isolate || isTransient(error)) throw isolate ? error : new RequestFailed(error);
         await em.execute('ROLLBACK TO SAVEPOINT payout_request', [], 'run');
         const reason = error instanceof DomainError ? error.message : `internal error: ${(error as Error).message}`;
         this.logger.warn({ requestId: request.id, clientId: request.client_id, reason }, 'payout request failed');
@@ -140,8 +144,13 @@ export class PayoutRequestService {
     return requests.length;
   }
 
-  /** One payout per positive `payout` balance of the client, for the whole balance. */
-  private async payClient(em: EntityManager, request: { id: string; client_id: string }, accounts: PayableAccount[]) {
+  /** One payout per positive `payout` balance of the client, for the whole balance; returns the accounts paid. */
+  private async payClient(
+    em: EntityManager,
+    request: { id: string; client_id: string },
+    accounts: PayableAccount[],
+  ): Promise<PayableAccount[]> {
+    const paid: PayableAccount[] = [];
     for (const account of accounts) {
       if (account.owner_id !== request.client_id || BigInt(account.balance) <= 0n) continue;
       const currency = account.currency.trim();
@@ -154,9 +163,9 @@ export class PayoutRequestService {
         idempotencyKey: `request:${request.id}:${currency}`,
         actor: 'req-gate',
       });
-      // A second request of the same client in this batch finds nothing left to pay.
-      account.balance = '0';
+      paid.push(account);
     }
+    return paid;
   }
 }
 
