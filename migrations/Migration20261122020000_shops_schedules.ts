@@ -109,7 +109,6 @@ CREATE TABLE shop_payout_run (
   CONSTRAINT shop_payout_run_paid_has_payout CHECK ((result = 'PAID') = (payout_id IS NOT NULL)),
   CONSTRAINT shop_payout_run_shop_fk FOREIGN KEY (party_id, shop_id) REFERENCES shop (party_id, shop_id)
 );
-CREATE INDEX shop_payout_run_shop_idx ON shop_payout_run (party_id, shop_id, cutoff DESC);
 
 -- Settles a batch of transfers in one call: the set-based ledger_post for high-volume feeds.
 -- Each transfer is still its own immutable row with its own idempotency key; balances change

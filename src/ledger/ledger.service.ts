@@ -70,28 +70,18 @@ export class LedgerService {
       if (existing[0].committed) this.remember(cacheKey, String(existing[0].id));
       return String(existing[0].id);
     }
-    // Not cached: the opening transaction may still roll back.
-    // DO NOTHING, not DO UPDATE: an update would lock the row out of ledger_post's id order and
-    // deadlock concurrent transfers. On a conflict the other opener has committed, so re-read.
-    const opened = await em.execute<{ id: string }[]>(
-      `INSERT INTO ledger_account (owner_kind, owner_id, type, currency, allow_negative) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (owner_kind, owner_id, type, currency) DO NOTHING
-       RETURNING id`,
-      [...params, this.negativePolicy(key)],
-    );
-    if (opened[0]) return String(opened[0].id);
-    const raced = await em.execute<{ id: string }[]>(
-      'SELECT id FROM ledger_account WHERE owner_kind = ? AND owner_id = ? AND type = ? AND currency = ?',
-      params,
-    );
-    return String(raced[0]!.id);
+    return this.open(em, key);
   }
 
   /** Several accounts' ids in one round trip (opening any that are missing), in the order given. */
   async accountIds(em: EntityManager, keys: readonly AccountKey[]): Promise<string[]> {
-    const ids = keys.map((key) => this.committedIds.get(cacheKeyOf(key)));
-    const missing = keys.filter((_, i) => !ids[i]);
-    if (missing.length > 1) {
+    const found = new Map<string, string>();
+    for (const key of keys) {
+      const cached = this.committedIds.get(cacheKeyOf(key));
+      if (cached) found.set(cacheKeyOf(key), cached);
+    }
+    const missing = keys.filter((key) => !found.has(cacheKeyOf(key)));
+    if (missing.length > 0) {
       const rows = await em.execute<{ owner_kind: string; owner_id: string; type: string; currency: string; id: string; committed: boolean }[]>(
         // LATERAL: one index look-up per key, whatever the planner thinks of the table's size.
         `SELECT a.owner_kind, a.owner_id, a.type, a.currency, a.id, a.created_at < now() AS committed
@@ -106,12 +96,35 @@ export class LedgerService {
         ],
       );
       for (const row of rows) {
-        if (row.committed) this.remember(cacheKeyOf({ owner: { kind: row.owner_kind, id: row.owner_id }, type: row.type, currency: row.currency.trim() }), String(row.id));
+        const cacheKey = cacheKeyOf({ owner: { kind: row.owner_kind, id: row.owner_id }, type: row.type, currency: row.currency.trim() });
+        found.set(cacheKey, String(row.id));
+        if (row.committed) this.remember(cacheKey, String(row.id));
       }
     }
-    const found: string[] = [];
-    for (const [i, key] of keys.entries()) found.push(ids[i] ?? (await this.accountId(em, key)));
-    return found;
+    const result: string[] = [];
+    for (const key of keys) result.push(found.get(cacheKeyOf(key)) ?? (await this.open(em, key)));
+    return result;
+  }
+
+  /**
+   * Opens an account no one had. Not cached: the opening transaction may still roll back.
+   * DO NOTHING, not DO UPDATE: an update would lock the row out of ledger_post's id order and
+   * deadlock concurrent transfers. On a conflict the other opener has committed, so re-read.
+   */
+  private async open(em: EntityManager, key: AccountKey): Promise<string> {
+    const params = [key.owner.kind, key.owner.id, key.type, key.currency];
+    const opened = await em.execute<{ id: string }[]>(
+      `INSERT INTO ledger_account (owner_kind, owner_id, type, currency, allow_negative) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (owner_kind, owner_id, type, currency) DO NOTHING
+       RETURNING id`,
+      [...params, this.negativePolicy(key)],
+    );
+    if (opened[0]) return String(opened[0].id);
+    const raced = await em.execute<{ id: string }[]>(
+      'SELECT id FROM ledger_account WHERE owner_kind = ? AND owner_id = ? AND type = ? AND currency = ?',
+      params,
+    );
+    return String(raced[0]!.id);
   }
 
   async post(em: EntityManager, transfer: TransferRequest): Promise<PostedTransfer> {

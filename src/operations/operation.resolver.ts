@@ -1,15 +1,13 @@
 import { Arg, Ctx, FieldResolver, Int, Resolver, Root } from 'type-graphql';
 import { InvalidInputError } from '../platform/errors';
 import type { GraphQLContext } from '../platform/graphql/context';
-import { decodeKeyCursor, encodeKeyCursor, pageSize, toConnection } from '../platform/graphql/pagination';
+import { decodeKeyCursor, encodeKeyCursor, pageComplexity, pageSize, toConnection } from '../platform/graphql/pagination';
 import { PayoutType } from '../payouts/payout.types';
 import { ShopType } from '../shops/shop.types';
 import { OperationQueries, type OperationScope } from './operation.queries';
 import { ShopOperationConnection, ShopOperationType } from './operation.types';
 
 const queries = new OperationQueries();
-const pageComplexity = ({ args, childComplexity }: { args: { first?: number }; childComplexity: number }) =>
-  1 + childComplexity * pageSize(args.first);
 
 async function operationsPage(ctx: GraphQLContext, scope: OperationScope, first?: number, after?: string) {
   const size = pageSize(first);

@@ -142,8 +142,9 @@ export class OperationService {
     const nameOf = (key: AccountKey) => `${key.owner.kind}/${key.owner.id}/${key.type}/${key.currency}`;
     const accounts = new Map<string, AccountKey>();
     for (const leg of legs) accounts.set(nameOf(leg.from), leg.from).set(nameOf(leg.to), leg.to);
-    const ids = new Map<string, string>();
-    for (const [name, key] of accounts) ids.set(name, await this.ledger.accountId(em, key));
+    const names = [...accounts.keys()];
+    const found = await this.ledger.accountIds(em, [...accounts.values()]);
+    const ids = new Map(names.map((name, i) => [name, found[i]!]));
     await this.ledger.postMany(
       em,
       legs.map((leg) => ({

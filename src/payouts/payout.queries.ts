@@ -4,12 +4,9 @@ import { ForbiddenError, InvalidInputError } from '../platform/errors';
 import { parsePayeeRef } from '../platform/payee';
 import { Payout } from './entities';
 import type { PayoutFilter } from './payout.types';
+import type { Page } from '../platform/graphql/pagination';
 
 
-export interface PayoutPage {
-  rows: Payout[];
-  hasNextPage: boolean;
-}
 
 /** Read side of payouts: filtered, scoped to what the caller may see, keyset-paged newest first. */
 export class PayoutQueries {
@@ -43,7 +40,7 @@ export class PayoutQueries {
     where: FilterQuery<Payout>,
     first: number,
     after: { at: Date; id: string } | null,
-  ): Promise<PayoutPage> {
+  ): Promise<Page<Payout>> {
     const qb = em
       .createQueryBuilder(Payout, 'p')
       .select('*')

@@ -4,7 +4,7 @@ import { CashPaymentFactType } from '../erp/cash-payment-fact.type';
 import { assertCanSee } from '../platform/auth';
 import { NotFoundError } from '../platform/errors';
 import type { GraphQLContext } from '../platform/graphql/context';
-import { decodeCursor, encodeCursor, pageSize, toConnection } from '../platform/graphql/pagination';
+import { decodeCursor, encodeCursor, pageComplexity, pageSize, toConnection } from '../platform/graphql/pagination';
 import { payeeFromStored } from '../platform/payee';
 import { Payout } from './entities';
 import { PayoutQueries } from './payout.queries';
@@ -38,7 +38,7 @@ export class PayoutResolver {
 
   @Query(() => PayoutConnection, {
     description: 'Payouts the caller may see, newest first',
-    complexity: ({ args, childComplexity }) => 1 + childComplexity * pageSize(args.first),
+    complexity: pageComplexity,
   })
   async payouts(
     @Ctx() ctx: GraphQLContext,

@@ -54,7 +54,7 @@ export interface SentPayoutRecorder {
  * Told of every step in the step's own transaction, so another domain's bookkeeping commits with
  * it (a scheduled payout's operations become unpaid again when its money comes back).
  */
-export type PayoutStepListener = (em: EntityManager, payout: PayoutRow, from: PayoutStatus) => Promise<void>;
+export type PayoutStepListener = (em: EntityManager, payout: PayoutRow) => Promise<void>;
 
 export class InvalidTransitionError extends ConflictError {
   constructor(from: PayoutStatus, to: PayoutStatus) {
@@ -212,7 +212,7 @@ export class PayoutService {
     // Sending is handing the payout to the ERP: the same transaction records what moved and the message.
     if (to === 'SENT') messages.push(await this.erp.recordSent(em, row, moved!));
     await writeToOutbox(em, messages);
-    for (const listener of this.stepListeners) await listener(em, row, from);
+    for (const listener of this.stepListeners) await listener(em, row);
     return { payout: row, changed: true };
   }
 
@@ -221,8 +221,10 @@ export class PayoutService {
     if (!movement) return null;
     const payee = { kind: row.payee_kind, id: row.payee_id };
     const currency = row.currency.trim();
-    const fromAccountId = await this.ledger.accountId(em, this.accountKeyFor(payee, currency, movement.from));
-    const toAccountId = await this.ledger.accountId(em, this.accountKeyFor(payee, currency, movement.to));
+    const [fromAccountId, toAccountId] = await this.ledger.accountIds(em, [
+      this.accountKeyFor(payee, currency, movement.from),
+      this.accountKeyFor(payee, currency, movement.to),
+    ]);
     const posted = await this.ledger.post(em, {
       idempotencyKey: `payout:${row.id}:${to}`,
       debitAccountId: fromAccountId,

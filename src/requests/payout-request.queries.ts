@@ -5,16 +5,12 @@ import { ForbiddenError, InvalidInputError } from '../platform/errors';
 import { parsePayeeRef } from '../platform/payee';
 import type { PayoutRequestRow } from './payout-request.service';
 import type { PayoutRequestFilter } from './payout-request.types';
+import type { SqlWhere } from '../platform/graphql/pagination';
 
-
-interface Where {
-  sql: string;
-  params: unknown[];
-}
 
 /** Read side of payout requests: filtered, limited to the caller's clients, keyset-paged newest first. */
 export class PayoutRequestQueries {
-  where(filter: PayoutRequestFilter | null | undefined, principal: Principal): Where {
+  where(filter: PayoutRequestFilter | null | undefined, principal: Principal): SqlWhere {
     const clauses: string[] = [];
     const params: unknown[] = [];
     if (filter?.clientId) {
@@ -34,7 +30,7 @@ export class PayoutRequestQueries {
     return { sql: clauses.length ? clauses.join(' AND ') : 'TRUE', params };
   }
 
-  async page(em: EntityManager, where: Where, first: number, afterId: string | null) {
+  async page(em: EntityManager, where: SqlWhere, first: number, afterId: string | null) {
     let keyset = '';
     const params = [...where.params];
     if (afterId) {
@@ -49,7 +45,7 @@ export class PayoutRequestQueries {
     return { rows: rows.slice(0, first), hasNextPage: rows.length > first };
   }
 
-  async count(em: EntityManager, where: Where): Promise<number> {
+  async count(em: EntityManager, where: SqlWhere): Promise<number> {
     const [row] = await em.execute<{ n: string }[]>(`SELECT count(*) AS n FROM payout_request WHERE ${where.sql}`, where.params);
     return Number(row!.n);
   }

@@ -2,7 +2,7 @@ import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } fro
 import { assertCanSee, assertRole } from '../platform/auth';
 import { NotFoundError } from '../platform/errors';
 import type { GraphQLContext } from '../platform/graphql/context';
-import { pageSize, toConnection } from '../platform/graphql/pagination';
+import { pageComplexity, pageSize, toConnection } from '../platform/graphql/pagination';
 import { PayoutType } from '../payouts/payout.types';
 import { PayoutRequestQueries } from './payout-request.queries';
 import {
@@ -48,7 +48,7 @@ export class PayoutRequestResolver {
 
   @Query(() => PayoutRequestConnection, {
     description: 'Payout requests the caller may see, newest first',
-    complexity: ({ args, childComplexity }) => 1 + childComplexity * pageSize(args.first),
+    complexity: pageComplexity,
   })
   async payoutRequests(
     @Ctx() ctx: GraphQLContext,

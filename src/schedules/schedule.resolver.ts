@@ -4,7 +4,6 @@ import { InvalidInputError } from '../platform/errors';
 import type { GraphQLContext } from '../platform/graphql/context';
 import { checkReference } from '../platform/payee';
 import { nextPending, parseCalendarRules, validateCron, validateDelayDays, type ScheduleRules } from './schedule-rules';
-import { rulesOf } from './schedule.service';
 import { CalendarInput, CalendarType, PayoutScheduleInput, PayoutScheduleType, ScheduledFire } from './schedule.types';
 
 const MAX_UPCOMING = 50;
@@ -84,9 +83,8 @@ export class PayoutScheduleResolver {
     if (!Number.isInteger(count) || count < 1 || count > MAX_UPCOMING) {
       throw new InvalidInputError(`count must be between 1 and ${MAX_UPCOMING}`, { field: 'count' });
     }
-    const row = (await ctx.app.schedules.schedule(ctx.em, schedule.id))!;
-    const calendar = (await ctx.app.schedules.calendar(ctx.em, row.calendar_id))!;
-    return upcomingFires(rulesOf(row, calendar), new Date(), count).map((fire) => Object.assign(new ScheduledFire(), fire));
+    const rules = (await ctx.app.schedules.rulesFor(ctx.em, schedule.id))!;
+    return upcomingFires(rules, new Date(), count).map((fire) => Object.assign(new ScheduledFire(), fire));
   }
 }
 

@@ -101,6 +101,11 @@ export class ScheduleService {
     return row ? normalizeSchedule(row) : null;
   }
 
+  async schedulesById(em: EntityManager, ids: readonly string[]): Promise<ScheduleRow[]> {
+    const rows = await em.execute<ScheduleRow[]>('SELECT * FROM payout_schedule WHERE id IN (?)', [[...ids]]);
+    return rows.map(normalizeSchedule);
+  }
+
   async schedules(em: EntityManager, calendarId?: string | null): Promise<ScheduleRow[]> {
     const rows = calendarId
       ? await em.execute<ScheduleRow[]>('SELECT * FROM payout_schedule WHERE calendar_id = ? ORDER BY id', [calendarId])
@@ -122,14 +127,6 @@ export class ScheduleService {
       calendar: { timezone: row.timezone, holidays: row.holidays.map(String), weekendDays: row.weekend_days.map(Number) },
     };
   }
-}
-
-export function rulesOf(schedule: ScheduleRow, calendar: CalendarRow): ScheduleRules {
-  return {
-    cron: schedule.cron,
-    delayDays: schedule.delay_days,
-    calendar: { timezone: calendar.timezone, holidays: calendar.holidays, weekendDays: calendar.weekend_days },
-  };
 }
 
 function normalizeCalendar(row: CalendarRow): CalendarRow {

@@ -10,12 +10,6 @@ export function shopRunJobKey(shop: ShopKey): string {
   return `${SHOP_RUN_TASK}:${shopOwnerId(shop)}`;
 }
 
-/** The payload of a shop's scheduled run; the run works out its cut-off when it fires. */
-export interface ShopRunPayload {
-  partyId: string;
-  shopId: string;
-}
-
 /**
  * Keeps exactly one pending `shop__payout` job per scheduled shop, booked for its next fire
  * time under the shop's job key. Always called in the transaction that changed the shop or its
@@ -25,13 +19,18 @@ export class ShopScheduler {
   constructor(private readonly schedules: ScheduleService) {}
 
   /** Books, moves or removes the shop's job to match its current schedule. */
-  async book(em: EntityManager, shop: ShopRow): Promise<void> {
+  async book(em: EntityManager, shop: ShopRow, now?: Date): Promise<void> {
     const rules = shop.payout_schedule_id ? await this.schedules.rulesFor(em, shop.payout_schedule_id) : null;
-    await this.bookWith(em, shop, rules);
+    await this.bookWith(em, shop, rules, now);
   }
 
   /** Re-books every shop on the given schedules (their cron, delay or calendar changed). */
   async rebookSchedules(em: EntityManager, scheduleIds: readonly string[]): Promise<void> {
+    if (scheduleIds.length === 0) return;
+    // Lock the shops first (in one order, as a run locks one): a run in flight finishes under the
+    // old rules before their new booking is computed, and none starts until it commits.
+    await em.execute('SELECT 1 FROM shop WHERE payout_schedule_id IN (?) ORDER BY party_id, shop_id FOR UPDATE', [[...scheduleIds]]);
+    const now = await databaseNow(em);
     for (const scheduleId of scheduleIds) {
       const rules = await this.schedules.rulesFor(em, scheduleId);
       // Shops on one schedule differ only in where their cut-offs start: book each start once.
@@ -39,7 +38,6 @@ export class ShopScheduler {
         `SELECT DISTINCT greatest(last_cutoff, schedule_since) AS since FROM shop WHERE payout_schedule_id = ?`,
         [scheduleId],
       );
-      const now = await databaseNow(em);
       for (const { since } of starts) {
         const next = rules ? nextPending(rules, since ? new Date(since) : now, now) : null;
         await em.execute(
@@ -47,7 +45,7 @@ export class ShopScheduler {
              UPDATE shop SET next_cutoff = ?, next_fire_at = ?, updated_at = now()
               WHERE payout_schedule_id = ? AND greatest(last_cutoff, schedule_since) IS NOT DISTINCT FROM ?
               RETURNING party_id, shop_id)
-           SELECT count(*) FROM due, LATERAL ${next ? ADD_JOB : REMOVE_JOB}`,
+           SELECT count(*) FROM due, LATERAL ${next ? addJob('?::timestamptz') : REMOVE_JOB}`,
           [next?.cutoff ?? null, next?.fireAt ?? null, scheduleId, since, ...(next ? [next.fireAt] : [])],
         );
       }
@@ -68,8 +66,8 @@ export class ShopScheduler {
               SELECT 1 FROM graphile_worker.jobs j
                WHERE j.key = '${SHOP_RUN_TASK}:' || s.party_id || '/' || s.shop_id
                  AND (j.locked_at IS NULL OR j.locked_at > now() - make_interval(secs => ?))))
-       SELECT count(*) FROM due, LATERAL ${ADD_JOB}`,
-      [graceSeconds, graceSeconds, new Date()],
+       SELECT count(*) FROM due, LATERAL ${addJob('now()')}`,
+      [graceSeconds, graceSeconds],
     );
     return Number(rows[0]?.count ?? 0);
   }
@@ -84,15 +82,15 @@ export class ShopScheduler {
       `WITH due AS (
          UPDATE shop SET last_cutoff = ?, next_cutoff = ?, next_fire_at = ?, updated_at = now()
           WHERE party_id = ? AND shop_id = ? RETURNING party_id, shop_id)
-       SELECT count(*) FROM due, LATERAL ${next ? ADD_JOB : REMOVE_JOB}`,
+       SELECT count(*) FROM due, LATERAL ${next ? addJob('?::timestamptz') : REMOVE_JOB}`,
       [shop.last_cutoff, next?.cutoff ?? null, next?.fireAt ?? null, shop.party_id, shop.shop_id, ...(next ? [next.fireAt] : [])],
     );
   }
 }
 
-/** Set-based booking for the rows of `due` (party_id, shop_id); run_at is the last parameter. */
-const ADD_JOB = `graphile_worker.add_job(identifier => '${SHOP_RUN_TASK}',
-    payload => json_build_object('partyId', due.party_id, 'shopId', due.shop_id), run_at => ?::timestamptz,
+/** Set-based booking for the rows of `due` (party_id, shop_id), at the SQL time `runAt`. */
+const addJob = (runAt: string) => `graphile_worker.add_job(identifier => '${SHOP_RUN_TASK}',
+    payload => json_build_object('partyId', due.party_id, 'shopId', due.shop_id), run_at => ${runAt},
     job_key => '${SHOP_RUN_TASK}:' || due.party_id || '/' || due.shop_id, job_key_mode => 'replace') booked`;
 const REMOVE_JOB = `graphile_worker.remove_job('${SHOP_RUN_TASK}:' || due.party_id || '/' || due.shop_id) removed`;
 

@@ -6,21 +6,11 @@ import { textArray } from '../platform/sql-arrays';
 import { toRunRow, type RunRow } from './shop-payout-run';
 import { toShopRow, type ShopKey, type ShopRow } from './shop';
 import type { ShopFilter } from './shop.types';
-
-export interface Page<T> {
-  rows: T[];
-  hasNextPage: boolean;
-}
-
-/** A WHERE clause and its parameters, built from a filter and the caller's scope. */
-interface Where {
-  sql: string;
-  params: unknown[];
-}
+import type { Page, SqlWhere } from '../platform/graphql/pagination';
 
 /** Read side of shops and their runs: filtered, scoped to what the caller may see, keyset-paged. */
 export class ShopQueries {
-  where(filter: ShopFilter | null | undefined, principal: Principal): Where {
+  where(filter: ShopFilter | null | undefined, principal: Principal): SqlWhere {
     const conditions: string[] = [];
     const params: unknown[] = [];
     const add = (condition: string, ...values: unknown[]) => {
@@ -42,7 +32,7 @@ export class ShopQueries {
     return { sql: conditions.length ? conditions.join(' AND ') : 'true', params };
   }
 
-  async page(em: EntityManager, where: Where, size: number, after: ShopKey | null): Promise<Page<ShopRow>> {
+  async page(em: EntityManager, where: SqlWhere, size: number, after: ShopKey | null): Promise<Page<ShopRow>> {
     const keyset = after ? ' AND (party_id, shop_id) > (?, ?)' : '';
     const rows = await em.execute<ShopRow[]>(
       `SELECT * FROM shop WHERE ${where.sql}${keyset} ORDER BY party_id, shop_id LIMIT ?`,
@@ -51,7 +41,7 @@ export class ShopQueries {
     return { rows: rows.slice(0, size).map(toShopRow), hasNextPage: rows.length > size };
   }
 
-  async count(em: EntityManager, where: Where): Promise<number> {
+  async count(em: EntityManager, where: SqlWhere): Promise<number> {
     const [row] = await em.execute<{ count: string }[]>(`SELECT count(*) AS count FROM shop WHERE ${where.sql}`, where.params);
     return Number(row!.count);
   }

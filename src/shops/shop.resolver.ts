@@ -3,9 +3,8 @@ import { assertCanSee } from '../platform/auth';
 import { InvalidInputError } from '../platform/errors';
 import { Money } from '../platform/graphql/common-types';
 import type { GraphQLContext } from '../platform/graphql/context';
-import { decodeKeyCursor, encodeKeyCursor, pageSize, toConnection } from '../platform/graphql/pagination';
+import { decodeKeyCursor, encodeKeyCursor, pageComplexity, pageSize, toConnection } from '../platform/graphql/pagination';
 import { checkReference } from '../platform/payee';
-import { Payout } from '../payouts/entities';
 import { PayoutType } from '../payouts/payout.types';
 import { PayoutScheduleType } from '../schedules/schedule.types';
 import { shopPayoutAccount } from './shop';
@@ -13,8 +12,6 @@ import { ShopQueries } from './shop.queries';
 import { ShopConnection, ShopFilter, ShopPayoutRunConnection, ShopPayoutRunType, ShopType } from './shop.types';
 
 const queries = new ShopQueries();
-const pageComplexity = ({ args, childComplexity }: { args: { first?: number }; childComplexity: number }) =>
-  1 + childComplexity * pageSize(args.first);
 
 @Resolver(() => ShopType)
 export class ShopResolver {
@@ -48,15 +45,14 @@ export class ShopResolver {
 
   @FieldResolver(() => Money, { description: 'What the shop is owed now, not yet in a payout (negative when it owes)' })
   async balance(@Root() shop: ShopType, @Ctx() ctx: GraphQLContext): Promise<Money> {
-    const account = shopPayoutAccount(shop, shop.currency);
-    const accounts = await ctx.app.ledger.accountsOf(ctx.em, account.owner);
-    const payout = accounts.find((a) => a.type === account.type && a.currency.trim() === shop.currency);
-    return Money.of(payout?.balance ?? 0n, shop.currency);
+    const { owner, type, currency } = shopPayoutAccount(shop, shop.currency);
+    const account = await ctx.loaders.account.load([owner.kind, owner.id, type, currency].join('\u0000'));
+    return Money.of(account?.balance ?? 0n, shop.currency);
   }
 
   @FieldResolver(() => PayoutScheduleType, { nullable: true, description: 'Null when unscheduled or the schedule is not defined yet' })
   async payoutSchedule(@Root() shop: ShopType, @Ctx() ctx: GraphQLContext): Promise<PayoutScheduleType | null> {
-    const row = shop.payoutScheduleId ? await ctx.app.schedules.schedule(ctx.em, shop.payoutScheduleId) : null;
+    const row = shop.payoutScheduleId ? await ctx.loaders.schedule.load(shop.payoutScheduleId) : null;
     return row ? PayoutScheduleType.of(row) : null;
   }
 
@@ -85,7 +81,7 @@ export class ShopResolver {
 export class ShopPayoutRunResolver {
   @FieldResolver(() => PayoutType, { nullable: true, description: 'The payout the run made, when it made one' })
   async payout(@Root() run: ShopPayoutRunType, @Ctx() ctx: GraphQLContext): Promise<PayoutType | null> {
-    const payout = run.payoutId ? await ctx.em.findOne(Payout, { id: run.payoutId }) : null;
+    const payout = run.payoutId ? await ctx.loaders.payout.load(run.payoutId) : null;
     return payout ? PayoutType.of(payout) : null;
   }
 }

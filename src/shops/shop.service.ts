@@ -20,12 +20,13 @@ export class ShopService {
 
   async apply(em: EntityManager, event: PartyEvent): Promise<void> {
     if (event.type === 'ShopCreated') return this.create(em, event);
-    const shop = (await this.lock(em, event))?.shop;
-    if (!shop) throw new NotFoundError(`Shop ${event.partyId}/${event.shopId} does not exist`, { partyId: event.partyId, shopId: event.shopId });
+    const locked = await this.lock(em, event);
+    if (!locked) throw new NotFoundError(`Shop ${event.partyId}/${event.shopId} does not exist`, { partyId: event.partyId, shopId: event.shopId });
+    const { shop, now } = locked;
     switch (event.type) {
       case 'ShopPayoutScheduleChanged':
         if (shop.payout_schedule_id === event.payoutScheduleId) return;
-        return this.changeSchedule(em, shop, event.payoutScheduleId);
+        return this.changeSchedule(em, shop, event.payoutScheduleId, now);
       case 'ShopPayoutToolChanged':
         return this.update(em, event, 'payout_tool_id = ?', [event.payoutToolId]);
       case 'ShopBlocked':
@@ -92,13 +93,13 @@ export class ShopService {
     if (created.payout_schedule_id) await this.scheduler.book(em, toShopRow(created));
   }
 
-  private async changeSchedule(em: EntityManager, shop: ShopRow, scheduleId: string | null): Promise<void> {
+  private async changeSchedule(em: EntityManager, shop: ShopRow, scheduleId: string | null, now: Date): Promise<void> {
     const [changed] = await em.execute<ShopRow[]>(
       `UPDATE shop SET payout_schedule_id = ?, schedule_since = CASE WHEN ?::text IS NULL THEN NULL ELSE now() END, updated_at = now()
         WHERE party_id = ? AND shop_id = ? RETURNING *`,
       [scheduleId, scheduleId, shop.party_id, shop.shop_id],
     );
-    await this.scheduler.book(em, toShopRow(changed!));
+    await this.scheduler.book(em, toShopRow(changed!), now);
   }
 
   private async update(em: EntityManager, key: ShopKey, assignments: string, params: unknown[]): Promise<void> {

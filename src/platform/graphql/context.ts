@@ -13,5 +13,5 @@ export interface GraphQLContext {
 
 export function createContext(app: App, principal: Principal): GraphQLContext {
   const em = app.orm.em.fork();
-  return { app, em, principal, loaders: createLoaders(em, app.cashPaymentFacts) };
+  return { app, em, principal, loaders: createLoaders(em, app.cashPaymentFacts, app.schedules) };
 }

@@ -12,6 +12,22 @@ export function pageSize(first: number | null | undefined): number {
   return first;
 }
 
+/** One page of rows, and whether another follows. */
+export interface Page<TRow> {
+  rows: TRow[];
+  hasNextPage: boolean;
+}
+
+/** A raw-SQL WHERE clause and its parameters, as the read sides build them from filters. */
+export interface SqlWhere {
+  sql: string;
+  params: unknown[];
+}
+
+/** Query cost of a paged field: its children's cost once per row asked for. */
+export const pageComplexity = ({ args, childComplexity }: { args: { first?: number | null }; childComplexity: number }) =>
+  1 + childComplexity * pageSize(args.first);
+
 /** Opaque keyset cursor over (time, id), newest first. */
 export function encodeCursor(at: Date, id: string): string {
   return Buffer.from(`${at.toISOString()}|${id}`, 'utf8').toString('base64url');

@@ -2,7 +2,7 @@ import { Arg, Ctx, Field, ID, Int, Mutation, ObjectType, Query, Resolver } from 
 import { assertRole } from '../auth';
 import { InvalidInputError } from '../errors';
 import type { GraphQLContext } from '../graphql/context';
-import { pageSize } from '../graphql/pagination';
+import { pageComplexity, pageSize } from '../graphql/pagination';
 import type { DeadLetter } from './dead-letter.entity';
 
 /** Dead letters have bigint ids: digits that PostgreSQL's bigint can hold. */
@@ -90,7 +90,7 @@ export class DeadLetterRetry {
 export class DeadLetterResolver {
   @Query(() => DeadLetterPage, {
     description: 'Admin: dead letters, oldest first',
-    complexity: ({ args, childComplexity }) => 1 + childComplexity * pageSize(args.first),
+    complexity: pageComplexity,
   })
   async deadLetters(
     @Ctx() ctx: GraphQLContext,
