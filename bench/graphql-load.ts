@@ -1,6 +1,6 @@
 import { TokenService } from '../src/platform/auth';
 import { BENCH_JWT_SECRET, withClient } from './lib/database';
-import { childEnv, cpuTimeMs, freePort, memoryOf, sampleRss, spawnService, waitReady } from './lib/child';
+import { cpuTimeMs, memoryOf, sampleRss, spawnService, waitReady, apiEnv } from './lib/child';
 import { graphqlLoad, type LoadResult } from './lib/load';
 import type { BenchmarkResult } from './lib/report';
 import { round, sleep } from './lib/stats';
@@ -53,13 +53,8 @@ interface QueryRun {
 
 export async function benchGraphql(databaseUrl: string, options: GraphqlLoadOptions): Promise<BenchmarkResult> {
   const payoutsInDatabase = await ensurePayouts(databaseUrl);
-  const poolMax = process.env.BENCH_API_POOL_MAX || undefined;
-  const env = childEnv({
-    DATABASE_URL: databaseUrl,
-    PORT: String(await freePort()),
-    JWT_SECRET: BENCH_JWT_SECRET,
-    ...(poolMax ? { DATABASE_POOL_MAX: poolMax } : {}),
-  });
+  const env = await apiEnv(databaseUrl, BENCH_JWT_SECRET);
+  const poolMax = env.DATABASE_POOL_MAX;
   const token = new TokenService(BENCH_JWT_SECRET).sign({ subject: 'bench', role: 'admin', ttl: '1h' });
   const api = spawnService('api', env);
   try {

@@ -2,9 +2,9 @@ import { checkLedger } from '../src/ledger/invariants';
 import { TokenService } from '../src/platform/auth';
 import { BENCH_JWT_SECRET, withClient } from './lib/database';
 import {
+  apiEnv,
   childEnv,
   cpuTimeMs,
-  freePort,
   machineBusyMs,
   memoryOf,
   postgresCpuMs,
@@ -163,13 +163,8 @@ export async function benchRequestApi(databaseUrl: string, options: RequestApiOp
     await app.close();
   }
 
-  const poolMax = process.env.BENCH_API_POOL_MAX || undefined;
-  const env = childEnv({
-    DATABASE_URL: databaseUrl,
-    PORT: String(await freePort()),
-    JWT_SECRET: BENCH_JWT_SECRET,
-    ...(poolMax ? { DATABASE_POOL_MAX: poolMax } : {}),
-  });
+  const env = await apiEnv(databaseUrl, BENCH_JWT_SECRET);
+  const poolMax = env.DATABASE_POOL_MAX;
   const token = new TokenService(BENCH_JWT_SECRET).sign({ subject: 'bench', role: 'admin', ttl: '1h' });
   const postgresNow = await postgresCpu(databaseUrl);
   const api = spawnService('api', env);

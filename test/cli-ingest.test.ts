@@ -7,21 +7,13 @@ import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_JWT_SECRET } from './helpers/app';
 import { createTestDatabase } from './helpers/database';
+import { accrualEvent } from './helpers/accruals';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, '..');
 
-function accrual(eventId: string, clientId: string, amount: string, reference: string) {
-  return JSON.stringify({
-    eventId,
-    occurredAt: '2026-11-02T10:00:00Z',
-    payee: { kind: 'CLIENT', id: clientId },
-    account: 'payout',
-    amount,
-    currency: 'RUB',
-    reference,
-  });
-}
+const accrual = (eventId: string, clientId: string, amount: string, reference: string) =>
+  JSON.stringify(accrualEvent(eventId, clientId, amount, reference));
 
 const BAD_LINE = accrual('ing-bad', 'c-ing-1', '1.5', 'fraction');
 const LINES = [

@@ -8,6 +8,7 @@ import { startProcess, type RunningProcess } from '../src/processes';
 import { kafkaBrokers, startTestServer, tokenFor, type TestServer } from './helpers/app';
 import { graphql } from './helpers/graphql';
 import { disconnectProducer, produce, untilSeen, waitFor, type OutgoingMessage } from './helpers/kafka';
+import { accrualEvent } from './helpers/accruals';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, '..');
@@ -15,18 +16,7 @@ const brokers = kafkaBrokers();
 
 let server: TestServer;
 
-function accrual(eventId: string, clientId: string, amount: unknown, reference: string, extra: Record<string, unknown> = {}) {
-  return {
-    eventId,
-    occurredAt: '2026-11-02T10:00:00Z',
-    payee: { kind: 'CLIENT', id: clientId },
-    account: 'payout',
-    amount,
-    currency: 'RUB',
-    reference,
-    ...extra,
-  };
-}
+const accrual = accrualEvent;
 
 /** Messages under one key land on one partition, so they are applied in the order sent. */
 function keyed(key: string, values: unknown[]): OutgoingMessage[] {

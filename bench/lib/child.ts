@@ -45,6 +45,17 @@ export function childEnv(settings: Record<string, string>): NodeJS.ProcessEnv {
   };
 }
 
+/** The environment of a `payouts api` under load: a free port, the bench secret, BENCH_API_POOL_MAX. */
+export async function apiEnv(databaseUrl: string, jwtSecret: string): Promise<NodeJS.ProcessEnv> {
+  const poolMax = process.env.BENCH_API_POOL_MAX || undefined;
+  return childEnv({
+    DATABASE_URL: databaseUrl,
+    PORT: String(await freePort()),
+    JWT_SECRET: jwtSecret,
+    ...(poolMax ? { DATABASE_POOL_MAX: poolMax } : {}),
+  });
+}
+
 export function spawnService(command: string, env: NodeJS.ProcessEnv): ServiceProcess {
   const child: ChildProcess = spawn(process.execPath, [CLI, command], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const chunks: string[] = [];
