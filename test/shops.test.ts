@@ -70,7 +70,8 @@ const schedule = async (id: string, count = 3) => (await ask(PayoutSchedulesDocu
 
 /** Waits until the shop has `count` runs; returns them, latest cut-off first. */
 async function untilRuns(ref: ShopRef, count: number) {
-  const seen = await waitFor(() => runs(ref), (r) => r.totalCount >= count);
+  // Nodes and totalCount are two reads: a run committing between them shows in one only.
+  const seen = await waitFor(() => runs(ref), (r) => r.totalCount >= count && r.nodes.length >= count);
   expect(seen.totalCount).toBe(count);
   return seen.nodes;
 }
