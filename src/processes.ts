@@ -9,7 +9,7 @@ import { migrateJobs, startJobRunner } from './platform/jobs';
 import { InboundConsumer, consumerOptions } from './platform/kafka/consumer';
 import { createLogger, type Logger } from './platform/logger';
 import { migrate, pendingMigrations } from './platform/orm';
-import { OutboxWaker } from './platform/outbox/waker';
+import { OutboxPoller } from './platform/outbox/poller';
 
 export interface Roles {
   api: boolean;
@@ -72,16 +72,11 @@ export async function startProcess(roles: Roles, env: NodeJS.ProcessEnv = proces
       });
       const activeRunner = runner;
       stops.unshift(() => activeRunner.stop());
-      // Without Kafka nothing can be published: the outbox waits, and waking the publisher is waste.
+      // Without Kafka nothing can be published: the outbox waits, and polling it is waste.
       if (app.producer) {
-        const waker = new OutboxWaker(
-          database.url,
-          () => activeRunner.addJob('outbox__publish', {}, { jobKey: 'outbox__publish', jobKeyMode: 'preserve_run_at' }).then(() => undefined),
-          logger.child({ component: 'outbox-waker' }),
-          25,
-        );
-        await waker.start();
-        stops.splice(1, 0, () => waker.stop());
+        const poller = new OutboxPoller(() => app.outbox.drain(), logger.child({ component: 'outbox' }), settings.OUTBOX_POLL_INTERVAL);
+        poller.start();
+        stops.splice(1, 0, () => poller.stop());
       }
       for (const gate of GATES) await activeRunner.addJob(gate, {}, { jobKey: gate, jobKeyMode: 'replace' });
       await activeRunner.addJob('shop__rebook_overdue', {}, { jobKey: 'shop__rebook_overdue', jobKeyMode: 'replace' });

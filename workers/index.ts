@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TaskList } from 'graphile-worker';
 import type { App } from '../src/app';
-import outboxPublish from './outbox__publish';
 import payoutSend from './payout__send';
 import payoutRequestProcess from './payout_request__process';
 import shopPayout from './shop__payout';
@@ -10,7 +9,6 @@ import shopRebookOverdue from './shop__rebook_overdue';
 
 /** Every task, named `entity__action`, one file each. */
 const tasks: Record<string, (app: App) => TaskList[string]> = {
-  outbox__publish: outboxPublish,
   payout_request__process: payoutRequestProcess,
   payout__send: payoutSend,
   shop__payout: shopPayout,

@@ -57,7 +57,9 @@ export async function apiEnv(databaseUrl: string, jwtSecret: string): Promise<No
 }
 
 export function spawnService(command: string, env: NodeJS.ProcessEnv): ServiceProcess {
-  const child: ChildProcess = spawn(process.execPath, [CLI, command], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // BENCH_CHILD_NODE_ARGS, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`, to see where a child's CPU goes
+  const nodeArgs = process.env.BENCH_CHILD_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, CLI, command], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const chunks: string[] = [];
   child.stdout!.on('data', (data: Buffer) => chunks.push(data.toString()));
   child.stderr!.on('data', (data: Buffer) => chunks.push(data.toString()));

@@ -3,7 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Topics } from '../platform/config';
 import type { OutboxMessage } from '../platform/outbox/outbox';
 import { payoutSnapshot, type PayoutRow } from '../payouts/payout-messages';
-import type { MoneyMoved, SentPayoutRecorder } from '../payouts/payout.service';
+import type { SentPayoutRecorder } from '../payouts/payout.service';
 
 export interface CashPaymentFactRow {
   id: string;
@@ -17,19 +17,15 @@ export interface CashPaymentFactRow {
 
 /**
  * The ERP's side of sending a payout: the cash-payment fact (what moved, from which account,
- * when) and the `erp.payouts` message that carries its id. Both are written in the transaction
- * that marks the payout SENT.
+ * when) and the `erp.payouts` message that carries its id. The payout step that marks the payout
+ * SENT writes both, in its own transaction.
  */
 export class CashPaymentFacts implements SentPayoutRecorder {
   constructor(private readonly topics: Pick<Topics, 'erpPayouts'>) {}
 
-  async recordSent(em: EntityManager, payout: PayoutRow, moved: MoneyMoved): Promise<OutboxMessage> {
-    const [fact] = await em.execute<CashPaymentFactRow[]>(
-      `INSERT INTO cash_payment_fact (id, payout_id, account_id, transfer_id, amount, currency, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *`,
-      [randomUUID(), payout.id, moved.fromAccountId, moved.transferId, payout.amount, payout.currency, payout.updated_at],
-    );
-    return { topic: this.topics.erpPayouts, key: payout.id, value: erpPayoutMessage(payout, fact!) };
+  prepareSent(sent: PayoutRow): { factId: string; message: OutboxMessage } {
+    const factId = randomUUID();
+    return { factId, message: { topic: this.topics.erpPayouts, key: sent.id, value: erpPayoutMessage(sent, factId) } };
   }
 
   async forPayouts(em: EntityManager, payoutIds: readonly string[]): Promise<CashPaymentFactRow[]> {
@@ -38,18 +34,18 @@ export class CashPaymentFacts implements SentPayoutRecorder {
   }
 }
 
-/** The `erp.payouts` message (contracts.md): what the ERP needs to pay. */
-export function erpPayoutMessage(payout: PayoutRow, fact: CashPaymentFactRow) {
-  const snapshot = payoutSnapshot(payout);
+/** The `erp.payouts` message (contracts.md): what the ERP needs to pay. Sent when the payout became SENT. */
+export function erpPayoutMessage(sent: PayoutRow, cashPaymentFactId: string) {
+  const snapshot = payoutSnapshot(sent);
   return {
-    payoutId: payout.id,
+    payoutId: sent.id,
     payee: snapshot.payee,
     accountId: snapshot.accountId,
     amount: snapshot.amount,
     currency: snapshot.currency,
-    ...(payout.payout_tool_id ? { payoutToolId: payout.payout_tool_id } : {}),
-    cashPaymentFactId: fact.id,
+    ...(sent.payout_tool_id ? { payoutToolId: sent.payout_tool_id } : {}),
+    cashPaymentFactId,
     createdAt: snapshot.createdAt,
-    sentAt: new Date(fact.created_at).toISOString(),
+    sentAt: snapshot.updatedAt,
   };
 }

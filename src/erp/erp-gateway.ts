@@ -1,5 +1,6 @@
-import type { MikroORM } from '@mikro-orm/postgresql';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from '../platform/logger';
+import type { PayoutRow } from '../payouts/payout-messages';
 import type { PayoutService } from '../payouts/payout.service';
 import { RateLimiter } from './rate-limiter';
 
@@ -12,8 +13,9 @@ export interface ErpGatewayOptions {
 
 /**
  * The oebs-gate: hands CREATED payouts of every source to the ERP. Each payout is one
- * transaction — lock it (skipping ones another worker holds), move the reserved money in flight,
- * record the cash-payment fact and the `erp.payouts` message, mark it SENT.
+ * transaction, and one statement (`PayoutService.sendIfFree`): skip it if another worker holds
+ * it, move the reserved money in flight, record the cash-payment fact and the `erp.payouts`
+ * message, mark it SENT. The batch's accounts are opened and learnt first, in one round trip.
  */
 export class ErpGateway {
   private readonly limiter: RateLimiter;
@@ -29,32 +31,34 @@ export class ErpGateway {
 
   /** Sends up to `limit` CREATED payouts, oldest first; returns how many this call sent. */
   async sendBatch(limit: number): Promise<{ taken: number; sent: number }> {
-    const candidates = await this.orm.em
-      .fork()
-      .execute<{ id: string }[]>(`SELECT id FROM payout WHERE status = 'CREATED' ORDER BY created_at, id LIMIT ?`, [limit]);
+    // No transaction anywhere here: each send below is its own.
+    const em = this.orm.em.fork();
+    const candidates = await em.execute<PayoutRow[]>(
+      `SELECT * FROM payout WHERE status = 'CREATED' ORDER BY created_at, id LIMIT ?`,
+      [limit],
+    );
+    if (candidates.length === 0) return { taken: 0, sent: 0 };
+    await this.payouts.prepareToSend(em, candidates);
     let next = 0;
     let sent = 0;
     const lane = async () => {
       while (next < candidates.length) {
-        const { id } = candidates[next++]!;
+        const payout = candidates[next++]!;
         await this.limiter.take();
-        if (await this.sendOne(id)) sent += 1;
+        if (await this.sendOne(em, payout)) sent += 1;
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.options.concurrency, candidates.length) }, lane));
     return { taken: candidates.length, sent };
   }
 
-  private async sendOne(payoutId: string): Promise<boolean> {
+  private async sendOne(em: EntityManager, payout: PayoutRow): Promise<boolean> {
     try {
-      return await this.orm.em.fork().transactional(async (em) => {
-        // null: sent or cancelled meanwhile, or another worker has it
-        const change = await this.payouts.sendIfFree(em, payoutId, { actor: 'oebs-gate' });
-        return change?.changed ?? false;
-      });
+      // null: sent or cancelled meanwhile, or another worker has it
+      return (await this.payouts.sendIfFree(em, payout, { actor: 'oebs-gate' })) !== null;
     } catch (error) {
       // The money is not where it should be (e.g. the reservation is gone): leave it CREATED, say why.
-      this.logger.error({ err: error, payoutId }, 'could not send payout to the ERP');
+      this.logger.error({ err: error, payoutId: payout.id }, 'could not send payout to the ERP');
       return false;
     }
   }

@@ -57,74 +57,72 @@ export class LedgerService {
 
   /** Finds or opens an account; safe to call concurrently for the same key. */
   async accountId(em: EntityManager, key: AccountKey): Promise<string> {
-    const cacheKey = cacheKeyOf(key);
-    const cached = this.committedIds.get(cacheKey);
-    if (cached) return cached;
-    const params = [key.owner.kind, key.owner.id, key.type, key.currency];
-    // A row this transaction opened has created_at = now() and may still roll back: remember only older ones.
-    const existing = await em.execute<{ id: string; committed: boolean }[]>(
-      'SELECT id, created_at < now() AS committed FROM ledger_account WHERE owner_kind = ? AND owner_id = ? AND type = ? AND currency = ?',
-      params,
-    );
-    if (existing[0]) {
-      if (existing[0].committed) this.remember(cacheKey, String(existing[0].id));
-      return String(existing[0].id);
-    }
-    return this.open(em, key);
+    const [id] = await this.accountIds(em, [key]);
+    return id!;
   }
 
-  /** Several accounts' ids in one round trip (opening any that are missing), in the order given. */
+  /**
+   * Several accounts' ids, in the order given: remembered ones from memory, the rest in one
+   * look-up, and any still missing opened in one statement. Safe to call concurrently for the same
+   * keys. Outside a transaction every id it returns is committed and remembered, so a caller about
+   * to run many small transactions can open and learn their accounts here first.
+   */
   async accountIds(em: EntityManager, keys: readonly AccountKey[]): Promise<string[]> {
     const found = new Map<string, string>();
     for (const key of keys) {
       const cached = this.committedIds.get(cacheKeyOf(key));
       if (cached) found.set(cacheKeyOf(key), cached);
     }
-    const missing = keys.filter((key) => !found.has(cacheKeyOf(key)));
-    if (missing.length > 0) {
-      const rows = await em.execute<{ owner_kind: string; owner_id: string; type: string; currency: string; id: string; committed: boolean }[]>(
-        // LATERAL: one index look-up per key, whatever the planner thinks of the table's size.
-        `SELECT a.owner_kind, a.owner_id, a.type, a.currency, a.id, a.created_at < now() AS committed
-           FROM unnest(?::text[], ?::text[], ?::text[], ?::text[]) AS k(owner_kind, owner_id, type, currency),
-           LATERAL (SELECT * FROM ledger_account a
-                     WHERE a.owner_kind = k.owner_kind AND a.owner_id = k.owner_id AND a.type = k.type AND a.currency = k.currency) a`,
-        [
-          textArray(missing.map((k) => k.owner.kind)),
-          textArray(missing.map((k) => k.owner.id)),
-          textArray(missing.map((k) => k.type)),
-          textArray(missing.map((k) => k.currency)),
-        ],
-      );
-      for (const row of rows) {
-        const cacheKey = cacheKeyOf({ owner: { kind: row.owner_kind, id: row.owner_id }, type: row.type, currency: row.currency.trim() });
-        found.set(cacheKey, String(row.id));
-        if (row.committed) this.remember(cacheKey, String(row.id));
-      }
+    const unknown = uniqueKeys(keys.filter((key) => !found.has(cacheKeyOf(key))));
+    if (unknown.length > 0) {
+      const committed = !em.isInTransaction();
+      for (const row of await this.lookUp(em, unknown)) this.learn(found, row, committed || row.committed);
+      const missing = unknown.filter((key) => !found.has(cacheKeyOf(key)));
+      // Rows this call opens may still roll back with the caller's transaction: remember them only outside one.
+      if (missing.length > 0) for (const row of await this.open(em, missing)) this.learn(found, row, committed);
+      const raced = missing.filter((key) => !found.has(cacheKeyOf(key)));
+      if (raced.length > 0) for (const row of await this.lookUp(em, raced)) this.learn(found, row, committed || row.committed);
     }
-    const result: string[] = [];
-    for (const key of keys) result.push(found.get(cacheKeyOf(key)) ?? (await this.open(em, key)));
-    return result;
+    return keys.map((key) => {
+      const id = found.get(cacheKeyOf(key));
+      if (!id) throw new Error(`account ${cacheKeyOf(key)} could not be opened`);
+      return id;
+    });
+  }
+
+  private async lookUp(em: EntityManager, keys: readonly AccountKey[]): Promise<AccountRow[]> {
+    // LATERAL: one index look-up per key, whatever the planner thinks of the table's size.
+    // A row this transaction opened has created_at = now() and may still roll back: not `committed`.
+    return em.execute<AccountRow[]>(
+      `SELECT a.owner_kind, a.owner_id, a.type, a.currency, a.id, a.created_at < now() AS committed
+         FROM unnest(?::text[], ?::text[], ?::text[], ?::text[]) AS k(owner_kind, owner_id, type, currency),
+         LATERAL (SELECT * FROM ledger_account a
+                   WHERE a.owner_kind = k.owner_kind AND a.owner_id = k.owner_id AND a.type = k.type AND a.currency = k.currency) a`,
+      keyArrays(keys),
+    );
   }
 
   /**
-   * Opens an account no one had. Not cached: the opening transaction may still roll back.
-   * DO NOTHING, not DO UPDATE: an update would lock the row out of ledger_post's id order and
-   * deadlock concurrent transfers. On a conflict the other opener has committed, so re-read.
+   * Opens accounts no one had, in key order so that two callers opening overlapping sets wait for
+   * each other instead of deadlocking. DO NOTHING, not DO UPDATE: an update would lock the row out
+   * of ledger_post's id order. A key another caller opened meanwhile returns no row: look it up.
    */
-  private async open(em: EntityManager, key: AccountKey): Promise<string> {
-    const params = [key.owner.kind, key.owner.id, key.type, key.currency];
-    const opened = await em.execute<{ id: string }[]>(
-      `INSERT INTO ledger_account (owner_kind, owner_id, type, currency, allow_negative) VALUES (?, ?, ?, ?, ?)
+  private async open(em: EntityManager, keys: readonly AccountKey[]): Promise<AccountRow[]> {
+    return em.execute<AccountRow[]>(
+      `INSERT INTO ledger_account (owner_kind, owner_id, type, currency, allow_negative)
+       SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::boolean[])
+                AS k(owner_kind, owner_id, type, currency, allow_negative)
+        ORDER BY owner_kind, owner_id, type, currency
        ON CONFLICT (owner_kind, owner_id, type, currency) DO NOTHING
-       RETURNING id`,
-      [...params, this.negativePolicy(key)],
+       RETURNING owner_kind, owner_id, type, currency, id, false AS committed`,
+      [...keyArrays(keys), plainArray(keys.map((key) => this.negativePolicy(key)))],
     );
-    if (opened[0]) return String(opened[0].id);
-    const raced = await em.execute<{ id: string }[]>(
-      'SELECT id FROM ledger_account WHERE owner_kind = ? AND owner_id = ? AND type = ? AND currency = ?',
-      params,
-    );
-    return String(raced[0]!.id);
+  }
+
+  private learn(found: Map<string, string>, row: AccountRow, committed: boolean): void {
+    const cacheKey = cacheKeyOf({ owner: { kind: row.owner_kind, id: row.owner_id }, type: row.type, currency: row.currency.trim() });
+    found.set(cacheKey, String(row.id));
+    if (committed) this.remember(cacheKey, String(row.id));
   }
 
   async post(em: EntityManager, transfer: TransferRequest): Promise<PostedTransfer> {
@@ -148,7 +146,14 @@ export class LedgerService {
   }
 
   private remember(cacheKey: string, id: string): void {
-    if (this.committedIds.size > 100_000) this.committedIds.clear();
+    if (this.committedIds.size >= MAX_REMEMBERED_IDS) {
+      // Forget the oldest tenth (a Map iterates in insertion order), not everything at once.
+      let forget = MAX_REMEMBERED_IDS / 10;
+      for (const key of this.committedIds.keys()) {
+        this.committedIds.delete(key);
+        if (--forget === 0) break;
+      }
+    }
     this.committedIds.set(cacheKey, id);
   }
 
@@ -200,6 +205,31 @@ export class LedgerService {
       { orderBy: { type: 'asc', currency: 'asc' } },
     );
   }
+}
+
+interface AccountRow {
+  owner_kind: string;
+  owner_id: string;
+  type: string;
+  currency: string;
+  id: string;
+  committed: boolean;
+}
+
+/** Account ids remembered per process (a few hundred bytes each). */
+const MAX_REMEMBERED_IDS = 200_000;
+
+function keyArrays(keys: readonly AccountKey[]): string[] {
+  return [
+    textArray(keys.map((k) => k.owner.kind)),
+    textArray(keys.map((k) => k.owner.id)),
+    textArray(keys.map((k) => k.type)),
+    textArray(keys.map((k) => k.currency)),
+  ];
+}
+
+function uniqueKeys(keys: readonly AccountKey[]): AccountKey[] {
+  return [...new Map(keys.map((key) => [cacheKeyOf(key), key])).values()];
 }
 
 function cacheKeyOf(key: AccountKey): string {

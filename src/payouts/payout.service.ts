@@ -2,13 +2,15 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { ConflictError, InvalidInputError, NotFoundError } from '../platform/errors';
 import type { Topics } from '../platform/config';
-import { toWireJson, writeToOutbox, type OutboxMessage } from '../platform/outbox/outbox';
+import { toWireJson, type OutboxMessage } from '../platform/outbox/outbox';
+import { plainArray, textArray } from '../platform/sql-arrays';
 import { payeeId, type Payee } from '../platform/payee';
 import { SYSTEM_OWNER, type AccountKey, type LedgerService } from '../ledger/ledger.service';
 import {
   PayoutAccount,
   decideTransition,
   movementFor,
+  returnsMoney,
   type PayoutAccountRole,
   type PayoutSource,
   type PayoutStatus,
@@ -39,22 +41,17 @@ export interface PayoutChange {
   changed: boolean;
 }
 
-/** The ledger transfer a step made, and the account the money left. */
-export interface MoneyMoved {
-  transferId: string;
-  fromAccountId: string;
-}
-
-/** What sending needs from the ERP side: record the cash-payment fact, build the `erp.payouts` message. */
+/** What sending needs from the ERP side: the cash-payment fact's id and the `erp.payouts` message naming it. */
 export interface SentPayoutRecorder {
-  recordSent(em: EntityManager, payout: PayoutRow, moved: MoneyMoved): Promise<OutboxMessage>;
+  prepareSent(sent: PayoutRow): { factId: string; message: OutboxMessage };
 }
 
 /**
- * Told of every step in the step's own transaction, so another domain's bookkeeping commits with
- * it (a scheduled payout's operations become unpaid again when its money comes back).
+ * Told when a payout's money comes back (CANCELLED, REJECTED, RETURNED), in that step's own
+ * transaction, so another domain's bookkeeping commits with it (a scheduled payout's operations
+ * become unpaid again).
  */
-export type PayoutStepListener = (em: EntityManager, payout: PayoutRow) => Promise<void>;
+export type MoneyBackListener = (em: EntityManager, payout: PayoutRow) => Promise<void>;
 
 export class InvalidTransitionError extends ConflictError {
   constructor(from: PayoutStatus, to: PayoutStatus) {
@@ -63,12 +60,13 @@ export class InvalidTransitionError extends ConflictError {
 }
 
 /**
- * One payout lifecycle for every source. Each method is one step and must run inside the
- * caller's transaction (`em.transactional`): the status, its history entry, the ledger movement
- * and the outbox messages commit together or not at all.
+ * One payout lifecycle for every source. Creating and stepping must run inside the caller's
+ * transaction (`em.transactional`): the status, its history entry, the ledger movement and the
+ * outbox messages commit together or not at all. The one exception is `sendIfFree`, which the
+ * ERP sender calls outside a transaction: its single statement is the transaction.
  */
 export class PayoutService {
-  private readonly stepListeners: PayoutStepListener[] = [];
+  private readonly moneyBackListeners: MoneyBackListener[] = [];
 
   constructor(
     private readonly ledger: LedgerService,
@@ -76,25 +74,35 @@ export class PayoutService {
     private readonly erp: SentPayoutRecorder,
   ) {}
 
-  /**
-   * Creates a payout and reserves its amount from the payee's available balance. One statement
-   * inserts the payout, its first history entry and its `payouts.events` message and posts the
-   * reservation (`ledger_post`), so the hot path costs one round trip inside the transaction.
-   */
+  /** Creates a payout and reserves its amount from the payee's available balance (see `createMany`). */
   async create(em: EntityManager, input: CreatePayoutInput): Promise<PayoutChange> {
-    if (input.amount <= 0n) throw new InvalidInputError('A payout amount must be positive');
-    const owner = { kind: input.payee.kind, id: payeeId(input.payee) };
-    const [available, reserved] = await this.ledger.accountIds(em, [
-      this.accountKeyFor(owner, input.currency, 'available'),
-      this.accountKeyFor(owner, input.currency, 'reserved'),
-    ]);
-    const shop = input.payee.kind === 'SHOP' ? input.payee : null;
+    const [change] = await this.createMany(em, [input]);
+    return change!;
+  }
+
+  /**
+   * Creates payouts and reserves their amounts, however many, in one statement after the account
+   * look-up: the payouts, their first history entries, their `payouts.events` messages and the
+   * reservations (`ledger_post_many`). All or nothing: one refused reservation (insufficient
+   * funds) fails the call. An idempotency key seen before returns that payout, reserving nothing.
+   */
+  async createMany(em: EntityManager, inputs: readonly CreatePayoutInput[]): Promise<PayoutChange[]> {
+    if (inputs.some((input) => input.amount <= 0n)) throw new InvalidInputError('A payout amount must be positive');
+    if (inputs.length === 0) return [];
+    const owners = inputs.map((input) => ({ kind: input.payee.kind, id: payeeId(input.payee) }));
+    const accounts = await this.ledger.accountIds(
+      em,
+      inputs.flatMap((input, i) => [
+        this.accountKeyFor(owners[i]!, input.currency, 'available'),
+        this.accountKeyFor(owners[i]!, input.currency, 'reserved'),
+      ]),
+    );
     const now = new Date();
-    const row: PayoutRow = {
+    const rows: PayoutRow[] = inputs.map((input, i) => ({
       id: randomUUID(),
       payee_kind: input.payee.kind,
-      payee_id: owner.id,
-      account_id: available,
+      payee_id: owners[i]!.id,
+      account_id: accounts[2 * i]!,
       amount: input.amount.toString(),
       currency: input.currency,
       status: 'CREATED',
@@ -105,59 +113,72 @@ export class PayoutService {
       sequence: 1,
       created_at: now,
       updated_at: now,
-    };
-    const event = this.lifecycleMessage(row);
-    let inserted: { id: string }[];
+    }));
+    const shops = inputs.map((input) => (input.payee.kind === 'SHOP' ? input.payee : null));
+    let created: { id: string }[];
     try {
-      inserted = await em.execute<{ id: string }[]>(
-        `WITH created AS (
+      created = await em.execute<{ id: string }[]>(
+        `WITH input AS (
+           SELECT * FROM unnest(?::uuid[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[],
+                                ?::text[], ?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::text[], ?::text[], ?::text[], ?::text[])
+             AS i(id, payee_kind, payee_id, party_id, shop_id, account_id, reserved_id, amount, currency, source, source_ref,
+                  idempotency_key, cutoff, payout_tool_id, actor, transfer_key, event)),
+         created AS (
            INSERT INTO payout (id, payee_kind, payee_id, party_id, shop_id, account_id, amount, currency, status, source,
                                source_ref, idempotency_key, cutoff, payout_tool_id, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'CREATED', ?, ?, ?, ?, ?, ?, ?)
+           SELECT id, payee_kind, payee_id, party_id, shop_id, account_id, amount, currency, 'CREATED', source,
+                  source_ref, idempotency_key, cutoff, payout_tool_id, ?, ? FROM input
            ON CONFLICT (idempotency_key) DO NOTHING
-           RETURNING id, amount, currency, created_at),
+           RETURNING id),
          history AS (
            INSERT INTO payout_status_change (payout_id, sequence, status, actor, occurred_at)
-           SELECT id, 1, 'CREATED', ?, created_at FROM created),
-         reservation AS (
-           SELECT posted.transfer_id FROM created,
-             LATERAL ledger_post('payout:' || created.id || ':CREATED', ?, ?, created.amount, created.currency,
-                                 'payout_created', created.id::text) posted),
+           SELECT id, 1, 'CREATED', i.actor, ? FROM created JOIN input i USING (id)),
          event AS (
-           INSERT INTO outbox_message (topic, key, value) SELECT ?, id::text, ? FROM created)
-         SELECT id, (SELECT transfer_id FROM reservation) AS reservation FROM created`,
+           INSERT INTO outbox_message (topic, key, value)
+           SELECT ?, id::text, i.event FROM created JOIN input i USING (id)),
+         reservation AS (
+           SELECT ledger_post_many(array_agg(i.transfer_key), array_agg(i.account_id), array_agg(i.reserved_id),
+                                   array_agg(i.amount), array_agg(i.currency), array_agg('payout_created'::text), array_agg(id::text)) AS posted
+             FROM created JOIN input i USING (id))
+         SELECT id, (SELECT posted FROM reservation) AS posted FROM created`,
         [
-          row.id,
-          row.payee_kind,
-          row.payee_id,
-          shop?.partyId ?? null,
-          shop?.shopId ?? null,
-          available,
-          row.amount,
-          row.currency,
-          row.source,
-          row.source_ref,
-          input.idempotencyKey,
-          row.cutoff,
-          row.payout_tool_id,
+          textArray(rows.map((row) => row.id)),
+          textArray(rows.map((row) => row.payee_kind)),
+          textArray(rows.map((row) => row.payee_id)),
+          textArray(shops.map((shop) => shop?.partyId ?? null)),
+          textArray(shops.map((shop) => shop?.shopId ?? null)),
+          plainArray(rows.map((row) => row.account_id)),
+          plainArray(rows.map((_row, i) => accounts[2 * i + 1]!)),
+          plainArray(rows.map((row) => row.amount)),
+          textArray(rows.map((row) => row.currency)),
+          textArray(rows.map((row) => row.source)),
+          textArray(rows.map((row) => row.source_ref)),
+          textArray(inputs.map((input) => input.idempotencyKey)),
+          textArray(rows.map((row) => row.cutoff?.toISOString() ?? null)),
+          textArray(rows.map((row) => row.payout_tool_id)),
+          textArray(inputs.map((input) => input.actor ?? null)),
+          textArray(rows.map((row) => transferKey(row.id, 'CREATED'))),
+          textArray(rows.map((row) => toWireJson(this.lifecycleMessage(row).value))),
           now,
           now,
-          input.actor ?? null,
-          available,
-          reserved,
-          event.topic,
-          toWireJson(event.value),
+          now,
+          this.topics.payoutEvents,
         ],
       );
     } catch (error) {
       throw this.ledger.translateError(error);
     }
-    if (!inserted[0]) return { payout: await this.sameRequestAgain(em, input, available), changed: false };
-    return { payout: row, changed: true };
+    const isNew = new Set(created.map((row) => row.id));
+    const changes: PayoutChange[] = [];
+    for (const [i, row] of rows.entries()) {
+      if (isNew.has(row.id)) changes.push({ payout: row, changed: true });
+      else changes.push({ payout: await this.sameRequestAgain(em, inputs[i]!, row.account_id), changed: false });
+    }
+    return changes;
   }
 
-  onStep(listener: PayoutStepListener): void {
-    this.stepListeners.push(listener);
+  onMoneyBack(listener: MoneyBackListener): void {
+    this.moneyBackListeners.push(listener);
   }
 
   async send(em: EntityManager, payoutId: string, input: TransitionInput = {}): Promise<PayoutChange> {
@@ -169,72 +190,81 @@ export class PayoutService {
   }
 
   /**
-   * Sends a CREATED payout unless another worker holds it: null when it is locked elsewhere or is
-   * no longer CREATED. Lets a gate skip busy payouts instead of queueing behind them.
+   * Opens and remembers the accounts sending these payouts moves money between, in one round trip
+   * for the lot. Called outside a transaction, so `sendIfFree` then needs no look-up of its own.
    */
-  async sendIfFree(em: EntityManager, payoutId: string, input: TransitionInput = {}): Promise<PayoutChange | null> {
-    const [current] = await em.execute<PayoutRow[]>(
-      `SELECT * FROM payout WHERE id = ? AND status = 'CREATED' FOR UPDATE SKIP LOCKED`,
-      [payoutId],
+  async prepareToSend(em: EntityManager, payouts: readonly PayoutRow[]): Promise<void> {
+    const movement = movementFor('CREATED', 'SENT')!;
+    await this.ledger.accountIds(
+      em,
+      payouts.flatMap((row) => [this.accountOf(row, movement.from), this.accountOf(row, movement.to)]),
     );
-    return current ? this.apply(em, current, 'SENT', input) : null;
+  }
+
+  /**
+   * Sends a CREATED payout (as read, at its sequence) unless it has moved on or another
+   * transaction holds it: then null, and nothing changes. Outside a transaction the send is one
+   * statement and its own transaction, so a gate skips busy payouts instead of queueing behind them.
+   */
+  async sendIfFree(em: EntityManager, current: PayoutRow, input: TransitionInput = {}): Promise<PayoutRow | null> {
+    if (current.status !== 'CREATED') return null;
+    return this.step(em, current, 'SENT', input);
   }
 
   /** Moves a payout to `to` if the lifecycle allows it; repeats and late news change nothing. */
   async transition(em: EntityManager, payoutId: string, to: PayoutStatus, input: TransitionInput = {}): Promise<PayoutChange> {
-    const locked = await em.execute<PayoutRow[]>('SELECT * FROM payout WHERE id = ? FOR UPDATE', [payoutId]);
-    const current = locked[0];
+    const [current] = await em.execute<PayoutRow[]>('SELECT * FROM payout WHERE id = ? FOR UPDATE', [payoutId]);
     if (!current) throw new NotFoundError(`Payout ${payoutId} not found`, { payoutId });
-    return this.apply(em, current, to, input);
-  }
-
-  /** The step itself, on a payout row this transaction has locked. */
-  private async apply(em: EntityManager, current: PayoutRow, to: PayoutStatus, input: TransitionInput): Promise<PayoutChange> {
-    const payoutId = current.id;
     const from = current.status as PayoutStatus;
     const decision = decideTransition(from, to);
     if (decision === 'ignore') return { payout: current, changed: false };
     if (decision === 'refuse') throw new InvalidTransitionError(from, to);
-
-    const moved = await this.moveMoney(em, current, from, to);
-    const updated = await em.execute<PayoutRow[]>(
-      `WITH changed AS (
-         UPDATE payout SET status = ?, sequence = sequence + 1, updated_at = clock_timestamp()
-          WHERE id = ? RETURNING *),
-       history AS (
-         INSERT INTO payout_status_change (payout_id, sequence, status, reason, actor, occurred_at)
-         SELECT id, sequence, status, ?, ?, updated_at FROM changed)
-       SELECT * FROM changed`,
-      [to, payoutId, input.reason ?? null, input.actor ?? null],
-    );
-    const row = updated[0]!;
-    const messages: OutboxMessage[] = [this.lifecycleMessage(row)];
-    // Sending is handing the payout to the ERP: the same transaction records what moved and the message.
-    if (to === 'SENT') messages.push(await this.erp.recordSent(em, row, moved!));
-    await writeToOutbox(em, messages);
-    for (const listener of this.stepListeners) await listener(em, row);
-    return { payout: row, changed: true };
+    const next = await this.step(em, current, to, input);
+    // This transaction holds the row, so the step cannot find it elsewhere or moved on.
+    if (!next) throw new Error(`payout ${payoutId} changed under its lock`);
+    if (returnsMoney(to)) for (const listener of this.moneyBackListeners) await listener(em, next);
+    return { payout: next, changed: true };
   }
 
-  private async moveMoney(em: EntityManager, row: PayoutRow, from: PayoutStatus, to: PayoutStatus): Promise<MoneyMoved | null> {
-    const movement = movementFor(from, to);
-    if (!movement) return null;
-    const payee = { kind: row.payee_kind, id: row.payee_id };
-    const currency = row.currency.trim();
-    const [fromAccountId, toAccountId] = await this.ledger.accountIds(em, [
-      this.accountKeyFor(payee, currency, movement.from),
-      this.accountKeyFor(payee, currency, movement.to),
-    ]);
-    const posted = await this.ledger.post(em, {
-      idempotencyKey: `payout:${row.id}:${to}`,
-      debitAccountId: fromAccountId,
-      creditAccountId: toAccountId,
-      amount: BigInt(row.amount),
-      currency,
-      kind: `payout_${to.toLowerCase()}`,
-      reference: row.id,
-    });
-    return { transferId: posted.transferId, fromAccountId };
+  /**
+   * Writes one step the lifecycle allows (`payout_step`, one statement): the ledger movement, the
+   * status and history, the cash-payment fact when sending, and the messages, which name the
+   * step's sequence and time and so are built here. Null when the payout is no longer as `current`
+   * says or another transaction holds it.
+   */
+  private async step(em: EntityManager, current: PayoutRow, to: PayoutStatus, input: TransitionInput): Promise<PayoutRow | null> {
+    const movement = movementFor(current.status as PayoutStatus, to);
+    const [debit, credit] = movement
+      ? await this.ledger.accountIds(em, [this.accountOf(current, movement.from), this.accountOf(current, movement.to)])
+      : [null, null];
+    const next: PayoutRow = { ...current, status: to, sequence: current.sequence + 1, updated_at: new Date() };
+    const messages = [this.lifecycleMessage(next)];
+    const sent = to === 'SENT' ? this.erp.prepareSent(next) : null;
+    if (sent) messages.push(sent.message);
+    try {
+      const [row] = await em.execute<{ stepped: boolean }[]>(
+        `SELECT payout_step(?::uuid, ?, ?::integer, ?, ?::timestamptz, ?, ?, ?, ?::bigint, ?::bigint, ?, ?::uuid, ?::text[], ?::text[]) AS stepped`,
+        [
+          current.id,
+          current.status,
+          current.sequence,
+          to,
+          next.updated_at,
+          input.reason ?? null,
+          input.actor ?? null,
+          movement ? transferKey(current.id, to) : null,
+          debit,
+          credit,
+          movement ? `payout_${to.toLowerCase()}` : null,
+          sent?.factId ?? null,
+          textArray(messages.map((message) => message.topic)),
+          textArray(messages.map((message) => toWireJson(message.value))),
+        ],
+      );
+      return row!.stepped ? next : null;
+    } catch (error) {
+      throw this.ledger.translateError(error);
+    }
   }
 
   private async sameRequestAgain(em: EntityManager, input: CreatePayoutInput, accountId: string): Promise<PayoutRow> {
@@ -252,8 +282,17 @@ export class PayoutService {
     return { topic: this.topics.payoutEvents, key: row.id, value: payoutEvent(row, new Date(row.updated_at)) };
   }
 
+  private accountOf(row: PayoutRow, role: PayoutAccountRole): AccountKey {
+    return this.accountKeyFor({ kind: row.payee_kind, id: row.payee_id }, row.currency.trim(), role);
+  }
+
   private accountKeyFor(owner: { kind: string; id: string }, currency: string, role: PayoutAccountRole): AccountKey {
     if (role === 'world') return { owner: SYSTEM_OWNER, type: PayoutAccount.world, currency };
     return { owner, type: PayoutAccount[role], currency };
   }
+}
+
+/** The idempotency key of the ledger transfer a payout's step makes: one per payout and status. */
+function transferKey(payoutId: string, to: PayoutStatus): string {
+  return `payout:${payoutId}:${to}`;
 }

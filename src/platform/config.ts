@@ -49,6 +49,8 @@ const settingsSchema = z.object({
   /** Jobs a worker fetches (and locks) at once and hands out locally; 0 fetches one per free slot. */
   WORKER_LOCAL_QUEUE: z.coerce.number().int().min(0).default(16),
   OUTBOX_BATCH_SIZE: positiveInt.default(500),
+  /** How often an idle worker looks for outbox messages to publish (most wait less). */
+  OUTBOX_POLL_INTERVAL: duration.default(100),
   GRAPHQL_MAX_DEPTH: positiveInt.default(8),
   GRAPHQL_MAX_COST: positiveInt.default(5000),
   PAYOUT_REQ_GATE_INTERVAL: duration.default(5000),

@@ -7,7 +7,7 @@ export function textArray(values: readonly (string | null)[]): string {
   return `{${values.map((v) => (v === null ? 'NULL' : `"${v.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`)).join(',')}}`;
 }
 
-/** Integers (numbers or bigints) and timestamps as ISO strings need no quoting. */
-export function plainArray(values: readonly (number | bigint | string)[]): string {
+/** Integers (numbers or bigints), booleans and timestamps as ISO strings need no quoting. */
+export function plainArray(values: readonly (number | bigint | boolean | string)[]): string {
   return `{${values.join(',')}}`;
 }

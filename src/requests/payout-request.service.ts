@@ -4,7 +4,7 @@ import { isTransient } from '../platform/database-errors';
 import { ConflictError, DomainError, InvalidInputError, NotFoundError } from '../platform/errors';
 import type { Logger } from '../platform/logger';
 import { parsePayee, payeeId } from '../platform/payee';
-import type { PayoutService } from '../payouts/payout.service';
+import type { CreatePayoutInput, PayoutService } from '../payouts/payout.service';
 
 export type PayoutRequestStatus = 'NEW' | 'DONE' | 'ERROR';
 
@@ -19,6 +19,11 @@ export interface PayoutRequestRow {
   created_at: Date;
   updated_at: Date;
   processed_at: Date | null;
+}
+
+interface PendingRequest {
+  id: string;
+  client_id: string;
 }
 
 interface PayableAccount {
@@ -69,8 +74,9 @@ export class PayoutRequestService {
 
   /**
    * Takes up to `limit` NEW requests that no other worker holds (SKIP LOCKED) and settles them in
-   * one transaction. The fast path takes no savepoints; when a request fails, the batch is redone
-   * with a savepoint around each request, so only that one becomes ERROR.
+   * one transaction. The fast path creates every payout of the batch in one call and takes no
+   * savepoints; when that fails, the batch is redone with a savepoint around each request, so
+   * only the failing one becomes ERROR.
    */
   async processBatch(limit: number): Promise<number> {
     try {
@@ -110,29 +116,7 @@ export class PayoutRequestService {
         ORDER BY id FOR NO KEY UPDATE`,
       [clients],
     );
-    const done: string[] = [];
-    for (const request of requests) {
-      if (isolate) await em.execute('SAVEPOINT payout_request', [], 'run');
-      try {
-        const paid = await this.payClient(em, request, accounts);
-        if (isolate) await em.execute('RELEASE SAVEPOINT payout_request', [], 'run');
-        // Only now, with the payouts kept: a later request of the client finds nothing left to pay.
-        for (const account of paid) account.balance = '0';
-        done.push(request.id);
-      } catch (error) {
-        // A deadlock or a lost connection is not the request's fault: the whole batch runs again later.
-        if (!isolate || isTransient(error)) throw isolate ? error : new RequestFailed(error);
-        await em.execute('ROLLBACK TO SAVEPOINT payout_request', [], 'run');
-        const reason = error instanceof DomainError ? error.message : `internal error: ${(error as Error).message}`;
-        this.logger.warn({ requestId: request.id, clientId: request.client_id, reason }, 'payout request failed');
-        await em.execute(
-          `UPDATE payout_request SET status = 'ERROR', error = ?, attempts = attempts + 1, processed_at = now(),
-                  updated_at = now() WHERE id = ?`,
-          [reason, request.id],
-          'run',
-        );
-      }
-    }
+    const done = isolate ? await this.settleEach(em, requests, accounts) : await this.settleAll(em, requests, accounts);
     if (done.length > 0) {
       await em.execute(
         `UPDATE payout_request SET status = 'DONE', error = NULL, attempts = attempts + 1, processed_at = now(),
@@ -144,17 +128,57 @@ export class PayoutRequestService {
     return requests.length;
   }
 
-  /** One payout per positive `payout` balance of the client, for the whole balance; returns the accounts paid. */
-  private async payClient(
-    em: EntityManager,
-    request: { id: string; client_id: string },
-    accounts: PayableAccount[],
-  ): Promise<PayableAccount[]> {
-    const paid: PayableAccount[] = [];
+  /** Every request's payouts in one call; returns the requests settled (all of them). */
+  private async settleAll(em: EntityManager, requests: readonly PendingRequest[], accounts: PayableAccount[]): Promise<string[]> {
+    const payouts = requests.flatMap((request) => this.payoutsFor(request, accounts));
+    try {
+      await this.payouts.createMany(em, payouts);
+    } catch (error) {
+      // A deadlock or a lost connection is not a request's fault: the whole batch runs again later.
+      throw isTransient(error) ? error : new RequestFailed(error);
+    }
+    return requests.map((request) => request.id);
+  }
+
+  /** One request at a time, each behind a savepoint: a failing one becomes ERROR, the rest go on. */
+  private async settleEach(em: EntityManager, requests: readonly PendingRequest[], accounts: PayableAccount[]): Promise<string[]> {
+    const done: string[] = [];
+    for (const request of requests) {
+      await em.execute('SAVEPOINT payout_request', [], 'run');
+      // Balances as they are before this request: restored if its payouts roll back.
+      const before = accounts.map((account) => account.balance);
+      try {
+        await this.payouts.createMany(em, this.payoutsFor(request, accounts));
+        await em.execute('RELEASE SAVEPOINT payout_request', [], 'run');
+        done.push(request.id);
+      } catch (error) {
+        if (isTransient(error)) throw error;
+        await em.execute('ROLLBACK TO SAVEPOINT payout_request', [], 'run');
+        for (const [i, balance] of before.entries()) accounts[i]!.balance = balance;
+        const reason = error instanceof DomainError ? error.message : `internal error: ${(error as Error).message}`;
+        this.logger.warn({ requestId: request.id, clientId: request.client_id, reason }, 'payout request failed');
+        await em.execute(
+          `UPDATE payout_request SET status = 'ERROR', error = ?, attempts = attempts + 1, processed_at = now(),
+                  updated_at = now() WHERE id = ?`,
+          [reason, request.id],
+          'run',
+        );
+      }
+    }
+    return done;
+  }
+
+  /**
+   * One payout per positive `payout` balance of the request's client, for the whole balance. The
+   * balances it pays count as paid (zero) from here on, so a later request of the same client in
+   * the batch finds nothing left.
+   */
+  private payoutsFor(request: PendingRequest, accounts: PayableAccount[]): CreatePayoutInput[] {
+    const payouts: CreatePayoutInput[] = [];
     for (const account of accounts) {
       if (account.owner_id !== request.client_id || BigInt(account.balance) <= 0n) continue;
       const currency = account.currency.trim();
-      await this.payouts.create(em, {
+      payouts.push({
         payee: { kind: 'CLIENT', id: request.client_id },
         amount: BigInt(account.balance),
         currency,
@@ -163,9 +187,9 @@ export class PayoutRequestService {
         idempotencyKey: `request:${request.id}:${currency}`,
         actor: 'req-gate',
       });
-      paid.push(account);
+      account.balance = '0';
     }
-    return paid;
+    return payouts;
   }
 }
 
