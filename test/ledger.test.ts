@@ -192,6 +192,30 @@ describe('accounts', () => {
     const ids = await Promise.all(Array.from({ length: 10 }, () => open(key)));
     expect(new Set(ids).size).toBe(1);
   });
+
+  it('opens many accounts in one call, each once, when overlapping calls race in opposite orders', async () => {
+    const keys = Array.from({ length: 200 }, (_, n) => account(`bulk-${n}`, 'payout-reserved'));
+    const reversed = [...keys].reverse();
+    // Overlapping sets opened in opposite orders, each in its own transaction: no deadlock, one row per key.
+    const [a, b, c] = await Promise.all([
+      inTransaction((tx) => t.app.ledger.accountIds(tx, keys)),
+      inTransaction((tx) => t.app.ledger.accountIds(tx, reversed)),
+      t.app.ledger.accountIds(fork(), [...keys.slice(100), ...keys.slice(0, 100)]),
+    ]);
+    expect(b).toEqual([...a].reverse());
+    expect(c).toEqual([...a.slice(100), ...a.slice(0, 100)]);
+    const rows = await fork().execute<{ n: string }[]>(
+      `SELECT count(*) AS n FROM ledger_account WHERE owner_id LIKE 'bulk-%' AND type = 'payout-reserved'`,
+    );
+    expect(Number(rows[0]!.n)).toBe(200);
+  });
+
+  it('returns the ids in the order asked, a key asked twice with the same id', async () => {
+    const [x, y, xAgain] = await t.app.ledger.accountIds(fork(), [account('order-1'), account('order-2'), account('order-1')]);
+    expect(xAgain).toBe(x);
+    expect(y).not.toBe(x);
+    expect(await t.app.ledger.accountId(fork(), account('order-2'))).toBe(y);
+  });
 });
 
 describe('database rules', () => {

@@ -104,6 +104,61 @@ describe('payout lifecycle and its money', () => {
     await expect(create(payee, 25_000n, 'life-5-a')).rejects.toMatchObject({ code: 'CONFLICT' });
   });
 
+  it('creates many payouts in one call, all or nothing, and a key seen before returns its payout', async () => {
+    const [rich, poor] = [client('life-7'), client('life-8')];
+    await accrue(rich, 10_000n, 'earn-1');
+    await accrue(poor, 1_000n, 'earn-1');
+    const inputs = (amounts: [Payee, bigint, string][]) =>
+      amounts.map(([payee, amount, key]) => ({ payee, amount, currency: 'RUB', source: 'MANUAL' as const, idempotencyKey: key }));
+    const createMany = (batch: ReturnType<typeof inputs>) =>
+      t.app.orm.em.fork().transactional((tx) => t.app.payouts.createMany(tx, batch));
+
+    const first = await createMany(inputs([[rich, 4_000n, 'life-7-a'], [poor, 1_000n, 'life-8-a'], [rich, 3_000n, 'life-7-b']]));
+    expect(first.map((c) => [c.changed, c.payout.amount, c.payout.status])).toEqual([
+      [true, '4000', 'CREATED'],
+      [true, '1000', 'CREATED'],
+      [true, '3000', 'CREATED'],
+    ]);
+    expect(await balances(rich)).toMatchObject({ payout: 3_000n, 'payout-reserved': 7_000n });
+
+    // One payout the poor payee cannot afford fails the whole call: nothing of it is created or reserved.
+    await expect(createMany(inputs([[rich, 1_000n, 'life-7-c'], [poor, 1n, 'life-8-b']]))).rejects.toBeInstanceOf(InsufficientFundsError);
+    expect(await balances(rich)).toMatchObject({ payout: 3_000n, 'payout-reserved': 7_000n });
+
+    const again = await createMany(inputs([[rich, 4_000n, 'life-7-a'], [rich, 2_000n, 'life-7-d']]));
+    expect(again.map((c) => c.changed)).toEqual([false, true]);
+    expect(again[0]!.payout.id).toBe(first[0]!.payout.id);
+    expect(await balances(rich)).toMatchObject({ payout: 1_000n, 'payout-reserved': 9_000n });
+    expect(await checkLedger(t.app.orm.em.fork())).toEqual([]);
+  });
+
+  it('sends a payout only as it was read, and skips one another transaction holds', async () => {
+    const payee = client('life-9');
+    await accrue(payee, 3_000n, 'earn-1');
+    const { payout: held } = await create(payee, 1_000n, 'life-9-held');
+    const { payout: stale } = await create(payee, 1_000n, 'life-9-stale');
+
+    // Held: another transaction has the row locked, so the send gives up at once instead of waiting.
+    const em = t.app.orm.em.fork();
+    await em.begin();
+    try {
+      await em.execute('SELECT 1 FROM payout WHERE id = ? FOR UPDATE', [held.id]);
+      expect(await t.app.payouts.sendIfFree(t.app.orm.em.fork(), held, { actor: 'test' })).toBeNull();
+    } finally {
+      await em.rollback();
+    }
+    const sent = await t.app.payouts.sendIfFree(t.app.orm.em.fork(), held, { actor: 'test' });
+    expect(sent).toMatchObject({ id: held.id, status: 'SENT', sequence: 2 });
+
+    // Stale: cancelled after it was read, so the send as read no longer applies and changes nothing.
+    await move(stale.id, 'CANCELLED');
+    expect(await t.app.payouts.sendIfFree(t.app.orm.em.fork(), stale, { actor: 'test' })).toBeNull();
+    expect(await balances(payee)).toMatchObject({ payout: 2_000n, 'payout-reserved': 0n, 'payout-sent': 1_000n });
+    const facts = await t.app.cashPaymentFacts.forPayouts(t.app.orm.em.fork(), [held.id, stale.id]);
+    expect(facts.map((f) => [f.payout_id, String(f.amount)])).toEqual([[held.id, '1000']]);
+    expect(await checkLedger(t.app.orm.em.fork())).toEqual([]);
+  });
+
   it('writes one payouts.events message per change with a growing sequence', async () => {
     const payee = client('life-6');
     await accrue(payee, 1_000n, 'earn-1');

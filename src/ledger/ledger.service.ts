@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { ConflictError } from '../platform/errors';
+import { queryBound } from '../platform/bound-query';
 import { plainArray, textArray } from '../platform/sql-arrays';
 import { SqlState, sqlState, violatedConstraint } from '../platform/database-errors';
 import { LedgerAccount } from './entities';
@@ -93,7 +94,8 @@ export class LedgerService {
   private async lookUp(em: EntityManager, keys: readonly AccountKey[]): Promise<AccountRow[]> {
     // LATERAL: one index look-up per key, whatever the planner thinks of the table's size.
     // A row this transaction opened has created_at = now() and may still roll back: not `committed`.
-    return em.execute<AccountRow[]>(
+    return queryBound<AccountRow>(
+      em,
       `SELECT a.owner_kind, a.owner_id, a.type, a.currency, a.id, a.created_at < now() AS committed
          FROM unnest(?::text[], ?::text[], ?::text[], ?::text[]) AS k(owner_kind, owner_id, type, currency),
          LATERAL (SELECT * FROM ledger_account a
@@ -108,7 +110,8 @@ export class LedgerService {
    * of ledger_post's id order. A key another caller opened meanwhile returns no row: look it up.
    */
   private async open(em: EntityManager, keys: readonly AccountKey[]): Promise<AccountRow[]> {
-    return em.execute<AccountRow[]>(
+    return queryBound<AccountRow>(
+      em,
       `INSERT INTO ledger_account (owner_kind, owner_id, type, currency, allow_negative)
        SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::boolean[])
                 AS k(owner_kind, owner_id, type, currency, allow_negative)
@@ -164,7 +167,8 @@ export class LedgerService {
   async postMany(em: EntityManager, transfers: readonly TransferRequest[]): Promise<number> {
     if (transfers.length === 0) return 0;
     try {
-      const [row] = await em.execute<{ posted: number }[]>(
+      const [row] = await queryBound<{ posted: number }>(
+        em,
         'SELECT ledger_post_many(?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::text[], ?::text[]) AS posted',
         [
           textArray(transfers.map((t) => t.idempotencyKey)),

