@@ -19,11 +19,6 @@ export interface PayoutWritesOptions {
   concurrency: number;
   /** Payouts created by each path before measuring (JIT, caches, connections). */
   warmup: number;
-  /**
-   * Payouts per path for the diagnostic run with the outbox's NOTIFY trigger disabled (0: none):
-   * a notifying commit takes a cluster-wide lock through its WAL flush, so it bounds both paths.
-   */
-  withoutNotify: number;
 }
 
 const CURRENCY = 'RUB';
@@ -48,7 +43,7 @@ export async function benchApp(databaseUrl: string, poolMax: number): Promise<Ap
 /** Credits every payee of both paths through the accrual service, enough for all their payouts. */
 async function fundPayees(app: App, options: PayoutWritesOptions): Promise<number> {
   // Each phase starts again at payee 0, so round up per phase; +1 for the statement sample.
-  const phases = [options.warmup, options.payouts, options.withoutNotify];
+  const phases = [options.warmup, options.payouts];
   const perPayee = AMOUNT * BigInt(phases.reduce((sum, n) => sum + Math.ceil(n / options.payees), 1));
   const payees = (['svc', 'sql'] as const).flatMap((path) => Array.from({ length: options.payees }, (_, n) => payeeIdOf(path, n)));
   const { elapsedMs } = await runConcurrently(payees.length, options.concurrency, (i) =>
@@ -176,11 +171,6 @@ async function statementsPerPayout(app: App, payees: number): Promise<{ perPayou
   return { perPayout: seen.length / sample, statements: seen.slice(0, Math.round(seen.length / sample)) };
 }
 
-async function hasNotifyTrigger(pool: Pool): Promise<boolean> {
-  const found = await pool.query(`SELECT 1 FROM pg_trigger WHERE tgname = 'outbox_notify' AND NOT tgisinternal`);
-  return (found.rowCount ?? 0) > 0;
-}
-
 interface Sample {
   count: number;
   elapsedMs: number;
@@ -216,8 +206,6 @@ interface Step {
   /** Payouts over all rounds. */
   total: number;
   work: (i: number) => Promise<unknown>;
-  /** Runs before this step's share of each round (e.g. switching the NOTIFY trigger). */
-  before?: () => Promise<unknown>;
 }
 
 /**
@@ -232,7 +220,6 @@ async function measureInRounds(rounds: number, concurrency: number, steps: Step[
       const start = round * perRound;
       const count = Math.min(perRound, step.total - start);
       if (count <= 0) continue;
-      await step.before?.();
       samples.get(step.key)!.push(await sample(count, concurrency, (i) => step.work(start + i)));
     }
   }
@@ -281,29 +268,14 @@ export async function benchPayoutWrites(databaseUrl: string, options: PayoutWrit
 
     const statements = await statementsPerPayout(app, options.payees);
 
-    // With the trigger off only for the diagnostic steps, and always back on at the end.
-    const diagnose = options.withoutNotify > 0 && (await hasNotifyTrigger(pool));
-    const trigger = (on: boolean) => () => pool.query(`ALTER TABLE outbox_message ${on ? 'ENABLE' : 'DISABLE'} TRIGGER outbox_notify`);
     const steps: Step[] = [
-      { key: 'service', total: options.payouts, work: createThroughService(app, options.payees, 'run'), before: diagnose ? trigger(true) : undefined },
+      { key: 'service', total: options.payouts, work: createThroughService(app, options.payees, 'run') },
       { key: 'sql', total: options.payouts, work: (i) => bySql(i, 'run') },
     ];
-    if (diagnose) {
-      steps.push(
-        { key: 'serviceQuiet', total: options.withoutNotify, work: createThroughService(app, options.payees, 'quiet'), before: trigger(false) },
-        { key: 'sqlQuiet', total: options.withoutNotify, work: (i) => bySql(i, 'quiet') },
-      );
-    }
-    let measured: Record<string, PathResult>;
-    try {
-      measured = await measureInRounds(ROUNDS, options.concurrency, steps);
-    } finally {
-      if (diagnose) await trigger(true)();
-    }
+    const measured = await measureInRounds(ROUNDS, options.concurrency, steps);
     const [service, sql] = [measured.service!, measured.sql!];
     const ratio = service.perSecond / sql.perSecond;
-    const withoutNotify = diagnose ? { service: measured.serviceQuiet!, sql: measured.sqlQuiet! } : null;
-    const created = options.warmup + options.payouts + (withoutNotify ? options.withoutNotify : 0);
+    const created = options.warmup + options.payouts;
     const verification = await verify(app, { svc: created + STATEMENT_SAMPLE, sql: created });
 
     return {
@@ -325,23 +297,6 @@ export async function benchPayoutWrites(databaseUrl: string, options: PayoutWrit
           note: `same writes, plain pg pool; p99 ${sql.latencyMs.p99} ms each; ${sql.cpuMsPerPayout} ms of Node.js CPU each`,
         },
         { key: 'payouts.ratio', label: 'Service ÷ hand-written SQL', value: round(ratio, 2), unit: '×' },
-        ...(withoutNotify
-          ? [
-              {
-                key: 'payouts.service.quiet',
-                label: 'Diagnostic: through the service, outbox NOTIFY trigger off',
-                value: withoutNotify.service.perSecond,
-                unit: '/s' as const,
-                note: `${options.withoutNotify.toLocaleString('en-US')} payouts; not how the service runs`,
-              },
-              {
-                key: 'payouts.sql.quiet',
-                label: 'Diagnostic: hand-written SQL, outbox NOTIFY trigger off',
-                value: withoutNotify.sql.perSecond,
-                unit: '/s' as const,
-              },
-            ]
-          : []),
       ],
       details: {
         options,
@@ -351,11 +306,10 @@ export async function benchPayoutWrites(databaseUrl: string, options: PayoutWrit
         sqlStatementsPerPayout: 6,
         service,
         sql,
-        withoutNotify,
         verification,
       },
       notes: [
-        `Payouts: each payout is one transaction — the reservation (ledger_post), the payout row, its first history entry and a payouts.events outbox message — ${options.concurrency} callers at once over ${options.payees} payees per path, DATABASE_POOL_MAX=${options.concurrency}; ${options.warmup} warm-up payouts per path first, then the paths alternate in ${ROUNDS} rounds (with the NOTIFY-off diagnostic as two more steps of each round); afterwards every row is counted and the ledger invariants are checked.`,
+        `Payouts: each payout is one transaction — the reservation (ledger_post), the payout row, its first history entry and a payouts.events outbox message — ${options.concurrency} callers at once over ${options.payees} payees per path, DATABASE_POOL_MAX=${options.concurrency}; ${options.warmup} warm-up payouts per path first, then the paths alternate in ${ROUNDS} rounds; afterwards every row is counted and the ledger invariants are checked.`,
       ],
     };
   } finally {
@@ -368,7 +322,7 @@ export async function benchPayoutWrites(databaseUrl: string, options: PayoutWrit
 export async function seedPayouts(databaseUrl: string, count: number): Promise<void> {
   const app = await benchApp(databaseUrl, 8);
   try {
-    const options = { payouts: count, payees: 50, concurrency: 8, warmup: 0, withoutNotify: 0 };
+    const options = { payouts: count, payees: 50, concurrency: 8, warmup: 0 };
     await fundPayees(app, options);
     await runConcurrently(count, 8, createThroughService(app, options.payees, 'seed'));
   } finally {

@@ -70,7 +70,6 @@ async function main(): Promise<void> {
           payees: intFromEnv('BENCH_PAYEES', 1000),
           concurrency: intFromEnv('BENCH_CONCURRENCY', 16),
           warmup: intFromEnv('BENCH_WARMUP', 1000),
-          withoutNotify: intFromEnv('BENCH_WITHOUT_NOTIFY', 10_000, true),
         }),
       );
     }
