@@ -166,6 +166,8 @@ export class PayoutService {
           now,
           this.topics.payoutEvents,
         ],
+        // Prepared once per connection: planning these CTEs costs more than running them for a few rows.
+        { name: 'payout_create_many' },
       );
     } catch (error) {
       throw this.ledger.translateError(error);
@@ -263,6 +265,7 @@ export class PayoutService {
           textArray(messages.map((message) => message.topic)),
           textArray(messages.map((message) => toWireJson(message.value))),
         ],
+        { name: 'payout_step' },
       );
       return row!.stepped ? next : null;
     } catch (error) {
