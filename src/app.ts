@@ -72,7 +72,7 @@ export async function createApp({ settings, logger, databaseUrl, connectProducer
   const cashPaymentFacts = new CashPaymentFacts(settings.topics);
   const payouts = new PayoutService(ledger, settings.topics, cashPaymentFacts);
   const payoutRequests = new PayoutRequestService(orm, payouts, logger.child({ component: 'req-gate' }));
-  const erpGateway = new ErpGateway(orm, payouts, logger.child({ component: 'oebs-gate' }), {
+  const erpGateway = new ErpGateway(orm, pgPool, payouts, logger.child({ component: 'oebs-gate' }), {
     concurrency: settings.PAYOUT_SENDER_CONCURRENCY,
     ratePerSecond: settings.PAYOUT_SEND_RATE,
   });

@@ -17,8 +17,8 @@ const ROOT = path.resolve(__dirname, '..');
 const BIN = path.join(ROOT, 'bin/payouts.js');
 
 /** A second set of services on a database another app already uses: a second worker. */
-async function appOn(databaseUrl: string): Promise<App> {
-  const settings = loadSettings(testEnv(databaseUrl));
+async function appOn(databaseUrl: string, env: Record<string, string> = {}): Promise<App> {
+  const settings = loadSettings(testEnv(databaseUrl, { env }));
   return createApp({ settings, logger: createLogger(settings.LOG_LEVEL), databaseUrl });
 }
 
@@ -204,6 +204,38 @@ describe('two workers racing over the same queues', () => {
     expect(taken[0]).toBeGreaterThan(0);
     expect(taken[1]).toBeGreaterThan(0);
     await expectSettledOnce(first.app, fundings, 500);
+  });
+});
+
+describe('a sending ceiling (PAYOUT_SEND_RATE) with several workers', () => {
+  it('lets one worker send at a time, so the ceiling is the ERP’s; without a ceiling they send side by side', async () => {
+    const ceiling = { PAYOUT_SEND_RATE: '50' };
+    const one = await createTestApp({ env: ceiling });
+    const other = await appOn(one.env.DATABASE_URL!, ceiling);
+    const uncapped = await appOn(one.env.DATABASE_URL!);
+    try {
+      let acquired!: () => void;
+      let finish!: () => void;
+      const sending = new Promise<void>((resolve) => (acquired = resolve));
+      const finished = new Promise<void>((resolve) => (finish = resolve));
+      const drain = one.app.erpGateway.exclusively(async () => {
+        acquired();
+        await finished;
+        return 'drained by one';
+      });
+      await sending;
+      // While one drains, another worker with the ceiling gives up at once; one without it goes ahead.
+      expect(await other.erpGateway.exclusively(async () => 'drained by other')).toBeNull();
+      expect(await uncapped.erpGateway.exclusively(async () => 'drained uncapped')).toBe('drained uncapped');
+      finish();
+      expect(await drain).toBe('drained by one');
+      // Once it is done (or its process gone), the next may drain.
+      expect(await other.erpGateway.exclusively(async () => 'drained by other')).toBe('drained by other');
+    } finally {
+      await uncapped.close();
+      await other.close();
+      await one.close();
+    }
   });
 });
 

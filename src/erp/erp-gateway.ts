@@ -1,13 +1,17 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import type { Pool } from 'pg';
 import type { Logger } from '../platform/logger';
 import type { PayoutRow } from '../payouts/payout-messages';
 import type { PayoutService } from '../payouts/payout.service';
 import { RateLimiter } from './rate-limiter';
 
+/** Held by the one process sending while a ceiling is set (see `exclusively`). */
+const ERP_SENDER_LOCK = 7_361_020_002;
+
 export interface ErpGatewayOptions {
   /** Payouts sent at once (each in its own transaction). */
   concurrency: number;
-  /** The most payouts sent per second by this process; 0 means no ceiling. */
+  /** The most payouts sent to the ERP per second, by all processes together; 0 means no ceiling. */
   ratePerSecond: number;
 }
 
@@ -22,11 +26,31 @@ export class ErpGateway {
 
   constructor(
     private readonly orm: MikroORM,
+    private readonly pgPool: Pool,
     private readonly payouts: PayoutService,
     private readonly logger: Logger,
     private readonly options: ErpGatewayOptions,
   ) {
     this.limiter = new RateLimiter(options.ratePerSecond);
+  }
+
+  /**
+   * Runs `work` (a drain of the queue) as the only sender of the whole deployment while a ceiling
+   * is set, so that the ceiling is what the ERP sees, however many workers run: null, without
+   * running it, when another process is sending. Without a ceiling senders run side by side.
+   * The lock is a session advisory lock, gone with its connection if this process dies.
+   */
+  async exclusively<T>(work: () => Promise<T>): Promise<T | null> {
+    if (this.options.ratePerSecond <= 0) return work();
+    const client = await this.pgPool.connect();
+    try {
+      const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [ERP_SENDER_LOCK]);
+      if (!rows[0]?.locked) return null;
+      return await work();
+    } finally {
+      // Closed, not returned to the pool: a connection still holding the lock must not linger.
+      client.release(true);
+    }
   }
 
   /** Sends up to `limit` CREATED payouts, oldest first; returns how many this call sent. */
