@@ -83,7 +83,7 @@ export async function createApp({ settings, logger, databaseUrl, connectProducer
   const shops = new ShopService(ledger, shopScheduler);
   const operations = new OperationService(ledger, shops);
   // Money back from a scheduled payout makes its operations unpaid again, in the same transaction.
-  payouts.onMoneyBack((em, payout) => operations.releaseIfMoneyBack(em, payout));
+  payouts.onMoneyBack((em, payout) => operations.releaseOperations(em, payout));
   const shopPayoutRunner = new ShopPayoutRunner(orm, shops, schedules, shopScheduler, operations, payouts, metrics, logger.child({ component: 'shop-runs' }));
   const inbound = new InboundProcessor(orm, metrics, logger.child({ component: 'inbound' }))
     .register(accrualsHandler(settings.topics.accruals, accruals))

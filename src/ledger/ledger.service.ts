@@ -193,7 +193,7 @@ export class LedgerService {
     to: AccountKey,
     transfer: Omit<TransferRequest, 'debitAccountId' | 'creditAccountId' | 'currency'>,
   ): Promise<PostedTransfer> {
-    const [debitAccountId, creditAccountId] = [await this.accountId(em, from), await this.accountId(em, to)];
+    const [debitAccountId, creditAccountId] = await this.accountIds(em, [from, to]);
     return this.post(em, { ...transfer, debitAccountId, creditAccountId, currency: from.currency });
   }
 

@@ -5,7 +5,6 @@ import { SYSTEM_OWNER, worldAccount, type AccountKey, type LedgerService } from 
 import { shopOwnerId, shopPayoutAccount, type ShopKey } from '../shops/shop';
 import type { ShopService } from '../shops/shop.service';
 import type { ShopOperation } from './operation';
-import { returnsMoney, type PayoutStatus } from '../payouts/lifecycle';
 import type { PayoutRow } from '../payouts/payout-messages';
 
 /** The system account that collects fees taken from shops. */
@@ -109,11 +108,11 @@ export class OperationService {
   }
 
   /**
-   * A payout step, in its transaction: when a scheduled payout's money comes back (cancelled,
-   * rejected, returned), its operations are unpaid again and the shop's next run pays them.
+   * Told when a payout's money comes back (cancelled, rejected, returned), in that step's
+   * transaction: a scheduled payout's operations are unpaid again and the shop's next run pays them.
    */
-  async releaseIfMoneyBack(em: EntityManager, payout: PayoutRow): Promise<void> {
-    if (payout.source !== 'SCHEDULE' || !returnsMoney(payout.status as PayoutStatus)) return;
+  async releaseOperations(em: EntityManager, payout: PayoutRow): Promise<void> {
+    if (payout.source !== 'SCHEDULE') return;
     await em.execute(
       'UPDATE shop_operation SET payout_id = NULL, released_from = array_append(released_from, payout_id) WHERE payout_id = ?',
       [payout.id],

@@ -134,7 +134,13 @@ export class PayoutRequestService {
 
   /** Every request's payouts in one call; returns the requests settled (all of them). */
   private async settleAll(em: EntityManager, requests: readonly PendingRequest[], accounts: PayableAccount[]): Promise<string[]> {
-    const payouts = requests.flatMap((request) => this.payoutsFor(request, accounts));
+    const payouts: CreatePayoutInput[] = [];
+    for (const request of requests) {
+      const owed = this.owedTo(request, accounts);
+      payouts.push(...owed.payouts);
+      // All or nothing: if the call fails, the batch is read and settled again request by request.
+      markPaid(owed.accounts);
+    }
     try {
       await this.payouts.createMany(em, payouts);
     } catch (error) {
@@ -149,16 +155,16 @@ export class PayoutRequestService {
     const done: string[] = [];
     for (const request of requests) {
       await em.execute('SAVEPOINT payout_request', [], 'run');
-      // Balances as they are before this request: restored if its payouts roll back.
-      const before = accounts.map((account) => account.balance);
+      const owed = this.owedTo(request, accounts);
       try {
-        await this.payouts.createMany(em, this.payoutsFor(request, accounts));
+        await this.payouts.createMany(em, owed.payouts);
         await em.execute('RELEASE SAVEPOINT payout_request', [], 'run');
+        // Only now, with the payouts kept: a later request of the client finds nothing left to pay.
+        markPaid(owed.accounts);
         done.push(request.id);
       } catch (error) {
         if (isTransient(error)) throw error;
         await em.execute('ROLLBACK TO SAVEPOINT payout_request', [], 'run');
-        for (const [i, balance] of before.entries()) accounts[i]!.balance = balance;
         const reason = error instanceof DomainError ? error.message : `internal error: ${(error as Error).message}`;
         this.logger.warn({ requestId: request.id, clientId: request.client_id, reason }, 'payout request failed');
         await em.execute(
@@ -172,17 +178,12 @@ export class PayoutRequestService {
     return done;
   }
 
-  /**
-   * One payout per positive `payout` balance of the request's client, for the whole balance. The
-   * balances it pays count as paid (zero) from here on, so a later request of the same client in
-   * the batch finds nothing left.
-   */
-  private payoutsFor(request: PendingRequest, accounts: PayableAccount[]): CreatePayoutInput[] {
-    const payouts: CreatePayoutInput[] = [];
-    for (const account of accounts) {
-      if (account.owner_id !== request.client_id || BigInt(account.balance) <= 0n) continue;
+  /** One payout per positive `payout` balance of the request's client, for the whole balance, and the accounts it pays from. */
+  private owedTo(request: PendingRequest, accounts: readonly PayableAccount[]): { payouts: CreatePayoutInput[]; accounts: PayableAccount[] } {
+    const paying = accounts.filter((account) => account.owner_id === request.client_id && BigInt(account.balance) > 0n);
+    const payouts = paying.map((account): CreatePayoutInput => {
       const currency = account.currency.trim();
-      payouts.push({
+      return {
         payee: { kind: 'CLIENT', id: request.client_id },
         amount: BigInt(account.balance),
         currency,
@@ -190,11 +191,15 @@ export class PayoutRequestService {
         sourceRef: request.id,
         idempotencyKey: `request:${request.id}:${currency}`,
         actor: 'req-gate',
-      });
-      account.balance = '0';
-    }
-    return payouts;
+      };
+    });
+    return { payouts, accounts: paying };
   }
+}
+
+/** Balances paid out in full count as zero for the rest of the batch. */
+function markPaid(accounts: readonly PayableAccount[]): void {
+  for (const account of accounts) account.balance = '0';
 }
 
 class RequestFailed extends Error {

@@ -1,5 +1,4 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
-
+/** A message for Kafka, written to `outbox_message` in the transaction that caused it (see `payout_step`). */
 export interface OutboxMessage {
   topic: string;
   key: string | null;
@@ -9,15 +8,4 @@ export interface OutboxMessage {
 /** JSON with bigints written as strings of digits, as contracts.md wants money on the wire. */
 export function toWireJson(value: unknown): string {
   return JSON.stringify(value, (_key, v) => (typeof v === 'bigint' ? v.toString() : v));
-}
-
-/**
- * Records messages for Kafka in the caller's transaction: they are published (by the
- * `outbox__publish` task) only if and after that transaction commits.
- */
-export async function writeToOutbox(em: EntityManager, messages: readonly OutboxMessage[]): Promise<void> {
-  if (messages.length === 0) return;
-  const placeholders = messages.map(() => '(?, ?, ?)').join(', ');
-  const params = messages.flatMap((m) => [m.topic, m.key, toWireJson(m.value)]);
-  await em.execute(`INSERT INTO outbox_message (topic, key, value) VALUES ${placeholders}`, params, 'run');
 }
