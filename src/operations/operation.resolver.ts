@@ -9,18 +9,19 @@ import { ShopOperationConnection, ShopOperationType } from './operation.types';
 
 const queries = new OperationQueries();
 
-async function operationsPage(ctx: GraphQLContext, scope: OperationScope, first?: number, after?: string) {
+/** A page of operations in `scope`; null is a scope nothing can be in, answered without a query. */
+async function operationsPage(ctx: GraphQLContext, scope: OperationScope | null, first?: number, after?: string) {
   const size = pageSize(first);
   const afterId = after ? decodeKeyCursor(after, 1)[0]! : null;
   if (afterId !== null && !/^\d{1,18}$/.test(afterId)) {
     throw new InvalidInputError('after is not a cursor this API returned', { field: 'after' });
   }
-  const page = await queries.page(ctx.em, scope, size, afterId);
+  const page = scope ? await queries.page(ctx.em, scope, size, afterId) : { rows: [], hasNextPage: false };
   const connection = toConnection(page, {
     cursorOf: (row) => encodeKeyCursor([String(row.id)]),
     nodeOf: ShopOperationType.of,
     after,
-    countQuery: () => queries.count(ctx.em, scope),
+    countQuery: async () => (scope ? queries.count(ctx.em, scope) : 0),
   });
   return Object.assign(new ShopOperationConnection(), connection);
 }
@@ -48,6 +49,7 @@ export class PayoutOperationsResolver {
     @Arg('first', () => Int, { nullable: true }) first?: number,
     @Arg('after', () => String, { nullable: true }) after?: string,
   ): Promise<ShopOperationConnection> {
-    return operationsPage(ctx, { payoutId: payout.id }, first, after);
+    // Only a scheduled payout pays operations: for the others there is nothing to look up.
+    return operationsPage(ctx, payout.source === 'SCHEDULE' ? { payoutId: payout.id } : null, first, after);
   }
 }

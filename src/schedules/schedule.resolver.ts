@@ -74,7 +74,7 @@ export class PayoutScheduleResolver {
     return CalendarType.of((await ctx.app.schedules.calendar(ctx.em, schedule.calendarId))!);
   }
 
-  @FieldResolver(() => [ScheduledFire], { description: 'The next runs from now: cut-offs and when they fire' })
+  @FieldResolver(() => [ScheduledFire], { description: 'The next cut-offs after now and when each fires: the runs of a shop that joins the schedule now. A shop on it already may also have a run due for an earlier cut-off whose delay has not passed (see Shop.nextFireAt)' })
   async upcoming(
     @Root() schedule: PayoutScheduleType,
     @Ctx() ctx: GraphQLContext,
@@ -88,7 +88,7 @@ export class PayoutScheduleResolver {
   }
 }
 
-/** The next `count` runs after `now`, in order. */
+/** The next `count` cut-offs after `now` and their fire times, in order: a shop joining now is booked for the first. */
 function upcomingFires(rules: ScheduleRules, now: Date, count: number): { cutoff: Date; fireAt: Date }[] {
   const fires = [nextPending(rules, now, now)];
   while (fires.length < count) fires.push(nextPending(rules, fires[fires.length - 1]!.cutoff, now));

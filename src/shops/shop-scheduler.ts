@@ -1,14 +1,9 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { ScheduleService } from '../schedules/schedule.service';
 import { nextPending, type ScheduleRules } from '../schedules/schedule-rules';
-import { shopOwnerId, type ShopKey, type ShopRow } from './shop';
+import type { ShopRow } from './shop';
 
 export const SHOP_RUN_TASK = 'shop__payout';
-
-/** The graphile-worker job key of a shop's one pending scheduled run. */
-export function shopRunJobKey(shop: ShopKey): string {
-  return `${SHOP_RUN_TASK}:${shopOwnerId(shop)}`;
-}
 
 /**
  * Keeps exactly one pending `shop__payout` job per scheduled shop, booked for its next fire

@@ -1,5 +1,6 @@
 import type { AccountKey } from '../ledger/ledger.service';
 import { PayoutAccount } from '../payouts/lifecycle';
+import { payeeId } from '../platform/payee';
 import { withDates } from '../platform/rows';
 
 export const SHOP_STATUSES = ['ACTIVE', 'BLOCKED', 'SUSPENDED'] as const;
@@ -37,7 +38,7 @@ export function toShopRow(raw: ShopRow): ShopRow {
 
 /** The ledger owner id of a shop, the same as its payee id: `partyId/shopId`. */
 export function shopOwnerId(shop: ShopKey): string {
-  return `${shop.partyId}/${shop.shopId}`;
+  return payeeId({ kind: 'SHOP', partyId: shop.partyId, shopId: shop.shopId });
 }
 
 /** The account a shop's operations are credited to and its payouts are made from. */
