@@ -64,12 +64,9 @@ export class ShopPayoutRunner {
       const since = latest(shop.last_cutoff, shop.schedule_since) ?? now;
       // After downtime several cut-offs may be due: one run covers the latest, and with it all before.
       const cutoff = dueCutoff(rules, since, now);
-      let run: RunRow | null = null;
-      if (cutoff) {
-        run = await this.settle(em, shop, cutoff, fireTime(rules, cutoff));
-        shop.last_cutoff = cutoff;
-      }
-      await this.scheduler.bookWith(em, shop, rules, now);
+      const run = cutoff ? await this.settle(em, shop, cutoff, fireTime(rules, cutoff)) : null;
+      // The next run is booked after the cut-off this one settled, saved with it.
+      await this.scheduler.bookWith(em, cutoff ? { ...shop, last_cutoff: cutoff } : shop, rules, now);
       return run;
     });
     if (run) this.metrics.shopRuns.inc({ result: run.result }); // counted once committed

@@ -90,7 +90,9 @@ export class ShopService {
     // Opened now so that operations, which come in volume, and runs never have to open them.
     const payout = shopPayoutAccount(event, event.currency);
     await this.ledger.accountIds(em, [payout, { ...payout, type: PayoutAccount.reserved }]);
-    if (created.payout_schedule_id) await this.scheduler.book(em, toShopRow(created));
+    const shop = toShopRow(created);
+    // schedule_since is this transaction's now(): the database clock the booking needs.
+    if (shop.payout_schedule_id) await this.scheduler.book(em, shop, shop.schedule_since!);
   }
 
   private async changeSchedule(em: EntityManager, shop: ShopRow, scheduleId: string | null, now: Date): Promise<void> {
