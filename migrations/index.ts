@@ -2,6 +2,7 @@ import { Migration20261122000000_money_core } from './Migration20261122000000_mo
 import { Migration20261122010000_payout_requests } from './Migration20261122010000_payout_requests';
 import { Migration20261122020000_shops_schedules } from './Migration20261122020000_shops_schedules';
 import { Migration20261122030000_payout_steps } from './Migration20261122030000_payout_steps';
+import { Migration20261128000000_send_each } from './Migration20261128000000_send_each';
 
 /** Every migration in order. Listed explicitly so the same code runs from TypeScript and from the build. */
 export const migrationsList = [
@@ -9,4 +10,5 @@ export const migrationsList = [
   { name: 'Migration20261122010000_payout_requests', class: Migration20261122010000_payout_requests },
   { name: 'Migration20261122020000_shops_schedules', class: Migration20261122020000_shops_schedules },
   { name: 'Migration20261122030000_payout_steps', class: Migration20261122030000_payout_steps },
+  { name: 'Migration20261128000000_send_each', class: Migration20261128000000_send_each },
 ];

@@ -4,6 +4,7 @@ import { worldAccount } from '../src/ledger/ledger.service';
 import type { PayoutStatus } from '../src/payouts/lifecycle';
 import { loadSettings } from '../src/platform/config';
 import { createLogger } from '../src/platform/logger';
+import { OutboxPublisher } from '../src/platform/outbox/publisher';
 import type { Payee } from '../src/platform/payee';
 import { createTestApp, kafkaBrokers, startTestServer, testEnv, type TestApp, type TestServer } from './helpers/app';
 import { collectAll, waitFor, type ReceivedMessage } from './helpers/kafka';
@@ -142,5 +143,33 @@ describe.skipIf(!brokers)('outbox with Kafka off', () => {
     ]);
     const erp = await collectAll(settings.topics.erpPayouts);
     expect(erp.map((m) => [m.key, (m.value as { payoutId: string }).payoutId])).toEqual([[id, id]]);
+  });
+
+  it('hands on an asynchronously committed send only once its WAL is on disk', async () => {
+    const client: Payee = { kind: 'CLIENT', id: 'c-durable' };
+    await fund(off.app, client, 5_000n, 'durable');
+    const { payout } = await off.app.orm.em
+      .fork()
+      .transactional((tx) => off.app.payouts.create(tx, { payee: client, amount: 5_000n, currency: 'RUB', source: 'MANUAL', idempotencyKey: 'durable-1' }));
+    const lsn = (sql: string) => off.app.pgPool.query<{ lsn: string }>(sql).then((r) => r.rows[0]!.lsn);
+    // The ERP sender's path: each send committed without waiting for the disk.
+    expect(await off.app.payouts.sendEach(off.app.orm.em.fork(), [payout], { actor: 'test' })).toEqual([true]);
+    const sentUpTo = await lsn('SELECT pg_current_wal_insert_lsn()::text AS lsn');
+
+    // What the broker is handed, and how far the WAL was on disk at that moment.
+    const flushedAtSend: boolean[] = [];
+    const producer = publisher!.producer!;
+    const watched = {
+      sendBatch: async (batch: Parameters<typeof producer.sendBatch>[0]) => {
+        const flushed = await off.app.pgPool.query<{ ok: boolean }>('SELECT pg_current_wal_flush_lsn() >= $1::pg_lsn AS ok', [sentUpTo]);
+        flushedAtSend.push(flushed.rows[0]!.ok);
+        return producer.sendBatch(batch);
+      },
+    } as unknown as typeof producer;
+    const watchedPublisher = new OutboxPublisher(publisher!.orm, watched, publisher!.metrics, publisher!.logger, 500);
+    expect(await watchedPublisher.drain()).toBe(3);
+    expect(flushedAtSend).toEqual([true]);
+    const erp = await collectAll(publisher!.settings.topics.erpPayouts);
+    expect(erp.filter((m) => m.key === payout.id)).toHaveLength(1);
   });
 });

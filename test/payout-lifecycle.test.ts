@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkLedger } from '../src/ledger/invariants';
 import { InsufficientFundsError } from '../src/ledger/ledger.service';
 import { InvalidTransitionError } from '../src/payouts/payout.service';
+import type { PayoutRow } from '../src/payouts/payout-messages';
 import type { Payee } from '../src/platform/payee';
 import { createTestApp, type TestApp } from './helpers/app';
 
@@ -156,6 +157,89 @@ describe('payout lifecycle and its money', () => {
     expect(await balances(payee)).toMatchObject({ payout: 2_000n, 'payout-reserved': 0n, 'payout-sent': 1_000n });
     const facts = await t.app.cashPaymentFacts.forPayouts(t.app.orm.em.fork(), [held.id, stale.id]);
     expect(facts.map((f) => [f.payout_id, String(f.amount)])).toEqual([[held.id, '1000']]);
+    expect(await checkLedger(t.app.orm.em.fork())).toEqual([]);
+  });
+
+  it('sends many payouts in one call, each in a transaction of its own, skipping held and stale ones', async () => {
+    const payee = client('life-10');
+    await accrue(payee, 5_000n, 'earn-1');
+    const read: PayoutRow[] = [];
+    for (const key of ['a', 'b', 'c', 'd', 'e']) read.push((await create(payee, 1_000n, `life-10-${key}`)).payout);
+    const [first, held, stale, fourth, fifth] = read;
+    await move(stale!.id, 'CANCELLED');
+
+    const em = t.app.orm.em.fork();
+    await em.begin();
+    let stepped: boolean[];
+    try {
+      await em.execute('SELECT 1 FROM payout WHERE id = ? FOR UPDATE', [held!.id]);
+      stepped = await t.app.payouts.sendEach(t.app.orm.em.fork(), read, { actor: 'test' });
+    } finally {
+      await em.rollback();
+    }
+    expect(stepped).toEqual([true, false, false, true, true]);
+
+    const rows = await t.app.orm.em
+      .fork()
+      .execute<{ id: string; status: string; sequence: number; xmin: string }[]>(
+        'SELECT id, status, sequence, xmin::text AS xmin FROM payout WHERE id IN (?)',
+        [read.map((p) => p.id)],
+      );
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    expect([first, held, stale, fourth, fifth].map((p) => byId.get(p!.id)!.status)).toEqual(['SENT', 'CREATED', 'CANCELLED', 'SENT', 'SENT']);
+    // Each send committed on its own: the three rows were last written by three transactions.
+    expect(new Set([first, fourth, fifth].map((p) => byId.get(p!.id)!.xmin)).size).toBe(3);
+    expect(await balances(payee)).toMatchObject({ payout: 1_000n, 'payout-reserved': 1_000n, 'payout-sent': 3_000n });
+    const facts = await t.app.cashPaymentFacts.forPayouts(t.app.orm.em.fork(), read.map((p) => p.id));
+    expect(facts.map((f) => f.payout_id).sort()).toEqual([first, fourth, fifth].map((p) => p!.id).sort());
+    const erp = await t.app.orm.em
+      .fork()
+      .execute<{ key: string; value: string }[]>(`SELECT key, value FROM outbox_message WHERE topic = 'erp.payouts' AND key IN (?)`, [
+        read.map((p) => p.id),
+      ]);
+    expect(erp.map((m) => JSON.parse(m.value)).map((m) => [m.payoutId, m.amount, m.cashPaymentFactId]).sort()).toEqual(
+      facts.map((f) => [f.payout_id, '1000', f.id]).sort(),
+    );
+    expect(await checkLedger(t.app.orm.em.fork())).toEqual([]);
+  });
+
+  it('keeps the sends before a failing payout and stops there; the ERP sender then sends the rest one by one', async () => {
+    const payees = ['life-11-a', 'life-11-b', 'life-11-c'].map(client);
+    const read: PayoutRow[] = [];
+    for (const payee of payees) {
+      await accrue(payee, 1_000n, 'earn-1');
+      read.push((await create(payee, 1_000n, `${payee.kind}-${'id' in payee ? payee.id : ''}`)).payout);
+    }
+    // The second payee's reservation is taken away behind the payout's back: sending it would overdraw.
+    const reservation = (id: string, to: 'payout' | 'payout-reserved', key: string) =>
+      t.app.orm.em.fork().transactional((tx) =>
+        t.app.ledger.move(
+          tx,
+          { owner: { kind: 'CLIENT', id }, type: to === 'payout' ? 'payout-reserved' : 'payout', currency: 'RUB' },
+          { owner: { kind: 'CLIENT', id }, type: to, currency: 'RUB' },
+          { idempotencyKey: key, amount: 1_000n, kind: 'test' },
+        ),
+      );
+    await reservation('life-11-b', 'payout', 'life-11-unreserve');
+    await expect(t.app.payouts.sendEach(t.app.orm.em.fork(), read, { actor: 'test' })).rejects.toBeInstanceOf(InsufficientFundsError);
+    const statuses = async () => {
+      const rows = await t.app.orm.em.fork().execute<{ id: string; status: string }[]>('SELECT id, status FROM payout WHERE id IN (?)', [
+        read.map((p) => p.id),
+      ]);
+      return read.map((p) => rows.find((row) => row.id === p.id)!.status);
+    };
+    expect(await statuses()).toEqual(['SENT', 'CREATED', 'CREATED']);
+
+    // The gate sends what it can of the same chunk and leaves the failing payout CREATED.
+    expect((await t.app.erpGateway.sendBatch(100)).sent).toBe(1);
+    expect(await statuses()).toEqual(['SENT', 'CREATED', 'SENT']);
+    expect(await balances(payees[1]!)).toMatchObject({ payout: 1_000n, 'payout-reserved': 0n });
+
+    // Once the money is back where it belongs, the next batch sends it.
+    await reservation('life-11-b', 'payout-reserved', 'life-11-reserve-again');
+    expect((await t.app.erpGateway.sendBatch(100)).sent).toBe(1);
+    expect(await statuses()).toEqual(['SENT', 'SENT', 'SENT']);
+    for (const payee of payees) expect(await balances(payee)).toMatchObject({ payout: 0n, 'payout-reserved': 0n, 'payout-sent': 1_000n });
     expect(await checkLedger(t.app.orm.em.fork())).toEqual([]);
   });
 

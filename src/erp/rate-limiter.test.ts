@@ -18,6 +18,17 @@ describe('RateLimiter', () => {
     expect(passed).toEqual([0, 100, 200, 300, 400]);
   });
 
+  it('lets n through at once and the next ones n/rate seconds later', async () => {
+    const limiter = new RateLimiter(10);
+    const passed: number[] = [];
+    const start = performance.now();
+    void limiter.take(3).then(() => passed.push(performance.now() - start));
+    void limiter.take(2).then(() => passed.push(performance.now() - start));
+    void limiter.take(1).then(() => passed.push(performance.now() - start));
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(passed).toEqual([0, 300, 500]);
+  });
+
   it('has no ceiling at 0', async () => {
     const limiter = new RateLimiter(0);
     const passed: number[] = [];

@@ -57,7 +57,7 @@ const settingsSchema = z.object({
   PAYOUT_REQUEST_LIMIT: positiveInt.default(100),
   PAYOUT_OEBS_GATE_INTERVAL: duration.default(5000),
   PAYOUT_SENDER_LIMIT: positiveInt.default(100),
-  PAYOUT_SENDER_CONCURRENCY: positiveInt.default(8),
+  PAYOUT_SENDER_CONCURRENCY: positiveInt.default(2),
   PAYOUT_SEND_RATE: z.coerce.number().int().min(0).default(0),
   /** A shop run overdue this long, its job missing or held this long, is booked again. */
   SHOP_RUN_REBOOK_AFTER: duration.default(120_000),

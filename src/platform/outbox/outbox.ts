@@ -7,5 +7,11 @@ export interface OutboxMessage {
 
 /** JSON with bigints written as strings of digits, as contracts.md wants money on the wire. */
 export function toWireJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v) => (typeof v === 'bigint' ? v.toString() : v));
+  try {
+    // Most messages carry amounts as strings already, and a replacer makes every value slow.
+    return JSON.stringify(value);
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+    return JSON.stringify(value, (_key, v) => (typeof v === 'bigint' ? v.toString() : v));
+  }
 }

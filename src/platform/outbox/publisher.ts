@@ -16,6 +16,8 @@ interface OutboxRow {
 /**
  * Publishes committed outbox messages to Kafka and deletes them once the broker has them.
  * At-least-once: a crash between the send and the delete sends them again, and consumers dedupe.
+ * Some messages were committed asynchronously (the ERP sender's, see `payout_step_each`): they are
+ * made durable before they leave, so the world never hears of a step a crash could undo.
  */
 export class OutboxPublisher {
   constructor(
@@ -49,6 +51,7 @@ export class OutboxPublisher {
         [this.batchSize],
       );
       if (rows.length === 0) return 0;
+      await this.makeDurable();
       const byTopic = new Map<string, { key: string | null; value: string }[]>();
       for (const row of rows) {
         const messages = byTopic.get(row.topic) ?? [];
@@ -64,6 +67,18 @@ export class OutboxPublisher {
       for (const [topic, messages] of byTopic) this.metrics.outboxPublished.inc({ topic }, messages.length);
       this.logger.debug({ count: rows.length }, 'outbox published');
       return rows.length;
+    });
+  }
+
+  /**
+   * Waits until the WAL holding every message read so far is on disk. A transaction that takes a
+   * transaction id writes a commit record after theirs and, committed synchronously, flushes the
+   * WAL up to it. It runs on a connection of its own, after the read, so it follows what was read.
+   */
+  private async makeDurable(): Promise<void> {
+    await this.orm.em.fork().transactional(async (em) => {
+      await em.execute(`SET LOCAL synchronous_commit = 'on'`, [], 'run');
+      await em.execute('SELECT pg_current_xact_id()', [], 'run');
     });
   }
 }

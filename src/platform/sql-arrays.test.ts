@@ -1,0 +1,15 @@
+import { describe, expect, it } from 'vitest';
+import { plainArray, textArray } from './sql-arrays';
+
+describe('PostgreSQL array literals', () => {
+  it('quotes every text value and escapes quotes and backslashes, NULL unquoted', () => {
+    expect(textArray(['plain', 'a "quoted" word', 'back\\slash', '{"json":"\\u0041"}', '', null])).toBe(
+      '{"plain","a \\"quoted\\" word","back\\\\slash","{\\"json\\":\\"\\\\u0041\\"}","",NULL}',
+    );
+    expect(textArray([])).toBe('{}');
+  });
+
+  it('writes numbers, bigints and booleans as they are', () => {
+    expect(plainArray([1, 9007199254740993n, true, '2026-11-28T10:00:00.000Z'])).toBe('{1,9007199254740993,true,2026-11-28T10:00:00.000Z}');
+  });
+});
