@@ -75,6 +75,12 @@ BEGIN
   END LOOP;
 END $$;
 
+-- One index serves both the ERP sender's queue (status CREATED, oldest first) and the status
+-- filter (newest first): the partial queue index was a second entry to write for every payout.
+CREATE INDEX payout_status_created_idx ON payout (status, created_at, id);
+DROP INDEX payout_status_idx;
+DROP INDEX payout_created_queue_idx;
+
 -- Every transfer updates two balances: leave room on each page for the new row versions, so an
 -- update stays on its page (HOT) and writes no index entries. Applies to pages written from now on.
 ALTER TABLE ledger_account SET (fillfactor = 70);
@@ -124,6 +130,9 @@ END $$;
     this.addSql(`
 DROP PROCEDURE payout_step_each;
 ALTER TABLE ledger_account RESET (fillfactor);
+CREATE INDEX payout_status_idx ON payout (status, created_at);
+CREATE INDEX payout_created_queue_idx ON payout (created_at, id) WHERE status = 'CREATED';
+DROP INDEX payout_status_created_idx;
 CREATE OR REPLACE FUNCTION payout_step(
   p_payout uuid, p_from text, p_sequence integer, p_to text, p_at timestamptz,
   p_reason text, p_actor text,

@@ -71,14 +71,18 @@ export class OutboxPublisher {
   }
 
   /**
-   * Waits until the WAL holding every message read so far is on disk. A transaction that takes a
-   * transaction id writes a commit record after theirs and, committed synchronously, flushes the
-   * WAL up to it. It runs on a connection of its own, after the read, so it follows what was read.
+   * Waits until the WAL holding every message read so far is on disk. A transaction that writes WAL
+   * after them (a logical-decoding message, which is all it writes) and commits synchronously
+   * flushes the WAL up to its commit record, so past theirs: it runs on a connection of its own,
+   * after the read. (A transaction that writes no WAL commits without flushing, even with an id.)
    */
   private async makeDurable(): Promise<void> {
     await this.orm.em.fork().transactional(async (em) => {
-      await em.execute(`SET LOCAL synchronous_commit = 'on'`, [], 'run');
-      await em.execute('SELECT pg_current_xact_id()', [], 'run');
+      await em.execute(
+        `SELECT set_config('synchronous_commit', 'on', true), pg_logical_emit_message(true, 'payouts.outbox', 'flush')`,
+        [],
+        'run',
+      );
     });
   }
 }
