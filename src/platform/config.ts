@@ -26,7 +26,8 @@ const settingsSchema = z.object({
   HOST: z.string().default('127.0.0.1'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_URL: optionalText,
-  DATABASE_POOL_MAX: positiveInt.default(10),
+  // At least 2: the outbox publisher flushes the WAL on a second connection while its batch is held.
+  DATABASE_POOL_MAX: z.coerce.number().int().min(2).default(10),
   PAYOUTS_DATA_DIR: z.string().default('.data'),
   EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
   KAFKA_BROKERS: optionalText,
