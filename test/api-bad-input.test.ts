@@ -254,6 +254,15 @@ describe('NUL characters, which PostgreSQL text cannot hold', () => {
     }
     expect(await ledgerFingerprint()).toEqual(before);
   });
+
+  it('refuses them as often as they come: a document seen clean before, a NUL literal again', async () => {
+    const clean = await ask(PayoutsDocument, { filter: { partyId: 'clean' } });
+    expect(typed(clean)).toEqual([]);
+    refused(await ask(PayoutsDocument, { filter: { partyId: nul } }));
+    const literal = '{ payouts(filter: { shopId: "a\\u0000b" }) { totalCount } }';
+    refused(await ask(literal, {}));
+    refused(await ask(literal, {}));
+  });
 });
 
 describe('payout filters and paging arguments', () => {

@@ -864,5 +864,21 @@ describe('query limits', () => {
     expect(errorCodes(costly)).toEqual(['BAD_USER_INPUT']);
     expect(costly.errors![0]!.message).toMatch(/cost/i);
     expect(costly.data ?? null).toBeNull();
+
+    // The same document again: its cost is remembered, and still too high.
+    const again = await graphql(server.url, `{ ${aliased} }`, {}, admin);
+    expect(again.status).toBe(400);
+    expect(errorCodes(again)).toEqual(['BAD_USER_INPUT']);
+  });
+
+  it('costs a query whose page size is a variable on every request, not once per document', async () => {
+    const page = 'payouts(first: $n) { nodes { id status statusHistory { sequence status occurredAt } } }';
+    const document = `query Pages($n: Int) { ${Array.from({ length: 10 }, (_, i) => `p${i}: ${page}`).join('\n')} }`;
+    const small = await graphql(server.url, document, { n: 1 }, admin);
+    expect(small.errors).toBeUndefined();
+    const large = await graphql(server.url, document, { n: 100 }, admin);
+    expect(large.status).toBe(400);
+    expect(errorCodes(large)).toEqual(['BAD_USER_INPUT']);
+    expect(large.errors![0]!.message).toMatch(/cost/i);
   });
 });

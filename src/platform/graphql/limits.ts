@@ -2,8 +2,11 @@ import {
   GraphQLError,
   Kind,
   type ASTVisitor,
+  type DocumentNode,
   type FragmentDefinitionNode,
+  type OperationDefinitionNode,
   type SelectionSetNode,
+  type TypeNode,
   type ValidationContext,
   visit,
 } from 'graphql';
@@ -49,32 +52,47 @@ export function depthLimit(maxDepth: number) {
   };
 }
 
-/** Refuses an operation whose estimated cost (fields × page sizes) exceeds `maxCost`, before it runs. */
+/**
+ * Refuses an operation whose estimated cost (fields × page sizes) exceeds `maxCost`, before it
+ * runs. Page sizes are the only arguments a cost reads, and they are Int: an operation with no Int
+ * variable costs the same every time, so its cost is worked out once per parsed document (Apollo
+ * keeps one per distinct query) instead of walking the document on every request.
+ */
 export function costLimit(maxCost: number): ApolloServerPlugin {
+  const known = new WeakMap<DocumentNode, Map<string, number>>();
   return {
     async requestDidStart() {
       return {
-        async didResolveOperation({ request, document, schema }) {
-          let cost: number;
-          try {
-            cost = getComplexity({
-              schema,
-              query: document,
-              operationName: request.operationName,
-              variables: request.variables ?? {},
-              estimators: [fieldExtensionsEstimator(), simpleEstimator({ defaultComplexity: 1 })],
-            });
-          } catch (error) {
-            // A field's estimator refused its arguments (e.g. a page size out of range).
-            if (error instanceof DomainError) {
-              throw new GraphQLError(error.message, {
-                extensions: { ...error.details, code: error.code, http: { status: 400 } },
+        async didResolveOperation({ request, document, schema, operation }) {
+          const fixed = operation !== undefined && !hasIntVariables(operation);
+          const operationKey = request.operationName ?? '';
+          let cost = fixed ? known.get(document)?.get(operationKey) : undefined;
+          if (cost === undefined) {
+            try {
+              cost = getComplexity({
+                schema,
+                query: document,
+                operationName: request.operationName,
+                variables: request.variables ?? {},
+                estimators: [fieldExtensionsEstimator(), simpleEstimator({ defaultComplexity: 1 })],
               });
+            } catch (error) {
+              // A field's estimator refused its arguments (e.g. a page size out of range).
+              if (error instanceof DomainError) {
+                throw new GraphQLError(error.message, {
+                  extensions: { ...error.details, code: error.code, http: { status: 400 } },
+                });
+              }
+              // Variables that do not coerce: execution refuses them as BAD_USER_INPUT before any resolver
+              // runs. (By name: the library may hold another copy of graphql, so instanceof can miss.)
+              if (error instanceof Error && error.name === 'GraphQLError') return;
+              throw error;
             }
-            // Variables that do not coerce: execution refuses them as BAD_USER_INPUT before any resolver
-            // runs. (By name: the library may hold another copy of graphql, so instanceof can miss.)
-            if (error instanceof Error && error.name === 'GraphQLError') return;
-            throw error;
+            if (fixed) {
+              const costs = known.get(document) ?? new Map<string, number>();
+              costs.set(operationKey, cost);
+              known.set(document, costs);
+            }
           }
           if (cost > maxCost) {
             throw new GraphQLError(`Query cost ${cost} exceeds the limit of ${maxCost}`, {
@@ -85,6 +103,14 @@ export function costLimit(maxCost: number): ApolloServerPlugin {
       };
     },
   };
+}
+
+function hasIntVariables(operation: OperationDefinitionNode): boolean {
+  return (operation.variableDefinitions ?? []).some((definition) => namedType(definition.type) === 'Int');
+}
+
+function namedType(type: TypeNode): string {
+  return type.kind === Kind.NAMED_TYPE ? type.name.value : namedType(type.type);
 }
 
 /**
@@ -103,17 +129,20 @@ export function knownOperationTypes(context: ValidationContext): ASTVisitor {
 
 /** PostgreSQL text cannot hold NUL, so no input may contain one: refused before anything runs. */
 export function refuseNulCharacters(): ApolloServerPlugin {
+  // Documents known to hold no NUL in their literals: Apollo keeps one parsed document per query.
+  const clean = new WeakSet<DocumentNode>();
   return {
     async requestDidStart() {
       return {
         async didResolveOperation({ request, document }) {
           let found = containsNul(request.variables);
-          if (!found) {
+          if (!found && !clean.has(document)) {
             visit(document, {
               StringValue(node) {
                 if (node.value.includes('\u0000')) found = true;
               },
             });
+            if (!found) clean.add(document);
           }
           if (found) {
             throw new GraphQLError('Text must not contain NUL characters', {
