@@ -3,6 +3,7 @@ import { assertRole } from '../platform/auth';
 import { InvalidInputError } from '../platform/errors';
 import type { GraphQLContext } from '../platform/graphql/context';
 import { checkReference } from '../platform/payee';
+import { transactionalRetrying } from '../platform/retry';
 import { nextPending, parseCalendarRules, validateCron, validateDelayDays, type ScheduleRules } from './schedule-rules';
 import { CalendarInput, CalendarType, PayoutScheduleInput, PayoutScheduleType, ScheduledFire } from './schedule.types';
 
@@ -26,7 +27,9 @@ export class CalendarResolver {
     assertRole(ctx.principal, 'admin');
     const rules = parseCalendarRules(input);
     const calendar = { id: checkReference(input.id, 'id'), ...rules, description: input.description ?? null };
-    const row = await ctx.em.transactional((em) => ctx.app.schedules.upsertCalendar(em, calendar));
+    // Re-booking locks every shop on the calendar's schedules; a Kafka chunk touching two of them in
+    // another order can deadlock with it, and the chunk is retried: so is this.
+    const row = await transactionalRetrying(ctx.em, (em) => ctx.app.schedules.upsertCalendar(em, calendar));
     return CalendarType.of(row);
   }
 
@@ -65,7 +68,7 @@ export class PayoutScheduleResolver {
       delayDays: validateDelayDays(input.delayDays ?? 0),
       description: input.description ?? null,
     };
-    const row = await ctx.em.transactional((em) => ctx.app.schedules.upsertSchedule(em, schedule));
+    const row = await transactionalRetrying(ctx.em, (em) => ctx.app.schedules.upsertSchedule(em, schedule));
     return PayoutScheduleType.of(row);
   }
 
