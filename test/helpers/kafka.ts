@@ -1,6 +1,6 @@
 import type { App } from '../../src/app';
 import { randomBytes } from 'node:crypto';
-import { Kafka, logLevel, type KafkaMessage, type Producer, type RecordMetadata } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type KafkaMessage, type Producer, type RecordMetadata } from 'kafkajs';
 import { kafkaBrokers } from './app';
 
 const POLL_MS = 50;
@@ -109,12 +109,25 @@ export async function waitFor<T>(probe: () => Promise<T>, done: (value: T) => bo
 }
 
 /** Everything on a topic up to its current end: for asserting exactly what was published. */
+/** A topic's offsets, asked again while the broker says it is not ready (a topic created moments ago). */
+async function topicOffsets(admin: Admin, topic: string) {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await admin.fetchTopicOffsets(topic);
+    } catch (error) {
+      // e.g. "This server is not the leader for that topic-partition" while leadership settles
+      if (attempt >= 40 || (error as { retriable?: boolean }).retriable !== true) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
 export async function collectAll(topic: string, timeoutMs = DEFAULT_WAIT_MS): Promise<ReceivedMessage[]> {
   const admin = testKafka().admin();
   await admin.connect();
   let total = 0;
   try {
-    for (const p of await admin.fetchTopicOffsets(topic)) total += Number(BigInt(p.high) - BigInt(p.low));
+    for (const p of await topicOffsets(admin, topic)) total += Number(BigInt(p.high) - BigInt(p.low));
   } finally {
     await admin.disconnect();
   }
