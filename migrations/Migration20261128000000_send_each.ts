@@ -2,7 +2,8 @@ import { Migration } from '@mikro-orm/migrations';
 
 /**
  * The ERP sender hands over many payouts per round trip, still one transaction per payout
- * (`payout_step_each`, committed asynchronously); `ledger_post` updates balances without a
+ * (`payout_step_each`, committed asynchronously); a step's writes are one statement; one payout
+ * index serves the sender's queue and the status filter; `ledger_post` updates balances without a
  * separate locking statement, and account rows leave room on their pages for their updates.
  */
 export class Migration20261128000000_send_each extends Migration {
