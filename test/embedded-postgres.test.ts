@@ -1,9 +1,8 @@
 import { rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import path from 'node:path';
-import { Client } from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/platform/embedded-postgres';
+import { answers, startEmbeddedPostgres, type EmbeddedDatabase } from '../src/platform/embedded-postgres';
+import { freePort } from '../src/platform/free-port';
 import { createLogger } from '../src/platform/logger';
 
 const dataDir = path.resolve(__dirname, '..', '.data', `test-embedded-${process.pid}`);
@@ -14,29 +13,6 @@ afterAll(async () => {
   for (const database of started.reverse()) await database.stop().catch(() => undefined);
   await rm(dataDir, { recursive: true, force: true });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
-async function answers(url: string): Promise<boolean> {
-  const client = new Client({ connectionString: url, connectionTimeoutMillis: 2000 });
-  try {
-    await client.connect();
-    return (await client.query<{ one: number }>('SELECT 1 AS one')).rows[0]?.one === 1;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
 
 describe('embedded PostgreSQL', () => {
   it('lets a second process use the server another one started, and leaves it running when done', async () => {

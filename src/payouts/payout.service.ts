@@ -12,6 +12,7 @@ import {
   decideTransition,
   movementFor,
   returnsMoney,
+  type Movement,
   type PayoutAccountRole,
   type PayoutSource,
   type PayoutStatus,
@@ -241,12 +242,12 @@ export class PayoutService {
     if (em.isInTransaction()) throw new Error('sendEach commits per payout: call it outside a transaction');
     const sendable = payouts.filter((row) => row.status === 'CREATED');
     if (sendable.length === 0) return payouts.map(() => false);
-    const movement = movementFor('CREATED', 'SENT')!;
+    const steps = sendable.map((row) => this.describeStep(row, 'SENT'));
+    const movement = steps[0]!.movement!;
     const accounts = await this.ledger.accountIds(
       em,
       sendable.flatMap((row) => [this.accountOf(row, movement.from), this.accountOf(row, movement.to)]),
     );
-    const steps = sendable.map((row) => this.describeStep(row, 'SENT'));
     let stepped: boolean[];
     try {
       const [result] = await queryBound<{ p_stepped: boolean[] }>(
@@ -283,11 +284,11 @@ export class PayoutService {
    * is no longer as `current` says or another transaction holds it.
    */
   private async step(em: EntityManager, current: PayoutRow, to: PayoutStatus, input: TransitionInput): Promise<PayoutRow | null> {
-    const movement = movementFor(current.status as PayoutStatus, to);
+    const step = this.describeStep(current, to);
+    const { movement } = step;
     const [debit, credit] = movement
       ? await this.ledger.accountIds(em, [this.accountOf(current, movement.from), this.accountOf(current, movement.to)])
       : [null, null];
-    const step = this.describeStep(current, to);
     try {
       const [row] = await queryBound<{ stepped: boolean }>(
         em,
@@ -329,6 +330,7 @@ export class PayoutService {
     if (sent) messages.push(sent.message);
     return {
       next,
+      movement,
       transferKey: movement ? transferKey(current.id, to) : null,
       transferKind: movement ? `payout_${to.toLowerCase()}` : null,
       factId: sent?.factId ?? null,
@@ -363,6 +365,8 @@ export class PayoutService {
 
 interface StepDescription {
   next: PayoutRow & { updated_at: Date };
+  /** The accounts the step moves money between, if it moves any. */
+  movement: Movement | null;
   transferKey: string | null;
   transferKind: string | null;
   factId: string | null;

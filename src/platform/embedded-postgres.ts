@@ -75,7 +75,7 @@ export async function startEmbeddedPostgres(options: {
 }
 
 /** Whether a PostgreSQL server answers at `url` with our credentials (a stale pid file has none). */
-async function answers(url: string): Promise<boolean> {
+export async function answers(url: string): Promise<boolean> {
   const client = new Client({ connectionString: url, connectionTimeoutMillis: 2000 });
   try {
     await client.connect();
