@@ -1,3 +1,4 @@
+import { claimsPolicy } from '../src/access/principals';
 import { TokenService } from '../src/platform/auth';
 import { BENCH_JWT_SECRET, withClient } from './lib/database';
 import { cpuTimeMs, memoryOf, sampleRss, spawnService, waitReady, apiEnv } from './lib/child';
@@ -55,7 +56,7 @@ export async function benchGraphql(databaseUrl: string, options: GraphqlLoadOpti
   const payoutsInDatabase = await ensurePayouts(databaseUrl);
   const env = await apiEnv(databaseUrl, BENCH_JWT_SECRET);
   const poolMax = env.DATABASE_POOL_MAX;
-  const token = new TokenService(BENCH_JWT_SECRET).sign({ subject: 'bench', role: 'admin', ttl: '1h' });
+  const token = new TokenService(BENCH_JWT_SECRET, claimsPolicy).sign({ subject: 'bench', role: 'admin', ttl: '1h' });
   const api = spawnService('api', env);
   try {
     const readyMs = await waitReady(api, performance.now());

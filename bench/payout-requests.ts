@@ -1,4 +1,4 @@
-import { checkLedger } from '../src/ledger/invariants';
+import { claimsPolicy } from '../src/access/principals';
 import { TokenService } from '../src/platform/auth';
 import { BENCH_JWT_SECRET, withClient } from './lib/database';
 import {
@@ -20,6 +20,8 @@ import { round, sleep } from './lib/stats';
 import { TRIVIAL_QUERY } from './graphql-load';
 import { benchApp } from './payout-writes';
 import { countStatements, statementProfile } from './lib/statements';
+import { requestsModule } from '../src/requests/module';
+import { erpModule } from '../src/erp/module';
 
 /**
  * Issue 4's figures: how fast `requestPayout` takes requests (next to a trivial query on the same
@@ -155,7 +157,7 @@ export async function benchRequestApi(databaseUrl: string, options: RequestApiOp
     // As the resolver calls it: on the request's own fork, no transaction around it.
     const statements = await countStatements(app, async () => {
       for (let i = 0; i < sample; i += 1) {
-        await app.payoutRequests.record(app.orm.em.fork(), { clientId: clientIds[i]!, idempotencyKey: `bench-sample-${i}`, actor: 'bench' });
+        await app.use(requestsModule).requests.record(app.orm.em.fork(), { clientId: clientIds[i]!, idempotencyKey: `bench-sample-${i}`, actor: 'bench' });
       }
     });
     recordStatements = statementProfile(statements, sample);
@@ -165,7 +167,7 @@ export async function benchRequestApi(databaseUrl: string, options: RequestApiOp
 
   const env = await apiEnv(databaseUrl, BENCH_JWT_SECRET);
   const poolMax = env.DATABASE_POOL_MAX;
-  const token = new TokenService(BENCH_JWT_SECRET).sign({ subject: 'bench', role: 'admin', ttl: '1h' });
+  const token = new TokenService(BENCH_JWT_SECRET, claimsPolicy).sign({ subject: 'bench', role: 'admin', ttl: '1h' });
   const postgresNow = await postgresCpu(databaseUrl);
   const api = spawnService('api', env);
   try {
@@ -373,7 +375,7 @@ async function verifyFlow(databaseUrl: string, expected: number) {
     const wrong = Object.entries(want).filter(([k, v]) => Number(counts![k]) !== v);
     if (wrong.length > 0) throw new Error(`the flow left the wrong rows: ${JSON.stringify({ counts, want })}`);
     const began = performance.now();
-    const violations = await checkLedger(em);
+    const violations = await app.checkLedger(em);
     if (violations.length > 0) throw new Error(`ledger invariants broken: ${JSON.stringify(violations.slice(0, 5))}`);
     return { counts: Object.fromEntries(Object.entries(counts!).map(([k, v]) => [k, Number(v)])), ledgerCheck: 'ok', ledgerCheckMs: round(performance.now() - began, 0) };
   } finally {
@@ -415,8 +417,8 @@ export async function benchRequestFlow(databaseUrl: string, options: RequestFlow
   let perPayout: ReturnType<typeof statementProfile>;
   try {
     await withClient(databaseUrl, (db) => insertRequests(db, options.requests, options.requests + sample - 1, 'sample'));
-    perRequest = statementProfile(await countStatements(app, () => app.payoutRequests.processBatch(sample), 60), sample);
-    perPayout = statementProfile(await countStatements(app, () => app.erpGateway.sendBatch(sample), 60), sample);
+    perRequest = statementProfile(await countStatements(app, () => app.use(requestsModule).requests.processBatch(sample), 60), sample);
+    perPayout = statementProfile(await countStatements(app, () => app.use(erpModule).gateway.sendBatch(sample), 60), sample);
   } finally {
     await app.close();
   }

@@ -1,14 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { Pool, type PoolClient } from 'pg';
-import { createApp, type App } from '../src/app';
-import { checkLedger } from '../src/ledger/invariants';
-import { loadSettings } from '../src/platform/config';
+import { createApp, loadAppSettings, type App } from '../src/app/app';
 import { createLogger } from '../src/platform/logger';
 import { PayoutAccount } from '../src/payouts/lifecycle';
 import { payoutEvent, type PayoutRow } from '../src/payouts/payout-messages';
 import { BENCH_JWT_SECRET } from './lib/database';
 import type { BenchmarkResult } from './lib/report';
 import { percentile, round, runConcurrently } from './lib/stats';
+import { payoutsModule } from '../src/payouts/module';
+import { ledgerModule } from '../src/ledger/module';
+import { accrualsModule } from '../src/accruals/module';
 
 export interface PayoutWritesOptions {
   /** Payouts created by each of the two paths in the measured run. */
@@ -30,7 +31,7 @@ const payeeIdOf = (path: Path, n: number) => `bench-${path}-${n}`;
 
 /** A service configured as the benchmark runs it: the pool as large as the number of callers. */
 export async function benchApp(databaseUrl: string, poolMax: number): Promise<App> {
-  const settings = loadSettings({
+  const settings = loadAppSettings({
     NODE_ENV: 'production',
     DATABASE_URL: databaseUrl,
     DATABASE_POOL_MAX: String(poolMax),
@@ -48,7 +49,7 @@ async function fundPayees(app: App, options: PayoutWritesOptions): Promise<numbe
   const payees = (['svc', 'sql'] as const).flatMap((path) => Array.from({ length: options.payees }, (_, n) => payeeIdOf(path, n)));
   const { elapsedMs } = await runConcurrently(payees.length, options.concurrency, (i) =>
     app.orm.em.fork().transactional((em) =>
-      app.accruals.apply(
+      app.use(accrualsModule).accruals.apply(
         em,
         {
           payee: { kind: 'CLIENT', id: payees[i]! },
@@ -66,7 +67,7 @@ async function fundPayees(app: App, options: PayoutWritesOptions): Promise<numbe
   // Open the reserved accounts now, so neither path measures opening an account.
   await runConcurrently(payees.length, options.concurrency, (i) =>
     app.orm.em.fork().transactional((em) =>
-      app.ledger.accountId(em, { owner: { kind: 'CLIENT', id: payees[i]! }, type: PayoutAccount.reserved, currency: CURRENCY }),
+      app.use(ledgerModule).ledger.accountId(em, { owner: { kind: 'CLIENT', id: payees[i]! }, type: PayoutAccount.reserved, currency: CURRENCY }),
     ),
   );
   return (payees.length / elapsedMs) * 1000;
@@ -76,7 +77,7 @@ async function fundPayees(app: App, options: PayoutWritesOptions): Promise<numbe
 function createThroughService(app: App, payees: number, label: string) {
   return (i: number) =>
     app.orm.em.fork().transactional((em) =>
-      app.payouts.create(em, {
+      app.use(payoutsModule).lifecycle.create(em, {
         payee: { kind: 'CLIENT', id: payeeIdOf('svc', i % payees) },
         amount: AMOUNT,
         currency: CURRENCY,
@@ -245,7 +246,7 @@ async function verify(app: App, expected: Record<Path, number>) {
       if (Number(row[column]) !== want) throw new Error(`${row.path}: ${row[column]} ${column}, expected ${want}`);
     }
   }
-  const violations = await checkLedger(em);
+  const violations = await app.checkLedger(em);
   if (violations.length > 0) throw new Error(`ledger invariants broken: ${JSON.stringify(violations.slice(0, 5))}`);
   return { payouts: expected, ledgerCheck: 'ok' };
 }
@@ -258,7 +259,7 @@ export async function benchPayoutWrites(databaseUrl: string, options: PayoutWrit
     // Fill the service's account-id cache, as a running service has it after its first payouts.
     for (let n = 0; n < options.payees; n += 1) {
       for (const type of [PayoutAccount.available, PayoutAccount.reserved]) {
-        await app.ledger.accountId(app.orm.em.fork(), { owner: { kind: 'CLIENT', id: payeeIdOf('svc', n) }, type, currency: CURRENCY });
+        await app.use(ledgerModule).ledger.accountId(app.orm.em.fork(), { owner: { kind: 'CLIENT', id: payeeIdOf('svc', n) }, type, currency: CURRENCY });
       }
     }
     const bySql = await createBySql(pool, options.payees);

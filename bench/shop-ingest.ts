@@ -1,8 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Partitioners, type Admin, type Kafka } from 'kafkajs';
-import { createApp, type App } from '../src/app';
-import { checkLedger } from '../src/ledger/invariants';
-import { loadSettings } from '../src/platform/config';
+import { createApp, loadAppSettings, type App } from '../src/app/app';
 import { InboundConsumer, consumerOptions } from '../src/platform/kafka/consumer';
 import type { InboundMessage } from '../src/platform/kafka/inbound';
 import { createKafka, ensureTopics, parseBrokers } from '../src/platform/kafka/kafka-client';
@@ -12,6 +10,8 @@ import { BENCH_JWT_SECRET, withClient } from './lib/database';
 import type { BenchmarkResult } from './lib/report';
 import { round, sleep } from './lib/stats';
 import { benchApp } from './payout-writes';
+import { operationsModule } from '../src/operations/module';
+import { shopsModule } from '../src/shops/module';
 
 /**
  * Issue 3's ingestion figure: `invoicing` events from Kafka into the database through the
@@ -121,7 +121,7 @@ function makeEvents(options: ShopIngestOptions, prefix: string) {
 /** Creates the shops through the service, as `ShopCreated` events from party-management would. */
 async function createShops(app: App, shops: number, parties: number, prefix: string): Promise<number> {
   const began = performance.now();
-  const topic = app.settings.topics.partyManagement;
+  const topic = app.settingsOf(shopsModule).TOPIC_PARTY_MANAGEMENT;
   for (let from = 0; from < shops; from += 500) {
     const batch: InboundMessage[] = [];
     for (let shop = from; shop < Math.min(shops, from + 500); shop += 1) {
@@ -251,10 +251,10 @@ async function serviceRead(
   timeoutMs: number,
   postgresNow: () => number | null,
 ): Promise<{ timing: ServiceTiming; app: App }> {
-  const settings = loadSettings(env);
+  const settings = loadAppSettings(env);
   const logger = createLogger('warn');
   const app = await createApp({ settings, logger, databaseUrl });
-  const topic = settings.topics.invoicing;
+  const topic = app.settingsOf(operationsModule).TOPIC_INVOICING;
   // Time spent applying, measured around the processor the consumer calls.
   let busyMs = 0;
   let chunks = 0;
@@ -270,7 +270,7 @@ async function serviceRead(
       chunkMessages += messages.length;
     }
   };
-  const consumer = new InboundConsumer(app.kafka!, app.inbound, app.metrics, logger.child({ component: 'consumer' }), consumerOptions(settings));
+  const consumer = new InboundConsumer(app.kafka!, app.inbound, app.metrics, logger.child({ component: 'consumer' }), consumerOptions(settings.kernel));
   const db = new (await import('pg')).Client({ connectionString: databaseUrl });
   await db.connect();
   const admin = app.kafka!.admin();
@@ -291,7 +291,7 @@ async function serviceRead(
     let doneAt: number | null = null;
     while (performance.now() - joinedAt < timeoutMs) {
       await sleep(100);
-      if ((await remaining(admin, settings.KAFKA_GROUP_ID, topic, ends)) === 0) {
+      if ((await remaining(admin, settings.kernel.KAFKA_GROUP_ID, topic, ends)) === 0) {
         doneAt = performance.now();
         break;
       }
@@ -359,7 +359,7 @@ async function verifyIngest(app: App, expected: ReturnType<typeof makeEvents>['e
   const wrong = Object.entries(want).filter(([k, v]) => String(row![k]) !== v);
   if (wrong.length > 0) throw new Error(`ingestion left the wrong books: ${JSON.stringify({ got: row, want })}`);
   const began = performance.now();
-  const violations = await checkLedger(em);
+  const violations = await app.checkLedger(em);
   if (violations.length > 0) throw new Error(`ledger invariants broken: ${JSON.stringify(violations.slice(0, 5))}`);
   return { ...row, ledgerCheck: 'ok', ledgerCheckMs: round(performance.now() - began, 0) };
 }

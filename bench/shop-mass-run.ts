@@ -1,12 +1,13 @@
 import type { Client } from 'pg';
-import type { App } from '../src/app';
-import { checkLedger } from '../src/ledger/invariants';
+import type { App } from '../src/app/app';
 import { BENCH_JWT_SECRET } from './lib/database';
 import { childEnv, cpuTimeMs, machineBusyMs, memoryOf, postgresCpuMs, postmasterPidOf, spawnService, type ServiceProcess } from './lib/child';
 import type { BenchmarkResult } from './lib/report';
 import { round, sleep } from './lib/stats';
 import { benchApp } from './payout-writes';
 import { countStatements, statementProfile } from './lib/statements';
+import { shopRunsModule } from '../src/shop-runs/module';
+import { schedulesModule } from '../src/schedules/module';
 
 /**
  * Issue 3's mass run: many shops on one schedule, a million unpaid operations, all due at one
@@ -124,7 +125,7 @@ async function sampleRuns(app: App, db: Client) {
   const began = performance.now();
   const statements = await countStatements(app, async () => {
     for (const s of shops) {
-      const run = await app.shopPayoutRunner.run({ partyId: s.party_id, shopId: s.shop_id });
+      const run = await app.use(shopRunsModule).runner.run({ partyId: s.party_id, shopId: s.shop_id });
       if (run?.result !== 'PAID') throw new Error(`the sample run of ${s.shop_id} did not pay: ${JSON.stringify(run)}`);
     }
   });
@@ -196,7 +197,7 @@ async function verifyMassRun(app: App, options: MassRunOptions, perShop: number,
   const wrong = Object.entries(want).filter(([k, v]) => String(row![k]) !== v);
   if (wrong.length > 0) throw new Error(`the mass run left the wrong rows: ${JSON.stringify({ got: row, want })}`);
   const began = performance.now();
-  const violations = await checkLedger(em);
+  const violations = await app.checkLedger(em);
   if (violations.length > 0) throw new Error(`ledger invariants broken: ${JSON.stringify(violations.slice(0, 5))}`);
   return { ...row, ledgerCheck: 'ok', ledgerCheckMs: round(performance.now() - began, 0) };
 }
@@ -218,9 +219,9 @@ export async function benchShopMassRun(databaseUrl: string, options: MassRunOpti
     // Set-up: the schedule fires far away until everything is in place.
     const setupBegan = performance.now();
     await app.orm.em.fork().transactional(async (em) => {
-      await app.schedules.upsertCalendar(em, { id: CALENDAR, timezone: 'UTC', holidays: [], weekendDays: [6, 7] });
-      await app.schedules.upsertSchedule(em, { id: SCHEDULE, cron: '0 0 1 1 *', calendarId: CALENDAR, delayDays: 0 });
-      await app.schedules.upsertSchedule(em, { id: SAMPLE_SCHEDULE, cron: '* * * * *', calendarId: CALENDAR, delayDays: 0 });
+      await app.use(schedulesModule).schedules.upsertCalendar(em, { id: CALENDAR, timezone: 'UTC', holidays: [], weekendDays: [6, 7] });
+      await app.use(schedulesModule).schedules.upsertSchedule(em, { id: SCHEDULE, cron: '0 0 1 1 *', calendarId: CALENDAR, delayDays: 0 });
+      await app.use(schedulesModule).schedules.upsertSchedule(em, { id: SAMPLE_SCHEDULE, cron: '* * * * *', calendarId: CALENDAR, delayDays: 0 });
     });
     // Ten shops to a party, as parties with several shops are common.
     await insertShops(db, options.shops, SCHEDULE, (n) => `'bench-party-' || (${n} % ${Math.max(1, Math.ceil(options.shops / 10))})`);
@@ -271,7 +272,7 @@ export async function benchShopMassRun(databaseUrl: string, options: MassRunOpti
     const cron = `${fireAt.getUTCMinutes()} ${fireAt.getUTCHours()} * * *`;
     const bookBegan = performance.now();
     await app.orm.em.fork().transactional((em) =>
-      app.schedules.upsertSchedule(em, { id: SCHEDULE, cron, calendarId: CALENDAR, delayDays: 0 }),
+      app.use(schedulesModule).schedules.upsertSchedule(em, { id: SCHEDULE, cron, calendarId: CALENDAR, delayDays: 0 }),
     );
     const bookMs = performance.now() - bookBegan;
     const booked = Number(

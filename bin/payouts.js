@@ -1,3 +1,3 @@
 #!/usr/bin/env node
 // The `payouts` command: runs the build in dist/ (npm run build).
-require('../dist/src/cli.js').main(process.argv);
+require('../dist/src/app/cli.js').main(process.argv);

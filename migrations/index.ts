@@ -3,6 +3,7 @@ import { Migration20261122010000_payout_requests } from './Migration202611220100
 import { Migration20261122020000_shops_schedules } from './Migration20261122020000_shops_schedules';
 import { Migration20261122030000_payout_steps } from './Migration20261122030000_payout_steps';
 import { Migration20261128000000_send_each } from './Migration20261128000000_send_each';
+import { Migration20261203000000_ledger_owner_known } from './Migration20261203000000_ledger_owner_known';
 
 /** Every migration in order. Listed explicitly so the same code runs from TypeScript and from the build. */
 export const migrationsList = [
@@ -11,4 +12,5 @@ export const migrationsList = [
   { name: 'Migration20261122020000_shops_schedules', class: Migration20261122020000_shops_schedules },
   { name: 'Migration20261122030000_payout_steps', class: Migration20261122030000_payout_steps },
   { name: 'Migration20261128000000_send_each', class: Migration20261128000000_send_each },
+  { name: 'Migration20261203000000_ledger_owner_known', class: Migration20261203000000_ledger_owner_known },
 ];

@@ -3,8 +3,9 @@ import { createSigner } from 'fast-jwt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { worldAccount } from '../src/ledger/ledger.service';
 import type { PayoutSource, PayoutStatus } from '../src/payouts/lifecycle';
+import { claimsPolicy } from '../src/access/principals';
 import { TokenService } from '../src/platform/auth';
-import { payeeId, type Payee } from '../src/platform/payee';
+import { payeeId, type Payee, type PayoutPayeeKind } from '../src/access/payee';
 import {
   BalancesDocument,
   CancelPayoutDocument,
@@ -20,6 +21,9 @@ import {
 } from './generated/graphql';
 import { startTestServer, TEST_JWT_SECRET, tokenFor, type TestServer } from './helpers/app';
 import { errorCodes, graphql, type GraphQLResponse } from './helpers/graphql';
+import { payoutsModule } from '../src/payouts/module';
+import { ledgerModule } from '../src/ledger/module';
+import { accrualsModule } from '../src/accruals/module';
 
 let server: TestServer;
 beforeAll(async () => {
@@ -42,11 +46,11 @@ async function fund(payee: Payee, amount: bigint, currency = 'RUB', account = 'p
   const reference = `funding-${++fundings}`;
   await app.orm.em.fork().transactional(async (em) => {
     if (payee.kind !== 'SHOP') {
-      await app.accruals.apply(em, { payee, account, amount, currency, reference, occurredAt: new Date() }, 'MANUAL');
+      await app.use(accrualsModule).accruals.apply(em, { payee, account, amount, currency, reference, occurredAt: new Date() }, 'MANUAL');
       return;
     }
     const owner = { kind: 'SHOP', id: payeeId(payee) };
-    await app.ledger.move(em, worldAccount(currency), { owner, type: account, currency }, {
+    await app.use(ledgerModule).ledger.move(em, worldAccount(currency), { owner, type: account, currency }, {
       idempotencyKey: `test:${reference}`,
       amount,
       kind: 'test_funding',
@@ -74,7 +78,7 @@ async function createPayouts(...seeds: PayoutSeed[]): Promise<string[]> {
   const ids = await app.orm.em.fork().transactional(async (em) => {
     const created: string[] = [];
     for (const seed of seeds) {
-      const { payout } = await app.payouts.create(em, {
+      const { payout } = await app.use(payoutsModule).lifecycle.create(em, {
         payee: seed.payee,
         amount: seed.amount ?? 1_000n,
         currency: seed.currency ?? 'RUB',
@@ -101,7 +105,7 @@ async function createPayout(seed: PayoutSeed): Promise<string> {
 
 function transition(id: string, status: PayoutStatus, reason?: string) {
   const { app } = server;
-  return app.orm.em.fork().transactional((em) => app.payouts.transition(em, id, status, { reason, actor: 'test' }));
+  return app.orm.em.fork().transactional((em) => app.use(payoutsModule).lifecycle.transition(em, id, status, { reason, actor: 'test' }));
 }
 
 async function sql<T>(query: string, params: unknown[] = []): Promise<T[]> {
@@ -110,7 +114,7 @@ async function sql<T>(query: string, params: unknown[] = []): Promise<T[]> {
 
 /** Balances as the API reports them: `type/currency → minor`. */
 async function balancesOf(payee: Payee, token = admin): Promise<Record<string, string>> {
-  const input = payee.kind === 'SHOP' ? { kind: payee.kind, partyId: payee.partyId, shopId: payee.shopId } : payee;
+  const input = payee.kind === 'SHOP' ? { kind: payee.kind, partyId: payee.partyId, shopId: payee.shopId } : { kind: payee.kind as PayoutPayeeKind, id: payee.id };
   const response = await graphql(server.url, BalancesDocument, { payee: input }, token);
   expect(response.errors).toBeUndefined();
   return Object.fromEntries(response.data!.balances.map((b) => [`${b.accountType}/${b.currency}`, b.balance.minor]));
@@ -139,7 +143,7 @@ async function listIds(filter: PayoutFilter, token = admin): Promise<{ ids: stri
 }
 
 const accrualInput = (payee: Payee, amount: string, reference: string): AccrualInput => ({
-  payee: payee.kind === 'SHOP' ? { kind: 'SHOP', partyId: payee.partyId, shopId: payee.shopId } : payee,
+  payee: payee.kind === 'SHOP' ? { kind: 'SHOP', partyId: payee.partyId, shopId: payee.shopId } : { kind: payee.kind as PayoutPayeeKind, id: payee.id },
   amount,
   currency: 'RUB',
   reference,
@@ -159,7 +163,7 @@ describe('authentication', () => {
     ['retryDeadLetter', RetryDeadLetterDocument, { id: '1' }],
   ] as const;
 
-  const forged = new TokenService('not-the-secret-not-the-secret-not-the-0').sign({ subject: 'mallory', role: 'admin' });
+  const forged = new TokenService('not-the-secret-not-the-secret-not-the-0', claimsPolicy).sign({ subject: 'mallory', role: 'admin' });
   const expired = createSigner({ key: TEST_JWT_SECRET, algorithm: 'HS256', expiresIn: 60_000, clockTimestamp: Date.now() - 3_600_000 })({
     sub: 'late',
     role: 'admin',
@@ -694,7 +698,7 @@ describe('recordAccrual', () => {
 // --- dead letters ----------------------------------------------------------------------------
 
 describe('deadLetters and retryDeadLetter', () => {
-  const topic = () => server.app.settings.topics.accruals;
+  const topic = () => server.app.settingsOf(accrualsModule).TOPIC_ACCRUALS;
   const debit = JSON.stringify({
     eventId: 'dl-ev-1',
     occurredAt: '2026-11-02T10:00:00Z',

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkLedger } from '../src/ledger/invariants';
 import type { PayoutStatus } from '../src/payouts/lifecycle';
-import type { Payee } from '../src/platform/payee';
+import type { Payee } from '../src/access/payee';
 import {
   BalancesDocument,
   PayoutRequestDocument,
@@ -12,6 +11,8 @@ import {
 import { kafkaBrokers, startTestServer, tokenFor, type TestServer } from './helpers/app';
 import { graphql } from './helpers/graphql';
 import { collect, collectAll, disconnectProducer, produce, untilSeen, waitFor, type ReceivedMessage } from './helpers/kafka';
+import { erpModule } from '../src/erp/module';
+import { accrualsModule } from '../src/accruals/module';
 
 /**
  * The whole billing-payout path through a real broker and a real worker (gates on short
@@ -27,7 +28,7 @@ let server: TestServer;
 type Payout = NonNullable<PayoutWithCashPaymentFactQuery['payout']>;
 
 async function accrue(eventId: string, clientId: string, amount: string, currency = 'RUB'): Promise<void> {
-  await produce(server.app.settings.topics.accruals, [
+  await produce(server.app.settingsOf(accrualsModule).TOPIC_ACCRUALS, [
     {
       key: clientId,
       value: {
@@ -109,7 +110,7 @@ function statusMessage(eventId: string, payoutId: string, status: PayoutStatus, 
 
 
 function erpMessagesFor(payoutId: string): Promise<ReceivedMessage[]> {
-  return collect(server.app.settings.topics.erpPayouts, (messages) => messages.some((m) => m.key === payoutId)).then((all) =>
+  return collect(server.app.settingsOf(erpModule).TOPIC_ERP_PAYOUTS, (messages) => messages.some((m) => m.key === payoutId)).then((all) =>
     all.filter((m) => m.key === payoutId),
   );
 }
@@ -128,8 +129,8 @@ describe.skipIf(!brokers)('payout requests through the ERP gateway, over Kafka',
     await server?.close();
   });
 
-  const ard = () => server.app.settings.topics.erpStatusArd;
-  const oebs = () => server.app.settings.topics.erpStatusOebs;
+  const ard = () => server.app.settingsOf(erpModule).TOPIC_ERP_STATUS_ARD;
+  const oebs = () => server.app.settingsOf(erpModule).TOPIC_ERP_STATUS_OEBS;
 
   it('turns an accrual into a payout sent to the ERP once, and settles it on ACCEPTED and PAID', async () => {
     await accrue('flow-1-earn', 'flow-1', '100000');
@@ -246,7 +247,7 @@ describe.skipIf(!brokers)('payout requests through the ERP gateway, over Kafka',
       async () => (await server.app.orm.em.fork().execute<{ n: string }[]>('SELECT count(*) AS n FROM outbox_message'))[0]!.n,
       (n) => Number(n) === 0,
     );
-    const all = await collectAll(server.app.settings.topics.erpPayouts);
+    const all = await collectAll(server.app.settingsOf(erpModule).TOPIC_ERP_PAYOUTS);
     const byPayout = new Map<string, number>();
     for (const m of all) {
       const id = (m.value as { payoutId: string }).payoutId;
@@ -255,6 +256,6 @@ describe.skipIf(!brokers)('payout requests through the ERP gateway, over Kafka',
     }
     expect(byPayout.size).toBe(sentPayouts);
     expect([...byPayout.values()].every((n) => n === 1)).toBe(true);
-    expect(await checkLedger(server.app.orm.em.fork())).toEqual([]);
+    expect(await server.app.checkLedger()).toEqual([]);
   });
 });

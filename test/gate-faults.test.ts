@@ -1,12 +1,13 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp, type App } from '../src/app';
-import { checkLedger } from '../src/ledger/invariants';
-import { loadSettings } from '../src/platform/config';
+import { createApp, loadAppSettings, type App } from '../src/app/app';
 import { createLogger } from '../src/platform/logger';
 import { createTestApp, TEST_JWT_SECRET, testEnv, type TestApp } from './helpers/app';
 import { createTestDatabase } from './helpers/database';
+import { requestsModule } from '../src/requests/module';
+import { erpModule } from '../src/erp/module';
+import { accrualsModule } from '../src/accruals/module';
 
 /**
  * The gates under faults: two workers racing over the same queues, and a worker process killed
@@ -18,8 +19,8 @@ const BIN = path.join(ROOT, 'bin/payouts.js');
 
 /** A second set of services on a database another app already uses: a second worker. */
 async function appOn(databaseUrl: string, env: Record<string, string> = {}): Promise<App> {
-  const settings = loadSettings(testEnv(databaseUrl, { env }));
-  return createApp({ settings, logger: createLogger(settings.LOG_LEVEL), databaseUrl });
+  const settings = loadAppSettings(testEnv(databaseUrl, { env }));
+  return createApp({ settings, logger: createLogger(settings.kernel.LOG_LEVEL), databaseUrl });
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -43,7 +44,7 @@ async function seed(app: App, fundings: Funding[], perClient: number): Promise<v
   for (let i = 0; i < fundings.length; i += 100) {
     await app.orm.em.fork().transactional(async (em) => {
       for (const f of fundings.slice(i, i + 100)) {
-        await app.accruals.apply(
+        await app.use(accrualsModule).accruals.apply(
           em,
           { payee: { kind: 'CLIENT', id: f.clientId }, account: 'payout', amount: f.amount, currency: f.currency, reference: `seed-${f.currency}`, occurredAt: new Date() },
           'MANUAL',
@@ -56,7 +57,7 @@ async function seed(app: App, fundings: Funding[], perClient: number): Promise<v
   for (let i = 0; i < requests.length; i += 100) {
     await app.orm.em.fork().transactional(async (em) => {
       for (const r of requests.slice(i, i + 100)) {
-        await app.payoutRequests.record(em, { clientId: r.clientId, idempotencyKey: r.key, actor: 'test' });
+        await app.use(requestsModule).requests.record(em, { clientId: r.clientId, idempotencyKey: r.key, actor: 'test' });
       }
     });
   }
@@ -117,7 +118,7 @@ async function expectSettledOnce(app: App, fundings: Funding[], requests: number
                           WHERE f.payout_id = p.id AND f.amount = p.amount AND t.idempotency_key = 'payout:' || p.id || ':SENT')`,
     ),
   ).toBe(0);
-  const erpTopic = app.settings.topics.erpPayouts;
+  const erpTopic = app.settingsOf(erpModule).TOPIC_ERP_PAYOUTS;
   expect(await count(app, 'SELECT count(*) AS n FROM outbox_message WHERE topic = ?', [erpTopic])).toBe(payoutCount);
   expect(
     await count(
@@ -141,7 +142,7 @@ async function expectSettledOnce(app: App, fundings: Funding[], requests: number
       "SELECT count(*) AS n FROM ledger_account WHERE owner_kind = 'CLIENT' AND type IN ('payout', 'payout-reserved') AND balance <> 0",
     ),
   ).toBe(0);
-  expect(await checkLedger(em())).toEqual([]);
+  expect(await app.checkLedger(em())).toEqual([]);
 }
 
 describe('two workers racing over the same queues', () => {
@@ -174,7 +175,7 @@ describe('two workers racing over the same queues', () => {
     // Both workers run both gates at once, in small batches, until the queues are empty.
     const processLoop = async (i: number) => {
       while (Date.now() < deadline) {
-        const n = await apps[i]!.payoutRequests.processBatch(20);
+        const n = await apps[i]!.use(requestsModule).requests.processBatch(20);
         taken[i]! += n;
         if (n === 0) {
           if ((await requestsIn(apps[i]!, 'NEW')) === 0) return;
@@ -184,7 +185,7 @@ describe('two workers racing over the same queues', () => {
     };
     const sendLoop = async (i: number) => {
       while (Date.now() < deadline) {
-        const result = await apps[i]!.erpGateway.sendBatch(15);
+        const result = await apps[i]!.use(erpModule).gateway.sendBatch(15);
         sent[i]! += result.sent;
         if (result.sent === 0) {
           if (!processing && (await payoutsIn(apps[i]!, 'CREATED')) === 0) return;
@@ -218,19 +219,19 @@ describe('a sending ceiling (PAYOUT_SEND_RATE) with several workers', () => {
       let finish!: () => void;
       const sending = new Promise<void>((resolve) => (acquired = resolve));
       const finished = new Promise<void>((resolve) => (finish = resolve));
-      const drain = one.app.erpGateway.exclusively(async () => {
+      const drain = one.app.use(erpModule).gateway.exclusively(async () => {
         acquired();
         await finished;
         return 'drained by one';
       });
       await sending;
       // While one drains, another worker with the ceiling gives up at once; one without it goes ahead.
-      expect(await other.erpGateway.exclusively(async () => 'drained by other')).toBeNull();
-      expect(await uncapped.erpGateway.exclusively(async () => 'drained uncapped')).toBe('drained uncapped');
+      expect(await other.use(erpModule).gateway.exclusively(async () => 'drained by other')).toBeNull();
+      expect(await uncapped.use(erpModule).gateway.exclusively(async () => 'drained uncapped')).toBe('drained uncapped');
       finish();
       expect(await drain).toBe('drained by one');
       // Once it is done (or its process gone), the next may drain.
-      expect(await other.erpGateway.exclusively(async () => 'drained by other')).toBe('drained by other');
+      expect(await other.use(erpModule).gateway.exclusively(async () => 'drained by other')).toBe('drained by other');
     } finally {
       await uncapped.close();
       await other.close();

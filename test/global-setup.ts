@@ -2,11 +2,10 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node' with { 'resolution-mode': 'import' };
 import { Client } from 'pg';
-import { createApp } from '../src/app';
-import { loadSettings } from '../src/platform/config';
+import { createApp, loadAppSettings } from '../src/app/app';
+import { migrateAll } from '../src/app/processes';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/platform/embedded-postgres';
 import { createLogger } from '../src/platform/logger';
-import { migrateAll } from '../src/processes';
 
 /** Unique per run, so runs sharing one PostgreSQL server do not drop each other's template. */
 const TEMPLATE_DATABASE = `payouts_test_template_${process.pid}`;
@@ -65,7 +64,7 @@ async function buildTemplate(adminUrl: string): Promise<void> {
   } finally {
     await admin.end();
   }
-  const settings = loadSettings({ NODE_ENV: 'test', LOG_LEVEL: 'warn' });
+  const settings = loadAppSettings({ NODE_ENV: 'test', LOG_LEVEL: 'warn' });
   const app = await createApp({ settings, logger: createLogger('warn'), databaseUrl: withDatabase(adminUrl, TEMPLATE_DATABASE) });
   try {
     await migrateAll(app);

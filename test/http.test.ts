@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Payee } from '../src/platform/payee';
+import type { Payee } from '../src/access/payee';
 import { startTestServer, type TestServer } from './helpers/app';
+import { payoutsModule } from '../src/payouts/module';
+import { accrualsModule } from '../src/accruals/module';
 
 let server: TestServer;
 beforeAll(async () => {
@@ -13,17 +15,17 @@ const client = (id: string): Payee => ({ kind: 'CLIENT', id });
 async function seedPayouts(): Promise<void> {
   const { app } = server;
   await app.orm.em.fork().transactional(async (em) => {
-    await app.accruals.apply(
+    await app.use(accrualsModule).accruals.apply(
       em,
       { payee: client('metrics-1'), account: 'payout', amount: 10_000n, currency: 'RUB', reference: 'earn-1', occurredAt: new Date() },
       'MANUAL',
     );
     for (const key of ['m-1', 'm-2', 'm-3']) {
-      await app.payouts.create(em, { payee: client('metrics-1'), amount: 1_000n, currency: 'RUB', source: 'MANUAL', idempotencyKey: key });
+      await app.use(payoutsModule).lifecycle.create(em, { payee: client('metrics-1'), amount: 1_000n, currency: 'RUB', source: 'MANUAL', idempotencyKey: key });
     }
   });
   const [first] = await app.orm.em.fork().execute<{ id: string }[]>("SELECT id FROM payout WHERE idempotency_key = 'm-1'");
-  await app.orm.em.fork().transactional((em) => app.payouts.send(em, first!.id));
+  await app.orm.em.fork().transactional((em) => app.use(payoutsModule).lifecycle.send(em, first!.id));
 }
 
 /** Samples of one metric from Prometheus text, as `labels → value` (labels as printed, `{}` when none). */
@@ -53,7 +55,7 @@ describe('HTTP endpoints', () => {
     await seedPayouts();
     // A message that can never be applied, processed as the Kafka consumer would: a dead letter.
     await server.app.inbound.processBatch(
-      [{ topic: server.app.settings.topics.accruals, partition: 0, offset: '1', key: null, value: '{not json' }],
+      [{ topic: server.app.settingsOf(accrualsModule).TOPIC_ACCRUALS, partition: 0, offset: '1', key: null, value: '{not json' }],
       'KAFKA',
     );
 
@@ -81,7 +83,7 @@ describe('HTTP endpoints', () => {
 
   it('reflects payouts changing status on the next scrape', async () => {
     const [created] = await server.app.orm.em.fork().execute<{ id: string }[]>("SELECT id FROM payout WHERE idempotency_key = 'm-2'");
-    await server.app.orm.em.fork().transactional((em) => server.app.payouts.cancel(em, created!.id));
+    await server.app.orm.em.fork().transactional((em) => server.app.use(payoutsModule).lifecycle.cancel(em, created!.id));
     const byStatus = samples(await (await fetch(`${server.url}/metrics`)).text(), 'payouts_by_status');
     expect(byStatus.get('{status="CREATED"}')).toBe(1);
     expect(byStatus.get('{status="CANCELLED"}')).toBe(1);

@@ -1,7 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { enqueueJob } from '../src/platform/jobs';
-import { migrateAll } from '../src/processes';
+import { migrateAll } from '../src/app/processes';
 import { createTestApp, type TestApp } from './helpers/app';
+
+// Tasks of this test only: a payload of the wrong shape for them would not compile.
+declare global {
+  namespace GraphileWorker {
+    interface Tasks {
+      test__committed: { n: number };
+      test__rolled_back: Record<string, never>;
+      test__keyed: { shop: string };
+    }
+  }
+}
 
 let t: TestApp;
 beforeAll(async () => {
@@ -13,16 +23,19 @@ afterAll(async () => t?.close());
 async function jobs(task: string) {
   return t.app.orm.em
     .fork()
-    .execute<{ key: string | null; payload: unknown; run_at: Date }[]>(
-      `SELECT j.key, j.payload, j.run_at FROM graphile_worker._private_jobs j
-         JOIN graphile_worker._private_tasks t ON t.id = j.task_id WHERE t.identifier = ?`,
+    .execute<{ key: string | null; payload: unknown; run_at: Date; locked_at: Date | null }[]>(
+      `SELECT j.key, j.payload, j.run_at, j.locked_at FROM graphile_worker._private_jobs j
+         JOIN graphile_worker._private_tasks t ON t.id = j.task_id WHERE t.identifier = ? ORDER BY j.key`,
       [task],
     );
 }
 
-describe('enqueueJob', () => {
+const inTransaction = <T>(work: (em: Parameters<Parameters<TestApp['app']['orm']['em']['transactional']>[0]>[0]) => Promise<T>) =>
+  t.app.orm.em.fork().transactional(work);
+
+describe('the job queue', () => {
   it('adds the job with the transaction that made it necessary', async () => {
-    await t.app.orm.em.fork().transactional((em) => enqueueJob(em, 'test__committed', { n: 1 }));
+    await inTransaction((em) => t.app.jobs.add(em, 'test__committed', { n: 1 }));
     const found = await jobs('test__committed');
     expect(found).toHaveLength(1);
     expect(found[0]!.payload).toEqual({ n: 1 });
@@ -30,8 +43,8 @@ describe('enqueueJob', () => {
 
   it('adds nothing when that transaction rolls back', async () => {
     await expect(
-      t.app.orm.em.fork().transactional(async (em) => {
-        await enqueueJob(em, 'test__rolled_back', {});
+      inTransaction(async (em) => {
+        await t.app.jobs.add(em, 'test__rolled_back', {});
         throw new Error('business rule failed');
       }),
     ).rejects.toThrow('business rule failed');
@@ -41,10 +54,48 @@ describe('enqueueJob', () => {
   it('keeps one pending job per key, moved to the latest run time', async () => {
     const first = new Date(Date.now() + 3_600_000);
     const later = new Date(Date.now() + 7_200_000);
-    await t.app.orm.em.fork().transactional((em) => enqueueJob(em, 'shop__run', { shop: 's1' }, { jobKey: 'shop:s1', runAt: first }));
-    await t.app.orm.em.fork().transactional((em) => enqueueJob(em, 'shop__run', { shop: 's1' }, { jobKey: 'shop:s1', runAt: later }));
-    const found = await jobs('shop__run');
+    await inTransaction((em) => t.app.jobs.add(em, 'test__keyed', { shop: 's1' }, { jobKey: 'keyed:s1', runAt: first, jobKeyMode: 'replace' }));
+    await inTransaction((em) => t.app.jobs.add(em, 'test__keyed', { shop: 's1' }, { jobKey: 'keyed:s1', runAt: later, jobKeyMode: 'replace' }));
+    const found = (await jobs('test__keyed')).filter((job) => job.key === 'keyed:s1');
     expect(found).toHaveLength(1);
     expect(new Date(found[0]!.run_at).getTime()).toBe(later.getTime());
+  });
+
+  it('books many keyed jobs in one call, each replacing its key’s pending job, and removes them by key', async () => {
+    const runAt = new Date(Date.now() + 3_600_000);
+    const moved = new Date(Date.now() + 5_400_000);
+    await inTransaction((em) =>
+      t.app.jobs.addKeyed(em, 'test__keyed', [
+        { payload: { shop: 'm1' }, runAt, jobKey: 'many:m1' },
+        { payload: { shop: 'm2' }, runAt, jobKey: 'many:m2' },
+      ]),
+    );
+    await inTransaction((em) => t.app.jobs.addKeyed(em, 'test__keyed', [{ payload: { shop: 'm2' }, runAt: moved, jobKey: 'many:m2' }]));
+    const booked = (await jobs('test__keyed')).filter((job) => job.key?.startsWith('many:'));
+    expect(booked.map((job) => [job.key, job.payload, new Date(job.run_at).getTime()])).toEqual([
+      ['many:m1', { shop: 'm1' }, runAt.getTime()],
+      ['many:m2', { shop: 'm2' }, moved.getTime()],
+    ]);
+
+    await inTransaction((em) => t.app.jobs.remove(em, ['many:m1', 'many:absent']));
+    expect((await jobs('test__keyed')).filter((job) => job.key?.startsWith('many:')).map((job) => job.key)).toEqual(['many:m2']);
+  });
+
+  it('tells which keys have no job that could still run: none at all, or one held past the grace', async () => {
+    const runAt = new Date(Date.now() + 3_600_000);
+    await inTransaction((em) =>
+      t.app.jobs.addKeyed(em, 'test__keyed', [
+        { payload: { shop: 'l1' }, runAt, jobKey: 'live:free' },
+        { payload: { shop: 'l2' }, runAt, jobKey: 'live:held-now' },
+        { payload: { shop: 'l3' }, runAt, jobKey: 'live:held-long' },
+      ]),
+    );
+    // As a worker holds a job (and as one killed mid-job leaves it held).
+    await t.app.orm.em.fork().execute(
+      `UPDATE graphile_worker._private_jobs SET locked_at = now() - (CASE key WHEN 'live:held-long' THEN interval '1 hour' ELSE interval '1 second' END),
+              locked_by = 'test' WHERE key IN ('live:held-now', 'live:held-long')`,
+    );
+    const stranded = await t.app.jobs.keysWithoutLiveJob(t.app.orm.em.fork(), ['live:free', 'live:held-now', 'live:held-long', 'live:none'], 60);
+    expect(stranded.sort()).toEqual(['live:held-long', 'live:none']);
   });
 });

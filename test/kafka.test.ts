@@ -4,11 +4,15 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PayoutStatus } from '../src/payouts/lifecycle';
-import { startProcess, type RunningProcess } from '../src/processes';
+import { startProcess, type RunningProcess } from '../src/app/processes';
 import { kafkaBrokers, startTestServer, tokenFor, type TestServer } from './helpers/app';
 import { graphql } from './helpers/graphql';
 import { disconnectProducer, produce, untilSeen, waitFor, type OutgoingMessage } from './helpers/kafka';
 import { accrualEvent } from './helpers/accruals';
+import { payoutsModule } from '../src/payouts/module';
+import { ledgerModule } from '../src/ledger/module';
+import { erpModule } from '../src/erp/module';
+import { accrualsModule } from '../src/accruals/module';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, '..');
@@ -24,7 +28,7 @@ function keyed(key: string, values: unknown[]): OutgoingMessage[] {
 }
 
 async function balance(clientId: string, type = 'payout'): Promise<bigint> {
-  const accounts = await server.app.ledger.accountsOf(server.app.orm.em.fork(), { kind: 'CLIENT', id: clientId });
+  const accounts = await server.app.use(ledgerModule).ledger.accountsOf(server.app.orm.em.fork(), { kind: 'CLIENT', id: clientId });
   return accounts.find((a) => a.type === type)?.balance ?? 0n;
 }
 
@@ -72,7 +76,7 @@ describe.skipIf(!brokers)('through the Kafka broker', () => {
   });
 
   describe('accruals topic', () => {
-    const topic = () => server.app.settings.topics.accruals;
+    const topic = () => server.app.settingsOf(accrualsModule).TOPIC_ACCRUALS;
 
     it('credits the payee’s payout account', async () => {
       await produce(topic(), keyed('c-credit', [accrual('ac-credit-1', 'c-credit', '50000', 'order-77')]));
@@ -222,8 +226,8 @@ describe.skipIf(!brokers)('through the Kafka broker', () => {
   });
 
   describe('ERP status topics', () => {
-    const ard = () => server.app.settings.topics.erpStatusArd;
-    const oebs = () => server.app.settings.topics.erpStatusOebs;
+    const ard = () => server.app.settingsOf(erpModule).TOPIC_ERP_STATUS_ARD;
+    const oebs = () => server.app.settingsOf(erpModule).TOPIC_ERP_STATUS_OEBS;
     let counter = 0;
 
     /** A funded CLIENT payout of 10 000, created and sent through the services. */
@@ -231,14 +235,14 @@ describe.skipIf(!brokers)('through the Kafka broker', () => {
       const clientId = `c-erp-${++counter}`;
       const em = server.app.orm.em.fork();
       await em.transactional((tx) =>
-        server.app.accruals.apply(
+        server.app.use(accrualsModule).accruals.apply(
           tx,
           { payee: { kind: 'CLIENT', id: clientId }, account: 'payout', amount: 25_000n, currency: 'RUB', reference: 'earn', occurredAt: new Date() },
           'MANUAL',
         ),
       );
       const { payout } = await server.app.orm.em.fork().transactional((tx) =>
-        server.app.payouts.create(tx, {
+        server.app.use(payoutsModule).lifecycle.create(tx, {
           payee: { kind: 'CLIENT', id: clientId },
           amount: 10_000n,
           currency: 'RUB',
@@ -246,7 +250,7 @@ describe.skipIf(!brokers)('through the Kafka broker', () => {
           idempotencyKey: `erp-${clientId}`,
         }),
       );
-      await server.app.orm.em.fork().transactional((tx) => server.app.payouts.send(tx, payout.id));
+      await server.app.orm.em.fork().transactional((tx) => server.app.use(payoutsModule).lifecycle.send(tx, payout.id));
       return { id: payout.id, clientId };
     }
 
@@ -352,7 +356,7 @@ describe.skipIf(!brokers)('consumer offsets across a restart', () => {
   });
 
   it('a new process in the same group resumes after what was applied and applies only the new messages', async () => {
-    const topic = server.app.settings.topics.accruals;
+    const topic = server.app.settingsOf(accrualsModule).TOPIC_ACCRUALS;
     await produce(
       topic,
       keyed('c-restart', [
@@ -368,7 +372,7 @@ describe.skipIf(!brokers)('consumer offsets across a restart', () => {
     await produce(topic, keyed('c-restart', [accrual('ac-r-4', 'c-restart', '400', 'r-4'), accrual('ac-r-5', 'c-restart', '500', 'r-5')]));
     const em = () => second!.app.orm.em.fork();
     const accounts = await waitFor(
-      () => second!.app.ledger.accountsOf(em(), { kind: 'CLIENT', id: 'c-restart' }),
+      () => second!.app.use(ledgerModule).ledger.accountsOf(em(), { kind: 'CLIENT', id: 'c-restart' }),
       (list) => list.some((a) => a.type === 'payout' && a.balance === 1_500n),
     );
     expect(accounts.find((a) => a.type === 'payout')?.balance).toBe(1_500n);

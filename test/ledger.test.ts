@@ -3,13 +3,17 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkLedger } from '../src/ledger/invariants';
 import { parseOperation } from '../src/operations/operation';
 import { InsufficientFundsError, SYSTEM_OWNER, worldAccount, type AccountKey } from '../src/ledger/ledger.service';
 import { sqlState, violatedConstraint } from '../src/platform/database-errors';
 import { ConflictError } from '../src/platform/errors';
-import type { Payee } from '../src/platform/payee';
+import type { Payee } from '../src/access/payee';
 import { createTestApp, type TestApp } from './helpers/app';
+import { shopsModule } from '../src/shops/module';
+import { payoutsModule } from '../src/payouts/module';
+import { operationsModule } from '../src/operations/module';
+import { ledgerModule } from '../src/ledger/module';
+import { accrualsModule } from '../src/accruals/module';
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -40,7 +44,7 @@ const account = (ownerId: string, type = 'payout', currency = 'RUB'): AccountKey
 });
 
 function open(key: AccountKey): Promise<string> {
-  return inTransaction((tx) => t.app.ledger.accountId(tx, key));
+  return inTransaction((tx) => t.app.use(ledgerModule).ledger.accountId(tx, key));
 }
 
 async function balanceOf(accountId: string): Promise<bigint> {
@@ -50,7 +54,7 @@ async function balanceOf(accountId: string): Promise<bigint> {
 
 function transfer(debit: string, credit: string, amount: bigint, idempotencyKey: string, currency = 'RUB') {
   return inTransaction((tx) =>
-    t.app.ledger.post(tx, { idempotencyKey, debitAccountId: debit, creditAccountId: credit, amount, currency, kind: 'test' }),
+    t.app.use(ledgerModule).ledger.post(tx, { idempotencyKey, debitAccountId: debit, creditAccountId: credit, amount, currency, kind: 'test' }),
   );
 }
 
@@ -66,12 +70,12 @@ function accrue(payee: Payee, amount: bigint, reference: string, app = t.app) {
   return app.orm.em
     .fork()
     .transactional((tx) =>
-      app.accruals.apply(tx, { payee, account: 'payout', amount, currency: 'RUB', reference, occurredAt: new Date() }, 'MANUAL'),
+      app.use(accrualsModule).accruals.apply(tx, { payee, account: 'payout', amount, currency: 'RUB', reference, occurredAt: new Date() }, 'MANUAL'),
     );
 }
 
 function createPayout(payee: Payee, amount: bigint, idempotencyKey: string) {
-  return inTransaction((tx) => t.app.payouts.create(tx, { payee, amount, currency: 'RUB', source: 'MANUAL', idempotencyKey }));
+  return inTransaction((tx) => t.app.use(payoutsModule).lifecycle.create(tx, { payee, amount, currency: 'RUB', source: 'MANUAL', idempotencyKey }));
 }
 
 /** The SQLSTATE and constraint of a database error, read through MikroORM's wrapper. */
@@ -123,7 +127,7 @@ describe('ledger_post idempotency', () => {
 describe('ledger_post_many (bulk posting)', () => {
   const many = (transfers: { debit: string; credit: string; amount: bigint; key: string }[]) =>
     inTransaction((tx) =>
-      t.app.ledger.postMany(
+      t.app.use(ledgerModule).ledger.postMany(
         tx,
         transfers.map((x) => ({ idempotencyKey: x.key, debitAccountId: x.debit, creditAccountId: x.credit, amount: x.amount, currency: 'RUB', kind: 'test' })),
       ),
@@ -170,7 +174,7 @@ describe('ledger_post_many (bulk posting)', () => {
     await many([{ debit: world, credit: a, amount: 10n, key: 'many-5:in' }]);
     await expect(many([{ debit: a, credit: world, amount: 11n, key: 'many-5:out' }])).rejects.toBeInstanceOf(InsufficientFundsError);
     expect(await balanceOf(a)).toBe(10n);
-    expect(await checkLedger(fork())).toEqual([]);
+    expect(await t.app.checkLedger(fork())).toEqual([]);
   });
 });
 
@@ -179,12 +183,12 @@ describe('accounts', () => {
     const payee: Payee = { kind: 'CLIENT', id: 'phantom-1' };
     // The first payout opens the payee's accounts, then fails for want of money and rolls back.
     await expect(createPayout(payee, 100n, 'phantom-1:a')).rejects.toBeInstanceOf(InsufficientFundsError);
-    expect(await t.app.ledger.accountsOf(fork(), { kind: 'CLIENT', id: 'phantom-1' })).toEqual([]);
+    expect(await t.app.use(ledgerModule).ledger.accountsOf(fork(), { kind: 'CLIENT', id: 'phantom-1' })).toEqual([]);
 
     await accrue(payee, 100n, 'phantom-1:earn');
     const { payout } = await createPayout(payee, 100n, 'phantom-1:a');
     expect(payout.status).toBe('CREATED');
-    expect(await checkLedger(fork())).toEqual([]);
+    expect(await t.app.checkLedger(fork())).toEqual([]);
   });
 
   it('opens one account per owner, type and currency however many open it at once', async () => {
@@ -198,9 +202,9 @@ describe('accounts', () => {
     const reversed = [...keys].reverse();
     // Overlapping sets opened in opposite orders, each in its own transaction: no deadlock, one row per key.
     const [a, b, c] = await Promise.all([
-      inTransaction((tx) => t.app.ledger.accountIds(tx, keys)),
-      inTransaction((tx) => t.app.ledger.accountIds(tx, reversed)),
-      t.app.ledger.accountIds(fork(), [...keys.slice(100), ...keys.slice(0, 100)]),
+      inTransaction((tx) => t.app.use(ledgerModule).ledger.accountIds(tx, keys)),
+      inTransaction((tx) => t.app.use(ledgerModule).ledger.accountIds(tx, reversed)),
+      t.app.use(ledgerModule).ledger.accountIds(fork(), [...keys.slice(100), ...keys.slice(0, 100)]),
     ]);
     expect(b).toEqual([...a].reverse());
     expect(c).toEqual([...a.slice(100), ...a.slice(0, 100)]);
@@ -211,10 +215,10 @@ describe('accounts', () => {
   });
 
   it('returns the ids in the order asked, a key asked twice with the same id', async () => {
-    const [x, y, xAgain] = await t.app.ledger.accountIds(fork(), [account('order-1'), account('order-2'), account('order-1')]);
+    const [x, y, xAgain] = await t.app.use(ledgerModule).ledger.accountIds(fork(), [account('order-1'), account('order-2'), account('order-1')]);
     expect(xAgain).toBe(x);
     expect(y).not.toBe(x);
-    expect(await t.app.ledger.accountId(fork(), account('order-2'))).toBe(y);
+    expect(await t.app.use(ledgerModule).ledger.accountId(fork(), account('order-2'))).toBe(y);
   });
 });
 
@@ -246,7 +250,7 @@ describe('database rules', () => {
     });
     // Moving by account keys takes the currency from the debit side: still refused.
     const byKey = inTransaction((tx) =>
-      t.app.ledger.move(tx, account('fx-1', 'payout', 'RUB'), account('fx-1', 'payout', 'USD'), {
+      t.app.use(ledgerModule).ledger.move(tx, account('fx-1', 'payout', 'RUB'), account('fx-1', 'payout', 'USD'), {
         idempotencyKey: 'fx-1:c',
         amount: 10n,
         kind: 'test',
@@ -294,11 +298,11 @@ describe('concurrency', () => {
     expect(refused).toHaveLength(8);
     for (const reason of refused) expect(reason).toBeInstanceOf(InsufficientFundsError);
 
-    const accounts = await t.app.ledger.accountsOf(fork(), { kind: 'CLIENT', id: 'race-1' });
+    const accounts = await t.app.use(ledgerModule).ledger.accountsOf(fork(), { kind: 'CLIENT', id: 'race-1' });
     expect(Object.fromEntries(accounts.map((a) => [a.type, a.balance]))).toEqual({ payout: 500n, 'payout-reserved': 12_000n });
     const payouts = await fork().execute<{ n: string }[]>(`SELECT count(*)::text AS n FROM payout WHERE payee_id = 'race-1'`);
     expect(payouts[0]!.n).toBe('12');
-    expect(await checkLedger(fork())).toEqual([]);
+    expect(await t.app.checkLedger(fork())).toEqual([]);
   });
 
   it('keeps the books when transfers cross between the same accounts in both directions at once', async () => {
@@ -311,7 +315,7 @@ describe('concurrency', () => {
     );
     expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
     expect([await balanceOf(a), await balanceOf(b)]).toEqual([500n - 20n * 30n + 20n * 20n, 500n + 20n * 30n - 20n * 20n]);
-    expect(await checkLedger(fork())).toEqual([]);
+    expect(await t.app.checkLedger(fork())).toEqual([]);
   });
 });
 
@@ -324,17 +328,17 @@ describe('checkLedger', () => {
     await accrue(payee, 10_000n, 'check-1:earn');
     pending = (await createPayout(payee, 1_000n, 'check-1:a')).payout.id;
     cancelled = (await createPayout(payee, 1_000n, 'check-1:b')).payout.id;
-    await inTransaction((tx) => t.app.payouts.cancel(tx, cancelled));
+    await inTransaction((tx) => t.app.use(payoutsModule).lifecycle.cancel(tx, cancelled));
   });
 
   it('finds nothing wrong with healthy books', async () => {
-    expect(await checkLedger(fork())).toEqual([]);
+    expect(await t.app.checkLedger(fork())).toEqual([]);
   });
 
   it('reports a balance changed behind the ledger’s back', async () => {
     const violations = await inRolledBackTransaction(async (tx) => {
       await tx.execute(`UPDATE ledger_account SET balance = balance + 7 WHERE owner_id = 'check-1' AND type = 'payout'`);
-      return checkLedger(tx);
+      return t.app.checkLedger(tx);
     });
     expect(rules(violations)).toEqual(['each balance equals its credits minus its debits', 'each currency sums to zero over all accounts']);
   });
@@ -343,7 +347,7 @@ describe('checkLedger', () => {
     const violations = await inRolledBackTransaction(async (tx) => {
       await tx.execute('ALTER TABLE ledger_transfer DISABLE TRIGGER ledger_transfer_immutable');
       await tx.execute(`UPDATE ledger_transfer SET amount = amount + 1 WHERE idempotency_key = 'accrual:CLIENT:check-1:check-1:earn'`);
-      return checkLedger(tx);
+      return t.app.checkLedger(tx);
     });
     expect(rules(violations)).toEqual(['each balance equals its credits minus its debits']);
     expect(violations).toHaveLength(2); // both sides of the transfer
@@ -352,11 +356,11 @@ describe('checkLedger', () => {
   it('reports a negative balance once the CHECK constraint is gone', async () => {
     const violations = await inRolledBackTransaction(async (tx) => {
       await tx.execute('ALTER TABLE ledger_account DROP CONSTRAINT ledger_account_balance_non_negative');
-      const from = await t.app.ledger.accountId(tx, account('check-1'));
-      const to = await t.app.ledger.accountId(tx, worldAccount('RUB'));
+      const from = await t.app.use(ledgerModule).ledger.accountId(tx, account('check-1'));
+      const to = await t.app.use(ledgerModule).ledger.accountId(tx, worldAccount('RUB'));
       const overdraw = { idempotencyKey: 'check-1:overdraw', amount: 50_000n, currency: 'RUB', kind: 'test' };
-      await t.app.ledger.post(tx, { ...overdraw, debitAccountId: from, creditAccountId: to });
-      return checkLedger(tx);
+      await t.app.use(ledgerModule).ledger.post(tx, { ...overdraw, debitAccountId: from, creditAccountId: to });
+      return t.app.checkLedger(tx);
     });
     expect(rules(violations)).toEqual(['no balance below zero where the account forbids it']);
   });
@@ -364,7 +368,7 @@ describe('checkLedger', () => {
   it('reports a payout whose amount no longer matches its reservation', async () => {
     const violations = await inRolledBackTransaction(async (tx) => {
       await tx.execute('UPDATE payout SET amount = amount + 1 WHERE id = ?', [pending]);
-      return checkLedger(tx);
+      return t.app.checkLedger(tx);
     });
     expect(rules(violations)).toEqual(['reserved and in-flight accounts hold exactly their live payouts']);
   });
@@ -372,14 +376,14 @@ describe('checkLedger', () => {
   it('reports scheduled payouts that do not pay exactly their marked operations', async () => {
     const violations = await inRolledBackTransaction(async (tx) => {
       const shop = { partyId: 'books', shopId: 'shop' };
-      await t.app.shops.apply(tx, { type: 'ShopCreated', eventId: 'books-1', occurredAt: new Date(), ...shop, currency: 'RUB', payoutToolId: null, payoutScheduleId: null });
+      await t.app.use(shopsModule).shops.apply(tx, { type: 'ShopCreated', eventId: 'books-1', occurredAt: new Date(), ...shop, currency: 'RUB', payoutToolId: null, payoutScheduleId: null });
       const operation = (invoiceId: string) =>
         parseOperation(`books-${invoiceId}`, { type: 'PaymentCaptured', occurredAt: '2026-11-01T00:00:00Z', ...shop, invoiceId, paymentId: '1', amount: '1000', currency: 'RUB' });
-      await t.app.operations.record(tx, [operation('i1'), operation('i2')]);
-      const { payout } = await t.app.payouts.create(tx, { payee: { kind: 'SHOP', ...shop }, amount: 1500n, currency: 'RUB', source: 'SCHEDULE', idempotencyKey: 'books-run' });
+      await t.app.use(operationsModule).operations.record(tx, [operation('i1'), operation('i2')]);
+      const { payout } = await t.app.use(payoutsModule).lifecycle.create(tx, { payee: { kind: 'SHOP', ...shop }, amount: 1500n, currency: 'RUB', source: 'SCHEDULE', idempotencyKey: 'books-run' });
       await tx.execute(`UPDATE shop_operation SET payout_id = ? WHERE party_id = 'books' AND invoice_id = 'i1'`, [payout.id]);
       await tx.execute(`UPDATE shop_operation SET payout_id = ? WHERE party_id = 'books' AND invoice_id = 'i2'`, [randomUUID()]);
-      return checkLedger(tx);
+      return t.app.checkLedger(tx);
     });
     expect(rules(violations).sort()).toEqual([
       'a live scheduled payout pays exactly the sum of its operations',
@@ -391,7 +395,7 @@ describe('checkLedger', () => {
     const violations = await inRolledBackTransaction(async (tx) => {
       // CANCELLED → REJECTED holds nothing either way, but a REJECTED payout must have been sent.
       await tx.execute(`UPDATE payout SET status = 'REJECTED' WHERE id = ?`, [cancelled]);
-      return checkLedger(tx);
+      return t.app.checkLedger(tx);
     });
     expect(rules(violations)).toEqual(['every payout status has its one ledger movement']);
     expect(violations[0]!.detail).toContain(cancelled);

@@ -1,13 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp, type App } from '../src/app';
+import { createApp, loadAppSettings, type App } from '../src/app/app';
 import { worldAccount } from '../src/ledger/ledger.service';
 import type { PayoutStatus } from '../src/payouts/lifecycle';
-import { loadSettings } from '../src/platform/config';
 import { createLogger } from '../src/platform/logger';
 import { OutboxPublisher } from '../src/platform/outbox/publisher';
-import type { Payee } from '../src/platform/payee';
+import type { Payee } from '../src/access/payee';
 import { createTestApp, kafkaBrokers, startTestServer, testEnv, type TestApp, type TestServer } from './helpers/app';
 import { collectAll, waitFor, type ReceivedMessage } from './helpers/kafka';
+import { payoutsModule } from '../src/payouts/module';
+import { ledgerModule } from '../src/ledger/module';
+import { erpModule } from '../src/erp/module';
 
 const brokers = kafkaBrokers();
 
@@ -15,7 +17,7 @@ const brokers = kafkaBrokers();
 async function fund(app: App, payee: Payee, amount: bigint, reference: string): Promise<void> {
   const id = payee.kind === 'SHOP' ? `${payee.partyId}/${payee.shopId}` : payee.id;
   await app.orm.em.fork().transactional((tx) =>
-    app.ledger.move(tx, worldAccount('RUB'), { owner: { kind: payee.kind, id }, type: 'payout', currency: 'RUB' }, {
+    app.use(ledgerModule).ledger.move(tx, worldAccount('RUB'), { owner: { kind: payee.kind, id }, type: 'payout', currency: 'RUB' }, {
       idempotencyKey: `test-funding:${reference}`,
       amount,
       kind: 'test_funding',
@@ -25,9 +27,9 @@ async function fund(app: App, payee: Payee, amount: bigint, reference: string): 
 
 async function payoutThrough(app: App, payee: Payee, amount: bigint, key: string, steps: PayoutStatus[], payoutToolId?: string) {
   const { payout } = await app.orm.em.fork().transactional((tx) =>
-    app.payouts.create(tx, { payee, amount, currency: 'RUB', source: 'MANUAL', idempotencyKey: key, payoutToolId }),
+    app.use(payoutsModule).lifecycle.create(tx, { payee, amount, currency: 'RUB', source: 'MANUAL', idempotencyKey: key, payoutToolId }),
   );
-  for (const step of steps) await app.orm.em.fork().transactional((tx) => app.payouts.transition(tx, payout.id, step));
+  for (const step of steps) await app.orm.em.fork().transactional((tx) => app.use(payoutsModule).lifecycle.transition(tx, payout.id, step));
   return payout.id;
 }
 
@@ -61,7 +63,7 @@ describe.skipIf(!brokers)('outbox to Kafka, published by the worker', () => {
 
     expect(await waitFor(() => outboxSize(app), (n) => n === 0)).toBe(0);
 
-    const events = await collectAll(app.settings.topics.payoutEvents);
+    const events = await collectAll(app.settingsOf(payoutsModule).TOPIC_PAYOUT_EVENTS);
     expect(events).toHaveLength(4 + 3 + 2);
     for (const [id, statuses] of [
       [paid, ['CREATED', 'SENT', 'ACCEPTED', 'PAID']],
@@ -75,7 +77,7 @@ describe.skipIf(!brokers)('outbox to Kafka, published by the worker', () => {
     }
     expect(eventsOf(events, paid)[0]!.payout).toMatchObject({ amount: '67000', currency: 'RUB', payee: { kind: 'CLIENT', id: 'c-outbox' } });
 
-    const erp = await collectAll(app.settings.topics.erpPayouts);
+    const erp = await collectAll(app.settingsOf(erpModule).TOPIC_ERP_PAYOUTS);
     expect(erp.map((m) => m.key).sort()).toEqual([paid, rejected].sort());
     const em = app.orm.em.fork();
     for (const [id, payee, amount, tool] of [
@@ -131,17 +133,17 @@ describe.skipIf(!brokers)('outbox with Kafka off', () => {
     expect(await off.app.outbox.drain()).toBe(0);
     expect(await outboxSize(off.app)).toBe(3);
 
-    const settings = loadSettings({ ...off.env, KAFKA_BROKERS: brokers!, KAFKA_CLIENT_ID: 'payouts-test-outbox-publisher' });
-    publisher = await createApp({ settings, logger: createLogger(settings.LOG_LEVEL), databaseUrl: off.env.DATABASE_URL!, connectProducer: true });
+    const settings = loadAppSettings({ ...off.env, KAFKA_BROKERS: brokers!, KAFKA_CLIENT_ID: 'payouts-test-outbox-publisher' });
+    publisher = await createApp({ settings, logger: createLogger(settings.kernel.LOG_LEVEL), databaseUrl: off.env.DATABASE_URL!, connectProducer: true });
     expect(await publisher.outbox.drain()).toBe(3);
     expect(await outboxSize(off.app)).toBe(0);
 
-    const events = await collectAll(settings.topics.payoutEvents);
+    const events = await collectAll(publisher.settingsOf(payoutsModule).TOPIC_PAYOUT_EVENTS);
     expect(eventsOf(events, id).map((e) => [e.sequence, e.status])).toEqual([
       [1, 'CREATED'],
       [2, 'SENT'],
     ]);
-    const erp = await collectAll(settings.topics.erpPayouts);
+    const erp = await collectAll(publisher.settingsOf(erpModule).TOPIC_ERP_PAYOUTS);
     expect(erp.map((m) => [m.key, (m.value as { payoutId: string }).payoutId])).toEqual([[id, id]]);
   });
 
@@ -150,10 +152,10 @@ describe.skipIf(!brokers)('outbox with Kafka off', () => {
     await fund(off.app, client, 5_000n, 'durable');
     const { payout } = await off.app.orm.em
       .fork()
-      .transactional((tx) => off.app.payouts.create(tx, { payee: client, amount: 5_000n, currency: 'RUB', source: 'MANUAL', idempotencyKey: 'durable-1' }));
+      .transactional((tx) => off.app.use(payoutsModule).lifecycle.create(tx, { payee: client, amount: 5_000n, currency: 'RUB', source: 'MANUAL', idempotencyKey: 'durable-1' }));
     const lsn = (sql: string) => off.app.pgPool.query<{ lsn: string }>(sql).then((r) => r.rows[0]!.lsn);
     // The ERP sender's path: each send committed without waiting for the disk.
-    expect(await off.app.payouts.sendEach(off.app.orm.em.fork(), [payout], { actor: 'test' })).toEqual([true]);
+    expect(await off.app.use(payoutsModule).sender.sendEach(off.app.orm.em.fork(), [payout], { actor: 'test' })).toEqual([true]);
     const sentUpTo = await lsn('SELECT pg_current_wal_insert_lsn()::text AS lsn');
 
     // What the broker is handed, and how far the WAL was on disk at that moment.
@@ -169,7 +171,7 @@ describe.skipIf(!brokers)('outbox with Kafka off', () => {
     const watchedPublisher = new OutboxPublisher(publisher!.orm, watched, publisher!.metrics, publisher!.logger, 500);
     expect(await watchedPublisher.drain()).toBe(3);
     expect(flushedAtSend).toEqual([true]);
-    const erp = await collectAll(publisher!.settings.topics.erpPayouts);
+    const erp = await collectAll(publisher!.settingsOf(erpModule).TOPIC_ERP_PAYOUTS);
     expect(erp.filter((m) => m.key === payout.id)).toHaveLength(1);
   });
 });

@@ -1,10 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkLedger } from '../src/ledger/invariants';
 import { InsufficientFundsError } from '../src/ledger/ledger.service';
-import { InvalidTransitionError } from '../src/payouts/payout.service';
+import type { PayoutStatus } from '../src/payouts/lifecycle';
+import { InvalidTransitionError } from '../src/payouts/payout-lifecycle';
 import type { PayoutRow } from '../src/payouts/payout-messages';
-import type { Payee } from '../src/platform/payee';
+import type { Payee } from '../src/access/payee';
 import { createTestApp, type TestApp } from './helpers/app';
+import { payoutsModule } from '../src/payouts/module';
+import { ledgerModule } from '../src/ledger/module';
+import { erpModule } from '../src/erp/module';
+import { accrualsModule } from '../src/accruals/module';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -17,23 +21,23 @@ const client = (id: string): Payee => ({ kind: 'CLIENT', id });
 async function accrue(payee: Payee, amount: bigint, reference: string) {
   const em = t.app.orm.em.fork();
   return em.transactional((tx) =>
-    t.app.accruals.apply(tx, { payee, account: 'payout', amount, currency: 'RUB', reference, occurredAt: new Date() }, 'MANUAL'),
+    t.app.use(accrualsModule).accruals.apply(tx, { payee, account: 'payout', amount, currency: 'RUB', reference, occurredAt: new Date() }, 'MANUAL'),
   );
 }
 
 async function balances(payee: Payee): Promise<Record<string, bigint>> {
-  const accounts = await t.app.ledger.accountsOf(t.app.orm.em.fork(), { kind: payee.kind, id: 'id' in payee ? payee.id : '' });
+  const accounts = await t.app.use(ledgerModule).ledger.accountsOf(t.app.orm.em.fork(), { kind: payee.kind, id: 'id' in payee ? payee.id : '' });
   return Object.fromEntries(accounts.map((a) => [a.type, a.balance]));
 }
 
 function create(payee: Payee, amount: bigint, key: string) {
   return t.app.orm.em.fork().transactional((tx) =>
-    t.app.payouts.create(tx, { payee, amount, currency: 'RUB', source: 'MANUAL', idempotencyKey: key }),
+    t.app.use(payoutsModule).lifecycle.create(tx, { payee, amount, currency: 'RUB', source: 'MANUAL', idempotencyKey: key }),
   );
 }
 
-function move(payoutId: string, status: Parameters<TestApp['app']['payouts']['transition']>[2]) {
-  return t.app.orm.em.fork().transactional((tx) => t.app.payouts.transition(tx, payoutId, status, { reason: 'test' }));
+function move(payoutId: string, status: PayoutStatus) {
+  return t.app.orm.em.fork().transactional((tx) => t.app.use(payoutsModule).lifecycle.transition(tx, payoutId, status, { reason: 'test' }));
 }
 
 describe('payout lifecycle and its money', () => {
@@ -51,7 +55,7 @@ describe('payout lifecycle and its money', () => {
     expect(paid.payout.status).toBe('PAID');
     expect(paid.payout.sequence).toBe(4);
     expect(await balances(payee)).toMatchObject({ payout: 40_000n, 'payout-sent': 0n });
-    expect(await checkLedger(t.app.orm.em.fork())).toEqual([]);
+    expect(await t.app.checkLedger()).toEqual([]);
   });
 
   it('gives the money back on cancel, reject and return', async () => {
@@ -69,7 +73,7 @@ describe('payout lifecycle and its money', () => {
     await move(returned.payout.id, 'PAID');
     await move(returned.payout.id, 'RETURNED');
     expect(await balances(payee)).toMatchObject({ payout: 30_000n, 'payout-reserved': 0n, 'payout-sent': 0n });
-    expect(await checkLedger(t.app.orm.em.fork())).toEqual([]);
+    expect(await t.app.checkLedger()).toEqual([]);
   });
 
   it('ignores repeats and late news, refuses what the lifecycle forbids', async () => {
@@ -112,7 +116,7 @@ describe('payout lifecycle and its money', () => {
     const inputs = (amounts: [Payee, bigint, string][]) =>
       amounts.map(([payee, amount, key]) => ({ payee, amount, currency: 'RUB', source: 'MANUAL' as const, idempotencyKey: key }));
     const createMany = (batch: ReturnType<typeof inputs>) =>
-      t.app.orm.em.fork().transactional((tx) => t.app.payouts.createMany(tx, batch));
+      t.app.orm.em.fork().transactional((tx) => t.app.use(payoutsModule).lifecycle.createMany(tx, batch));
 
     const first = await createMany(inputs([[rich, 4_000n, 'life-7-a'], [poor, 1_000n, 'life-8-a'], [rich, 3_000n, 'life-7-b']]));
     expect(first.map((c) => [c.changed, c.payout.amount, c.payout.status])).toEqual([
@@ -130,7 +134,7 @@ describe('payout lifecycle and its money', () => {
     expect(again.map((c) => c.changed)).toEqual([false, true]);
     expect(again[0]!.payout.id).toBe(first[0]!.payout.id);
     expect(await balances(rich)).toMatchObject({ payout: 1_000n, 'payout-reserved': 9_000n });
-    expect(await checkLedger(t.app.orm.em.fork())).toEqual([]);
+    expect(await t.app.checkLedger()).toEqual([]);
   });
 
   it('sends a payout only as it was read, and skips one another transaction holds', async () => {
@@ -144,20 +148,20 @@ describe('payout lifecycle and its money', () => {
     await em.begin();
     try {
       await em.execute('SELECT 1 FROM payout WHERE id = ? FOR UPDATE', [held.id]);
-      expect(await t.app.payouts.sendIfFree(t.app.orm.em.fork(), held, { actor: 'test' })).toBeNull();
+      expect(await t.app.use(payoutsModule).sender.sendIfFree(t.app.orm.em.fork(), held, { actor: 'test' })).toBeNull();
     } finally {
       await em.rollback();
     }
-    const sent = await t.app.payouts.sendIfFree(t.app.orm.em.fork(), held, { actor: 'test' });
+    const sent = await t.app.use(payoutsModule).sender.sendIfFree(t.app.orm.em.fork(), held, { actor: 'test' });
     expect(sent).toMatchObject({ id: held.id, status: 'SENT', sequence: 2 });
 
     // Stale: cancelled after it was read, so the send as read no longer applies and changes nothing.
     await move(stale.id, 'CANCELLED');
-    expect(await t.app.payouts.sendIfFree(t.app.orm.em.fork(), stale, { actor: 'test' })).toBeNull();
+    expect(await t.app.use(payoutsModule).sender.sendIfFree(t.app.orm.em.fork(), stale, { actor: 'test' })).toBeNull();
     expect(await balances(payee)).toMatchObject({ payout: 2_000n, 'payout-reserved': 0n, 'payout-sent': 1_000n });
-    const facts = await t.app.cashPaymentFacts.forPayouts(t.app.orm.em.fork(), [held.id, stale.id]);
+    const facts = await t.app.use(payoutsModule).facts.forPayouts(t.app.orm.em.fork(), [held.id, stale.id]);
     expect(facts.map((f) => [f.payout_id, String(f.amount)])).toEqual([[held.id, '1000']]);
-    expect(await checkLedger(t.app.orm.em.fork())).toEqual([]);
+    expect(await t.app.checkLedger()).toEqual([]);
   });
 
   it('sends many payouts in one call, each in a transaction of its own, skipping held and stale ones', async () => {
@@ -173,7 +177,7 @@ describe('payout lifecycle and its money', () => {
     let stepped: boolean[];
     try {
       await em.execute('SELECT 1 FROM payout WHERE id = ? FOR UPDATE', [held!.id]);
-      stepped = await t.app.payouts.sendEach(t.app.orm.em.fork(), read, { actor: 'test' });
+      stepped = await t.app.use(payoutsModule).sender.sendEach(t.app.orm.em.fork(), read, { actor: 'test' });
     } finally {
       await em.rollback();
     }
@@ -190,7 +194,7 @@ describe('payout lifecycle and its money', () => {
     // Each send committed on its own: the three rows were last written by three transactions.
     expect(new Set([first, fourth, fifth].map((p) => byId.get(p!.id)!.xmin)).size).toBe(3);
     expect(await balances(payee)).toMatchObject({ payout: 1_000n, 'payout-reserved': 1_000n, 'payout-sent': 3_000n });
-    const facts = await t.app.cashPaymentFacts.forPayouts(t.app.orm.em.fork(), read.map((p) => p.id));
+    const facts = await t.app.use(payoutsModule).facts.forPayouts(t.app.orm.em.fork(), read.map((p) => p.id));
     expect(facts.map((f) => f.payout_id).sort()).toEqual([first, fourth, fifth].map((p) => p!.id).sort());
     const erp = await t.app.orm.em
       .fork()
@@ -200,7 +204,7 @@ describe('payout lifecycle and its money', () => {
     expect(erp.map((m) => JSON.parse(m.value)).map((m) => [m.payoutId, m.amount, m.cashPaymentFactId]).sort()).toEqual(
       facts.map((f) => [f.payout_id, '1000', f.id]).sort(),
     );
-    expect(await checkLedger(t.app.orm.em.fork())).toEqual([]);
+    expect(await t.app.checkLedger()).toEqual([]);
   });
 
   it('keeps the sends before a failing payout and stops there; the ERP sender then sends the rest one by one', async () => {
@@ -213,7 +217,7 @@ describe('payout lifecycle and its money', () => {
     // The second payee's reservation is taken away behind the payout's back: sending it would overdraw.
     const reservation = (id: string, to: 'payout' | 'payout-reserved', key: string) =>
       t.app.orm.em.fork().transactional((tx) =>
-        t.app.ledger.move(
+        t.app.use(ledgerModule).ledger.move(
           tx,
           { owner: { kind: 'CLIENT', id }, type: to === 'payout' ? 'payout-reserved' : 'payout', currency: 'RUB' },
           { owner: { kind: 'CLIENT', id }, type: to, currency: 'RUB' },
@@ -221,7 +225,7 @@ describe('payout lifecycle and its money', () => {
         ),
       );
     await reservation('life-11-b', 'payout', 'life-11-unreserve');
-    await expect(t.app.payouts.sendEach(t.app.orm.em.fork(), read, { actor: 'test' })).rejects.toBeInstanceOf(InsufficientFundsError);
+    await expect(t.app.use(payoutsModule).sender.sendEach(t.app.orm.em.fork(), read, { actor: 'test' })).rejects.toBeInstanceOf(InsufficientFundsError);
     const statuses = async () => {
       const rows = await t.app.orm.em.fork().execute<{ id: string; status: string }[]>('SELECT id, status FROM payout WHERE id IN (?)', [
         read.map((p) => p.id),
@@ -231,16 +235,16 @@ describe('payout lifecycle and its money', () => {
     expect(await statuses()).toEqual(['SENT', 'CREATED', 'CREATED']);
 
     // The gate sends what it can of the same chunk and leaves the failing payout CREATED.
-    expect((await t.app.erpGateway.sendBatch(100)).sent).toBe(1);
+    expect((await t.app.use(erpModule).gateway.sendBatch(100)).sent).toBe(1);
     expect(await statuses()).toEqual(['SENT', 'CREATED', 'SENT']);
     expect(await balances(payees[1]!)).toMatchObject({ payout: 1_000n, 'payout-reserved': 0n });
 
     // Once the money is back where it belongs, the next batch sends it.
     await reservation('life-11-b', 'payout-reserved', 'life-11-reserve-again');
-    expect((await t.app.erpGateway.sendBatch(100)).sent).toBe(1);
+    expect((await t.app.use(erpModule).gateway.sendBatch(100)).sent).toBe(1);
     expect(await statuses()).toEqual(['SENT', 'SENT', 'SENT']);
     for (const payee of payees) expect(await balances(payee)).toMatchObject({ payout: 0n, 'payout-reserved': 0n, 'payout-sent': 1_000n });
-    expect(await checkLedger(t.app.orm.em.fork())).toEqual([]);
+    expect(await t.app.checkLedger()).toEqual([]);
   });
 
   it('writes one payouts.events message per change with a growing sequence', async () => {

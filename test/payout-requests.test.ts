@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkLedger } from '../src/ledger/invariants';
 import { NotFoundError } from '../src/platform/errors';
-import type { Payee } from '../src/platform/payee';
+import type { Payee } from '../src/access/payee';
 import {
   PayoutRequestDocument,
   PayoutRequestsDocument,
@@ -11,6 +10,10 @@ import {
 } from './generated/graphql';
 import { startTestServer, tokenFor, type TestServer } from './helpers/app';
 import { errorCodes, graphql } from './helpers/graphql';
+import { requestsModule } from '../src/requests/module';
+import { payoutsModule } from '../src/payouts/module';
+import { ledgerModule } from '../src/ledger/module';
+import { accrualsModule } from '../src/accruals/module';
 
 // The API process alone: no worker runs the gates, so the tests call processBatch themselves.
 let server: TestServer;
@@ -26,7 +29,7 @@ let fundings = 0;
 async function fund(clientId: string, amount: bigint, currency = 'RUB', account = 'payout'): Promise<void> {
   const { app } = server;
   await app.orm.em.fork().transactional((em) =>
-    app.accruals.apply(
+    app.use(accrualsModule).accruals.apply(
       em,
       { payee: client(clientId), account, amount, currency, reference: `funding-${++fundings}`, occurredAt: new Date() },
       'MANUAL',
@@ -36,7 +39,7 @@ async function fund(clientId: string, amount: bigint, currency = 'RUB', account 
 
 function record(clientId: string, idempotencyKey: string) {
   const { app } = server;
-  return app.orm.em.fork().transactional((em) => app.payoutRequests.record(em, { clientId, idempotencyKey, actor: 'test' }));
+  return app.orm.em.fork().transactional((em) => app.use(requestsModule).requests.record(em, { clientId, idempotencyKey, actor: 'test' }));
 }
 
 interface RequestRow {
@@ -71,7 +74,7 @@ async function payoutsOf(requestId: string): Promise<{ amount: bigint; currency:
 }
 
 async function balances(clientId: string): Promise<Record<string, bigint>> {
-  const accounts = await server.app.ledger.accountsOf(server.app.orm.em.fork(), { kind: 'CLIENT', id: clientId });
+  const accounts = await server.app.use(ledgerModule).ledger.accountsOf(server.app.orm.em.fork(), { kind: 'CLIENT', id: clientId });
   return Object.fromEntries(accounts.map((a) => [`${a.type}/${a.currency.trim()}`, a.balance]));
 }
 
@@ -79,7 +82,7 @@ async function balances(clientId: string): Promise<Record<string, bigint>> {
 async function drain(limit = 100): Promise<number> {
   let total = 0;
   for (let round = 0; round < 1000; round++) {
-    const taken = await server.app.payoutRequests.processBatch(limit);
+    const taken = await server.app.use(requestsModule).requests.processBatch(limit);
     if (taken === 0) return total;
     total += taken;
   }
@@ -99,7 +102,7 @@ async function squat(requestId: string, currency = 'RUB'): Promise<string> {
   const squatter = `squatter-${requestId}`;
   await fund(squatter, 1n, currency);
   const { payout } = await server.app.orm.em.fork().transactional((em) =>
-    server.app.payouts.create(em, {
+    server.app.use(payoutsModule).lifecycle.create(em, {
       payee: client(squatter),
       amount: 1n,
       currency,
@@ -236,7 +239,7 @@ describe('processBatch (the req-gate)', () => {
     expect(usd).toMatchObject({ ...common, amount: { minor: '1234', currency: 'USD' } });
     expect(seen.payouts).toHaveLength(2);
     expect(rub!.id).not.toBe(usd!.id);
-    expect(await checkLedger(server.app.orm.em.fork())).toEqual([]);
+    expect(await server.app.checkLedger()).toEqual([]);
   });
 
   it('marks a request with nothing to pay DONE without payouts, and a second request after a payout pays nothing twice', async () => {
@@ -264,11 +267,11 @@ describe('processBatch (the req-gate)', () => {
       await fund(`rq-limit-${i}`, 100n);
       await record(`rq-limit-${i}`, 'l');
     }
-    expect(await server.app.payoutRequests.processBatch(2)).toBe(2);
+    expect(await server.app.use(requestsModule).requests.processBatch(2)).toBe(2);
     expect(await newCount()).toBe(3);
     expect(await drain(2)).toBe(3);
     expect(await newCount()).toBe(0);
-    expect(await server.app.payoutRequests.processBatch(2)).toBe(0);
+    expect(await server.app.use(requestsModule).requests.processBatch(2)).toBe(0);
   });
 
   it('marks a request that fails ERROR with the reason; the rest of the batch is DONE', async () => {
@@ -281,7 +284,7 @@ describe('processBatch (the req-gate)', () => {
     const { request: good2 } = await record('rq-good-2', 'g');
     await squat(bad.id);
 
-    expect(await server.app.payoutRequests.processBatch(10)).toBe(3);
+    expect(await server.app.use(requestsModule).requests.processBatch(10)).toBe(3);
     const failed = await requestRow(bad.id);
     expect(failed.status).toBe('ERROR');
     expect(failed.error).toMatch(/\S/);
@@ -295,8 +298,8 @@ describe('processBatch (the req-gate)', () => {
     const response = await graphql(server.url, PayoutRequestDocument, { id: bad.id }, admin);
     expect(response.data?.payoutRequest).toMatchObject({ status: 'ERROR', error: failed.error, payouts: [] });
     // An ERROR request is not taken again by itself.
-    expect(await server.app.payoutRequests.processBatch(10)).toBe(0);
-    expect(await checkLedger(server.app.orm.em.fork())).toEqual([]);
+    expect(await server.app.use(requestsModule).requests.processBatch(10)).toBe(0);
+    expect(await server.app.checkLedger()).toEqual([]);
   });
 
   it('leaves what a failed request would have paid to the next request of the same client', async () => {
@@ -308,7 +311,7 @@ describe('processBatch (the req-gate)', () => {
     // The first request pays RUB, then fails on USD: its RUB payout is rolled back with it.
     await squat(failing.id, 'USD');
 
-    expect(await server.app.payoutRequests.processBatch(10)).toBe(2);
+    expect(await server.app.use(requestsModule).requests.processBatch(10)).toBe(2);
     expect(await requestRow(failing.id)).toMatchObject({ status: 'ERROR' });
     expect(await payoutsOf(failing.id)).toEqual([]);
     expect(await requestRow(next.id)).toMatchObject({ status: 'DONE', error: null });
@@ -316,7 +319,7 @@ describe('processBatch (the req-gate)', () => {
       { amount: 3_000n, currency: 'RUB', status: 'CREATED', payee: 'rq-two-currencies' },
       { amount: 500n, currency: 'USD', status: 'CREATED', payee: 'rq-two-currencies' },
     ]);
-    expect(await checkLedger(server.app.orm.em.fork())).toEqual([]);
+    expect(await server.app.checkLedger()).toEqual([]);
   });
 });
 
@@ -411,7 +414,7 @@ describe('payoutRequests and retryPayoutRequest', () => {
     expect(errorCodes(await graphql(server.url, RetryPayoutRequestDocument, { id: '00000000-0000-4000-8000-000000000000' }, admin))).toEqual([
       'NOT_FOUND',
     ]);
-    expect(await checkLedger(server.app.orm.em.fork())).toEqual([]);
+    expect(await server.app.checkLedger()).toEqual([]);
   });
 
   it('answers null for an unknown request id', async () => {

@@ -1,11 +1,12 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkLedger } from '../src/ledger/invariants';
 import { InsufficientFundsError } from '../src/ledger/ledger.service';
 import { PAYOUT_STATUSES, decideTransition, type PayoutStatus } from '../src/payouts/lifecycle';
-import { InvalidTransitionError } from '../src/payouts/payout.service';
+import { InvalidTransitionError } from '../src/payouts/payout-lifecycle';
+import { accrualsModule } from '../src/accruals/module';
+import { payoutsModule } from '../src/payouts/module';
 import { ConflictError, InvalidInputError, NotFoundError } from '../src/platform/errors';
-import { payeeId, type Payee } from '../src/platform/payee';
+import { payeeId, type Payee } from '../src/access/payee';
 import { createTestApp, type TestApp } from './helpers/app';
 import { Random, seedFromEnv } from './helpers/random';
 
@@ -145,7 +146,8 @@ function plan(rng: Random, model: Model, touched: Set<string>): Step {
 
 /** One step in its own transaction on its own connection. */
 async function run(step: Step): Promise<Outcome> {
-  const { accruals, payouts } = t.app;
+  const { accruals } = t.app.use(accrualsModule);
+  const payouts = t.app.use(payoutsModule).lifecycle;
   if (step.kind === 'race') {
     const both = await Promise.allSettled(
       step.to.map((to) => fork().transactional((tx) => payouts.transition(tx, step.payout.id, to, { reason: 'race' }))),
@@ -328,7 +330,7 @@ function explain(status: PayoutStatus, attempts: readonly Attempt[]): PayoutStat
 /** The database against the model, and the ledger's own rules. */
 async function verify(model: Model): Promise<void> {
   const em = fork();
-  expect(await checkLedger(em)).toEqual([]);
+  expect(await t.app.checkLedger(em)).toEqual([]);
 
   const accounts = await em.execute<
     { owner_kind: string; owner_id: string; type: string; currency: string; balance: string; allow_negative: boolean }[]

@@ -1,11 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { App } from '../src/app';
-import { checkLedger } from '../src/ledger/invariants';
+import type { App } from '../src/app/app';
 import type { ProcessOutcome } from '../src/platform/kafka/inbound';
 import { createTestDatabase } from './helpers/database';
 import { waitFor } from './helpers/kafka';
 import { asMessages, dailyAt, HOUR, invoicing, MINUTE, minuteAgo, party, type Event, type ShopRef } from './helpers/shops';
 import { buildProgram, killStrayWorkers, servicesOn, startWorkerProcess } from './helpers/worker-process';
+import { shopsModule } from '../src/shops/module';
+import { schedulesModule } from '../src/schedules/module';
+import { operationsModule } from '../src/operations/module';
 
 /**
  * A mass scheduled run under faults: a worker process killed (SIGKILL) in the middle of it and
@@ -47,8 +49,8 @@ async function apply(app: App, topic: string, events: Event[]): Promise<void> {
  */
 async function seedShops(app: App, cutoff: Date): Promise<MassShop[]> {
   await app.orm.em.fork().transactional(async (em) => {
-    await app.schedules.upsertCalendar(em, { id: 'utc', timezone: 'UTC', holidays: [], weekendDays: [6, 7] });
-    await app.schedules.upsertSchedule(em, { id: SCHEDULE, cron: dailyAt(cutoff), calendarId: 'utc', delayDays: 0 });
+    await app.use(schedulesModule).schedules.upsertCalendar(em, { id: 'utc', timezone: 'UTC', holidays: [], weekendDays: [6, 7] });
+    await app.use(schedulesModule).schedules.upsertSchedule(em, { id: SCHEDULE, cron: dailyAt(cutoff), calendarId: 'utc', delayDays: 0 });
   });
   const at = (ms: number) => new Date(cutoff.getTime() + ms);
   const shops: MassShop[] = [];
@@ -68,8 +70,8 @@ async function seedShops(app: App, cutoff: Date): Promise<MassShop[]> {
     const due = BigInt(1000 + i - 10) - (owes ? 5000n : 200n);
     shops.push({ ref, result: owes ? 'NOTHING_TO_PAY' : blocked ? 'SKIPPED' : 'PAID', due });
   }
-  await apply(app, app.settings.topics.partyManagement, partyEvents);
-  await apply(app, app.settings.topics.invoicing, operations);
+  await apply(app, app.settingsOf(shopsModule).TOPIC_PARTY_MANAGEMENT, partyEvents);
+  await apply(app, app.settingsOf(operationsModule).TOPIC_INVOICING, operations);
   return shops;
 }
 
@@ -194,7 +196,7 @@ async function expectSettledOnce(app: App, shops: MassShop[], cutoff: Date): Pro
   );
   expect(wrong).toEqual([]);
 
-  expect(await checkLedger(app.orm.em.fork())).toEqual([]);
+  expect(await app.checkLedger()).toEqual([]);
 }
 
 beforeAll(() => buildProgram());

@@ -1,10 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import { checkLedger } from '../src/ledger/invariants';
 import { ConflictError } from '../src/platform/errors';
 import type { InboundMessage } from '../src/platform/kafka/inbound';
 import { createTestApp, type TestApp } from './helpers/app';
 import { asMessages, HOUR, invoicing as operationEvent, party as partyEvent } from './helpers/shops';
+import { shopsModule } from '../src/shops/module';
+import { shopRunsModule } from '../src/shop-runs/module';
+import { schedulesModule } from '../src/schedules/module';
+import { payoutsModule } from '../src/payouts/module';
+import { operationsModule } from '../src/operations/module';
 
 /**
  * Shops and their scheduled runs at the service level: party and invoicing events applied
@@ -19,11 +23,11 @@ function message(topic: string, value: Record<string, unknown>): InboundMessage 
 }
 
 async function party(...events: Record<string, unknown>[]) {
-  return t.app.inbound.processBatch(events.map((e) => message(t.app.settings.topics.partyManagement, e)), 'KAFKA');
+  return t.app.inbound.processBatch(events.map((e) => message(t.app.settingsOf(shopsModule).TOPIC_PARTY_MANAGEMENT, e)), 'KAFKA');
 }
 
 async function invoicing(...events: Record<string, unknown>[]) {
-  return t.app.inbound.processBatch(events.map((e) => message(t.app.settings.topics.invoicing, e)), 'KAFKA');
+  return t.app.inbound.processBatch(events.map((e) => message(t.app.settingsOf(operationsModule).TOPIC_INVOICING, e)), 'KAFKA');
 }
 
 async function sql<T>(text: string, params: unknown[] = []): Promise<T[]> {
@@ -34,8 +38,8 @@ beforeAll(async () => {
   t = await createTestApp();
   const em = t.app.orm.em.fork();
   await em.transactional(async (tx) => {
-    await t.app.schedules.upsertCalendar(tx, { id: 'ru', timezone: 'Europe/Moscow', holidays: [], weekendDays: [6, 7] });
-    await t.app.schedules.upsertSchedule(tx, { id: 'minutely', cron: '* * * * *', calendarId: 'ru', delayDays: 0 });
+    await t.app.use(schedulesModule).schedules.upsertCalendar(tx, { id: 'ru', timezone: 'Europe/Moscow', holidays: [], weekendDays: [6, 7] });
+    await t.app.use(schedulesModule).schedules.upsertSchedule(tx, { id: 'minutely', cron: '* * * * *', calendarId: 'ru', delayDays: 0 });
   });
 });
 
@@ -64,25 +68,25 @@ describe('scheduled shop payouts', () => {
     expect(op).toEqual({ n: '3', sum: '67000' });
 
     await sql(`UPDATE shop SET schedule_since = now() - interval '1 hour'`);
-    const run = await t.app.shopPayoutRunner.run({ partyId: 'p1', shopId: 's1' });
+    const run = await t.app.use(shopRunsModule).runner.run({ partyId: 'p1', shopId: 's1' });
     expect(run?.result).toBe('PAID');
     expect(run?.amount).toBe('67000');
     const [payout] = await sql<{ amount: string; source: string; status: string }>('SELECT amount, source, status FROM payout');
     expect(payout).toEqual({ amount: '67000', source: 'SCHEDULE', status: 'CREATED' });
-    const again = await t.app.shopPayoutRunner.run({ partyId: 'p1', shopId: 's1' });
+    const again = await t.app.use(shopRunsModule).runner.run({ partyId: 'p1', shopId: 's1' });
     expect(again).toBeNull();
     const counted = await t.app.metrics.registry.getSingleMetricAsString('payouts_shop_runs_total');
     expect(counted).toContain('payouts_shop_runs_total{result="PAID"} 1');
     expect((await sql('SELECT 1 FROM payout')).length).toBe(1);
-    expect(await checkLedger(t.app.orm.em.fork())).toEqual([]);
+    expect(await t.app.checkLedger()).toEqual([]);
   });
 
   it('makes one payout when the same shop run fires several times at once', async () => {
     const shop = { partyId: 'p2', shopId: 'raced' };
-    await t.app.inbound.processBatch(asMessages(t.app.settings.topics.partyManagement, [partyEvent.created(shop, { payoutScheduleId: 'minutely' })]), 'KAFKA');
+    await t.app.inbound.processBatch(asMessages(t.app.settingsOf(shopsModule).TOPIC_PARTY_MANAGEMENT, [partyEvent.created(shop, { payoutScheduleId: 'minutely' })]), 'KAFKA');
     const hourAgo = new Date(Date.now() - HOUR);
     await t.app.inbound.processBatch(
-      asMessages(t.app.settings.topics.invoicing, [
+      asMessages(t.app.settingsOf(operationsModule).TOPIC_INVOICING, [
         operationEvent.payment(shop, { invoiceId: 'inv-1', amount: 5000, fee: 100, occurredAt: hourAgo }),
         operationEvent.payment(shop, { invoiceId: 'inv-2', amount: 3000, occurredAt: hourAgo }),
       ]),
@@ -90,7 +94,7 @@ describe('scheduled shop payouts', () => {
     );
     await sql(`UPDATE shop SET schedule_since = now() - interval '2 hours' WHERE party_id = 'p2'`);
 
-    const runs = await Promise.all(Array.from({ length: 6 }, () => t.app.shopPayoutRunner.run(shop)));
+    const runs = await Promise.all(Array.from({ length: 6 }, () => t.app.use(shopRunsModule).runner.run(shop)));
     const paid = runs.filter((run) => run?.result === 'PAID');
     expect(paid).toHaveLength(1);
     expect(runs.filter((run) => run === null)).toHaveLength(5);
@@ -99,31 +103,31 @@ describe('scheduled shop payouts', () => {
     expect(payouts).toEqual([{ id: paid[0]!.payout_id, amount: '7900' }]);
     const operations = await sql<{ payout_id: string | null }>(`SELECT payout_id FROM shop_operation WHERE party_id = 'p2'`);
     expect(operations.map((o) => o.payout_id)).toEqual([payouts[0]!.id, payouts[0]!.id]);
-    expect(await checkLedger(t.app.orm.em.fork())).toEqual([]);
+    expect(await t.app.checkLedger()).toEqual([]);
   });
 
   it('refuses to mark operations that changed after they were summed: a late operation fails the run, not the sum', async () => {
     const shop = { partyId: 'p3', shopId: 'late' };
-    await t.app.inbound.processBatch(asMessages(t.app.settings.topics.partyManagement, [partyEvent.created(shop)]), 'KAFKA');
+    await t.app.inbound.processBatch(asMessages(t.app.settingsOf(shopsModule).TOPIC_PARTY_MANAGEMENT, [partyEvent.created(shop)]), 'KAFKA');
     const hourAgo = new Date(Date.now() - HOUR);
     const record = (invoiceId: string, amount: number) =>
-      t.app.inbound.processBatch(asMessages(t.app.settings.topics.invoicing, [operationEvent.payment(shop, { invoiceId, amount, occurredAt: hourAgo })]), 'KAFKA');
+      t.app.inbound.processBatch(asMessages(t.app.settingsOf(operationsModule).TOPIC_INVOICING, [operationEvent.payment(shop, { invoiceId, amount, occurredAt: hourAgo })]), 'KAFKA');
     await record('inv-1', 1000);
     const cutoff = new Date();
     const em = t.app.orm.em.fork();
     await em.begin();
     try {
-      const unpaid = await t.app.operations.unpaidBefore(em, shop, cutoff);
+      const unpaid = await t.app.use(operationsModule).operations.unpaidBefore(em, shop, cutoff);
       expect(unpaid).toEqual({ count: 1, total: 1000n });
       await record('inv-2', 500); // arrives, committed, while the run is between its sum and its marking
-      const { payout } = await t.app.payouts.create(em, {
+      const { payout } = await t.app.use(payoutsModule).lifecycle.create(em, {
         payee: { kind: 'SHOP', ...shop },
         amount: unpaid.total,
         currency: 'RUB',
         source: 'SCHEDULE',
         idempotencyKey: `late-test:${randomUUID()}`,
       });
-      await expect(t.app.operations.markPaid(em, shop, cutoff, payout.id, unpaid)).rejects.toBeInstanceOf(ConflictError);
+      await expect(t.app.use(operationsModule).operations.markPaid(em, shop, cutoff, payout.id, unpaid)).rejects.toBeInstanceOf(ConflictError);
     } finally {
       await em.rollback();
     }

@@ -1,6 +1,5 @@
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkLedger } from '../src/ledger/invariants';
 import type { PayoutStatus } from '../src/payouts/lifecycle';
 import {
   CalendarsDocument,
@@ -36,6 +35,9 @@ import {
   type Event,
   type ShopRef,
 } from './helpers/shops';
+import { shopsModule } from '../src/shops/module';
+import { operationsModule } from '../src/operations/module';
+import { erpModule } from '../src/erp/module';
 
 /**
  * Shops and their scheduled payouts from outside: party-management and invoicing events through
@@ -51,8 +53,8 @@ const shopOf = (partyId: string, shopId: string): ShopRef => ({ partyId, shopId 
 const iso = (time: Date) => time.toISOString();
 const later = (time: Date, ms: number) => new Date(time.getTime() + ms);
 
-const toParty = (...events: Event[]) => send(server.app, server.app.settings.topics.partyManagement, events);
-const toInvoicing = (...events: Event[]) => send(server.app, server.app.settings.topics.invoicing, events);
+const toParty = (...events: Event[]) => send(server.app, server.app.settingsOf(shopsModule).TOPIC_PARTY_MANAGEMENT, events);
+const toInvoicing = (...events: Event[]) => send(server.app, server.app.settingsOf(operationsModule).TOPIC_INVOICING, events);
 
 async function ask<R, V>(document: TypedDocumentNode<R, V>, variables: V, token: string | null = admin): Promise<R> {
   const response = await graphql(server.url, document, variables, token);
@@ -172,7 +174,7 @@ describe.skipIf(!brokers)('shops and scheduled payouts, over Kafka and GraphQL',
       const forGhost = party.blocked(ghost, 'who?');
       const otherCurrency = party.created(ref, { currency: 'EUR' });
       await toParty(forGhost, otherCurrency);
-      const letters = await deadLetters(server.app.settings.topics.partyManagement);
+      const letters = await deadLetters(server.app.settingsOf(shopsModule).TOPIC_PARTY_MANAGEMENT);
       expect(letters.map((l) => [JSON.parse(l.value!).eventId, l.errorCode])).toEqual([
         [forGhost.eventId, 'NOT_FOUND'],
         [otherCurrency.eventId, 'CONFLICT'],
@@ -246,7 +248,7 @@ describe.skipIf(!brokers)('shops and scheduled payouts, over Kafka and GraphQL',
       expect(lastPage.pageInfo.hasNextPage).toBe(false);
       expect([...idsOf(firstPage), ...idsOf(lastPage)].sort()).toEqual(idsOf(recorded));
 
-      const letters = await deadLetters(server.app.settings.topics.invoicing);
+      const letters = await deadLetters(server.app.settingsOf(operationsModule).TOPIC_INVOICING);
       expect(letters.map((l) => [JSON.parse(l.value!).eventId, l.errorCode])).toEqual([
         [unknownShop.eventId, 'NOT_FOUND'],
         [otherCurrency.eventId, 'BAD_USER_INPUT'],
@@ -443,8 +445,8 @@ describe.skipIf(!brokers)('shops and scheduled payouts, over Kafka and GraphQL',
         key: payoutId,
         value: { eventId, occurredAt: new Date().toISOString(), payoutId, status: value, ...(reason ? { reason } : {}) },
       });
-      await produce(server.app.settings.topics.erpStatusArd, [status('back-ard-1', toReject!, 'REJECTED', 'bad requisites')]);
-      await produce(server.app.settings.topics.erpStatusOebs, [
+      await produce(server.app.settingsOf(erpModule).TOPIC_ERP_STATUS_ARD, [status('back-ard-1', toReject!, 'REJECTED', 'bad requisites')]);
+      await produce(server.app.settingsOf(erpModule).TOPIC_ERP_STATUS_OEBS, [
         status('back-oebs-1', toReturn!, 'PAID'),
         status('back-oebs-2', toReturn!, 'RETURNED', 'account closed'),
       ]);
@@ -598,7 +600,7 @@ describe.skipIf(!brokers)('shops and scheduled payouts, over Kafka and GraphQL',
   });
 
   it('keeps the books: the ledger invariants hold after all of it', async () => {
-    expect(await checkLedger(server.app.orm.em.fork())).toEqual([]);
+    expect(await server.app.checkLedger()).toEqual([]);
     // No operation is in a payout that did not pay it, and every paid one is in exactly one live payout.
     const [row] = await server.app.orm.em.fork().execute<{ n: string }[]>(
       `SELECT count(*) AS n FROM shop_operation o JOIN payout p ON p.id = o.payout_id

@@ -1,27 +1,54 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
+import type { Producer } from 'kafkajs';
+import type { Pool } from 'pg';
 import type { TaskList } from 'graphile-worker';
-import type { App } from '../src/app';
-import payoutSend from './payout__send';
-import payoutRequestProcess from './payout_request__process';
-import shopPayout from './shop__payout';
-import shopRebookOverdue from './shop__rebook_overdue';
+import type { KernelSettings } from '../src/platform/config';
+import { startJobRunner, type StartupJob } from '../src/platform/jobs';
+import type { Logger } from '../src/platform/logger';
+import type { KernelMetrics } from '../src/platform/metrics';
+import { OutboxPoller } from '../src/platform/outbox/poller';
+import type { OutboxPublisher } from '../src/platform/outbox/publisher';
 
-/** Every task, named `entity__action`, one file each. */
-const tasks: Record<string, (app: App) => TaskList[string]> = {
-  payout_request__process: payoutRequestProcess,
-  payout__send: payoutSend,
-  shop__payout: shopPayout,
-  shop__rebook_overdue: shopRebookOverdue,
-};
-
-/** Tasks that run on their own interval: the worker books the first run when it starts. */
-export const GATES = ['payout_request__process', 'payout__send'] as const;
-
-export function taskList(app: App): TaskList {
-  return Object.fromEntries(Object.entries(tasks).map(([name, make]) => [name, make(app)]));
+/** What the worker role needs of the app: the modules' tasks, crontab and start-up jobs, and the outbox. */
+export interface WorkerParts {
+  settings: Pick<KernelSettings, 'WORKER_CONCURRENCY' | 'WORKER_LOCAL_QUEUE' | 'OUTBOX_POLL_INTERVAL'>;
+  logger: Logger;
+  metrics: Pick<KernelMetrics, 'jobDuration'>;
+  pgPool: Pool;
+  worker: { taskList: TaskList; crontab: string; startupJobs: readonly StartupJob[] };
+  producer: Producer | null;
+  outbox: Pick<OutboxPublisher, 'drain'>;
 }
 
-export function crontab(): string {
-  return readFileSync(path.join(__dirname, 'crontab'), 'utf8');
+/**
+ * The worker role: graphile-worker running every module's tasks and crontab (the tasks live in
+ * their modules, `src/<module>/tasks/`; `workers/crontab` is the crontab they add up to), the
+ * start-up jobs booked (each gate's first run), and the outbox published while Kafka is on.
+ * Stops in reverse: the outbox poller finishes its batch, then the runner its jobs.
+ */
+export async function startWorker(app: WorkerParts): Promise<{ stop(): Promise<void> }> {
+  const runner = await startJobRunner({
+    pgPool: app.pgPool,
+    taskList: app.worker.taskList,
+    crontab: app.worker.crontab,
+    concurrency: app.settings.WORKER_CONCURRENCY,
+    localQueue: app.settings.WORKER_LOCAL_QUEUE,
+    logger: app.logger,
+    metrics: app.metrics,
+  });
+  // Without Kafka nothing can be published: the outbox waits, and polling it is waste.
+  const poller = app.producer ? new OutboxPoller(() => app.outbox.drain(), app.logger.child({ component: 'outbox' }), app.settings.OUTBOX_POLL_INTERVAL) : null;
+  poller?.start();
+  try {
+    for (const job of app.worker.startupJobs) await runner.addJob(job.task, {}, { jobKey: job.jobKey, jobKeyMode: 'replace' });
+  } catch (error) {
+    await poller?.stop();
+    await runner.stop();
+    throw error;
+  }
+  return {
+    async stop() {
+      await poller?.stop();
+      await runner.stop();
+    },
+  };
 }

@@ -1,10 +1,10 @@
 import path from 'node:path';
 import { Client } from 'pg';
-import { createApp } from '../../src/app';
-import { loadSettings } from '../../src/platform/config';
+import { createApp } from '../../src/app/app';
+import { loadAppSettings } from '../../src/app/app';
 import { startEmbeddedPostgres } from '../../src/platform/embedded-postgres';
 import { createLogger } from '../../src/platform/logger';
-import { migrateAll } from '../../src/processes';
+import { migrateAll } from '../../src/app/processes';
 import { freePort } from './child';
 
 export const BENCH_JWT_SECRET = 'bench-secret-bench-secret-bench-secret-01';
@@ -106,7 +106,7 @@ export async function openSiblingDatabase(database: BenchDatabase, name: string)
 
 /** Our migrations and graphile-worker's, exactly as `payouts migrate` applies them. */
 async function migrate(url: string): Promise<void> {
-  const settings = loadSettings({ DATABASE_URL: url, LOG_LEVEL: 'warn', JWT_SECRET: BENCH_JWT_SECRET });
+  const settings = loadAppSettings({ DATABASE_URL: url, LOG_LEVEL: 'warn', JWT_SECRET: BENCH_JWT_SECRET });
   const app = await createApp({ settings, logger: createLogger('warn'), databaseUrl: url });
   try {
     await migrateAll(app);

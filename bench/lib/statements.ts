@@ -1,4 +1,4 @@
-import type { App } from '../../src/app';
+import type { App } from '../../src/app/app';
 import { round } from './stats';
 
 /** Statements the service sends, from knex's query events while `work` runs. */

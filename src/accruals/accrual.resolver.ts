@@ -1,9 +1,11 @@
-import { Arg, Ctx, Field, InputType, Mutation, ObjectType, Resolver } from 'type-graphql';
-import { assertRole } from '../platform/auth';
+import { Arg, Authorized, Ctx, Field, InputType, Mutation, ObjectType, Resolver } from 'type-graphql';
+import { PayeeInput } from '../access/graphql';
+import { actorOf } from '../access/principals';
+import { Access } from '../access/rules';
 import { InvalidInputError } from '../platform/errors';
-import { Money, PayeeInput } from '../platform/graphql/common-types';
+import { Money } from '../platform/graphql/common-types';
 import type { GraphQLContext } from '../platform/graphql/context';
-import { parseAccrual } from './accrual.service';
+import { parseAccrual, type AccrualService } from './accrual.service';
 
 @InputType({ description: 'A manual correction of a payee’s balance' })
 export class AccrualInput {
@@ -40,18 +42,20 @@ export class AccrualResult {
 
 @Resolver()
 export class AccrualResolver {
+  constructor(private readonly services: { accruals: AccrualService }) {}
+
+  @Authorized(Access.roles('admin'))
   @Mutation(() => AccrualResult, { description: 'Admin: credit or debit a payee’s account by hand, with a reason' })
   async recordAccrual(@Arg('input', () => AccrualInput) input: AccrualInput, @Ctx() ctx: GraphQLContext): Promise<AccrualResult> {
-    assertRole(ctx.principal, 'admin');
     const reason = input.reason.trim();
     if (reason.length < 3 || reason.length > 1000) {
       throw new InvalidInputError('reason must be 3–1000 characters', { field: 'reason' });
     }
     const accrual = parseAccrual({ ...input, payee: { ...input.payee } });
     const applied = await ctx.em.transactional((em) =>
-      ctx.app.accruals.apply(
+      this.services.accruals.apply(
         em,
-        { ...accrual, occurredAt: new Date(), reason, actor: `${ctx.principal.role}:${ctx.principal.subject}` },
+        { ...accrual, occurredAt: new Date(), reason, actor: actorOf(ctx.principal) },
         'MANUAL',
       ),
     );

@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { InvalidInputError } from '../platform/errors';
 import { parseCurrency, parseMinor } from '../platform/money';
-import { parsePayee, payeeId, type Payee } from '../platform/payee';
+import { parsePayee, payeeId, type Payee } from '../access/payee';
 import { worldAccount, type LedgerService } from '../ledger/ledger.service';
 import { PayoutAccount } from '../payouts/lifecycle';
 

@@ -2,7 +2,7 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { Pool } from 'pg';
 import type { Logger } from '../platform/logger';
 import type { PayoutRow } from '../payouts/payout-messages';
-import type { PayoutService } from '../payouts/payout.service';
+import type { PayoutSender } from '../payouts/payout-sender';
 import { RateLimiter } from './rate-limiter';
 
 /** Payouts handed to the database per call when no ceiling is set (see `chunkSize`). */
@@ -23,7 +23,7 @@ export interface ErpGatewayOptions {
  * transaction: skip it if another worker holds it, move the reserved money in flight, record the
  * cash-payment fact and the `erp.payouts` message, mark it SENT. The batch's accounts are opened
  * and learnt first, in one round trip; then lanes hand the payouts to the database in chunks, one
- * round trip per chunk (`PayoutService.sendEach`).
+ * round trip per chunk (`PayoutSender.sendEach`).
  */
 export class ErpGateway {
   private readonly limiter: RateLimiter;
@@ -31,7 +31,7 @@ export class ErpGateway {
   constructor(
     private readonly orm: MikroORM,
     private readonly pgPool: Pool,
-    private readonly payouts: PayoutService,
+    private readonly sender: PayoutSender,
     private readonly logger: Logger,
     private readonly options: ErpGatewayOptions,
   ) {
@@ -61,12 +61,9 @@ export class ErpGateway {
   async sendBatch(limit: number): Promise<{ taken: number; sent: number }> {
     // No transaction anywhere here: each payout is sent in a transaction of its own.
     const em = this.orm.em.fork();
-    const candidates = await em.execute<PayoutRow[]>(
-      `SELECT * FROM payout WHERE status = 'CREATED' ORDER BY created_at, id LIMIT ?`,
-      [limit],
-    );
+    const candidates = await this.sender.queue(em, limit);
     if (candidates.length === 0) return { taken: 0, sent: 0 };
-    await this.payouts.prepareToSend(em, candidates);
+    await this.sender.prepareToSend(em, candidates);
     const chunks = chunksOf(candidates, this.chunkSize());
     let next = 0;
     let sent = 0;
@@ -97,7 +94,7 @@ export class ErpGateway {
    */
   private async sendChunk(em: EntityManager, chunk: readonly PayoutRow[]): Promise<number> {
     try {
-      const stepped = await this.payouts.sendEach(em, chunk, { actor: 'oebs-gate' });
+      const stepped = await this.sender.sendEach(em, chunk, { actor: 'oebs-gate' });
       return stepped.filter(Boolean).length;
     } catch (error) {
       this.logger.warn({ err: error, payouts: chunk.length }, 'a payout in a chunk could not be sent; sending the chunk one by one');
@@ -110,7 +107,7 @@ export class ErpGateway {
   private async sendOne(em: EntityManager, payout: PayoutRow): Promise<boolean> {
     try {
       // null: sent or cancelled meanwhile (by the chunk before it failed, too), or another worker has it
-      return (await this.payouts.sendIfFree(em, payout, { actor: 'oebs-gate' })) !== null;
+      return (await this.sender.sendIfFree(em, payout, { actor: 'oebs-gate' })) !== null;
     } catch (error) {
       // The money is not where it should be (e.g. the reservation is gone): leave it CREATED, say why.
       this.logger.error({ err: error, payoutId: payout.id }, 'could not send payout to the ERP');

@@ -1,8 +1,10 @@
-import { Arg, Ctx, Field, ObjectType, Query, Resolver } from 'type-graphql';
-import { assertCanSee } from '../platform/auth';
-import { Money, PayeeInput } from '../platform/graphql/common-types';
+import { Arg, Authorized, Ctx, Field, ObjectType, Query, Resolver } from 'type-graphql';
+import { PayeeInput } from '../access/graphql';
+import { parsePayee, payeeId } from '../access/payee';
+import { Access } from '../access/rules';
+import { Money } from '../platform/graphql/common-types';
 import type { GraphQLContext } from '../platform/graphql/context';
-import { parsePayee, payeeId } from '../platform/payee';
+import type { LedgerServices } from './services';
 
 @ObjectType({ simpleResolvers: true, description: 'The balance of one of a payee’s accounts' })
 export class AccountBalance {
@@ -21,11 +23,13 @@ export class AccountBalance {
 
 @Resolver()
 export class BalanceResolver {
+  constructor(private readonly services: LedgerServices) {}
+
+  @Authorized(Access.seesPayee((args: { payee: PayeeInput }) => parsePayee(args.payee)))
   @Query(() => [AccountBalance], { description: 'A payee’s balances per account type and currency' })
   async balances(@Arg('payee', () => PayeeInput) input: PayeeInput, @Ctx() ctx: GraphQLContext): Promise<AccountBalance[]> {
     const payee = parsePayee(input);
-    assertCanSee(ctx.principal, payee);
-    const accounts = await ctx.app.ledger.accountsOf(ctx.em, { kind: payee.kind, id: payeeId(payee) });
+    const accounts = await this.services.ledger.accountsOf(ctx.em, { kind: payee.kind, id: payeeId(payee) });
     return accounts.map((a) =>
       Object.assign(new AccountBalance(), {
         accountType: a.type,

@@ -42,9 +42,9 @@ export class InsufficientFundsError extends ConflictError {
   }
 }
 
-/** Which accounts may go below zero. Payees' accounts may not, unless a domain says otherwise. */
+/** Which accounts may go below zero: the system's, and those a module allows (`allowNegative`). */
 export type NegativePolicy = (key: AccountKey) => boolean;
-export const defaultNegativePolicy: NegativePolicy = (key) => key.owner.kind === 'SYSTEM';
+const systemAccountsMayGoNegative: NegativePolicy = (key) => key.owner.kind === SYSTEM_OWNER.kind;
 
 /**
  * Double-entry ledger. Every transfer and both balance changes happen in one database call
@@ -54,7 +54,19 @@ export class LedgerService {
   /** Ids of accounts known to be committed; an account is never deleted, so they stay valid. */
   private readonly committedIds = new Map<string, string>();
 
-  constructor(private readonly negativePolicy: NegativePolicy = defaultNegativePolicy) {}
+  private readonly negativePolicies: NegativePolicy[] = [systemAccountsMayGoNegative];
+
+  /**
+   * Lets a module's accounts go below zero (decided when an account is opened, kept in its row).
+   * Payees' accounts may not, unless the module that owns them says so.
+   */
+  allowNegative(policy: NegativePolicy): void {
+    this.negativePolicies.push(policy);
+  }
+
+  private mayGoNegative(key: AccountKey): boolean {
+    return this.negativePolicies.some((policy) => policy(key));
+  }
 
   /** Finds or opens an account; safe to call concurrently for the same key. */
   async accountId(em: EntityManager, key: AccountKey): Promise<string> {
@@ -118,12 +130,12 @@ export class LedgerService {
         ORDER BY owner_kind, owner_id, type, currency
        ON CONFLICT (owner_kind, owner_id, type, currency) DO NOTHING
        RETURNING owner_kind, owner_id, type, currency, id, false AS committed`,
-      [...keyArrays(keys), plainArray(keys.map((key) => this.negativePolicy(key)))],
+      [...keyArrays(keys), plainArray(keys.map((key) => this.mayGoNegative(key)))],
     );
   }
 
   private learn(found: Map<string, string>, row: AccountRow, committed: boolean): void {
-    const cacheKey = cacheKeyOf({ owner: { kind: row.owner_kind, id: row.owner_id }, type: row.type, currency: row.currency.trim() });
+    const cacheKey = cacheKeyOf(keyOfRow(row));
     found.set(cacheKey, String(row.id));
     if (committed) this.remember(cacheKey, String(row.id));
   }
@@ -209,6 +221,85 @@ export class LedgerService {
       { orderBy: { type: 'asc', currency: 'asc' } },
     );
   }
+
+  /** The balances of these accounts, in the order given; null for an account never opened. One query. */
+  async balancesOf(em: EntityManager, keys: readonly AccountKey[]): Promise<(AccountBalance | null)[]> {
+    if (keys.length === 0) return [];
+    const rows = await queryBound<AccountBalanceRow>(
+      em,
+      `SELECT a.owner_kind, a.owner_id, a.type, a.currency, a.id, a.balance::text AS balance
+         FROM unnest(?::text[], ?::text[], ?::text[], ?::text[]) AS k(owner_kind, owner_id, type, currency),
+         LATERAL (SELECT * FROM ledger_account a
+                   WHERE a.owner_kind = k.owner_kind AND a.owner_id = k.owner_id AND a.type = k.type AND a.currency = k.currency) a`,
+      keyArrays(keys),
+    );
+    const found = new Map(rows.map((row) => [cacheKeyOf(keyOfRow(row)), toBalance(row)]));
+    return keys.map((key) => found.get(cacheKeyOf(key)) ?? null);
+  }
+
+  /**
+   * Locks the positive balances of one account type of these owners, in id order (the order every
+   * caller locks in), until the caller's transaction ends: another transaction paying them out
+   * waits, then reads what this one left.
+   */
+  async lockPositiveBalances(em: EntityManager, ownerKind: string, ownerIds: readonly string[], type: string): Promise<AccountBalance[]> {
+    if (ownerIds.length === 0) return [];
+    const rows = await queryBound<AccountBalanceRow>(
+      em,
+      `SELECT owner_kind, owner_id, type, currency, id, balance::text AS balance FROM ledger_account
+        WHERE owner_kind = ? AND owner_id = ANY (?::text[]) AND type = ? AND balance > 0
+        ORDER BY id FOR NO KEY UPDATE`,
+      [ownerKind, textArray(ownerIds), type],
+    );
+    return rows.map(toBalance);
+  }
+
+  /** Every account of these types with its balance (for checks that compare them with what other modules hold). */
+  async accountsOfTypes(em: EntityManager, types: readonly string[]): Promise<AccountBalance[]> {
+    const rows = await queryBound<AccountBalanceRow>(
+      em,
+      `SELECT owner_kind, owner_id, type, currency, id, balance::text AS balance FROM ledger_account
+        WHERE type = ANY (?::text[]) ORDER BY id`,
+      [textArray(types)],
+    );
+    return rows.map(toBalance);
+  }
+
+  /** Of these idempotency keys, those no transfer was ever posted under. */
+  async missingTransferKeys(em: EntityManager, keys: readonly string[]): Promise<string[]> {
+    if (keys.length === 0) return [];
+    const rows = await queryBound<{ key: string }>(
+      em,
+      `SELECT k.key FROM unnest(?::text[]) AS k(key)
+        WHERE NOT EXISTS (SELECT 1 FROM ledger_transfer t WHERE t.idempotency_key = k.key)`,
+      [textArray(keys)],
+    );
+    return rows.map((row) => row.key);
+  }
+}
+
+/** An account and its balance, as other modules read it. */
+export interface AccountBalance {
+  id: string;
+  key: AccountKey;
+  balance: bigint;
+}
+
+interface AccountBalanceRow {
+  owner_kind: string;
+  owner_id: string;
+  type: string;
+  currency: string;
+  id: string;
+  balance: string;
+}
+
+function keyOfRow(row: { owner_kind: string; owner_id: string; type: string; currency: string }): AccountKey {
+  return { owner: { kind: row.owner_kind, id: row.owner_id }, type: row.type, currency: row.currency.trim() };
+}
+
+function toBalance(row: AccountBalanceRow): AccountBalance {
+  return { id: String(row.id), key: keyOfRow(row), balance: BigInt(row.balance) };
 }
 
 interface AccountRow {
@@ -236,7 +327,8 @@ function uniqueKeys(keys: readonly AccountKey[]): AccountKey[] {
   return [...new Map(keys.map((key) => [cacheKeyOf(key), key])).values()];
 }
 
-function cacheKeyOf(key: AccountKey): string {
+/** One string per account key (also the loaders' cache key). */
+export function cacheKeyOf(key: AccountKey): string {
   return `${key.owner.kind}\u0000${key.owner.id}\u0000${key.type}\u0000${key.currency}`;
 }
 

@@ -10,7 +10,7 @@ import { ShopOperationConnection, ShopOperationType } from './operation.types';
 const queries = new OperationQueries();
 
 /** A page of operations in `scope`; null is a scope nothing can be in, answered without a query. */
-async function operationsPage(ctx: GraphQLContext, scope: OperationScope | null, first?: number, after?: string) {
+async function operationsPage(ctx: GraphQLContext, scope: OperationScope | null, first?: number, after?: string): Promise<ShopOperationConnection> {
   const size = pageSize(first);
   const afterId = after ? decodeKeyCursor(after, 1)[0]! : null;
   if (afterId !== null && !/^\d{1,18}$/.test(afterId)) {

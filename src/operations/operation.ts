@@ -1,6 +1,6 @@
 import { InvalidInputError } from '../platform/errors';
 import { parseCurrency, parseMinor, parsePositiveMinor } from '../platform/money';
-import { checkReference, parsePayee } from '../platform/payee';
+import { checkReference, parsePayee } from '../access/payee';
 import { parseInstant } from '../platform/time';
 
 export const OPERATION_KINDS = ['PAYMENT', 'REFUND', 'ADJUSTMENT', 'CHARGEBACK'] as const;

@@ -1,4 +1,4 @@
-import { payeeFromStored } from '../platform/payee';
+import { payeeFromStored } from '../access/payee';
 
 export interface PayoutRow {
   id: string;

@@ -1,12 +1,26 @@
 import type { EntityManager, FilterQuery, QBFilterQuery } from '@mikro-orm/postgresql';
-import { seesEverything, type Principal } from '../platform/auth';
+import { payeeId } from '../access/payee';
+import { scopedPayees, seesEverything, type Principal } from '../access/principals';
 import { ForbiddenError, InvalidInputError } from '../platform/errors';
-import { parsePayeeRef } from '../platform/payee';
-import { Payout } from './entities';
-import type { PayoutFilter } from './payout.types';
 import type { Page } from '../platform/graphql/pagination';
+import { queryBound } from '../platform/bound-query';
+import { textArray } from '../platform/sql-arrays';
+import { Payout, PayoutStatusChange } from './entities';
+import type { PayoutSource, PayoutStatus } from './lifecycle';
+import type { PayoutFilter } from './payout.types';
 
+/** What other modules may read of a payout to check their own records against it. */
+export interface PayoutSummary {
+  id: string;
+  source: PayoutSource;
+  status: PayoutStatus;
+  party_id: string | null;
+  shop_id: string | null;
+  amount: string;
+}
 
+/** The statuses after which a payout will not be paid: its money went back to the payee. */
+export const MONEY_BACK_STATUSES: readonly PayoutStatus[] = ['CANCELLED', 'REJECTED', 'RETURNED'];
 
 /** Read side of payouts: filtered, scoped to what the caller may see, keyset-paged newest first. */
 export class PayoutQueries {
@@ -25,10 +39,7 @@ export class PayoutQueries {
     if (f.createdFrom) conditions.push({ createdAt: { $gte: f.createdFrom } });
     if (f.createdTo) conditions.push({ createdAt: { $lt: f.createdTo } });
     if (!seesEverything(principal)) {
-      const visible = [...principal.payees].map(parsePayeeRef).map((p) => ({
-        payeeKind: p.kind,
-        payeeId: p.kind === 'SHOP' ? `${p.partyId}/${p.shopId}` : p.id,
-      }));
+      const visible = scopedPayees(principal).map((p) => ({ payeeKind: p.kind, payeeId: payeeId(p) }));
       if (visible.length === 0) throw new ForbiddenError('This token may not see any payee');
       conditions.push({ $or: visible });
     }
@@ -59,5 +70,44 @@ export class PayoutQueries {
 
   count(em: EntityManager, where: FilterQuery<Payout>): Promise<number> {
     return em.count(Payout, where);
+  }
+
+  async byIds(em: EntityManager, ids: readonly string[]): Promise<Payout[]> {
+    return em.find(Payout, { id: { $in: [...ids] } });
+  }
+
+  /** The payouts a source made under these references (a request's, one per currency). */
+  async bySourceRefs(em: EntityManager, source: PayoutSource, refs: readonly string[]): Promise<Payout[]> {
+    return em.find(Payout, { source, sourceRef: { $in: [...refs] } }, { orderBy: { currency: 'asc' } });
+  }
+
+  /** Every status these payouts have had, oldest first. */
+  async histories(em: EntityManager, payoutIds: readonly string[]): Promise<PayoutStatusChange[]> {
+    return em.find(PayoutStatusChange, { payoutId: { $in: [...payoutIds] } }, { orderBy: { payoutId: 'asc', sequence: 'asc' } });
+  }
+
+  /** Source, status, shop and amount of these payouts (those that exist). */
+  async summaries(em: EntityManager, ids: readonly string[]): Promise<PayoutSummary[]> {
+    if (ids.length === 0) return [];
+    return queryBound<PayoutSummary>(
+      em,
+      `SELECT id, source, status, party_id, shop_id, amount::text AS amount FROM payout WHERE id = ANY (?::uuid[])`,
+      [textArray(ids)],
+    );
+  }
+
+  /** The payouts of a source whose money has not come back (they pay, or will pay, their amount). */
+  async live(em: EntityManager, source: PayoutSource): Promise<PayoutSummary[]> {
+    return queryBound<PayoutSummary>(
+      em,
+      `SELECT id, source, status, party_id, shop_id, amount::text AS amount FROM payout
+        WHERE source = ? AND status <> ALL (?::text[])`,
+      [source, textArray(MONEY_BACK_STATUSES)],
+    );
+  }
+
+  async countByStatus(em: EntityManager): Promise<{ status: string; count: number }[]> {
+    const rows = await em.execute<{ status: string; count: string }[]>('SELECT status, count(*) AS count FROM payout GROUP BY status');
+    return rows.map((row) => ({ status: row.status, count: Number(row.count) }));
   }
 }

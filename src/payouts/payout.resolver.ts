@@ -1,31 +1,22 @@
-import { isUuid } from '../platform/ids';
-import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
-import { CashPaymentFactType } from '../erp/cash-payment-fact.type';
-import { assertCanSee } from '../platform/auth';
+import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { payeeFromStored } from '../access/payee';
+import { actorOf, assertCanSee } from '../access/principals';
+import { Access } from '../access/rules';
 import { NotFoundError } from '../platform/errors';
 import type { GraphQLContext } from '../platform/graphql/context';
 import { decodeCursor, encodeCursor, pageComplexity, pageSize, toConnection } from '../platform/graphql/pagination';
-import { payeeFromStored } from '../platform/payee';
+import { isUuid } from '../platform/ids';
+import { CashPaymentFactType } from './cash-payment-fact.type';
 import { Payout } from './entities';
-import { PayoutQueries } from './payout.queries';
-import {
-  PayoutConnection,
-  PayoutFilter,
-  PayoutStatusChangeType,
-  PayoutType,
-} from './payout.types';
-
-const queries = new PayoutQueries();
-
-async function visiblePayout(ctx: GraphQLContext, id: string): Promise<Payout> {
-  const payout = isUuid(id) ? await ctx.em.findOne(Payout, { id }) : null;
-  if (!payout) throw new NotFoundError(`Payout ${id} not found`, { id });
-  assertCanSee(ctx.principal, payeeFromStored(payout.payeeKind, payout.payeeId));
-  return payout;
-}
+import { cashPaymentFactLoader, statusHistoryLoader } from './loaders';
+import { PayoutConnection, PayoutFilter, PayoutStatusChangeType, PayoutType } from './payout.types';
+import type { PayoutServices } from './services';
 
 @Resolver(() => PayoutType)
 export class PayoutResolver {
+  constructor(private readonly services: PayoutServices) {}
+
+  @Authorized(Access.anyRole)
   @Query(() => PayoutType, { nullable: true, description: 'One payout; null when it does not exist' })
   async payout(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<PayoutType | null> {
     try {
@@ -36,6 +27,7 @@ export class PayoutResolver {
     }
   }
 
+  @Authorized(Access.anyRole)
   @Query(() => PayoutConnection, {
     description: 'Payouts the caller may see, newest first',
     complexity: pageComplexity,
@@ -46,6 +38,7 @@ export class PayoutResolver {
     @Arg('first', () => Int, { nullable: true }) first?: number,
     @Arg('after', () => String, { nullable: true }) after?: string,
   ): Promise<PayoutConnection> {
+    const { queries } = this.services;
     const size = pageSize(first);
     const where = queries.where(filter, ctx.principal);
     const page = await queries.page(ctx.em, where, size, after ? decodeCursor(after) : null);
@@ -58,26 +51,32 @@ export class PayoutResolver {
     return Object.assign(new PayoutConnection(), connection);
   }
 
+  @Authorized(Access.anyRole)
   @Mutation(() => PayoutType, { description: 'Cancels a payout that is still CREATED; its reservation is released' })
   async cancelPayout(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<PayoutType> {
     await visiblePayout(ctx, id);
-    const { app, principal } = ctx;
-    await ctx.em.transactional((em) =>
-      app.payouts.cancel(em, id, { actor: `${principal.role}:${principal.subject}`, reason: 'cancelled by user' }),
-    );
+    await ctx.em.transactional((em) => this.services.lifecycle.cancel(em, id, { actor: actorOf(ctx.principal), reason: 'cancelled by user' }));
     ctx.em.clear();
     return PayoutType.of(await visiblePayout(ctx, id));
   }
 
   @FieldResolver(() => CashPaymentFactType, { nullable: true, description: 'Recorded when the payout was sent; null before' })
   async cashPaymentFact(@Root() payout: PayoutType, @Ctx() ctx: GraphQLContext): Promise<CashPaymentFactType | null> {
-    const fact = await ctx.loaders.cashPaymentFact.load(payout.id);
+    const fact = await ctx.loaders.get(cashPaymentFactLoader).load(payout.id);
     return fact ? CashPaymentFactType.of(fact) : null;
   }
 
   @FieldResolver(() => [PayoutStatusChangeType], { description: 'Every status the payout has had, oldest first' })
   async statusHistory(@Root() payout: PayoutType, @Ctx() ctx: GraphQLContext): Promise<PayoutStatusChangeType[]> {
-    const changes = await ctx.loaders.statusHistory.load(payout.id);
+    const changes = await ctx.loaders.get(statusHistoryLoader).load(payout.id);
     return changes.map(PayoutStatusChangeType.of);
   }
+}
+
+/** The payout, if it exists and the caller sees its payee. */
+async function visiblePayout(ctx: GraphQLContext, id: string): Promise<Payout> {
+  const payout = isUuid(id) ? await ctx.em.findOne(Payout, { id }) : null;
+  if (!payout) throw new NotFoundError(`Payout ${id} not found`, { id });
+  assertCanSee(ctx.principal, payeeFromStored(payout.payeeKind, payout.payeeId));
+  return payout;
 }

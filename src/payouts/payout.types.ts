@@ -1,7 +1,8 @@
 import { Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { Money, PayeeKindValue, PayeeType } from '../platform/graphql/common-types';
+import { PayeeKindValue, PayeeType } from '../access/graphql';
+import { Money } from '../platform/graphql/common-types';
 import { enumOf } from '../platform/graphql/enums';
-import { payeeFromStored, type PayeeKind } from '../platform/payee';
+import { payeeFromStored, type PayoutPayeeKind } from '../access/payee';
 import type { Payout as PayoutEntity, PayoutStatusChange } from './entities';
 import { PAYOUT_SOURCES, PAYOUT_STATUSES, type PayoutSource, type PayoutStatus } from './lifecycle';
 import { ConnectionType } from '../platform/graphql/connection-type';
@@ -104,7 +105,7 @@ export class PayoutFilter {
   shopId?: string | null;
 
   @Field(() => PayeeKindValue, { nullable: true })
-  payeeKind?: PayeeKind | null;
+  payeeKind?: PayoutPayeeKind | null;
 
   @Field(() => String, { nullable: true, description: 'With payeeKind; for a shop "partyId/shopId"' })
   payeeId?: string | null;

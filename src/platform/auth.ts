@@ -1,47 +1,41 @@
 import { createSigner, createVerifier } from 'fast-jwt';
-import { ForbiddenError, InvalidInputError, UnauthenticatedError } from './errors';
 import { parseDuration } from './config';
-import { parsePayeeRef, payeeRef, type Payee } from './payee';
+import { ForbiddenError, InvalidInputError, UnauthenticatedError } from './errors';
 
-export const ROLES = ['admin', 'service', 'dispatcher', 'driver'] as const;
-export type Role = (typeof ROLES)[number];
-
-/** Who is calling: from a verified token. Admins and services see every payee; others only theirs. */
+/**
+ * Who is calling, from a verified token: a subject, a role and the scopes it may see (the
+ * `payees` claim). What roles and scopes mean is the access module's business, not the kernel's.
+ */
 export interface Principal {
   subject: string;
-  role: Role;
-  /** Payee refs (`KIND:id`) the subject may see; ignored for admin and service. */
-  payees: ReadonlySet<string>;
+  role: string;
+  scopes: ReadonlySet<string>;
 }
 
-export function seesEverything(principal: Principal): boolean {
-  return principal.role === 'admin' || principal.role === 'service';
+/** What a token may claim: the roles there are, and how a scope is checked and written. */
+export interface ClaimsPolicy {
+  roles: readonly string[];
+  /** The scope in its one canonical form; throws for a malformed one. */
+  normalizeScope(scope: string): string;
 }
 
-export function canSee(principal: Principal, payee: Payee): boolean {
-  return seesEverything(principal) || principal.payees.has(payeeRef(payee));
-}
-
-export function assertCanSee(principal: Principal, payee: Payee): void {
-  if (!canSee(principal, payee)) throw new ForbiddenError(`Not allowed to see payee ${payeeRef(payee)}`);
-}
-
-export function assertRole(principal: Principal, ...roles: Role[]): void {
-  if (!roles.includes(principal.role)) throw new ForbiddenError(`This operation needs the role ${roles.join(' or ')}`);
-}
-
-/** HS256 tokens: `sub`, `role` and `payees` (a list of `KIND:id`). */
+/** HS256 tokens: `sub`, `role` and `payees` (the scopes, e.g. `CLIENT:c1`). */
 export class TokenService {
   private readonly verify: (token: string) => Record<string, unknown>;
 
-  constructor(private readonly secret: string) {
+  constructor(
+    private readonly secret: string,
+    private readonly policy: ClaimsPolicy,
+  ) {
     this.verify = createVerifier({ key: secret, algorithms: ['HS256'], cache: 1000 });
   }
 
-  sign(input: { subject: string; role: Role; payees?: readonly Payee[]; ttl?: string }): string {
-    if (!ROLES.includes(input.role)) throw new InvalidInputError(`role must be one of ${ROLES.join(', ')}`);
+  sign(input: { subject: string; role: string; scopes?: readonly string[]; ttl?: string }): string {
+    if (!this.policy.roles.includes(input.role)) {
+      throw new InvalidInputError(`role must be one of ${this.policy.roles.join(', ')}`);
+    }
     const sign = createSigner({ key: this.secret, algorithm: 'HS256', expiresIn: parseDuration(input.ttl ?? '12h') });
-    return sign({ sub: input.subject, role: input.role, payees: (input.payees ?? []).map(payeeRef) });
+    return sign({ sub: input.subject, role: input.role, payees: (input.scopes ?? []).map((s) => this.policy.normalizeScope(s)) });
   }
 
   /** Reads `Authorization: Bearer <jwt>`; anything missing, expired or forged is UNAUTHENTICATED. */
@@ -54,19 +48,40 @@ export class TokenService {
     } catch {
       throw new UnauthenticatedError('The bearer token is invalid or expired');
     }
-    const role = claims.role as Role;
-    if (typeof claims.sub !== 'string' || !ROLES.includes(role)) {
+    const role = claims.role;
+    if (typeof claims.sub !== 'string' || typeof role !== 'string' || !this.policy.roles.includes(role)) {
       throw new UnauthenticatedError('The bearer token lacks a subject or a known role');
     }
-    const payees = Array.isArray(claims.payees) ? claims.payees : [];
-    const refs = new Set<string>();
-    for (const ref of payees) {
+    const scopes = new Set<string>();
+    for (const scope of Array.isArray(claims.payees) ? claims.payees : []) {
       try {
-        refs.add(payeeRef(parsePayeeRef(String(ref))));
+        scopes.add(this.policy.normalizeScope(String(scope)));
       } catch {
         throw new UnauthenticatedError('The bearer token names a malformed payee');
       }
     }
-    return { subject: claims.sub, role, payees: refs };
+    return { subject: claims.sub, role, scopes };
   }
 }
+
+/**
+ * Who may call one GraphQL operation, declared on it with `@Authorized(rule)`. `check` throws a
+ * FORBIDDEN error saying why when the caller may not; it may read the operation's arguments.
+ */
+export interface AccessRule {
+  readonly description: string;
+  check(principal: Principal, args: Record<string, any>): void;
+}
+
+/**
+ * The one auth checker: every rule declared on the operation must let the caller through. An
+ * arrow function on purpose: type-graphql takes anything with a prototype for a checker class.
+ */
+export const authChecker = (
+  { context, args }: { context: { principal: Principal }; args: Record<string, any> },
+  rules: readonly AccessRule[],
+): boolean => {
+  if (rules.length === 0) throw new ForbiddenError('This operation declares no access rule');
+  for (const rule of rules) rule.check(context.principal, args);
+  return true;
+};

@@ -8,109 +8,125 @@ export function parseDuration(text: string): number {
   return Number(match[1]) * unit;
 }
 
-const duration = z.string().transform((text, ctx) => {
-  try {
-    return parseDuration(text);
-  } catch (error) {
-    ctx.addIssue({ code: 'custom', message: (error as Error).message });
-    return z.NEVER;
-  }
-});
-const positiveInt = z.coerce.number().int().positive();
-const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
-const optionalText = z.string().trim().min(1).optional();
+/** Building blocks for the modules' settings slices. */
+export const setting = {
+  duration: z.string().transform((text, ctx) => {
+    try {
+      return parseDuration(text);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message });
+      return z.NEVER;
+    }
+  }),
+  positiveInt: z.coerce.number().int().positive(),
+  flag: z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1'),
+  optionalText: z.string().trim().min(1).optional(),
+};
 
-const settingsSchema = z.object({
-  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+/** The kernel's own settings: the process, the database, Kafka, auth, the worker, the outbox, GraphQL limits. */
+const kernelSettingsSchema = z.object({
+  /** Unset is neither: the public development JWT secret is used only in development and test. */
+  NODE_ENV: z.enum(['development', 'production', 'test']).optional(),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   HOST: z.string().default('127.0.0.1'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  DATABASE_URL: optionalText,
+  DATABASE_URL: setting.optionalText,
   // At least 2: the outbox publisher flushes the WAL on a second connection while its batch is held.
   DATABASE_POOL_MAX: z.coerce.number().int().min(2).default(10),
   PAYOUTS_DATA_DIR: z.string().default('.data'),
   EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
-  KAFKA_BROKERS: optionalText,
+  KAFKA_BROKERS: setting.optionalText,
   KAFKA_CLIENT_ID: z.string().default('payouts'),
   KAFKA_GROUP_ID: z.string().default('payouts'),
-  KAFKA_CREATE_TOPICS: flag.default(true),
+  KAFKA_CREATE_TOPICS: setting.flag.default(true),
   /** Partitions a consumer applies at once (each in order); they overlap parsing with the database. */
-  KAFKA_CONSUMER_CONCURRENCY: positiveInt.default(4),
+  KAFKA_CONSUMER_CONCURRENCY: setting.positiveInt.default(4),
   /** Messages applied per database transaction. */
-  KAFKA_CHUNK_SIZE: positiveInt.default(1000),
-  TOPIC_PARTY_MANAGEMENT: z.string().default('party-management'),
-  TOPIC_INVOICING: z.string().default('invoicing'),
-  TOPIC_ACCRUALS: z.string().default('accruals'),
-  TOPIC_ERP_PAYOUTS: z.string().default('erp.payouts'),
-  TOPIC_ERP_STATUS_ARD: z.string().default('erp.payout-status.ard'),
-  TOPIC_ERP_STATUS_OEBS: z.string().default('erp.payout-status.oebs'),
-  TOPIC_PAYOUT_EVENTS: z.string().default('payouts.events'),
-  JWT_SECRET: optionalText,
-  WORKER_CONCURRENCY: positiveInt.default(4),
+  KAFKA_CHUNK_SIZE: setting.positiveInt.default(1000),
+  JWT_SECRET: setting.optionalText,
+  WORKER_CONCURRENCY: setting.positiveInt.default(4),
   /** Jobs a worker fetches (and locks) at once and hands out locally; 0 fetches one per free slot. */
   WORKER_LOCAL_QUEUE: z.coerce.number().int().min(0).default(16),
-  OUTBOX_BATCH_SIZE: positiveInt.default(500),
+  OUTBOX_BATCH_SIZE: setting.positiveInt.default(500),
   /** How often an idle worker looks for outbox messages to publish (most wait less). */
-  OUTBOX_POLL_INTERVAL: duration.default(100),
-  GRAPHQL_MAX_DEPTH: positiveInt.default(8),
-  GRAPHQL_MAX_COST: positiveInt.default(5000),
-  PAYOUT_REQ_GATE_INTERVAL: duration.default(5000),
-  PAYOUT_REQUEST_LIMIT: positiveInt.default(100),
-  PAYOUT_OEBS_GATE_INTERVAL: duration.default(5000),
-  PAYOUT_SENDER_LIMIT: positiveInt.default(100),
-  PAYOUT_SENDER_CONCURRENCY: positiveInt.default(2),
-  PAYOUT_SEND_RATE: z.coerce.number().int().min(0).default(0),
-  /** A shop run overdue this long, its job missing or held this long, is booked again. */
-  SHOP_RUN_REBOOK_AFTER: duration.default(120_000),
+  OUTBOX_POLL_INTERVAL: setting.duration.default(100),
+  GRAPHQL_MAX_DEPTH: setting.positiveInt.default(8),
+  GRAPHQL_MAX_COST: setting.positiveInt.default(5000),
 });
 
-export type Settings = Omit<z.infer<typeof settingsSchema>, 'JWT_SECRET'> & {
-  JWT_SECRET: string;
-  topics: Topics;
+export type KernelSettings = Omit<z.infer<typeof kernelSettingsSchema>, 'JWT_SECRET'> & {
+  /** Null when none is set and the process is not in development or test (see `jwtSecret`). */
+  JWT_SECRET: string | null;
 };
 
-export interface Topics {
-  partyManagement: string;
-  invoicing: string;
-  accruals: string;
-  erpPayouts: string;
-  erpStatusArd: string;
-  erpStatusOebs: string;
-  payoutEvents: string;
-}
-
-/** Only for development and tests: production refuses to start without JWT_SECRET. */
+/** Public: only for development and tests. Anywhere else a real secret must be set. */
 export const DEVELOPMENT_JWT_SECRET = 'payouts-development-secret-do-not-use-in-production';
 
 export class ConfigError extends Error {}
 
-/** Reads and validates every setting at once, naming each bad variable in the message. */
-export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
+/** A settings slice to validate: the kernel's or a module's, by name. */
+export interface SettingsSlice {
+  name: string;
+  schema: z.ZodType<unknown>;
+}
+
+/**
+ * Reads and validates the kernel's settings and every module's slice at once, naming each bad
+ * variable in one message. Returns the kernel's settings and each slice's parsed value by name.
+ */
+export function loadSettings(
+  env: NodeJS.ProcessEnv = process.env,
+  slices: readonly SettingsSlice[] = [],
+): { kernel: KernelSettings; slices: Map<string, unknown> } {
   // An empty variable means "not set", as shells and compose files commonly write it.
   const given = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value.trim() !== ''));
-  const parsed = settingsSchema.safeParse(given);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
-    throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`);
-  }
-  const settings = parsed.data;
-  if (!settings.JWT_SECRET && settings.NODE_ENV === 'production') {
-    throw new ConfigError('Invalid configuration:\n  JWT_SECRET: required when NODE_ENV=production');
-  }
-  if (settings.JWT_SECRET && settings.JWT_SECRET.length < 32) {
-    throw new ConfigError('Invalid configuration:\n  JWT_SECRET: must be at least 32 characters');
-  }
-  return {
-    ...settings,
-    JWT_SECRET: settings.JWT_SECRET ?? DEVELOPMENT_JWT_SECRET,
-    topics: {
-      partyManagement: settings.TOPIC_PARTY_MANAGEMENT,
-      invoicing: settings.TOPIC_INVOICING,
-      accruals: settings.TOPIC_ACCRUALS,
-      erpPayouts: settings.TOPIC_ERP_PAYOUTS,
-      erpStatusArd: settings.TOPIC_ERP_STATUS_ARD,
-      erpStatusOebs: settings.TOPIC_ERP_STATUS_OEBS,
-      payoutEvents: settings.TOPIC_PAYOUT_EVENTS,
-    },
+  const problems: string[] = [];
+  const parse = <T>(schema: z.ZodType<T>): T | undefined => {
+    const parsed = schema.safeParse(given);
+    if (parsed.success) return parsed.data;
+    problems.push(...parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`));
+    return undefined;
   };
+  const kernel = parse(kernelSettingsSchema);
+  const parsedSlices = new Map<string, unknown>();
+  for (const slice of slices) parsedSlices.set(slice.name, parse(slice.schema));
+  if (kernel) problems.push(...jwtProblems(kernel));
+  if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`);
+  return { kernel: { ...kernel!, JWT_SECRET: kernel!.JWT_SECRET ?? developmentSecretFor(kernel!.NODE_ENV) }, slices: parsedSlices };
+}
+
+/** The kernel's settings alone (commands and tests that need no module's settings). */
+export function loadKernelSettings(env: NodeJS.ProcessEnv = process.env): KernelSettings {
+  return loadSettings(env).kernel;
+}
+
+function isDevelopment(nodeEnv: KernelSettings['NODE_ENV']): boolean {
+  return nodeEnv === 'development' || nodeEnv === 'test';
+}
+
+function developmentSecretFor(nodeEnv: KernelSettings['NODE_ENV']): string | null {
+  return isDevelopment(nodeEnv) ? DEVELOPMENT_JWT_SECRET : null;
+}
+
+function jwtProblems(settings: z.infer<typeof kernelSettingsSchema>): string[] {
+  const secret = settings.JWT_SECRET;
+  if (!secret) {
+    return settings.NODE_ENV === 'production' ? ['  JWT_SECRET: required when NODE_ENV=production'] : [];
+  }
+  if (secret === DEVELOPMENT_JWT_SECRET && !isDevelopment(settings.NODE_ENV)) {
+    return ['  JWT_SECRET: the public development secret is refused unless NODE_ENV is development or test'];
+  }
+  if (secret.length < 32) return ['  JWT_SECRET: must be at least 32 characters'];
+  return [];
+}
+
+/**
+ * The secret tokens are signed and verified with. Only what handles tokens asks for it, so a
+ * worker or a migration runs without one.
+ */
+export function jwtSecret(settings: Pick<KernelSettings, 'JWT_SECRET'>): string {
+  if (settings.JWT_SECRET) return settings.JWT_SECRET;
+  throw new ConfigError(
+    'Invalid configuration:\n  JWT_SECRET: required to sign or verify tokens (for local work, NODE_ENV=development uses the public development secret)',
+  );
 }

@@ -1,17 +1,30 @@
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { fastifyApolloHandler } from '@as-integrations/fastify';
+import type { MikroORM } from '@mikro-orm/postgresql';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { GraphQLError } from 'graphql';
-import type { App } from '../app';
-import { TokenService } from './auth';
+import { GraphQLError, type GraphQLSchema } from 'graphql';
+import type { Principal } from './auth';
+import type { KernelSettings } from './config';
 import { DomainError } from './errors';
-import { createContext, type GraphQLContext } from './graphql/context';
+import type { GraphQLContext } from './graphql/context';
 import { formatError } from './graphql/errors';
 import { costLimit, depthLimit, knownOperationTypes, refuseNulCharacters } from './graphql/limits';
-import { graphqlSchema } from './graphql/schema';
+import { RequestLoaders, type LoaderKey, type LoaderProvider } from './graphql/loaders';
+import type { Logger } from './logger';
+import type { KernelMetrics } from './metrics';
 
 export interface HttpServerOptions {
+  settings: Pick<KernelSettings, 'GRAPHQL_MAX_DEPTH' | 'GRAPHQL_MAX_COST'>;
+  logger: Logger;
+  metrics: KernelMetrics;
+  orm: MikroORM;
+  /** Built from the modules' resolvers. */
+  schema: GraphQLSchema;
+  /** The modules' per-request loaders. */
+  loaders: ReadonlyMap<LoaderKey<any, any>, LoaderProvider>;
+  /** The caller from the `Authorization` header; throws UNAUTHENTICATED. */
+  authenticate(authorization: string | undefined): Principal;
   /** What `/readyz` checks beyond the database; returns the reasons it is not ready. */
   readiness: () => Promise<string[]>;
   /** Refresh gauges that are read from the database at scrape time. */
@@ -19,19 +32,19 @@ export interface HttpServerOptions {
 }
 
 /** Fastify with `/graphql`, `/healthz`, `/readyz` and `/metrics`. */
-export async function createHttpServer(app: App, options: HttpServerOptions): Promise<FastifyInstance> {
+export async function createHttpServer(options: HttpServerOptions): Promise<FastifyInstance> {
+  const { settings, logger, metrics, orm } = options;
   const fastify = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
-  const tokens = new TokenService(app.settings.JWT_SECRET);
   const apollo = new ApolloServer<GraphQLContext>({
-    schema: await graphqlSchema(),
+    schema: options.schema,
     introspection: true,
     includeStacktraceInErrorResponses: false,
     // The process owns SIGTERM/SIGINT and stops everything in order; Apollo must not re-raise them.
     stopOnTerminationSignals: false,
-    validationRules: [depthLimit(app.settings.GRAPHQL_MAX_DEPTH), knownOperationTypes],
-    formatError: formatError(app.logger.child({ component: 'graphql' })),
+    validationRules: [depthLimit(settings.GRAPHQL_MAX_DEPTH), knownOperationTypes],
+    formatError: formatError(logger.child({ component: 'graphql' })),
     plugins: [
-      costLimit(app.settings.GRAPHQL_MAX_COST),
+      costLimit(settings.GRAPHQL_MAX_COST),
       refuseNulCharacters(),
       ApolloServerPluginLandingPageDisabled(),
       ApolloServerPluginCacheControlDisabled(), // no cache hints are used; it costs per field
@@ -40,10 +53,7 @@ export async function createHttpServer(app: App, options: HttpServerOptions): Pr
           const started = performance.now();
           return {
             async willSendResponse() {
-              app.metrics.graphqlRequests.observe(
-                { operation: request.operationName ?? 'anonymous' },
-                (performance.now() - started) / 1000,
-              );
+              metrics.graphqlRequests.observe({ operation: request.operationName ?? 'anonymous' }, (performance.now() - started) / 1000);
             },
           };
         },
@@ -57,12 +67,15 @@ export async function createHttpServer(app: App, options: HttpServerOptions): Pr
     method: ['GET', 'POST', 'OPTIONS'],
     handler: fastifyApolloHandler(apollo, {
       context: async (request) => {
+        let principal: Principal;
         try {
-          return createContext(app, tokens.authenticate(request.headers.authorization));
+          principal = options.authenticate(request.headers.authorization);
         } catch (error) {
           if (!(error instanceof DomainError)) throw error;
           throw new GraphQLError(error.message, { extensions: { code: error.code, http: { status: 401 } } });
         }
+        const em = orm.em.fork();
+        return { em, principal, loaders: new RequestLoaders(em, options.loaders) };
       },
     }),
   });
@@ -72,7 +85,7 @@ export async function createHttpServer(app: App, options: HttpServerOptions): Pr
   fastify.get('/readyz', async (_request, reply) => {
     const problems: string[] = [];
     try {
-      await app.orm.em.fork().execute('SELECT 1');
+      await orm.em.fork().execute('SELECT 1');
     } catch {
       problems.push('database unreachable');
     }
@@ -81,8 +94,8 @@ export async function createHttpServer(app: App, options: HttpServerOptions): Pr
   });
 
   fastify.get('/metrics', async (_request, reply) => {
-    await options.beforeScrape?.().catch((err) => app.logger.warn({ err }, 'metrics refresh failed'));
-    return reply.type(app.metrics.registry.contentType).send(await app.metrics.registry.metrics());
+    await options.beforeScrape?.().catch((err) => logger.warn({ err }, 'metrics refresh failed'));
+    return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
   // Fastify's close already stops accepting and waits for in-flight requests. (Apollo's drain

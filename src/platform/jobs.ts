@@ -1,9 +1,19 @@
 import { EventEmitter } from 'node:events';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { Logger as WorkerLogger, run, runMigrations, type Runner, type TaskList, type WorkerEvents } from 'graphile-worker';
+import { Logger as WorkerLogger, run, runMigrations, type JobHelpers, type Runner, type TaskList, type WorkerEvents } from 'graphile-worker';
 import type { Pool } from 'pg';
+import { queryBound } from './bound-query';
 import type { Logger } from './logger';
-import type { Metrics } from './metrics';
+import type { KernelMetrics } from './metrics';
+import { textArray } from './sql-arrays';
+
+/**
+ * Task names and their payloads. Each module declares its own tasks by merging into
+ * graphile-worker's `GraphileWorker.Tasks` interface, so enqueuing a task with the wrong payload
+ * fails to compile (a payload read back from the database is still validated by the task).
+ */
+export type TaskName = keyof GraphileWorker.Tasks & string;
+export type TaskPayload<T extends TaskName> = GraphileWorker.Tasks[T];
 
 export interface EnqueueOptions {
   runAt?: Date;
@@ -14,29 +24,139 @@ export interface EnqueueOptions {
   queueName?: string;
 }
 
+/** One job of a set booked at once, under its own key (the key replaces a pending job). */
+export interface KeyedJob<T extends TaskName> {
+  payload: TaskPayload<T>;
+  runAt: Date;
+  jobKey: string;
+}
+
+/** A crontab line: `pattern` as in cron, `options` as graphile-worker's `?jobKey=…&max=…`. */
+export interface CronItem {
+  pattern: string;
+  task: TaskName;
+  options?: { jobKey?: string; jobKeyMode?: 'replace' | 'preserve_run_at'; max?: number };
+  /** Says why the line is there, in the crontab view. */
+  comment?: string;
+}
+
+/** A job booked when a worker starts, under its own key (e.g. a gate's first run). */
+export interface StartupJob {
+  task: TaskName;
+  jobKey: string;
+}
+
 /**
- * Enqueues a job in the caller's ORM transaction: it exists only if that transaction commits.
+ * For a task that books its own next run under its name (a gate, a sweep): the crontab line that
+ * books it again every minute in case a worker died holding it, without moving a booked run.
+ */
+export function rebookEveryMinute(task: TaskName, comment: string): CronItem {
+  return { pattern: '* * * * *', task, options: { jobKey: task, jobKeyMode: 'preserve_run_at', max: 1 }, comment };
+}
+
+/** Its first run, booked under its name when a worker starts. */
+export function bookAtStart(task: TaskName): StartupJob {
+  return { task, jobKey: task };
+}
+
+/**
+ * The job queue (graphile-worker, in the same PostgreSQL): the only code that touches the
+ * `graphile_worker` schema. Every method that takes an EntityManager works in the caller's
+ * transaction, so a job exists only if the change that made it necessary commits.
  * (graphile-worker's JS `addJob` would use its own connection, outside the transaction.)
  */
-export async function enqueueJob(
-  em: EntityManager,
-  task: string,
-  payload: unknown,
-  options: EnqueueOptions = {},
-): Promise<void> {
-  await em.execute(
-    `SELECT graphile_worker.add_job(identifier => ?, payload => ?::json, run_at => ?::timestamptz,
-       job_key => ?, job_key_mode => ?, max_attempts => ?, queue_name => ?)`,
-    [
-      task,
-      JSON.stringify(payload ?? {}),
-      options.runAt ?? null,
-      options.jobKey ?? null,
-      options.jobKeyMode ?? null,
-      options.maxAttempts ?? null,
-      options.queueName ?? null,
-    ],
-  );
+export class JobQueue {
+  async add<T extends TaskName>(em: EntityManager, task: T, payload: TaskPayload<T>, options: EnqueueOptions = {}): Promise<void> {
+    await em.execute(
+      `SELECT graphile_worker.add_job(identifier => ?, payload => ?::json, run_at => ?::timestamptz,
+         job_key => ?, job_key_mode => ?, max_attempts => ?, queue_name => ?)`,
+      [
+        task,
+        JSON.stringify(payload ?? {}),
+        options.runAt ?? null,
+        options.jobKey ?? null,
+        options.jobKeyMode ?? null,
+        options.maxAttempts ?? null,
+        options.queueName ?? null,
+      ],
+    );
+  }
+
+  /** Books many jobs of one task in one statement, each replacing the pending job of its key. */
+  async addKeyed<T extends TaskName>(em: EntityManager, task: T, jobs: readonly KeyedJob<T>[]): Promise<void> {
+    if (jobs.length === 0) return;
+    await queryBound(
+      em,
+      `SELECT count(graphile_worker.add_job(identifier => ?, payload => j.payload::json, run_at => j.run_at,
+                                            job_key => j.job_key, job_key_mode => 'replace'))
+         FROM unnest(?::text[], ?::timestamptz[], ?::text[]) AS j(payload, run_at, job_key)`,
+      [
+        task,
+        textArray(jobs.map((job) => JSON.stringify(job.payload ?? {}))),
+        textArray(jobs.map((job) => job.runAt.toISOString())),
+        textArray(jobs.map((job) => job.jobKey)),
+      ],
+    );
+  }
+
+  /** Removes the pending jobs of these keys (a job running now finishes). */
+  async remove(em: EntityManager, jobKeys: readonly string[]): Promise<void> {
+    if (jobKeys.length === 0) return;
+    await queryBound(em, 'SELECT count(graphile_worker.remove_job(k)) FROM unnest(?::text[]) AS k', [textArray(jobKeys)]);
+  }
+
+  /**
+   * Of these keys, those with no job that could still run: none at all, or one a worker has held
+   * longer than `heldSeconds` (a worker killed mid-job keeps its lock for hours).
+   */
+  async keysWithoutLiveJob(em: EntityManager, jobKeys: readonly string[], heldSeconds: number): Promise<string[]> {
+    if (jobKeys.length === 0) return [];
+    const rows = await queryBound<{ key: string }>(
+      em,
+      `SELECT k.key FROM unnest(?::text[]) AS k(key)
+        WHERE NOT EXISTS (SELECT 1 FROM graphile_worker.jobs j
+                           WHERE j.key = k.key AND (j.locked_at IS NULL OR j.locked_at > now() - make_interval(secs => ?)))`,
+      [textArray(jobKeys), heldSeconds],
+    );
+    return rows.map((row) => row.key);
+  }
+}
+
+/** Gates draining in this process: a second run of the same gate here would only compete with it. */
+const draining = new Set<string>();
+
+/**
+ * A gate drains its queue in batches, then books its own next run `intervalMs` later under its
+ * job key — one pending run at a time, however many workers. It stops between batches when the
+ * worker shuts down; a crontab line re-books a run every minute in case a worker died holding it.
+ * A run that finds the same gate already draining in this process leaves the booking to it.
+ */
+export async function runGate(helpers: JobHelpers, task: TaskName, intervalMs: number, batch: () => Promise<boolean>): Promise<void> {
+  if (draining.has(task)) return;
+  draining.add(task);
+  try {
+    while (!helpers.abortSignal?.aborted && (await batch())) {
+      // a full batch: there may be more
+    }
+  } finally {
+    draining.delete(task);
+  }
+  await helpers.addJob(task, {}, { jobKey: task, jobKeyMode: 'replace', runAt: new Date(Date.now() + intervalMs) });
+}
+
+/** The crontab graphile-worker runs, from the modules' lines. */
+export function renderCrontab(items: readonly CronItem[]): string {
+  const lines = ['# graphile-worker crontab: minute hour day-of-month month day-of-week task ?options'];
+  for (const item of items) {
+    if (item.comment) lines.push(`# ${item.comment}`);
+    const options = new URLSearchParams();
+    if (item.options?.jobKey) options.set('jobKey', item.options.jobKey);
+    if (item.options?.jobKeyMode) options.set('jobKeyMode', item.options.jobKeyMode);
+    if (item.options?.max !== undefined) options.set('max', String(item.options.max));
+    const query = options.size > 0 ? ` ?${options.toString()}` : '';
+    lines.push(`${item.pattern} ${item.task}${query}`);
+  }
+  return `${lines.join('\n')}\n`;
 }
 
 export function workerLogger(logger: Logger): WorkerLogger {
@@ -61,7 +181,7 @@ export interface JobRunnerOptions {
   /** Jobs fetched at once for local hand-out; 0: none. */
   localQueue: number;
   logger: Logger;
-  metrics: Metrics;
+  metrics: Pick<KernelMetrics, 'jobDuration'>;
 }
 
 /** Starts graphile-worker; job durations go to the metrics by task and result. */

@@ -1,17 +1,13 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-/** Every Prometheus metric the service exports, in one registry per process. */
-export function createMetrics() {
-  const registry = new Registry();
+/**
+ * The kernel's Prometheus metrics (inbound messages, the outbox, jobs, GraphQL), in one registry
+ * per process; modules register theirs in the same registry (`ModuleDefinition.metrics`).
+ */
+export function createKernelMetrics(registry = new Registry()) {
   collectDefaultMetrics({ register: registry, prefix: 'payouts_' });
   return {
     registry,
-    payoutsByStatus: new Gauge({
-      name: 'payouts_by_status',
-      help: 'Payouts in the database by status (read at scrape time)',
-      labelNames: ['status'] as const,
-      registers: [registry],
-    }),
     inboundMessages: new Counter({
       name: 'payouts_inbound_messages_total',
       help: 'Inbound messages by topic and outcome (applied, duplicate, dead-lettered)',
@@ -43,17 +39,6 @@ export function createMetrics() {
       buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120],
       registers: [registry],
     }),
-    shopRuns: new Counter({
-      name: 'payouts_shop_runs_total',
-      help: 'Scheduled shop runs by result (PAID, SKIPPED, NOTHING_TO_PAY)',
-      labelNames: ['result'] as const,
-      registers: [registry],
-    }),
-    shopsOverdue: new Gauge({
-      name: 'payouts_shops_overdue',
-      help: 'Scheduled shops whose run is more than a minute past its fire time (read at scrape time)',
-      registers: [registry],
-    }),
     graphqlRequests: new Histogram({
       name: 'payouts_graphql_request_duration_seconds',
       help: 'GraphQL request durations by operation name',
@@ -64,4 +49,4 @@ export function createMetrics() {
   };
 }
 
-export type Metrics = ReturnType<typeof createMetrics>;
+export type KernelMetrics = ReturnType<typeof createKernelMetrics>;

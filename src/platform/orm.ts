@@ -1,34 +1,43 @@
 import 'reflect-metadata';
 import { MikroORM, PostgreSqlDriver, type Options } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
-import { migrationsList } from '../../migrations';
-import { LedgerAccount, LedgerTransfer } from '../ledger/entities';
-import { Payout, PayoutStatusChange } from '../payouts/entities';
+import type { MigrationObject } from '@mikro-orm/core';
 import { DeadLetter } from './kafka/dead-letter.entity';
 import type { Logger } from './logger';
 
-export const entities = [LedgerAccount, LedgerTransfer, Payout, PayoutStatusChange, DeadLetter];
+/** The kernel's own entities; the modules bring theirs. */
+export const kernelEntities = [DeadLetter];
 
-export function ormOptions(databaseUrl: string, poolMax: number, logger?: Logger): Options {
+export interface OrmOptions {
+  databaseUrl: string;
+  poolMax: number;
+  /** The modules' entity classes (the kernel adds its own). */
+  entities: readonly (new (...args: any[]) => object)[];
+  /** Every migration, in order. */
+  migrations: readonly MigrationObject[];
+  logger?: Logger;
+}
+
+export function ormOptions(options: OrmOptions): Options {
   return {
     driver: PostgreSqlDriver,
-    clientUrl: databaseUrl,
-    entities,
+    clientUrl: options.databaseUrl,
+    entities: [...kernelEntities, ...options.entities],
     extensions: [Migrator],
-    pool: { min: 0, max: poolMax },
+    pool: { min: 0, max: options.poolMax },
     forceUtcTimezone: true,
     allowGlobalContext: false,
     discovery: { warnWhenNoEntities: true },
     // graphile-worker owns its schema; the schema tools must never touch it.
     schemaGenerator: { skipTables: [], ignoreSchema: ['graphile_worker'] },
-    migrations: { migrationsList, tableName: 'mikro_orm_migrations', transactional: true, allOrNothing: true },
-    logger: (message) => logger?.debug({ component: 'orm' }, message),
+    migrations: { migrationsList: [...options.migrations], tableName: 'mikro_orm_migrations', transactional: true, allOrNothing: true },
+    logger: (message) => options.logger?.debug({ component: 'orm' }, message),
     debug: false,
   };
 }
 
-export async function initORM(databaseUrl: string, poolMax: number, logger?: Logger): Promise<MikroORM> {
-  return MikroORM.init(ormOptions(databaseUrl, poolMax, logger));
+export async function initORM(options: OrmOptions): Promise<MikroORM> {
+  return MikroORM.init(ormOptions(options));
 }
 
 /** Applies pending migrations; returns the names applied. */

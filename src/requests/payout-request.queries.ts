@@ -1,12 +1,11 @@
+import { payeeId } from '../access/payee';
 import { isUuid } from '../platform/ids';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { seesEverything, type Principal } from '../platform/auth';
+import { scopedPayees, seesEverything, type Principal } from '../access/principals';
 import { ForbiddenError, InvalidInputError } from '../platform/errors';
-import { parsePayeeRef } from '../platform/payee';
 import type { PayoutRequestRow } from './payout-request.service';
 import type { PayoutRequestFilter } from './payout-request.types';
 import type { SqlWhere } from '../platform/graphql/pagination';
-
 
 /** Read side of payout requests: filtered, limited to the caller's clients, keyset-paged newest first. */
 export class PayoutRequestQueries {
@@ -22,7 +21,7 @@ export class PayoutRequestQueries {
       params.push(filter.status);
     }
     if (!seesEverything(principal)) {
-      const clients = [...principal.payees].map(parsePayeeRef).flatMap((p) => (p.kind === 'CLIENT' ? [p.id] : []));
+      const clients = scopedPayees(principal, 'CLIENT').map((client) => payeeId(client));
       if (clients.length === 0) throw new ForbiddenError('This token may not see any client');
       clauses.push('client_id IN (?)');
       params.push(clients);

@@ -1,10 +1,13 @@
-import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
-import { assertCanSee, assertRole } from '../platform/auth';
+import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { actorOf, assertCanSee } from '../access/principals';
+import { Access } from '../access/rules';
 import { NotFoundError } from '../platform/errors';
 import type { GraphQLContext } from '../platform/graphql/context';
 import { pageComplexity, pageSize, toConnection } from '../platform/graphql/pagination';
+import { payoutsOfRequestLoader } from '../payouts/loaders';
 import { PayoutType } from '../payouts/payout.types';
 import { PayoutRequestQueries } from './payout-request.queries';
+import type { PayoutRequestService } from './payout-request.service';
 import {
   PayoutRequestConnection,
   PayoutRequestFilter,
@@ -13,7 +16,6 @@ import {
 } from './payout-request.types';
 
 const queries = new PayoutRequestQueries();
-const actorOf = (ctx: GraphQLContext) => `${ctx.principal.role}:${ctx.principal.subject}`;
 
 async function visibleRequest(ctx: GraphQLContext, id: string) {
   const row = await queries.byId(ctx.em, id);
@@ -24,6 +26,9 @@ async function visibleRequest(ctx: GraphQLContext, id: string) {
 
 @Resolver(() => PayoutRequestType)
 export class PayoutRequestResolver {
+  constructor(private readonly services: { requests: PayoutRequestService }) {}
+
+  @Authorized(Access.seesPayee((args: { input: RequestPayoutInput }) => ({ kind: 'CLIENT', id: args.input.clientId })))
   @Mutation(() => PayoutRequestType, {
     description: 'Records a request to pay the client’s payout balances; the req-gate makes the payouts',
   })
@@ -31,11 +36,11 @@ export class PayoutRequestResolver {
     @Arg('input', () => RequestPayoutInput) input: RequestPayoutInput,
     @Ctx() ctx: GraphQLContext,
   ): Promise<PayoutRequestType> {
-    assertCanSee(ctx.principal, { kind: 'CLIENT', id: input.clientId });
-    const { request } = await ctx.app.payoutRequests.record(ctx.em, { ...input, actor: actorOf(ctx) });
+    const { request } = await this.services.requests.record(ctx.em, { ...input, actor: actorOf(ctx.principal) });
     return PayoutRequestType.of(request);
   }
 
+  @Authorized(Access.anyRole)
   @Query(() => PayoutRequestType, { nullable: true, description: 'One payout request; null when it does not exist' })
   async payoutRequest(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<PayoutRequestType | null> {
     try {
@@ -46,6 +51,7 @@ export class PayoutRequestResolver {
     }
   }
 
+  @Authorized(Access.anyRole)
   @Query(() => PayoutRequestConnection, {
     description: 'Payout requests the caller may see, newest first',
     complexity: pageComplexity,
@@ -68,15 +74,15 @@ export class PayoutRequestResolver {
     return Object.assign(new PayoutRequestConnection(), connection);
   }
 
+  @Authorized(Access.roles('admin'))
   @Mutation(() => PayoutRequestType, { description: 'Admin: put a request in ERROR back in the queue' })
   async retryPayoutRequest(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<PayoutRequestType> {
-    assertRole(ctx.principal, 'admin');
     await visibleRequest(ctx, id);
-    return PayoutRequestType.of(await ctx.app.payoutRequests.retry(ctx.em, id));
+    return PayoutRequestType.of(await this.services.requests.retry(ctx.em, id));
   }
 
   @FieldResolver(() => [PayoutType], { description: 'The payouts the request created, one per currency' })
   async payouts(@Root() request: PayoutRequestType, @Ctx() ctx: GraphQLContext): Promise<PayoutType[]> {
-    return (await ctx.loaders.payoutsOfRequest.load(request.id)).map(PayoutType.of);
+    return (await ctx.loaders.get(payoutsOfRequestLoader).load(request.id)).map(PayoutType.of);
   }
 }

@@ -4,8 +4,10 @@ import { queryBound } from '../platform/bound-query';
 import { isTransient } from '../platform/database-errors';
 import { ConflictError, DomainError, InvalidInputError, NotFoundError } from '../platform/errors';
 import type { Logger } from '../platform/logger';
-import { parsePayee, payeeId } from '../platform/payee';
-import type { CreatePayoutInput, PayoutService } from '../payouts/payout.service';
+import { parsePayee, payeeId } from '../access/payee';
+import type { AccountBalance, LedgerService } from '../ledger/ledger.service';
+import { PayoutAccount } from '../payouts/lifecycle';
+import type { CreatePayoutInput, PayoutLifecycle } from '../payouts/payout-lifecycle';
 
 export type PayoutRequestStatus = 'NEW' | 'DONE' | 'ERROR';
 
@@ -27,10 +29,11 @@ interface PendingRequest {
   client_id: string;
 }
 
+/** A client's positive `payout` balance, locked for the batch; counted as zero once a request pays it. */
 interface PayableAccount {
-  owner_id: string;
+  clientId: string;
   currency: string;
-  balance: string;
+  balance: bigint;
 }
 
 /**
@@ -40,7 +43,8 @@ interface PayableAccount {
 export class PayoutRequestService {
   constructor(
     private readonly orm: MikroORM,
-    private readonly payouts: PayoutService,
+    private readonly ledger: LedgerService,
+    private readonly payouts: PayoutLifecycle,
     private readonly logger: Logger,
   ) {}
 
@@ -55,13 +59,13 @@ export class PayoutRequestService {
       throw new InvalidInputError('idempotencyKey must be 1–200 characters', { field: 'idempotencyKey' });
     }
     const clientId = payeeId(client);
-    // One statement on the common path: insert when the client is known and the key is new.
-    // Prepared once per connection: a burst of requests is this statement thousands of times a second.
+    // One statement on the common path: insert when the client is known to the ledger (its SQL
+    // function, not its table) and the key is new. Prepared once per connection: a burst of
+    // requests is this statement thousands of times a second.
     const [inserted] = await queryBound<PayoutRequestRow>(
       em,
       `INSERT INTO payout_request (id, client_id, idempotency_key, requested_by)
-       SELECT ?::uuid, ?, ?, ?
-        WHERE EXISTS (SELECT 1 FROM ledger_account WHERE owner_kind = 'CLIENT' AND owner_id = ?)
+       SELECT ?::uuid, ?, ?, ? WHERE ledger_owner_known('CLIENT', ?)
        ON CONFLICT (client_id, idempotency_key) DO NOTHING
        RETURNING *`,
       [randomUUID(), clientId, key, input.actor ?? null, clientId],
@@ -114,12 +118,8 @@ export class PayoutRequestService {
     const clients = [...new Set(requests.map((r) => r.client_id))];
     // Locked (in one order for every worker) until the batch commits: another worker settling
     // another request of the same client waits and then reads the balance this batch left.
-    const accounts = await em.execute<PayableAccount[]>(
-      `SELECT owner_id, currency, balance FROM ledger_account
-        WHERE owner_kind = 'CLIENT' AND owner_id IN (?) AND type = 'payout' AND balance > 0
-        ORDER BY id FOR NO KEY UPDATE`,
-      [clients],
-    );
+    const locked = await this.ledger.lockPositiveBalances(em, 'CLIENT', clients, PayoutAccount.available);
+    const accounts = locked.map(payable);
     const done = isolate ? await this.settleEach(em, requests, accounts) : await this.settleAll(em, requests, accounts);
     if (done.length > 0) {
       await em.execute(
@@ -180,12 +180,12 @@ export class PayoutRequestService {
 
   /** One payout per positive `payout` balance of the request's client, for the whole balance, and the accounts it pays from. */
   private owedTo(request: PendingRequest, accounts: readonly PayableAccount[]): { payouts: CreatePayoutInput[]; accounts: PayableAccount[] } {
-    const paying = accounts.filter((account) => account.owner_id === request.client_id && BigInt(account.balance) > 0n);
+    const paying = accounts.filter((account) => account.clientId === request.client_id && account.balance > 0n);
     const payouts = paying.map((account): CreatePayoutInput => {
-      const currency = account.currency.trim();
+      const { currency } = account;
       return {
         payee: { kind: 'CLIENT', id: request.client_id },
-        amount: BigInt(account.balance),
+        amount: account.balance,
         currency,
         source: 'REQUEST',
         sourceRef: request.id,
@@ -199,7 +199,11 @@ export class PayoutRequestService {
 
 /** Balances paid out in full count as zero for the rest of the batch. */
 function markPaid(accounts: readonly PayableAccount[]): void {
-  for (const account of accounts) account.balance = '0';
+  for (const account of accounts) account.balance = 0n;
+}
+
+function payable(account: AccountBalance): PayableAccount {
+  return { clientId: account.key.owner.id, currency: account.key.currency, balance: account.balance };
 }
 
 class RequestFailed extends Error {

@@ -1,6 +1,6 @@
 import { InvalidInputError } from '../platform/errors';
 import { parseCurrency } from '../platform/money';
-import { checkReference, parsePayee } from '../platform/payee';
+import { checkReference, parsePayee } from '../access/payee';
 import { parseInstant } from '../platform/time';
 import type { ShopKey } from './shop';
 

@@ -1,9 +1,24 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { ScheduleService } from '../schedules/schedule.service';
+import type { JobQueue } from '../platform/jobs';
 import { nextPending, type ScheduleRules } from '../schedules/schedule-rules';
-import type { ShopRow } from './shop';
+import type { ScheduleService } from '../schedules/schedule.service';
+import { shopOwnerId, type ShopKey, type ShopRow } from './shop';
+
+declare global {
+  namespace GraphileWorker {
+    interface Tasks {
+      /** A shop's scheduled payout run (the shop-runs module runs it), booked here under the shop's key. */
+      shop__payout: ShopKey;
+    }
+  }
+}
 
 export const SHOP_RUN_TASK = 'shop__payout';
+
+/** The job key of a shop's run: one pending run per shop. */
+export function shopRunJobKey(shop: ShopKey): string {
+  return `${SHOP_RUN_TASK}:${shopOwnerId(shop)}`;
+}
 
 /**
  * Keeps exactly one pending `shop__payout` job per scheduled shop, booked for its next fire
@@ -11,7 +26,10 @@ export const SHOP_RUN_TASK = 'shop__payout';
  * rules, so the booking commits (or not) with the change.
  */
 export class ShopScheduler {
-  constructor(private readonly schedules: ScheduleService) {}
+  constructor(
+    private readonly schedules: ScheduleService,
+    private readonly jobs: JobQueue,
+  ) {}
 
   /** Books, moves or removes the shop's job to match its current schedule. */
   async book(em: EntityManager, shop: ShopRow, now?: Date): Promise<void> {
@@ -35,14 +53,15 @@ export class ShopScheduler {
       );
       for (const { since } of starts) {
         const next = rules ? nextPending(rules, since ? new Date(since) : now, now) : null;
-        await em.execute(
-          `WITH due AS (
-             UPDATE shop SET next_cutoff = ?, next_fire_at = ?, updated_at = now()
-              WHERE payout_schedule_id = ? AND greatest(last_cutoff, schedule_since) IS NOT DISTINCT FROM ?
-              RETURNING party_id, shop_id)
-           SELECT count(*) FROM due, LATERAL ${next ? addJob('?::timestamptz') : REMOVE_JOB}`,
-          [next?.cutoff ?? null, next?.fireAt ?? null, scheduleId, since, ...(next ? [next.fireAt] : [])],
+        const shops = await em.execute<{ party_id: string; shop_id: string }[]>(
+          `UPDATE shop SET next_cutoff = ?, next_fire_at = ?, updated_at = now()
+            WHERE payout_schedule_id = ? AND greatest(last_cutoff, schedule_since) IS NOT DISTINCT FROM ?
+            RETURNING party_id, shop_id`,
+          [next?.cutoff ?? null, next?.fireAt ?? null, scheduleId, since],
         );
+        const keys = shops.map((row) => ({ partyId: row.party_id, shopId: row.shop_id }));
+        if (next) await this.jobs.addKeyed(em, 'shop__payout', keys.map((key) => ({ payload: key, runAt: next.fireAt, jobKey: shopRunJobKey(key) })));
+        else await this.jobs.remove(em, keys.map(shopRunJobKey));
       }
     }
   }
@@ -53,18 +72,23 @@ export class ShopScheduler {
    * timeout). The fresh job runs now; the stale one, if it ever runs, finds nothing due.
    */
   async rebookOverdue(em: EntityManager, graceSeconds: number): Promise<number> {
-    const rows = await em.execute<{ count: string }[]>(
-      `WITH due AS (
-         SELECT s.party_id, s.shop_id FROM shop s
-          WHERE s.next_fire_at < now() - make_interval(secs => ?)
-            AND NOT EXISTS (
-              SELECT 1 FROM graphile_worker.jobs j
-               WHERE j.key = '${SHOP_RUN_TASK}:' || s.party_id || '/' || s.shop_id
-                 AND (j.locked_at IS NULL OR j.locked_at > now() - make_interval(secs => ?))))
-       SELECT count(*) FROM due, LATERAL ${addJob('now()')}`,
-      [graceSeconds, graceSeconds],
+    const overdue = await em.execute<{ party_id: string; shop_id: string; db_now: Date }[]>(
+      `SELECT party_id, shop_id, now() AS db_now FROM shop WHERE next_fire_at < now() - make_interval(secs => ?)`,
+      [graceSeconds],
     );
-    return Number(rows[0]?.count ?? 0);
+    if (overdue.length === 0) return 0;
+    const byKey = new Map(overdue.map((row) => [shopRunJobKey({ partyId: row.party_id, shopId: row.shop_id }), row]));
+    const stranded = await this.jobs.keysWithoutLiveJob(em, [...byKey.keys()], graceSeconds);
+    const now = new Date(overdue[0]!.db_now);
+    await this.jobs.addKeyed(
+      em,
+      'shop__payout',
+      stranded.map((jobKey) => {
+        const row = byKey.get(jobKey)!;
+        return { payload: { partyId: row.party_id, shopId: row.shop_id }, runAt: now, jobKey };
+      }),
+    );
+    return stranded.length;
   }
 
   /** Books the next run after the shop's latest cut-off (or from now) by the given rules; saves `last_cutoff`. */
@@ -72,22 +96,26 @@ export class ShopScheduler {
     now ??= await databaseNow(em);
     const since = latest(shop.last_cutoff, shop.schedule_since) ?? now;
     const next = rules ? nextPending(rules, since, now) : null;
-    // One statement: the shop's booking and its job change together.
     await em.execute(
-      `WITH due AS (
-         UPDATE shop SET last_cutoff = ?, next_cutoff = ?, next_fire_at = ?, updated_at = now()
-          WHERE party_id = ? AND shop_id = ? RETURNING party_id, shop_id)
-       SELECT count(*) FROM due, LATERAL ${next ? addJob('?::timestamptz') : REMOVE_JOB}`,
-      [shop.last_cutoff, next?.cutoff ?? null, next?.fireAt ?? null, shop.party_id, shop.shop_id, ...(next ? [next.fireAt] : [])],
+      `UPDATE shop SET last_cutoff = ?, next_cutoff = ?, next_fire_at = ?, updated_at = now() WHERE party_id = ? AND shop_id = ?`,
+      [shop.last_cutoff, next?.cutoff ?? null, next?.fireAt ?? null, shop.party_id, shop.shop_id],
+      'run',
     );
+    // The booking and its job change in the same transaction.
+    const key = { partyId: shop.party_id, shopId: shop.shop_id };
+    if (next) await this.jobs.add(em, 'shop__payout', key, { runAt: next.fireAt, jobKey: shopRunJobKey(key), jobKeyMode: 'replace' });
+    else await this.jobs.remove(em, [shopRunJobKey(key)]);
+  }
+
+  /** Scheduled shops whose run is more than `graceSeconds` past its fire time (for the metrics). */
+  async countOverdue(em: EntityManager, graceSeconds: number): Promise<number> {
+    const [row] = await em.execute<{ count: string }[]>(
+      `SELECT count(*) AS count FROM shop WHERE next_fire_at < now() - make_interval(secs => ?)`,
+      [graceSeconds],
+    );
+    return Number(row!.count);
   }
 }
-
-/** Set-based booking for the rows of `due` (party_id, shop_id), at the SQL time `runAt`. */
-const addJob = (runAt: string) => `graphile_worker.add_job(identifier => '${SHOP_RUN_TASK}',
-    payload => json_build_object('partyId', due.party_id, 'shopId', due.shop_id), run_at => ${runAt},
-    job_key => '${SHOP_RUN_TASK}:' || due.party_id || '/' || due.shop_id, job_key_mode => 'replace') booked`;
-const REMOVE_JOB = `graphile_worker.remove_job('${SHOP_RUN_TASK}:' || due.party_id || '/' || due.shop_id) removed`;
 
 /** The database's clock, so every process agrees with graphile-worker on what is due. */
 export async function databaseNow(em: EntityManager): Promise<Date> {

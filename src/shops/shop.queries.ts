@@ -1,14 +1,12 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { seesEverything, type Principal } from '../platform/auth';
+import { scopedPayees, seesEverything, type Principal } from '../access/principals';
 import { ForbiddenError } from '../platform/errors';
-import { parsePayeeRef } from '../platform/payee';
+import type { Page, SqlWhere } from '../platform/graphql/pagination';
 import { textArray } from '../platform/sql-arrays';
-import { toRunRow, type RunRow } from './shop-payout-run';
 import { toShopRow, type ShopKey, type ShopRow } from './shop';
 import type { ShopFilter } from './shop.types';
-import type { Page, SqlWhere } from '../platform/graphql/pagination';
 
-/** Read side of shops and their runs: filtered, scoped to what the caller may see, keyset-paged. */
+/** Read side of shops: filtered, scoped to what the caller may see, keyset-paged. */
 export class ShopQueries {
   where(filter: ShopFilter | null | undefined, principal: Principal): SqlWhere {
     const conditions: string[] = [];
@@ -21,7 +19,7 @@ export class ShopQueries {
     if (filter?.status?.length) add('status = ANY (?::text[])', textArray(filter.status));
     if (filter?.payoutScheduleId) add('payout_schedule_id = ?', filter.payoutScheduleId);
     if (!seesEverything(principal)) {
-      const shops = [...principal.payees].map(parsePayeeRef).filter((p) => p.kind === 'SHOP');
+      const shops = scopedPayees(principal, 'SHOP').flatMap((p) => (p.kind === 'SHOP' ? [p] : []));
       if (shops.length === 0) throw new ForbiddenError('This token may not see any shop');
       add(
         '(party_id, shop_id) IN (SELECT * FROM unnest(?::text[], ?::text[]))',
@@ -43,23 +41,6 @@ export class ShopQueries {
 
   async count(em: EntityManager, where: SqlWhere): Promise<number> {
     const [row] = await em.execute<{ count: string }[]>(`SELECT count(*) AS count FROM shop WHERE ${where.sql}`, where.params);
-    return Number(row!.count);
-  }
-
-  async runs(em: EntityManager, shop: ShopKey, size: number, afterCutoff: Date | null): Promise<Page<RunRow>> {
-    const rows = await em.execute<RunRow[]>(
-      `SELECT * FROM shop_payout_run WHERE party_id = ? AND shop_id = ? ${afterCutoff ? 'AND cutoff < ?' : ''}
-        ORDER BY cutoff DESC LIMIT ?`,
-      [shop.partyId, shop.shopId, ...(afterCutoff ? [afterCutoff] : []), size + 1],
-    );
-    return { rows: rows.slice(0, size).map(toRunRow), hasNextPage: rows.length > size };
-  }
-
-  async countRuns(em: EntityManager, shop: ShopKey): Promise<number> {
-    const [row] = await em.execute<{ count: string }[]>('SELECT count(*) AS count FROM shop_payout_run WHERE party_id = ? AND shop_id = ?', [
-      shop.partyId,
-      shop.shopId,
-    ]);
     return Number(row!.count);
   }
 }

@@ -1,6 +1,6 @@
 import type { AccountKey } from '../ledger/ledger.service';
 import { PayoutAccount } from '../payouts/lifecycle';
-import { payeeId } from '../platform/payee';
+import { payeeId } from '../access/payee';
 import { withDates } from '../platform/rows';
 
 export const SHOP_STATUSES = ['ACTIVE', 'BLOCKED', 'SUSPENDED'] as const;

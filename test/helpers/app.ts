@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
-import { createApp, type App } from '../../src/app';
-import { TokenService, type Role } from '../../src/platform/auth';
-import { loadSettings } from '../../src/platform/config';
+import { payeeRef, type Payee } from '../../src/access/payee';
+import { claimsPolicy, type Role } from '../../src/access/principals';
+import { createApp, loadAppSettings, type App } from '../../src/app/app';
+import { startProcess, type Roles, type RunningProcess } from '../../src/app/processes';
+import { TokenService } from '../../src/platform/auth';
 import { createLogger } from '../../src/platform/logger';
-import type { Payee } from '../../src/platform/payee';
-import { startProcess, type Roles, type RunningProcess } from '../../src/processes';
+import type { AnyModule } from '../../src/platform/modules';
 import { createTestDatabase } from './database';
 
 export const TEST_JWT_SECRET = 'test-secret-test-secret-test-secret-0123';
@@ -14,6 +15,8 @@ export interface TestEnvOptions {
   /** Connect to the test Kafka broker, with topics and a consumer group unique to this test. */
   kafka?: boolean;
   env?: Record<string, string>;
+  /** Build only these modules (and the test's own), instead of the service's. */
+  modules?: readonly AnyModule[];
 }
 
 export function kafkaBrokers(): string | null {
@@ -59,12 +62,13 @@ export interface TestApp {
 export async function createTestApp(options: TestEnvOptions = {}): Promise<TestApp> {
   const database = await createTestDatabase();
   const env = testEnv(database.url, options);
-  const settings = loadSettings(env);
+  const settings = loadAppSettings(env, options.modules);
   const app = await createApp({
     settings,
-    logger: createLogger(settings.LOG_LEVEL),
+    logger: createLogger(settings.kernel.LOG_LEVEL),
     databaseUrl: database.url,
     connectProducer: Boolean(options.kafka),
+    modules: options.modules,
   });
   return {
     app,
@@ -105,5 +109,5 @@ export async function startTestServer(
 }
 
 export function tokenFor(role: Role, payees: Payee[] = [], ttl = '1h'): string {
-  return new TokenService(TEST_JWT_SECRET).sign({ subject: `test-${role}`, role, payees, ttl });
+  return new TokenService(TEST_JWT_SECRET, claimsPolicy).sign({ subject: `test-${role}`, role, scopes: payees.map(payeeRef), ttl });
 }

@@ -1,4 +1,4 @@
-import type { App } from '../../src/app';
+import type { App } from '../../src/app/app';
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel, type Admin, type KafkaMessage, type Producer, type RecordMetadata } from 'kafkajs';
 import { kafkaBrokers } from './app';

@@ -1,4 +1,4 @@
-import type { App } from '../../src/app';
+import type { App } from '../../src/app/app';
 import type { InboundMessage } from '../../src/platform/kafka/inbound';
 import { textArray } from '../../src/platform/sql-arrays';
 import { produce, waitFor } from './kafka';

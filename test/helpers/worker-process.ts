@@ -1,7 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { createApp, type App } from '../../src/app';
-import { loadSettings } from '../../src/platform/config';
+import { createApp, loadAppSettings, type App } from '../../src/app/app';
 import { createLogger } from '../../src/platform/logger';
 import { TEST_JWT_SECRET, testEnv } from './app';
 import { waitFor } from './kafka';
@@ -18,8 +17,8 @@ export function buildProgram(): void {
 
 /** The services on a database a worker process also uses: to seed it and look at it. */
 export async function servicesOn(databaseUrl: string): Promise<App> {
-  const settings = loadSettings(testEnv(databaseUrl));
-  return createApp({ settings, logger: createLogger(settings.LOG_LEVEL), databaseUrl });
+  const settings = loadAppSettings(testEnv(databaseUrl));
+  return createApp({ settings, logger: createLogger(settings.kernel.LOG_LEVEL), databaseUrl });
 }
 
 export interface WorkerProcess {

@@ -1,17 +1,10 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { App } from '../../app';
 import type { Principal } from '../auth';
-import { createLoaders, type Loaders } from './loaders';
+import type { RequestLoaders } from './loaders';
 
-/** What every resolver gets: the app's services, a request-scoped EntityManager, the caller. */
+/** What every resolver gets per request: a request-scoped EntityManager, the caller, the loaders. */
 export interface GraphQLContext {
-  app: App;
   em: EntityManager;
   principal: Principal;
-  loaders: Loaders;
-}
-
-export function createContext(app: App, principal: Principal): GraphQLContext {
-  const em = app.orm.em.fork();
-  return { app, em, principal, loaders: createLoaders(em, app.cashPaymentFacts, app.schedules) };
+  loaders: RequestLoaders;
 }

@@ -1,7 +1,7 @@
 import type { Kafka, Consumer, KafkaMessage } from 'kafkajs';
-import type { Settings } from '../config';
+import type { KernelSettings } from '../config';
 import type { Logger } from '../logger';
-import type { Metrics } from '../metrics';
+import type { KernelMetrics } from '../metrics';
 import type { InboundMessage } from './inbound';
 import type { InboundProcessor } from './inbound-processor';
 
@@ -15,7 +15,7 @@ export interface ConsumerOptions {
 }
 
 /** The consumer options the settings call for. */
-export function consumerOptions(settings: Pick<Settings, 'KAFKA_GROUP_ID' | 'KAFKA_CHUNK_SIZE' | 'KAFKA_CONSUMER_CONCURRENCY'>): ConsumerOptions {
+export function consumerOptions(settings: Pick<KernelSettings, 'KAFKA_GROUP_ID' | 'KAFKA_CHUNK_SIZE' | 'KAFKA_CONSUMER_CONCURRENCY'>): ConsumerOptions {
   return {
     groupId: settings.KAFKA_GROUP_ID,
     chunkSize: settings.KAFKA_CHUNK_SIZE,
@@ -45,7 +45,7 @@ export class InboundConsumer {
   constructor(
     private readonly kafka: Kafka,
     private readonly processor: InboundProcessor,
-    private readonly metrics: Metrics,
+    private readonly metrics: KernelMetrics,
     private readonly logger: Logger,
     private readonly options: ConsumerOptions,
   ) {}

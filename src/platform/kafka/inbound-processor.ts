@@ -1,7 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from '../logger';
-import type { Metrics } from '../metrics';
+import type { KernelMetrics } from '../metrics';
 import { textArray } from '../sql-arrays';
 import {
   parseEnvelope,
@@ -25,7 +25,7 @@ export class InboundProcessor {
 
   constructor(
     private readonly orm: MikroORM,
-    private readonly metrics: Metrics,
+    private readonly metrics: KernelMetrics,
     private readonly logger: Logger,
   ) {}
 

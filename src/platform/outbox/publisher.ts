@@ -1,7 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Producer } from 'kafkajs';
 import type { Logger } from '../logger';
-import type { Metrics } from '../metrics';
+import type { KernelMetrics } from '../metrics';
 
 /** Only one publisher at a time, so messages leave in the order they were written. */
 const PUBLISHER_LOCK = 7_361_020_001;
@@ -23,7 +23,7 @@ export class OutboxPublisher {
   constructor(
     private readonly orm: MikroORM,
     private readonly producer: Producer | null,
-    private readonly metrics: Metrics,
+    private readonly metrics: KernelMetrics,
     private readonly logger: Logger,
     private readonly batchSize: number,
   ) {}

@@ -1,14 +1,14 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
-import type { Logger } from '../platform/logger';
-import type { Metrics } from '../platform/metrics';
-import { withDates } from '../platform/rows';
+import type { Counter } from 'prom-client';
 import type { OperationService } from '../operations/operation.service';
-import type { PayoutService } from '../payouts/payout.service';
-import type { ScheduleService } from '../schedules/schedule.service';
+import type { PayoutLifecycle } from '../payouts/payout-lifecycle';
+import type { Logger } from '../platform/logger';
+import { withDates } from '../platform/rows';
 import { dueCutoff, fireTime } from '../schedules/schedule-rules';
-import { latest, type ShopScheduler } from './shop-scheduler';
-import { shopOwnerId, type ShopKey, type ShopRow } from './shop';
-import type { ShopService } from './shop.service';
+import type { ScheduleService } from '../schedules/schedule.service';
+import { shopOwnerId, type ShopKey, type ShopRow } from '../shops/shop';
+import { latest, type ShopScheduler } from '../shops/shop-scheduler';
+import type { ShopService } from '../shops/shop.service';
 
 export const RUN_RESULTS = ['PAID', 'SKIPPED', 'NOTHING_TO_PAY'] as const;
 export type RunResult = (typeof RUN_RESULTS)[number];
@@ -46,8 +46,8 @@ export class ShopPayoutRunner {
     private readonly schedules: ScheduleService,
     private readonly scheduler: ShopScheduler,
     private readonly operations: OperationService,
-    private readonly payouts: PayoutService,
-    private readonly metrics: Metrics,
+    private readonly payouts: PayoutLifecycle,
+    private readonly runsCounted: Counter<'result'>,
     private readonly logger: Logger,
   ) {}
 
@@ -69,7 +69,7 @@ export class ShopPayoutRunner {
       await this.scheduler.bookWith(em, cutoff ? { ...shop, last_cutoff: cutoff } : shop, rules, now);
       return run;
     });
-    if (run) this.metrics.shopRuns.inc({ result: run.result }); // counted once committed
+    if (run) this.runsCounted.inc({ result: run.result }); // counted once committed
     return run;
   }
 
@@ -131,5 +131,4 @@ export class ShopPayoutRunner {
     );
     return toRunRow(row!);
   }
-
 }

@@ -1,15 +1,14 @@
 import { isUuid } from '../platform/ids';
 import { InvalidInputError } from '../platform/errors';
 import type { InboundHandler } from '../platform/kafka/inbound';
-import type { PayoutStatus } from './lifecycle';
-import type { PayoutService } from './payout.service';
+import type { PayoutStatus } from '../payouts/lifecycle';
+import type { PayoutLifecycle } from '../payouts/payout-lifecycle';
 
 interface ErpStatus {
   payoutId: string;
   status: PayoutStatus;
   reason: string | null;
 }
-
 
 /**
  * What the ERP says back about a payout. The ARD feed acknowledges the document, the OEBS feed
@@ -18,7 +17,7 @@ interface ErpStatus {
 export function erpStatusHandler(
   topic: string,
   allowed: readonly PayoutStatus[],
-  payouts: PayoutService,
+  payouts: PayoutLifecycle,
 ): InboundHandler<ErpStatus> {
   return {
     topic,

@@ -1,8 +1,13 @@
+import { payeeRef, type Payee } from '../access/payee';
+import { claimsPolicy } from '../access/principals';
+import { accrualsModule } from '../accruals/module';
+import { operationsModule } from '../operations/module';
+import { parseOperation } from '../operations/operation';
+import { payoutsModule } from '../payouts/module';
+import { TokenService } from '../platform/auth';
+import { schedulesModule } from '../schedules/module';
+import { shopsModule } from '../shops/module';
 import type { App } from './app';
-import { checkLedger } from './ledger/invariants';
-import { parseOperation } from './operations/operation';
-import { TokenService } from './platform/auth';
-import { payeeRef, type Payee } from './platform/payee';
 
 /**
  * Sample data for a newcomer: three payees get earnings, then payouts walk the lifecycle
@@ -15,9 +20,11 @@ export async function runDemo(app: App, print: (line: string) => void): Promise<
     { kind: 'PARK', id: 'demo-park-1' },
   ];
   const em = app.orm.em.fork();
+  const { accruals } = app.use(accrualsModule);
+  const { lifecycle } = app.use(payoutsModule);
   for (const [i, payee] of payees.entries()) {
     await em.transactional((tx) =>
-      app.accruals.apply(
+      accruals.apply(
         tx,
         {
           payee,
@@ -42,7 +49,7 @@ export async function runDemo(app: App, print: (line: string) => void): Promise<
   for (const payee of payees) {
     const id = payee.kind === 'SHOP' ? payee.shopId : payee.id;
     const { payout } = await em.transactional((tx) =>
-      app.payouts.create(tx, {
+      lifecycle.create(tx, {
         payee,
         amount: 100_000n,
         currency: 'RUB',
@@ -52,16 +59,21 @@ export async function runDemo(app: App, print: (line: string) => void): Promise<
       }),
     );
     for (const status of steps[id] ?? []) {
-      await em.transactional((tx) => app.payouts.transition(tx, payout.id, status, { actor: 'demo', reason: 'demo' }));
+      await em.transactional((tx) => lifecycle.transition(tx, payout.id, status, { actor: 'demo', reason: 'demo' }));
     }
     print(`payout ${payout.id} for ${payeeRef(payee)}: CREATED → ${(steps[id] ?? []).join(' → ') || '(waiting)'}`);
   }
 
   await demoShop(app, print);
 
-  const violations = await checkLedger(em);
+  const violations = await app.checkLedger(em);
   print(violations.length === 0 ? 'ledger check: ok' : `ledger check: ${violations.length} violation(s)`);
-  const token = new TokenService(app.settings.JWT_SECRET).sign({ subject: 'demo-admin', role: 'admin', ttl: '12h' });
+  if (!app.settings.JWT_SECRET) {
+    print('');
+    print('Set JWT_SECRET (or NODE_ENV=development) to get a token for the API: `payouts token --role admin`.');
+    return;
+  }
+  const token = new TokenService(app.settings.JWT_SECRET, claimsPolicy).sign({ subject: 'demo-admin', role: 'admin', ttl: '12h' });
   print('');
   print('Try it (with `npm start` running):');
   print(
@@ -77,17 +89,20 @@ export async function runDemo(app: App, print: (line: string) => void): Promise<
 /** A shop on a daily schedule with a Moscow calendar, and a few operations waiting for its first run. */
 async function demoShop(app: App, print: (line: string) => void): Promise<void> {
   const em = app.orm.em.fork();
+  const { schedules } = app.use(schedulesModule);
+  const { shops } = app.use(shopsModule);
+  const { operations } = app.use(operationsModule);
   const shop = { partyId: 'demo-party', shopId: 'demo-shop' };
   const occurredAt = new Date();
   await em.transactional(async (tx) => {
-    await app.schedules.upsertCalendar(tx, {
+    await schedules.upsertCalendar(tx, {
       id: 'demo-ru',
       timezone: 'Europe/Moscow',
       holidays: ['2027-01-01', '2027-01-02', '2027-01-03', '2027-01-04', '2027-01-05', '2027-01-06', '2027-01-07', '2027-01-08'],
       weekendDays: [6, 7],
     });
-    await app.schedules.upsertSchedule(tx, { id: 'demo-daily', cron: '0 0 * * *', calendarId: 'demo-ru', delayDays: 1 });
-    await app.shops.apply(tx, {
+    await schedules.upsertSchedule(tx, { id: 'demo-daily', cron: '0 0 * * *', calendarId: 'demo-ru', delayDays: 1 });
+    await shops.apply(tx, {
       type: 'ShopCreated',
       eventId: 'demo-shop-created',
       occurredAt,
@@ -107,8 +122,8 @@ async function demoShop(app: App, print: (line: string) => void): Promise<void> 
         fee,
         currency: 'RUB',
       });
-    await app.operations.record(tx, [payment('1', '100000', '2500'), payment('2', '50000', '1250')]);
+    await operations.record(tx, [payment('1', '100000', '2500'), payment('2', '50000', '1250')]);
   });
-  const row = (await app.shops.find(em, shop))!;
+  const row = (await shops.find(em, shop))!;
   print(`shop demo-party/demo-shop: 2 payments (1,462.50 RUB payable), next run ${row.next_fire_at?.toISOString()} for cut-off ${row.next_cutoff?.toISOString()}`);
 }

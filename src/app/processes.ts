@@ -1,15 +1,13 @@
 import type { FastifyInstance } from 'fastify';
-import type { Runner } from 'graphile-worker';
-import { GATES, crontab, taskList } from '../workers';
-import { createApp, type App } from './app';
-import { loadSettings, type Settings } from './platform/config';
-import { startEmbeddedPostgres, type EmbeddedDatabase } from './platform/embedded-postgres';
-import { createHttpServer } from './platform/http';
-import { migrateJobs, startJobRunner } from './platform/jobs';
-import { InboundConsumer, consumerOptions } from './platform/kafka/consumer';
-import { createLogger, type Logger } from './platform/logger';
-import { migrate, pendingMigrations } from './platform/orm';
-import { OutboxPoller } from './platform/outbox/poller';
+import { startWorker } from '../../workers';
+import { jwtSecret, type KernelSettings } from '../platform/config';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from '../platform/embedded-postgres';
+import { createHttpServer } from '../platform/http';
+import { migrateJobs } from '../platform/jobs';
+import { InboundConsumer, consumerOptions } from '../platform/kafka/consumer';
+import { createLogger, type Logger } from '../platform/logger';
+import { migrate, pendingMigrations } from '../platform/orm';
+import { createApp, loadAppSettings, type App } from './app';
 
 export interface Roles {
   api: boolean;
@@ -27,7 +25,7 @@ export interface RunningProcess {
 }
 
 /** The database to use: DATABASE_URL, or an embedded PostgreSQL under the data folder. */
-export async function openDatabase(settings: Settings, logger: Logger): Promise<{ url: string; embedded: EmbeddedDatabase | null }> {
+export async function openDatabase(settings: KernelSettings, logger: Logger): Promise<{ url: string; embedded: EmbeddedDatabase | null }> {
   if (settings.DATABASE_URL) return { url: settings.DATABASE_URL, embedded: null };
   const embedded = await startEmbeddedPostgres({
     dataDir: settings.PAYOUTS_DATA_DIR,
@@ -47,9 +45,9 @@ export async function migrateAll(app: App): Promise<string[]> {
 /** Starts the chosen roles in this process and stops them gracefully, in reverse, on `stop()`. */
 export async function startProcess(roles: Roles, env: NodeJS.ProcessEnv = process.env): Promise<RunningProcess> {
   const startedAt = performance.now();
-  const settings = loadSettings(env);
-  const logger = createLogger(settings.LOG_LEVEL);
-  const database = await openDatabase(settings, logger);
+  const settings = loadAppSettings(env);
+  const logger = createLogger(settings.kernel.LOG_LEVEL);
+  const database = await openDatabase(settings.kernel, logger);
   const app = await createApp({ settings, logger, databaseUrl: database.url, connectProducer: roles.worker });
   const stops: (() => Promise<unknown>)[] = [async () => app.close(), async () => database.embedded?.stop()];
 
@@ -59,32 +57,14 @@ export async function startProcess(roles: Roles, env: NodeJS.ProcessEnv = proces
       if (applied.length > 0) logger.info({ applied }, 'migrations applied');
     }
 
-    let runner: Runner | null = null;
     if (roles.worker) {
-      runner = await startJobRunner({
-        pgPool: app.pgPool,
-        taskList: taskList(app),
-        crontab: crontab(),
-        concurrency: settings.WORKER_CONCURRENCY,
-        localQueue: settings.WORKER_LOCAL_QUEUE,
-        logger,
-        metrics: app.metrics,
-      });
-      const activeRunner = runner;
-      stops.unshift(() => activeRunner.stop());
-      // Without Kafka nothing can be published: the outbox waits, and polling it is waste.
-      if (app.producer) {
-        const poller = new OutboxPoller(() => app.outbox.drain(), logger.child({ component: 'outbox' }), settings.OUTBOX_POLL_INTERVAL);
-        poller.start();
-        stops.splice(1, 0, () => poller.stop());
-      }
-      for (const gate of GATES) await activeRunner.addJob(gate, {}, { jobKey: gate, jobKeyMode: 'replace' });
-      await activeRunner.addJob('shop__rebook_overdue', {}, { jobKey: 'shop__rebook_overdue', jobKeyMode: 'replace' });
+      const worker = await startWorker(app);
+      stops.unshift(() => worker.stop());
     }
 
     let consumer: InboundConsumer | null = null;
     if (roles.consumers && app.kafka) {
-      consumer = new InboundConsumer(app.kafka, app.inbound, app.metrics, logger.child({ component: 'consumer' }), consumerOptions(settings));
+      consumer = new InboundConsumer(app.kafka, app.inbound, app.metrics, logger.child({ component: 'consumer' }), consumerOptions(app.settings));
       await consumer.start();
       const activeConsumer = consumer;
       stops.unshift(() => activeConsumer.stop());
@@ -93,7 +73,16 @@ export async function startProcess(roles: Roles, env: NodeJS.ProcessEnv = proces
     let http: FastifyInstance | null = null;
     let url: string | null = null;
     if (roles.api) {
-      http = await createHttpServer(app, {
+      // Without a secret no token can be checked: refuse to serve rather than refuse every request.
+      jwtSecret(app.settings);
+      http = await createHttpServer({
+        settings: app.settings,
+        logger,
+        metrics: app.metrics,
+        orm: app.orm,
+        schema: await app.graphqlSchema(),
+        loaders: app.loaders,
+        authenticate: (authorization) => app.authenticate(authorization),
         readiness: async () => {
           const problems: string[] = [];
           const pending = await pendingMigrations(app.orm);
@@ -101,26 +90,16 @@ export async function startProcess(roles: Roles, env: NodeJS.ProcessEnv = proces
           if (consumer && !consumer.isJoined()) problems.push('kafka consumers not joined');
           return problems;
         },
-        beforeScrape: async () => {
-          const rows = await app.orm.em.fork().execute<{ status: string; count: string }[]>(
-            'SELECT status, count(*) AS count FROM payout GROUP BY status',
-          );
-          app.metrics.payoutsByStatus.reset();
-          for (const row of rows) app.metrics.payoutsByStatus.set({ status: row.status }, Number(row.count));
-          const [overdue] = await app.orm.em.fork().execute<{ count: string }[]>(
-            `SELECT count(*) AS count FROM shop WHERE next_fire_at < now() - interval '1 minute'`,
-          );
-          app.metrics.shopsOverdue.set(Number(overdue!.count));
-        },
+        beforeScrape: () => app.scrape(),
       });
-      url = await http.listen({ port: settings.PORT, host: settings.HOST });
+      url = await http.listen({ port: app.settings.PORT, host: app.settings.HOST });
       const server = http;
       // Stop taking requests first; in-flight ones finish before the rest shuts down.
       stops.unshift(() => server.close());
     }
 
     logger.info(
-      { roles, url, kafka: Boolean(app.kafka), startupMs: Math.round(performance.now() - startedAt) },
+      { roles, url, kafka: Boolean(app.kafka), modules: app.modules.map((m) => m.name), startupMs: Math.round(performance.now() - startedAt) },
       'payouts started',
     );
     let stopping: Promise<void> | null = null;

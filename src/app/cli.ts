@@ -3,19 +3,23 @@ import { createReadStream } from 'node:fs';
 import { writeFile, readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { Command, Option } from 'commander';
-import { printSchema } from 'graphql';
-import { createApp, type App } from './app';
+import { lexicographicSortSchema, printSchema } from 'graphql';
+import { claimsPolicy, ROLES, type Role } from '../access/principals';
+import { TokenService } from '../platform/auth';
+import { ConfigError, jwtSecret, loadKernelSettings } from '../platform/config';
+import { buildGraphqlSchema } from '../platform/graphql/schema';
+import type { InboundMessage } from '../platform/kafka/inbound';
+import { createLogger } from '../platform/logger';
+import { createApp, defaultCrontab, loadAppSettings, type App } from './app';
 import { runDemo } from './demo';
-import { checkLedger } from './ledger/invariants';
-import { TokenService, ROLES, type Role } from './platform/auth';
-import { ConfigError, loadSettings } from './platform/config';
-import type { InboundMessage } from './platform/kafka/inbound';
-import { createLogger } from './platform/logger';
-import { graphqlSchema } from './platform/graphql/schema';
-import { parsePayeeRef } from './platform/payee';
+import { MODULES } from './modules';
 import { migrateAll, openDatabase, startProcess, type Roles, type RunningProcess } from './processes';
 
-const SCHEMA_FILE = 'schema/schema.graphql';
+/** The checked-in views of what the code declares; `payouts schema` writes them, `--check` compares. */
+const VIEWS = {
+  graphql: 'schema/schema.graphql',
+  crontab: 'workers/crontab',
+};
 
 /**
  * Runs a long-lived process until SIGTERM or SIGINT, then stops it gracefully. Signals are
@@ -44,9 +48,9 @@ async function serve(roles: Roles): Promise<void> {
 
 /** Opens the database and the services for a one-off command, and closes them after. */
 async function withApp<T>(work: (app: App) => Promise<T>): Promise<T> {
-  const settings = loadSettings();
+  const settings = loadAppSettings();
   const logger = createLogger(process.env.LOG_LEVEL ?? 'warn');
-  const database = await openDatabase(settings, logger);
+  const database = await openDatabase(settings.kernel, logger);
   const app = await createApp({ settings, logger, databaseUrl: database.url, connectProducer: false });
   try {
     return await work(app);
@@ -87,11 +91,11 @@ program
   .option('--subject <sub>', 'the subject', 'local-user')
   .option('--ttl <duration>', 'lifetime, e.g. 30m, 12h, 7d', '12h')
   .action((options: { role: Role; payee: string[]; subject: string; ttl: string }) => {
-    const settings = loadSettings();
-    const token = new TokenService(settings.JWT_SECRET).sign({
+    const settings = loadKernelSettings();
+    const token = new TokenService(jwtSecret(settings), claimsPolicy).sign({
       subject: options.subject,
       role: options.role,
-      payees: options.payee.map(parsePayeeRef),
+      scopes: options.payee,
       ttl: options.ttl,
     });
     process.stdout.write(`${token}\n`);
@@ -171,7 +175,7 @@ program
   .description('Check the ledger invariants over the whole database; exits 1 on a violation')
   .action(() =>
     withApp(async (app) => {
-      const violations = await checkLedger(app.orm.em.fork());
+      const violations = await app.checkLedger();
       for (const v of violations) console.log(`VIOLATION ${v.rule}: ${v.detail}`);
       console.log(violations.length === 0 ? 'ledger ok' : `${violations.length} violation(s)`);
       process.exitCode = violations.length === 0 ? 0 : 1;
@@ -190,16 +194,25 @@ program
 
 program
   .command('schema')
-  .description(`Write the GraphQL SDL to ${SCHEMA_FILE}, or with --check fail when it is stale`)
+  .description(`Write the checked-in views of the code (${Object.values(VIEWS).join(', ')}), or with --check fail when one is stale`)
   .option('--check')
   .action(async (options: { check?: boolean }) => {
-    const sdl = `${printSchema(await graphqlSchema())}\n`;
-    if (!options.check) return writeFile(SCHEMA_FILE, sdl);
-    const current = await readFile(SCHEMA_FILE, 'utf8').catch(() => '');
-    if (current !== sdl) {
-      console.error(`${SCHEMA_FILE} is stale: run \`npm run schema\` and commit it`);
-      process.exitCode = 1;
-    } else console.log(`${SCHEMA_FILE} is up to date`);
+    const views: [string, string][] = [
+      // Sorted: the order types and fields are declared in depends on which module's files load first.
+      [VIEWS.graphql, `${printSchema(lexicographicSortSchema(await buildGraphqlSchema({ resolvers: MODULES.flatMap((m) => m.resolvers ?? []) })))}\n`],
+      [VIEWS.crontab, defaultCrontab()],
+    ];
+    for (const [file, text] of views) {
+      if (!options.check) {
+        await writeFile(file, text);
+        continue;
+      }
+      const current = await readFile(file, 'utf8').catch(() => '');
+      if (current !== text) {
+        console.error(`${file} is stale: run \`npm run schema\` and commit it`);
+        process.exitCode = 1;
+      } else console.log(`${file} is up to date`);
+    }
   });
 
 export async function main(argv: string[]): Promise<void> {

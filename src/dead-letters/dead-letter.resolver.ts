@@ -1,9 +1,10 @@
-import { Arg, Ctx, Field, ID, Int, Mutation, ObjectType, Query, Resolver } from 'type-graphql';
-import { assertRole } from '../auth';
-import { InvalidInputError } from '../errors';
-import type { GraphQLContext } from '../graphql/context';
-import { pageComplexity, pageSize } from '../graphql/pagination';
-import type { DeadLetter } from './dead-letter.entity';
+import { Arg, Authorized, Ctx, Field, ID, Int, Mutation, ObjectType, Query, Resolver } from 'type-graphql';
+import { Access } from '../access/rules';
+import { InvalidInputError } from '../platform/errors';
+import type { GraphQLContext } from '../platform/graphql/context';
+import { pageComplexity, pageSize } from '../platform/graphql/pagination';
+import type { DeadLetter } from '../platform/kafka/dead-letter.entity';
+import type { DeadLetterService } from '../platform/kafka/dead-letters';
 
 /** Dead letters have bigint ids: digits that PostgreSQL's bigint can hold. */
 function isDeadLetterId(text: string): boolean {
@@ -88,6 +89,9 @@ export class DeadLetterRetry {
 
 @Resolver()
 export class DeadLetterResolver {
+  constructor(private readonly services: { deadLetters: DeadLetterService }) {}
+
+  @Authorized(Access.roles('admin'))
   @Query(() => DeadLetterPage, {
     description: 'Admin: dead letters, oldest first',
     complexity: pageComplexity,
@@ -99,9 +103,8 @@ export class DeadLetterResolver {
     @Arg('first', () => Int, { nullable: true }) first?: number,
     @Arg('after', () => String, { nullable: true }) after?: string,
   ): Promise<DeadLetterPage> {
-    assertRole(ctx.principal, 'admin');
     if (after && !isDeadLetterId(after)) throw new InvalidInputError('after is not a cursor this API returned');
-    const page = await ctx.app.deadLetters.list(ctx.em, { topic, includeResolved, first: pageSize(first), afterId: after });
+    const page = await this.services.deadLetters.list(ctx.em, { topic, includeResolved, first: pageSize(first), afterId: after });
     return Object.assign(new DeadLetterPage(), {
       nodes: page.rows.map(DeadLetterType.of),
       hasNextPage: page.hasNextPage,
@@ -109,11 +112,11 @@ export class DeadLetterResolver {
     });
   }
 
+  @Authorized(Access.roles('admin'))
   @Mutation(() => DeadLetterRetry, { description: 'Admin: apply a dead letter again after its cause is fixed' })
-  async retryDeadLetter(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<DeadLetterRetry> {
-    assertRole(ctx.principal, 'admin');
+  async retryDeadLetter(@Arg('id', () => ID) id: string): Promise<DeadLetterRetry> {
     if (!isDeadLetterId(id)) throw new InvalidInputError('id is not a dead letter id', { field: 'id' });
-    const result = await ctx.app.deadLetters.retry(id);
+    const result = await this.services.deadLetters.retry(id);
     return Object.assign(new DeadLetterRetry(), result);
   }
 }

@@ -1,0 +1,29 @@
+import { accrualsModule } from '../accruals/module';
+import { deadLettersModule } from '../dead-letters/module';
+import { erpModule } from '../erp/module';
+import { ledgerModule } from '../ledger/module';
+import { operationsModule } from '../operations/module';
+import { payoutsModule } from '../payouts/module';
+import { requestsModule } from '../requests/module';
+import { schedulesModule } from '../schedules/module';
+import { shopRunsModule } from '../shop-runs/module';
+import { shopsModule } from '../shops/module';
+import type { AnyModule } from '../platform/modules';
+
+/**
+ * Every module of the service. Adding one is a folder with a `module.ts` and a line here; the
+ * order is free (each is built after the modules it requires) but fixes the order of the GraphQL
+ * fields and crontab lines they add.
+ */
+export const MODULES: readonly AnyModule[] = [
+  ledgerModule,
+  payoutsModule,
+  erpModule,
+  accrualsModule,
+  requestsModule,
+  schedulesModule,
+  shopsModule,
+  operationsModule,
+  shopRunsModule,
+  deadLettersModule,
+];

@@ -1,0 +1,43 @@
+import { Arg, Ctx, FieldResolver, Int, Resolver, Root } from 'type-graphql';
+import { payoutLoader } from '../payouts/loaders';
+import { PayoutType } from '../payouts/payout.types';
+import { InvalidInputError } from '../platform/errors';
+import type { GraphQLContext } from '../platform/graphql/context';
+import { decodeKeyCursor, encodeKeyCursor, pageComplexity, pageSize, toConnection } from '../platform/graphql/pagination';
+import { ShopType } from '../shops/shop.types';
+import { RunQueries } from './run.queries';
+import { ShopPayoutRunConnection, ShopPayoutRunType } from './run.types';
+
+const queries = new RunQueries();
+
+@Resolver(() => ShopType)
+export class ShopRunsResolver {
+  @FieldResolver(() => ShopPayoutRunConnection, { description: 'The shop’s scheduled runs, latest cut-off first', complexity: pageComplexity })
+  async runs(
+    @Root() shop: ShopType,
+    @Ctx() ctx: GraphQLContext,
+    @Arg('first', () => Int, { nullable: true }) first?: number,
+    @Arg('after', () => String, { nullable: true }) after?: string,
+  ): Promise<ShopPayoutRunConnection> {
+    const size = pageSize(first);
+    const afterCutoff = after ? new Date(decodeKeyCursor(after, 1)[0]!) : null;
+    if (afterCutoff && Number.isNaN(afterCutoff.getTime())) throw new InvalidInputError('after is not a cursor this API returned', { field: 'after' });
+    const page = await queries.runs(ctx.em, shop, size, afterCutoff);
+    const connection = toConnection(page, {
+      cursorOf: (row) => encodeKeyCursor([new Date(row.cutoff).toISOString()]),
+      nodeOf: ShopPayoutRunType.of,
+      after,
+      countQuery: () => queries.countRuns(ctx.em, shop),
+    });
+    return Object.assign(new ShopPayoutRunConnection(), connection);
+  }
+}
+
+@Resolver(() => ShopPayoutRunType)
+export class ShopPayoutRunResolver {
+  @FieldResolver(() => PayoutType, { nullable: true, description: 'The payout the run made, when it made one' })
+  async payout(@Root() run: ShopPayoutRunType, @Ctx() ctx: GraphQLContext): Promise<PayoutType | null> {
+    const payout = run.payoutId ? await ctx.loaders.get(payoutLoader).load(run.payoutId) : null;
+    return payout ? PayoutType.of(payout) : null;
+  }
+}
