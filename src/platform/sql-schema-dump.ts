@@ -22,6 +22,7 @@ import type { ClientBase } from 'pg';
  *    unqualified, 15 qualified; 15's text is brought to 16's (`unqualifySoleFromItem`).
  *  - Text is sorted with COLLATE "C", not the database's collation, which differs between servers
  *    (names of type `name` sort that way already).
+ *  - Extensions are named without their versions, which follow the server's.
  */
 export async function dumpSqlSchema(client: ClientBase): Promise<string> {
   const { rows } = await client.query<{ path: string }>(`SELECT current_setting('search_path') AS path`);
@@ -100,13 +101,16 @@ async function refuseWhatIsNotPrinted(q: Query): Promise<void> {
   }
 }
 
-/** Extensions other than plpgsql (which every database has): name and version. */
+/**
+ * Extensions other than plpgsql (which every database has), without their objects. Not their
+ * versions: a server major version ships its own default version of an extension.
+ */
 async function extensions(q: Query): Promise<string[]> {
-  const rows = await q<{ extname: string; nspname: string; extversion: string }>(`
-    SELECT e.extname, n.nspname, e.extversion FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+  const rows = await q<{ extname: string; nspname: string }>(`
+    SELECT e.extname, n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
      WHERE e.extname <> 'plpgsql'
      ORDER BY e.extname`);
-  return rows.map((e) => `CREATE EXTENSION ${ident(e.extname)} WITH SCHEMA ${ident(e.nspname)} VERSION '${e.extversion}';`);
+  return rows.map((e) => `CREATE EXTENSION ${ident(e.extname)} WITH SCHEMA ${ident(e.nspname)};`);
 }
 
 /** Enums, domains, composite and range types defined in the schema (not a table's row type). */
