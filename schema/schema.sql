@@ -1,0 +1,423 @@
+-- The database schema (`public`) after every migration in migrations/ has run.
+-- GENERATED: do not edit. Written by dumpSqlSchema (src/platform/sql-schema-dump.ts) from the
+-- PostgreSQL catalogs; test/sql-schema.test.ts fails when the migrations and this file disagree.
+-- Regenerate: UPDATE_SQL_SCHEMA=1 npx vitest run test/sql-schema.test.ts
+--
+-- Objects are sorted by name; columns keep their table order. Left out: the graphile_worker
+-- schema and the mikro_orm_migrations table (the tools' own), owners and grants.
+
+-- Tables
+
+CREATE TABLE public.accrual (
+  id bigint NOT NULL GENERATED ALWAYS AS IDENTITY,
+  payee_kind text NOT NULL,
+  payee_id text NOT NULL,
+  account_type text NOT NULL,
+  amount bigint NOT NULL,
+  currency character(3) NOT NULL,
+  reference text NOT NULL,
+  reason text,
+  origin text NOT NULL,
+  actor text,
+  occurred_at timestamp with time zone NOT NULL,
+  transfer_id bigint NOT NULL,
+  created_at timestamp with time zone NOT NULL DEFAULT now()
+);
+ALTER TABLE ONLY public.accrual ADD CONSTRAINT accrual_amount_check CHECK ((amount <> 0));
+ALTER TABLE ONLY public.accrual ADD CONSTRAINT accrual_origin_check CHECK ((origin = ANY (ARRAY['KAFKA'::text, 'MANUAL'::text, 'INGEST'::text])));
+ALTER TABLE ONLY public.accrual ADD CONSTRAINT accrual_payee_reference_key UNIQUE (payee_kind, payee_id, reference);
+ALTER TABLE ONLY public.accrual ADD CONSTRAINT accrual_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.accrual ADD CONSTRAINT accrual_transfer_id_fkey FOREIGN KEY (transfer_id) REFERENCES public.ledger_transfer(id);
+
+CREATE TABLE public.calendar (
+  id text NOT NULL,
+  timezone text NOT NULL,
+  holidays date[] NOT NULL DEFAULT '{}'::date[],
+  weekend_days smallint[] NOT NULL DEFAULT '{6,7}'::smallint[],
+  description text,
+  created_at timestamp with time zone NOT NULL DEFAULT now(),
+  updated_at timestamp with time zone NOT NULL DEFAULT now()
+);
+ALTER TABLE ONLY public.calendar ADD CONSTRAINT calendar_pkey PRIMARY KEY (id);
+
+CREATE TABLE public.cash_payment_fact (
+  id uuid NOT NULL,
+  payout_id uuid NOT NULL,
+  account_id bigint NOT NULL,
+  transfer_id bigint NOT NULL,
+  amount bigint NOT NULL,
+  currency character(3) NOT NULL,
+  created_at timestamp with time zone NOT NULL DEFAULT now()
+);
+ALTER TABLE ONLY public.cash_payment_fact ADD CONSTRAINT cash_payment_fact_account_id_fkey FOREIGN KEY (account_id) REFERENCES public.ledger_account(id);
+ALTER TABLE ONLY public.cash_payment_fact ADD CONSTRAINT cash_payment_fact_amount_check CHECK ((amount > 0));
+ALTER TABLE ONLY public.cash_payment_fact ADD CONSTRAINT cash_payment_fact_payout_id_fkey FOREIGN KEY (payout_id) REFERENCES public.payout(id);
+ALTER TABLE ONLY public.cash_payment_fact ADD CONSTRAINT cash_payment_fact_payout_key UNIQUE (payout_id);
+ALTER TABLE ONLY public.cash_payment_fact ADD CONSTRAINT cash_payment_fact_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.cash_payment_fact ADD CONSTRAINT cash_payment_fact_transfer_id_fkey FOREIGN KEY (transfer_id) REFERENCES public.ledger_transfer(id);
+
+CREATE TABLE public.dead_letter (
+  id bigint NOT NULL GENERATED ALWAYS AS IDENTITY,
+  topic text NOT NULL,
+  partition integer,
+  "offset" text,
+  key text,
+  value text NOT NULL,
+  reason text NOT NULL,
+  error_code text NOT NULL,
+  attempts integer NOT NULL DEFAULT 1,
+  created_at timestamp with time zone NOT NULL DEFAULT now(),
+  retried_at timestamp with time zone,
+  resolved_at timestamp with time zone
+);
+ALTER TABLE ONLY public.dead_letter ADD CONSTRAINT dead_letter_pkey PRIMARY KEY (id);
+CREATE INDEX dead_letter_open_idx ON public.dead_letter USING btree (id) WHERE (resolved_at IS NULL);
+CREATE UNIQUE INDEX dead_letter_position_key ON public.dead_letter USING btree (topic, COALESCE(partition, '-1'::integer), "offset") WHERE ("offset" IS NOT NULL);
+
+CREATE TABLE public.inbox_event (
+  topic text NOT NULL,
+  event_id text NOT NULL,
+  received_at timestamp with time zone NOT NULL DEFAULT now()
+);
+ALTER TABLE ONLY public.inbox_event ADD CONSTRAINT inbox_event_pkey PRIMARY KEY (topic, event_id);
+
+CREATE TABLE public.ledger_account (
+  id bigint NOT NULL GENERATED ALWAYS AS IDENTITY,
+  owner_kind text NOT NULL,
+  owner_id text NOT NULL,
+  type text NOT NULL,
+  currency character(3) NOT NULL,
+  balance bigint NOT NULL DEFAULT 0,
+  allow_negative boolean NOT NULL DEFAULT false,
+  created_at timestamp with time zone NOT NULL DEFAULT now(),
+  updated_at timestamp with time zone NOT NULL DEFAULT now()
+)
+WITH (fillfactor=70);
+ALTER TABLE ONLY public.ledger_account ADD CONSTRAINT ledger_account_balance_non_negative CHECK ((allow_negative OR (balance >= 0)));
+ALTER TABLE ONLY public.ledger_account ADD CONSTRAINT ledger_account_currency_check CHECK ((currency ~ '^[A-Z]{3}$'::text));
+ALTER TABLE ONLY public.ledger_account ADD CONSTRAINT ledger_account_id_currency_key UNIQUE (id, currency);
+ALTER TABLE ONLY public.ledger_account ADD CONSTRAINT ledger_account_owner_type_currency_key UNIQUE (owner_kind, owner_id, type, currency);
+ALTER TABLE ONLY public.ledger_account ADD CONSTRAINT ledger_account_pkey PRIMARY KEY (id);
+
+CREATE TABLE public.ledger_transfer (
+  id bigint NOT NULL GENERATED ALWAYS AS IDENTITY,
+  idempotency_key text NOT NULL,
+  debit_account_id bigint NOT NULL,
+  credit_account_id bigint NOT NULL,
+  amount bigint NOT NULL,
+  currency character(3) NOT NULL,
+  kind text NOT NULL,
+  reference text,
+  created_at timestamp with time zone NOT NULL DEFAULT now()
+);
+ALTER TABLE ONLY public.ledger_transfer ADD CONSTRAINT ledger_transfer_amount_check CHECK ((amount > 0));
+ALTER TABLE ONLY public.ledger_transfer ADD CONSTRAINT ledger_transfer_credit_fk FOREIGN KEY (credit_account_id, currency) REFERENCES public.ledger_account(id, currency);
+ALTER TABLE ONLY public.ledger_transfer ADD CONSTRAINT ledger_transfer_debit_fk FOREIGN KEY (debit_account_id, currency) REFERENCES public.ledger_account(id, currency);
+ALTER TABLE ONLY public.ledger_transfer ADD CONSTRAINT ledger_transfer_distinct_accounts CHECK ((debit_account_id <> credit_account_id));
+ALTER TABLE ONLY public.ledger_transfer ADD CONSTRAINT ledger_transfer_idempotency_key_key UNIQUE (idempotency_key);
+ALTER TABLE ONLY public.ledger_transfer ADD CONSTRAINT ledger_transfer_pkey PRIMARY KEY (id);
+CREATE INDEX ledger_transfer_credit_idx ON public.ledger_transfer USING btree (credit_account_id, id);
+CREATE INDEX ledger_transfer_debit_idx ON public.ledger_transfer USING btree (debit_account_id, id);
+CREATE TRIGGER ledger_transfer_immutable BEFORE DELETE OR UPDATE ON public.ledger_transfer FOR EACH ROW EXECUTE FUNCTION public.ledger_transfer_immutable();
+CREATE TRIGGER ledger_transfer_no_truncate BEFORE TRUNCATE ON public.ledger_transfer FOR EACH STATEMENT EXECUTE FUNCTION public.ledger_transfer_immutable();
+
+CREATE TABLE public.outbox_message (
+  id bigint NOT NULL GENERATED ALWAYS AS IDENTITY,
+  topic text NOT NULL,
+  key text,
+  value text NOT NULL,
+  created_at timestamp with time zone NOT NULL DEFAULT now()
+);
+ALTER TABLE ONLY public.outbox_message ADD CONSTRAINT outbox_message_pkey PRIMARY KEY (id);
+
+CREATE TABLE public.payout (
+  id uuid NOT NULL,
+  payee_kind text NOT NULL,
+  payee_id text NOT NULL,
+  party_id text,
+  shop_id text,
+  account_id bigint NOT NULL,
+  amount bigint NOT NULL,
+  currency character(3) NOT NULL,
+  status text NOT NULL,
+  source text NOT NULL,
+  source_ref text,
+  idempotency_key text NOT NULL,
+  cutoff timestamp with time zone,
+  payout_tool_id text,
+  sequence integer NOT NULL DEFAULT 1,
+  created_at timestamp with time zone NOT NULL DEFAULT now(),
+  updated_at timestamp with time zone NOT NULL DEFAULT now()
+);
+ALTER TABLE ONLY public.payout ADD CONSTRAINT payout_account_id_fkey FOREIGN KEY (account_id) REFERENCES public.ledger_account(id);
+ALTER TABLE ONLY public.payout ADD CONSTRAINT payout_amount_check CHECK ((amount > 0));
+ALTER TABLE ONLY public.payout ADD CONSTRAINT payout_idempotency_key_key UNIQUE (idempotency_key);
+ALTER TABLE ONLY public.payout ADD CONSTRAINT payout_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.payout ADD CONSTRAINT payout_shop_payee CHECK (((payee_kind <> 'SHOP'::text) OR ((party_id IS NOT NULL) AND (shop_id IS NOT NULL))));
+ALTER TABLE ONLY public.payout ADD CONSTRAINT payout_source_check CHECK ((source = ANY (ARRAY['SCHEDULE'::text, 'REQUEST'::text, 'INSTANT'::text, 'PERIODIC'::text, 'SIGNALQ'::text, 'MANUAL'::text])));
+ALTER TABLE ONLY public.payout ADD CONSTRAINT payout_status_check CHECK ((status = ANY (ARRAY['CREATED'::text, 'SENT'::text, 'ACCEPTED'::text, 'PAID'::text, 'REJECTED'::text, 'RETURNED'::text, 'CANCELLED'::text])));
+CREATE INDEX payout_created_idx ON public.payout USING btree (created_at DESC, id DESC);
+CREATE INDEX payout_payee_idx ON public.payout USING btree (payee_kind, payee_id, created_at DESC, id DESC);
+CREATE INDEX payout_shop_idx ON public.payout USING btree (party_id, shop_id, created_at DESC) WHERE (party_id IS NOT NULL);
+CREATE INDEX payout_source_ref_idx ON public.payout USING btree (source, source_ref) WHERE (source_ref IS NOT NULL);
+CREATE INDEX payout_status_created_idx ON public.payout USING btree (status, created_at, id);
+
+CREATE TABLE public.payout_request (
+  id uuid NOT NULL,
+  client_id text NOT NULL,
+  idempotency_key text NOT NULL,
+  status text NOT NULL DEFAULT 'NEW'::text,
+  error text,
+  attempts integer NOT NULL DEFAULT 0,
+  requested_by text,
+  created_at timestamp with time zone NOT NULL DEFAULT now(),
+  updated_at timestamp with time zone NOT NULL DEFAULT now(),
+  processed_at timestamp with time zone
+);
+ALTER TABLE ONLY public.payout_request ADD CONSTRAINT payout_request_client_key UNIQUE (client_id, idempotency_key);
+ALTER TABLE ONLY public.payout_request ADD CONSTRAINT payout_request_error_has_text CHECK (((status <> 'ERROR'::text) OR (error IS NOT NULL)));
+ALTER TABLE ONLY public.payout_request ADD CONSTRAINT payout_request_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.payout_request ADD CONSTRAINT payout_request_status_check CHECK ((status = ANY (ARRAY['NEW'::text, 'DONE'::text, 'ERROR'::text])));
+CREATE INDEX payout_request_client_idx ON public.payout_request USING btree (client_id, created_at DESC, id DESC);
+CREATE INDEX payout_request_created_idx ON public.payout_request USING btree (created_at DESC, id DESC);
+CREATE INDEX payout_request_new_idx ON public.payout_request USING btree (created_at, id) WHERE (status = 'NEW'::text);
+
+CREATE TABLE public.payout_schedule (
+  id text NOT NULL,
+  cron text NOT NULL,
+  calendar_id text NOT NULL,
+  delay_days integer NOT NULL DEFAULT 0,
+  description text,
+  created_at timestamp with time zone NOT NULL DEFAULT now(),
+  updated_at timestamp with time zone NOT NULL DEFAULT now()
+);
+ALTER TABLE ONLY public.payout_schedule ADD CONSTRAINT payout_schedule_calendar_id_fkey FOREIGN KEY (calendar_id) REFERENCES public.calendar(id);
+ALTER TABLE ONLY public.payout_schedule ADD CONSTRAINT payout_schedule_delay_days_check CHECK (((delay_days >= 0) AND (delay_days <= 365)));
+ALTER TABLE ONLY public.payout_schedule ADD CONSTRAINT payout_schedule_pkey PRIMARY KEY (id);
+CREATE INDEX payout_schedule_calendar_idx ON public.payout_schedule USING btree (calendar_id);
+
+CREATE TABLE public.payout_status_change (
+  payout_id uuid NOT NULL,
+  sequence integer NOT NULL,
+  status text NOT NULL,
+  reason text,
+  actor text,
+  occurred_at timestamp with time zone NOT NULL DEFAULT now()
+);
+ALTER TABLE ONLY public.payout_status_change ADD CONSTRAINT payout_status_change_payout_id_fkey FOREIGN KEY (payout_id) REFERENCES public.payout(id);
+ALTER TABLE ONLY public.payout_status_change ADD CONSTRAINT payout_status_change_pkey PRIMARY KEY (payout_id, sequence);
+
+CREATE TABLE public.shop (
+  party_id text NOT NULL,
+  shop_id text NOT NULL,
+  currency character(3) NOT NULL,
+  blocked boolean NOT NULL DEFAULT false,
+  blocked_reason text,
+  suspended boolean NOT NULL DEFAULT false,
+  status text GENERATED ALWAYS AS (
+CASE
+    WHEN blocked THEN 'BLOCKED'::text
+    WHEN suspended THEN 'SUSPENDED'::text
+    ELSE 'ACTIVE'::text
+END) STORED,
+  payout_tool_id text,
+  payout_schedule_id text,
+  schedule_since timestamp with time zone,
+  last_cutoff timestamp with time zone,
+  next_cutoff timestamp with time zone,
+  next_fire_at timestamp with time zone,
+  created_at timestamp with time zone NOT NULL DEFAULT now(),
+  updated_at timestamp with time zone NOT NULL DEFAULT now()
+);
+ALTER TABLE ONLY public.shop ADD CONSTRAINT shop_pkey PRIMARY KEY (party_id, shop_id);
+CREATE INDEX shop_schedule_idx ON public.shop USING btree (payout_schedule_id) WHERE (payout_schedule_id IS NOT NULL);
+CREATE INDEX shop_status_idx ON public.shop USING btree (status);
+
+CREATE TABLE public.shop_operation (
+  id bigint NOT NULL GENERATED ALWAYS AS IDENTITY,
+  party_id text NOT NULL,
+  shop_id text NOT NULL,
+  business_id text NOT NULL,
+  kind text NOT NULL,
+  invoice_id text NOT NULL,
+  payment_id text NOT NULL,
+  amount bigint NOT NULL,
+  fee bigint NOT NULL DEFAULT 0,
+  payable bigint NOT NULL,
+  currency character(3) NOT NULL,
+  occurred_at timestamp with time zone NOT NULL,
+  event_id text NOT NULL,
+  payout_id uuid,
+  released_from uuid[] NOT NULL DEFAULT '{}'::uuid[],
+  created_at timestamp with time zone NOT NULL DEFAULT now()
+);
+ALTER TABLE ONLY public.shop_operation ADD CONSTRAINT shop_operation_business_key UNIQUE (business_id);
+ALTER TABLE ONLY public.shop_operation ADD CONSTRAINT shop_operation_fee_check CHECK ((fee >= 0));
+ALTER TABLE ONLY public.shop_operation ADD CONSTRAINT shop_operation_kind_check CHECK ((kind = ANY (ARRAY['PAYMENT'::text, 'REFUND'::text, 'ADJUSTMENT'::text, 'CHARGEBACK'::text])));
+ALTER TABLE ONLY public.shop_operation ADD CONSTRAINT shop_operation_pkey PRIMARY KEY (party_id, shop_id, id);
+ALTER TABLE ONLY public.shop_operation ADD CONSTRAINT shop_operation_shop_fk FOREIGN KEY (party_id, shop_id) REFERENCES public.shop(party_id, shop_id);
+CREATE INDEX shop_operation_payout_idx ON public.shop_operation USING btree (payout_id) WHERE (payout_id IS NOT NULL);
+CREATE INDEX shop_operation_released_idx ON public.shop_operation USING gin (released_from) WHERE (released_from <> '{}'::uuid[]);
+CREATE INDEX shop_operation_unpaid_idx ON public.shop_operation USING btree (party_id, shop_id, occurred_at) WHERE (payout_id IS NULL);
+
+CREATE TABLE public.shop_payout_run (
+  id bigint NOT NULL GENERATED ALWAYS AS IDENTITY,
+  party_id text NOT NULL,
+  shop_id text NOT NULL,
+  cutoff timestamp with time zone NOT NULL,
+  fire_at timestamp with time zone NOT NULL,
+  ran_at timestamp with time zone NOT NULL DEFAULT now(),
+  result text NOT NULL,
+  reason text,
+  payout_id uuid,
+  amount bigint NOT NULL DEFAULT 0,
+  currency character(3) NOT NULL,
+  operation_count integer NOT NULL DEFAULT 0
+);
+ALTER TABLE ONLY public.shop_payout_run ADD CONSTRAINT shop_payout_run_cutoff_key UNIQUE (party_id, shop_id, cutoff);
+ALTER TABLE ONLY public.shop_payout_run ADD CONSTRAINT shop_payout_run_paid_has_payout CHECK (((result = 'PAID'::text) = (payout_id IS NOT NULL)));
+ALTER TABLE ONLY public.shop_payout_run ADD CONSTRAINT shop_payout_run_payout_id_fkey FOREIGN KEY (payout_id) REFERENCES public.payout(id);
+ALTER TABLE ONLY public.shop_payout_run ADD CONSTRAINT shop_payout_run_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.shop_payout_run ADD CONSTRAINT shop_payout_run_result_check CHECK ((result = ANY (ARRAY['PAID'::text, 'SKIPPED'::text, 'NOTHING_TO_PAY'::text])));
+ALTER TABLE ONLY public.shop_payout_run ADD CONSTRAINT shop_payout_run_shop_fk FOREIGN KEY (party_id, shop_id) REFERENCES public.shop(party_id, shop_id);
+
+-- Functions and procedures
+
+CREATE OR REPLACE FUNCTION public.ledger_post(p_idempotency_key text, p_debit bigint, p_credit bigint, p_amount bigint, p_currency text, p_kind text, p_reference text, OUT transfer_id bigint, OUT created boolean)
+ RETURNS record
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  existing ledger_transfer%ROWTYPE;
+BEGIN
+  INSERT INTO ledger_transfer (idempotency_key, debit_account_id, credit_account_id, amount, currency, kind, reference)
+  VALUES (p_idempotency_key, p_debit, p_credit, p_amount, p_currency, p_kind, p_reference)
+  ON CONFLICT (idempotency_key) DO NOTHING
+  RETURNING id INTO transfer_id;
+
+  IF transfer_id IS NULL THEN
+    SELECT * INTO existing FROM ledger_transfer WHERE idempotency_key = p_idempotency_key;
+    IF existing.debit_account_id <> p_debit OR existing.credit_account_id <> p_credit
+       OR existing.amount <> p_amount THEN
+      RAISE EXCEPTION 'idempotency key % was used for a different transfer', p_idempotency_key
+        USING ERRCODE = 'PL002';
+    END IF;
+    transfer_id := existing.id;
+    created := false;
+    RETURN;
+  END IF;
+
+  UPDATE ledger_account
+     SET balance = balance + CASE WHEN id = p_credit THEN p_amount ELSE -p_amount END, updated_at = now()
+   WHERE id = least(p_debit, p_credit);
+  UPDATE ledger_account
+     SET balance = balance + CASE WHEN id = p_credit THEN p_amount ELSE -p_amount END, updated_at = now()
+   WHERE id = greatest(p_debit, p_credit);
+  created := true;
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.ledger_post_many(p_keys text[], p_debits bigint[], p_credits bigint[], p_amounts bigint[], p_currency text[], p_kinds text[], p_references text[])
+ RETURNS integer
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  new_debits bigint[];
+  new_credits bigint[];
+  new_amounts bigint[];
+  conflicting text;
+BEGIN
+  WITH inserted AS (
+    INSERT INTO ledger_transfer (idempotency_key, debit_account_id, credit_account_id, amount, currency, kind, reference)
+    SELECT * FROM unnest(p_keys, p_debits, p_credits, p_amounts, p_currency, p_kinds, p_references)
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING debit_account_id, credit_account_id, amount
+  )
+  SELECT array_agg(debit_account_id), array_agg(credit_account_id), array_agg(amount)
+    INTO new_debits, new_credits, new_amounts FROM inserted;
+
+  -- A key seen before must name the same transfer, as in ledger_post. When every transfer was
+  -- new there is nothing to compare, and the common case skips a second look-up per key.
+  IF coalesce(cardinality(new_amounts), 0) < cardinality(p_keys) THEN
+    SELECT t.idempotency_key INTO conflicting
+      FROM unnest(p_keys, p_debits, p_credits, p_amounts) AS i(idempotency_key, debit_account_id, credit_account_id, amount)
+      JOIN ledger_transfer t USING (idempotency_key)
+     WHERE t.debit_account_id <> i.debit_account_id OR t.credit_account_id <> i.credit_account_id OR t.amount <> i.amount
+     LIMIT 1;
+    IF conflicting IS NOT NULL THEN
+      RAISE EXCEPTION 'idempotency key % was used for a different transfer', conflicting USING ERRCODE = 'PL002';
+    END IF;
+  END IF;
+  IF new_amounts IS NULL THEN
+    RETURN 0;
+  END IF;
+
+  PERFORM 1 FROM ledger_account
+    WHERE id = ANY (new_debits) OR id = ANY (new_credits)
+    ORDER BY id FOR NO KEY UPDATE;
+  UPDATE ledger_account a
+     SET balance = a.balance + d.delta, updated_at = now()
+    FROM (SELECT account_id, sum(delta) AS delta FROM (
+            SELECT unnest(new_credits) AS account_id, unnest(new_amounts) AS delta
+            UNION ALL
+            SELECT unnest(new_debits), -unnest(new_amounts)) legs
+          GROUP BY account_id) d
+   WHERE a.id = d.account_id AND d.delta <> 0;
+  RETURN cardinality(new_amounts);
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.ledger_transfer_immutable()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  RAISE EXCEPTION 'ledger transfers are immutable' USING ERRCODE = 'PL001';
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.payout_step(p_payout uuid, p_from text, p_sequence integer, p_to text, p_at timestamp with time zone, p_reason text, p_actor text, p_transfer_key text, p_debit bigint, p_credit bigint, p_transfer_kind text, p_fact uuid, p_topics text[], p_messages text[])
+ RETURNS boolean
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  v_amount bigint;
+  v_currency text;
+  v_transfer bigint;
+BEGIN
+  SELECT amount, currency INTO v_amount, v_currency FROM payout
+   WHERE id = p_payout AND status = p_from AND sequence = p_sequence
+     FOR UPDATE SKIP LOCKED;
+  IF NOT FOUND THEN
+    RETURN false;
+  END IF;
+  IF p_transfer_key IS NOT NULL THEN
+    SELECT transfer_id INTO v_transfer
+      FROM ledger_post(p_transfer_key, p_debit, p_credit, v_amount, v_currency, p_transfer_kind, p_payout::text);
+  END IF;
+  WITH moved AS (
+    UPDATE payout SET status = p_to, sequence = p_sequence + 1, updated_at = p_at WHERE id = p_payout),
+  history AS (
+    INSERT INTO payout_status_change (payout_id, sequence, status, reason, actor, occurred_at)
+    VALUES (p_payout, p_sequence + 1, p_to, p_reason, p_actor, p_at)),
+  fact AS (
+    INSERT INTO cash_payment_fact (id, payout_id, account_id, transfer_id, amount, currency, created_at)
+    SELECT p_fact, p_payout, p_debit, v_transfer, v_amount, v_currency, p_at WHERE p_fact IS NOT NULL)
+  INSERT INTO outbox_message (topic, key, value)
+  SELECT topic, p_payout::text, value FROM unnest(p_topics, p_messages) AS m(topic, value);
+  RETURN true;
+END $function$;
+
+CREATE OR REPLACE PROCEDURE public.payout_step_each(IN p_payouts uuid[], IN p_from text, IN p_sequences integer[], IN p_to text, IN p_at timestamp with time zone[], IN p_reason text, IN p_actor text, IN p_transfer_keys text[], IN p_debits bigint[], IN p_credits bigint[], IN p_transfer_kind text, IN p_facts uuid[], IN p_topics text[], IN p_messages text[], INOUT p_stepped boolean[] DEFAULT NULL::boolean[])
+ LANGUAGE plpgsql
+AS $procedure$
+DECLARE
+  per_payout constant integer := coalesce(cardinality(p_topics), 0);
+BEGIN
+  p_stepped := '{}';
+  FOR i IN 1 .. coalesce(cardinality(p_payouts), 0) LOOP
+    PERFORM set_config('synchronous_commit', 'off', true);
+    p_stepped := p_stepped || payout_step(
+      p_payouts[i], p_from, p_sequences[i], p_to, p_at[i], p_reason, p_actor,
+      p_transfer_keys[i], p_debits[i], p_credits[i], p_transfer_kind, p_facts[i],
+      p_topics, p_messages[(i - 1) * per_payout + 1 : i * per_payout]);
+    COMMIT;
+  END LOOP;
+END $procedure$;
