@@ -1,7 +1,7 @@
 -- The database schema (`public`) after every migration in migrations/ has run.
 -- GENERATED: do not edit. Written by dumpSqlSchema (src/platform/sql-schema-dump.ts) from the
 -- PostgreSQL catalogs; test/sql-schema.test.ts fails when the migrations and this file disagree.
--- Regenerate: UPDATE_SQL_SCHEMA=1 npx vitest run test/sql-schema.test.ts
+-- Regenerate: npm run schema (migrates a scratch database and dumps it)
 --
 -- Objects are sorted by name; columns keep their table order. Left out: the graphile_worker
 -- schema and the mikro_orm_migrations table (the tools' own), owners and grants.
@@ -282,6 +282,15 @@ ALTER TABLE ONLY public.shop_payout_run ADD CONSTRAINT shop_payout_run_result_ch
 ALTER TABLE ONLY public.shop_payout_run ADD CONSTRAINT shop_payout_run_shop_fk FOREIGN KEY (party_id, shop_id) REFERENCES public.shop(party_id, shop_id);
 
 -- Functions and procedures
+
+CREATE OR REPLACE FUNCTION public.ledger_owner_known(p_owner_kind text, p_owner_id text)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ STABLE
+AS $function$
+BEGIN
+  RETURN EXISTS (SELECT 1 FROM ledger_account WHERE owner_kind = p_owner_kind AND owner_id = p_owner_id);
+END $function$;
 
 CREATE OR REPLACE FUNCTION public.ledger_post(p_idempotency_key text, p_debit bigint, p_credit bigint, p_amount bigint, p_currency text, p_kind text, p_reference text, OUT transfer_id bigint, OUT created boolean)
  RETURNS record

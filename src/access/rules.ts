@@ -9,8 +9,14 @@ import { assertCanSee, type Role } from './principals';
  * the read sides (`scopedPayees`, `assertCanSee`).
  */
 export const Access = {
-  /** Any authenticated caller; what it sees is limited to its scopes. */
+  /** Any authenticated caller (configuration every role may read). */
   anyRole: rule('any authenticated caller', () => {}),
+
+  /**
+   * Any authenticated caller, answered only with what its scopes cover: the resolver's read side
+   * limits lists to them and refuses an object outside them (FORBIDDEN).
+   */
+  withinScopes: rule('any caller, within the payees it sees', () => {}),
 
   /** Only these roles. */
   roles(...roles: Role[]): AccessRule {

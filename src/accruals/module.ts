@@ -12,6 +12,7 @@ export interface AccrualServices {
 /** Money owed to payees that are not shops (clients, parks), from the `accruals` topic or an admin. */
 export const accrualsModule = defineModule({
   name: 'accruals',
+  tables: ['accrual'],
   requires: [ledgerModule],
   settings: z.object({ TOPIC_ACCRUALS: z.string().default('accruals') }),
   create: ({ use }): AccrualServices => ({ accruals: new AccrualService(use(ledgerModule).ledger) }),

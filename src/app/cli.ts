@@ -3,11 +3,13 @@ import { createReadStream } from 'node:fs';
 import { writeFile, readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { Command, Option } from 'commander';
+import { Client } from 'pg';
 import { lexicographicSortSchema, printSchema } from 'graphql';
 import { claimsPolicy, ROLES, type Role } from '../access/principals';
 import { TokenService } from '../platform/auth';
 import { ConfigError, jwtSecret, loadKernelSettings } from '../platform/config';
 import { buildGraphqlSchema } from '../platform/graphql/schema';
+import { dumpSqlSchema } from '../platform/sql-schema-dump';
 import type { InboundMessage } from '../platform/kafka/inbound';
 import { createLogger } from '../platform/logger';
 import { createApp, defaultCrontab, loadAppSettings, type App } from './app';
@@ -19,7 +21,40 @@ import { migrateAll, openDatabase, startProcess, type Roles, type RunningProcess
 const VIEWS = {
   graphql: 'schema/schema.graphql',
   crontab: 'workers/crontab',
+  /** Needs a database: `--check` leaves it to test/sql-schema.test.ts, which has one. */
+  sql: 'schema/schema.sql',
 };
+
+/** What the migrations build, dumped from a scratch database migrated from nothing on the configured server. */
+async function migratedSqlSchema(): Promise<string> {
+  const settings = loadAppSettings();
+  const logger = createLogger(process.env.LOG_LEVEL ?? 'warn');
+  const database = await openDatabase(settings.kernel, logger);
+  const scratch = new URL(database.url);
+  scratch.pathname = `/payouts_schema_${process.pid}`;
+  const admin = new Client({ connectionString: database.url });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${scratch.pathname.slice(1)}`);
+    const app = await createApp({ settings, logger, databaseUrl: scratch.toString() });
+    try {
+      await migrateAll(app);
+    } finally {
+      await app.close();
+    }
+    const client = new Client({ connectionString: scratch.toString() });
+    await client.connect();
+    try {
+      return await dumpSqlSchema(client);
+    } finally {
+      await client.end();
+    }
+  } finally {
+    await admin.query(`DROP DATABASE IF EXISTS ${scratch.pathname.slice(1)} WITH (FORCE)`);
+    await admin.end();
+    await database.embedded?.stop();
+  }
+}
 
 /**
  * Runs a long-lived process until SIGTERM or SIGINT, then stops it gracefully. Signals are
@@ -198,6 +233,7 @@ program
   .option('--check')
   .action(async (options: { check?: boolean }) => {
     const views: [string, string][] = [
+      ...(options.check ? [] : [[VIEWS.sql, await migratedSqlSchema()] as [string, string]]),
       // Sorted: the order types and fields are declared in depends on which module's files load first.
       [VIEWS.graphql, `${printSchema(lexicographicSortSchema(await buildGraphqlSchema({ resolvers: MODULES.flatMap((m) => m.resolvers ?? []) })))}\n`],
       [VIEWS.crontab, defaultCrontab()],

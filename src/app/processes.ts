@@ -7,7 +7,9 @@ import { migrateJobs } from '../platform/jobs';
 import { InboundConsumer, consumerOptions } from '../platform/kafka/consumer';
 import { createLogger, type Logger } from '../platform/logger';
 import { migrate, pendingMigrations } from '../platform/orm';
+import type { AnyModule } from '../platform/modules';
 import { createApp, loadAppSettings, type App } from './app';
+import { MODULES } from './modules';
 
 export interface Roles {
   api: boolean;
@@ -43,12 +45,12 @@ export async function migrateAll(app: App): Promise<string[]> {
 }
 
 /** Starts the chosen roles in this process and stops them gracefully, in reverse, on `stop()`. */
-export async function startProcess(roles: Roles, env: NodeJS.ProcessEnv = process.env): Promise<RunningProcess> {
+export async function startProcess(roles: Roles, env: NodeJS.ProcessEnv = process.env, modules: readonly AnyModule[] = MODULES): Promise<RunningProcess> {
   const startedAt = performance.now();
-  const settings = loadAppSettings(env);
+  const settings = loadAppSettings(env, modules);
   const logger = createLogger(settings.kernel.LOG_LEVEL);
   const database = await openDatabase(settings.kernel, logger);
-  const app = await createApp({ settings, logger, databaseUrl: database.url, connectProducer: roles.worker });
+  const app = await createApp({ settings, logger, databaseUrl: database.url, connectProducer: roles.worker, modules });
   const stops: (() => Promise<unknown>)[] = [async () => app.close(), async () => database.embedded?.stop()];
 
   try {

@@ -5,7 +5,7 @@ import { ErpGateway } from './erp-gateway';
 import { erpPayoutMessage } from './erp-messages';
 import { ARD_STATUSES, OEBS_STATUSES, erpStatusHandler } from './erp-status.inbound';
 import { erpSettings } from './settings';
-import { payoutSend } from './tasks/payout__send';
+import { payoutSend } from './payout__send';
 
 export interface ErpServices {
   gateway: ErpGateway;

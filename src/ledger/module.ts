@@ -8,6 +8,7 @@ import { createLedgerServices } from './services';
 /** The double-entry ledger: accounts, immutable transfers, and the rules that keep the books. */
 export const ledgerModule = defineModule({
   name: 'ledger',
+  tables: ['ledger_account', 'ledger_transfer'],
   entities: [LedgerAccount, LedgerTransfer],
   create: createLedgerServices,
   resolvers: [BalanceResolver],

@@ -15,6 +15,7 @@ export interface OperationServices {
 /** Shops' financial operations from `invoicing`, credited to their payout accounts; a scheduled payout marks those it pays. */
 export const operationsModule = defineModule({
   name: 'operations',
+  tables: ['shop_operation'],
   requires: [ledgerModule, payoutsModule, shopsModule],
   settings: z.object({ TOPIC_INVOICING: z.string().default('invoicing') }),
   create: ({ use }): OperationServices => {

@@ -11,6 +11,7 @@ import { createPayoutServices } from './services';
 /** One payout lifecycle for every source: create (reserve), send, accept, pay, reject, return, cancel. */
 export const payoutsModule = defineModule({
   name: 'payouts',
+  tables: ['payout', 'payout_status_change', 'cash_payment_fact'],
   requires: [ledgerModule],
   settings: z.object({ TOPIC_PAYOUT_EVENTS: z.string().default('payouts.events') }),
   entities: [Payout, PayoutStatusChange],

@@ -16,7 +16,7 @@ import type { PayoutServices } from './services';
 export class PayoutResolver {
   constructor(private readonly services: PayoutServices) {}
 
-  @Authorized(Access.anyRole)
+  @Authorized(Access.withinScopes)
   @Query(() => PayoutType, { nullable: true, description: 'One payout; null when it does not exist' })
   async payout(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<PayoutType | null> {
     try {
@@ -27,7 +27,7 @@ export class PayoutResolver {
     }
   }
 
-  @Authorized(Access.anyRole)
+  @Authorized(Access.withinScopes)
   @Query(() => PayoutConnection, {
     description: 'Payouts the caller may see, newest first',
     complexity: pageComplexity,
@@ -51,7 +51,7 @@ export class PayoutResolver {
     return Object.assign(new PayoutConnection(), connection);
   }
 
-  @Authorized(Access.anyRole)
+  @Authorized(Access.withinScopes)
   @Mutation(() => PayoutType, { description: 'Cancels a payout that is still CREATED; its reservation is released' })
   async cancelPayout(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<PayoutType> {
     await visiblePayout(ctx, id);

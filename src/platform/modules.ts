@@ -61,6 +61,11 @@ export interface ModuleDefinition<S, C, M> {
   requires?: readonly Module<any, any, any>[];
   /** Its slice of the environment: validated with every other slice at start-up. */
   settings?: z.ZodType<C>;
+  /**
+   * The tables it owns: only its own code reads or writes them; other modules go through its
+   * services (or its SQL functions, from their own SQL). test/architecture.test.ts holds the code to it.
+   */
+  tables?: readonly string[];
   /** Its MikroORM entity classes (most tables are reached with SQL and need none). */
   entities?: readonly (new (...args: any[]) => object)[];
   /** Prometheus metrics, registered once per process. */

@@ -5,6 +5,12 @@ import type { MigrationObject } from '@mikro-orm/core';
 import { DeadLetter } from './kafka/dead-letter.entity';
 import type { Logger } from './logger';
 
+/**
+ * The kernel's tables: the inbox and dead letters (inbound messages), and the outbox, which every
+ * module writes in its own transactions (INSERT only; the publisher reads and deletes).
+ */
+export const KERNEL_TABLES = ['inbox_event', 'dead_letter', 'outbox_message'] as const;
+
 /** The kernel's own entities; the modules bring theirs. */
 export const kernelEntities = [DeadLetter];
 

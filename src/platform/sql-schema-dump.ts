@@ -42,7 +42,7 @@ const TOOL_TABLES = `ARRAY['mikro_orm_migrations']`;
 const HEADER = `-- The database schema (\`public\`) after every migration in migrations/ has run.
 -- GENERATED: do not edit. Written by dumpSqlSchema (src/platform/sql-schema-dump.ts) from the
 -- PostgreSQL catalogs; test/sql-schema.test.ts fails when the migrations and this file disagree.
--- Regenerate: UPDATE_SQL_SCHEMA=1 npx vitest run test/sql-schema.test.ts
+-- Regenerate: npm run schema (migrates a scratch database and dumps it)
 --
 -- Objects are sorted by name; columns keep their table order. Left out: the graphile_worker
 -- schema and the mikro_orm_migrations table (the tools' own), owners and grants.

@@ -5,7 +5,7 @@ import { defineModule } from '../platform/modules';
 import { PayoutRequestResolver } from './payout-request.resolver';
 import { PayoutRequestService } from './payout-request.service';
 import { requestSettings } from './settings';
-import { payoutRequestProcess } from './tasks/payout_request__process';
+import { payoutRequestProcess } from './payout_request__process';
 
 export interface RequestServices {
   requests: PayoutRequestService;
@@ -14,6 +14,7 @@ export interface RequestServices {
 /** Payout requests: recorded at once by the API, settled by the req-gate (one payout per positive balance). */
 export const requestsModule = defineModule({
   name: 'requests',
+  tables: ['payout_request'],
   requires: [ledgerModule, payoutsModule],
   settings: requestSettings,
   create: ({ kernel, logger, use }): RequestServices => ({

@@ -40,7 +40,7 @@ export class PayoutRequestResolver {
     return PayoutRequestType.of(request);
   }
 
-  @Authorized(Access.anyRole)
+  @Authorized(Access.withinScopes)
   @Query(() => PayoutRequestType, { nullable: true, description: 'One payout request; null when it does not exist' })
   async payoutRequest(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<PayoutRequestType | null> {
     try {
@@ -51,7 +51,7 @@ export class PayoutRequestResolver {
     }
   }
 
-  @Authorized(Access.anyRole)
+  @Authorized(Access.withinScopes)
   @Query(() => PayoutRequestConnection, {
     description: 'Payout requests the caller may see, newest first',
     complexity: pageComplexity,

@@ -10,6 +10,7 @@ export interface ScheduleServices {
 /** Calendars and payout schedules (cron, business-day delay), edited over GraphQL. */
 export const schedulesModule = defineModule({
   name: 'schedules',
+  tables: ['calendar', 'payout_schedule'],
   create: (): ScheduleServices => ({ schedules: new ScheduleService() }),
   resolvers: [CalendarResolver, PayoutScheduleResolver],
   loaders: ({ services }) => scheduleLoaders(services.schedules),

@@ -6,7 +6,7 @@ import { schedulesModule } from '../schedules/module';
 import { shopsModule } from '../shops/module';
 import { ShopPayoutRunResolver, ShopRunsResolver } from './run.resolver';
 import { ShopPayoutRunner } from './shop-payout-run';
-import { shopPayout } from './tasks/shop__payout';
+import { shopPayout } from './shop__payout';
 
 export interface ShopRunServices {
   runner: ShopPayoutRunner;
@@ -18,6 +18,7 @@ export interface ShopRunServices {
  */
 export const shopRunsModule = defineModule({
   name: 'shop-runs',
+  tables: ['shop_payout_run'],
   requires: [shopsModule, schedulesModule, operationsModule, payoutsModule],
   metrics: (registry: Registry) => ({
     shopRuns: new Counter({

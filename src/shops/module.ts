@@ -10,7 +10,7 @@ import { shopBalanceMayGoNegative } from './shop';
 import { ShopScheduler } from './shop-scheduler';
 import { ShopResolver } from './shop.resolver';
 import { ShopService } from './shop.service';
-import { shopRebookOverdue } from './tasks/shop__rebook_overdue';
+import { shopRebookOverdue } from './shop__rebook_overdue';
 
 export interface ShopServices {
   shops: ShopService;
@@ -21,6 +21,7 @@ export interface ShopServices {
 /** Merchants' shops from `party-management`, and the booking of each shop's next scheduled run. */
 export const shopsModule = defineModule({
   name: 'shops',
+  tables: ['shop'],
   requires: [ledgerModule, schedulesModule],
   settings: z.object({
     TOPIC_PARTY_MANAGEMENT: z.string().default('party-management'),

@@ -32,7 +32,7 @@ export class ShopResolver {
     return row ? ShopType.of(row) : null;
   }
 
-  @Authorized(Access.anyRole)
+  @Authorized(Access.withinScopes)
   @Query(() => ShopConnection, { description: 'Shops the caller may see, by party and shop id', complexity: pageComplexity })
   async shops(
     @Ctx() ctx: GraphQLContext,

@@ -95,7 +95,7 @@ export async function startTestServer(
 ): Promise<TestServer> {
   const database = await createTestDatabase();
   const env = testEnv(database.url, options);
-  const running = await startProcess({ api: true, worker: false, consumers: false, migrate: false, ...roles }, env);
+  const running = await startProcess({ api: true, worker: false, consumers: false, migrate: false, ...roles }, env, options.modules);
   return {
     running,
     app: running.app,

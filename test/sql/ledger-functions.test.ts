@@ -386,3 +386,24 @@ describe('ledger_transfer_immutable', () => {
     await expectRefused(client, LEDGER_TABLES, () => client.query('TRUNCATE ledger_transfer CASCADE'), IMMUTABLE);
   });
 });
+
+describe('ledger_owner_known', () => {
+  const known = (kind: string, id: string) =>
+    client.query<{ known: boolean }>('SELECT ledger_owner_known($1, $2) AS known', [kind, id]).then((result) => result.rows[0]!.known);
+
+  it('says whether the ledger has any account of an owner, of whatever type or currency, and writes nothing', async () => {
+    const owner = unique('client');
+    expect(await expectNothingChanged(client, LEDGER_TABLES, () => known('CLIENT', owner))).toBe(false);
+    await openAccount(client, { ownerKind: 'CLIENT', owner, type: 'payout-reserved', currency: 'USD' });
+    expect(await expectNothingChanged(client, LEDGER_TABLES, () => known('CLIENT', owner))).toBe(true);
+  });
+
+  it('tells owners apart by kind and by exact id', async () => {
+    const owner = unique('park');
+    await openAccount(client, { ownerKind: 'PARK', owner });
+    expect(await known('CLIENT', owner)).toBe(false);
+    expect(await known('PARK', owner.toUpperCase())).toBe(false);
+    expect(await known('PARK', `${owner}%`)).toBe(false);
+    expect(await known('PARK', owner)).toBe(true);
+  });
+});

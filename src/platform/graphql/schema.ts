@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import type { GraphQLSchema } from 'graphql';
 import { buildSchema, getMetadataStorage, type ClassType, type ContainerType } from 'type-graphql';
-import { authChecker } from '../auth';
+import { authChecker, type AccessRule } from '../auth';
 
 export interface SchemaOptions {
   /** Every resolver class the modules bring. */
@@ -31,17 +31,37 @@ export async function buildGraphqlSchema(options: SchemaOptions): Promise<GraphQ
   return schema;
 }
 
-/** Queries and mutations of these resolvers with no access rule (type-graphql fills `roles` as it builds). */
+/** Queries and mutations of these resolvers with no access rule. */
 export function undeclaredOperations(resolvers: readonly ClassType[]): string[] {
+  return operationsOf(resolvers)
+    .filter((operation) => operation.rules.length === 0)
+    .map((operation) => operation.name);
+}
+
+/** Every query and mutation of these resolvers with the access rule it declares: who may call what, in one table. */
+export function accessTable(resolvers: readonly ClassType[]): { operation: string; access: string }[] {
+  return operationsOf(resolvers).map((operation) => ({
+    operation: operation.name,
+    access: operation.rules.map((rule) => rule.description).join(' and ') || 'none',
+  }));
+}
+
+/** The root operations of these resolvers and the rules declared on them (on the method, or the class). */
+function operationsOf(resolvers: readonly ClassType[]): { name: string; rules: AccessRule[] }[] {
   const storage = getMetadataStorage();
-  const operations = [
+  const rulesOf = (target: unknown, method: string): AccessRule[] =>
+    (storage.authorizedFields.find((field) => field.target === target && field.fieldName === method)?.roles ??
+      storage.authorizedResolver.find((resolver) => resolver.target === target)?.roles ??
+      []) as AccessRule[];
+  const roots = [
     ...storage.queries.map((q) => ({ ...q, type: 'Query' })),
     ...storage.mutations.map((m) => ({ ...m, type: 'Mutation' })),
     ...storage.subscriptions.map((s) => ({ ...s, type: 'Subscription' })),
   ];
-  return operations
-    .filter((operation) => resolvers.includes(operation.target as ClassType) && !operation.roles?.length)
-    .map((operation) => `${operation.type}.${operation.schemaName}`);
+  return roots
+    .filter((operation) => resolvers.includes(operation.target as ClassType))
+    .map((operation) => ({ name: `${operation.type}.${operation.schemaName}`, rules: rulesOf(operation.target, operation.methodName) }))
+    .sort((a, b) => a.name.localeCompare(b.name));
 }
 
 function refuseToResolve(someClass: ClassType): never {

@@ -1,7 +1,7 @@
 import type { Task } from 'graphile-worker';
-import { parsePayee } from '../../access/payee';
-import { InvalidInputError } from '../../platform/errors';
-import type { ShopPayoutRunner } from '../shop-payout-run';
+import { parsePayee } from '../access/payee';
+import { InvalidInputError } from '../platform/errors';
+import type { ShopPayoutRunner } from './shop-payout-run';
 
 /** A shop's scheduled payout run, booked by the shop scheduler under the shop's job key. */
 export function shopPayout(runner: ShopPayoutRunner): Task<'shop__payout'> {

@@ -1,7 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Task } from 'graphile-worker';
-import type { Logger } from '../../platform/logger';
-import type { ShopScheduler } from '../shop-scheduler';
+import type { Logger } from '../platform/logger';
+import type { ShopScheduler } from './shop-scheduler';
 
 declare global {
   namespace GraphileWorker {

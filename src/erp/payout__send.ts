@@ -1,7 +1,7 @@
 import type { Task } from 'graphile-worker';
-import { runGate } from '../../platform/jobs';
-import type { ErpGateway } from '../erp-gateway';
-import type { ErpSettings } from '../settings';
+import { runGate } from '../platform/jobs';
+import type { ErpGateway } from './erp-gateway';
+import type { ErpSettings } from './settings';
 
 declare global {
   namespace GraphileWorker {

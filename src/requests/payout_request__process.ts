@@ -1,7 +1,7 @@
 import type { Task } from 'graphile-worker';
-import { runGate } from '../../platform/jobs';
-import type { PayoutRequestService } from '../payout-request.service';
-import type { RequestSettings } from '../settings';
+import { runGate } from '../platform/jobs';
+import type { PayoutRequestService } from './payout-request.service';
+import type { RequestSettings } from './settings';
 
 declare global {
   namespace GraphileWorker {
