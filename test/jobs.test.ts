@@ -98,4 +98,27 @@ describe('the job queue', () => {
     const stranded = await t.app.jobs.keysWithoutLiveJob(t.app.orm.em.fork(), ['live:free', 'live:held-now', 'live:held-long', 'live:none'], 60);
     expect(stranded.sort()).toEqual(['live:held-long', 'live:none']);
   });
+
+  it('books or removes a job in the same round trip as the caller’s own statement, only if it touched a row', async () => {
+    await t.app.orm.em.fork().execute('CREATE TABLE IF NOT EXISTS test_booking (id text PRIMARY KEY, at timestamptz)');
+    await t.app.orm.em.fork().execute("INSERT INTO test_booking (id) VALUES ('b1') ON CONFLICT DO NOTHING");
+    const touch = (id: string) => ({ sql: 'UPDATE test_booking SET at = now() WHERE id = ? RETURNING 1', params: [id] });
+    const runAt = new Date(Date.now() + 3_600_000);
+    const booked = async () => (await jobs('test__keyed')).filter((job) => job.key?.startsWith('after:')).map((job) => [job.key, job.payload]);
+
+    await inTransaction((em) => t.app.jobs.afterStatement(em, touch('b1'), 'test__keyed', 'after:b1', { payload: { shop: 'b1' }, runAt }));
+    await inTransaction((em) => t.app.jobs.afterStatement(em, touch('absent'), 'test__keyed', 'after:absent', { payload: { shop: 'x' }, runAt }));
+    expect(await booked()).toEqual([['after:b1', { shop: 'b1' }]]);
+
+    await expect(
+      inTransaction(async (em) => {
+        await t.app.jobs.afterStatement(em, touch('b1'), 'test__keyed', 'after:b1', null);
+        throw new Error('rolled back');
+      }),
+    ).rejects.toThrow('rolled back');
+    expect(await booked()).toEqual([['after:b1', { shop: 'b1' }]]);
+
+    await inTransaction((em) => t.app.jobs.afterStatement(em, touch('b1'), 'test__keyed', 'after:b1', null));
+    expect(await booked()).toEqual([]);
+  });
 });

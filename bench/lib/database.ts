@@ -1,7 +1,6 @@
 import path from 'node:path';
 import { Client } from 'pg';
-import { createApp } from '../../src/app/app';
-import { loadAppSettings } from '../../src/app/app';
+import { createApp, loadAppSettings } from '../../src/app/app';
 import { startEmbeddedPostgres } from '../../src/platform/embedded-postgres';
 import { createLogger } from '../../src/platform/logger';
 import { migrateAll } from '../../src/app/processes';

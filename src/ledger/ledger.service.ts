@@ -36,6 +36,9 @@ export interface PostedTransfer {
 export const SYSTEM_OWNER: AccountOwner = { kind: 'SYSTEM', id: 'system' };
 export const WORLD_ACCOUNT = 'world';
 
+/** The SQLSTATE `ledger_post` raises when an idempotency key was used for a different transfer. */
+export const LEDGER_KEY_REUSED = 'PL002';
+
 export class InsufficientFundsError extends ConflictError {
   constructor(message = 'Insufficient funds: the account may not go negative') {
     super(message);
@@ -341,7 +344,7 @@ function translateLedgerError(error: unknown): unknown {
   if (state === SqlState.checkViolation && violatedConstraint(error) === 'ledger_account_balance_non_negative') {
     return new InsufficientFundsError();
   }
-  if (state === SqlState.ledgerKeyReused) {
+  if (state === LEDGER_KEY_REUSED) {
     return new ConflictError('This idempotency key was already used for a different transfer');
   }
   // A balance that would leave the bigint range: the transfer is refused like any other, not retried.

@@ -14,7 +14,6 @@ export function violatedConstraint(error: unknown): string | undefined {
 export const SqlState = {
   checkViolation: '23514',
   numericOutOfRange: '22003',
-  ledgerKeyReused: 'PL002',
 } as const;
 
 /**

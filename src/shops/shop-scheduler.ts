@@ -96,15 +96,19 @@ export class ShopScheduler {
     now ??= await databaseNow(em);
     const since = latest(shop.last_cutoff, shop.schedule_since) ?? now;
     const next = rules ? nextPending(rules, since, now) : null;
-    await em.execute(
-      `UPDATE shop SET last_cutoff = ?, next_cutoff = ?, next_fire_at = ?, updated_at = now() WHERE party_id = ? AND shop_id = ?`,
-      [shop.last_cutoff, next?.cutoff ?? null, next?.fireAt ?? null, shop.party_id, shop.shop_id],
-      'run',
-    );
-    // The booking and its job change in the same transaction.
     const key = { partyId: shop.party_id, shopId: shop.shop_id };
-    if (next) await this.jobs.add(em, 'shop__payout', key, { runAt: next.fireAt, jobKey: shopRunJobKey(key), jobKeyMode: 'replace' });
-    else await this.jobs.remove(em, [shopRunJobKey(key)]);
+    // One round trip: the shop's booking and its job change together (every run ends with this).
+    await this.jobs.afterStatement(
+      em,
+      {
+        sql: `UPDATE shop SET last_cutoff = ?, next_cutoff = ?, next_fire_at = ?, updated_at = now()
+               WHERE party_id = ? AND shop_id = ? RETURNING 1`,
+        params: [shop.last_cutoff, next?.cutoff ?? null, next?.fireAt ?? null, shop.party_id, shop.shop_id],
+      },
+      'shop__payout',
+      shopRunJobKey(key),
+      next ? { payload: key, runAt: next.fireAt } : null,
+    );
   }
 
   /** Scheduled shops whose run is more than `graceSeconds` past its fire time (for the metrics). */

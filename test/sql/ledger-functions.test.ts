@@ -1,5 +1,6 @@
 import type { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LEDGER_KEY_REUSED } from '../../src/ledger/ledger.service';
 import { SqlState } from '../../src/platform/database-errors';
 import {
   LEDGER_TABLES,
@@ -25,7 +26,7 @@ import {
 const MAX_BIGINT = 9223372036854775807n;
 /** The constraints and SQLSTATEs LedgerService turns into domain errors, and the others a refusal raises. */
 const NON_NEGATIVE = { code: SqlState.checkViolation, constraint: 'ledger_account_balance_non_negative' };
-const KEY_REUSED = { code: SqlState.ledgerKeyReused, message: /idempotency key .* was used for a different transfer/ };
+const KEY_REUSED = { code: LEDGER_KEY_REUSED, message: /idempotency key .* was used for a different transfer/ };
 const OUT_OF_RANGE = { code: SqlState.numericOutOfRange, message: /bigint out of range/ };
 const AMOUNT_NOT_POSITIVE = { code: SqlState.checkViolation, constraint: 'ledger_transfer_amount_check' };
 const SAME_ACCOUNT = { code: SqlState.checkViolation, constraint: 'ledger_transfer_distinct_accounts' };

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LEDGER_KEY_REUSED } from '../../src/ledger/ledger.service';
 import { SqlState } from '../../src/platform/database-errors';
 import {
   PAYOUT_TABLES,
@@ -298,7 +299,7 @@ describe('payout_step', () => {
     const p = await createdPayout();
     await ledgerPost(client, { key: `payout:${p.id}:SENT`, debit: p.world, credit: p.inFlight, amount: 1n });
     await expectRefused(client, PAYOUT_TABLES, () => payoutStep(sendStep(p)), {
-      code: SqlState.ledgerKeyReused,
+      code: LEDGER_KEY_REUSED,
       message: /was used for a different transfer/,
     });
   });
