@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { MONEY_BACK_STATUSES, type PayoutQueries, type PayoutSummary } from '../payouts/payout.queries';
+import { MONEY_BACK_STATUSES } from '../payouts/lifecycle';
+import type { PayoutQueries, PayoutSummary } from '../payouts/payout.queries';
 import type { Invariant } from '../platform/modules';
 
 /**

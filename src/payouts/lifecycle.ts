@@ -77,9 +77,11 @@ export function movementFor(from: PayoutStatus, to: PayoutStatus): Movement | nu
   throw new Error(`no movement from ${from} to ${to}`);
 }
 
-/** Steps that give the payout's money back to the payee's account: the payout will not be paid. */
+/** The statuses that give the payout's money back to the payee's account: the payout will not be paid. */
+export const MONEY_BACK_STATUSES: readonly PayoutStatus[] = ['CANCELLED', 'REJECTED', 'RETURNED'];
+
 export function returnsMoney(status: PayoutStatus): boolean {
-  return status === 'CANCELLED' || status === 'REJECTED' || status === 'RETURNED';
+  return MONEY_BACK_STATUSES.includes(status);
 }
 
 export function isPayoutStatus(value: unknown): value is PayoutStatus {

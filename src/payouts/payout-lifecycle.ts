@@ -52,10 +52,7 @@ export class InvalidTransitionError extends ConflictError {
 export class PayoutLifecycle {
   private readonly moneyBackListeners: MoneyBackListener[] = [];
 
-  constructor(
-    private readonly steps: PayoutSteps,
-    private readonly payoutEventsTopic: string,
-  ) {}
+  constructor(private readonly steps: PayoutSteps) {}
 
   /** Creates a payout and reserves its amount from the payee's available balance (see `createMany`). */
   async create(em: EntityManager, input: CreatePayoutInput): Promise<PayoutChange> {
@@ -140,7 +137,7 @@ export class PayoutLifecycle {
           now,
           now,
           now,
-          this.payoutEventsTopic,
+          this.steps.payoutEventsTopic,
         ],
         // Prepared once per connection: planning these CTEs costs more than running them for a few rows.
         { name: 'payout_create_many' },

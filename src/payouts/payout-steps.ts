@@ -39,7 +39,8 @@ export class PayoutSteps {
 
   constructor(
     readonly ledger: LedgerService,
-    private readonly payoutEventsTopic: string,
+    /** Where every step's lifecycle message goes (`payouts.events`). */
+    readonly payoutEventsTopic: string,
   ) {}
 
   /** Adds a message to every SENT step (the module that hands payouts over registers it). */

@@ -6,7 +6,7 @@ import type { Page } from '../platform/graphql/pagination';
 import { queryBound } from '../platform/bound-query';
 import { textArray } from '../platform/sql-arrays';
 import { Payout, PayoutStatusChange } from './entities';
-import type { PayoutSource, PayoutStatus } from './lifecycle';
+import { MONEY_BACK_STATUSES, type PayoutSource, type PayoutStatus } from './lifecycle';
 import type { PayoutFilter } from './payout.types';
 
 /** What other modules may read of a payout to check their own records against it. */
@@ -18,9 +18,6 @@ export interface PayoutSummary {
   shop_id: string | null;
   amount: string;
 }
-
-/** The statuses after which a payout will not be paid: its money went back to the payee. */
-export const MONEY_BACK_STATUSES: readonly PayoutStatus[] = ['CANCELLED', 'REJECTED', 'RETURNED'];
 
 /** Read side of payouts: filtered, scoped to what the caller may see, keyset-paged newest first. */
 export class PayoutQueries {

@@ -21,7 +21,7 @@ export interface PayoutServices {
 export function createPayoutServices(ledger: LedgerServices, payoutEventsTopic: string): PayoutServices {
   const steps = new PayoutSteps(ledger.ledger, payoutEventsTopic);
   return {
-    lifecycle: new PayoutLifecycle(steps, payoutEventsTopic),
+    lifecycle: new PayoutLifecycle(steps),
     sender: new PayoutSender(steps),
     queries: new PayoutQueries(),
     facts: new CashPaymentFacts(),
