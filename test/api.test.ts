@@ -171,6 +171,8 @@ describe('authentication', () => {
   });
   const unknownRole = createSigner({ key: TEST_JWT_SECRET, algorithm: 'HS256', expiresIn: 60_000 })({ sub: 'x', role: 'root', payees: [] });
   const noSubject = createSigner({ key: TEST_JWT_SECRET, algorithm: 'HS256', expiresIn: 60_000 })({ role: 'admin', payees: [] });
+  const noExpiry = createSigner({ key: TEST_JWT_SECRET, algorithm: 'HS256' })({ sub: 'forever', role: 'admin', payees: [] });
+  const tooLong = createSigner({ key: TEST_JWT_SECRET, algorithm: 'HS256', expiresIn: 8 * 86_400_000 })({ sub: 'x', role: 'admin', payees: [] });
   const badPayee = createSigner({ key: TEST_JWT_SECRET, algorithm: 'HS256', expiresIn: 60_000 })({ sub: 'x', role: 'driver', payees: ['c1'] });
   const [header, payload] = admin.split('.');
   const unsigned = `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')}.${payload}.`;
@@ -188,6 +190,8 @@ describe('authentication', () => {
     ['an unknown role', `Bearer ${unknownRole}`],
     ['no subject', `Bearer ${noSubject}`],
     ['a malformed payee claim', `Bearer ${badPayee}`],
+    ['a token without exp', `Bearer ${noExpiry}`],
+    ['a token living longer than JWT_MAX_TTL (7d)', `Bearer ${tooLong}`],
     ['alg none', `Bearer ${unsigned}`],
     ['claims changed after signing', `Bearer ${tampered}`],
   ];

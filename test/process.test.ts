@@ -55,6 +55,25 @@ describe('the payouts process', () => {
     expect(claims).toMatchObject({ role: 'driver', payees: ['PARK:p-1'] });
   });
 
+  it('refuses `payouts token` a lifetime of zero (a token that never expires) or above JWT_MAX_TTL', () => {
+    const token = (ttl: string, env: Record<string, string> = {}) =>
+      spawnSync(process.execPath, [BIN, 'token', '--role', 'admin', '--ttl', ttl], {
+        env: { ...process.env, JWT_SECRET: TEST_JWT_SECRET, ...env },
+        encoding: 'utf8',
+      });
+    for (const [ttl, env, message] of [
+      ['0s', {}, /at least 1s/],
+      ['8d', {}, /at most 7d/],
+      ['2h', { JWT_MAX_TTL: '1h' }, /at most 1h/],
+    ] as const) {
+      const run = token(ttl, env);
+      expect(run.status, ttl).toBe(1);
+      expect(run.stdout, ttl).toBe('');
+      expect(run.stderr, ttl).toMatch(message);
+    }
+    expect(token('7d').status).toBe(0);
+  });
+
   it('starts, becomes ready and stops cleanly on SIGTERM', async () => {
     const port = 18_000 + Math.floor(Math.random() * 1000);
     const child = spawn(process.execPath, [BIN, 'start'], {

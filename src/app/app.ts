@@ -170,7 +170,7 @@ export async function createApp({ settings, logger, databaseUrl, connectProducer
       startupJobs: each((part) => part.module.startupJobs?.(part)),
     },
     authenticate(authorization) {
-      tokens ??= new TokenService(jwtSecret(kernelSettings), claimsPolicy);
+      tokens ??= new TokenService(jwtSecret(kernelSettings), claimsPolicy, { maxTtl: kernelSettings.JWT_MAX_TTL });
       return tokens.authenticate(authorization);
     },
     checkLedger: (em = orm.em.fork()) => findViolations(em, invariants),

@@ -127,7 +127,7 @@ program
   .option('--ttl <duration>', 'lifetime, e.g. 30m, 12h, 7d', '12h')
   .action((options: { role: Role; payee: string[]; subject: string; ttl: string }) => {
     const settings = loadKernelSettings();
-    const token = new TokenService(jwtSecret(settings), claimsPolicy).sign({
+    const token = new TokenService(jwtSecret(settings), claimsPolicy, { maxTtl: settings.JWT_MAX_TTL }).sign({
       subject: options.subject,
       role: options.role,
       scopes: options.payee,

@@ -73,7 +73,7 @@ export async function runDemo(app: App, print: (line: string) => void): Promise<
     print('Set JWT_SECRET (or NODE_ENV=development) to get a token for the API: `payouts token --role admin`.');
     return;
   }
-  const token = new TokenService(app.settings.JWT_SECRET, claimsPolicy).sign({ subject: 'demo-admin', role: 'admin', ttl: '12h' });
+  const token = new TokenService(app.settings.JWT_SECRET, claimsPolicy, { maxTtl: app.settings.JWT_MAX_TTL }).sign({ subject: 'demo-admin', role: 'admin', ttl: '12h' });
   print('');
   print('Try it (with `npm start` running):');
   print(

@@ -1,5 +1,5 @@
 import { createSigner, createVerifier } from 'fast-jwt';
-import { parseDuration } from './config';
+import { DEFAULT_JWT_MAX_TTL, parseDuration } from './config';
 import { ForbiddenError, InvalidInputError, UnauthenticatedError } from './errors';
 
 /**
@@ -19,22 +19,33 @@ export interface ClaimsPolicy {
   normalizeScope(scope: string): string;
 }
 
-/** HS256 tokens: `sub`, `role` and `payees` (the scopes, e.g. `CLIENT:c1`). */
+/**
+ * HS256 tokens: `sub`, `role` and `payees` (the scopes, e.g. `CLIENT:c1`). Every token expires:
+ * one without `exp`, or living longer than `maxTtl` (ms, `JWT_MAX_TTL`), is refused, so a leaked
+ * token is not good forever.
+ */
 export class TokenService {
   private readonly verify: (token: string) => Record<string, unknown>;
+  private readonly maxTtl: number;
 
   constructor(
     private readonly secret: string,
     private readonly policy: ClaimsPolicy,
+    options: { maxTtl?: number } = {},
   ) {
-    this.verify = createVerifier({ key: secret, algorithms: ['HS256'], cache: 1000 });
+    this.maxTtl = options.maxTtl ?? DEFAULT_JWT_MAX_TTL;
+    this.verify = createVerifier({ key: secret, algorithms: ['HS256'], requiredClaims: ['exp'], cache: 1000 });
   }
 
   sign(input: { subject: string; role: string; scopes?: readonly string[]; ttl?: string }): string {
     if (!this.policy.roles.includes(input.role)) {
       throw new InvalidInputError(`role must be one of ${this.policy.roles.join(', ')}`);
     }
-    const sign = createSigner({ key: this.secret, algorithm: 'HS256', expiresIn: parseDuration(input.ttl ?? '12h') });
+    const ttl = parseDuration(input.ttl ?? '12h');
+    // A zero lifetime would make the signer leave `exp` out: a token that never expires.
+    if (ttl < 1000) throw new InvalidInputError('ttl must be at least 1s');
+    if (ttl > this.maxTtl) throw new InvalidInputError(`ttl must be at most ${formatDuration(this.maxTtl)} (JWT_MAX_TTL)`);
+    const sign = createSigner({ key: this.secret, algorithm: 'HS256', expiresIn: ttl });
     return sign({ sub: input.subject, role: input.role, payees: (input.scopes ?? []).map((s) => this.policy.normalizeScope(s)) });
   }
 
@@ -48,6 +59,7 @@ export class TokenService {
     } catch {
       throw new UnauthenticatedError('The bearer token is invalid or expired');
     }
+    if (this.livesTooLong(claims)) throw new UnauthenticatedError('The bearer token lives longer than this service accepts');
     const role = claims.role;
     if (typeof claims.sub !== 'string' || typeof role !== 'string' || !this.policy.roles.includes(role)) {
       throw new UnauthenticatedError('The bearer token lacks a subject or a known role');
@@ -62,6 +74,22 @@ export class TokenService {
     }
     return { subject: claims.sub, role, scopes };
   }
+
+  /** From its issue (or from now, when it names none) to its expiry: longer than `maxTtl` is refused. */
+  private livesTooLong(claims: Record<string, unknown>): boolean {
+    const expiresAt = Number(claims.exp) * 1000;
+    const now = Date.now();
+    const issuedAt = typeof claims.iat === 'number' ? Math.min(claims.iat * 1000, now) : now;
+    return !Number.isFinite(expiresAt) || expiresAt - issuedAt > this.maxTtl;
+  }
+}
+
+/** `7d`, `12h`, `90m` or `45s`: the largest whole unit, for messages. */
+function formatDuration(ms: number): string {
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
+    if (ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
 }
 
 /**

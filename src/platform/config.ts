@@ -23,6 +23,9 @@ export const setting = {
   optionalText: z.string().trim().min(1).optional(),
 };
 
+/** The longest a token may live unless `JWT_MAX_TTL` says otherwise. */
+export const DEFAULT_JWT_MAX_TTL = 7 * 86_400_000;
+
 /** The kernel's own settings: the process, the database, Kafka, auth, the worker, the outbox, GraphQL limits. */
 const kernelSettingsSchema = z.object({
   /** Unset is neither: the public development JWT secret is used only in development and test. */
@@ -44,6 +47,8 @@ const kernelSettingsSchema = z.object({
   /** Messages applied per database transaction. */
   KAFKA_CHUNK_SIZE: setting.positiveInt.default(1000),
   JWT_SECRET: setting.optionalText,
+  /** The longest lifetime a token may have: longer ones are neither signed nor accepted. */
+  JWT_MAX_TTL: setting.duration.refine((ms) => ms >= 1000, 'must be at least 1s').default(DEFAULT_JWT_MAX_TTL),
   WORKER_CONCURRENCY: setting.positiveInt.default(4),
   /** Jobs a worker fetches (and locks) at once and hands out locally; 0 fetches one per free slot. */
   WORKER_LOCAL_QUEUE: z.coerce.number().int().min(0).default(16),
