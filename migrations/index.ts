@@ -4,6 +4,7 @@ import { Migration20261122020000_shops_schedules } from './Migration202611220200
 import { Migration20261122030000_payout_steps } from './Migration20261122030000_payout_steps';
 import { Migration20261128000000_send_each } from './Migration20261128000000_send_each';
 import { Migration20261203000000_ledger_owner_known } from './Migration20261203000000_ledger_owner_known';
+import { Migration20261210000000_dead_letter_discard } from './Migration20261210000000_dead_letter_discard';
 
 /** Every migration in order. Listed explicitly so the same code runs from TypeScript and from the build. */
 export const migrationsList = [
@@ -13,4 +14,5 @@ export const migrationsList = [
   { name: 'Migration20261122030000_payout_steps', class: Migration20261122030000_payout_steps },
   { name: 'Migration20261128000000_send_each', class: Migration20261128000000_send_each },
   { name: 'Migration20261203000000_ledger_owner_known', class: Migration20261203000000_ledger_owner_known },
+  { name: 'Migration20261210000000_dead_letter_discard', class: Migration20261210000000_dead_letter_discard },
 ];

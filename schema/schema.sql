@@ -68,10 +68,15 @@ CREATE TABLE public.dead_letter (
   attempts integer NOT NULL DEFAULT 1,
   created_at timestamp with time zone NOT NULL DEFAULT now(),
   retried_at timestamp with time zone,
-  resolved_at timestamp with time zone
+  resolved_at timestamp with time zone,
+  discarded_at timestamp with time zone,
+  discarded_by text,
+  discard_reason text
 );
+ALTER TABLE ONLY public.dead_letter ADD CONSTRAINT dead_letter_applied_or_discarded CHECK (((resolved_at IS NULL) OR (discarded_at IS NULL)));
+ALTER TABLE ONLY public.dead_letter ADD CONSTRAINT dead_letter_discard_audited CHECK ((((discarded_at IS NULL) AND (discarded_by IS NULL) AND (discard_reason IS NULL)) OR ((discarded_at IS NOT NULL) AND (btrim(discarded_by) <> ''::text) AND (btrim(discard_reason) <> ''::text))));
 ALTER TABLE ONLY public.dead_letter ADD CONSTRAINT dead_letter_pkey PRIMARY KEY (id);
-CREATE INDEX dead_letter_open_idx ON public.dead_letter USING btree (id) WHERE (resolved_at IS NULL);
+CREATE INDEX dead_letter_open_idx ON public.dead_letter USING btree (id) WHERE ((resolved_at IS NULL) AND (discarded_at IS NULL));
 CREATE UNIQUE INDEX dead_letter_position_key ON public.dead_letter USING btree (topic, COALESCE(partition, '-1'::integer), "offset") WHERE ("offset" IS NOT NULL);
 
 CREATE TABLE public.inbox_event (

@@ -30,6 +30,7 @@ describe('who may call what', () => {
     // A new operation shows up here: its rule is chosen on purpose, not by default.
     expect(accessTable(resolvers).map(({ operation, access }) => [operation, access])).toEqual([
       ['Mutation.cancelPayout', 'any caller, within the payees it sees'],
+      ['Mutation.discardDeadLetter', 'role admin'],
       ['Mutation.recordAccrual', 'role admin'],
       ['Mutation.requestPayout', 'a caller that sees the payee'],
       ['Mutation.retryDeadLetter', 'role admin'],

@@ -10,6 +10,7 @@ import {
   BalancesDocument,
   CancelPayoutDocument,
   DeadLettersDocument,
+  DiscardDeadLetterDocument,
   PayoutDocument,
   PayoutHistoriesDocument,
   PayoutsDocument,
@@ -161,6 +162,7 @@ describe('authentication', () => {
     ['cancelPayout', CancelPayoutDocument, { id: NO_SUCH_PAYOUT }],
     ['recordAccrual', RecordAccrualDocument, { input: accrualInput(client('auth-1'), '5000', 'auth-1') }],
     ['retryDeadLetter', RetryDeadLetterDocument, { id: '1' }],
+    ['discardDeadLetter', DiscardDeadLetterDocument, { id: '1', reason: 'test' }],
   ] as const;
 
   const forged = new TokenService('not-the-secret-not-the-secret-not-the-0', claimsPolicy).sign({ subject: 'mallory', role: 'admin' });
@@ -277,6 +279,7 @@ describe('authorization by role and payee', () => {
       expect(errorCodes(accrual)).toEqual(['FORBIDDEN']);
       expect(errorCodes(await graphql(server.url, DeadLettersDocument, {}, token))).toEqual(['FORBIDDEN']);
       expect(errorCodes(await graphql(server.url, RetryDeadLetterDocument, { id: '1' }, token))).toEqual(['FORBIDDEN']);
+      expect(errorCodes(await graphql(server.url, DiscardDeadLetterDocument, { id: '1', reason: 'mine' }, token))).toEqual(['FORBIDDEN']);
 
       const [row] = await sql<{ status: string }>('SELECT status FROM payout WHERE id = ?', [c2Payout]);
       expect(row!.status).toBe('CREATED');
@@ -701,7 +704,7 @@ describe('recordAccrual', () => {
 
 // --- dead letters ----------------------------------------------------------------------------
 
-describe('deadLetters and retryDeadLetter', () => {
+describe('deadLetters, retryDeadLetter and discardDeadLetter', () => {
   const topic = () => server.app.settingsOf(accrualsModule).TOPIC_ACCRUALS;
   const debit = JSON.stringify({
     eventId: 'dl-ev-1',
@@ -785,7 +788,40 @@ describe('deadLetters and retryDeadLetter', () => {
     expect(never.data!.retryDeadLetter).toMatchObject({ outcome: 'dead-lettered', reason: 'Message is not valid JSON' });
   });
 
+  it('discards a dead letter for a reason, keeping who, when and why; it is then neither open nor retried', async () => {
+    const [open] = (await letters()).nodes;
+    expect(open).toMatchObject({ reason: 'Message is not valid JSON', discardedAt: null });
+    expect(errorCodes(await graphql(server.url, DiscardDeadLetterDocument, { id: open!.id, reason: '  ' }, admin))).toEqual(['BAD_USER_INPUT']);
+
+    const discarded = await graphql(server.url, DiscardDeadLetterDocument, { id: open!.id, reason: 'truncated by the producer; resent as dl-ev-3' }, admin);
+    expect(discarded.errors).toBeUndefined();
+    expect(discarded.data!.discardDeadLetter).toEqual({
+      id: open!.id,
+      resolvedAt: null,
+      discardedAt: expect.any(String),
+      discardedBy: 'test-admin',
+      discardReason: 'truncated by the producer; resent as dl-ev-3',
+    });
+    expect((await letters()).nodes).toEqual([]);
+    expect((await letters(true)).nodes.find((n) => n.id === open!.id)).toMatchObject({ discardedBy: 'test-admin', discardReason: 'truncated by the producer; resent as dl-ev-3' });
+
+    // A retry leaves it alone, and a second discard keeps the first verdict.
+    const retry = await graphql(server.url, RetryDeadLetterDocument, { id: open!.id }, admin);
+    expect(retry.data!.retryDeadLetter).toMatchObject({ outcome: 'discarded', reason: 'truncated by the producer; resent as dl-ev-3' });
+    const again = await graphql(server.url, DiscardDeadLetterDocument, { id: open!.id, reason: 'another reason' }, admin);
+    expect(again.data!.discardDeadLetter).toEqual(discarded.data!.discardDeadLetter);
+  });
+
+  it('refuses to discard a dead letter that was applied: CONFLICT', async () => {
+    const applied = (await letters(true)).nodes.find((n) => n.resolvedAt !== null)!;
+    const response = await graphql(server.url, DiscardDeadLetterDocument, { id: applied.id, reason: 'too late' }, admin);
+    expect(errorCodes(response)).toEqual(['CONFLICT']);
+    expect((await letters(true)).nodes.find((n) => n.id === applied.id)).toMatchObject({ discardedAt: null, resolvedAt: expect.any(String) });
+  });
+
   it('answers NOT_FOUND and BAD_USER_INPUT for ids that are not dead letters', async () => {
+    expect(errorCodes(await graphql(server.url, DiscardDeadLetterDocument, { id: '999999999', reason: 'x' }, admin))).toEqual(['NOT_FOUND']);
+    expect(errorCodes(await graphql(server.url, DiscardDeadLetterDocument, { id: 'abc', reason: 'x' }, admin))).toEqual(['BAD_USER_INPUT']);
     expect(errorCodes(await graphql(server.url, RetryDeadLetterDocument, { id: '999999999' }, admin))).toEqual(['NOT_FOUND']);
     expect(errorCodes(await graphql(server.url, RetryDeadLetterDocument, { id: 'abc' }, admin))).toEqual(['BAD_USER_INPUT']);
     expect(errorCodes(await graphql(server.url, DeadLettersDocument, { after: 'abc' }, admin))).toEqual(['BAD_USER_INPUT']);

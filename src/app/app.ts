@@ -11,7 +11,7 @@ import { loaderProviders, type LoaderKey, type LoaderProvider } from '../platfor
 import { buildGraphqlSchema } from '../platform/graphql/schema';
 import { findViolations } from '../platform/invariants';
 import { JobQueue, renderCrontab, type StartupJob } from '../platform/jobs';
-import { DeadLetterService } from '../platform/kafka/dead-letters';
+import { DeadLetterService, showOpenDeadLetters } from '../platform/kafka/dead-letters';
 import { InboundProcessor } from '../platform/kafka/inbound-processor';
 import { createKafka, createProducer, ensureTopics, parseBrokers, type Kafka, type Producer } from '../platform/kafka/kafka-client';
 import type { Logger } from '../platform/logger';
@@ -175,6 +175,8 @@ export async function createApp({ settings, logger, databaseUrl, connectProducer
     },
     checkLedger: (em = orm.em.fork()) => findViolations(em, invariants),
     async scrape() {
+      // From the table, not this process's counter: dead letters of other processes and of a CLI ingest count too.
+      await showOpenDeadLetters(metrics.deadLettersUnresolved, await deadLetters.openCounts());
       for (const refresh of scrapers) await refresh(orm.em.fork());
     },
     async close() {

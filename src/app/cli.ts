@@ -1,13 +1,15 @@
 import 'reflect-metadata';
 import { createReadStream } from 'node:fs';
 import { writeFile, readFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 import { createInterface } from 'node:readline';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { Client } from 'pg';
 import { lexicographicSortSchema, printSchema } from 'graphql';
 import { claimsPolicy, ROLES, type Role } from '../access/principals';
 import { TokenService } from '../platform/auth';
 import { ConfigError, jwtSecret, loadKernelSettings } from '../platform/config';
+import { DomainError } from '../platform/errors';
 import { buildGraphqlSchema } from '../platform/graphql/schema';
 import { dumpSqlSchema } from '../platform/sql-schema-dump';
 import type { InboundMessage } from '../platform/kafka/inbound';
@@ -96,7 +98,27 @@ async function withApp<T>(work: (app: App) => Promise<T>): Promise<T> {
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
-const program = new Command('payouts').description('Payouts platform: ledger, payout lifecycle, GraphQL API, workers');
+const positiveInt = (value: string) => {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('a whole number of at least 1');
+  return n;
+};
+
+/** Who runs a command, for what it records (a discarded dead letter): `cli:` and the name given or the OS user. */
+function operator(name?: string): string {
+  let who = name?.trim();
+  if (!who) {
+    try {
+      who = userInfo().username;
+    } catch {
+      who = process.env.USER ?? 'unknown';
+    }
+  }
+  return `cli:${who}`;
+}
+
+/** Every command and option explains itself in `--help` (a test walks them all). */
+export const program = new Command('payouts').description('Payouts platform: ledger, payout lifecycle, GraphQL API, workers');
 
 program
   .command('start')
@@ -137,13 +159,21 @@ program
   });
 
 program
-  .command('ingest <file>')
-  .description('Apply a JSON-lines file through the same handler as a topic (backfills without Kafka)')
-  .requiredOption('--topic <topic>', 'the topic whose handler applies the lines, e.g. accruals')
-  .option('--batch <n>', 'lines per transaction', '500')
-  .action((file: string, options: { topic: string; batch: string }) =>
+  .command('ingest')
+  .description(
+    'Apply a JSON-lines file through the same handler as a topic (backfills without Kafka). Lines that cannot be applied become dead letters; ' +
+      'prints a summary, and exits 1 when the topic is not one this service reads or when no line could be applied',
+  )
+  .argument('<file>', 'the JSON-lines file, one message per line (blank lines are skipped)')
+  .requiredOption('--topic <topic>', 'the topic whose handler applies the lines, e.g. accruals (its configured name)')
+  .option('--batch <n>', 'lines per transaction', positiveInt, 500)
+  .action((file: string, options: { topic: string; batch: number }) =>
     withApp(async (app) => {
-      const batchSize = Math.max(1, Number(options.batch) || 500);
+      const topics = app.inbound.topics();
+      // Refused before reading: every line of a mistyped topic would otherwise become a dead letter.
+      if (!topics.includes(options.topic)) {
+        throw new Error(`ingest: "${options.topic}" is not a topic this service reads; one of: ${[...topics].sort().join(', ')}`);
+      }
       const counts = { applied: 0, duplicate: 0, 'dead-lettered': 0 };
       let line = 0;
       let batch: InboundMessage[] = [];
@@ -156,38 +186,62 @@ program
         line += 1;
         if (text.trim() === '') continue;
         batch.push({ topic: options.topic, partition: null, offset: `${file}:${line}`, key: null, value: text });
-        if (batch.length >= batchSize) await flush();
+        if (batch.length >= options.batch) await flush();
       }
       await flush();
       process.stderr.write('\n');
       console.log(JSON.stringify({ lines: line, ...counts }));
+      if (counts['dead-lettered'] > 0) {
+        process.stderr.write(`${counts['dead-lettered']} line(s) dead-lettered: payouts dead-letters list --topic ${options.topic}\n`);
+      }
+      if (counts['dead-lettered'] > 0 && counts.applied + counts.duplicate === 0) {
+        process.stderr.write('ingest: no line could be applied\n');
+        process.exitCode = 1;
+      }
     }),
   );
 
-const deadLetters = program.command('dead-letters').description('Inbound messages that could not be applied');
+const deadLetters = program.command('dead-letters').description('Inbound messages that could not be applied: list, retry or discard them');
 deadLetters
   .command('list')
-  .option('--topic <topic>')
-  .option('--all', 'include resolved ones')
-  .option('--limit <n>', 'at most this many', '100')
-  .action((options: { topic?: string; all?: boolean; limit: string }) =>
+  .description('Open dead letters (neither applied again nor discarded) as JSON lines, oldest first')
+  .option('--topic <topic>', 'only this topic')
+  .option('--all', 'include those applied again or discarded')
+  .option('--limit <n>', 'at most this many', positiveInt, 100)
+  .action((options: { topic?: string; all?: boolean; limit: number }) =>
     withApp(async (app) => {
       const service = app.deadLetters;
       const page = await service.list(app.orm.em.fork(), {
         topic: options.topic,
         includeResolved: options.all,
-        first: Number(options.limit) || 100,
+        first: options.limit,
       });
       for (const d of page.rows) {
-        console.log(JSON.stringify({ id: d.id, topic: d.topic, partition: d.partition, offset: d.offset, code: d.errorCode, reason: d.reason, attempts: d.attempts, resolvedAt: d.resolvedAt, value: d.value }));
+        console.log(
+          JSON.stringify({
+            id: d.id,
+            topic: d.topic,
+            partition: d.partition,
+            offset: d.offset,
+            code: d.errorCode,
+            reason: d.reason,
+            attempts: d.attempts,
+            resolvedAt: d.resolvedAt,
+            discardedAt: d.discardedAt,
+            discardedBy: d.discardedBy,
+            discardReason: d.discardReason,
+            value: d.value,
+          }),
+        );
       }
       if (page.hasNextPage) console.error('(more: raise --limit)');
     }),
   );
 deadLetters
-  .command('retry [ids...]')
-  .description('Apply dead letters again: the given ids, or every open one (optionally of one topic)')
-  .option('--topic <topic>')
+  .command('retry')
+  .description('Apply dead letters again: the given ids, or every open one (optionally of one topic); exits 1 if some still fail')
+  .argument('[ids...]', 'dead letter ids (default: every open one)')
+  .option('--topic <topic>', 'without ids: only the open dead letters of this topic')
   .action((ids: string[], options: { topic?: string }) =>
     withApp(async (app) => {
       const service = app.deadLetters;
@@ -200,6 +254,34 @@ deadLetters
         process.stderr.write(`retried ${i + 1}/${targets.length}\n`);
       }
       process.exitCode = stillFailing > 0 ? 1 : 0;
+    }),
+  );
+deadLetters
+  .command('discard')
+  .description(
+    'Set dead letters aside for good, never to be applied: who, when and why stay on each; exits 1 if one is unknown or was already applied',
+  )
+  .argument('<ids...>', 'dead letter ids')
+  .requiredOption('--reason <text>', 'why they will never be applied (kept on each dead letter)')
+  .option('--by <name>', 'who is discarding, recorded as cli:<name> (default: your OS user)')
+  .action((ids: string[], options: { reason: string; by?: string }) =>
+    withApp(async (app) => {
+      if (options.reason.trim() === '') throw new Error('dead-letters discard: --reason must say why');
+      const by = operator(options.by);
+      let refused = 0;
+      for (const id of ids) {
+        try {
+          const result = await app.deadLetters.discard(id, { by, reason: options.reason });
+          if (result.outcome === 'already-resolved') refused += 1;
+          console.log(JSON.stringify(result));
+        } catch (error) {
+          // An unknown id does not stop the others.
+          if (!(error instanceof DomainError)) throw error;
+          refused += 1;
+          console.log(JSON.stringify({ id, outcome: 'refused', reason: error.message }));
+        }
+      }
+      process.exitCode = refused > 0 ? 1 : 0;
     }),
   );
 
@@ -230,7 +312,7 @@ program
 program
   .command('schema')
   .description(`Write the checked-in views of the code (${Object.values(VIEWS).join(', ')}), or with --check fail when one is stale`)
-  .option('--check')
+  .option('--check', `compare ${VIEWS.graphql} and ${VIEWS.crontab} with the code instead of writing; exits 1 when one is stale`)
   .action(async (options: { check?: boolean }) => {
     const views: [string, string][] = [
       ...(options.check ? [] : [[VIEWS.sql, await migratedSqlSchema()] as [string, string]]),

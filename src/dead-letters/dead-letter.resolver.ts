@@ -1,15 +1,11 @@
 import { Arg, Authorized, Ctx, Field, ID, Int, Mutation, ObjectType, Query, Resolver } from 'type-graphql';
 import { Access } from '../access/rules';
-import { InvalidInputError } from '../platform/errors';
+import { ConflictError, InvalidInputError } from '../platform/errors';
 import type { GraphQLContext } from '../platform/graphql/context';
 import { pageComplexity, pageSize } from '../platform/graphql/pagination';
 import type { DeadLetter } from '../platform/kafka/dead-letter.entity';
-import type { DeadLetterService } from '../platform/kafka/dead-letters';
+import { isDeadLetterId, type DeadLetterService } from '../platform/kafka/dead-letters';
 
-/** Dead letters have bigint ids: digits that PostgreSQL's bigint can hold. */
-function isDeadLetterId(text: string): boolean {
-  return /^\d{1,19}$/.test(text) && BigInt(text) <= 9_223_372_036_854_775_807n;
-}
 
 @ObjectType('DeadLetter', { description: 'An inbound message that could not be applied' })
 export class DeadLetterType {
@@ -43,8 +39,17 @@ export class DeadLetterType {
   @Field()
   createdAt!: Date;
 
-  @Field(() => Date, { nullable: true })
+  @Field(() => Date, { nullable: true, description: 'When it was applied again' })
   resolvedAt!: Date | null;
+
+  @Field(() => Date, { nullable: true, description: 'When it was set aside for good, never to be applied' })
+  discardedAt!: Date | null;
+
+  @Field(() => String, { nullable: true, description: 'Who discarded it: a token subject, or `cli:` and the operator' })
+  discardedBy!: string | null;
+
+  @Field(() => String, { nullable: true, description: 'Why it was discarded' })
+  discardReason!: string | null;
 
   static of(d: DeadLetter): DeadLetterType {
     return Object.assign(new DeadLetterType(), {
@@ -59,6 +64,9 @@ export class DeadLetterType {
       attempts: d.attempts,
       createdAt: d.createdAt,
       resolvedAt: d.resolvedAt ?? null,
+      discardedAt: d.discardedAt ?? null,
+      discardedBy: d.discardedBy ?? null,
+      discardReason: d.discardReason ?? null,
     });
   }
 }
@@ -80,7 +88,7 @@ export class DeadLetterRetry {
   @Field(() => ID)
   id!: string;
 
-  @Field({ description: 'applied, duplicate, dead-lettered (still failing) or already-resolved' })
+  @Field({ description: 'applied, duplicate, dead-lettered (still failing), already-resolved or discarded (not retried)' })
   outcome!: string;
 
   @Field(() => String, { nullable: true })
@@ -99,7 +107,7 @@ export class DeadLetterResolver {
   async deadLetters(
     @Ctx() ctx: GraphQLContext,
     @Arg('topic', () => String, { nullable: true }) topic?: string,
-    @Arg('includeResolved', { defaultValue: false }) includeResolved?: boolean,
+    @Arg('includeResolved', { defaultValue: false, description: 'Also those applied again or discarded' }) includeResolved?: boolean,
     @Arg('first', () => Int, { nullable: true }) first?: number,
     @Arg('after', () => String, { nullable: true }) after?: string,
   ): Promise<DeadLetterPage> {
@@ -118,5 +126,20 @@ export class DeadLetterResolver {
     if (!isDeadLetterId(id)) throw new InvalidInputError('id is not a dead letter id', { field: 'id' });
     const result = await this.services.deadLetters.retry(id);
     return Object.assign(new DeadLetterRetry(), result);
+  }
+
+  @Authorized(Access.roles('admin'))
+  @Mutation(() => DeadLetterType, {
+    description: 'Admin: set a dead letter aside for good, with a reason; who, when and why stay on it. Discarding it again changes nothing',
+  })
+  async discardDeadLetter(
+    @Ctx() ctx: GraphQLContext,
+    @Arg('id', () => ID) id: string,
+    @Arg('reason', { description: 'Why it will never be applied' }) reason: string,
+  ): Promise<DeadLetterType> {
+    if (!isDeadLetterId(id)) throw new InvalidInputError('id is not a dead letter id', { field: 'id' });
+    const result = await this.services.deadLetters.discard(id, { by: ctx.principal.subject, reason });
+    if (result.outcome === 'already-resolved') throw new ConflictError(`Dead letter ${id} was applied; there is nothing to discard`, { id });
+    return DeadLetterType.of(await this.services.deadLetters.get(ctx.em, id));
   }
 }

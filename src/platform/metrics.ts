@@ -16,7 +16,13 @@ export function createKernelMetrics(registry = new Registry()) {
     }),
     deadLetters: new Counter({
       name: 'payouts_dead_letters_total',
-      help: 'Inbound messages sent to the dead-letter table, by topic and error code',
+      help: 'Inbound messages this process sent to the dead-letter table, by topic and error code',
+      labelNames: ['topic', 'code'] as const,
+      registers: [registry],
+    }),
+    deadLettersUnresolved: new Gauge({
+      name: 'payouts_dead_letters_unresolved',
+      help: 'Dead letters neither applied again nor discarded, by topic and error code, read from the database at scrape time (every process\'s, a CLI ingest\'s too)',
       labelNames: ['topic', 'code'] as const,
       registers: [registry],
     }),

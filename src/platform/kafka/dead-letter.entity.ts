@@ -36,6 +36,17 @@ export class DeadLetter {
   @Property({ type: 'timestamptz', nullable: true })
   retriedAt?: Date | null;
 
+  /** When it was applied again (`payouts dead-letters retry`). */
   @Property({ type: 'timestamptz', nullable: true })
   resolvedAt?: Date | null;
+
+  /** When, by whom and why it was judged never to be applied. */
+  @Property({ type: 'timestamptz', nullable: true })
+  discardedAt?: Date | null;
+
+  @Property({ type: 'text', nullable: true })
+  discardedBy?: string | null;
+
+  @Property({ type: 'text', nullable: true })
+  discardReason?: string | null;
 }
