@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
+import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_JWT_SECRET } from './helpers/app';
 import { createTestDatabase } from './helpers/database';
@@ -22,6 +23,28 @@ async function waitForReady(url: string, deadlineMs: number): Promise<number> {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return 0;
+}
+
+/** What the demo makes, counted and summed: a second run must leave all of it as it was. */
+async function demoData(): Promise<Record<string, unknown>> {
+  const db = new Client({ connectionString: database.url });
+  await db.connect();
+  try {
+    const one = async (sql: string) => (await db.query(sql)).rows;
+    return {
+      payouts: await one('SELECT id, status, updated_at FROM payout ORDER BY id'),
+      statusChanges: await one('SELECT count(*)::int AS n FROM payout_status_change'),
+      transfers: await one('SELECT count(*)::int AS n FROM ledger_transfer'),
+      balances: await one('SELECT owner_kind, owner_id, type, currency, balance::text FROM ledger_account ORDER BY 1, 2, 3, 4'),
+      accruals: await one('SELECT count(*)::int AS n FROM accrual'),
+      shops: await one('SELECT party_id, shop_id, updated_at, next_fire_at FROM shop ORDER BY 1, 2'),
+      operations: await one('SELECT count(*)::int AS n FROM shop_operation'),
+      schedules: await one('SELECT id, updated_at FROM payout_schedule UNION ALL SELECT id, updated_at FROM calendar ORDER BY 1'),
+      outbox: await one('SELECT count(*)::int AS n FROM outbox_message'),
+    };
+  } finally {
+    await db.end();
+  }
 }
 
 describe('the payouts process', () => {
@@ -90,7 +113,7 @@ describe('the payouts process', () => {
     expect(output).toContain('payouts stopped');
   });
 
-  it('loads the demo: payouts walk the lifecycle and the books balance; a second run changes nothing', () => {
+  it('loads the demo: payouts walk the lifecycle and the books balance; a second run changes nothing', async () => {
     const env = { ...process.env, DATABASE_URL: database.url, KAFKA_BROKERS: '', JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'silent' };
     const first = spawnSync(process.execPath, [BIN, 'demo'], { env, encoding: 'utf8' });
     expect(first.status).toBe(0);
@@ -99,8 +122,18 @@ describe('the payouts process', () => {
     expect(first.stdout).toMatch(/CREATED → CANCELLED/);
     expect(first.stdout).toContain('ledger check: ok');
 
+    const before = await demoData();
     const second = spawnSync(process.execPath, [BIN, 'demo'], { env, encoding: 'utf8' });
     expect(second.status).toBe(0);
+    expect(await demoData()).toEqual(before);
+    // And it says so, rather than claiming to accrue and pay again.
+    expect(second.stdout).not.toMatch(/^accrued /m);
+    expect(second.stdout).not.toMatch(/CREATED → /);
+    expect(second.stdout).toMatch(/^already accrued: 1500 RUB to CLIENT:demo-client-1$/m);
+    expect(second.stdout).toMatch(/for CLIENT:demo-client-1: already there, PAID$/m);
+    expect(second.stdout).toMatch(/for PARK:demo-park-1: already there, CANCELLED$/m);
+    expect(second.stdout).toMatch(/^shop demo-party\/demo-shop: already there/m);
+    expect(second.stdout).toContain('nothing new: the demo data was already loaded');
     const check = spawnSync(process.execPath, [BIN, 'ledger', 'check'], { env, encoding: 'utf8' });
     expect(check.status).toBe(0);
     expect(check.stdout).toContain('ledger ok');

@@ -11,7 +11,8 @@ import type { App } from './app';
 
 /**
  * Sample data for a newcomer: three payees get earnings, then payouts walk the lifecycle
- * (paid, rejected and returned, cancelled, still waiting). Safe to run twice: every step is keyed.
+ * (paid, rejected and returned, cancelled, still waiting). Safe to run twice: every step is keyed,
+ * and each line says whether it applied something or found it already there.
  */
 export async function runDemo(app: App, print: (line: string) => void): Promise<void> {
   const payees: Payee[] = [
@@ -22,8 +23,9 @@ export async function runDemo(app: App, print: (line: string) => void): Promise<
   const em = app.orm.em.fork();
   const { accruals } = app.use(accrualsModule);
   const { lifecycle } = app.use(payoutsModule);
+  let applied = 0;
   for (const [i, payee] of payees.entries()) {
-    await em.transactional((tx) =>
+    const accrued = await em.transactional((tx) =>
       accruals.apply(
         tx,
         {
@@ -38,7 +40,8 @@ export async function runDemo(app: App, print: (line: string) => void): Promise<
         'MANUAL',
       ),
     );
-    print(`accrued ${(i + 1) * 1500} RUB to ${payeeRef(payee)}`);
+    if (accrued.created) applied += 1;
+    print(`${accrued.created ? 'accrued' : 'already accrued:'} ${(i + 1) * 1500} RUB to ${payeeRef(payee)}`);
   }
 
   const steps: Record<string, ('SENT' | 'ACCEPTED' | 'PAID' | 'REJECTED' | 'RETURNED' | 'CANCELLED')[]> = {
@@ -48,7 +51,7 @@ export async function runDemo(app: App, print: (line: string) => void): Promise<
   };
   for (const payee of payees) {
     const id = payee.kind === 'SHOP' ? payee.shopId : payee.id;
-    const { payout } = await em.transactional((tx) =>
+    const created = await em.transactional((tx) =>
       lifecycle.create(tx, {
         payee,
         amount: 100_000n,
@@ -58,13 +61,21 @@ export async function runDemo(app: App, print: (line: string) => void): Promise<
         actor: 'demo',
       }),
     );
+    // Walked step by step, so a run stopped half-way is finished by the next; only steps taken are told.
+    const taken: string[] = created.changed ? ['CREATED'] : [];
+    let payout = created.payout;
     for (const status of steps[id] ?? []) {
-      await em.transactional((tx) => lifecycle.transition(tx, payout.id, status, { actor: 'demo', reason: 'demo' }));
+      const step = await em.transactional((tx) => lifecycle.transition(tx, payout.id, status, { actor: 'demo', reason: 'demo' }));
+      if (step.changed) taken.push(status);
+      payout = step.payout;
     }
-    print(`payout ${payout.id} for ${payeeRef(payee)}: CREATED → ${(steps[id] ?? []).join(' → ') || '(waiting)'}`);
+    applied += taken.length;
+    const walked = taken.length === 0 ? `already there, ${payout.status}` : `${created.changed ? '' : 'already there, then '}${taken.join(' → ')}`;
+    print(`payout ${payout.id} for ${payeeRef(payee)}: ${walked}${payout.status === 'CREATED' ? ' (waiting)' : ''}`);
   }
 
-  await demoShop(app, print);
+  if (await demoShop(app, print)) applied += 1;
+  if (applied === 0) print('nothing new: the demo data was already loaded');
 
   const violations = await app.checkLedger(em);
   print(violations.length === 0 ? 'ledger check: ok' : `ledger check: ${violations.length} violation(s)`);
@@ -86,13 +97,22 @@ export async function runDemo(app: App, print: (line: string) => void): Promise<
   );
 }
 
-/** A shop on a daily schedule with a Moscow calendar, and a few operations waiting for its first run. */
-async function demoShop(app: App, print: (line: string) => void): Promise<void> {
+/**
+ * A shop on a daily schedule with a Moscow calendar, and a few operations waiting for its first
+ * run; all in one transaction, so a shop that exists has them. Tells whether it made the shop.
+ */
+async function demoShop(app: App, print: (line: string) => void): Promise<boolean> {
   const em = app.orm.em.fork();
   const { schedules } = app.use(schedulesModule);
   const { shops } = app.use(shopsModule);
   const { operations } = app.use(operationsModule);
   const shop = { partyId: 'demo-party', shopId: 'demo-shop' };
+  const existing = await shops.find(em, shop);
+  if (existing) {
+    // Its calendar and schedule are left as they are: upserting them again would re-book the shop.
+    print(`shop demo-party/demo-shop: already there, next run ${existing.next_fire_at?.toISOString()} for cut-off ${existing.next_cutoff?.toISOString()}`);
+    return false;
+  }
   const occurredAt = new Date();
   await em.transactional(async (tx) => {
     await schedules.upsertCalendar(tx, {
@@ -126,4 +146,5 @@ async function demoShop(app: App, print: (line: string) => void): Promise<void> 
   });
   const row = (await shops.find(em, shop))!;
   print(`shop demo-party/demo-shop: 2 payments (1,462.50 RUB payable), next run ${row.next_fire_at?.toISOString()} for cut-off ${row.next_cutoff?.toISOString()}`);
+  return true;
 }
