@@ -38,6 +38,11 @@ export class InboundProcessor {
     return [...this.handlers.keys()];
   }
 
+  /** The handler of a topic (the message contract's test feeds it examples). */
+  handlerFor(topic: string): InboundHandler | undefined {
+    return this.handlers.get(topic);
+  }
+
   /**
    * Applies a batch in one transaction. The fast path takes no savepoints; if a message's effect
    * is refused part-way, the batch is redone with a savepoint around each message so only that
