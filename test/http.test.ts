@@ -67,6 +67,7 @@ describe('HTTP endpoints', () => {
     for (const [name, type] of [
       ['payouts_by_status', 'gauge'],
       ['payouts_dead_letters_total', 'counter'],
+      ['payouts_dead_letters_unresolved', 'gauge'],
       ['payouts_job_duration_seconds', 'histogram'],
       ['payouts_kafka_consumer_lag', 'gauge'],
       ['payouts_graphql_request_duration_seconds', 'histogram'],
@@ -79,6 +80,7 @@ describe('HTTP endpoints', () => {
     expect(byStatus.get('{status="CREATED"}')).toBe(2);
     expect(byStatus.get('{status="SENT"}')).toBe(1);
     expect(samples(text, 'payouts_dead_letters_total').get('{topic="accruals",code="BAD_USER_INPUT"}')).toBe(1);
+    expect(samples(text, 'payouts_dead_letters_unresolved').get('{topic="accruals",code="BAD_USER_INPUT"}')).toBe(1);
   });
 
   it('reflects payouts changing status on the next scrape', async () => {

@@ -143,10 +143,10 @@ program
 program
   .command('token')
   .description('Print a signed JWT for local use')
-  .addOption(new Option('--role <role>', 'role').choices([...ROLES]).makeOptionMandatory())
+  .addOption(new Option('--role <role>', 'what the holder may do').choices([...ROLES]).makeOptionMandatory())
   .option('--payee <KIND:id>', 'a payee the subject may see (repeatable), e.g. CLIENT:c1 or SHOP:party/shop', collect, [])
-  .option('--subject <sub>', 'the subject', 'local-user')
-  .option('--ttl <duration>', 'lifetime, e.g. 30m, 12h, 7d', '12h')
+  .option('--subject <sub>', 'who the token names (its sub claim)', 'local-user')
+  .option('--ttl <duration>', 'lifetime, e.g. 30m, 12h, 7d; at least 1s, at most JWT_MAX_TTL', '12h')
   .action((options: { role: Role; payee: string[]; subject: string; ttl: string }) => {
     const settings = loadKernelSettings();
     const token = new TokenService(jwtSecret(settings), claimsPolicy, { maxTtl: settings.JWT_MAX_TTL }).sign({
