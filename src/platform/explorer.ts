@@ -22,10 +22,14 @@ const ASSETS: Record<string, Asset> = {
   'graphiql.min.css': { file: () => path.join(packageDir('graphiql'), 'graphiql.min.css'), type: 'text/css' },
 };
 
-/** Our part of the page: GraphiQL posting to the API, with a token set in its Headers editor. */
+/**
+ * Our part of the page: a token field above GraphiQL. Every request, the schema's too, carries the
+ * token (the API refuses any caller without one); a new token remounts GraphiQL, which loads the
+ * schema again with it. The token lives in the tab's session storage only.
+ */
 function startScript(endpoint: string): string {
   const defaultQuery = [
-    '# The payouts GraphQL API. Put a token in Headers below, e.g. from',
+    '# The payouts GraphQL API. Set a token above first, e.g. from',
     '#   npx payouts token --role admin',
     '# then run the query (Ctrl-Enter).',
     '{',
@@ -36,16 +40,33 @@ function startScript(endpoint: string): string {
     '}',
     '',
   ].join('\n');
-  const defaultHeaders = JSON.stringify({ authorization: 'Bearer <token>' }, null, 2);
   return `'use strict';
-ReactDOM.createRoot(document.getElementById('graphiql')).render(
-  React.createElement(GraphiQL, {
-    fetcher: GraphiQL.createFetcher({ url: ${JSON.stringify(endpoint)} }),
-    defaultQuery: ${JSON.stringify(defaultQuery)},
-    defaultHeaders: ${JSON.stringify(defaultHeaders)},
-    defaultEditorToolsVisibility: 'headers',
-  }),
-);
+(function () {
+  var endpoint = ${JSON.stringify(endpoint)};
+  var storageKey = 'payouts.graphiql.token';
+  var root = ReactDOM.createRoot(document.getElementById('graphiql'));
+  var form = document.getElementById('token-form');
+  var input = document.getElementById('token');
+  var state = document.getElementById('token-state');
+  input.value = sessionStorage.getItem(storageKey) || '';
+  function render() {
+    var token = input.value.trim().replace(/^bearer\\s+/i, '');
+    state.textContent = token ? 'token set' : 'no token: the API refuses every operation';
+    root.render(
+      React.createElement(GraphiQL, {
+        key: token,
+        fetcher: GraphiQL.createFetcher({ url: endpoint, headers: token ? { authorization: 'Bearer ' + token } : {} }),
+        defaultQuery: ${JSON.stringify(defaultQuery)},
+      }),
+    );
+  }
+  form.addEventListener('submit', function (event) {
+    event.preventDefault();
+    sessionStorage.setItem(storageKey, input.value.trim());
+    render();
+  });
+  render();
+})();
 `;
 }
 
@@ -55,10 +76,17 @@ function page(): string {
 <head>
 <meta charset="utf-8">
 <title>payouts · GraphiQL</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="${ASSETS_PATH}/graphiql.min.css">
 <link rel="stylesheet" href="${ASSETS_PATH}/page.css">
 </head>
 <body>
+<form id="token-form">
+<label for="token">Bearer token</label>
+<input id="token" name="token" type="password" autocomplete="off" spellcheck="false" placeholder="npx payouts token --role admin">
+<button type="submit">Use token</button>
+<span id="token-state" role="status"></span>
+</form>
 <div id="graphiql">Loading GraphiQL…</div>
 <script src="${ASSETS_PATH}/react.production.min.js"></script>
 <script src="${ASSETS_PATH}/react-dom.production.min.js"></script>
@@ -68,6 +96,14 @@ function page(): string {
 </html>
 `;
 }
+
+const PAGE_CSS = `html, body { height: 100%; margin: 0; }
+body { display: flex; flex-direction: column; font-family: system-ui, sans-serif; }
+#token-form { display: flex; gap: 0.5rem; align-items: center; padding: 0.4rem 0.75rem; border-bottom: 1px solid #ddd; font-size: 0.9rem; }
+#token { flex: 1; max-width: 40rem; font-family: monospace; }
+#token-state { color: #666; }
+#graphiql { flex: 1; min-height: 0; }
+`;
 
 /** Everything comes from this server; GraphiQL sets styles inline, nothing else runs inline. */
 const CONTENT_SECURITY_POLICY =
@@ -85,7 +121,7 @@ export function registerExplorer(fastify: FastifyInstance, endpoint: string): vo
   const html = page();
   const files = new Map<string, { body: string | Buffer; type: string }>([
     ['start.js', { body: startScript(endpoint), type: 'text/javascript' }],
-    ['page.css', { body: 'html, body, #graphiql { height: 100%; margin: 0; }\n', type: 'text/css' }],
+    ['page.css', { body: PAGE_CSS, type: 'text/css' }],
   ]);
   // Read on first request: a process that never shows the page never loads 1.5 MB of it.
   const asset = (name: string) => {
