@@ -241,9 +241,14 @@ function postgresUser(): { uid?: number; gid?: number } {
  * an immediate one if it hangs. The owner's session, and with it the lock, ends with the server.
  */
 function stopper(pid: number, owner: Client | null, log: Logger): () => Promise<void> {
+  // An owner that exits without stopping it (`process.exit` on a second signal, a crash) still
+  // asks it to stop on the way out, rather than leave it for the next start to adopt.
+  const onExit = () => signal(pid, 'SIGINT');
+  process.once('exit', onExit);
   let stopping: Promise<void> | null = null;
   return () => {
     stopping ??= (async () => {
+      process.off('exit', onExit);
       signal(pid, 'SIGINT');
       if (!(await gone(pid, STOP_TIMEOUT_MS))) {
         log.warn({ pid }, 'embedded PostgreSQL did not stop in time; asking it to stop at once');
