@@ -118,7 +118,7 @@ describe('embedded PostgreSQL', () => {
     it('refuses to start on a port another folder’s server holds, naming it', async () => {
       await rm(pidFile(dataDir), { force: true });
       await expect(startEmbeddedPostgres({ dataDir, port, database: 'payouts', logger })).rejects.toThrow(
-        new RegExp(`Port ${port} is taken by the embedded PostgreSQL of ${path.join(otherDataDir, 'pg')}.*EMBEDDED_PG_PORT`),
+        new RegExp(`Port ${port} is taken by a PostgreSQL serving ${path.join(otherDataDir, 'pg')}.*EMBEDDED_PG_PORT`),
       );
     });
   });

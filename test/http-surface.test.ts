@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, tokenFor, type TestServer } from './helpers/app';
+import { kafkaBrokers, startTestServer, tokenFor, type TestServer } from './helpers/app';
 import { graphql } from './helpers/graphql';
 import { waitFor } from './helpers/kafka';
 import { buildProgram, killStrayWorkers, startWorkerProcess } from './helpers/worker-process';
@@ -44,7 +44,8 @@ describe('what the API shows of itself', () => {
     expect(response.headers.get('content-type')).toMatch(/^text\/html/);
     expect(response.headers.get('content-security-policy')).toContain("script-src 'self'");
     const html = await response.text();
-    const assets = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((match) => match[1]!);
+    // Every asset from this server (the empty icon is inline: no request at all).
+    const assets = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((match) => match[1]!).filter((asset) => asset !== 'data:,');
     expect(assets.length).toBeGreaterThanOrEqual(5);
     for (const asset of assets) {
       expect(asset, 'no CDN: every asset from this server').toMatch(/^\/graphiql\//);
@@ -127,5 +128,28 @@ describe('a worker process', () => {
 
     worker.child.kill('SIGTERM');
     expect((await worker.exited).code).toBe(0);
+  });
+});
+
+describe.skipIf(!kafkaBrokers())('a worker process with Kafka', () => {
+  let worker: TestServer;
+  afterAll(async () => worker?.close());
+
+  it('says on /readyz when its consumers have joined, and serves their metrics', async () => {
+    worker = await startTestServer({ api: false, worker: true, consumers: true }, { kafka: true });
+    const ready = await waitFor(
+      async () => {
+        const response = await fetch(`${worker.url}/readyz`);
+        return { status: response.status, body: (await response.json()) as { problems: string[] } };
+      },
+      (answer) => answer.status === 200,
+      30_000,
+    );
+    expect(ready).toEqual({ status: 200, body: { status: 'ready', problems: [] } });
+    const metrics = await (await fetch(`${worker.url}/metrics`)).text();
+    for (const name of ['payouts_kafka_consumer_lag', 'payouts_inbound_messages_total', 'payouts_dead_letters_total', 'payouts_outbox_published_total', 'payouts_job_duration_seconds']) {
+      expect(metrics, name).toContain(`# TYPE ${name} `);
+    }
+    expect((await fetch(`${worker.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{ __typename }"}' })).status).toBe(404);
   });
 });

@@ -147,7 +147,7 @@ async function startOwn(args: { folder: string; databaseDir: string; port: numbe
     const served = await dataDirectoryAt(port);
     throw new EmbeddedPostgresError(
       served
-        ? `Port ${port} is taken by the embedded PostgreSQL of ${served}, not this folder's ${databaseDir}: set EMBEDDED_PG_PORT to a free port.`
+        ? `Port ${port} is taken by a PostgreSQL serving ${served}, not this folder's ${databaseDir}: set EMBEDDED_PG_PORT to a free port.`
         : `Port ${port} is taken by another program: set EMBEDDED_PG_PORT to a free port.`,
     );
   }
