@@ -29,7 +29,8 @@ export const setting = {
  * in development and test, see `surfaceDefaults`), and how logs are written.
  */
 const processSurfaceSettings = {
-  WORKER_PORT: z.coerce.number().int().min(0).max(65535).default(8081),
+  // 8082: the contract gives 8081 to the payment-system callbacks (`CALLBACK_PORT`).
+  WORKER_PORT: z.coerce.number().int().min(0).max(65535).default(8082),
   GRAPHQL_INTROSPECTION: setting.flag.optional(),
   GRAPHQL_EXPLORER: setting.flag.optional(),
   /** `auto`: readable lines on a terminal, JSON lines otherwise. */
