@@ -100,6 +100,9 @@ export async function startProcess(roles: Roles, env: NodeJS.ProcessEnv = proces
         introspection: app.settings.GRAPHQL_INTROSPECTION,
         explorer: app.settings.GRAPHQL_EXPLORER,
       });
+      if (app.settings.GRAPHQL_EXPLORER && !app.settings.GRAPHQL_INTROSPECTION) {
+        logger.warn('GRAPHQL_EXPLORER is on and GRAPHQL_INTROSPECTION off: GraphiQL runs queries but shows no schema');
+      }
     } else {
       http = createOperationsServer(operations);
     }
