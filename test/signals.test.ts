@@ -6,6 +6,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../src/platform/free-port';
 
 const ROOT = path.resolve(__dirname, '..');
+/**
+ * `npm start` as the README says, without its `prestart` build (done once in beforeAll): a build
+ * while other test files run the program could hand them half-written files.
+ */
+const NPM_START = ['start', '--ignore-scripts'];
 const folder = path.join(ROOT, '.data', `test-signals-${process.pid}`);
 const pidFile = path.join(folder, 'pg', 'postmaster.pid');
 
@@ -112,20 +117,20 @@ async function expectAllGone(launched: Launched): Promise<void> {
 
 describe('stopping the service the way a container, a process manager or a terminal does', () => {
   it('`npm start`: SIGTERM to npm stops the service and its PostgreSQL, and npm exits 0', async () => {
-    const launched = await launch('npm', ['start']);
+    const launched = await launch('npm', NPM_START);
     expect(launched.service).not.toBe(launched.child.pid);
     signal(launched.child.pid!, 'SIGTERM');
     await expectAllGone(launched);
   });
 
   it('`npm start`: SIGINT to npm does too', async () => {
-    const launched = await launch('npm', ['start']);
+    const launched = await launch('npm', NPM_START);
     signal(launched.child.pid!, 'SIGINT');
     await expectAllGone(launched);
   });
 
   it('`npm start`: after a Ctrl-C to its process group (npm and the service) neither the service nor its PostgreSQL is left', async () => {
-    const launched = await launch('npm', ['start'], { ownGroup: true });
+    const launched = await launch('npm', NPM_START, { ownGroup: true });
     signal(-launched.child.pid!, 'SIGINT');
     await launched.exited;
     // The service hears the Ctrl-C twice, from the terminal and from npm, and may take the second
