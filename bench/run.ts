@@ -12,6 +12,17 @@ import { benchPayoutWrites } from './payout-writes';
 import { benchShopIngest } from './shop-ingest';
 import { benchShopMassRun } from './shop-mass-run';
 import { benchStartup } from './startup';
+import { benchBroker } from './lib/broker';
+
+/** Runs `work` with a broker (KAFKA_BROKERS, or this checkout's), stopping one it started. */
+async function withBroker<T>(work: (brokers: string) => Promise<T>): Promise<T> {
+  const broker = benchBroker();
+  try {
+    return await work(broker.brokers);
+  } finally {
+    broker.stop();
+  }
+}
 
 /**
  * `npm run bench [-- payouts|graphql|requests|shops|mass-run|startup ...]`: measures the service
@@ -120,14 +131,16 @@ async function main(): Promise<void> {
     if (chosen.includes('shops')) {
       await onOwnDatabase('shops', (url) =>
         attempt('shops-ingest', () =>
-          benchShopIngest(url, {
-            brokers: process.env.KAFKA_BROKERS || '127.0.0.1:19092',
-            shops: intFromEnv('BENCH_INGEST_SHOPS', 1000),
-            events: intFromEnv('BENCH_INGEST_EVENTS', 200_000),
-            partitions: intFromEnv('BENCH_INGEST_PARTITIONS', 4),
-            duplicatesPerMille: intFromEnv('BENCH_INGEST_DUPLICATES_PER_MILLE', 5, true),
-            timeoutS: intFromEnv('BENCH_INGEST_TIMEOUT', 600),
-          }),
+          withBroker((brokers) =>
+            benchShopIngest(url, {
+              brokers,
+              shops: intFromEnv('BENCH_INGEST_SHOPS', 1000),
+              events: intFromEnv('BENCH_INGEST_EVENTS', 200_000),
+              partitions: intFromEnv('BENCH_INGEST_PARTITIONS', 4),
+              duplicatesPerMille: intFromEnv('BENCH_INGEST_DUPLICATES_PER_MILLE', 5, true),
+              timeoutS: intFromEnv('BENCH_INGEST_TIMEOUT', 600),
+            }),
+          ),
         ),
       );
     }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Local single-node Kafka 3.9 (KRaft, combined broker+controller) for tests and dev.
 #
-#   scripts/kafka.sh start  [--port N] [--dir D]   # default port 19092, dir <repo>/.kafka
+#   scripts/kafka.sh start  [--port N] [--dir D]   # dir <repo>/.kafka; port: see below
 #   scripts/kafka.sh stop   [--dir D]
 #   scripts/kafka.sh status [--dir D]
 #
@@ -11,6 +11,10 @@
 #
 # stdout carries only `KAFKA_BROKERS=127.0.0.1:PORT` (on start), so callers can do
 #   eval "$(scripts/kafka.sh start)"  &&  export KAFKA_BROKERS
+#
+# Without --port (or KAFKA_PORT): the port the broker of this dir already runs on, else a free one
+# (and the one after it, for the controller), so two checkouts or a checkout and CI on one machine
+# never collide.
 # Everything else (progress, errors, log tails) goes to stderr.
 #
 # Exit codes: 0 ok; 1 startup/stop failure; 2 usage error;
@@ -34,7 +38,7 @@ usage() {
 
 # ---- argument parsing -------------------------------------------------------
 cmd="${1:-}"; [ -n "$cmd" ] || usage; shift
-port=19092
+port="${KAFKA_PORT:-}"
 dir="$ROOT/.kafka"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -44,9 +48,6 @@ while [ $# -gt 0 ]; do
     *) log "unknown argument: $1"; usage ;;
   esac
 done
-case "$port" in ''|*[!0-9]*) die 2 "--port must be a number, got '$port'" ;; esac
-[ "$port" -ge 1 ] && [ "$port" -le 65534 ] || die 2 "--port out of range: $port"
-ctrl_port=$((port + 1))
 # Absolute path: the JVM gets file paths, and the pid file must not depend on cwd.
 case "$dir" in /*) ;; *) dir="$PWD/$dir" ;; esac
 
@@ -57,6 +58,25 @@ props="$dir/server.properties"
 log4j="$dir/log4j.properties"
 
 # ---- helpers ----------------------------------------------------------------
+check_port() {
+  case "$port" in ''|*[!0-9]*) die 2 "--port must be a number, got '$port'" ;; esac
+  [ "$port" -ge 1 ] && [ "$port" -le 65534 ] || die 2 "--port out of range: $port"
+  ctrl_port=$((port + 1))
+}
+
+# A port that is free, with the one after it free too (the controller's), from 20000-29999.
+free_port_pair() {
+  local candidate tries
+  for tries in $(seq 1 100); do
+    candidate=$((20000 + RANDOM % 10000))
+    if ! port_open "$candidate" && ! port_open $((candidate + 1)); then
+      echo "$candidate"
+      return 0
+    fi
+  done
+  die 1 "found no free port pair in 20000-29999"
+}
+
 # True if something accepts TCP connections on 127.0.0.1:$1 (bash built-in, no nc needed).
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -193,6 +213,8 @@ do_start() {
   local pid
   if pid="$(running_pid)"; then
     local cur; cur="$(configured_port)"
+    [ -n "$port" ] || port="$cur"
+    check_port
     [ "$cur" = "$port" ] || die 1 "Kafka from $dir already runs on port $cur (pid $pid); stop it first"
     # Running: wait_ready returns at once if it is up, or waits if another start is in flight.
     wait_ready "$pid"
@@ -200,6 +222,8 @@ do_start() {
     return 0
   fi
   rm -f "$pidfile"
+  [ -n "$port" ] || port="$(free_port_pair)"
+  check_port
   for p in "$port" "$ctrl_port"; do
     port_open "$p" && die 1 "port $p is already in use by another process; pick another --port"
   done

@@ -264,6 +264,7 @@ describe('a worker process killed mid-batch', () => {
     JWT_SECRET: TEST_JWT_SECRET,
     LOG_LEVEL: 'warn',
     KAFKA_BROKERS: '',
+    WORKER_PORT: '0',
     PAYOUT_REQ_GATE_INTERVAL: '100ms',
     PAYOUT_OEBS_GATE_INTERVAL: '100ms',
     PAYOUT_REQUEST_LIMIT: '50',

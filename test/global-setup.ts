@@ -5,6 +5,7 @@ import { Client } from 'pg';
 import { createApp, loadAppSettings } from '../src/app/app';
 import { migrateAll } from '../src/app/processes';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/platform/embedded-postgres';
+import { freePort } from '../src/platform/free-port';
 import { createLogger } from '../src/platform/logger';
 
 /** Unique per run, so runs sharing one PostgreSQL server do not drop each other's template. */
@@ -28,7 +29,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   let embedded: EmbeddedDatabase | null = null;
   let adminUrl = process.env.TEST_DATABASE_URL;
   if (!adminUrl) {
-    embedded = await startEmbeddedPostgres({ dataDir: path.join(ROOT, '.data/test'), port: 54339, database: 'postgres', logger });
+    embedded = await startEmbeddedPostgres({ dataDir: path.join(ROOT, '.data/test'), port: await embeddedTestPort(), database: 'postgres', logger });
     adminUrl = embedded.url;
   }
   await buildTemplate(adminUrl);
@@ -43,6 +44,14 @@ export default async function setup(project: TestProject): Promise<() => Promise
     if (kafka.startedHere) spawnSync('bash', [path.join(ROOT, 'scripts/kafka.sh'), 'stop', '--dir', kafka.dir], { stdio: 'inherit' });
     await embedded?.stop();
   };
+}
+
+/**
+ * TEST_EMBEDDED_PG_PORT, or a free port: two checkouts, or a checkout and CI, on one machine never
+ * collide. (A server this checkout's folder already runs keeps its port: it is used there.)
+ */
+export async function embeddedTestPort(env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  return Number(env.TEST_EMBEDDED_PG_PORT) || freePort();
 }
 
 async function dropDatabase(adminUrl: string, name: string): Promise<void> {
@@ -78,7 +87,9 @@ function startKafka(): { brokers: string | null; startedHere: boolean; dir: stri
   if (process.env.KAFKA_BROKERS) return { brokers: process.env.KAFKA_BROKERS, startedHere: false, dir };
   // A broker someone else started (another run, or `npm run kafka start`) is used and left running.
   const alreadyRunning = spawnSync('bash', [path.join(ROOT, 'scripts/kafka.sh'), 'status', '--dir', dir]).status === 0;
-  const result = spawnSync('bash', [path.join(ROOT, 'scripts/kafka.sh'), 'start', '--port', '19092', '--dir', dir], {
+  // TEST_KAFKA_PORT, or the port this checkout's broker runs on, or a free one (scripts/kafka.sh).
+  const port = process.env.TEST_KAFKA_PORT ? ['--port', process.env.TEST_KAFKA_PORT] : [];
+  const result = spawnSync('bash', [path.join(ROOT, 'scripts/kafka.sh'), 'start', ...port, '--dir', dir], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
   });

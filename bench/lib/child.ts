@@ -32,6 +32,8 @@ export function childEnv(settings: Record<string, string>): NodeJS.ProcessEnv {
     NODE_ENV: 'production',
     HOST: '127.0.0.1',
     LOG_LEVEL: 'warn',
+    // A worker's probes and metrics on a free port: several run side by side.
+    WORKER_PORT: '0',
     ...settings,
   };
 }

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { startWorker } from '../../workers';
 import { jwtSecret, type KernelSettings } from '../platform/config';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../platform/embedded-postgres';
-import { createHttpServer } from '../platform/http';
+import { createHttpServer, createOperationsServer } from '../platform/http';
 import { migrateJobs } from '../platform/jobs';
 import { InboundConsumer, consumerOptions } from '../platform/kafka/consumer';
 import { createLogger, type Logger } from '../platform/logger';
@@ -21,8 +21,9 @@ export interface Roles {
 
 export interface RunningProcess {
   app: App;
-  http: FastifyInstance | null;
-  url: string | null;
+  /** `/healthz`, `/readyz`, `/metrics`, and `/graphql` in a process with the api role. */
+  http: FastifyInstance;
+  url: string;
   stop(): Promise<void>;
 }
 
@@ -48,7 +49,7 @@ export async function migrateAll(app: App): Promise<string[]> {
 export async function startProcess(roles: Roles, env: NodeJS.ProcessEnv = process.env, modules: readonly AnyModule[] = MODULES): Promise<RunningProcess> {
   const startedAt = performance.now();
   const settings = loadAppSettings(env, modules);
-  const logger = createLogger(settings.kernel.LOG_LEVEL);
+  const logger = createLogger(settings.kernel.LOG_LEVEL, { format: settings.kernel.LOG_FORMAT });
   const database = await openDatabase(settings.kernel, logger);
   const app = await createApp({ settings, logger, databaseUrl: database.url, connectProducer: roles.worker, modules });
   const stops: (() => Promise<unknown>)[] = [async () => app.close(), async () => database.embedded?.stop()];
@@ -72,33 +73,43 @@ export async function startProcess(roles: Roles, env: NodeJS.ProcessEnv = proces
       stops.unshift(() => activeConsumer.stop());
     }
 
-    let http: FastifyInstance | null = null;
-    let url: string | null = null;
+    // Every process answers probes and scrapes; only the api role serves GraphQL, on PORT.
+    const operations = {
+      logger,
+      metrics: app.metrics,
+      orm: app.orm,
+      readiness: async () => {
+        const problems: string[] = [];
+        const pending = await pendingMigrations(app.orm);
+        if (pending.length > 0) problems.push(`migrations pending: ${pending.join(', ')}`);
+        if (consumer && !consumer.isJoined()) problems.push('kafka consumers not joined');
+        return problems;
+      },
+      beforeScrape: () => app.scrape(),
+    };
+    let http: FastifyInstance;
     if (roles.api) {
       // Without a secret no token can be checked: refuse to serve rather than refuse every request.
       jwtSecret(app.settings);
       http = await createHttpServer({
+        ...operations,
         settings: app.settings,
-        logger,
-        metrics: app.metrics,
-        orm: app.orm,
         schema: await app.graphqlSchema(),
         loaders: app.loaders,
         authenticate: (authorization) => app.authenticate(authorization),
-        readiness: async () => {
-          const problems: string[] = [];
-          const pending = await pendingMigrations(app.orm);
-          if (pending.length > 0) problems.push(`migrations pending: ${pending.join(', ')}`);
-          if (consumer && !consumer.isJoined()) problems.push('kafka consumers not joined');
-          return problems;
-        },
-        beforeScrape: () => app.scrape(),
+        introspection: app.settings.GRAPHQL_INTROSPECTION,
+        explorer: app.settings.GRAPHQL_EXPLORER,
       });
-      url = await http.listen({ port: app.settings.PORT, host: app.settings.HOST });
-      const server = http;
-      // Stop taking requests first; in-flight ones finish before the rest shuts down.
-      stops.unshift(() => server.close());
+      if (app.settings.GRAPHQL_EXPLORER && !app.settings.GRAPHQL_INTROSPECTION) {
+        logger.warn('GRAPHQL_EXPLORER is on and GRAPHQL_INTROSPECTION off: GraphiQL runs queries but shows no schema');
+      }
+    } else {
+      http = createOperationsServer(operations);
     }
+    const url = await http.listen({ port: roles.api ? app.settings.PORT : app.settings.WORKER_PORT, host: app.settings.HOST });
+    const server = http;
+    // Stop taking requests first; in-flight ones finish before the rest shuts down.
+    stops.unshift(() => server.close());
 
     logger.info(
       { roles, url, kafka: Boolean(app.kafka), modules: app.modules.map((m) => m.name), startupMs: Math.round(performance.now() - startedAt) },

@@ -59,4 +59,25 @@ describe('settings', () => {
       expect(() => loadKernelSettings({ JWT_SECRET: 'short' })).toThrow(/at least 32/);
     });
   });
+
+  describe('introspection and the GraphiQL explorer', () => {
+    const secret = 'a-real-secret-of-more-than-32-characters';
+    const surface = (env: Record<string, string>) => {
+      const settings = loadKernelSettings({ JWT_SECRET: secret, ...env });
+      return { introspection: settings.GRAPHQL_INTROSPECTION, explorer: settings.GRAPHQL_EXPLORER };
+    };
+
+    it('are on in development and test, off in production and when NODE_ENV is unset', () => {
+      expect(surface({ NODE_ENV: 'development' })).toEqual({ introspection: true, explorer: true });
+      expect(surface({ NODE_ENV: 'test' })).toEqual({ introspection: true, explorer: true });
+      expect(surface({ NODE_ENV: 'production' })).toEqual({ introspection: false, explorer: false });
+      expect(surface({})).toEqual({ introspection: false, explorer: false });
+    });
+
+    it('follow their settings when set', () => {
+      expect(surface({ NODE_ENV: 'production', GRAPHQL_INTROSPECTION: 'true', GRAPHQL_EXPLORER: '1' })).toEqual({ introspection: true, explorer: true });
+      expect(surface({ NODE_ENV: 'development', GRAPHQL_INTROSPECTION: 'false', GRAPHQL_EXPLORER: '0' })).toEqual({ introspection: false, explorer: false });
+      expect(() => surface({ GRAPHQL_EXPLORER: 'yes' })).toThrow(/GRAPHQL_EXPLORER/);
+    });
+  });
 });

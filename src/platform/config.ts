@@ -26,6 +26,20 @@ export const setting = {
 /** The longest a token may live unless `JWT_MAX_TTL` says otherwise. */
 export const DEFAULT_JWT_MAX_TTL = 7 * 86_400_000;
 
+/**
+ * What each process shows of itself: the port a process without the API serves its health and
+ * metrics on, whether the API answers introspection and serves the GraphiQL explorer (unset: only
+ * in development and test, see `surfaceDefaults`), and how logs are written.
+ */
+const processSurfaceSettings = {
+  // 8082: the contract gives 8081 to the payment-system callbacks (`CALLBACK_PORT`).
+  WORKER_PORT: z.coerce.number().int().min(0).max(65535).default(8082),
+  GRAPHQL_INTROSPECTION: setting.flag.optional(),
+  GRAPHQL_EXPLORER: setting.flag.optional(),
+  /** `auto`: readable lines on a terminal, JSON lines otherwise. */
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
+};
+
 /** The kernel's own settings: the process, the database, Kafka, auth, the worker, the outbox, GraphQL limits. */
 const kernelSettingsSchema = z.object({
   /** Unset is neither: the public development JWT secret is used only in development and test. */
@@ -57,11 +71,14 @@ const kernelSettingsSchema = z.object({
   OUTBOX_POLL_INTERVAL: setting.duration.default(100),
   GRAPHQL_MAX_DEPTH: setting.positiveInt.default(8),
   GRAPHQL_MAX_COST: setting.positiveInt.default(5000),
+  ...processSurfaceSettings,
 });
 
-export type KernelSettings = Omit<z.infer<typeof kernelSettingsSchema>, 'JWT_SECRET'> & {
+export type KernelSettings = Omit<z.infer<typeof kernelSettingsSchema>, 'JWT_SECRET' | 'GRAPHQL_INTROSPECTION' | 'GRAPHQL_EXPLORER'> & {
   /** Null when none is set and the process is not in development or test (see `jwtSecret`). */
   JWT_SECRET: string | null;
+  GRAPHQL_INTROSPECTION: boolean;
+  GRAPHQL_EXPLORER: boolean;
 };
 
 /** Public: only for development and tests. Anywhere else a real secret must be set. */
@@ -97,7 +114,10 @@ export function loadSettings(
   for (const slice of slices) parsedSlices.set(slice.name, parse(slice.schema));
   if (kernel) problems.push(...jwtProblems(kernel));
   if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`);
-  return { kernel: { ...kernel!, JWT_SECRET: kernel!.JWT_SECRET ?? developmentSecretFor(kernel!.NODE_ENV) }, slices: parsedSlices };
+  return {
+    kernel: { ...kernel!, JWT_SECRET: kernel!.JWT_SECRET ?? developmentSecretFor(kernel!.NODE_ENV), ...surfaceDefaults(kernel!) },
+    slices: parsedSlices,
+  };
 }
 
 /** The kernel's settings alone (commands and tests that need no module's settings). */
@@ -107,6 +127,17 @@ export function loadKernelSettings(env: NodeJS.ProcessEnv = process.env): Kernel
 
 function isDevelopment(nodeEnv: KernelSettings['NODE_ENV']): boolean {
   return nodeEnv === 'development' || nodeEnv === 'test';
+}
+
+/**
+ * Introspection and the explorer show the whole API to anyone who can reach it: on for local work
+ * and tests, off elsewhere (production, or NODE_ENV unset) unless turned on.
+ */
+function surfaceDefaults(settings: z.infer<typeof kernelSettingsSchema>): Pick<KernelSettings, 'GRAPHQL_INTROSPECTION' | 'GRAPHQL_EXPLORER'> {
+  return {
+    GRAPHQL_INTROSPECTION: settings.GRAPHQL_INTROSPECTION ?? isDevelopment(settings.NODE_ENV),
+    GRAPHQL_EXPLORER: settings.GRAPHQL_EXPLORER ?? isDevelopment(settings.NODE_ENV),
+  };
 }
 
 function developmentSecretFor(nodeEnv: KernelSettings['NODE_ENV']): string | null {

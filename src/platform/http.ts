@@ -7,6 +7,7 @@ import { GraphQLError, type GraphQLSchema } from 'graphql';
 import type { Principal } from './auth';
 import type { KernelSettings } from './config';
 import { DomainError } from './errors';
+import { registerExplorer } from './explorer';
 import type { GraphQLContext } from './graphql/context';
 import { formatError } from './graphql/errors';
 import { costLimit, depthLimit, knownOperationTypes, refuseNulCharacters } from './graphql/limits';
@@ -29,15 +30,19 @@ export interface HttpServerOptions {
   readiness: () => Promise<string[]>;
   /** Refresh gauges that are read from the database at scrape time. */
   beforeScrape?: () => Promise<void>;
+  /** Answer introspection queries (the schema is then readable by anyone who can reach the API). */
+  introspection: boolean;
+  /** Serve the GraphiQL explorer to a browser's `GET /graphql`. */
+  explorer: boolean;
 }
 
-/** Fastify with `/graphql`, `/healthz`, `/readyz` and `/metrics`. */
+/** Fastify with `/graphql` (and GraphiQL when asked), `/healthz`, `/readyz` and `/metrics`. */
 export async function createHttpServer(options: HttpServerOptions): Promise<FastifyInstance> {
   const { settings, logger, metrics, orm } = options;
-  const fastify = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+  const fastify = createOperationsServer(options);
   const apollo = new ApolloServer<GraphQLContext>({
     schema: options.schema,
-    introspection: true,
+    introspection: options.introspection,
     includeStacktraceInErrorResponses: false,
     // The process owns SIGTERM/SIGINT and stops everything in order; Apollo must not re-raise them.
     stopOnTerminationSignals: false,
@@ -80,6 +85,42 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     }),
   });
 
+  if (options.explorer) registerExplorer(fastify, '/graphql');
+
+  // Fastify's close already stops accepting and waits for in-flight requests. (Apollo's drain
+  // plugin would call fastify.close() from inside this hook and wait for itself forever.)
+  fastify.addHook('onClose', async () => {
+    await apollo.stop();
+  });
+  return fastify;
+}
+
+// ---- What every process serves, with or without the API: health, readiness, metrics, access log ----
+
+export interface OperationsServerOptions {
+  logger: Logger;
+  metrics: KernelMetrics;
+  orm: MikroORM;
+  /** What `/readyz` checks beyond the database; returns the reasons it is not ready. */
+  readiness: () => Promise<string[]>;
+  /** Refresh gauges that are read from the database at scrape time. */
+  beforeScrape?: () => Promise<void>;
+}
+
+/**
+ * Fastify with `/healthz`, `/readyz` and `/metrics` and one access-log line per request: a worker
+ * process serves it alone (so its consumers and jobs can be probed and scraped), an API process
+ * adds `/graphql` to it.
+ */
+export function createOperationsServer(options: OperationsServerOptions): FastifyInstance {
+  const fastify = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+  logRequests(fastify, options.logger.child({ component: 'http' }));
+  registerHealthRoutes(fastify, options);
+  return fastify;
+}
+
+function registerHealthRoutes(fastify: FastifyInstance, options: OperationsServerOptions): void {
+  const { logger, metrics, orm } = options;
   fastify.get('/healthz', async () => ({ status: 'ok' }));
 
   fastify.get('/readyz', async (_request, reply) => {
@@ -97,11 +138,13 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     await options.beforeScrape?.().catch((err) => logger.warn({ err }, 'metrics refresh failed'));
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
+}
 
-  // Fastify's close already stops accepting and waits for in-flight requests. (Apollo's drain
-  // plugin would call fastify.close() from inside this hook and wait for itself forever.)
-  fastify.addHook('onClose', async () => {
-    await apollo.stop();
+/** One line per answered request: method, path (never the query string: it may carry variables), status, duration. */
+function logRequests(fastify: FastifyInstance, logger: Logger): void {
+  fastify.addHook('onResponse', async (request, reply) => {
+    const path = request.url.split('?', 1)[0];
+    const durationMs = Math.round(reply.elapsedTime * 10) / 10;
+    logger.info({ method: request.method, path, status: reply.statusCode, durationMs }, `${request.method} ${path} ${reply.statusCode} ${durationMs}ms`);
   });
-  return fastify;
 }

@@ -30,6 +30,7 @@ export function testEnv(databaseUrl: string, options: TestEnvOptions = {}): Reco
     DATABASE_URL: databaseUrl,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     PORT: '0',
+    WORKER_PORT: '0',
     JWT_SECRET: TEST_JWT_SECRET,
   };
   if (options.kafka) {

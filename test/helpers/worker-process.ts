@@ -33,11 +33,11 @@ export interface WorkerProcess {
 
 const running = new Set<ChildProcess>();
 
-/** Starts `payouts worker` on the database, without Kafka, logging at info to its own output. */
+/** Starts `payouts worker` on the database, without Kafka, logging at info to its own output, serving its probes on a free port. */
 export function startWorkerProcess(databaseUrl: string, env: Record<string, string> = {}): WorkerProcess {
   const child = spawn(process.execPath, [BIN, 'worker'], {
     cwd: ROOT,
-    env: { ...process.env, NODE_ENV: 'test', DATABASE_URL: databaseUrl, JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'info', KAFKA_BROKERS: '', ...env },
+    env: { ...process.env, NODE_ENV: 'test', DATABASE_URL: databaseUrl, JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'info', KAFKA_BROKERS: '', WORKER_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);
