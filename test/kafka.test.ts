@@ -133,6 +133,7 @@ describe.skipIf(!brokers)('through the Kafka broker', () => {
         [accrual('ac-bad-currency', 'c-bad', '100', 'currency', { currency: 'ZZZ' }), 'BAD_USER_INPUT'],
         [accrual('ac-bad-shop', 'c-bad', '100', 'shop', { payee: { kind: 'SHOP', partyId: 'p1', shopId: 's1' } }), 'BAD_USER_INPUT'],
         [accrual('ac-bad-overdraft', 'c-bad-debit', '-100', 'overdraft'), 'CONFLICT'],
+        [accrual('ac-bad-date', 'c-bad', '100', 'date-only', { occurredAt: '2026-01-01' }), 'BAD_USER_INPUT'],
       ];
       const sent = await produce(
         topic(),
