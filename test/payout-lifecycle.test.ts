@@ -76,6 +76,73 @@ describe('payout lifecycle and its money', () => {
     expect(await t.app.checkLedger()).toEqual([]);
   });
 
+  it('applies a RETURNED that arrives before its PAID as PAID, then RETURNED: history, money and messages', async () => {
+    const payee = client('life-early-return');
+    await accrue(payee, 20_000n, 'earn-1');
+    const fromSent = (await create(payee, 12_000n, 'life-early-return-sent')).payout;
+    const fromAccepted = (await create(payee, 8_000n, 'life-early-return-accepted')).payout;
+    await move(fromSent.id, 'SENT');
+    await move(fromAccepted.id, 'SENT');
+    await move(fromAccepted.id, 'ACCEPTED');
+
+    for (const [payout, before] of [
+      [fromSent, ['CREATED', 'SENT']],
+      [fromAccepted, ['CREATED', 'SENT', 'ACCEPTED']],
+    ] as const) {
+      const returned = await move(payout.id, 'RETURNED');
+      expect(returned).toMatchObject({ changed: true, payout: { status: 'RETURNED', sequence: before.length + 2 } });
+      const history = await t.app.orm.em
+        .fork()
+        .execute<{ sequence: number; status: string; reason: string | null }[]>(
+          'SELECT sequence, status, reason FROM payout_status_change WHERE payout_id = ? ORDER BY sequence',
+          [payout.id],
+        );
+      expect(history.map((h) => [h.sequence, h.status])).toEqual([...before, 'PAID', 'RETURNED'].map((status, i) => [i + 1, status]));
+      expect(history.slice(-2).map((h) => h.reason)).toEqual(['implied by RETURNED', 'test']);
+      // Paid out of the ledger and back in: one transfer each, as if the two messages had come in order.
+      const transfers = await t.app.orm.em
+        .fork()
+        .execute<{ idempotency_key: string; amount: string }[]>(
+          'SELECT idempotency_key, amount::text AS amount FROM ledger_transfer WHERE idempotency_key IN (?) ORDER BY id',
+          [[`payout:${payout.id}:PAID`, `payout:${payout.id}:RETURNED`]],
+        );
+      expect(transfers).toEqual([
+        { idempotency_key: `payout:${payout.id}:PAID`, amount: payout.amount },
+        { idempotency_key: `payout:${payout.id}:RETURNED`, amount: payout.amount },
+      ]);
+      const events = await t.app.orm.em
+        .fork()
+        .execute<{ value: string }[]>("SELECT value FROM outbox_message WHERE topic = 'payouts.events' AND key = ? ORDER BY id", [payout.id]);
+      expect(events.map((e) => JSON.parse(e.value)).map((e) => [e.sequence, e.status, e.payout.status])).toEqual(
+        [...before, 'PAID', 'RETURNED'].map((status, i) => [i + 1, status, status]),
+      );
+    }
+    expect(await balances(payee)).toMatchObject({ payout: 20_000n, 'payout-reserved': 0n, 'payout-sent': 0n });
+
+    // The PAID arriving after all, and the RETURNED again, change nothing.
+    for (const late of ['PAID', 'RETURNED', 'ACCEPTED'] as const) {
+      expect(await move(fromSent.id, late)).toMatchObject({ changed: false, payout: { status: 'RETURNED', sequence: 4 } });
+    }
+    expect(await balances(payee)).toMatchObject({ payout: 20_000n, 'payout-reserved': 0n, 'payout-sent': 0n });
+    expect(await t.app.checkLedger()).toEqual([]);
+  });
+
+  it('refuses a RETURNED for a payout that was never sent or whose money came back already', async () => {
+    const payee = client('life-no-return');
+    await accrue(payee, 3_000n, 'earn-1');
+    const created = (await create(payee, 1_000n, 'life-no-return-created')).payout;
+    const rejected = (await create(payee, 1_000n, 'life-no-return-rejected')).payout;
+    const cancelled = (await create(payee, 1_000n, 'life-no-return-cancelled')).payout;
+    await move(rejected.id, 'SENT');
+    await move(rejected.id, 'REJECTED');
+    await move(cancelled.id, 'CANCELLED');
+    for (const payout of [created, rejected, cancelled]) {
+      await expect(move(payout.id, 'RETURNED')).rejects.toBeInstanceOf(InvalidTransitionError);
+    }
+    expect(await balances(payee)).toMatchObject({ payout: 2_000n, 'payout-reserved': 1_000n, 'payout-sent': 0n });
+    expect(await t.app.checkLedger()).toEqual([]);
+  });
+
   it('ignores repeats and late news, refuses what the lifecycle forbids', async () => {
     const payee = client('life-3');
     await accrue(payee, 10_000n, 'earn-1');
