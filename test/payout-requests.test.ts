@@ -199,9 +199,10 @@ describe('requestPayout records the request and nothing more', () => {
       );
     expect(rows.map((r) => `${r.client_id}/${r.idempotency_key}`)).toEqual(['rq-c1/d-1', 'rq-c1/d-2', 'rq-c2/s-1']);
 
-    // A request of another client is not shown to the dispatcher either.
+    // A request of another client is not shown to the dispatcher either: refused as outside its scopes.
     const seen = await graphql(server.url, PayoutRequestDocument, { id: byService.data!.requestPayout.id }, dispatcher);
-    expect(seen.data?.payoutRequest ?? null).toBeNull();
+    expect(errorCodes(seen)).toEqual(['FORBIDDEN']);
+    expect(seen.data?.payoutRequest).toBeNull();
   });
 });
 
@@ -376,10 +377,15 @@ describe('payoutRequests and retryPayoutRequest', () => {
     const own = await graphql(server.url, PayoutRequestsDocument, { filter: { clientId: 'rq-scope-1' } }, dispatcher);
     expect(own.data?.payoutRequests.nodes.map((n) => n.clientId)).toEqual(['rq-scope-1']);
     const all = await graphql(server.url, PayoutRequestsDocument, { first: 100 }, dispatcher);
-    const clients = new Set(all.data?.payoutRequests.nodes.map((n) => n.clientId) ?? []);
-    expect([...clients].filter((c) => c !== 'rq-scope-1')).toEqual([]);
+    expect(all.errors).toBeUndefined();
+    expect(new Set(all.data!.payoutRequests.nodes.map((n) => n.clientId))).toEqual(new Set(['rq-scope-1']));
+    // Asking for another client's requests is no error: the list is limited to what the token sees, so it is empty.
     const other = await graphql(server.url, PayoutRequestsDocument, { filter: { clientId: 'rq-scope-2' } }, dispatcher);
-    expect(other.data?.payoutRequests.nodes ?? []).toEqual([]);
+    expect(other.errors).toBeUndefined();
+    expect(other.data!.payoutRequests).toMatchObject({ totalCount: 0, nodes: [] });
+    // A token that names no client sees no requests at all.
+    const noClients = await graphql(server.url, PayoutRequestsDocument, {}, tokenFor('dispatcher', []));
+    expect(errorCodes(noClients)).toEqual(['FORBIDDEN']);
   });
 
   it('puts an ERROR request back to NEW for an admin, and it is processed once the cause is gone', async () => {
