@@ -7,7 +7,7 @@ import type { PayoutStatus } from '../src/payouts/lifecycle';
 import { startProcess, type RunningProcess } from '../src/app/processes';
 import { kafkaBrokers, startTestServer, tokenFor, type TestServer } from './helpers/app';
 import { graphql } from './helpers/graphql';
-import { disconnectProducer, produce, untilSeen, waitFor, type OutgoingMessage } from './helpers/kafka';
+import { collect, disconnectProducer, produce, untilSeen, waitFor, type OutgoingMessage } from './helpers/kafka';
 import { accrualEvent } from './helpers/accruals';
 import { payoutsModule } from '../src/payouts/module';
 import { ledgerModule } from '../src/ledger/module';
@@ -133,6 +133,7 @@ describe.skipIf(!brokers)('through the Kafka broker', () => {
         [accrual('ac-bad-currency', 'c-bad', '100', 'currency', { currency: 'ZZZ' }), 'BAD_USER_INPUT'],
         [accrual('ac-bad-shop', 'c-bad', '100', 'shop', { payee: { kind: 'SHOP', partyId: 'p1', shopId: 's1' } }), 'BAD_USER_INPUT'],
         [accrual('ac-bad-overdraft', 'c-bad-debit', '-100', 'overdraft'), 'CONFLICT'],
+        [accrual('ac-bad-date', 'c-bad', '100', 'date-only', { occurredAt: '2026-01-01' }), 'BAD_USER_INPUT'],
       ];
       const sent = await produce(
         topic(),
@@ -323,23 +324,49 @@ describe.skipIf(!brokers)('through the Kafka broker', () => {
       expect(reason?.reason).toBe('bad requisites');
     });
 
+    it('applies a RETURNED that arrives before its PAID as PAID, then RETURNED, and publishes both', async () => {
+      const p = await sentPayout();
+      await produce(oebs(), [status('oebs-early-return', p.id, 'RETURNED', 'account closed')]);
+      expect(await untilStatus(p.id, 'RETURNED')).toEqual({ status: 'RETURNED', sequence: 4, history: ['CREATED', 'SENT', 'PAID', 'RETURNED'] });
+      expect(await balance(p.clientId)).toBe(25_000n);
+      expect(await balance(p.clientId, 'payout-sent')).toBe(0n);
+
+      // Its PAID, arriving after all, changes nothing and is no dead letter.
+      await produce(oebs(), [status('oebs-late-paid', p.id, 'PAID')]);
+      expect(await untilSeen(server.app, oebs(), ['oebs-early-return', 'oebs-late-paid'])).toBe(2);
+      expect((await payout(p.id)).sequence).toBe(4);
+      expect((await deadLetters(oebs())).filter((d) => d.value.includes(p.id))).toEqual([]);
+
+      const events = await collect(server.app.settingsOf(payoutsModule).TOPIC_PAYOUT_EVENTS, (all) => all.filter((m) => m.key === p.id).length >= 4);
+      const mine = events.filter((m) => m.key === p.id).map((m) => m.value as { sequence: number; status: string });
+      expect(mine.map((e) => [e.sequence, e.status])).toEqual([
+        [1, 'CREATED'],
+        [2, 'SENT'],
+        [3, 'PAID'],
+        [4, 'RETURNED'],
+      ]);
+    });
+
     it('dead-letters a status for an unknown payout, and one the lifecycle forbids', async () => {
       const unknown = randomUUID();
       const p = await sentPayout();
+      await produce(oebs(), [status('oebs-forbidden-paid', p.id, 'PAID')]);
+      await untilStatus(p.id, 'PAID');
       const [unknownAt] = await produce(oebs(), [status('oebs-unknown', unknown, 'PAID')]);
-      const [earlyAt] = await produce(oebs(), [status('oebs-early-return', p.id, 'RETURNED')]);
+      const [forbiddenAt] = await produce(oebs(), [status('oebs-reject-after-paid', p.id, 'REJECTED')]);
       const letters = await waitFor(
-        async () => (await deadLetters(oebs())).filter((d) => d.value.includes(unknown) || d.value.includes('oebs-early-return')),
+        async () => (await deadLetters(oebs())).filter((d) => d.value.includes(unknown) || d.value.includes('oebs-reject-after-paid')),
         (rows) => rows.length === 2,
       );
       expect(letters.map((d) => [d.partition, d.offset, d.error_code]).sort()).toEqual(
         [
           [unknownAt!.partition, unknownAt!.baseOffset, 'NOT_FOUND'],
-          [earlyAt!.partition, earlyAt!.baseOffset, 'CONFLICT'],
+          [forbiddenAt!.partition, forbiddenAt!.baseOffset, 'CONFLICT'],
         ].sort(),
       );
-      expect((await payout(p.id)).status).toBe('SENT');
-      expect(await balance(p.clientId, 'payout-sent')).toBe(10_000n);
+      expect((await payout(p.id)).status).toBe('PAID');
+      expect(await balance(p.clientId)).toBe(15_000n);
+      expect(await balance(p.clientId, 'payout-sent')).toBe(0n);
     });
   });
 });

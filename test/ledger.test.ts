@@ -2,13 +2,14 @@ import { execFile, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { parseOperation } from '../src/operations/operation';
 import { InsufficientFundsError, SYSTEM_OWNER, worldAccount, type AccountKey } from '../src/ledger/ledger.service';
 import { sqlState, violatedConstraint } from '../src/platform/database-errors';
 import { ConflictError } from '../src/platform/errors';
 import type { Payee } from '../src/access/payee';
 import { createTestApp, type TestApp } from './helpers/app';
+import { Random, seedFromEnv } from './helpers/random';
 import { shopsModule } from '../src/shops/module';
 import { payoutsModule } from '../src/payouts/module';
 import { operationsModule } from '../src/operations/module';
@@ -315,6 +316,85 @@ describe('concurrency', () => {
     );
     expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
     expect([await balanceOf(a), await balanceOf(b)]).toEqual([500n - 20n * 30n + 20n * 20n, 500n + 20n * 30n - 20n * 20n]);
+    expect(await t.app.checkLedger(fork())).toEqual([]);
+  });
+});
+
+describe('payout batches racing transfer batches', () => {
+  const SEED = seedFromEnv();
+
+  it(`keeps the books when createMany races ledger_post_many batches and single transfers over the same accounts (SEED=${SEED})`, async () => {
+    onTestFailed(() => console.error(`ledger: replay with SEED=${SEED}`));
+    const rng = new Random(SEED);
+    const ids = Array.from({ length: 6 }, (_, i) => `mix-${i}`);
+    const world = await open(worldAccount('RUB'));
+    const available = new Map<string, string>();
+    const reserved = new Map<string, string>();
+    for (const id of ids) {
+      available.set(id, (await fund(id, 20_000n, `mix:fund:${id}`)).payee);
+      reserved.set(id, await open(account(id, 'payout-reserved')));
+    }
+    /** The books as they must be: balance by account id. */
+    const expected = new Map<string, bigint>([...available.values()].map((a) => [a, 20_000n]));
+    const move = (from: string, to: string, amount: bigint) => {
+      expected.set(from, (expected.get(from) ?? 0n) - amount);
+      expected.set(to, (expected.get(to) ?? 0n) + amount);
+    };
+    const live: { id: string; payee: string; amount: bigint }[] = [];
+    let n = 0;
+
+    for (let round = 0; round < 10; round++) {
+      // Each batch names its accounts in an order of its own: the database must lock them in one.
+      const payoutBatches = Array.from({ length: 3 }, () =>
+        Array.from({ length: 4 }, () => ({ payee: rng.pick(ids), amount: rng.bigint(100, 4_000), key: `mix:payout:${++n}` })),
+      );
+      const transferBatches = Array.from({ length: 3 }, () =>
+        Array.from({ length: 4 }, () => {
+          const payee = available.get(rng.pick(ids))!;
+          const credit = rng.chance(0.5);
+          return { debit: credit ? world : payee, credit: credit ? payee : world, amount: rng.bigint(100, 4_000), key: `mix:transfer:${++n}` };
+        }),
+      );
+      const cancels = live.splice(0, Math.min(live.length, 3));
+
+      const work: { effect: () => void; promise: Promise<unknown> }[] = [
+        ...payoutBatches.map((batch) => ({
+          promise: inTransaction((tx) =>
+            t.app.use(payoutsModule).lifecycle.createMany(
+              tx,
+              batch.map((p) => ({ payee: { kind: 'CLIENT', id: p.payee }, amount: p.amount, currency: 'RUB', source: 'MANUAL' as const, idempotencyKey: p.key })),
+            ),
+          ).then((changes) => changes.forEach((c, i) => live.push({ id: c.payout.id, payee: batch[i]!.payee, amount: batch[i]!.amount }))),
+          effect: () => batch.forEach((p) => move(available.get(p.payee)!, reserved.get(p.payee)!, p.amount)),
+        })),
+        ...transferBatches.map((batch) => ({
+          promise: inTransaction((tx) =>
+            t.app.use(ledgerModule).ledger.postMany(
+              tx,
+              batch.map((x) => ({ idempotencyKey: x.key, debitAccountId: x.debit, creditAccountId: x.credit, amount: x.amount, currency: 'RUB', kind: 'test' })),
+            ),
+          ),
+          effect: () => batch.forEach((x) => move(x.debit, x.credit, x.amount)),
+        })),
+        ...cancels.map((p) => ({
+          promise: inTransaction((tx) => t.app.use(payoutsModule).lifecycle.cancel(tx, p.id, { actor: 'test' })),
+          effect: () => move(reserved.get(p.payee)!, available.get(p.payee)!, p.amount),
+        })),
+      ];
+      const results = await Promise.allSettled(work.map((w) => w.promise));
+      for (const [i, result] of results.entries()) {
+        if (result.status === 'fulfilled') work[i]!.effect();
+        // Only the money may be short; a deadlock or anything else is a failure of the locking.
+        else expect(result.reason, `round ${round}`).toBeInstanceOf(InsufficientFundsError);
+      }
+      const payees = [...available.values(), ...reserved.values()];
+      const rows = await fork().execute<{ id: string; balance: string }[]>('SELECT id, balance::text AS balance FROM ledger_account WHERE id IN (?)', [
+        payees,
+      ]);
+      expect(Object.fromEntries(rows.map((r) => [r.id, BigInt(r.balance)])), `round ${round}`).toEqual(
+        Object.fromEntries(payees.map((id) => [id, expected.get(id) ?? 0n])),
+      );
+    }
     expect(await t.app.checkLedger(fork())).toEqual([]);
   });
 });

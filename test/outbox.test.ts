@@ -1,12 +1,16 @@
+import { KafkaJSError } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, loadAppSettings, type App } from '../src/app/app';
 import { worldAccount } from '../src/ledger/ledger.service';
 import type { PayoutStatus } from '../src/payouts/lifecycle';
 import { createLogger } from '../src/platform/logger';
+import { OutboxPoller } from '../src/platform/outbox/poller';
 import { OutboxPublisher } from '../src/platform/outbox/publisher';
 import type { Payee } from '../src/access/payee';
 import { createTestApp, kafkaBrokers, startTestServer, testEnv, type TestApp, type TestServer } from './helpers/app';
-import { collectAll, waitFor, type ReceivedMessage } from './helpers/kafka';
+import { collectAll, testKafka, waitFor, type ReceivedMessage } from './helpers/kafka';
+import { buildProgram, killStrayWorkers, startWorkerProcess } from './helpers/worker-process';
+import { createTestDatabase } from './helpers/database';
 import { payoutsModule } from '../src/payouts/module';
 import { ledgerModule } from '../src/ledger/module';
 import { erpModule } from '../src/erp/module';
@@ -175,3 +179,148 @@ describe.skipIf(!brokers)('outbox with Kafka off', () => {
     expect(erp.filter((m) => m.key === payout.id)).toHaveLength(1);
   });
 });
+
+/** What is on each topic, as `topic/key/value` lines with how often each was published. */
+async function publishedOn(topics: string[]): Promise<Map<string, number>> {
+  const seen = new Map<string, number>();
+  for (const topic of topics) {
+    for (const m of await collectAll(topic)) {
+      const line = `${topic}/${m.key}/${JSON.stringify(m.value)}`;
+      seen.set(line, (seen.get(line) ?? 0) + 1);
+    }
+  }
+  return seen;
+}
+
+/** The outbox's rows as the lines `publishedOn` gives for them. */
+async function outboxLines(app: App): Promise<string[]> {
+  const rows = await app.orm.em.fork().execute<{ topic: string; key: string; value: string }[]>('SELECT topic, key, value FROM outbox_message ORDER BY id');
+  return rows.map((r) => `${r.topic}/${r.key}/${JSON.stringify(JSON.parse(r.value))}`);
+}
+
+describe.skipIf(!brokers)('the outbox when publishing fails part-way', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp({ kafka: true });
+  });
+  afterAll(async () => t?.close());
+
+  it('keeps every message when the broker refuses a batch, even one it took in part, and the poller publishes them all later', async () => {
+    const { app } = t;
+    await fund(app, { kind: 'CLIENT', id: 'c-refused' }, 50_000n, 'refused');
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await payoutThrough(app, { kind: 'CLIENT', id: 'c-refused' }, 1_000n, `refused-${i}`, ['SENT']));
+    const written = await outboxLines(app);
+    expect(written).toHaveLength(15); // CREATED and SENT on payouts.events, one erp.payouts each
+
+    // The broker takes the first topic of the batch, then the call fails (as a timeout or a lost leader does).
+    const producer = app.producer!;
+    let refusals = 2;
+    const flaky = {
+      sendBatch: async (batch: Parameters<typeof producer.sendBatch>[0]) => {
+        if (refusals-- > 0) {
+          await producer.sendBatch({ ...batch, topicMessages: batch.topicMessages!.slice(0, 1) });
+          throw new KafkaJSError('the broker did not answer in time', { retriable: true });
+        }
+        return producer.sendBatch(batch);
+      },
+    } as unknown as typeof producer;
+    const publisher = new OutboxPublisher(app.orm, flaky, app.metrics, app.logger, 500);
+    await expect(publisher.drain()).rejects.toThrow(/did not answer/);
+    expect(await outboxLines(app)).toEqual(written);
+
+    // The worker's poller tries again after a failure and empties the outbox.
+    const poller = new OutboxPoller(() => publisher.drain(), app.logger, 20);
+    poller.start();
+    try {
+      expect(await waitFor(() => outboxSize(app), (n) => n === 0, 10_000)).toBe(0);
+    } finally {
+      await poller.stop();
+    }
+    const published = await publishedOn([app.settingsOf(payoutsModule).TOPIC_PAYOUT_EVENTS, app.settingsOf(erpModule).TOPIC_ERP_PAYOUTS]);
+    // At least once each; the part the broker took before failing, more than once.
+    expect([...published.keys()].sort()).toEqual([...written].sort());
+    expect([...published.values()].some((n) => n > 1)).toBe(true);
+    for (const id of ids) expect(await payoutStatus(app, id)).toBe('SENT');
+  });
+});
+
+describe.skipIf(!brokers)('the outbox publisher killed between the broker’s acknowledgement and its DELETE', () => {
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  let env: Record<string, string>;
+  let app: App;
+  beforeAll(async () => {
+    buildProgram();
+    database = await createTestDatabase();
+    // Small batches, polled often: the worker is between an acknowledgement and its DELETE often.
+    env = testEnv(database.url, {
+      kafka: true,
+      env: { LOG_LEVEL: 'info', OUTBOX_BATCH_SIZE: '5', OUTBOX_POLL_INTERVAL: '10ms', PAYOUT_REQ_GATE_INTERVAL: '1h', PAYOUT_OEBS_GATE_INTERVAL: '1h' },
+    });
+    const settings = loadAppSettings({ ...env, LOG_LEVEL: 'warn' });
+    app = await createApp({ settings, logger: createLogger('warn'), databaseUrl: database.url });
+  });
+  afterAll(async () => {
+    killStrayWorkers();
+    await app?.close();
+    await database?.drop();
+  });
+
+  it('publishes what it had sent again from the next process, and loses nothing', { timeout: 180_000 }, async () => {
+    const client: Payee = { kind: 'CLIENT', id: 'c-publisher-killed' };
+    await fund(app, client, 1_000_000n, 'publisher-killed');
+    // Sent already, so the worker's start-up send gate finds nothing to do: only the outbox moves.
+    const ids: string[] = [];
+    for (let i = 0; i < 60; i++) ids.push(await payoutThrough(app, client, 1_000n, `publisher-killed-${i}`, ['SENT']));
+    const written = await outboxLines(app);
+    const topics = [app.settingsOf(payoutsModule).TOPIC_PAYOUT_EVENTS, app.settingsOf(erpModule).TOPIC_ERP_PAYOUTS];
+    const admin = testKafka().admin();
+    await admin.connect();
+    const onTopics = async () => {
+      let total = 0;
+      for (const topic of topics) for (const p of await admin.fetchTopicOffsets(topic).catch(() => [])) total += Number(p.high) - Number(p.low);
+      return total;
+    };
+
+    try {
+      // Freeze the worker now and then; kill it when the broker has more than the outbox has let go of.
+      const victim = startWorkerProcess(database.url, env);
+      let caught: { published: number; deleted: number } | null = null;
+      const deadline = Date.now() + 60_000;
+      while (!caught && Date.now() < deadline && victim.child.exitCode === null) {
+        await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 8)));
+        victim.child.kill('SIGSTOP');
+        await new Promise((resolve) => setTimeout(resolve, 50)); // what is on its way lands
+        const deleted = written.length - (await outboxSize(app));
+        const published = await onTopics();
+        if (published > deleted) caught = { published, deleted };
+        else if (deleted === written.length) break;
+        else victim.child.kill('SIGCONT');
+      }
+      victim.child.kill('SIGKILL');
+      expect(await victim.exited).toEqual({ code: null, signal: 'SIGKILL' });
+      expect(caught, `never caught between an acknowledgement and its DELETE: ${victim.output()}`).not.toBeNull();
+      expect(caught!.deleted).toBeLessThan(written.length);
+      // Its transaction died with it: what the broker had and the outbox had not let go of is still there.
+      expect(written.length - (await outboxSize(app))).toBe(caught!.deleted);
+
+      const heir = startWorkerProcess(database.url, env);
+      expect(await waitFor(() => outboxSize(app), (n) => n === 0, 60_000), heir.output()).toBe(0);
+      heir.child.kill('SIGTERM');
+      expect(await heir.exited).toEqual({ code: 0, signal: null });
+    } finally {
+      await admin.disconnect();
+    }
+
+    const published = await publishedOn(topics);
+    expect([...published.keys()].sort()).toEqual([...written].sort());
+    expect([...published.values()].filter((n) => n > 1).length, 'the batch in flight was published again').toBeGreaterThan(0);
+    for (const id of ids) expect(await payoutStatus(app, id)).toBe('SENT');
+    expect(await app.checkLedger()).toEqual([]);
+  });
+});
+
+async function payoutStatus(app: App, id: string): Promise<string> {
+  const [row] = await app.orm.em.fork().execute<{ status: string }[]>('SELECT status FROM payout WHERE id = ?', [id]);
+  return row!.status;
+}

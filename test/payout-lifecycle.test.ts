@@ -1,10 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { InsufficientFundsError } from '../src/ledger/ledger.service';
 import type { PayoutStatus } from '../src/payouts/lifecycle';
 import { InvalidTransitionError } from '../src/payouts/payout-lifecycle';
 import type { PayoutRow } from '../src/payouts/payout-messages';
 import type { Payee } from '../src/access/payee';
 import { createTestApp, type TestApp } from './helpers/app';
+import { Random, seedFromEnv } from './helpers/random';
 import { payoutsModule } from '../src/payouts/module';
 import { ledgerModule } from '../src/ledger/module';
 import { erpModule } from '../src/erp/module';
@@ -73,6 +74,73 @@ describe('payout lifecycle and its money', () => {
     await move(returned.payout.id, 'PAID');
     await move(returned.payout.id, 'RETURNED');
     expect(await balances(payee)).toMatchObject({ payout: 30_000n, 'payout-reserved': 0n, 'payout-sent': 0n });
+    expect(await t.app.checkLedger()).toEqual([]);
+  });
+
+  it('applies a RETURNED that arrives before its PAID as PAID, then RETURNED: history, money and messages', async () => {
+    const payee = client('life-early-return');
+    await accrue(payee, 20_000n, 'earn-1');
+    const fromSent = (await create(payee, 12_000n, 'life-early-return-sent')).payout;
+    const fromAccepted = (await create(payee, 8_000n, 'life-early-return-accepted')).payout;
+    await move(fromSent.id, 'SENT');
+    await move(fromAccepted.id, 'SENT');
+    await move(fromAccepted.id, 'ACCEPTED');
+
+    for (const [payout, before] of [
+      [fromSent, ['CREATED', 'SENT']],
+      [fromAccepted, ['CREATED', 'SENT', 'ACCEPTED']],
+    ] as const) {
+      const returned = await move(payout.id, 'RETURNED');
+      expect(returned).toMatchObject({ changed: true, payout: { status: 'RETURNED', sequence: before.length + 2 } });
+      const history = await t.app.orm.em
+        .fork()
+        .execute<{ sequence: number; status: string; reason: string | null }[]>(
+          'SELECT sequence, status, reason FROM payout_status_change WHERE payout_id = ? ORDER BY sequence',
+          [payout.id],
+        );
+      expect(history.map((h) => [h.sequence, h.status])).toEqual([...before, 'PAID', 'RETURNED'].map((status, i) => [i + 1, status]));
+      expect(history.slice(-2).map((h) => h.reason)).toEqual(['implied by RETURNED', 'test']);
+      // Paid out of the ledger and back in: one transfer each, as if the two messages had come in order.
+      const transfers = await t.app.orm.em
+        .fork()
+        .execute<{ idempotency_key: string; amount: string }[]>(
+          'SELECT idempotency_key, amount::text AS amount FROM ledger_transfer WHERE idempotency_key IN (?) ORDER BY id',
+          [[`payout:${payout.id}:PAID`, `payout:${payout.id}:RETURNED`]],
+        );
+      expect(transfers).toEqual([
+        { idempotency_key: `payout:${payout.id}:PAID`, amount: payout.amount },
+        { idempotency_key: `payout:${payout.id}:RETURNED`, amount: payout.amount },
+      ]);
+      const events = await t.app.orm.em
+        .fork()
+        .execute<{ value: string }[]>("SELECT value FROM outbox_message WHERE topic = 'payouts.events' AND key = ? ORDER BY id", [payout.id]);
+      expect(events.map((e) => JSON.parse(e.value)).map((e) => [e.sequence, e.status, e.payout.status])).toEqual(
+        [...before, 'PAID', 'RETURNED'].map((status, i) => [i + 1, status, status]),
+      );
+    }
+    expect(await balances(payee)).toMatchObject({ payout: 20_000n, 'payout-reserved': 0n, 'payout-sent': 0n });
+
+    // The PAID arriving after all, and the RETURNED again, change nothing.
+    for (const late of ['PAID', 'RETURNED', 'ACCEPTED'] as const) {
+      expect(await move(fromSent.id, late)).toMatchObject({ changed: false, payout: { status: 'RETURNED', sequence: 4 } });
+    }
+    expect(await balances(payee)).toMatchObject({ payout: 20_000n, 'payout-reserved': 0n, 'payout-sent': 0n });
+    expect(await t.app.checkLedger()).toEqual([]);
+  });
+
+  it('refuses a RETURNED for a payout that was never sent or whose money came back already', async () => {
+    const payee = client('life-no-return');
+    await accrue(payee, 3_000n, 'earn-1');
+    const created = (await create(payee, 1_000n, 'life-no-return-created')).payout;
+    const rejected = (await create(payee, 1_000n, 'life-no-return-rejected')).payout;
+    const cancelled = (await create(payee, 1_000n, 'life-no-return-cancelled')).payout;
+    await move(rejected.id, 'SENT');
+    await move(rejected.id, 'REJECTED');
+    await move(cancelled.id, 'CANCELLED');
+    for (const payout of [created, rejected, cancelled]) {
+      await expect(move(payout.id, 'RETURNED')).rejects.toBeInstanceOf(InvalidTransitionError);
+    }
+    expect(await balances(payee)).toMatchObject({ payout: 2_000n, 'payout-reserved': 1_000n, 'payout-sent': 0n });
     expect(await t.app.checkLedger()).toEqual([]);
   });
 
@@ -265,3 +333,125 @@ describe('payout lifecycle and its money', () => {
     expect(erp[0]).toMatchObject({ payoutId: payout.id, payee: { kind: 'CLIENT', id: 'life-6' }, amount: '1000', currency: 'RUB' });
   });
 });
+
+describe('sending racing cancels', () => {
+  const SEED = seedFromEnv();
+  const sender = () => t.app.use(payoutsModule).sender;
+  const cancel = (id: string) => t.app.orm.em.fork().transactional((tx) => t.app.use(payoutsModule).lifecycle.cancel(tx, id, { actor: 'test' }));
+
+  async function statusesOf(ids: string[]): Promise<Map<string, { status: string; history: string }>> {
+    const rows = await t.app.orm.em.fork().execute<{ id: string; status: string; history: string }[]>(
+      `SELECT id, status, (SELECT string_agg(status, '>' ORDER BY sequence) FROM payout_status_change WHERE payout_id = p.id) AS history
+         FROM payout p WHERE id IN (?)`,
+      [ids],
+    );
+    return new Map(rows.map((row) => [row.id, row]));
+  }
+
+  async function sentEvidence(ids: string[]): Promise<{ facts: string[]; erp: string[]; transfers: string[] }> {
+    const em = t.app.orm.em.fork();
+    const facts = await t.app.use(payoutsModule).facts.forPayouts(em, ids);
+    const erp = await em.execute<{ key: string }[]>(`SELECT key FROM outbox_message WHERE topic = 'erp.payouts' AND key IN (?)`, [ids]);
+    const transfers = await em.execute<{ reference: string }[]>(`SELECT reference FROM ledger_transfer WHERE kind = 'payout_sent' AND reference IN (?)`, [ids]);
+    return { facts: facts.map((f) => f.payout_id).sort(), erp: erp.map((m) => m.key).sort(), transfers: transfers.map((x) => x.reference).sort() };
+  }
+
+  it('refuses a cancel that waited for a send in progress, and the send goes through whole', async () => {
+    const payee = client('race-cancel-1');
+    await accrue(payee, 3_000n, 'earn-1');
+    const read: PayoutRow[] = [];
+    for (const key of ['a', 'b', 'c']) read.push((await create(payee, 1_000n, `race-cancel-1-${key}`)).payout);
+    const inFlight = await t.app.use(ledgerModule).ledger.accountIds(t.app.orm.em.fork(), [
+      { owner: { kind: 'CLIENT', id: 'race-cancel-1' }, type: 'payout-sent', currency: 'RUB' },
+    ]);
+    // A test session holds the in-flight account: the first send stops inside its transaction, holding its payout.
+    const holder = t.app.orm.em.fork();
+    await holder.begin();
+    let sending: Promise<boolean[]>;
+    let cancelling: Promise<unknown>;
+    try {
+      await holder.execute('SELECT 1 FROM ledger_account WHERE id = ? FOR UPDATE', [inFlight[0]]);
+      sending = sender().sendEach(t.app.orm.em.fork(), read, { actor: 'test' });
+      await waitingFor(1);
+      cancelling = cancel(read[0]!.id).then(
+        () => 'cancelled',
+        (error: unknown) => error,
+      );
+      await waitingFor(2); // the cancel waits for the payout the send holds
+    } finally {
+      await holder.rollback();
+    }
+    expect(await sending).toEqual([true, true, true]);
+    expect(await cancelling).toBeInstanceOf(InvalidTransitionError);
+    const ids = read.map((p) => p.id);
+    expect([...(await statusesOf(ids)).values()].map((p) => p.history)).toEqual(ids.map(() => 'CREATED>SENT'));
+    expect(await sentEvidence(ids)).toEqual({ facts: [...ids].sort(), erp: [...ids].sort(), transfers: [...ids].sort() });
+    expect(await balances(payee)).toMatchObject({ payout: 0n, 'payout-reserved': 0n, 'payout-sent': 3_000n });
+    expect(await t.app.checkLedger()).toEqual([]);
+  });
+
+  it(`sends or cancels each payout, never both, when cancels race the sender's batches (SEED=${SEED})`, async () => {
+    onTestFailed(() => console.error(`payout lifecycle: replay with SEED=${SEED}`));
+    const rng = new Random(SEED);
+    const payees = ['race-cancel-2a', 'race-cancel-2b', 'race-cancel-2c'].map(client);
+    for (const payee of payees) await accrue(payee, 100_000n, 'earn-1');
+    const tally = { cancelled: 0, sent: 0, sentUnderACancel: 0 };
+    for (let round = 0; round < 5; round++) {
+      const read: PayoutRow[] = [];
+      for (let i = 0; i < 30; i++) read.push((await create(rng.pick(payees), rng.bigint(1, 1_000), `race-cancel-2-${round}-${i}`)).payout);
+      const ids = read.map((p) => p.id);
+      const targeted = ids.filter(() => rng.chance(0.5));
+      // Two senders over the same queue, as two workers' gates read it, and cancels arriving meanwhile.
+      const [first, second, cancels] = await Promise.all([
+        sender().sendEach(t.app.orm.em.fork(), read, { actor: 'test' }),
+        sender().sendEach(t.app.orm.em.fork(), [...read].reverse(), { actor: 'test' }).then((sent) => sent.reverse()),
+        Promise.all(
+          targeted.map(async (id) => {
+            await new Promise((resolve) => setTimeout(resolve, rng.int(0, 15)));
+            return cancel(id).then(
+              (change) => change.changed,
+              (error: unknown) => {
+                if (!(error instanceof InvalidTransitionError)) throw error;
+                return false;
+              },
+            );
+          }),
+        ),
+      ]);
+      const cancelled = new Set(targeted.filter((_, i) => cancels[i]));
+      const sent = new Set(ids.filter((_, i) => first[i] || second[i]));
+      const statuses = await statusesOf(ids);
+      for (const [i, id] of ids.entries()) {
+        expect(first[i] && second[i], `${id} sent twice`).toBe(false);
+        expect(sent.has(id) && cancelled.has(id), `${id} sent and cancelled`).toBe(false);
+        // Untargeted payouts are always sent: nothing else holds them.
+        const status = cancelled.has(id) ? 'CANCELLED' : sent.has(id) ? 'SENT' : 'CREATED';
+        expect(status, `${id} neither sent nor cancelled`).not.toBe('CREATED');
+        expect(statuses.get(id), id).toEqual({ id, status, history: `CREATED>${status}` });
+      }
+      tally.cancelled += cancelled.size;
+      tally.sent += sent.size;
+      tally.sentUnderACancel += targeted.filter((id) => sent.has(id)).length;
+      const sentIds = [...sent].sort();
+      expect(await sentEvidence(ids)).toEqual({ facts: sentIds, erp: sentIds, transfers: sentIds });
+    }
+    // The premise: cancels won some races and lost others.
+    expect(tally.cancelled, JSON.stringify(tally)).toBeGreaterThan(0);
+    expect(tally.sentUnderACancel, JSON.stringify(tally)).toBeGreaterThan(0);
+    for (const payee of payees) expect((await balances(payee))['payout-reserved']).toBe(0n);
+    expect(await t.app.checkLedger()).toEqual([]);
+  });
+});
+
+/** Waits until `count` sessions of this database, other than the test's own queries, wait for a lock. */
+async function waitingFor(count: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const [row] = await t.app.orm.em
+      .fork()
+      .execute<{ n: string }[]>("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'");
+    if (Number(row!.n) >= count) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`${count} sessions never waited for a lock`);
+}

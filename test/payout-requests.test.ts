@@ -1,4 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client } from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { InsufficientFundsError } from '../src/ledger/ledger.service';
+import { sqlState } from '../src/platform/database-errors';
 import { NotFoundError } from '../src/platform/errors';
 import type { Payee } from '../src/access/payee';
 import {
@@ -10,6 +13,7 @@ import {
 } from './generated/graphql';
 import { startTestServer, tokenFor, type TestServer } from './helpers/app';
 import { errorCodes, graphql } from './helpers/graphql';
+import { waitFor } from './helpers/kafka';
 import { requestsModule } from '../src/requests/module';
 import { payoutsModule } from '../src/payouts/module';
 import { ledgerModule } from '../src/ledger/module';
@@ -199,9 +203,10 @@ describe('requestPayout records the request and nothing more', () => {
       );
     expect(rows.map((r) => `${r.client_id}/${r.idempotency_key}`)).toEqual(['rq-c1/d-1', 'rq-c1/d-2', 'rq-c2/s-1']);
 
-    // A request of another client is not shown to the dispatcher either.
+    // A request of another client is not shown to the dispatcher either: refused as outside its scopes.
     const seen = await graphql(server.url, PayoutRequestDocument, { id: byService.data!.requestPayout.id }, dispatcher);
-    expect(seen.data?.payoutRequest ?? null).toBeNull();
+    expect(errorCodes(seen)).toEqual(['FORBIDDEN']);
+    expect(seen.data?.payoutRequest).toBeNull();
   });
 });
 
@@ -376,10 +381,15 @@ describe('payoutRequests and retryPayoutRequest', () => {
     const own = await graphql(server.url, PayoutRequestsDocument, { filter: { clientId: 'rq-scope-1' } }, dispatcher);
     expect(own.data?.payoutRequests.nodes.map((n) => n.clientId)).toEqual(['rq-scope-1']);
     const all = await graphql(server.url, PayoutRequestsDocument, { first: 100 }, dispatcher);
-    const clients = new Set(all.data?.payoutRequests.nodes.map((n) => n.clientId) ?? []);
-    expect([...clients].filter((c) => c !== 'rq-scope-1')).toEqual([]);
+    expect(all.errors).toBeUndefined();
+    expect(new Set(all.data!.payoutRequests.nodes.map((n) => n.clientId))).toEqual(new Set(['rq-scope-1']));
+    // Asking for another client's requests is no error: the list is limited to what the token sees, so it is empty.
     const other = await graphql(server.url, PayoutRequestsDocument, { filter: { clientId: 'rq-scope-2' } }, dispatcher);
-    expect(other.data?.payoutRequests.nodes ?? []).toEqual([]);
+    expect(other.errors).toBeUndefined();
+    expect(other.data!.payoutRequests).toMatchObject({ totalCount: 0, nodes: [] });
+    // A token that names no client sees no requests at all.
+    const noClients = await graphql(server.url, PayoutRequestsDocument, {}, tokenFor('dispatcher', []));
+    expect(errorCodes(noClients)).toEqual(['FORBIDDEN']);
   });
 
   it('puts an ERROR request back to NEW for an admin, and it is processed once the cause is gone', async () => {
@@ -421,5 +431,276 @@ describe('payoutRequests and retryPayoutRequest', () => {
     const response = await graphql(server.url, PayoutRequestDocument, { id: '00000000-0000-4000-8000-000000000000' }, admin);
     expect(response.errors).toBeUndefined();
     expect(response.data?.payoutRequest).toBeNull();
+  });
+});
+
+/**
+ * The req-gate when part of a batch fails for a reason that is not the request's: a deadlock, a
+ * debit that takes the money, the process dying between its two ways of settling a batch. Locks
+ * are held by sessions of the test's own (plain pg clients), so each race is made to happen.
+ */
+describe('the req-gate under partial failures', () => {
+  // Closing a session ends its transaction and lets go of its locks, even after a failed assertion.
+  const sessions: Client[] = [];
+  afterEach(async () => {
+    for (const session of sessions.splice(0)) await session.end().catch(() => {});
+  });
+
+  async function session(): Promise<Client> {
+    const client = new Client({ connectionString: server.env.DATABASE_URL });
+    await client.connect();
+    sessions.push(client);
+    return client;
+  }
+
+  async function accountId(clientId: string, type: string): Promise<string> {
+    const rows = await server.app.use(ledgerModule).ledger.accountIds(server.app.orm.em.fork(), [
+      { owner: { kind: 'CLIENT', id: clientId }, type, currency: 'RUB' },
+    ]);
+    return rows[0]!;
+  }
+
+  /** Sessions of this database, other than the given ones, waiting for a lock; with what they are running. */
+  async function waitingForLock(besides: Client[]): Promise<{ pid: number; query: string }[]> {
+    const pids = await Promise.all(besides.map(async (c) => (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid));
+    return server.app.orm.em
+      .fork()
+      .execute<{ pid: number; query: string }[]>(
+        `SELECT pid, query FROM pg_stat_activity
+          WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid() AND NOT (pid = ANY (?::int[]))`,
+        [`{${pids.join(',')}}`],
+      );
+  }
+
+  async function untilGateWaits(besides: Client[]): Promise<{ pid: number; query: string }> {
+    const [waiting] = await waitFor(() => waitingForLock(besides), (rows) => rows.length > 0, 10_000);
+    if (!waiting) throw new Error('the req-gate never waited for the lock the test holds');
+    return waiting;
+  }
+
+  const lockRow = (client: Client, id: string) => client.query('SELECT 1 FROM ledger_account WHERE id = $1 FOR UPDATE', [id]);
+
+  async function requestRows(ids: string[]) {
+    const rows = await server.app.orm.em
+      .fork()
+      .execute<{ id: string; status: string; attempts: number }[]>('SELECT id, status, attempts FROM payout_request WHERE id IN (?)', [ids]);
+    return ids.map((id) => rows.find((row) => row.id === id)!).map(({ status, attempts }) => ({ status, attempts }));
+  }
+
+  /** Requests for clients funded with 1 000, 2 000, …: recorded in this order, so the gate takes them in it. */
+  async function fundedRequests(prefix: string, count: number): Promise<{ clients: string[]; ids: string[] }> {
+    await drain();
+    const clients = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
+    for (const [i, clientId] of clients.entries()) await fund(clientId, BigInt(1_000 * (i + 1)));
+    const ids: string[] = [];
+    for (const clientId of clients) ids.push((await record(clientId, 'k')).request.id);
+    return { clients, ids };
+  }
+
+  it('leaves the whole batch NEW when it deadlocks in the batch path, and the next run settles it', async () => {
+    const { clients, ids } = await fundedRequests('rq-deadlock', 3);
+    const victim = clients[1]!;
+    const [available, reserved] = [await accountId(victim, 'payout'), await accountId(victim, 'payout-reserved')];
+
+    // The test holds the victim's reserved account; the gate takes its available balance and waits
+    // for the reserved one; the test then asks for the available one: a real deadlock.
+    const other = await session();
+    await other.query('BEGIN');
+    await lockRow(other, reserved);
+    const batch = server.app.use(requestsModule).requests.processBatch(10).then(
+      (taken) => ({ taken }),
+      (error: unknown) => ({ error }),
+    );
+    await untilGateWaits([other]);
+    await lockRow(other, available); // granted once PostgreSQL has picked the gate as the deadlock's victim
+    await other.query('ROLLBACK');
+
+    const outcome = await batch;
+    expect(outcome, 'the batch should have failed as a deadlock').toHaveProperty('error');
+    expect(sqlState((outcome as { error: unknown }).error)).toBe('40P01');
+    // Not the requests' fault: none is ERROR or counted as tried, nothing was paid.
+    expect(await requestRows(ids)).toEqual(ids.map(() => ({ status: 'NEW', attempts: 0 })));
+    for (const id of ids) expect(await payoutsOf(id)).toEqual([]);
+    expect(await balances(victim)).toMatchObject({ 'payout/RUB': 2_000n, 'payout-reserved/RUB': 0n });
+
+    expect(await drain()).toBe(3);
+    expect(await requestRows(ids)).toEqual(ids.map(() => ({ status: 'DONE', attempts: 1 })));
+    for (const [i, id] of ids.entries()) {
+      expect(await payoutsOf(id)).toEqual([{ amount: BigInt(1_000 * (i + 1)), currency: 'RUB', status: 'CREATED', payee: clients[i] }]);
+    }
+    expect(await server.app.checkLedger()).toEqual([]);
+  });
+
+  /**
+   * Drives a batch into its request-by-request retry (one request's key is squatted, which fails
+   * the batch path) and stops it there: the retry waits for the last client's reserved account,
+   * which a test session took as the batch path let go of it. Returns that session and the gate's
+   * session, with the retry in the middle of its work (the first request settled, the second ERROR).
+   */
+  async function stopInsideTheRetry(ids: string[], clients: string[]) {
+    const last = clients.at(-1)!;
+    const reserved = await accountId(last, 'payout-reserved');
+    await squat(ids[1]!);
+    const first = await session();
+    const second = await session();
+    await first.query('BEGIN');
+    await lockRow(first, reserved);
+    const batch = server.app.use(requestsModule).requests.processBatch(10).then(
+      (taken) => ({ taken }),
+      (error: unknown) => ({ error }),
+    );
+    // The batch path waits for the reserved account; the second session queues behind it.
+    await untilGateWaits([first, second]);
+    await second.query('BEGIN');
+    const secondHasIt = lockRow(second, reserved);
+    await waitFor(() => waitingForLock([first]), (rows) => rows.length === 2, 10_000);
+    // Let the batch path go on and fail; the second session takes the account before the retry needs it.
+    await first.query('ROLLBACK');
+    await secondHasIt;
+    const gate = await untilGateWaits([first, second]);
+    expect(gate.query).toMatch(/INSERT INTO payout /); // creating (and reserving) a payout
+    return { holder: second, gate, batch };
+  }
+
+  it('leaves the whole batch NEW when it deadlocks in the request-by-request retry, undoing what the retry had settled', async () => {
+    const { clients, ids } = await fundedRequests('rq-deadlock-retry', 3);
+    const last = clients.at(-1)!;
+    const { holder, batch } = await stopInsideTheRetry(ids, clients);
+    await lockRow(holder, await accountId(last, 'payout')); // the deadlock: the gate holds this one
+    await holder.query('ROLLBACK');
+
+    const outcome = await batch;
+    expect(outcome, 'the batch should have failed as a deadlock').toHaveProperty('error');
+    expect(sqlState((outcome as { error: unknown }).error)).toBe('40P01');
+    // The first request's payout and the second's ERROR went with the retry's transaction.
+    expect(await requestRows(ids)).toEqual(ids.map(() => ({ status: 'NEW', attempts: 0 })));
+    for (const id of ids) expect(await payoutsOf(id)).toEqual([]);
+
+    expect(await drain()).toBe(3);
+    expect(await requestRows(ids)).toEqual([
+      { status: 'DONE', attempts: 1 },
+      { status: 'ERROR', attempts: 1 },
+      { status: 'DONE', attempts: 1 },
+    ]);
+    expect(await payoutsOf(ids[0]!)).toEqual([{ amount: 1_000n, currency: 'RUB', status: 'CREATED', payee: clients[0] }]);
+    expect(await payoutsOf(ids[2]!)).toEqual([{ amount: 3_000n, currency: 'RUB', status: 'CREATED', payee: clients[2] }]);
+    expect(await balances(clients[1]!)).toMatchObject({ 'payout/RUB': 2_000n });
+    expect(await server.app.checkLedger()).toEqual([]);
+  });
+
+  it('loses and repeats nothing when the process dies after the batch path failed, in the middle of the retry', async () => {
+    const { clients, ids } = await fundedRequests('rq-crash-retry', 3);
+    const { holder, gate, batch } = await stopInsideTheRetry(ids, clients);
+    // The process dies: to the database, its connection is gone in the middle of the transaction.
+    await holder.query('SELECT pg_terminate_backend($1)', [gate.pid]);
+    const outcome = await batch;
+    expect(outcome).toHaveProperty('error');
+    await holder.query('ROLLBACK');
+
+    // As if the batch had never been taken.
+    expect(await requestRows(ids)).toEqual(ids.map(() => ({ status: 'NEW', attempts: 0 })));
+    for (const id of ids) expect(await payoutsOf(id)).toEqual([]);
+    for (const [i, clientId] of clients.entries()) expect(await balances(clientId)).toMatchObject({ 'payout/RUB': BigInt(1_000 * (i + 1)) });
+
+    // The next run (here, on a fresh connection of the same pool) settles each request once.
+    expect(await drain()).toBe(3);
+    expect(await requestRows(ids)).toEqual([
+      { status: 'DONE', attempts: 1 },
+      { status: 'ERROR', attempts: 1 },
+      { status: 'DONE', attempts: 1 },
+    ]);
+    expect(await payoutsOf(ids[0]!)).toEqual([{ amount: 1_000n, currency: 'RUB', status: 'CREATED', payee: clients[0] }]);
+    expect(await payoutsOf(ids[1]!)).toEqual([]);
+    expect(await payoutsOf(ids[2]!)).toEqual([{ amount: 3_000n, currency: 'RUB', status: 'CREATED', payee: clients[2] }]);
+    expect(await server.app.checkLedger()).toEqual([]);
+  });
+
+  it('marks a request ERROR when its money is gone by the time its payout reserves it; the rest of the batch, and the client’s next request, are paid', async () => {
+    await drain();
+    await fund('rq-short', 5_000n);
+    await fund('rq-short-other', 700n);
+    const { request: short } = await record('rq-short', 'first');
+    const { request: other } = await record('rq-short-other', 'k');
+    const { request: next } = await record('rq-short', 'second');
+    // Inside the gate's transaction, just before the first request's payout reserves it, a debit
+    // takes the client's balance (as a debit slipping between reading and reserving would).
+    const em = server.app.orm.em.fork();
+    await em.execute(`
+      CREATE FUNCTION test_take_balance() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        PERFORM ledger_post('test-take:' || NEW.id, NEW.account_id,
+                            (SELECT id FROM ledger_account WHERE owner_kind = 'SYSTEM' AND type = 'world' AND currency = 'RUB'),
+                            1, 'RUB', 'test', NULL);
+        RETURN NEW;
+      END $$`);
+    await em.execute(`CREATE TRIGGER test_take_balance BEFORE INSERT ON payout FOR EACH ROW
+                        WHEN (NEW.payee_id = 'rq-short' AND NEW.source_ref = '${short.id}') EXECUTE FUNCTION test_take_balance()`);
+    try {
+      expect(await server.app.use(requestsModule).requests.processBatch(10)).toBe(3);
+    } finally {
+      await em.execute('DROP TRIGGER test_take_balance ON payout');
+      await em.execute('DROP FUNCTION test_take_balance()');
+    }
+    const failed = await requestRow(short.id);
+    expect(failed.status).toBe('ERROR');
+    expect(failed.error).toBe(new InsufficientFundsError().message);
+    expect(await payoutsOf(short.id)).toEqual([]);
+    expect(await requestRow(other.id)).toMatchObject({ status: 'DONE', error: null });
+    expect(await payoutsOf(other.id)).toEqual([{ amount: 700n, currency: 'RUB', status: 'CREATED', payee: 'rq-short-other' }]);
+    // The failed request's money was not counted as paid: the client's next request in the batch took it.
+    expect(await requestRow(next.id)).toMatchObject({ status: 'DONE', error: null });
+    expect(await payoutsOf(next.id)).toEqual([{ amount: 5_000n, currency: 'RUB', status: 'CREATED', payee: 'rq-short' }]);
+    expect(await balances('rq-short')).toMatchObject({ 'payout/RUB': 0n, 'payout-reserved/RUB': 5_000n });
+    expect(await server.app.checkLedger()).toEqual([]);
+  });
+
+  it('pays what is left when a debit commits while the gate waits for the balance', async () => {
+    await drain();
+    await fund('rq-debit-first', 10_000n);
+    const { request } = await record('rq-debit-first', 'k');
+    const debit = await session();
+    await debit.query('BEGIN');
+    const available = await accountId('rq-debit-first', 'payout');
+    const world = (await debit.query<{ id: string }>("SELECT id FROM ledger_account WHERE owner_kind = 'SYSTEM' AND type = 'world' AND currency = 'RUB'")).rows[0]!.id;
+    await debit.query(`SELECT ledger_post('test-debit-first', $1, $2, 6000, 'RUB', 'test', NULL)`, [available, world]);
+    const batch = server.app.use(requestsModule).requests.processBatch(10);
+    await untilGateWaits([debit]);
+    await debit.query('COMMIT');
+    expect(await batch).toBe(1);
+    expect(await requestRow(request.id)).toMatchObject({ status: 'DONE', error: null });
+    expect(await payoutsOf(request.id)).toEqual([{ amount: 4_000n, currency: 'RUB', status: 'CREATED', payee: 'rq-debit-first' }]);
+    expect(await balances('rq-debit-first')).toMatchObject({ 'payout/RUB': 0n, 'payout-reserved/RUB': 4_000n });
+    expect(await server.app.checkLedger()).toEqual([]);
+  });
+
+  it('holds the balance it read until its payout is reserved: a debit racing it waits and finds nothing left', async () => {
+    await drain();
+    await fund('rq-gate-first', 10_000n);
+    const { request } = await record('rq-gate-first', 'k');
+    // Keep the gate in the middle of its batch: it has read and locked the balance, and waits to reserve it.
+    const holder = await session();
+    await holder.query('BEGIN');
+    await lockRow(holder, await accountId('rq-gate-first', 'payout-reserved'));
+    const batch = server.app.use(requestsModule).requests.processBatch(10);
+    await untilGateWaits([holder]);
+    const debit = server.app.orm.em.fork().transactional((em) =>
+      server.app.use(accrualsModule).accruals.apply(
+        em,
+        { payee: client('rq-gate-first'), account: 'payout', amount: -6_000n, currency: 'RUB', reference: 'racing-debit', occurredAt: new Date() },
+        'MANUAL',
+      ),
+    );
+    const settled = debit.then(
+      () => 'applied',
+      (error: unknown) => error,
+    );
+    await waitFor(() => waitingForLock([holder]), (rows) => rows.length === 2, 10_000);
+    await holder.query('ROLLBACK');
+
+    expect(await batch).toBe(1);
+    expect(await settled).toBeInstanceOf(InsufficientFundsError);
+    expect(await payoutsOf(request.id)).toEqual([{ amount: 10_000n, currency: 'RUB', status: 'CREATED', payee: 'rq-gate-first' }]);
+    expect(await balances('rq-gate-first')).toMatchObject({ 'payout/RUB': 0n, 'payout-reserved/RUB': 10_000n });
+    expect(await server.app.checkLedger()).toEqual([]);
   });
 });

@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InsufficientFundsError } from '../src/ledger/ledger.service';
-import { PAYOUT_STATUSES, decideTransition, type PayoutStatus } from '../src/payouts/lifecycle';
+import { PAYOUT_STATUSES, decideTransition, stepsTo, type PayoutStatus } from '../src/payouts/lifecycle';
 import { InvalidTransitionError } from '../src/payouts/payout-lifecycle';
 import { accrualsModule } from '../src/accruals/module';
 import { payoutsModule } from '../src/payouts/module';
@@ -55,6 +55,8 @@ interface ModelPayout {
   amount: bigint;
   status: PayoutStatus;
   sequence: number;
+  /** Every status it has had, in order: what its history must say. */
+  history: PayoutStatus[];
 }
 
 interface ModelAccrual {
@@ -83,6 +85,8 @@ class Model {
   readonly balances = new Map<string, bigint>();
   readonly payouts = new Map<string, ModelPayout>();
   readonly accruals: ModelAccrual[] = [];
+  /** News applied as more than one step (a RETURNED before its PAID). */
+  impliedSteps = 0;
   private counter = 0;
 
   balance(key: string): bigint {
@@ -231,7 +235,7 @@ function settle(model: Model, outcomes: Outcome[]): void {
         }
         const { payout, changed } = outcome.value as { payout: { id: string; status: string; amount: string }; changed: boolean };
         expect([changed, payout.status, String(payout.amount)]).toEqual([true, 'CREATED', String(step.amount)]);
-        const created: ModelPayout = { ...step, id: payout.id, status: 'CREATED', sequence: 1 };
+        const created: ModelPayout = { ...step, id: payout.id, status: 'CREATED', sequence: 1, history: ['CREATED'] };
         model.payouts.set(payout.id, created);
         const available = payeeAccount(step.payee, 'payout', step.currency);
         model.move(available, payeeAccount(step.payee, HELD_IN.CREATED, step.currency), step.amount);
@@ -269,7 +273,10 @@ function settle(model: Model, outcomes: Outcome[]): void {
         const applied = decision === 'apply';
         const status = applied ? step.to : payout.status;
         expect([result.changed, result.payout.status], describeStep(step)).toEqual([applied, status]);
-        if (applied) advance(model, payout, step.to);
+        // News that implies a step first (RETURNED before its PAID) makes both.
+        const steps = applied ? stepsTo(payout.status, step.to) : [];
+        if (steps.length > 1) model.impliedSteps += 1;
+        for (const to of steps) advance(model, payout, to);
         break;
       }
       case 'race': {
@@ -306,9 +313,10 @@ function advance(model: Model, payout: ModelPayout, to: PayoutStatus): void {
   model.move(from, payeeAccount(payout.payee, HELD_IN[to], payout.currency), payout.amount);
   payout.status = to;
   payout.sequence += 1;
+  payout.history.push(to);
 }
 
-/** The statuses applied if the transitions ran in this order, or null when the results say otherwise. */
+/** The steps made if the transitions ran in this order, or null when the results say otherwise. */
 type Attempt = readonly [PayoutStatus, PromiseSettledResult<{ changed: boolean }>];
 function explain(status: PayoutStatus, attempts: readonly Attempt[]): PayoutStatus[] | null {
   const applied: PayoutStatus[] = [];
@@ -320,7 +328,7 @@ function explain(status: PayoutStatus, attempts: readonly Attempt[]): PayoutStat
     }
     if (result.status !== 'fulfilled' || result.value.changed !== (decision === 'apply')) return null;
     if (decision === 'apply') {
-      applied.push(to);
+      applied.push(...stepsTo(status, to));
       status = to;
     }
   }
@@ -351,13 +359,20 @@ async function verify(model: Model): Promise<void> {
   const expected = new Map([...model.balances].filter(([, balance]) => balance !== 0n));
   expect(Object.fromEntries([...actual].sort())).toEqual(Object.fromEntries([...expected].sort()));
 
-  const payouts = await em.execute<{ id: string; status: string; amount: string; sequence: number }[]>(
-    'SELECT id, status, amount::text AS amount, sequence FROM payout',
+  const payouts = await em.execute<{ id: string; status: string; amount: string; sequence: number; history: string }[]>(
+    `SELECT id, status, amount::text AS amount, sequence,
+            (SELECT string_agg(h.status, '>' ORDER BY h.sequence) FROM payout_status_change h WHERE h.payout_id = p.id) AS history
+       FROM payout p`,
   );
   expect(payouts).toHaveLength(model.payouts.size);
   for (const row of payouts) {
     const payout = model.payouts.get(row.id);
-    expect([row.status, row.amount, row.sequence], row.id).toEqual([payout?.status, String(payout?.amount), payout?.sequence]);
+    expect([row.status, row.amount, row.sequence, row.history], row.id).toEqual([
+      payout?.status,
+      String(payout?.amount),
+      payout?.sequence,
+      payout?.history.join('>'),
+    ]);
   }
 }
 
@@ -391,6 +406,7 @@ describe('randomized ledger and payouts', () => {
         for (const kind of [...musts, 'transition ok', 'transition InvalidTransitionError']) expect(count(kind), kind).toBeGreaterThan(0);
         const statuses = new Set([...model.payouts.values()].map((p) => p.status));
         expect([...statuses].sort()).toEqual([...PAYOUT_STATUSES].sort());
+        expect(model.impliedSteps, 'a RETURNED applied before its PAID').toBeGreaterThan(0);
       }
     },
     Math.max(60_000, STEPS * 60),

@@ -3,12 +3,13 @@ import { randomUUID } from 'node:crypto';
 import { ConflictError } from '../src/platform/errors';
 import type { InboundMessage } from '../src/platform/kafka/inbound';
 import { createTestApp, type TestApp } from './helpers/app';
-import { asMessages, HOUR, invoicing as operationEvent, party as partyEvent } from './helpers/shops';
+import { asMessages, dailyAt, HOUR, MINUTE, minuteAgo, scheduledSince, invoicing as operationEvent, party as partyEvent, type ShopRef } from './helpers/shops';
 import { shopsModule } from '../src/shops/module';
 import { shopRunsModule } from '../src/shop-runs/module';
 import { schedulesModule } from '../src/schedules/module';
 import { payoutsModule } from '../src/payouts/module';
 import { operationsModule } from '../src/operations/module';
+import type { PayoutStatus } from '../src/payouts/lifecycle';
 
 /**
  * Shops and their scheduled runs at the service level: party and invoicing events applied
@@ -133,5 +134,88 @@ describe('scheduled shop payouts', () => {
     }
     const [left] = await sql<{ n: string }>(`SELECT count(*) AS n FROM shop_operation WHERE party_id = 'p3' AND payout_id IS NULL`);
     expect(left!.n).toBe('2');
+  });
+});
+
+describe('money coming back from a scheduled payout, without Kafka', () => {
+  const later = (time: Date, ms: number) => new Date(time.getTime() + ms);
+  const runner = () => t.app.use(shopRunsModule).runner;
+  const lifecycle = () => t.app.use(payoutsModule).lifecycle;
+  const step = (payoutId: string, status: PayoutStatus) =>
+    t.app.orm.em.fork().transactional((tx) => lifecycle().transition(tx, payoutId, status, { actor: 'test', reason: 'test' }));
+
+  async function dailySchedule(cutoff: Date) {
+    await t.app.orm.em.fork().transactional(async (tx) => {
+      await t.app.use(schedulesModule).schedules.upsertCalendar(tx, { id: 'every-day', timezone: 'UTC', holidays: [], weekendDays: [] });
+      await t.app.use(schedulesModule).schedules.upsertSchedule(tx, { id: 'back', cron: dailyAt(cutoff), calendarId: 'every-day', delayDays: 0 });
+    });
+  }
+
+  const operationsOf = (shop: ShopRef) =>
+    sql<{ business_id: string; payout_id: string | null; released_from: string[] }>(
+      'SELECT business_id, payout_id, released_from FROM shop_operation WHERE party_id = ? AND shop_id = ? ORDER BY business_id',
+      [shop.partyId, shop.shopId],
+    );
+
+  it('makes the operations of a cancelled, rejected or returned scheduled payout unpaid, and the next run pays them', async () => {
+    const first = minuteAgo(3 * HOUR);
+    const second = later(first, HOUR);
+    await dailySchedule(first);
+    const cancelled = { partyId: 'back', shopId: 'cancelled' };
+    const rejected = { partyId: 'back', shopId: 'rejected' };
+    const returned = { partyId: 'back', shopId: 'returned' };
+    const returnedEarly = { partyId: 'back', shopId: 'returned-before-paid' };
+    const shops = [cancelled, rejected, returned, returnedEarly];
+    await t.app.inbound.processBatch(
+      asMessages(t.app.settingsOf(shopsModule).TOPIC_PARTY_MANAGEMENT, shops.map((shop) => partyEvent.created(shop, { payoutScheduleId: 'back' }))),
+      'KAFKA',
+    );
+    for (const shop of shops) await scheduledSince(t.app, shop, later(first, -2 * HOUR));
+    await t.app.inbound.processBatch(
+      asMessages(
+        t.app.settingsOf(operationsModule).TOPIC_INVOICING,
+        shops.flatMap((shop, i) => [
+          operationEvent.payment(shop, { invoiceId: 'i1', amount: 1000 * (i + 1), occurredAt: later(first, -HOUR) }),
+          operationEvent.payment(shop, { invoiceId: 'i2', amount: 100 * (i + 1), occurredAt: later(first, -30 * MINUTE) }),
+        ]),
+      ),
+      'KAFKA',
+    );
+
+    const firstRuns = await Promise.all(shops.map((shop) => runner().run(shop)));
+    expect(firstRuns.map((run) => [run?.result, run?.amount])).toEqual(shops.map((_, i) => ['PAID', String(1100 * (i + 1))]));
+    const [toCancel, toReject, toReturn, toReturnEarly] = firstRuns.map((run) => run!.payout_id!);
+    for (const [i, shop] of shops.entries()) {
+      expect((await operationsOf(shop)).map((o) => o.payout_id)).toEqual([firstRuns[i]!.payout_id, firstRuns[i]!.payout_id]);
+    }
+
+    await t.app.orm.em.fork().transactional((tx) => lifecycle().cancel(tx, toCancel!, { actor: 'test' }));
+    for (const id of [toReject, toReturn, toReturnEarly]) await step(id!, 'SENT');
+    await step(toReject!, 'REJECTED');
+    await step(toReturn!, 'PAID');
+    await step(toReturn!, 'RETURNED');
+    await step(toReturnEarly!, 'RETURNED'); // the money feed's RETURNED before its PAID
+
+    // Each payout's operations are unpaid again and remember the payout that gave them back.
+    for (const [i, shop] of shops.entries()) {
+      const ops = await operationsOf(shop);
+      expect(ops.map((o) => [o.payout_id, o.released_from])).toEqual([
+        [null, [firstRuns[i]!.payout_id]],
+        [null, [firstRuns[i]!.payout_id]],
+      ]);
+    }
+    expect(await t.app.checkLedger()).toEqual([]);
+
+    // The next cut-off pays them again, in one new payout per shop.
+    await dailySchedule(second);
+    const secondRuns = await Promise.all(shops.map((shop) => runner().run(shop)));
+    for (const [i, shop] of shops.entries()) {
+      const run = secondRuns[i]!;
+      expect(run).toMatchObject({ result: 'PAID', amount: String(1100 * (i + 1)), operation_count: 2 });
+      expect(run.cutoff.toISOString()).toBe(second.toISOString());
+      expect(run.payout_id).not.toBe(firstRuns[i]!.payout_id);
+      expect((await operationsOf(shop)).map((o) => o.payout_id)).toEqual([run.payout_id, run.payout_id]);
+    }
+    expect(await t.app.checkLedger()).toEqual([]);
   });
 });

@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { InvalidInputError } from '../platform/errors';
 import { parseCurrency, parseMinor } from '../platform/money';
+import { parseInstant } from '../platform/time';
 import { parsePayee, payeeId, type Payee } from '../access/payee';
 import { worldAccount, type LedgerService } from '../ledger/ledger.service';
 import { PayoutAccount } from '../payouts/lifecycle';
@@ -40,13 +41,8 @@ export function parseAccrual(input: Record<string, unknown>): Omit<Accrual, 'occ
   if (typeof reference !== 'string' || reference.length === 0 || reference.length > 200) {
     throw new InvalidInputError('reference must be a non-empty string of at most 200 characters', { field: 'reference' });
   }
-  let occurredAt: Date | undefined;
-  if (input.occurredAt !== undefined) {
-    occurredAt = new Date(String(input.occurredAt));
-    if (typeof input.occurredAt !== 'string' || Number.isNaN(occurredAt.getTime())) {
-      throw new InvalidInputError('occurredAt must be an ISO 8601 time', { field: 'occurredAt' });
-    }
-  }
+  // As strict as every other topic's times: a date without a time or offset is refused, not guessed.
+  const occurredAt = input.occurredAt === undefined ? undefined : parseInstant(input.occurredAt, 'occurredAt');
   return {
     payee: parsePayee(input.payee, ['CLIENT', 'PARK']),
     account,

@@ -12,7 +12,8 @@ interface ErpStatus {
 
 /**
  * What the ERP says back about a payout. The ARD feed acknowledges the document, the OEBS feed
- * reports the money; repeats and late messages change nothing, an unknown payout is refused.
+ * reports the money; repeats and late messages change nothing, a RETURNED before its PAID is
+ * applied as both (the lifecycle's rule), an unknown payout is refused.
  */
 export function erpStatusHandler(
   topic: string,

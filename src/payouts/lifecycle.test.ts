@@ -3,7 +3,9 @@ import {
   PAYOUT_STATUSES,
   decideTransition,
   isPayoutStatus,
+  isStep,
   movementFor,
+  stepsTo,
   type PayoutAccountRole,
   type PayoutStatus,
   type TransitionDecision,
@@ -15,13 +17,14 @@ const [a, i, r] = ['apply', 'ignore', 'refuse'] as const;
 /**
  * The whole state machine written out, from contracts.md ("Payout lifecycle"): rows are the
  * current status, columns the status asked for. Late or repeated news of a status the payout has
- * already passed is ignored; everything else not allowed is refused.
+ * already passed is ignored; a RETURNED before its PAID is applied (as PAID, then RETURNED);
+ * everything else not allowed is refused.
  */
 const EXPECTED: Record<PayoutStatus, TransitionDecision[]> = {
   //        CREATED SENT ACCEPTED PAID REJECTED RETURNED CANCELLED
   CREATED:   [i,    a,   r,       r,   r,       r,       a],
-  SENT:      [i,    i,   a,       a,   a,       r,       r],
-  ACCEPTED:  [i,    i,   i,       a,   a,       r,       r],
+  SENT:      [i,    i,   a,       a,   a,       a,       r],
+  ACCEPTED:  [i,    i,   i,       a,   a,       a,       r],
   PAID:      [i,    i,   i,       i,   r,       a,       r],
   REJECTED:  [i,    i,   i,       r,   i,       r,       r],
   RETURNED:  [i,    i,   i,       i,   r,       i,       r],
@@ -38,6 +41,36 @@ describe('decideTransition', () => {
   it('leaves no way out of a final status', () => {
     for (const final of ['REJECTED', 'RETURNED', 'CANCELLED'] as const) {
       expect(S.filter((to) => decideTransition(final, to) === 'apply')).toEqual([]);
+    }
+  });
+});
+
+describe('stepsTo', () => {
+  it('is the one step for news the state machine allows directly', () => {
+    for (const from of S) for (const to of S.filter((s) => isStep(from, s))) expect(stepsTo(from, to)).toEqual([to]);
+  });
+
+  it('applies a RETURNED before its PAID as PAID, then RETURNED: a return means the money was paid', () => {
+    expect(stepsTo('SENT', 'RETURNED')).toEqual(['PAID', 'RETURNED']);
+    expect(stepsTo('ACCEPTED', 'RETURNED')).toEqual(['PAID', 'RETURNED']);
+    expect(stepsTo('PAID', 'RETURNED')).toEqual(['RETURNED']);
+    // Never sent, or already given back: nothing was paid, so nothing can come back.
+    for (const from of ['CREATED', 'REJECTED', 'CANCELLED', 'RETURNED'] as const) expect(stepsTo(from, 'RETURNED')).toEqual([]);
+  });
+
+  it('gives steps for exactly the news that is applied, each a step the state machine allows, ending at the news', () => {
+    for (const from of S) {
+      for (const to of S) {
+        const steps = stepsTo(from, to);
+        expect(steps.length > 0, `${from} → ${to}`).toBe(decideTransition(from, to) === 'apply');
+        if (steps.length === 0) continue;
+        expect(steps.at(-1)).toBe(to);
+        let at = from;
+        for (const step of steps) {
+          expect(isStep(at, step), `${from} → ${to}: ${at} → ${step}`).toBe(true);
+          at = step;
+        }
+      }
     }
   });
 });
@@ -61,7 +94,7 @@ describe('movementFor', () => {
   function paths(): PayoutStatus[][] {
     const done: PayoutStatus[][] = [];
     const walk = (path: PayoutStatus[]) => {
-      const next = S.filter((to) => decideTransition(path.at(-1)!, to) === 'apply');
+      const next = S.filter((to) => isStep(path.at(-1)!, to));
       if (next.length === 0) done.push(path);
       for (const to of next) walk([...path, to]);
     };
@@ -101,6 +134,24 @@ describe('movementFor', () => {
         const expected = { available: 0, reserved: 0, inFlight: 0, world: 0, [HELD_IN[to]]: 100 };
         expect(balance, `${path.join('>')} at ${to}`).toEqual(expected);
         from = to;
+      }
+    }
+  });
+
+  it('keeps the money where the news says once every step it makes is applied', () => {
+    for (const from of S) {
+      for (const to of S.filter((s) => decideTransition(from, s) === 'apply')) {
+        const balance: Record<PayoutAccountRole, number> = { available: 0, reserved: 0, inFlight: 0, world: 0, [HELD_IN[from]]: 100 };
+        let at = from;
+        for (const step of stepsTo(from, to)) {
+          const movement = movementFor(at, step);
+          if (movement) {
+            balance[movement.from] -= 100;
+            balance[movement.to] += 100;
+          }
+          at = step;
+        }
+        expect(balance, `${from} → ${to}`).toEqual({ available: 0, reserved: 0, inFlight: 0, world: 0, [HELD_IN[to]]: 100 });
       }
     }
   });

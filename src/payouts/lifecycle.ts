@@ -39,16 +39,40 @@ const ALREADY_PASSED: Record<PayoutStatus, readonly PayoutStatus[]> = {
   CANCELLED: ['CREATED'],
 };
 
+/**
+ * News of a status that says an earlier step happened, though its own news has not arrived: a
+ * return means the money was paid (the money feed can send RETURNED before its PAID).
+ */
+const IMPLIES: Partial<Record<PayoutStatus, PayoutStatus>> = { RETURNED: 'PAID' };
+
 export type TransitionDecision = 'apply' | 'ignore' | 'refuse';
 
 /**
- * `apply` a real step; `ignore` a repeat or late message (same status, or one the payout is
- * already past, e.g. ACCEPTED after PAID); `refuse` anything else.
+ * `apply` real news: a step, or a status that implies a step first (RETURNED before its PAID);
+ * `ignore` a repeat or late message (same status, or one the payout is already past, e.g.
+ * ACCEPTED after PAID); `refuse` anything else.
  */
 export function decideTransition(from: PayoutStatus, to: PayoutStatus): TransitionDecision {
-  if (NEXT[from].includes(to)) return 'apply';
+  if (stepsTo(from, to).length > 0) return 'apply';
   if (from === to || ALREADY_PASSED[from].includes(to)) return 'ignore';
   return 'refuse';
+}
+
+/**
+ * The steps, each one the state machine allows, that news of `to` makes from `from`: `[to]`, or
+ * the implied step and then `to` (`SENT` told `RETURNED` → `PAID`, `RETURNED`). Empty when the
+ * news is not applied.
+ */
+export function stepsTo(from: PayoutStatus, to: PayoutStatus): PayoutStatus[] {
+  if (isStep(from, to)) return [to];
+  const implied = IMPLIES[to];
+  if (implied && isStep(from, implied) && isStep(implied, to)) return [implied, to];
+  return [];
+}
+
+/** Whether the state machine goes from `from` to `to` in one step. */
+export function isStep(from: PayoutStatus, to: PayoutStatus): boolean {
+  return NEXT[from].includes(to);
 }
 
 export interface Movement {

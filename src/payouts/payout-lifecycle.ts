@@ -5,7 +5,7 @@ import { queryBound } from '../platform/bound-query';
 import { ConflictError, InvalidInputError, NotFoundError } from '../platform/errors';
 import { toWireJson } from '../platform/outbox/outbox';
 import { plainArray, textArray } from '../platform/sql-arrays';
-import { decideTransition, returnsMoney, type PayoutSource, type PayoutStatus } from './lifecycle';
+import { decideTransition, returnsMoney, stepsTo, type PayoutSource, type PayoutStatus } from './lifecycle';
 import type { PayoutRow } from './payout-messages';
 import { transferKey, type PayoutSteps, type TransitionInput } from './payout-steps';
 
@@ -166,7 +166,11 @@ export class PayoutLifecycle {
     return this.transition(em, payoutId, 'CANCELLED', input);
   }
 
-  /** Moves a payout to `to` if the lifecycle allows it; repeats and late news change nothing. */
+  /**
+   * Moves a payout to `to` if the lifecycle allows it; repeats and late news change nothing. News
+   * that implies an earlier step (RETURNED before its PAID) writes that step first, each with its
+   * own history entry, money and message.
+   */
   async transition(em: EntityManager, payoutId: string, to: PayoutStatus, input: TransitionInput = {}): Promise<PayoutChange> {
     const [current] = await em.execute<PayoutRow[]>('SELECT * FROM payout WHERE id = ? FOR UPDATE', [payoutId]);
     if (!current) throw new NotFoundError(`Payout ${payoutId} not found`, { payoutId });
@@ -174,11 +178,16 @@ export class PayoutLifecycle {
     const decision = decideTransition(from, to);
     if (decision === 'ignore') return { payout: current, changed: false };
     if (decision === 'refuse') throw new InvalidTransitionError(from, to);
-    const next = await this.steps.write(em, current, to, input);
-    // This transaction holds the row, so the step cannot find it elsewhere or moved on.
-    if (!next) throw new Error(`payout ${payoutId} changed under its lock`);
-    if (returnsMoney(to)) for (const listener of this.moneyBackListeners) await listener(em, next);
-    return { payout: next, changed: true };
+    let payout = current;
+    for (const step of stepsTo(from, to)) {
+      const implied = step !== to;
+      const next = await this.steps.write(em, payout, step, implied ? { actor: input.actor, reason: `implied by ${to}` } : input);
+      // This transaction holds the row, so the step cannot find it elsewhere or moved on.
+      if (!next) throw new Error(`payout ${payoutId} changed under its lock`);
+      payout = next;
+    }
+    if (returnsMoney(to)) for (const listener of this.moneyBackListeners) await listener(em, payout);
+    return { payout, changed: true };
   }
 
   private async sameRequestAgain(em: EntityManager, input: CreatePayoutInput, accountId: string): Promise<PayoutRow> {
