@@ -63,24 +63,31 @@ async function migratedSqlSchema(): Promise<string> {
  * caught from the first moment, so one arriving during startup stops the process once it is up;
  * a second signal exits at once.
  */
+const SIGNAL_ECHO_MS = 1000;
+
 async function serve(roles: Roles): Promise<void> {
   let running: RunningProcess | null = null;
-  let signalled = false;
+  let first: { signal: NodeJS.Signals; at: number } | null = null;
   const stop = (process_: RunningProcess) =>
     process_.stop().then(
       () => process.exit(0),
       () => process.exit(1),
     );
   const onSignal = (signal: NodeJS.Signals) => {
-    if (signalled) process.exit(1);
-    signalled = true;
+    if (first) {
+      // Under `npm start` one Ctrl-C arrives twice (from the terminal, and passed on by npm):
+      // the same signal within a second is that echo. Anything later means "stop now".
+      if (signal === first.signal && performance.now() - first.at < SIGNAL_ECHO_MS) return;
+      process.exit(1);
+    }
+    first = { signal, at: performance.now() };
     process.stderr.write(`${signal}: shutting down\n`);
     if (running) void stop(running);
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   running = await startProcess(roles);
-  if (signalled) await stop(running);
+  if (first) await stop(running);
 }
 
 /** Opens the database and the services for a one-off command, and closes them after. */
