@@ -79,6 +79,24 @@ ALTER TABLE ONLY public.dead_letter ADD CONSTRAINT dead_letter_pkey PRIMARY KEY 
 CREATE INDEX dead_letter_open_idx ON public.dead_letter USING btree (id) WHERE ((resolved_at IS NULL) AND (discarded_at IS NULL));
 CREATE UNIQUE INDEX dead_letter_position_key ON public.dead_letter USING btree (topic, COALESCE(partition, '-1'::integer), "offset") WHERE ("offset" IS NOT NULL);
 
+CREATE TABLE public.driver (
+  park_id text NOT NULL,
+  id text NOT NULL,
+  name text NOT NULL,
+  phone text,
+  status text NOT NULL,
+  version_at timestamp with time zone NOT NULL,
+  created_at timestamp with time zone NOT NULL DEFAULT now(),
+  updated_at timestamp with time zone NOT NULL DEFAULT now()
+);
+ALTER TABLE ONLY public.driver ADD CONSTRAINT driver_id_check CHECK ((id ~ '^[A-Za-z0-9._:@-]{1,128}$'::text));
+ALTER TABLE ONLY public.driver ADD CONSTRAINT driver_name_check CHECK (((btrim(name) <> ''::text) AND (length(name) <= 300)));
+ALTER TABLE ONLY public.driver ADD CONSTRAINT driver_park_id_fkey FOREIGN KEY (park_id) REFERENCES public.park(id);
+ALTER TABLE ONLY public.driver ADD CONSTRAINT driver_phone_check CHECK ((phone ~ '^[0-9]{8,15}$'::text));
+ALTER TABLE ONLY public.driver ADD CONSTRAINT driver_pkey PRIMARY KEY (park_id, id);
+ALTER TABLE ONLY public.driver ADD CONSTRAINT driver_status_check CHECK ((status = ANY (ARRAY['WORKING'::text, 'FIRED'::text])));
+CREATE INDEX driver_phone_idx ON public.driver USING btree (park_id, phone) WHERE (phone IS NOT NULL);
+
 CREATE TABLE public.fleet_instant_limit (
   currency character(3) NOT NULL,
   limit_minor bigint NOT NULL,

@@ -46,6 +46,8 @@ describe('who may call what', () => {
       ['Query.calendar', 'any authenticated caller'],
       ['Query.calendars', 'any authenticated caller'],
       ['Query.deadLetters', 'role admin'],
+      ['Query.driver', 'a caller that sees the payee'],
+      ['Query.drivers', 'a caller that sees the payee'],
       ['Query.fleetPayoutSettings', 'role admin or service or dispatcher'],
       ['Query.park', 'a caller that sees the payee'],
       ['Query.parks', 'any caller, within the payees it sees'],
