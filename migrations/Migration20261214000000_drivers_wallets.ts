@@ -22,10 +22,55 @@ CREATE TABLE driver (
   PRIMARY KEY (park_id, id)
 );
 CREATE INDEX driver_phone_idx ON driver (park_id, phone) WHERE phone IS NOT NULL;
+
+-- A park's wallet with one payment system. Credentials are sealed (AES-256-GCM, nonce ‖ tag ‖
+-- ciphertext) under the key credentials_key_id names; only a masked hint is kept in clear.
+CREATE TABLE wallet (
+  id uuid PRIMARY KEY,
+  park_id text NOT NULL,
+  payment_system text NOT NULL CHECK (payment_system IN ('QIWI', 'QIWI_MD', 'QIWI_QVP', 'PAYSTACK', 'ELECSNET', 'TELLCELL',
+                                                         'IDRAM', 'EASYPAY', 'MOBILNIK', 'UZPAYNET', 'CITY24', 'TBC')),
+  title text NOT NULL CHECK (btrim(title) <> '' AND length(title) <= 200),
+  currency character(3) NOT NULL,
+  enabled boolean NOT NULL DEFAULT true,
+  min_amount bigint CHECK (min_amount > 0),
+  max_amount bigint CHECK (max_amount > 0 AND max_amount >= coalesce(min_amount, 1)),
+  credentials_key_id text,
+  credentials_sealed bytea CHECK (length(credentials_sealed) > 28),
+  credentials_hint text,
+  credentials_expire_at timestamptz,
+  created_by text,
+  updated_by text,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  deleted_at timestamptz,
+  CHECK ((credentials_key_id IS NULL) = (credentials_sealed IS NULL))
+);
+-- One live wallet per park and payment system.
+CREATE UNIQUE INDEX wallet_park_system_key ON wallet (park_id, payment_system) WHERE deleted_at IS NULL;
+-- Key rotation finds what is still sealed under an old key.
+CREATE INDEX wallet_key_idx ON wallet (credentials_key_id, id) WHERE credentials_key_id IS NOT NULL;
+
+-- Secret callback links: only the SHA-256 of the secret, unique (a look-up is one index probe);
+-- at most one live link per wallet.
+CREATE TABLE callback_link (
+  id uuid PRIMARY KEY,
+  wallet_id uuid NOT NULL REFERENCES wallet (id),
+  secret_hash bytea NOT NULL CHECK (length(secret_hash) = 32),
+  prefix text NOT NULL,
+  created_by text,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  last_used_at timestamptz,
+  revoked_at timestamptz,
+  revoked_by text,
+  CONSTRAINT callback_link_secret_hash_key UNIQUE (secret_hash)
+);
+CREATE UNIQUE INDEX callback_link_live_key ON callback_link (wallet_id) WHERE revoked_at IS NULL;
+CREATE INDEX callback_link_wallet_idx ON callback_link (wallet_id, created_at DESC);
 `);
   }
 
   override async down(): Promise<void> {
-    this.addSql('DROP TABLE driver;');
+    this.addSql('DROP TABLE callback_link; DROP TABLE wallet; DROP TABLE driver;');
   }
 }

@@ -40,6 +40,24 @@ CREATE TABLE public.calendar (
 );
 ALTER TABLE ONLY public.calendar ADD CONSTRAINT calendar_pkey PRIMARY KEY (id);
 
+CREATE TABLE public.callback_link (
+  id uuid NOT NULL,
+  wallet_id uuid NOT NULL,
+  secret_hash bytea NOT NULL,
+  prefix text NOT NULL,
+  created_by text,
+  created_at timestamp with time zone NOT NULL DEFAULT now(),
+  last_used_at timestamp with time zone,
+  revoked_at timestamp with time zone,
+  revoked_by text
+);
+ALTER TABLE ONLY public.callback_link ADD CONSTRAINT callback_link_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.callback_link ADD CONSTRAINT callback_link_secret_hash_check CHECK ((length(secret_hash) = 32));
+ALTER TABLE ONLY public.callback_link ADD CONSTRAINT callback_link_secret_hash_key UNIQUE (secret_hash);
+ALTER TABLE ONLY public.callback_link ADD CONSTRAINT callback_link_wallet_id_fkey FOREIGN KEY (wallet_id) REFERENCES public.wallet(id);
+CREATE UNIQUE INDEX callback_link_live_key ON public.callback_link USING btree (wallet_id) WHERE (revoked_at IS NULL);
+CREATE INDEX callback_link_wallet_idx ON public.callback_link USING btree (wallet_id, created_at DESC);
+
 CREATE TABLE public.cash_payment_fact (
   id uuid NOT NULL,
   payout_id uuid NOT NULL,
@@ -363,6 +381,35 @@ ALTER TABLE ONLY public.shop_payout_run ADD CONSTRAINT shop_payout_run_payout_id
 ALTER TABLE ONLY public.shop_payout_run ADD CONSTRAINT shop_payout_run_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.shop_payout_run ADD CONSTRAINT shop_payout_run_result_check CHECK ((result = ANY (ARRAY['PAID'::text, 'SKIPPED'::text, 'NOTHING_TO_PAY'::text])));
 ALTER TABLE ONLY public.shop_payout_run ADD CONSTRAINT shop_payout_run_shop_fk FOREIGN KEY (party_id, shop_id) REFERENCES public.shop(party_id, shop_id);
+
+CREATE TABLE public.wallet (
+  id uuid NOT NULL,
+  park_id text NOT NULL,
+  payment_system text NOT NULL,
+  title text NOT NULL,
+  currency character(3) NOT NULL,
+  enabled boolean NOT NULL DEFAULT true,
+  min_amount bigint,
+  max_amount bigint,
+  credentials_key_id text,
+  credentials_sealed bytea,
+  credentials_hint text,
+  credentials_expire_at timestamp with time zone,
+  created_by text,
+  updated_by text,
+  created_at timestamp with time zone NOT NULL DEFAULT now(),
+  updated_at timestamp with time zone NOT NULL DEFAULT now(),
+  deleted_at timestamp with time zone
+);
+ALTER TABLE ONLY public.wallet ADD CONSTRAINT wallet_check CHECK (((max_amount > 0) AND (max_amount >= COALESCE(min_amount, (1)::bigint))));
+ALTER TABLE ONLY public.wallet ADD CONSTRAINT wallet_check1 CHECK (((credentials_key_id IS NULL) = (credentials_sealed IS NULL)));
+ALTER TABLE ONLY public.wallet ADD CONSTRAINT wallet_credentials_sealed_check CHECK ((length(credentials_sealed) > 28));
+ALTER TABLE ONLY public.wallet ADD CONSTRAINT wallet_min_amount_check CHECK ((min_amount > 0));
+ALTER TABLE ONLY public.wallet ADD CONSTRAINT wallet_payment_system_check CHECK ((payment_system = ANY (ARRAY['QIWI'::text, 'QIWI_MD'::text, 'QIWI_QVP'::text, 'PAYSTACK'::text, 'ELECSNET'::text, 'TELLCELL'::text, 'IDRAM'::text, 'EASYPAY'::text, 'MOBILNIK'::text, 'UZPAYNET'::text, 'CITY24'::text, 'TBC'::text])));
+ALTER TABLE ONLY public.wallet ADD CONSTRAINT wallet_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.wallet ADD CONSTRAINT wallet_title_check CHECK (((btrim(title) <> ''::text) AND (length(title) <= 200)));
+CREATE INDEX wallet_key_idx ON public.wallet USING btree (credentials_key_id, id) WHERE (credentials_key_id IS NOT NULL);
+CREATE UNIQUE INDEX wallet_park_system_key ON public.wallet USING btree (park_id, payment_system) WHERE (deleted_at IS NULL);
 
 -- Functions and procedures
 

@@ -30,15 +30,20 @@ describe('who may call what', () => {
     // A new operation shows up here: its rule is chosen on purpose, not by default.
     expect(accessTable(resolvers).map(({ operation, access }) => [operation, access])).toEqual([
       ['Mutation.cancelPayout', 'any caller, within the payees it sees'],
+      ['Mutation.createWallet', 'role admin or dispatcher and a caller that sees the payee'],
+      ['Mutation.deleteWallet', 'role admin or dispatcher and any caller, within the payees it sees'],
       ['Mutation.discardDeadLetter', 'role admin'],
+      ['Mutation.issueCallbackLink', 'role admin or dispatcher and any caller, within the payees it sees'],
       ['Mutation.recordAccrual', 'role admin'],
       ['Mutation.requestInstantPayout', 'role admin or dispatcher and a caller that sees the payee'],
       ['Mutation.requestPayout', 'a caller that sees the payee'],
       ['Mutation.retryDeadLetter', 'role admin'],
       ['Mutation.retryPayoutRequest', 'role admin'],
+      ['Mutation.revokeCallbackLink', 'role admin or dispatcher and any caller, within the payees it sees'],
       ['Mutation.runFleetPeriodicPayouts', 'role admin'],
       ['Mutation.setParkInstantPayouts', 'role admin'],
       ['Mutation.updateFleetPayoutSettings', 'role admin'],
+      ['Mutation.updateWallet', 'role admin or dispatcher and any caller, within the payees it sees'],
       ['Mutation.upsertCalendar', 'role admin'],
       ['Mutation.upsertPark', 'role admin'],
       ['Mutation.upsertPayoutSchedule', 'role admin'],
@@ -59,6 +64,7 @@ describe('who may call what', () => {
       ['Query.payoutSchedules', 'any authenticated caller'],
       ['Query.shop', 'a caller that sees the payee'],
       ['Query.shops', 'any caller, within the payees it sees'],
+      ['Query.wallets', 'role admin or dispatcher and a caller that sees the payee'],
     ]);
   });
 

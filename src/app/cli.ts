@@ -17,6 +17,7 @@ import { createLogger } from '../platform/logger';
 import { createApp, defaultCrontab, loadAppSettings, type App } from './app';
 import { runDemo } from './demo';
 import { MODULES } from './modules';
+import { walletsModule } from '../wallets/module';
 import { migrateAll, openDatabase, startProcess, type Roles, type RunningProcess } from './processes';
 
 /** The checked-in views of what the code declares; `payouts schema` writes them, `--check` compares. */
@@ -303,6 +304,31 @@ program
       for (const v of violations) console.log(`VIOLATION ${v.rule}: ${v.detail}`);
       console.log(violations.length === 0 ? 'ledger ok' : `${violations.length} violation(s)`);
       process.exitCode = violations.length === 0 ? 0 : 1;
+    }),
+  );
+
+program
+  .command('wallets')
+  .description('Park wallets')
+  .command('rotate-keys')
+  .description(
+    'Re-encrypt every wallet\'s credentials under the first key of WALLET_KEYS (keep the old keys listed until it ends); ' +
+      'prints progress; safe to stop and run again',
+  )
+  .option('--batch <n>', 'wallets per transaction', positiveInt, 100)
+  .action((options: { batch: number }) =>
+    withApp(async (app) => {
+      const { wallets } = app.use(walletsModule);
+      const total = await wallets.countUnderOldKeys(app.orm.em.fork());
+      console.log(`${total} wallet(s) to re-encrypt under key "${wallets.currentKeyId}"`);
+      let done = 0;
+      for (;;) {
+        const { resealed, remaining } = await wallets.reseal(app.orm.em.fork(), options.batch);
+        if (resealed === 0) break;
+        done += resealed;
+        console.log(`re-encrypted ${done}, ${remaining} left`);
+      }
+      console.log(`done: ${done} re-encrypted; every wallet is under key "${wallets.currentKeyId}"`);
     }),
   );
 

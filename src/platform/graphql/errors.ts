@@ -36,7 +36,7 @@ export function formatError(logger: Logger) {
     const code = formatted.extensions?.code;
     if (typeof code === 'string' && PUBLIC_CODES.has(code)) {
       const { stacktrace: _ignored, ...extensions } = formatted.extensions ?? {};
-      return { ...formatted, extensions };
+      return { ...formatted, message: withoutVariableValue(formatted.message), extensions };
     }
     logger.error({ err: original, path: formatted.path }, 'unexpected GraphQL error');
     return {
@@ -46,4 +46,18 @@ export function formatError(logger: Logger) {
       extensions: { code: 'INTERNAL_SERVER_ERROR' },
     };
   };
+}
+
+/**
+ * graphql-js quotes a refused variable's whole value in its message (`Variable "$input" got
+ * invalid value { …every field… }; Field "x" …`). A value may hold secrets (a wallet's
+ * credentials), so the answer names the variable, the path and the reason, never the value.
+ */
+export function withoutVariableValue(message: string): string {
+  const match = /^Variable "\$(\w+)" got invalid value /.exec(message);
+  if (!match) return message;
+  const reasonAt = message.lastIndexOf('; ');
+  const reason = reasonAt >= 0 ? message.slice(reasonAt + 2) : '';
+  const path = / at "([\w.[\]]+)"; [^;]*$/.exec(message);
+  return `Variable "$${match[1]}" got an invalid value${path ? ` at "${path[1]}"` : ''}${reason ? `; ${reason}` : ''}`;
 }

@@ -1,0 +1,130 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { queryBound } from '../platform/bound-query';
+import { NotFoundError } from '../platform/errors';
+import type { PaymentSystem } from './payment-systems';
+import { toLinkRow, toWalletRow, type CallbackLinkRow, type WalletRow } from './wallet';
+
+/** 256 random bits, base64url: 43 characters in a URL path. */
+const SECRET_BYTES = 32;
+/** What the list shows of a secret, so a dispatcher can tell links apart. */
+const PREFIX_LENGTH = 6;
+/** `last_used_at` is written at most this often per link: a burst of callbacks is not a burst of writes. */
+const LAST_USED_RESOLUTION = '1 minute';
+
+export interface IssuedLink {
+  /** The whole URL, secret included: shown once, never stored. */
+  url: string;
+  link: CallbackLinkRow;
+}
+
+export interface ResolvedLink {
+  link: CallbackLinkRow;
+  wallet: WalletRow;
+}
+
+/** The path segment a payment system's callbacks use: `qiwi_md` for QIWI_MD. */
+export function callbackPathOf(system: PaymentSystem): string {
+  return system.toLowerCase();
+}
+
+function hashOf(secret: string): Buffer {
+  return createHash('sha256').update(secret, 'utf8').digest();
+}
+
+/**
+ * Secret callback links, one live link per wallet, like API keys: the URL is shown once; only the
+ * SHA-256 of its secret is stored, under a unique index, so a look-up is one index probe on a hash
+ * (which says nothing about how close a wrong secret came: no timing leak).
+ */
+export class CallbackLinks {
+  constructor(private readonly baseUrl: string) {}
+
+  /** Issues a link for the wallet, revoking its previous one in the same transaction. */
+  async issue(em: EntityManager, wallet: WalletRow, actor: string): Promise<IssuedLink> {
+    const secret = randomBytes(SECRET_BYTES).toString('base64url');
+    await queryBound(em, 'UPDATE callback_link SET revoked_at = now(), revoked_by = ? WHERE wallet_id = ?::uuid AND revoked_at IS NULL', [actor, wallet.id]);
+    const [row] = await queryBound<CallbackLinkRow>(
+      em,
+      `INSERT INTO callback_link (id, wallet_id, secret_hash, prefix, created_by) VALUES (?::uuid, ?::uuid, ?, ?, ?)
+       RETURNING id, wallet_id, prefix, created_by, created_at, last_used_at, revoked_at, revoked_by`,
+      [randomUUID(), wallet.id, hashOf(secret), secret.slice(0, PREFIX_LENGTH), actor],
+    );
+    return { url: `${this.baseUrl}/callbacks/${callbackPathOf(wallet.payment_system)}/${secret}`, link: toLinkRow(row!) };
+  }
+
+  async find(em: EntityManager, id: string): Promise<CallbackLinkRow | null> {
+    const [row] = await queryBound<CallbackLinkRow>(
+      em,
+      'SELECT id, wallet_id, prefix, created_by, created_at, last_used_at, revoked_at, revoked_by FROM callback_link WHERE id = ?::uuid',
+      [id],
+    );
+    return row ? toLinkRow(row) : null;
+  }
+
+  /** Revokes at once: the next callback with its secret is refused. Revoking again changes nothing. */
+  async revoke(em: EntityManager, id: string, actor: string): Promise<CallbackLinkRow> {
+    const [row] = await queryBound<CallbackLinkRow>(
+      em,
+      `UPDATE callback_link SET revoked_at = coalesce(revoked_at, now()), revoked_by = coalesce(revoked_by, ?) WHERE id = ?::uuid
+       RETURNING id, wallet_id, prefix, created_by, created_at, last_used_at, revoked_at, revoked_by`,
+      [actor, id],
+    );
+    if (!row) throw new NotFoundError(`Unknown callback link ${id}`, { field: 'id' });
+    return toLinkRow(row);
+  }
+
+  /** Revokes every live link of a wallet (it was deleted). */
+  async revokeAllOf(em: EntityManager, walletId: string, actor: string): Promise<void> {
+    await queryBound(em, 'UPDATE callback_link SET revoked_at = now(), revoked_by = ? WHERE wallet_id = ?::uuid AND revoked_at IS NULL', [actor, walletId]);
+  }
+
+  /** A wallet's links, newest first (revoked ones too, with when). */
+  async listFor(em: EntityManager, walletIds: readonly string[]): Promise<CallbackLinkRow[]> {
+    if (walletIds.length === 0) return [];
+    const rows = await queryBound<CallbackLinkRow>(
+      em,
+      `SELECT id, wallet_id, prefix, created_by, created_at, last_used_at, revoked_at, revoked_by FROM callback_link
+        WHERE wallet_id = ANY (?::uuid[]) ORDER BY created_at DESC, id`,
+      [`{${walletIds.join(',')}}`],
+    );
+    return rows.map(toLinkRow);
+  }
+
+  /**
+   * The live link and its wallet for a secret a payment system presented on its own path, or null
+   * (unknown, revoked, another system's, or the wallet deleted). One probe of the hash's unique
+   * index; marks the link used.
+   */
+  async resolve(em: EntityManager, system: PaymentSystem, secret: string): Promise<ResolvedLink | null> {
+    if (typeof secret !== 'string' || secret.length === 0 || secret.length > 256) return null;
+    const [row] = await queryBound<Record<string, unknown>>(
+      em,
+      `WITH hit AS (
+         SELECT l.id AS link_id, l.created_at AS link_created_at, l.created_by AS link_created_by, l.last_used_at, l.prefix, w.*
+           FROM callback_link l JOIN wallet w ON w.id = l.wallet_id
+          WHERE l.secret_hash = ? AND l.revoked_at IS NULL AND w.deleted_at IS NULL AND w.payment_system = ?),
+       touched AS (
+         UPDATE callback_link SET last_used_at = now()
+          WHERE id = (SELECT link_id FROM hit) AND (last_used_at IS NULL OR last_used_at < now() - interval '${LAST_USED_RESOLUTION}'))
+       SELECT * FROM hit`,
+      [hashOf(secret), system],
+      { name: 'callback_link_resolve' },
+    );
+    if (!row) return null;
+    const { link_id, link_created_at, link_created_by, last_used_at, prefix, ...wallet } = row;
+    return {
+      wallet: toWalletRow(wallet as unknown as WalletRow),
+      link: toLinkRow({
+        id: link_id as string,
+        wallet_id: wallet.id as string,
+        prefix: prefix as string,
+        created_by: link_created_by as string | null,
+        created_at: link_created_at as Date,
+        last_used_at: last_used_at as Date | null,
+        revoked_at: null,
+        revoked_by: null,
+      }),
+    };
+  }
+}

@@ -1,0 +1,30 @@
+import { z } from 'zod';
+import { parseWalletKeys } from './keyring';
+
+/**
+ * `WALLET_KEYS` (the first key seals, every listed one opens), where callback links point, and the
+ * environment: in production a missing key stops the start; elsewhere a throw-away key is made
+ * and loudly logged. A bad key is refused everywhere, and no message quotes one.
+ */
+export const walletSettings = z
+  .object({
+    NODE_ENV: z.enum(['development', 'production', 'test']).optional(),
+    WALLET_KEYS: z.string().trim().min(1).optional(),
+    CALLBACK_BASE_URL: z
+      .string()
+      .url()
+      .refine((url) => /^https?:\/\//.test(url), 'must be an http(s) URL')
+      .transform((url) => url.replace(/\/+$/, ''))
+      .default('http://127.0.0.1:8081'),
+  })
+  .superRefine((settings, ctx) => {
+    if (settings.WALLET_KEYS === undefined) {
+      if (settings.NODE_ENV === 'production') {
+        ctx.addIssue({ code: 'custom', path: ['WALLET_KEYS'], message: 'required when NODE_ENV=production (id:base64-of-32-bytes, e.g. k1:$(openssl rand -base64 32))' });
+      }
+      return;
+    }
+    for (const problem of parseWalletKeys(settings.WALLET_KEYS).problems) ctx.addIssue({ code: 'custom', path: ['WALLET_KEYS'], message: problem });
+  });
+
+export type WalletSettings = z.infer<typeof walletSettings>;

@@ -1,0 +1,224 @@
+import { randomUUID } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { ParkService } from '../parks/park.service';
+import { queryBound } from '../platform/bound-query';
+import { sqlState } from '../platform/database-errors';
+import { ConflictError, InvalidInputError, NotFoundError } from '../platform/errors';
+import type { Keyring } from './keyring';
+import { credentialsExpireAt, credentialsHint, validateCredentials, type Credentials, type PaymentSystem } from './payment-systems';
+import { credentialsContext, toWalletRow, type WalletRow } from './wallet';
+
+export interface NewWallet {
+  parkId: string;
+  paymentSystem: PaymentSystem;
+  title: string;
+  currency: string;
+  enabled: boolean;
+  minAmount: bigint | null;
+  maxAmount: bigint | null;
+  /** Unvalidated: checked against the system's fields here. */
+  credentials: unknown;
+}
+
+export interface WalletChange {
+  id: string;
+  title?: string;
+  enabled?: boolean;
+  minAmount?: bigint | null;
+  maxAmount?: bigint | null;
+  /** undefined: keep; null: remove; an object: validate and replace. */
+  credentials?: unknown;
+}
+
+/** The sealed columns of a wallet for a set of credentials (or none). */
+interface SealedColumns {
+  keyId: string | null;
+  sealed: Buffer | null;
+  hint: string | null;
+  expireAt: Date | null;
+}
+
+/**
+ * Park wallets: one per payment system a park takes money through. Credentials are validated per
+ * system and sealed with AES-256-GCM (the keyring) before they reach the database; they leave this
+ * class only through `credentialsOf`, for the payment-system adapters.
+ */
+export class WalletService {
+  constructor(
+    private readonly parks: ParkService,
+    private readonly keyring: Keyring,
+  ) {}
+
+  get currentKeyId(): string {
+    return this.keyring.currentKeyId;
+  }
+
+  async list(em: EntityManager, parkId: string): Promise<WalletRow[]> {
+    const rows = await queryBound<WalletRow>(em, 'SELECT * FROM wallet WHERE park_id = ? AND deleted_at IS NULL ORDER BY created_at, id', [parkId]);
+    return rows.map(toWalletRow);
+  }
+
+  /** A live wallet (not deleted), or null. */
+  async find(em: EntityManager, id: string, options: { lock?: boolean; withDeleted?: boolean } = {}): Promise<WalletRow | null> {
+    const [row] = await queryBound<WalletRow>(
+      em,
+      `SELECT * FROM wallet WHERE id = ?::uuid${options.withDeleted ? '' : ' AND deleted_at IS NULL'}${options.lock ? ' FOR UPDATE' : ''}`,
+      [id],
+      { name: options.lock ? 'wallet_find_lock' : options.withDeleted ? 'wallet_find_any' : 'wallet_find' },
+    );
+    return row ? toWalletRow(row) : null;
+  }
+
+  async findMany(em: EntityManager, ids: readonly string[]): Promise<WalletRow[]> {
+    if (ids.length === 0) return [];
+    const rows = await queryBound<WalletRow>(em, 'SELECT * FROM wallet WHERE id = ANY (?::uuid[])', [`{${ids.join(',')}}`]);
+    return rows.map(toWalletRow);
+  }
+
+  async create(em: EntityManager, input: NewWallet, actor: string): Promise<WalletRow> {
+    const park = await this.parks.find(em, input.parkId);
+    if (!park) throw new NotFoundError(`Unknown park ${input.parkId}`, { field: 'parkId' });
+    checkBounds(input.minAmount, input.maxAmount);
+    const id = randomUUID();
+    const sealed = input.credentials === undefined || input.credentials === null ? NONE : this.seal(id, input.paymentSystem, validateCredentials(input.paymentSystem, input.credentials));
+    try {
+      const [row] = await queryBound<WalletRow>(
+        em,
+        `INSERT INTO wallet (id, park_id, payment_system, title, currency, enabled, min_amount, max_amount,
+                             credentials_key_id, credentials_sealed, credentials_hint, credentials_expire_at, created_by, updated_by)
+         VALUES (?::uuid, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+        [
+          id,
+          input.parkId,
+          input.paymentSystem,
+          input.title,
+          input.currency,
+          input.enabled,
+          input.minAmount?.toString() ?? null,
+          input.maxAmount?.toString() ?? null,
+          sealed.keyId,
+          sealed.sealed,
+          sealed.hint,
+          sealed.expireAt,
+          actor,
+          actor,
+        ],
+      );
+      return toWalletRow(row!);
+    } catch (error) {
+      if (sqlState(error) === UNIQUE_VIOLATION) {
+        throw new ConflictError(`Park ${input.parkId} already has a ${input.paymentSystem} wallet`, { field: 'paymentSystem' });
+      }
+      throw error;
+    }
+  }
+
+  async update(em: EntityManager, change: WalletChange, actor: string): Promise<WalletRow> {
+    const wallet = await this.find(em, change.id, { lock: true });
+    if (!wallet) throw new NotFoundError(`Unknown wallet ${change.id}`, { field: 'id' });
+    const minAmount = change.minAmount !== undefined ? change.minAmount : wallet.min_amount === null ? null : BigInt(wallet.min_amount);
+    const maxAmount = change.maxAmount !== undefined ? change.maxAmount : wallet.max_amount === null ? null : BigInt(wallet.max_amount);
+    checkBounds(minAmount, maxAmount);
+    const sealed =
+      change.credentials === undefined
+        ? null
+        : change.credentials === null
+          ? NONE
+          : this.seal(wallet.id, wallet.payment_system, validateCredentials(wallet.payment_system, change.credentials));
+    const [row] = await queryBound<WalletRow>(
+      em,
+      `UPDATE wallet SET title = ?, enabled = ?, min_amount = ?, max_amount = ?,
+              credentials_key_id = CASE WHEN ? THEN ? ELSE credentials_key_id END,
+              credentials_sealed = CASE WHEN ? THEN ?::bytea ELSE credentials_sealed END,
+              credentials_hint = CASE WHEN ? THEN ? ELSE credentials_hint END,
+              credentials_expire_at = CASE WHEN ? THEN ?::timestamptz ELSE credentials_expire_at END,
+              updated_by = ?, updated_at = now()
+        WHERE id = ?::uuid RETURNING *`,
+      [
+        change.title ?? wallet.title,
+        change.enabled ?? wallet.enabled,
+        minAmount?.toString() ?? null,
+        maxAmount?.toString() ?? null,
+        sealed !== null,
+        sealed?.keyId ?? null,
+        sealed !== null,
+        sealed?.sealed ?? null,
+        sealed !== null,
+        sealed?.hint ?? null,
+        sealed !== null,
+        sealed?.expireAt ?? null,
+        actor,
+        wallet.id,
+      ],
+    );
+    return toWalletRow(row!);
+  }
+
+  /** Deletes a wallet for good (its row stays for the transactions that name it, its credentials go). */
+  async delete(em: EntityManager, id: string, actor: string): Promise<WalletRow> {
+    const [row] = await queryBound<WalletRow>(
+      em,
+      `UPDATE wallet SET deleted_at = now(), enabled = false, credentials_key_id = NULL, credentials_sealed = NULL,
+              updated_by = ?, updated_at = now()
+        WHERE id = ?::uuid AND deleted_at IS NULL RETURNING *`,
+      [actor, id],
+    );
+    if (!row) throw new NotFoundError(`Unknown wallet ${id}`, { field: 'id' });
+    return toWalletRow(row);
+  }
+
+  /** A wallet's credentials, opened: for the payment-system adapters only, never for an answer or a log. */
+  credentialsOf(wallet: WalletRow): Credentials | null {
+    if (!wallet.credentials_key_id || !wallet.credentials_sealed) return null;
+    const plain = this.keyring.open({ keyId: wallet.credentials_key_id, blob: wallet.credentials_sealed }, credentialsContext(wallet));
+    return JSON.parse(plain.toString('utf8')) as Credentials;
+  }
+
+  /**
+   * Re-seals the credentials of wallets sealed under another key than the current one, a batch at
+   * a time, each batch one transaction that locks its rows (skipping none: a wallet being edited
+   * waits). Safe to stop and run again: it picks up whatever is still under an old key.
+   */
+  async reseal(em: EntityManager, batchSize: number): Promise<{ resealed: number; remaining: number }> {
+    const resealed = await em.transactional(async (tx) => {
+      const rows = await queryBound<WalletRow>(
+        tx,
+        `SELECT * FROM wallet WHERE credentials_key_id IS NOT NULL AND credentials_key_id <> ? ORDER BY id LIMIT ? FOR UPDATE`,
+        [this.keyring.currentKeyId, batchSize],
+      );
+      for (const raw of rows) {
+        const wallet = toWalletRow(raw);
+        const context = credentialsContext(wallet);
+        const sealed = this.keyring.seal(this.keyring.open({ keyId: wallet.credentials_key_id!, blob: wallet.credentials_sealed! }, context), context);
+        await queryBound(tx, 'UPDATE wallet SET credentials_key_id = ?, credentials_sealed = ? WHERE id = ?::uuid', [sealed.keyId, sealed.blob, wallet.id]);
+      }
+      return rows.length;
+    });
+    return { resealed, remaining: await this.countUnderOldKeys(em) };
+  }
+
+  async countUnderOldKeys(em: EntityManager): Promise<number> {
+    const [row] = await queryBound<{ n: string }>(em, 'SELECT count(*) AS n FROM wallet WHERE credentials_key_id IS NOT NULL AND credentials_key_id <> ?', [
+      this.keyring.currentKeyId,
+    ]);
+    return Number(row!.n);
+  }
+
+  /** Wallets per payment system (a product metric), read at scrape time. */
+  async countBySystem(em: EntityManager): Promise<{ payment_system: string; n: string }[]> {
+    return queryBound(em, 'SELECT payment_system, count(*) AS n FROM wallet WHERE deleted_at IS NULL GROUP BY payment_system', []);
+  }
+
+  private seal(walletId: string, system: PaymentSystem, credentials: Credentials): SealedColumns {
+    const sealed = this.keyring.seal(Buffer.from(JSON.stringify(credentials), 'utf8'), credentialsContext({ id: walletId, payment_system: system }));
+    return { keyId: sealed.keyId, sealed: sealed.blob, hint: credentialsHint(system, credentials), expireAt: credentialsExpireAt(system, credentials) };
+  }
+}
+
+const UNIQUE_VIOLATION = '23505';
+
+const NONE: SealedColumns = { keyId: null, sealed: null, hint: null, expireAt: null };
+
+function checkBounds(min: bigint | null, max: bigint | null): void {
+  if (min !== null && max !== null && min > max) throw new InvalidInputError('minAmount must not exceed maxAmount', { field: 'minAmount' });
+}
