@@ -67,10 +67,57 @@ CREATE TABLE callback_link (
 );
 CREATE UNIQUE INDEX callback_link_live_key ON callback_link (wallet_id) WHERE revoked_at IS NULL;
 CREATE INDEX callback_link_wallet_idx ON callback_link (wallet_id, created_at DESC);
+
+-- Drivers' top-ups: one per wallet and payment-system id (a repeat is the same transaction).
+-- Lists are newest first by id; each scope has its index.
+CREATE TABLE topup_transaction (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  wallet_id uuid NOT NULL,
+  park_id text NOT NULL,
+  driver_id text NOT NULL,
+  payment_system text NOT NULL,
+  external_id text NOT NULL CHECK (length(external_id) BETWEEN 1 AND 200),
+  amount bigint NOT NULL CHECK (amount > 0),
+  currency character(3) NOT NULL,
+  status text NOT NULL CHECK (status IN ('ACCEPTED', 'PROCESSED', 'REJECTED')),
+  reason text CHECK ((status = 'REJECTED') = (reason IS NOT NULL)),
+  created_at timestamptz NOT NULL DEFAULT now(),
+  processed_at timestamptz,
+  CONSTRAINT topup_transaction_external_key UNIQUE (wallet_id, external_id)
+);
+CREATE INDEX topup_transaction_park_idx ON topup_transaction (park_id, id DESC);
+CREATE INDEX topup_transaction_driver_idx ON topup_transaction (park_id, driver_id, id DESC);
+CREATE INDEX topup_transaction_created_idx ON topup_transaction (created_at);
+CREATE INDEX topup_transaction_accepted_idx ON topup_transaction (id) WHERE status = 'ACCEPTED';
+
+-- Excel exports: the file is kept in chunks here so any API process can serve it.
+CREATE TABLE transaction_export (
+  id uuid PRIMARY KEY,
+  requested_by text NOT NULL,
+  -- The scope of the token that asked ({all, parks, drivers}): the file goes only to a token covering it.
+  scope jsonb NOT NULL,
+  criteria jsonb NOT NULL,
+  timezone text NOT NULL,
+  status text NOT NULL CHECK (status IN ('QUEUED', 'RUNNING', 'DONE', 'FAILED', 'EXPIRED')),
+  rows bigint NOT NULL DEFAULT 0,
+  bytes bigint,
+  error text,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  started_at timestamptz,
+  finished_at timestamptz,
+  expires_at timestamptz
+);
+CREATE INDEX transaction_export_expiry_idx ON transaction_export (expires_at) WHERE status = 'DONE';
+CREATE TABLE transaction_export_chunk (
+  export_id uuid NOT NULL REFERENCES transaction_export (id) ON DELETE CASCADE,
+  seq integer NOT NULL CHECK (seq >= 0),
+  data bytea NOT NULL,
+  PRIMARY KEY (export_id, seq)
+);
 `);
   }
 
   override async down(): Promise<void> {
-    this.addSql('DROP TABLE callback_link; DROP TABLE wallet; DROP TABLE driver;');
+    this.addSql('DROP TABLE transaction_export_chunk; DROP TABLE transaction_export; DROP TABLE topup_transaction; DROP TABLE callback_link; DROP TABLE wallet; DROP TABLE driver;');
   }
 }

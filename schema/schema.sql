@@ -382,6 +382,59 @@ ALTER TABLE ONLY public.shop_payout_run ADD CONSTRAINT shop_payout_run_pkey PRIM
 ALTER TABLE ONLY public.shop_payout_run ADD CONSTRAINT shop_payout_run_result_check CHECK ((result = ANY (ARRAY['PAID'::text, 'SKIPPED'::text, 'NOTHING_TO_PAY'::text])));
 ALTER TABLE ONLY public.shop_payout_run ADD CONSTRAINT shop_payout_run_shop_fk FOREIGN KEY (party_id, shop_id) REFERENCES public.shop(party_id, shop_id);
 
+CREATE TABLE public.topup_transaction (
+  id bigint NOT NULL GENERATED ALWAYS AS IDENTITY,
+  wallet_id uuid NOT NULL,
+  park_id text NOT NULL,
+  driver_id text NOT NULL,
+  payment_system text NOT NULL,
+  external_id text NOT NULL,
+  amount bigint NOT NULL,
+  currency character(3) NOT NULL,
+  status text NOT NULL,
+  reason text,
+  created_at timestamp with time zone NOT NULL DEFAULT now(),
+  processed_at timestamp with time zone
+);
+ALTER TABLE ONLY public.topup_transaction ADD CONSTRAINT topup_transaction_amount_check CHECK ((amount > 0));
+ALTER TABLE ONLY public.topup_transaction ADD CONSTRAINT topup_transaction_check CHECK (((status = 'REJECTED'::text) = (reason IS NOT NULL)));
+ALTER TABLE ONLY public.topup_transaction ADD CONSTRAINT topup_transaction_external_id_check CHECK (((length(external_id) >= 1) AND (length(external_id) <= 200)));
+ALTER TABLE ONLY public.topup_transaction ADD CONSTRAINT topup_transaction_external_key UNIQUE (wallet_id, external_id);
+ALTER TABLE ONLY public.topup_transaction ADD CONSTRAINT topup_transaction_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.topup_transaction ADD CONSTRAINT topup_transaction_status_check CHECK ((status = ANY (ARRAY['ACCEPTED'::text, 'PROCESSED'::text, 'REJECTED'::text])));
+CREATE INDEX topup_transaction_accepted_idx ON public.topup_transaction USING btree (id) WHERE (status = 'ACCEPTED'::text);
+CREATE INDEX topup_transaction_created_idx ON public.topup_transaction USING btree (created_at);
+CREATE INDEX topup_transaction_driver_idx ON public.topup_transaction USING btree (park_id, driver_id, id DESC);
+CREATE INDEX topup_transaction_park_idx ON public.topup_transaction USING btree (park_id, id DESC);
+
+CREATE TABLE public.transaction_export (
+  id uuid NOT NULL,
+  requested_by text NOT NULL,
+  scope jsonb NOT NULL,
+  criteria jsonb NOT NULL,
+  timezone text NOT NULL,
+  status text NOT NULL,
+  rows bigint NOT NULL DEFAULT 0,
+  bytes bigint,
+  error text,
+  created_at timestamp with time zone NOT NULL DEFAULT now(),
+  started_at timestamp with time zone,
+  finished_at timestamp with time zone,
+  expires_at timestamp with time zone
+);
+ALTER TABLE ONLY public.transaction_export ADD CONSTRAINT transaction_export_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.transaction_export ADD CONSTRAINT transaction_export_status_check CHECK ((status = ANY (ARRAY['QUEUED'::text, 'RUNNING'::text, 'DONE'::text, 'FAILED'::text, 'EXPIRED'::text])));
+CREATE INDEX transaction_export_expiry_idx ON public.transaction_export USING btree (expires_at) WHERE (status = 'DONE'::text);
+
+CREATE TABLE public.transaction_export_chunk (
+  export_id uuid NOT NULL,
+  seq integer NOT NULL,
+  data bytea NOT NULL
+);
+ALTER TABLE ONLY public.transaction_export_chunk ADD CONSTRAINT transaction_export_chunk_export_id_fkey FOREIGN KEY (export_id) REFERENCES public.transaction_export(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.transaction_export_chunk ADD CONSTRAINT transaction_export_chunk_pkey PRIMARY KEY (export_id, seq);
+ALTER TABLE ONLY public.transaction_export_chunk ADD CONSTRAINT transaction_export_chunk_seq_check CHECK ((seq >= 0));
+
 CREATE TABLE public.wallet (
   id uuid NOT NULL,
   park_id text NOT NULL,

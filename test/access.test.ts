@@ -33,6 +33,7 @@ describe('who may call what', () => {
       ['Mutation.createWallet', 'role admin or dispatcher and a caller that sees the payee'],
       ['Mutation.deleteWallet', 'role admin or dispatcher and any caller, within the payees it sees'],
       ['Mutation.discardDeadLetter', 'role admin'],
+      ['Mutation.exportTransactions', 'any caller, within the payees it sees'],
       ['Mutation.issueCallbackLink', 'role admin or dispatcher and any caller, within the payees it sees'],
       ['Mutation.recordAccrual', 'role admin'],
       ['Mutation.requestInstantPayout', 'role admin or dispatcher and a caller that sees the payee'],
@@ -64,6 +65,8 @@ describe('who may call what', () => {
       ['Query.payoutSchedules', 'any authenticated caller'],
       ['Query.shop', 'a caller that sees the payee'],
       ['Query.shops', 'any caller, within the payees it sees'],
+      ['Query.transactionExport', 'any caller, within the payees it sees'],
+      ['Query.transactions', 'any caller, within the payees it sees'],
       ['Query.wallets', 'role admin or dispatcher and a caller that sees the payee'],
     ]);
   });

@@ -7,6 +7,7 @@ import { migrationsList } from '../../migrations';
 import { claimsPolicy } from '../access/principals';
 import { TokenService, type Principal } from '../platform/auth';
 import { jwtSecret, loadSettings, type KernelSettings } from '../platform/config';
+import type { ApiRoute } from '../platform/http';
 import { loaderProviders, type LoaderKey, type LoaderProvider } from '../platform/graphql/loaders';
 import { buildGraphqlSchema } from '../platform/graphql/schema';
 import { findViolations } from '../platform/invariants';
@@ -58,6 +59,8 @@ export interface App {
   /** The GraphQL schema from every module's resolvers, built on first use. */
   graphqlSchema(): Promise<GraphQLSchema>;
   loaders: ReadonlyMap<LoaderKey<any, any>, LoaderProvider>;
+  /** The modules' HTTP routes beside `/graphql`. */
+  routes: readonly ApiRoute[];
   /** The worker's tasks, crontab and start-up jobs, from every module. */
   worker: { taskList: TaskList; crontab: string; startupJobs: StartupJob[] };
   /** The caller a bearer token names (UNAUTHENTICATED when it names none). */
@@ -164,6 +167,7 @@ export async function createApp({ settings, logger, databaseUrl, connectProducer
       return schema;
     },
     loaders: loaderProviders(each((part) => part.module.loaders?.(part))),
+    routes: each((part) => part.module.routes?.(part)),
     worker: {
       taskList,
       crontab: renderCrontab(each((part) => part.module.cron?.(part))),

@@ -10,6 +10,7 @@ import { requestsModule } from '../requests/module';
 import { schedulesModule } from '../schedules/module';
 import { shopRunsModule } from '../shop-runs/module';
 import { shopsModule } from '../shops/module';
+import { topupsModule } from '../topups/module';
 import { walletsModule } from '../wallets/module';
 import type { AnyModule } from '../platform/modules';
 
@@ -31,5 +32,6 @@ export const MODULES: readonly AnyModule[] = [
   parksModule,
   fleetPayoutsModule,
   walletsModule,
+  topupsModule,
   deadLettersModule,
 ];

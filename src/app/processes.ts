@@ -96,6 +96,7 @@ export async function startProcess(roles: Roles, env: NodeJS.ProcessEnv = proces
         settings: app.settings,
         schema: await app.graphqlSchema(),
         loaders: app.loaders,
+        routes: app.routes,
         authenticate: (authorization) => app.authenticate(authorization),
         introspection: app.settings.GRAPHQL_INTROSPECTION,
         explorer: app.settings.GRAPHQL_EXPLORER,

@@ -1,8 +1,8 @@
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { fastifyApolloHandler } from '@as-integrations/fastify';
-import type { MikroORM } from '@mikro-orm/postgresql';
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { GraphQLError, type GraphQLSchema } from 'graphql';
 import type { Principal } from './auth';
 import type { KernelSettings } from './config';
@@ -34,7 +34,20 @@ export interface HttpServerOptions {
   introspection: boolean;
   /** Serve the GraphiQL explorer to a browser's `GET /graphql`. */
   explorer: boolean;
+  /** The modules' own HTTP routes beside `/graphql` (a download), behind the same bearer token. */
+  routes?: readonly ApiRoute[];
 }
+
+/** A module's HTTP route on the API: the caller is authenticated first, as for `/graphql`. */
+export interface ApiRoute {
+  method: 'GET' | 'POST';
+  /** Fastify's syntax, e.g. `/exports/:id`. */
+  url: string;
+  handle(request: FastifyRequest, reply: FastifyReply, caller: { principal: Principal; em: EntityManager }): Promise<unknown>;
+}
+
+/** The HTTP status of a domain error a route throws. */
+const HTTP_STATUS: Record<string, number> = { UNAUTHENTICATED: 401, FORBIDDEN: 403, NOT_FOUND: 404, BAD_USER_INPUT: 400, CONFLICT: 409 };
 
 /** Fastify with `/graphql` (and GraphiQL when asked), `/healthz`, `/readyz` and `/metrics`. */
 export async function createHttpServer(options: HttpServerOptions): Promise<FastifyInstance> {
@@ -86,6 +99,22 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   });
 
   if (options.explorer) registerExplorer(fastify, '/graphql');
+
+  for (const route of options.routes ?? []) {
+    fastify.route({
+      method: route.method,
+      url: route.url,
+      handler: async (request, reply) => {
+        try {
+          const principal = options.authenticate(request.headers.authorization);
+          return await route.handle(request, reply, { principal, em: orm.em.fork() });
+        } catch (error) {
+          if (!(error instanceof DomainError)) throw error;
+          return reply.code(HTTP_STATUS[error.code] ?? 400).send({ code: error.code, message: error.message });
+        }
+      },
+    });
+  }
 
   // Fastify's close already stops accepting and waits for in-flight requests. (Apollo's drain
   // plugin would call fastify.close() from inside this hook and wait for itself forever.)

@@ -85,7 +85,8 @@ export class JobQueue {
   /**
    * Runs the caller's statement (on its own table, with RETURNING) and, in the same round trip,
    * books the job under its key if the statement touched a row — or, with `job: null`, removes
-   * the key's pending job. For a hot path where a row and its job change together.
+   * the key's pending job. For a hot path where a row and its job change together. Returns how
+   * many rows the statement touched.
    */
   async afterStatement<T extends TaskName>(
     em: EntityManager,
@@ -93,14 +94,15 @@ export class JobQueue {
     task: T,
     jobKey: string,
     job: { payload: TaskPayload<T>; runAt: Date } | null,
-  ): Promise<void> {
+  ): Promise<number> {
     const booking = job
       ? `graphile_worker.add_job(identifier => ?, payload => ?::json, run_at => ?::timestamptz, job_key => ?, job_key_mode => 'replace')`
       : `graphile_worker.remove_job(?)`;
-    await em.execute(`WITH changed AS (${statement.sql}) SELECT count(${booking}) FROM changed`, [
+    const [row] = await em.execute<{ n: string }[]>(`WITH changed AS (${statement.sql}) SELECT count(${booking}) AS n FROM changed`, [
       ...statement.params,
       ...(job ? [task, JSON.stringify(job.payload ?? {}), job.runAt, jobKey] : [jobKey]),
     ]);
+    return Number(row!.n);
   }
 
   /** Books many jobs of one task in one statement, each replacing the pending job of its key. */

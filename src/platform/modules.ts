@@ -5,6 +5,7 @@ import type { Registry } from 'prom-client';
 import type { z } from 'zod';
 import type { KernelSettings } from './config';
 import type { LoaderProvider } from './graphql/loaders';
+import type { ApiRoute } from './http';
 import type { CronItem, JobQueue, StartupJob } from './jobs';
 import type { DeadLetterService } from './kafka/dead-letters';
 import type { InboundHandler } from './kafka/inbound';
@@ -76,6 +77,8 @@ export interface ModuleDefinition<S, C, M> {
   resolvers?: readonly ResolverClass<S>[];
   /** Per-request DataLoaders other resolvers can ask for by key. */
   loaders?: (parts: ModuleParts<S, C, M>) => readonly LoaderProvider[];
+  /** Its HTTP routes on the API beside `/graphql` (e.g. a download), behind the bearer token. */
+  routes?: (parts: ModuleParts<S, C, M>) => readonly ApiRoute[];
   /** Handlers of the topics it consumes. */
   inbound?: (parts: ModuleParts<S, C, M>) => readonly InboundHandler<any>[];
   /** Topics it publishes to (through the outbox), so they exist before the first message. */

@@ -1,0 +1,110 @@
+import type { Task } from 'graphile-worker';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { z } from 'zod';
+import { ledgerModule } from '../ledger/module';
+import { parksModule } from '../parks/module';
+import type { ParkService } from '../parks/park.service';
+import { setting } from '../platform/config';
+import { defineModule } from '../platform/modules';
+import { walletsModule } from '../wallets/module';
+import { TransactionExports } from './exports';
+import { topupCredit } from './topup__credit';
+import { TopUps } from './topups';
+import { TransactionQueries } from './transaction.queries';
+import { exportDownload, TransactionResolver } from './transaction.resolver';
+
+export interface TopUpServices {
+  topups: TopUps;
+  queries: TransactionQueries;
+  exports: TransactionExports;
+  parks: ParkService;
+}
+
+/**
+ * Drivers' top-ups through park wallets: the core every payment-system adapter calls (check,
+ * accept → a job credits the driver from the system's clearing account), the transaction list and
+ * its Excel export.
+ */
+export const topupsModule = defineModule({
+  name: 'topups',
+  tables: ['topup_transaction', 'transaction_export', 'transaction_export_chunk'],
+  requires: [ledgerModule, parksModule, walletsModule],
+  settings: z.object({
+    /** How long a finished export can be downloaded. */
+    TRANSACTION_EXPORT_TTL: setting.duration.default(24 * 3_600_000),
+  }),
+  metrics: (registry: Registry) => ({
+    transactions: new Counter({
+      name: 'payouts_topup_transactions_total',
+      help: 'Top-up transactions by the status they reached (ACCEPTED when recorded, then PROCESSED or REJECTED), by payment system',
+      labelNames: ['status', 'payment_system'] as const,
+      registers: [registry],
+    }),
+    exports: new Counter({
+      name: 'payouts_transaction_exports_total',
+      help: 'Transaction exports finished, by status (DONE, FAILED)',
+      labelNames: ['status'] as const,
+      registers: [registry],
+    }),
+    exportRows: new Counter({
+      name: 'payouts_transaction_export_rows_total',
+      help: 'Rows written into finished exports',
+      registers: [registry],
+    }),
+    pending: new Gauge({
+      name: 'payouts_topup_transactions_accepted',
+      help: 'Top-ups ACCEPTED and not yet credited (read at scrape time; alert when it stays high)',
+      registers: [registry],
+    }),
+  }),
+  create: ({ settings, metrics, kernel, logger, use }): TopUpServices => {
+    const { ledger } = use(ledgerModule);
+    const { parks, drivers } = use(parksModule);
+    const { wallets } = use(walletsModule);
+    const queries = new TransactionQueries();
+    return {
+      topups: new TopUps(parks, drivers, wallets, ledger, kernel.jobs, (status, system) => metrics.transactions.inc({ status, payment_system: system })),
+      queries,
+      exports: new TransactionExports(kernel.orm, queries, kernel.jobs, settings.TRANSACTION_EXPORT_TTL, logger.child({ component: 'export' }), (status, rows) => {
+        metrics.exports.inc({ status });
+        metrics.exportRows.inc(rows);
+      }),
+      parks,
+    };
+  },
+  resolvers: [TransactionResolver],
+  routes: ({ services }) => [
+    {
+      method: 'GET',
+      url: '/exports/:id',
+      handle: async (request, reply, { principal, em }) => {
+        const { fileName, body } = await exportDownload(services.exports, em, principal, (request.params as { id: string }).id);
+        return reply
+          .header('content-type', 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet')
+          .header('content-disposition', `attachment; filename="${fileName}"`)
+          .header('cache-control', 'no-store')
+          .send(body);
+      },
+    },
+  ],
+  tasks: ({ services, kernel }) => ({
+    topup__credit: topupCredit(kernel.orm, services.topups),
+    transaction_export__run: (async (payload) => {
+      const { exportId } = payload as { exportId?: unknown };
+      if (typeof exportId !== 'string') throw new Error('transaction_export__run needs exportId');
+      await services.exports.run(exportId);
+    }) as Task<'transaction_export__run'>,
+    transaction_export__expire: (async () => {
+      await services.exports.expire();
+    }) as Task<'transaction_export__expire'>,
+  }),
+  cron: () => [
+    {
+      pattern: '*/10 * * * *',
+      task: 'transaction_export__expire',
+      options: { jobKey: 'transaction_export__expire', jobKeyMode: 'preserve_run_at', max: 1 },
+      comment: 'Drops the files of exports past TRANSACTION_EXPORT_TTL.',
+    },
+  ],
+  scrape: ({ services, metrics }) => async (em) => metrics.pending.set(await services.topups.countAccepted(em)),
+});

@@ -1,0 +1,154 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { LedgerService } from '../ledger/ledger.service';
+import { driverBalanceAccount, type DriverRow } from '../parks/driver';
+import type { DriverService } from '../parks/driver.service';
+import type { ParkRow } from '../parks/park';
+import type { ParkService } from '../parks/park.service';
+import { queryBound } from '../platform/bound-query';
+import { InvalidInputError } from '../platform/errors';
+import type { JobQueue } from '../platform/jobs';
+import type { WalletRow } from '../wallets/wallet';
+import type { WalletService } from '../wallets/wallet.service';
+import { clearingAccount, toTransactionRow, type Refusal, type TransactionRow } from './transaction';
+
+export type CheckResult = { ok: true; driver: DriverRow } | { ok: false; refusal: Refusal; driver: DriverRow | null };
+
+export interface AcceptResult {
+  /** Null only when the account names no driver of the park (nothing to record). */
+  transaction: TransactionRow | null;
+  /** Why it was refused at once (the transaction, if any, is REJECTED with it). */
+  refusal: Refusal | null;
+  /** False when this externalId was seen before: the same transaction, nothing new. */
+  created: boolean;
+}
+
+declare global {
+  namespace GraphileWorker {
+    interface Tasks {
+      /** Credits an ACCEPTED top-up to the driver (or rejects it), once; retried with backoff. */
+      topup__credit: { walletId: string; externalId: string };
+    }
+  }
+}
+
+const EXTERNAL_ID = /^[\x21-\x7e]{1,200}$/;
+
+/**
+ * The core every payment system goes through: an adapter parses its protocol, finds the wallet
+ * from the callback link, and calls `check` and `accept`; it only translates the answer. A top-up
+ * is recorded ACCEPTED together with the job that credits it (one statement), and the job makes
+ * it PROCESSED (clearing → the driver's balance) or REJECTED with the reason.
+ */
+export class TopUps {
+  constructor(
+    private readonly parks: ParkService,
+    private readonly drivers: DriverService,
+    private readonly wallets: WalletService,
+    private readonly ledger: LedgerService,
+    private readonly jobs: JobQueue,
+    private readonly observe: (status: string, paymentSystem: string) => void = () => {},
+  ) {}
+
+  /** May this account of the wallet's park be topped up now (a working driver, the park and wallet on)? */
+  async check(em: EntityManager, wallet: WalletRow, account: string, amount: bigint | null = null): Promise<CheckResult> {
+    const [driver, park] = await Promise.all([this.drivers.findByAccount(em, wallet.park_id, account), this.parks.find(em, wallet.park_id)]);
+    if (!driver) return { ok: false, refusal: 'UNKNOWN_DRIVER', driver: null };
+    const refusal = refusalOf(wallet, park, driver, amount);
+    return refusal ? { ok: false, refusal, driver } : { ok: true, driver };
+  }
+
+  /**
+   * Records a payment system's top-up once per (wallet, externalId): ACCEPTED with its credit job,
+   * or REJECTED at once with the reason. A repeated externalId returns the first transaction.
+   */
+  async accept(em: EntityManager, wallet: WalletRow, externalId: string, account: string, amount: bigint): Promise<AcceptResult> {
+    if (!EXTERNAL_ID.test(externalId)) throw new InvalidInputError('externalId must be 1–200 printable characters', { field: 'externalId' });
+    if (amount <= 0n) throw new InvalidInputError('amount must be positive', { field: 'amount' });
+    const known = await this.find(em, wallet.id, externalId);
+    if (known) return { transaction: known, refusal: refusalReason(known), created: false };
+    const checked = await this.check(em, wallet, account, amount);
+    if (!checked.ok && !checked.driver) return { transaction: null, refusal: checked.refusal, created: false };
+    const driver = checked.driver!;
+    const refusal = checked.ok ? null : checked.refusal;
+    const insert = {
+      sql: `INSERT INTO topup_transaction (wallet_id, park_id, driver_id, payment_system, external_id, amount, currency, status, reason)
+            VALUES (?::uuid, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (wallet_id, external_id) DO NOTHING RETURNING id`,
+      params: [wallet.id, wallet.park_id, driver.id, wallet.payment_system, externalId, amount.toString(), wallet.currency, refusal ? 'REJECTED' : 'ACCEPTED', refusal],
+    };
+    // One statement: the row and (when accepted) its credit job commit together or not at all.
+    const inserted = refusal
+      ? (await queryBound(em, insert.sql, insert.params)).length
+      : await this.jobs.afterStatement(em, insert, 'topup__credit', `topup:${wallet.id}:${externalId}`, {
+          payload: { walletId: wallet.id, externalId },
+          runAt: new Date(),
+        });
+    const transaction = (await this.find(em, wallet.id, externalId))!;
+    if (inserted > 0) this.observe(transaction.status, wallet.payment_system);
+    return { transaction, refusal: refusalReason(transaction), created: inserted > 0 };
+  }
+
+  async countAccepted(em: EntityManager): Promise<number> {
+    const [row] = await queryBound<{ n: string }>(em, `SELECT count(*) AS n FROM topup_transaction WHERE status = 'ACCEPTED'`, []);
+    return Number(row!.n);
+  }
+
+  async find(em: EntityManager, walletId: string, externalId: string): Promise<TransactionRow | null> {
+    const [row] = await queryBound<TransactionRow>(em, 'SELECT * FROM topup_transaction WHERE wallet_id = ?::uuid AND external_id = ?', [walletId, externalId], {
+      name: 'topup_find',
+    });
+    return row ? toTransactionRow(row) : null;
+  }
+
+  /**
+   * The credit job: under the transaction's row lock, checks again (the driver may have been fired,
+   * the wallet disabled meanwhile) and either moves the money and marks it PROCESSED, or REJECTED.
+   * Anything else that fails throws: the job is retried with backoff, and the ledger's idempotency
+   * key makes a second credit impossible.
+   */
+  async credit(em: EntityManager, walletId: string, externalId: string): Promise<TransactionRow | null> {
+    return em.transactional(async (tx) => {
+      const [row] = await queryBound<TransactionRow>(tx, 'SELECT * FROM topup_transaction WHERE wallet_id = ?::uuid AND external_id = ? FOR UPDATE', [
+        walletId,
+        externalId,
+      ]);
+      if (!row) return null;
+      const transaction = toTransactionRow(row);
+      if (transaction.status !== 'ACCEPTED') return transaction;
+      const [wallet, park, driver] = await Promise.all([
+        this.wallets.find(tx, walletId, { withDeleted: true }),
+        this.parks.find(tx, transaction.park_id),
+        this.drivers.find(tx, transaction.park_id, transaction.driver_id),
+      ]);
+      const refusal = driver ? refusalOf(wallet!, park, driver, transaction.amount) : 'UNKNOWN_DRIVER';
+      if (!refusal) {
+        await this.ledger.move(tx, clearingAccount(transaction.payment_system, transaction.currency), driverBalanceAccount(transaction.park_id, transaction.driver_id, transaction.currency), {
+          idempotencyKey: `topup:${transaction.id}`,
+          amount: transaction.amount,
+          kind: 'TOPUP',
+          reference: `${transaction.payment_system}:${transaction.external_id}`,
+        });
+      }
+      const [updated] = await queryBound<TransactionRow>(
+        tx,
+        `UPDATE topup_transaction SET status = ?, reason = ?, processed_at = now() WHERE id = ? RETURNING *`,
+        [refusal ? 'REJECTED' : 'PROCESSED', refusal, transaction.id],
+      );
+      this.observe(updated!.status, transaction.payment_system);
+      return toTransactionRow(updated!);
+    });
+  }
+}
+
+/** The first reason a top-up may not go to this driver now, or null. */
+export function refusalOf(wallet: WalletRow, park: ParkRow | null, driver: DriverRow, amount: bigint | null): Refusal | null {
+  if (driver.status !== 'WORKING') return 'DRIVER_FIRED';
+  if (!park || park.status !== 'ACTIVE') return 'PARK_DISABLED';
+  if (!wallet.enabled || wallet.deleted_at !== null) return 'WALLET_DISABLED';
+  if (amount !== null && wallet.min_amount !== null && amount < BigInt(wallet.min_amount)) return 'AMOUNT_TOO_SMALL';
+  if (amount !== null && wallet.max_amount !== null && amount > BigInt(wallet.max_amount)) return 'AMOUNT_TOO_LARGE';
+  return null;
+}
+
+function refusalReason(transaction: TransactionRow): Refusal | null {
+  return transaction.status === 'REJECTED' ? (transaction.reason as Refusal) : null;
+}

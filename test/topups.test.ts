@@ -1,0 +1,284 @@
+import 'reflect-metadata';
+import { randomBytes } from 'node:crypto';
+import ExcelJS from 'exceljs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DriverStatus } from '../src/parks/driver';
+import { parksModule } from '../src/parks/module';
+import { topupsModule } from '../src/topups/module';
+import type { TransactionRow } from '../src/topups/transaction';
+import { walletsModule } from '../src/wallets/module';
+import type { WalletRow } from '../src/wallets/wallet';
+import {
+  CreateWalletDocument,
+  ExportTransactionsDocument,
+  TransactionExportDocument,
+  TransactionsDocument,
+  UpdateWalletDocument,
+  UpsertParkDocument,
+} from './generated/graphql';
+import { startTestServer, tokenFor, type TestServer } from './helpers/app';
+import { errorCodes, graphql } from './helpers/graphql';
+import { waitFor } from './helpers/kafka';
+
+const admin = tokenFor('admin');
+const dispatcherOf = (parkId: string) => tokenFor('dispatcher', [{ kind: 'PARK', id: parkId }]);
+const env = { WALLET_KEYS: `k1:${randomBytes(32).toString('base64')}` };
+
+async function upsertPark(server: TestServer, id: string, timezone = 'Europe/Moscow') {
+  const response = await graphql(
+    server.url,
+    UpsertParkDocument,
+    { input: { id, name: `Park ${id}`, currency: 'RUB', email: null, timezone, status: 'ACTIVE', reason: 'test set-up' } },
+    admin,
+  );
+  expect(response.errors).toBeUndefined();
+}
+
+let versions = 0;
+async function upsertDriver(server: TestServer, parkId: string, driverId: string, status: DriverStatus = 'WORKING', phone: string | null = null) {
+  const { drivers } = server.app.use(parksModule);
+  await server.app.orm.em.fork().transactional((em) =>
+    drivers.upsert(em, { parkId, driverId, name: `Driver ${driverId}`, phone, status, occurredAt: new Date(Date.UTC(2026, 0, 1) + ++versions * 1000) }),
+  );
+}
+
+async function createWallet(server: TestServer, parkId: string, fields: { minAmount?: string; maxAmount?: string } = {}): Promise<WalletRow> {
+  const response = await graphql(
+    server.url,
+    CreateWalletDocument,
+    { input: { parkId, paymentSystem: 'PAYSTACK', title: 'Paystack', currency: 'RUB', credentials: { secretKey: 'sk_test_0123456789abcdef' }, ...fields } },
+    dispatcherOf(parkId),
+  );
+  expect(response.errors).toBeUndefined();
+  const { wallets } = server.app.use(walletsModule);
+  return (await wallets.find(server.app.orm.em.fork(), response.data!.createWallet.id))!;
+}
+
+async function balanceOf(server: TestServer, parkId: string, driverId: string): Promise<bigint> {
+  const [row] = await server.app.orm.em
+    .fork()
+    .execute<{ balance: string }[]>(`SELECT balance FROM ledger_account WHERE owner_kind = 'DRIVER' AND owner_id = ? AND type = 'balance' AND currency = 'RUB'`, [
+      `${parkId}/${driverId}`,
+    ]);
+  return BigInt(row?.balance ?? 0);
+}
+
+describe('top-ups through the core: check, accept, credit', () => {
+  let server: TestServer;
+  let wallet: WalletRow;
+  const em = () => server.app.orm.em.fork();
+  const core = () => server.app.use(topupsModule).topups;
+
+  beforeAll(async () => {
+    // No worker: the test runs the credit job's work itself, at the moment it chooses.
+    server = await startTestServer({}, { env });
+    await upsertPark(server, 'tp');
+    await upsertDriver(server, 'tp', 'd1', 'WORKING', '79990001122');
+    await upsertDriver(server, 'tp', 'fired', 'FIRED');
+    wallet = await createWallet(server, 'tp', { minAmount: '100', maxAmount: '1000000' });
+  });
+  afterAll(async () => server?.close());
+
+  it('checks the account: a working driver by id or phone; refusals for anyone else', async () => {
+    expect(await core().check(em(), wallet, 'd1')).toMatchObject({ ok: true, driver: { id: 'd1' } });
+    expect(await core().check(em(), wallet, '+7 999 000-11-22')).toMatchObject({ ok: true, driver: { id: 'd1' } });
+    expect(await core().check(em(), wallet, 'nobody')).toMatchObject({ ok: false, refusal: 'UNKNOWN_DRIVER' });
+    expect(await core().check(em(), wallet, 'fired')).toMatchObject({ ok: false, refusal: 'DRIVER_FIRED' });
+    expect(await core().check(em(), wallet, 'd1', 99n)).toMatchObject({ ok: false, refusal: 'AMOUNT_TOO_SMALL' });
+    expect(await core().check(em(), wallet, 'd1', 1_000_001n)).toMatchObject({ ok: false, refusal: 'AMOUNT_TOO_LARGE' });
+  });
+
+  it('accepts once per externalId with its credit job, credits once, and answers a repeat with the same transaction', async () => {
+    const first = await core().accept(em(), wallet, 'ps-1', 'd1', 50_000n);
+    expect(first).toMatchObject({ created: true, refusal: null, transaction: { status: 'ACCEPTED', amount: 50_000n, driver_id: 'd1' } });
+    const [job] = await em().execute<{ n: string }[]>(`SELECT count(*) AS n FROM graphile_worker.jobs WHERE task_identifier = 'topup__credit'`);
+    expect(Number(job!.n)).toBe(1);
+    const again = await core().accept(em(), wallet, 'ps-1', '79990001122', 50_000n);
+    expect(again).toMatchObject({ created: false, transaction: { id: first.transaction!.id } });
+
+    const credited = await core().credit(em(), wallet.id, 'ps-1');
+    expect(credited).toMatchObject({ status: 'PROCESSED', reason: null });
+    expect(credited!.processed_at).toBeInstanceOf(Date);
+    // The job run twice (a retry after a lost acknowledgement) changes nothing.
+    await core().credit(em(), wallet.id, 'ps-1');
+    expect(await balanceOf(server, 'tp', 'd1')).toBe(50_000n);
+    expect(await server.app.checkLedger()).toEqual([]);
+  });
+
+  it('rejects at once a fired driver or an amount out of bounds, and names no transaction for an unknown account', async () => {
+    expect(await core().accept(em(), wallet, 'ps-2', 'fired', 500n)).toMatchObject({ created: true, refusal: 'DRIVER_FIRED', transaction: { status: 'REJECTED', reason: 'DRIVER_FIRED' } });
+    expect(await core().accept(em(), wallet, 'ps-3', 'd1', 10n)).toMatchObject({ refusal: 'AMOUNT_TOO_SMALL', transaction: { status: 'REJECTED' } });
+    expect(await core().accept(em(), wallet, 'ps-4', 'nobody', 500n)).toEqual({ transaction: null, refusal: 'UNKNOWN_DRIVER', created: false });
+    await expect(core().accept(em(), wallet, 'ps-5', 'd1', 0n)).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
+  });
+
+  it('rejects at credit time what changed after the accept: the driver fired, the wallet disabled', async () => {
+    await core().accept(em(), wallet, 'ps-6', 'd1', 700n);
+    await core().accept(em(), wallet, 'ps-7', 'd1', 800n);
+    await upsertDriver(server, 'tp', 'd1', 'FIRED', '79990001122');
+    expect(await core().credit(em(), wallet.id, 'ps-6')).toMatchObject({ status: 'REJECTED', reason: 'DRIVER_FIRED' });
+    await upsertDriver(server, 'tp', 'd1', 'WORKING', '79990001122');
+    const disabled = await graphql(server.url, UpdateWalletDocument, { input: { id: wallet.id, enabled: false } }, dispatcherOf('tp'));
+    expect(disabled.errors).toBeUndefined();
+    expect(await core().credit(em(), wallet.id, 'ps-7')).toMatchObject({ status: 'REJECTED', reason: 'WALLET_DISABLED' });
+    await graphql(server.url, UpdateWalletDocument, { input: { id: wallet.id, enabled: true } }, dispatcherOf('tp'));
+    expect(await balanceOf(server, 'tp', 'd1')).toBe(50_000n);
+  });
+});
+
+describe('top-ups with a worker: the job credits, 50 concurrent accepts are one transaction', () => {
+  let server: TestServer;
+  let wallet: WalletRow;
+  beforeAll(async () => {
+    server = await startTestServer({ worker: true }, { env });
+    await upsertPark(server, 'race');
+    await upsertDriver(server, 'race', 'd1');
+    wallet = await createWallet(server, 'race');
+  });
+  afterAll(async () => server?.close());
+
+  it('records one transaction and credits once', async () => {
+    const { topups } = server.app.use(topupsModule);
+    const results = await Promise.all(Array.from({ length: 50 }, () => topups.accept(server.app.orm.em.fork(), wallet, 'same-id', 'd1', 12_345n)));
+    expect(new Set(results.map((r) => r.transaction!.id)).size).toBe(1);
+    expect(results.filter((r) => r.created)).toHaveLength(1);
+    const done = await waitFor(
+      () => topups.find(server.app.orm.em.fork(), wallet.id, 'same-id'),
+      (tx) => tx?.status === 'PROCESSED',
+    );
+    expect(done!.status).toBe('PROCESSED');
+    expect(await balanceOf(server, 'race', 'd1')).toBe(12_345n);
+    const [transfers] = await server.app.orm.em.fork().execute<{ n: string }[]>(`SELECT count(*) AS n FROM ledger_transfer WHERE kind = 'TOPUP'`);
+    expect(Number(transfers!.n)).toBe(1);
+    expect(await server.app.checkLedger()).toEqual([]);
+  });
+});
+
+describe('the transaction list and its Excel export', () => {
+  let server: TestServer;
+  let mine: WalletRow;
+  let theirs: WalletRow;
+  const owner = dispatcherOf('lp');
+  const stranger = dispatcherOf('lp-other');
+
+  beforeAll(async () => {
+    server = await startTestServer({ worker: true }, { env });
+    await upsertPark(server, 'lp', 'Asia/Almaty');
+    await upsertPark(server, 'lp-other');
+    for (const d of ['a', 'b']) await upsertDriver(server, 'lp', d);
+    await upsertDriver(server, 'lp-other', 'z');
+    mine = await createWallet(server, 'lp');
+    theirs = await createWallet(server, 'lp-other');
+    const { topups } = server.app.use(topupsModule);
+    const em = () => server.app.orm.em.fork();
+    for (let i = 1; i <= 25; i++) await topups.accept(em(), mine, `m-${i}`, i % 2 ? 'a' : 'b', BigInt(i * 1001));
+    await topups.accept(em(), theirs, 'o-1', 'z', 999n);
+    await waitFor(() => topups.countAccepted(em()), (n) => n === 0);
+  });
+  afterAll(async () => server?.close());
+
+  it('pages newest first with the count and the sums; filters by driver, status and amount', async () => {
+    const first = await graphql(server.url, TransactionsDocument, { filter: { parkId: 'lp' }, first: 10 }, owner);
+    expect(first.errors).toBeUndefined();
+    const page = first.data!.transactions;
+    expect(page.totalCount).toBe(25);
+    const total = Array.from({ length: 25 }, (_, i) => (i + 1) * 1001).reduce((a, b) => a + b, 0);
+    expect(page.sums).toEqual([{ minor: String(total), amount: (total / 100).toFixed(2), currency: 'RUB' }]);
+    expect(page.nodes.map((n) => n.externalId)).toEqual(Array.from({ length: 10 }, (_, i) => `m-${25 - i}`));
+    const next = await graphql(server.url, TransactionsDocument, { filter: { parkId: 'lp' }, first: 10, after: page.pageInfo.endCursor }, owner);
+    expect(next.data!.transactions.nodes[0]!.externalId).toBe('m-15');
+
+    const narrowed = await graphql(
+      server.url,
+      TransactionsDocument,
+      { filter: { parkId: 'lp', driverId: 'b', status: ['PROCESSED'], minAmount: '5000', maxAmount: '10010', paymentSystem: ['PAYSTACK'], walletId: mine.id }, first: 50 },
+      owner,
+    );
+    expect(narrowed.data!.transactions.nodes.map((n) => n.externalId)).toEqual(['m-10', 'm-8', 'm-6']);
+
+    // A dispatcher without a filter sees only its parks; a driver only himself.
+    const unfiltered = await graphql(server.url, TransactionsDocument, { first: 50 }, stranger);
+    expect(unfiltered.data!.transactions.nodes.map((n) => n.externalId)).toEqual(['o-1']);
+    const driver = await graphql(server.url, TransactionsDocument, { first: 50 }, tokenFor('driver', [{ kind: 'DRIVER', id: 'lp/b' }]));
+    expect(driver.data!.transactions.totalCount).toBe(12);
+    expect(new Set(driver.data!.transactions.nodes.map((n) => n.driverId))).toEqual(new Set(['b']));
+  });
+
+  it('exports the filtered transactions to an .xlsx that matches the database', async () => {
+    const started = await graphql(server.url, ExportTransactionsDocument, { filter: { parkId: 'lp' } }, owner);
+    expect(started.errors).toBeUndefined();
+    expect(started.data!.exportTransactions).toMatchObject({ status: 'QUEUED', rows: 0, downloadUrl: null, timezone: 'Asia/Almaty' });
+    const id = started.data!.exportTransactions.id;
+    const done = await waitFor(
+      async () => (await graphql(server.url, TransactionExportDocument, { id }, owner)).data!.transactionExport!,
+      (exp) => exp.status === 'DONE' || exp.status === 'FAILED',
+    );
+    expect(done).toMatchObject({ status: 'DONE', rows: 25, downloadUrl: `/exports/${id}` });
+
+    const response = await fetch(new URL(done.downloadUrl!, server.url), { headers: { authorization: `Bearer ${owner}` } });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('application/vnd.openxmlformats-officedocument.spreadsheetml.sheet');
+    expect(response.headers.get('content-disposition')).toMatch(/^attachment; filename="transactions-lp-\d{4}-\d{2}-\d{2}\.xlsx"$/);
+    const workbook = new ExcelJS.Workbook();
+    await workbook.xlsx.load(Buffer.from(await response.arrayBuffer()) as any);
+    const sheet = workbook.getWorksheet('Transactions')!;
+    expect(String(sheet.getRow(1).getCell(1).value)).toContain('parkId=lp');
+    expect(String(sheet.getRow(2).getCell(1).value)).toContain('Time zone: Asia/Almaty');
+    expect(sheet.getRow(3).values).toContain('Amount');
+    expect(sheet.views[0]).toMatchObject({ state: 'frozen', ySplit: 3 });
+    expect(sheet.autoFilter).toBeTruthy();
+
+    const rows = await server.app.orm.em.fork().execute<TransactionRow[]>(`SELECT * FROM topup_transaction WHERE park_id = 'lp' ORDER BY id DESC`);
+    expect(rows).toHaveLength(25);
+    rows.forEach((db, i) => {
+      const row = sheet.getRow(4 + i);
+      const created = row.getCell(1).value as Date;
+      expect(created).toBeInstanceOf(Date);
+      // Almaty is UTC+5 (no DST): the wall clock shown is the instant plus five hours.
+      expect(Math.abs(created.getTime() - (new Date(db.created_at).getTime() + 5 * 3_600_000))).toBeLessThan(1000);
+      expect(row.getCell(4).value).toBe(db.driver_id);
+      expect(row.getCell(6).value).toBe(db.external_id);
+      expect(row.getCell(7).value).toBe(Number(db.amount) / 100);
+      expect(row.getCell(7).numFmt).toBe('#,##0.00 "RUB"');
+      expect(row.getCell(9).value).toBe(db.status);
+    });
+    const totals = sheet.getRow(4 + 25);
+    expect(totals.getCell(1).value).toBe('Total');
+    expect(totals.getCell(7).value).toBe(rows.reduce((sum, r) => sum + Number(r.amount), 0) / 100);
+    expect(totals.getCell(8).value).toBe('RUB');
+  });
+
+  it('refuses every transaction and export operation on a park to a dispatcher of another', async () => {
+    const started = await graphql(server.url, ExportTransactionsDocument, { filter: { parkId: 'lp' } }, owner);
+    const id = started.data!.exportTransactions.id;
+    await waitFor(
+      async () => (await graphql(server.url, TransactionExportDocument, { id }, owner)).data!.transactionExport!.status,
+      (status) => status === 'DONE',
+    );
+    expect(errorCodes(await graphql(server.url, TransactionsDocument, { filter: { parkId: 'lp' } }, stranger))).toEqual(['FORBIDDEN']);
+    expect(errorCodes(await graphql(server.url, ExportTransactionsDocument, { filter: { parkId: 'lp' } }, stranger))).toEqual(['FORBIDDEN']);
+    expect(errorCodes(await graphql(server.url, TransactionExportDocument, { id }, stranger))).toEqual(['FORBIDDEN']);
+    const download = await fetch(new URL(`/exports/${id}`, server.url), { headers: { authorization: `Bearer ${stranger}` } });
+    expect(download.status).toBe(403);
+    const anonymous = await fetch(new URL(`/exports/${id}`, server.url));
+    expect(anonymous.status).toBe(401);
+    // An export of everything a dispatcher sees is not served to a dispatcher who sees less.
+    const all = await graphql(server.url, ExportTransactionsDocument, {}, tokenFor('dispatcher', [{ kind: 'PARK', id: 'lp' }, { kind: 'PARK', id: 'lp-other' }]));
+    expect(errorCodes(await graphql(server.url, TransactionExportDocument, { id: all.data!.exportTransactions.id }, owner))).toEqual(['FORBIDDEN']);
+  });
+
+  it('expires a finished export: the file is gone, the status says so', async () => {
+    const started = await graphql(server.url, ExportTransactionsDocument, { filter: { parkId: 'lp', driverId: 'a' } }, owner);
+    const id = started.data!.exportTransactions.id;
+    await waitFor(
+      async () => (await graphql(server.url, TransactionExportDocument, { id }, owner)).data!.transactionExport!.status,
+      (status) => status === 'DONE',
+    );
+    await server.app.orm.em.fork().execute(`UPDATE transaction_export SET expires_at = now() - interval '1 second' WHERE id = ?`, [id]);
+    expect((await graphql(server.url, TransactionExportDocument, { id }, owner)).data!.transactionExport!.status).toBe('EXPIRED');
+    expect((await fetch(new URL(`/exports/${id}`, server.url), { headers: { authorization: `Bearer ${owner}` } })).status).toBe(404);
+    expect(await server.app.use(topupsModule).exports.expire()).toBeGreaterThanOrEqual(1);
+    const [chunks] = await server.app.orm.em.fork().execute<{ n: string }[]>(`SELECT count(*) AS n FROM transaction_export_chunk WHERE export_id = ?`, [id]);
+    expect(Number(chunks!.n)).toBe(0);
+  });
+});
