@@ -6,6 +6,7 @@ import type { DriverStatus } from '../src/parks/driver';
 import { parksModule } from '../src/parks/module';
 import { topupsModule } from '../src/topups/module';
 import type { TransactionRow } from '../src/topups/transaction';
+import { creditJobKey } from '../src/topups/topups';
 import { walletsModule } from '../src/wallets/module';
 import type { WalletRow } from '../src/wallets/wallet';
 import {
@@ -105,6 +106,24 @@ describe('top-ups through the core: check, accept, credit', () => {
     expect(await server.app.checkLedger()).toEqual([]);
   });
 
+  it('books the credit again when the worker that held its job was killed, and credits once', async () => {
+    await core().accept(em(), wallet, 'ps-killed', 'd1', 1_000n);
+    // What a SIGKILLed worker leaves behind: its job locked, for hours, by a worker that is gone.
+    await em().execute(`UPDATE graphile_worker._private_jobs SET locked_at = now() - interval '10 minutes', locked_by = 'killed-worker' WHERE key = ?`, [
+      creditJobKey(wallet.id, 'ps-killed'),
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect(await core().rebookOverdue(em(), 1)).toBe(1);
+    const jobs = await em().execute<{ locked_at: Date | null }[]>(`SELECT locked_at FROM graphile_worker.jobs WHERE key = ?`, [creditJobKey(wallet.id, 'ps-killed')]);
+    expect(jobs).toEqual([{ locked_at: null }]);
+    // Booked again while a live job exists: nothing more.
+    expect(await core().rebookOverdue(em(), 1)).toBe(0);
+    const before = await balanceOf(server, 'tp', 'd1');
+    await core().credit(em(), wallet.id, 'ps-killed');
+    await core().credit(em(), wallet.id, 'ps-killed');
+    expect((await balanceOf(server, 'tp', 'd1')) - before).toBe(1_000n);
+  });
+
   it('rejects at once a fired driver or an amount out of bounds, and names no transaction for an unknown account', async () => {
     expect(await core().accept(em(), wallet, 'ps-2', 'fired', 500n)).toMatchObject({ created: true, refusal: 'DRIVER_FIRED', transaction: { status: 'REJECTED', reason: 'DRIVER_FIRED' } });
     expect(await core().accept(em(), wallet, 'ps-3', 'd1', 10n)).toMatchObject({ refusal: 'AMOUNT_TOO_SMALL', transaction: { status: 'REJECTED' } });
@@ -122,7 +141,7 @@ describe('top-ups through the core: check, accept, credit', () => {
     expect(disabled.errors).toBeUndefined();
     expect(await core().credit(em(), wallet.id, 'ps-7')).toMatchObject({ status: 'REJECTED', reason: 'WALLET_DISABLED' });
     await graphql(server.url, UpdateWalletDocument, { input: { id: wallet.id, enabled: true } }, dispatcherOf('tp'));
-    expect(await balanceOf(server, 'tp', 'd1')).toBe(50_000n);
+    expect(await balanceOf(server, 'tp', 'd1')).toBe(51_000n);
   });
 });
 

@@ -5,6 +5,7 @@ import { ledgerModule } from '../ledger/module';
 import { parksModule } from '../parks/module';
 import type { ParkService } from '../parks/park.service';
 import { setting } from '../platform/config';
+import { bookAtStart } from '../platform/jobs';
 import { defineModule } from '../platform/modules';
 import { walletsModule } from '../wallets/module';
 import { TransactionExports } from './exports';
@@ -32,6 +33,8 @@ export const topupsModule = defineModule({
   settings: z.object({
     /** How long a finished export can be downloaded. */
     TRANSACTION_EXPORT_TTL: setting.duration.default(24 * 3_600_000),
+    /** An ACCEPTED top-up whose credit job is missing or held this long (a killed worker) is booked again. */
+    TOPUP_CREDIT_REBOOK_AFTER: setting.duration.default(2 * 60_000),
   }),
   metrics: (registry: Registry) => ({
     transactions: new Counter({
@@ -87,8 +90,11 @@ export const topupsModule = defineModule({
       },
     },
   ],
-  tasks: ({ services, kernel }) => ({
+  tasks: ({ services, kernel, settings }) => ({
     topup__credit: topupCredit(kernel.orm, services.topups),
+    topup__rebook_overdue: (async () => {
+      await services.topups.rebookOverdue(kernel.orm.em.fork(), Math.ceil(settings.TOPUP_CREDIT_REBOOK_AFTER / 1000));
+    }) as Task<'topup__rebook_overdue'>,
     transaction_export__run: (async (payload) => {
       const { exportId } = payload as { exportId?: unknown };
       if (typeof exportId !== 'string') throw new Error('transaction_export__run needs exportId');
@@ -100,11 +106,18 @@ export const topupsModule = defineModule({
   }),
   cron: () => [
     {
+      pattern: '* * * * *',
+      task: 'topup__rebook_overdue',
+      options: { jobKey: 'topup__rebook_overdue', jobKeyMode: 'preserve_run_at', max: 1 },
+      comment: 'Books the credit of top-ups again when a killed worker holds their job (TOPUP_CREDIT_REBOOK_AFTER).',
+    },
+    {
       pattern: '*/10 * * * *',
       task: 'transaction_export__expire',
       options: { jobKey: 'transaction_export__expire', jobKeyMode: 'preserve_run_at', max: 1 },
       comment: 'Drops the files of exports past TRANSACTION_EXPORT_TTL.',
     },
   ],
+  startupJobs: () => [bookAtStart('topup__rebook_overdue')],
   scrape: ({ services, metrics }) => async (em) => metrics.pending.set(await services.topups.countAccepted(em)),
 });

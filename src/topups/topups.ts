@@ -27,6 +27,8 @@ declare global {
     interface Tasks {
       /** Credits an ACCEPTED top-up to the driver (or rejects it), once; retried with backoff. */
       topup__credit: { walletId: string; externalId: string };
+      /** Books the credit again for top-ups whose job a killed worker holds (crontab, every minute). */
+      topup__rebook_overdue: Record<string, never>;
     }
   }
 }
@@ -78,13 +80,34 @@ export class TopUps {
     // One statement: the row and (when accepted) its credit job commit together or not at all.
     const inserted = refusal
       ? (await queryBound(em, insert.sql, insert.params)).length
-      : await this.jobs.afterStatement(em, insert, 'topup__credit', `topup:${wallet.id}:${externalId}`, {
+      : await this.jobs.afterStatement(em, insert, 'topup__credit', creditJobKey(wallet.id, externalId), {
           payload: { walletId: wallet.id, externalId },
           runAt: new Date(),
         });
     const transaction = (await this.find(em, wallet.id, externalId))!;
     if (inserted > 0) this.observe(transaction.status, wallet.payment_system);
     return { transaction, refusal: refusalReason(transaction), created: inserted > 0 };
+  }
+
+  /**
+   * A worker killed mid-job keeps its lock for hours: every ACCEPTED top-up older than
+   * `overdueSeconds` whose credit job is missing or held that long gets its job booked again
+   * (crediting is idempotent, so a slow worker that is still alive does no harm). Returns how many.
+   */
+  async rebookOverdue(em: EntityManager, overdueSeconds: number, limit = 1000): Promise<number> {
+    const overdue = await queryBound<{ wallet_id: string; external_id: string }>(
+      em,
+      `SELECT wallet_id, external_id FROM topup_transaction
+        WHERE status = 'ACCEPTED' AND created_at < now() - make_interval(secs => ?) ORDER BY id LIMIT ?`,
+      [overdueSeconds, limit],
+    );
+    const keyOf = (row: { wallet_id: string; external_id: string }) => creditJobKey(row.wallet_id, row.external_id);
+    const orphaned = new Set(await this.jobs.keysWithoutLiveJob(em, overdue.map(keyOf), overdueSeconds));
+    const jobs = overdue
+      .filter((row) => orphaned.has(keyOf(row)))
+      .map((row) => ({ payload: { walletId: row.wallet_id, externalId: row.external_id }, runAt: new Date(), jobKey: keyOf(row) }));
+    await this.jobs.addKeyed(em, 'topup__credit', jobs);
+    return jobs.length;
   }
 
   async countAccepted(em: EntityManager): Promise<number> {
@@ -137,6 +160,11 @@ export class TopUps {
       return toTransactionRow(updated!);
     });
   }
+}
+
+/** One credit job per top-up, under this key. */
+export function creditJobKey(walletId: string, externalId: string): string {
+  return `topup__credit:${walletId}:${externalId}`;
 }
 
 /** The first reason a top-up may not go to this driver now, or null. */
