@@ -14,6 +14,7 @@ import { benchShopIngest } from './shop-ingest';
 import { benchShopMassRun } from './shop-mass-run';
 import { benchStartup } from './startup';
 import { benchBroker } from './lib/broker';
+import { benchWallets } from './wallets';
 
 /** Runs `work` with a broker (KAFKA_BROKERS, or this checkout's), stopping one it started. */
 async function withBroker<T>(work: (brokers: string) => Promise<T>): Promise<T> {
@@ -26,11 +27,11 @@ async function withBroker<T>(work: (brokers: string) => Promise<T>): Promise<T> 
 }
 
 /**
- * `npm run bench [-- payouts|graphql|requests|shops|mass-run|fleet|startup ...]`: measures the service
+ * `npm run bench [-- payouts|graphql|requests|shops|mass-run|fleet|wallets|startup ...]`: measures the service
  * against the foundation, shop (issue 3) and payout-request issues' targets, prints a table and
  * records it in bench/results/. Sizes can be changed through BENCH_* variables (see bench/README.md).
  */
-const BENCHMARKS = ['payouts', 'graphql', 'requests', 'shops', 'mass-run', 'fleet', 'startup'] as const;
+const BENCHMARKS = ['payouts', 'graphql', 'requests', 'shops', 'mass-run', 'fleet', 'wallets', 'startup'] as const;
 type BenchmarkName = (typeof BENCHMARKS)[number];
 
 function chosenBenchmarks(args: string[]): BenchmarkName[] {
@@ -178,6 +179,18 @@ async function main(): Promise<void> {
             connections: intFromEnv('BENCH_CONNECTIONS', 32),
             durationS: intFromEnv('BENCH_DURATION', 10),
             warmupS: intFromEnv('BENCH_WARMUP_SECONDS', 3),
+          }),
+        ),
+      );
+    }
+    if (chosen.includes('wallets')) {
+      await onOwnDatabase('wallets', (url) =>
+        attempt('wallets', () =>
+          benchWallets(url, {
+            exportRows: intFromEnv('BENCH_WALLETS_EXPORT_ROWS', 1_000_000),
+            accepts: intFromEnv('BENCH_WALLETS_ACCEPTS', 20_000),
+            concurrency: intFromEnv('BENCH_WALLETS_CONCURRENCY', 32),
+            drivers: intFromEnv('BENCH_WALLETS_DRIVERS', 1000),
           }),
         ),
       );

@@ -62,6 +62,25 @@ export class DriverService {
     return row ? toDriverRow(row) : null;
   }
 
+  /**
+   * `findByAccount` and the park's status in one round trip (the top-up hot path): the driver by
+   * id, else by phone, preferring a working one.
+   */
+  async findPayable(em: EntityManager, parkId: string, account: string): Promise<{ driver: DriverRow; parkStatus: string } | null> {
+    const phone = normalizePhone(account) ?? '';
+    const [row] = await queryBound<DriverRow & { park_status: string }>(
+      em,
+      `SELECT d.*, p.status AS park_status FROM driver d JOIN park p ON p.id = d.park_id
+        WHERE d.park_id = ? AND (d.id = ? OR d.phone = ?)
+        ORDER BY (d.id = ?) DESC, (d.status = 'WORKING') DESC, d.updated_at DESC LIMIT 1`,
+      [parkId, account, phone, account],
+      { name: 'driver_payable' },
+    );
+    if (!row) return null;
+    const { park_status: parkStatus, ...driver } = row;
+    return { driver: toDriverRow(driver), parkStatus };
+  }
+
   /** A park's drivers by id, after `afterId`, optionally of one status. */
   async page(
     em: EntityManager,

@@ -105,6 +105,27 @@ export class JobQueue {
     return Number(row!.n);
   }
 
+  /**
+   * As `afterStatement`, returning the rows the statement returned (RETURNING): the row and its
+   * job in one round trip, and one autocommit transaction when `em` is in none.
+   */
+  async afterStatementReturning<R, T extends TaskName>(
+    em: EntityManager,
+    statement: { sql: string; params: readonly unknown[] },
+    task: T,
+    jobKey: string,
+    job: { payload: TaskPayload<T>; runAt: Date },
+  ): Promise<R[]> {
+    return queryBound<R>(
+      em,
+      `WITH changed AS (${statement.sql}),
+            booked AS (SELECT graphile_worker.add_job(identifier => ?, payload => ?::json, run_at => ?::timestamptz, job_key => ?, job_key_mode => 'replace')
+                         FROM changed)
+       SELECT changed.* FROM changed WHERE (SELECT count(*) FROM booked) >= 0`,
+      [...statement.params, task, JSON.stringify(job.payload ?? {}), job.runAt, jobKey],
+    );
+  }
+
   /** Books many jobs of one task in one statement, each replacing the pending job of its key. */
   async addKeyed<T extends TaskName>(em: EntityManager, task: T, jobs: readonly KeyedJob<T>[]): Promise<void> {
     if (jobs.length === 0) return;

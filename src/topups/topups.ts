@@ -51,12 +51,12 @@ export class TopUps {
     private readonly observe: (status: string, paymentSystem: string) => void = () => {},
   ) {}
 
-  /** May this account of the wallet's park be topped up now (a working driver, the park and wallet on)? */
+  /** May this account of the wallet's park be topped up now (a working driver, the park and wallet on)? One query. */
   async check(em: EntityManager, wallet: WalletRow, account: string, amount: bigint | null = null): Promise<CheckResult> {
-    const [driver, park] = await Promise.all([this.drivers.findByAccount(em, wallet.park_id, account), this.parks.find(em, wallet.park_id)]);
-    if (!driver) return { ok: false, refusal: 'UNKNOWN_DRIVER', driver: null };
-    const refusal = refusalOf(wallet, park, driver, amount);
-    return refusal ? { ok: false, refusal, driver } : { ok: true, driver };
+    const found = await this.drivers.findPayable(em, wallet.park_id, account);
+    if (!found) return { ok: false, refusal: 'UNKNOWN_DRIVER', driver: null };
+    const refusal = refusalOf(wallet, { status: found.parkStatus }, found.driver, amount);
+    return refusal ? { ok: false, refusal, driver: found.driver } : { ok: true, driver: found.driver };
   }
 
   /**
@@ -66,27 +66,34 @@ export class TopUps {
   async accept(em: EntityManager, wallet: WalletRow, externalId: string, account: string, amount: bigint): Promise<AcceptResult> {
     if (!EXTERNAL_ID.test(externalId)) throw new InvalidInputError('externalId must be 1–200 printable characters', { field: 'externalId' });
     if (amount <= 0n) throw new InvalidInputError('amount must be positive', { field: 'amount' });
-    const known = await this.find(em, wallet.id, externalId);
-    if (known) return { transaction: known, refusal: refusalReason(known), created: false };
+    // The common case, a new payment, is two round trips: the driver with the park's status, then
+    // the row with its credit job. A repeat finds the first row on the unique key.
     const checked = await this.check(em, wallet, account, amount);
-    if (!checked.ok && !checked.driver) return { transaction: null, refusal: checked.refusal, created: false };
+    if (!checked.ok && !checked.driver) {
+      const known = await this.find(em, wallet.id, externalId);
+      return known ? { transaction: known, refusal: refusalReason(known), created: false } : { transaction: null, refusal: checked.refusal, created: false };
+    }
     const driver = checked.driver!;
     const refusal = checked.ok ? null : checked.refusal;
     const insert = {
       sql: `INSERT INTO topup_transaction (wallet_id, park_id, driver_id, payment_system, external_id, amount, currency, status, reason)
-            VALUES (?::uuid, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (wallet_id, external_id) DO NOTHING RETURNING id`,
+            VALUES (?::uuid, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (wallet_id, external_id) DO NOTHING RETURNING *`,
       params: [wallet.id, wallet.park_id, driver.id, wallet.payment_system, externalId, amount.toString(), wallet.currency, refusal ? 'REJECTED' : 'ACCEPTED', refusal],
     };
     // One statement: the row and (when accepted) its credit job commit together or not at all.
-    const inserted = refusal
-      ? (await queryBound(em, insert.sql, insert.params)).length
-      : await this.jobs.afterStatement(em, insert, 'topup__credit', creditJobKey(wallet.id, externalId), {
+    const [inserted] = refusal
+      ? await queryBound<TransactionRow>(em, insert.sql, insert.params)
+      : await this.jobs.afterStatementReturning<TransactionRow, 'topup__credit'>(em, insert, 'topup__credit', creditJobKey(wallet.id, externalId), {
           payload: { walletId: wallet.id, externalId },
           runAt: new Date(),
         });
+    if (inserted) {
+      const transaction = toTransactionRow(inserted);
+      this.observe(transaction.status, wallet.payment_system);
+      return { transaction, refusal: refusalReason(transaction), created: true };
+    }
     const transaction = (await this.find(em, wallet.id, externalId))!;
-    if (inserted > 0) this.observe(transaction.status, wallet.payment_system);
-    return { transaction, refusal: refusalReason(transaction), created: inserted > 0 };
+    return { transaction, refusal: refusalReason(transaction), created: false };
   }
 
   /**
@@ -142,7 +149,7 @@ export class TopUps {
         this.parks.find(tx, transaction.park_id),
         this.drivers.find(tx, transaction.park_id, transaction.driver_id),
       ]);
-      const refusal = driver ? refusalOf(wallet!, park, driver, transaction.amount) : 'UNKNOWN_DRIVER';
+      const refusal = driver ? refusalOf(wallet!, park ?? { status: 'DISABLED' }, driver, transaction.amount) : 'UNKNOWN_DRIVER';
       if (!refusal) {
         await this.ledger.move(tx, clearingAccount(transaction.payment_system, transaction.currency), driverBalanceAccount(transaction.park_id, transaction.driver_id, transaction.currency), {
           idempotencyKey: `topup:${transaction.id}`,
@@ -168,9 +175,9 @@ export function creditJobKey(walletId: string, externalId: string): string {
 }
 
 /** The first reason a top-up may not go to this driver now, or null. */
-export function refusalOf(wallet: WalletRow, park: ParkRow | null, driver: DriverRow, amount: bigint | null): Refusal | null {
+export function refusalOf(wallet: WalletRow, park: Pick<ParkRow, 'status'> | { status: string }, driver: DriverRow, amount: bigint | null): Refusal | null {
   if (driver.status !== 'WORKING') return 'DRIVER_FIRED';
-  if (!park || park.status !== 'ACTIVE') return 'PARK_DISABLED';
+  if (park.status !== 'ACTIVE') return 'PARK_DISABLED';
   if (!wallet.enabled || wallet.deleted_at !== null) return 'WALLET_DISABLED';
   if (amount !== null && wallet.min_amount !== null && amount < BigInt(wallet.min_amount)) return 'AMOUNT_TOO_SMALL';
   if (amount !== null && wallet.max_amount !== null && amount > BigInt(wallet.max_amount)) return 'AMOUNT_TOO_LARGE';

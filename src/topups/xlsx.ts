@@ -76,7 +76,7 @@ export function localClock(timezone: string): (instant: Date) => Date {
  */
 export async function writeTransactionsXlsx(
   out: Writable,
-  pages: AsyncIterable<TransactionRow[]>,
+  pages: AsyncIterable<TransactionRow[]> | Iterable<TransactionRow[]>,
   heading: SheetHeading,
   onRows: (rows: number) => Promise<void> = async () => {},
 ): Promise<{ rows: number; totals: Map<string, bigint> }> {
