@@ -44,7 +44,7 @@ async function seedTransactions(databaseUrl: string, walletId: string, rows: num
       const to = Math.min(rows, from + 100_000) - 1;
       await db.query(
         `INSERT INTO topup_transaction (wallet_id, park_id, driver_id, payment_system, external_id, amount, currency, status, reason, created_at, processed_at)
-         SELECT $1::uuid, 'bench-park', 'd' || (n % 1000), 'PAYSTACK', 'seed-' || n, 100 + (n * 7919) % 1000000, 'RUB',
+         SELECT $1::uuid, 'bench-park', 'd' || (n % 1000), 'PAYSTACK', 'seed-' || n, 100 + (n::bigint * 7919) % 1000000, 'RUB',
                 CASE WHEN n % 50 = 0 THEN 'REJECTED' ELSE 'PROCESSED' END, CASE WHEN n % 50 = 0 THEN 'DRIVER_FIRED' END,
                 timestamptz '2026-01-01' + n * interval '1 second', timestamptz '2026-01-01' + n * interval '1 second' + interval '2 seconds'
            FROM generate_series($2::int, $3::int) n`,

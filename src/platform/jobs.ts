@@ -107,7 +107,8 @@ export class JobQueue {
 
   /**
    * As `afterStatement`, returning the rows the statement returned (RETURNING): the row and its
-   * job in one round trip, and one autocommit transaction when `em` is in none.
+   * job in one round trip, and one autocommit transaction when `em` is in none. A `name` prepares
+   * it once per connection (for a hot path).
    */
   async afterStatementReturning<R, T extends TaskName>(
     em: EntityManager,
@@ -115,6 +116,7 @@ export class JobQueue {
     task: T,
     jobKey: string,
     job: { payload: TaskPayload<T>; runAt: Date },
+    options: { name?: string } = {},
   ): Promise<R[]> {
     return queryBound<R>(
       em,
@@ -123,6 +125,7 @@ export class JobQueue {
                          FROM changed)
        SELECT changed.* FROM changed WHERE (SELECT count(*) FROM booked) >= 0`,
       [...statement.params, task, JSON.stringify(job.payload ?? {}), job.runAt, jobKey],
+      options,
     );
   }
 

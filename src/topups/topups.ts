@@ -82,11 +82,11 @@ export class TopUps {
     };
     // One statement: the row and (when accepted) its credit job commit together or not at all.
     const [inserted] = refusal
-      ? await queryBound<TransactionRow>(em, insert.sql, insert.params)
+      ? await queryBound<TransactionRow>(em, insert.sql, insert.params, { name: 'topup_reject' })
       : await this.jobs.afterStatementReturning<TransactionRow, 'topup__credit'>(em, insert, 'topup__credit', creditJobKey(wallet.id, externalId), {
           payload: { walletId: wallet.id, externalId },
           runAt: new Date(),
-        });
+        }, { name: 'topup_accept' });
     if (inserted) {
       const transaction = toTransactionRow(inserted);
       this.observe(transaction.status, wallet.payment_system);

@@ -28,8 +28,29 @@ const COLUMNS = [
 /** The rows above the column headers: the filter and the time zone; the header row is frozen below them. */
 const HEADING_ROWS = 2;
 const DATE_FORMAT = 'yyyy-mm-dd hh:mm:ss';
-/** Give the event loop a turn this often, so a big export does not starve the worker's other jobs. */
-const YIELD_EVERY = 5000;
+/** Check the zip's intake this often (rows), giving the event loop a turn. */
+const PACE_EVERY = 500;
+/** The most sheet XML allowed to wait for the zip before rows pause. */
+const PACE_BYTES = 2 << 20;
+
+/**
+ * exceljs' sheet stream hands its XML to the zip without waiting (`row.commit()` is synchronous),
+ * so rows written faster than the zip deflates and the destination takes pile up in memory. This
+ * waits while more than PACE_BYTES are queued at the zip's entry (the streams the sheet pipes to)
+ * or at its output, which ties the rows written to the pace of the destination: flat memory.
+ */
+type Queued = { writableLength?: number; _writableState?: { length: number }; _readableState?: { length: number } };
+
+/** Bytes queued in a stream (archiver's are readable-stream streams: their state, not `writableLength`). */
+const queued = (stream: Queued | undefined) => (stream?._writableState?.length ?? stream?.writableLength ?? 0) + (stream?._readableState?.length ?? 0);
+
+async function paced(workbook: ExcelJS.stream.xlsx.WorkbookWriter, sheet: ExcelJS.Worksheet): Promise<void> {
+  const pipes = (sheet as unknown as { stream?: { pipes?: Queued[] } }).stream?.pipes ?? [];
+  const zip = (workbook as unknown as { zip?: Queued }).zip;
+  const backlog = () => pipes.reduce((sum, pipe) => sum + queued(pipe), 0) + queued(zip);
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  while (backlog() > PACE_BYTES) await new Promise<void>((resolve) => setTimeout(resolve, 2));
+}
 
 /** Excel number format of an amount in major units with its currency, e.g. `#,##0.00 "RUB"`. */
 export function amountFormat(currency: string): string {
@@ -117,7 +138,7 @@ export async function writeTransactionsXlsx(
       row.getCell(7).numFmt = numFmt;
       row.commit();
       totals.set(tx.currency, (totals.get(tx.currency) ?? 0n) + tx.amount);
-      if (++rows % YIELD_EVERY === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      if (++rows % PACE_EVERY === 0) await paced(workbook, sheet);
     }
     await onRows(rows);
   }
