@@ -1,4 +1,5 @@
 import { accrualsModule } from '../accruals/module';
+import { auditModule } from '../audit/module';
 import { deadLettersModule } from '../dead-letters/module';
 import { erpModule } from '../erp/module';
 import { ledgerModule } from '../ledger/module';
@@ -26,4 +27,5 @@ export const MODULES: readonly AnyModule[] = [
   operationsModule,
   shopRunsModule,
   deadLettersModule,
+  auditModule,
 ];

@@ -1,0 +1,121 @@
+import { EntityManager, TransactionPropagation } from '@mikro-orm/postgresql';
+import { defaultFieldResolver, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql';
+import type { Principal } from '../auth';
+import { DomainError } from '../errors';
+import type { Logger } from '../logger';
+import { retryingVictims } from '../retry';
+import { NO_TARGETS, type GraphQLContext, type RequestInfo } from './context';
+
+/** One mutation as it is recorded: who, what, on what, with which outcome, from where. */
+export interface MutationRecord {
+  operation: string;
+  arguments: Record<string, unknown>;
+  /** What the resolver added through `ctx.targets` (the recorder derives more from the arguments). */
+  targets: readonly string[];
+  /** `OK`, or the refusal's error code. */
+  outcome: string;
+  principal: Principal;
+  request: RequestInfo;
+}
+
+/** Keeps mutation records (the audit log): in the transaction it is handed. */
+export interface MutationRecorder {
+  /** Writes the record in `em`'s transaction: the mutation's own, or one of its own for a refusal. */
+  record(em: EntityManager, record: MutationRecord): Promise<void>;
+  /** Called once the record is committed. */
+  committed?(record: MutationRecord): void;
+}
+
+/**
+ * Runs every Mutation field of the schema in one transaction with its record, and records a
+ * refused one too. The wrapper opens the transaction; the resolver's own `em.transactional` calls
+ * join it (no savepoint: propagation REQUIRED), and the record is written last, just before COMMIT,
+ * so the effect and its record commit together or not at all. A refusal (any error) rolls the
+ * effect back and is recorded in a transaction of its own, with its error code. A deadlock or
+ * serialization victim is run again whole, as `transactionalRetrying` did for one resolver.
+ * Fields added later are wrapped as well: the wrapping is of the built schema, not of a list.
+ */
+export function recordMutations(schema: GraphQLSchema, recorder: MutationRecorder, logger: Logger): GraphQLSchema {
+  const mutation = schema.getMutationType();
+  if (!mutation) return schema;
+  for (const field of Object.values(mutation.getFields())) {
+    field.resolve = recorded(field.resolve ?? defaultFieldResolver, recorder, logger);
+  }
+  return schema;
+}
+
+function recorded(
+  resolve: GraphQLFieldResolver<unknown, GraphQLContext>,
+  recorder: MutationRecorder,
+  logger: Logger,
+): GraphQLFieldResolver<unknown, GraphQLContext> {
+  return async (source, args: Record<string, unknown>, ctx, info) => {
+    const requestEm = ctx.em;
+    let targets = new Set<string>();
+    const recordOf = (outcome: string): MutationRecord => ({
+      operation: info.fieldName,
+      arguments: args,
+      targets: [...targets],
+      outcome,
+      principal: ctx.principal,
+      request: ctx.request,
+    });
+    try {
+      const { value, record } = await retryingVictims(async () => {
+        targets = new Set();
+        ctx.targets = { add: (...more) => more.forEach((target) => targets.add(target)) };
+        return requestEm.fork().transactional(async (em) => {
+          ctx.em = joining(em);
+          try {
+            const value: unknown = await resolve(source, args, ctx, info);
+            const record = recordOf('OK');
+            await recorder.record(em, record);
+            return { value, record };
+          } finally {
+            ctx.em = requestEm;
+          }
+        });
+      });
+      recorder.committed?.(record);
+      return value;
+    } catch (error) {
+      const record = recordOf(outcomeOf(error));
+      try {
+        await requestEm.fork().transactional((em) => recorder.record(em, record));
+        recorder.committed?.(record);
+      } catch (recordError) {
+        logger.error({ err: recordError, operation: record.operation, outcome: record.outcome }, 'a refused mutation could not be recorded');
+      }
+      throw error;
+    } finally {
+      ctx.targets = NO_TARGETS;
+    }
+  };
+}
+
+/** A refusal's code as the client sees it (`extensions.code`); anything unexpected is an internal error. */
+export function outcomeOf(error: unknown): string {
+  if (error instanceof DomainError) return error.code;
+  const code = (error as { extensions?: { code?: unknown } } | null)?.extensions?.code;
+  return typeof code === 'string' ? code : 'INTERNAL_SERVER_ERROR';
+}
+
+/**
+ * The mutation's transactional EntityManager, whose own `transactional` joins the transaction it
+ * is in (PostgreSQL savepoints would cost round trips and guard nothing here: a refusal rolls the
+ * whole mutation back). It flushes at the end of the block, as a transaction of its own would.
+ */
+function joining(em: EntityManager): EntityManager {
+  const transactional = EntityManager.prototype.transactional;
+  em.transactional = async (work, options = {}) =>
+    transactional.call(
+      em,
+      async (inner: EntityManager) => {
+        const result = await work(inner);
+        await inner.flush();
+        return result;
+      },
+      { propagation: TransactionPropagation.REQUIRED, ...options },
+    ) as never;
+  return em;
+}
