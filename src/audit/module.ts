@@ -17,7 +17,7 @@ export interface AuditServices {
  */
 export const auditModule = defineModule({
   name: 'audit',
-  tables: ['audit_entry', 'audit_entry_default'],
+  tables: ['audit_entry'],
   settings: z.object({
     AUDIT_PARTITIONS_AHEAD: z.coerce.number().int().min(1).max(24).default(3),
   }),
