@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { benchAudit } from './audit';
 import { benchGraphql } from './graphql-load';
 import { openBenchDatabase, openSiblingDatabase, type BenchDatabase } from './lib/database';
 import { describeMachine, gitCommit } from './lib/machine';
@@ -25,11 +26,11 @@ async function withBroker<T>(work: (brokers: string) => Promise<T>): Promise<T> 
 }
 
 /**
- * `npm run bench [-- payouts|graphql|requests|shops|mass-run|startup ...]`: measures the service
+ * `npm run bench [-- payouts|graphql|requests|shops|mass-run|audit|startup ...]`: measures the service
  * against the foundation, shop (issue 3) and payout-request issues' targets, prints a table and
  * records it in bench/results/. Sizes can be changed through BENCH_* variables (see bench/README.md).
  */
-const BENCHMARKS = ['payouts', 'graphql', 'requests', 'shops', 'mass-run', 'startup'] as const;
+const BENCHMARKS = ['payouts', 'graphql', 'requests', 'shops', 'mass-run', 'audit', 'startup'] as const;
 type BenchmarkName = (typeof BENCHMARKS)[number];
 
 function chosenBenchmarks(args: string[]): BenchmarkName[] {
@@ -155,6 +156,19 @@ async function main(): Promise<void> {
             senderInterval: process.env.BENCH_MASS_SENDER_INTERVAL || '1h',
             leadS: intFromEnv('BENCH_MASS_LEAD', 15),
             timeoutS: intFromEnv('BENCH_MASS_TIMEOUT', 600),
+          }),
+        ),
+      );
+    }
+    if (chosen.includes('audit')) {
+      await onOwnDatabase('audit', (url) =>
+        attempt('audit', () =>
+          benchAudit(url, {
+            connections: intFromEnv('BENCH_AUDIT_CONNECTIONS', 16),
+            durationS: intFromEnv('BENCH_DURATION', 10),
+            warmupS: intFromEnv('BENCH_WARMUP_SECONDS', 3),
+            rounds: intFromEnv('BENCH_AUDIT_ROUNDS', 3),
+            parks: intFromEnv('BENCH_AUDIT_PARKS', 200),
           }),
         ),
       );

@@ -37,6 +37,7 @@ describe('who may call what', () => {
       ['Mutation.retryPayoutRequest', 'role admin'],
       ['Mutation.upsertCalendar', 'role admin'],
       ['Mutation.upsertPayoutSchedule', 'role admin'],
+      ['Query.auditLog', 'role admin or dispatcher'],
       ['Query.balances', 'a caller that sees the payee'],
       ['Query.calendar', 'any authenticated caller'],
       ['Query.calendars', 'any authenticated caller'],
