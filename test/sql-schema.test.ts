@@ -105,7 +105,7 @@ describe('schema/schema.sql', () => {
       return dumpSqlSchema(client);
     });
     expect(dumped).toContain('CREATE TABLE public.payout_archive (\n  id uuid,\n  at date\n) PARTITION BY RANGE (at);');
-    expect(dumped).not.toMatch(/payout_archive_2026|audit_entry_default|audit_entry_20/);
+    expect(dumped).not.toMatch(/payout_archive_2026|CREATE TABLE public.audit_entry_/);
   });
 });
 
