@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { claimsPolicy } from '../src/access/principals';
 import { TokenService } from '../src/platform/auth';
-import { apiEnv, cpuTimeMs, waitReady, type ServiceProcess } from './lib/child';
+import { apiEnv, cpuTimeMs, postgresCpuMs, postmasterPidOf, waitReady, type ServiceProcess } from './lib/child';
 import { BENCH_JWT_SECRET, withClient } from './lib/database';
 import { graphqlLoad, type LoadResult } from './lib/load';
 import type { BenchmarkResult } from './lib/report';
@@ -58,6 +58,8 @@ interface Side {
   api: ServiceProcess;
   loads: LoadResult[];
   cpuMs: number;
+  /** PostgreSQL's CPU time over this side's rounds (null when the server is not on this machine). */
+  postgresMs: number | null;
 }
 
 export async function benchAudit(databaseUrl: string, options: AuditBenchOptions): Promise<BenchmarkResult> {
@@ -67,12 +69,16 @@ export async function benchAudit(databaseUrl: string, options: AuditBenchOptions
   } finally {
     await app.close();
   }
+  const postmaster = await withClient(databaseUrl, async (db) =>
+    postmasterPidOf((await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid),
+  );
+  const postgresNow = () => (postmaster === null ? null : postgresCpuMs(postmaster));
   const token = new TokenService(BENCH_JWT_SECRET, claimsPolicy).sign({ subject: 'bench', role: 'admin', ttl: '1h' });
   const sides: Side[] = [];
   try {
     for (const audit of [true, false]) {
       const api = spawnAuditApi(await apiEnv(databaseUrl, BENCH_JWT_SECRET), audit);
-      sides.push({ name: audit ? 'with' : 'without', api, loads: [], cpuMs: 0 });
+      sides.push({ name: audit ? 'with' : 'without', api, loads: [], cpuMs: 0, postgresMs: 0 });
       await waitReady(api, performance.now());
     }
     let counter = 0;
@@ -90,9 +96,11 @@ export async function benchAudit(databaseUrl: string, options: AuditBenchOptions
       const order = round_ % 2 === 0 ? sides : [...sides].reverse();
       for (const side of order) {
         await sleep(300);
-        const before = cpuTimeMs(side.api.pid);
+        const [before, postgresBefore] = [cpuTimeMs(side.api.pid), postgresNow()];
         side.loads.push(await load(side, options.durationS, `run-${side.name}`));
         side.cpuMs += cpuTimeMs(side.api.pid) - before;
+        const postgresAfter = postgresNow();
+        side.postgresMs = side.postgresMs === null || postgresBefore === null || postgresAfter === null ? null : side.postgresMs + postgresAfter - postgresBefore;
       }
     }
   } finally {
@@ -110,6 +118,8 @@ export async function benchAudit(databaseUrl: string, options: AuditBenchOptions
   );
   if (entries < requests(withAudit)) throw new Error(`${requests(withAudit)} audited answers but only ${entries} audit entries`);
   const slower = 1 - rps(withAudit) / rps(without);
+  const cpu = (side: Side) =>
+    `API CPU ${round(side.cpuMs / requests(side), 3)} ms, PostgreSQL CPU ${side.postgresMs === null ? 'n/a' : round(side.postgresMs / requests(side), 3)} ms per request`;
   const load = `${options.connections} connections, ${options.rounds} × ${options.durationS} s per side in turns, after ${options.warmupS} s warm-up`;
   return {
     name: 'audit',
@@ -119,14 +129,14 @@ export async function benchAudit(databaseUrl: string, options: AuditBenchOptions
         label: 'recordAccrual with its audit entry, requests per second',
         value: round(rps(withAudit), 0),
         unit: '/s',
-        note: `${load}; p99 ${p99(withAudit)} ms; API CPU ${round(withAudit.cpuMs / requests(withAudit), 3)} ms per request`,
+        note: `${load}; p99 ${p99(withAudit)} ms; ${cpu(withAudit)}`,
       },
       {
         key: 'audit.baseline.rps',
         label: 'recordAccrual without the audit module, requests per second',
         value: round(rps(without), 0),
         unit: '/s',
-        note: `the same API without the audit module; p99 ${p99(without)} ms; API CPU ${round(without.cpuMs / requests(without), 3)} ms per request`,
+        note: `the same API without the audit module; p99 ${p99(without)} ms; ${cpu(without)}`,
       },
       {
         key: 'audit.ratio',
@@ -139,7 +149,10 @@ export async function benchAudit(databaseUrl: string, options: AuditBenchOptions
           .join(', ')}`,
       },
     ],
-    details: { entries },
+    details: {
+      entries,
+      rounds: sides.map((side) => ({ side: side.name, loads: side.loads, cpuMs: side.cpuMs, postgresMs: side.postgresMs })),
+    },
     notes: [],
   };
 }

@@ -167,7 +167,7 @@ async function main(): Promise<void> {
             connections: intFromEnv('BENCH_AUDIT_CONNECTIONS', 16),
             durationS: intFromEnv('BENCH_DURATION', 10),
             warmupS: intFromEnv('BENCH_WARMUP_SECONDS', 3),
-            rounds: intFromEnv('BENCH_AUDIT_ROUNDS', 3),
+            rounds: intFromEnv('BENCH_AUDIT_ROUNDS', 4),
             parks: intFromEnv('BENCH_AUDIT_PARKS', 200),
           }),
         ),
