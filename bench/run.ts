@@ -168,7 +168,7 @@ async function main(): Promise<void> {
             durationS: intFromEnv('BENCH_DURATION', 10),
             warmupS: intFromEnv('BENCH_WARMUP_SECONDS', 3),
             rounds: intFromEnv('BENCH_AUDIT_ROUNDS', 4),
-            parks: intFromEnv('BENCH_AUDIT_PARKS', 200),
+            payees: intFromEnv('BENCH_AUDIT_PAYEES', 200),
           }),
         ),
       );
