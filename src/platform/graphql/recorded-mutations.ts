@@ -64,17 +64,23 @@ function recorded(
       const { value, record } = await retryingVictims(async () => {
         targets = new Set();
         ctx.targets = { add: (...more) => more.forEach((target) => targets.add(target)) };
-        return requestEm.fork().transactional(async (em) => {
+        // begin/commit on one fork rather than `transactional`, which forks twice and merges back:
+        // for a one-statement mutation that machinery would cost more than the audit entry.
+        const em = requestEm.fork();
+        await em.begin();
+        try {
           ctx.em = joining(em);
-          try {
-            const value: unknown = await resolve(source, args, ctx, info);
-            const record = recordOf('OK');
-            await recorder.record(em, record);
-            return { value, record };
-          } finally {
-            ctx.em = requestEm;
-          }
-        });
+          const value: unknown = await resolve(source, args, ctx, info);
+          const record = recordOf('OK');
+          await recorder.record(em, record);
+          await em.commit();
+          return { value, record };
+        } catch (error) {
+          if (em.isInTransaction()) await em.rollback().catch(() => undefined);
+          throw error;
+        } finally {
+          ctx.em = requestEm;
+        }
       });
       recorder.committed?.(record);
       return value;
