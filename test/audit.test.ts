@@ -58,6 +58,30 @@ class ProbeResolver {
     if (input.fail) throw new InvalidInputError('the probe refuses', { field: 'fail' });
     return 'connected';
   }
+
+  /**
+   * Blocks as resolvers write them: `first-fails` is a refused instant payout (its block fails, the
+   * resolver catches it and looks up in a second block); `second-fails` a block that succeeds and
+   * a later one that fails and is caught.
+   */
+  @Authorized(Access.roles('admin'))
+  @Mutation(() => String)
+  async probeBlocks(@Arg('mode') mode: string, @Arg('parkId') parkId: string, @Ctx() ctx: GraphQLContext): Promise<string> {
+    const insert = (em: typeof ctx.em, tag: string) => em.execute('INSERT INTO audit_probe (park_id) VALUES (?)', [`${parkId}:${tag}`]);
+    const failing = (tag: string) =>
+      ctx.em.transactional(async (em) => {
+        await insert(em, tag);
+        throw new InvalidInputError('this block is refused');
+      });
+    if (mode === 'first-fails') {
+      await failing('first').catch(() => undefined);
+      await ctx.em.transactional((em) => insert(em, 'second'));
+    } else {
+      await ctx.em.transactional((em) => insert(em, 'first'));
+      await failing('second').catch(() => undefined);
+    }
+    return 'done';
+  }
 }
 
 const probeModule = defineModule({ name: 'audit-probe', create: () => ({}), resolvers: [ProbeResolver] });
@@ -208,6 +232,19 @@ describe('a mutation', () => {
     }
     expect([ok!.outcome, refused!.outcome]).toEqual(['OK', 'BAD_USER_INPUT']);
     expect(await db().execute('SELECT park_id FROM audit_probe')).toEqual([{ park_id: 'pk-probe' }]);
+  });
+});
+
+describe('a mutation of several blocks', () => {
+  it('keeps what each block would have left in a transaction of its own, with one entry', async () => {
+    const mutation = 'mutation ($mode: String!, $parkId: String!) { probeBlocks(mode: $mode, parkId: $parkId) }';
+    for (const mode of ['first-fails', 'second-fails']) {
+      const answer = await post(mutation, { mode, parkId: `pk-${mode}` }, admin, { 'x-request-id': `req-${mode}` });
+      expect(answer.data).toEqual({ probeBlocks: 'done' });
+      expect((await entriesOf(`req-${mode}`)).map((e) => [e.outcome, e.targets])).toEqual([['OK', [`PARK:pk-${mode}`]]]);
+    }
+    const rows = await db().execute<{ park_id: string }[]>("SELECT park_id FROM audit_probe WHERE park_id LIKE 'pk-%-fails:%' ORDER BY park_id");
+    expect(rows.map((r) => r.park_id)).toEqual(['pk-first-fails:second', 'pk-second-fails:first']);
   });
 });
 

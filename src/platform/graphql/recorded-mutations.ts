@@ -80,8 +80,15 @@ function recorded(
           written = recordOf('OK');
           await recorder.record(em, written);
         };
+        // A first block that fails, and that the resolver gets past, leaves what it would have left
+        // in a transaction of its own: nothing. The record goes with it and is written again later.
+        const restart = async () => {
+          await em.rollback();
+          await em.begin();
+          written = null;
+        };
         try {
-          ctx.em = joining(em, write);
+          ctx.em = joining(em, { beforeEffect: write, restart });
           const value: unknown = await resolve(source, args, ctx, info);
           await write();
           await em.commit();
@@ -119,26 +126,41 @@ export function outcomeOf(error: unknown): string {
 
 /**
  * The mutation's transactional EntityManager, whose own `transactional` joins the transaction it
- * is in (PostgreSQL savepoints would cost round trips and guard nothing here: a refusal rolls the
- * whole mutation back). It flushes at the end of the block, as a transaction of its own would.
+ * is in, keeping what a block of its own would mean:
+ * - the first block runs in the mutation's transaction as it is (no savepoint: PostgreSQL
+ *   savepoints cost round trips). If it fails, the whole transaction is rolled back and begun
+ *   again before the error goes on, so a resolver that catches it and goes on (a refused instant
+ *   payout looks its key up in a second block) finds nothing of the failed block, as before;
+ * - a later block, after one that succeeded, gets a savepoint (NESTED): its failure must not undo
+ *   the earlier one's effect. Few mutations have two blocks.
+ * A block that names a propagation of its own keeps it. Each block flushes at its end.
  *
  * The record is written as the first block begins, before the effect takes its locks: written just
  * before COMMIT it would lengthen the time a hot row stays locked (every accrual locks the currency's
  * `world` account) by one round trip, and throughput on such a row is one over that time. A
  * mutation with no block of its own gets its record just before COMMIT.
  */
-function joining(em: EntityManager, beforeEffect: () => Promise<void>): EntityManager {
+function joining(em: EntityManager, hooks: { beforeEffect: () => Promise<void>; restart: () => Promise<void> }): EntityManager {
   const transactional = EntityManager.prototype.transactional;
-  em.transactional = async (work, options = {}) =>
-    transactional.call(
-      em,
-      async (inner: EntityManager) => {
-        await beforeEffect();
-        const result = await work(inner);
-        await inner.flush();
-        return result;
-      },
-      { propagation: TransactionPropagation.REQUIRED, ...options },
-    ) as never;
+  let blocksDone = 0;
+  const flushed = <T>(work: (em: EntityManager) => T | Promise<T>) => async (inner: EntityManager) => {
+    const result = await work(inner);
+    await inner.flush();
+    return result;
+  };
+  em.transactional = async (work, options = {}) => {
+    if (options.propagation || blocksDone > 0) {
+      return transactional.call(em, flushed(work), { propagation: TransactionPropagation.NESTED, ...options }) as never;
+    }
+    await hooks.beforeEffect();
+    try {
+      const result = await flushed(work)(em);
+      blocksDone += 1;
+      return result as never;
+    } catch (error) {
+      await hooks.restart().catch(() => undefined); // the commit then fails, if the connection is gone
+      throw error;
+    }
+  };
   return em;
 }
