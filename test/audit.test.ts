@@ -8,7 +8,14 @@ import { MODULES } from '../src/app/modules';
 import { InvalidInputError } from '../src/platform/errors';
 import type { GraphQLContext } from '../src/platform/graphql/context';
 import { defineModule } from '../src/platform/modules';
-import { AuditLogDocument, CancelPayoutDocument, RecordAccrualDocument, type AuditLogQuery } from './generated/graphql';
+import {
+  AuditLogDocument,
+  CancelPayoutDocument,
+  RecordAccrualDocument,
+  RequestInstantPayoutDocument,
+  UpsertParkDocument,
+  type AuditLogQuery,
+} from './generated/graphql';
 import { startTestServer, tokenFor, type TestServer } from './helpers/app';
 import { graphql, type GraphQLResponse } from './helpers/graphql';
 
@@ -303,6 +310,47 @@ describe('auditLog', () => {
     expect(seen).toHaveLength(n);
     expect(new Set(seen).size).toBe(n);
     expect((await read(admin, { after: 'bm90IGEgY3Vyc29y' })).errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+  });
+});
+
+describe('a park’s payouts in the audit log', () => {
+  it('records every press, paid or refused, and the cancel of the park’s payout; the park’s dispatcher reads them all', async () => {
+    const parkInput = { id: 'pk-fleet', name: 'Fleet', currency: 'RUB', email: 'f@park.example', timezone: 'Europe/Moscow', status: 'ACTIVE', reason: 'audit test' };
+    expect((await post(print(UpsertParkDocument), { input: parkInput }, admin)).errors).toBeUndefined();
+    expect((await post(print(RecordAccrualDocument), accrual({ kind: 'PARK', id: 'pk-fleet' }, 'fleet-money'), admin)).errors).toBeUndefined();
+    const dispatcher = tokenFor('dispatcher', [{ kind: 'PARK', id: 'pk-fleet' }]);
+    const stranger = tokenFor('dispatcher', [{ kind: 'PARK', id: 'pk-other' }]);
+    const press = (token: string, key: string) =>
+      post<{ requestInstantPayout: { id: string } }>(print(RequestInstantPayoutDocument), { input: { parkId: 'pk-fleet', amount: '300', idempotencyKey: key } }, token, {
+        'x-request-id': `req-press-${key}`,
+      });
+    const paid = await press(dispatcher, 'k1');
+    expect(paid.errors).toBeUndefined();
+    expect((await press(dispatcher, 'k2')).errors?.[0]?.extensions?.code).toBe('COOLDOWN');
+    expect((await press(stranger, 'k3')).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    const payoutId = paid.data!.requestInstantPayout.id;
+    const cancel = await post(print(CancelPayoutDocument), { id: payoutId }, dispatcher, { 'x-request-id': 'req-fleet-cancel' });
+    expect(cancel.errors).toBeUndefined();
+
+    const outcomes = async (key: string) => (await entriesOf(`req-press-${key}`)).map((e) => [e.operation, e.outcome, e.targets]);
+    expect(await outcomes('k1')).toEqual([['requestInstantPayout', 'OK', ['PARK:pk-fleet']]]);
+    expect(await outcomes('k2')).toEqual([['requestInstantPayout', 'COOLDOWN', ['PARK:pk-fleet']]]);
+    expect(await outcomes('k3')).toEqual([['requestInstantPayout', 'FORBIDDEN', ['PARK:pk-fleet']]]);
+    // cancelPayout names only the payout; the resolver adds its payee, so the park's dispatcher sees it.
+    expect((await entriesOf('req-fleet-cancel')).map((e) => e.targets)).toEqual([['PARK:pk-fleet', `PAYOUT:${payoutId}`]]);
+
+    const log = await graphql<AuditLogQuery, Record<string, unknown>>(server.url, AuditLogDocument, { filter: { parkId: 'pk-fleet' }, first: 100 }, dispatcher);
+    expect(log.errors).toBeUndefined();
+    expect(log.data!.auditLog.nodes.map((n) => [n.operation, n.outcome])).toEqual([
+      ['cancelPayout', 'OK'],
+      ['requestInstantPayout', 'FORBIDDEN'],
+      ['requestInstantPayout', 'COOLDOWN'],
+      ['requestInstantPayout', 'OK'],
+      ['recordAccrual', 'OK'],
+      ['upsertPark', 'OK'],
+    ]);
+    const strangers = await graphql<AuditLogQuery, Record<string, unknown>>(server.url, AuditLogDocument, { first: 100 }, stranger);
+    expect(strangers.data!.auditLog.nodes).toEqual([]);
   });
 });
 
