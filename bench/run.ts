@@ -188,9 +188,9 @@ async function main(): Promise<void> {
         attempt('audit', () =>
           benchAudit(url, {
             connections: intFromEnv('BENCH_AUDIT_CONNECTIONS', 16),
-            durationS: intFromEnv('BENCH_DURATION', 10),
+            durationS: intFromEnv('BENCH_AUDIT_SLICE', 3),
             warmupS: intFromEnv('BENCH_WARMUP_SECONDS', 3),
-            rounds: intFromEnv('BENCH_AUDIT_ROUNDS', 4),
+            rounds: intFromEnv('BENCH_AUDIT_ROUNDS', 10),
             payees: intFromEnv('BENCH_AUDIT_PAYEES', 200),
           }),
         ),
