@@ -28,13 +28,13 @@ export interface MutationRecorder {
 
 /**
  * Runs every Mutation field of the schema in one transaction with its record, and records a
- * refused one too. The wrapper opens the transaction; the resolver's own `em.transactional` calls
- * join it (no savepoint: propagation REQUIRED), and the record is written in it (see `joining` for
- * when), so the effect and its record commit together or not at all: the record says `OK` only
- * if the transaction commits. A refusal (any error) rolls the
- * effect back and is recorded in a transaction of its own, with its error code. A deadlock or
- * serialization victim is run again whole, as `transactionalRetrying` did for one resolver.
- * Fields added later are wrapped as well: the wrapping is of the built schema, not of a list.
+ * refused one too. The wrapper opens the transaction; the resolver's own `em.transactional` blocks
+ * join it (see `joining`), and the record is written in it, so the effect and its record commit
+ * together or not at all: a record says `OK` only if its transaction committed. A refusal (any
+ * error) rolls the effect back and is recorded in a transaction of its own, with its error code.
+ * A deadlock or serialization victim is run again whole, as `transactionalRetrying` did for one
+ * resolver. Fields added later are wrapped as well: the wrapping is of the built schema, not of a
+ * list.
  */
 export function recordMutations(schema: GraphQLSchema, recorder: MutationRecorder, logger: Logger): GraphQLSchema {
   const mutation = schema.getMutationType();
