@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { Arg, Authorized, Ctx, Field, InputType, Mutation, Query, Resolver } from 'type-graphql';
+import { Arg, Authorized, Ctx, Field, InputType, Int, Mutation, Query, Resolver } from 'type-graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { print } from 'graphql';
 import { Access } from '../src/access/rules';
@@ -8,6 +8,7 @@ import { MODULES } from '../src/app/modules';
 import { InvalidInputError } from '../src/platform/errors';
 import type { GraphQLContext } from '../src/platform/graphql/context';
 import { defineModule } from '../src/platform/modules';
+import { transactionalRetrying } from '../src/platform/retry';
 import {
   AuditLogDocument,
   CancelPayoutDocument,
@@ -89,7 +90,21 @@ class ProbeResolver {
     }
     return 'done';
   }
+
+  /** Chosen as a deadlock's victim on its first attempt: the wrapper runs the whole mutation again. */
+  @Authorized(Access.roles('admin'))
+  @Mutation(() => Int)
+  async probeVictim(@Arg('parkId') parkId: string, @Ctx() ctx: GraphQLContext): Promise<number> {
+    victimAttempts += 1;
+    await transactionalRetrying(ctx.em, async (em) => {
+      await em.execute('INSERT INTO audit_probe (park_id) VALUES (?)', [`${parkId}:${victimAttempts}`]);
+      if (victimAttempts === 1) await em.execute("DO $$ BEGIN RAISE EXCEPTION 'victim' USING ERRCODE = '40P01'; END $$");
+    });
+    return victimAttempts;
+  }
 }
+
+let victimAttempts = 0;
 
 const probeModule = defineModule({ name: 'audit-probe', create: () => ({}), resolvers: [ProbeResolver] });
 
@@ -252,6 +267,15 @@ describe('a mutation of several blocks', () => {
     }
     const rows = await db().execute<{ park_id: string }[]>("SELECT park_id FROM audit_probe WHERE park_id LIKE 'pk-%-fails:%' ORDER BY park_id");
     expect(rows.map((r) => r.park_id)).toEqual(['pk-first-fails:second', 'pk-second-fails:first']);
+  });
+});
+
+describe('a mutation chosen as a deadlock’s victim', () => {
+  it('is run again whole, and its effect and entry are there once', async () => {
+    const answer = await post('mutation { probeVictim(parkId: "pk-victim") }', {}, admin, { 'x-request-id': 'req-victim' });
+    expect(answer.data).toEqual({ probeVictim: 2 });
+    expect((await entriesOf('req-victim')).map((e) => e.outcome)).toEqual(['OK']);
+    expect(await db().execute("SELECT park_id FROM audit_probe WHERE park_id LIKE 'pk-victim:%'")).toEqual([{ park_id: 'pk-victim:2' }]);
   });
 });
 
