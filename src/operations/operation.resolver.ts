@@ -1,7 +1,7 @@
 import { Arg, Ctx, FieldResolver, Int, Resolver, Root } from 'type-graphql';
 import { InvalidInputError } from '../platform/errors';
 import type { GraphQLContext } from '../platform/graphql/context';
-import { decodeKeyCursor, encodeKeyCursor, pageComplexity, pageSize, toConnection } from '../platform/graphql/pagination';
+import { decodeKeyCursor, encodeKeyCursor, pageSize, toConnection } from '../platform/graphql/pagination';
 import { PayoutType } from '../payouts/payout.types';
 import { ShopType } from '../shops/shop.types';
 import { OperationQueries, type OperationScope } from './operation.queries';
@@ -28,7 +28,7 @@ async function operationsPage(ctx: GraphQLContext, scope: OperationScope | null,
 
 @Resolver(() => ShopType)
 export class ShopOperationsResolver {
-  @FieldResolver(() => ShopOperationConnection, { description: 'The shop’s operations, newest recorded first', complexity: pageComplexity })
+  @FieldResolver(() => ShopOperationConnection, { description: 'The shop’s operations, newest recorded first' })
   operations(
     @Root() shop: ShopType,
     @Ctx() ctx: GraphQLContext,
@@ -42,7 +42,7 @@ export class ShopOperationsResolver {
 
 @Resolver(() => PayoutType)
 export class PayoutOperationsResolver {
-  @FieldResolver(() => ShopOperationConnection, { description: 'For a scheduled payout: the operations it pays (or held, if its money came back)', complexity: pageComplexity })
+  @FieldResolver(() => ShopOperationConnection, { description: 'For a scheduled payout: the operations it pays (or held, if its money came back)' })
   operations(
     @Root() payout: PayoutType,
     @Ctx() ctx: GraphQLContext,

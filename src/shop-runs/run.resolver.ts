@@ -3,7 +3,7 @@ import { payoutLoader } from '../payouts/loaders';
 import { PayoutType } from '../payouts/payout.types';
 import { InvalidInputError } from '../platform/errors';
 import type { GraphQLContext } from '../platform/graphql/context';
-import { decodeKeyCursor, encodeKeyCursor, pageComplexity, pageSize, toConnection } from '../platform/graphql/pagination';
+import { decodeKeyCursor, encodeKeyCursor, pageSize, toConnection } from '../platform/graphql/pagination';
 import { ShopType } from '../shops/shop.types';
 import { RunQueries } from './run.queries';
 import { ShopPayoutRunConnection, ShopPayoutRunType } from './run.types';
@@ -12,7 +12,7 @@ const queries = new RunQueries();
 
 @Resolver(() => ShopType)
 export class ShopRunsResolver {
-  @FieldResolver(() => ShopPayoutRunConnection, { description: 'The shop’s scheduled runs, latest cut-off first', complexity: pageComplexity })
+  @FieldResolver(() => ShopPayoutRunConnection, { description: 'The shop’s scheduled runs, latest cut-off first' })
   async runs(
     @Root() shop: ShopType,
     @Ctx() ctx: GraphQLContext,

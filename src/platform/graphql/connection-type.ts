@@ -1,5 +1,9 @@
 import { Field, Int, ObjectType, type ClassType } from 'type-graphql';
 import { PageInfo } from './common-types';
+import { Cost } from './cost';
+
+/** What `totalCount` costs in the query cost limit: a count query, not a field read. */
+export const TOTAL_COUNT_COST = 10;
 
 /**
  * The Relay connection of a node type: `edges`, `nodes`, `pageInfo`, and `totalCount`, which runs
@@ -30,6 +34,8 @@ export function ConnectionType<TNode extends object>(node: ClassType<TNode>, edg
     /** Set from `toConnection`: counting costs a query, so it runs only when `totalCount` is asked. */
     countQuery!: () => Promise<number>;
 
+    /** A count query over everything matching: dearer than a field, whatever the page size (even 0). */
+    @Cost({ cost: TOTAL_COUNT_COST })
     @Field(() => Int, { description: 'Everything matching, over all pages' })
     totalCount(): Promise<number> {
       return this.countQuery();

@@ -24,10 +24,6 @@ export interface SqlWhere {
   params: unknown[];
 }
 
-/** Query cost of a paged field: its children's cost once per row asked for. */
-export const pageComplexity = ({ args, childComplexity }: { args: { first?: number | null }; childComplexity: number }) =>
-  1 + childComplexity * pageSize(args.first);
-
 /** Opaque keyset cursor over (time, id), newest first. */
 export function encodeCursor(at: Date, id: string): string {
   return Buffer.from(`${at.toISOString()}|${id}`, 'utf8').toString('base64url');
