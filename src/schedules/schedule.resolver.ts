@@ -7,7 +7,7 @@ import { Cost } from '../platform/graphql/cost';
 import { transactionalRetrying } from '../platform/retry';
 import { nextPending, parseCalendarRules, validateCron, validateDelayDays, type ScheduleRules } from './schedule-rules';
 import { calendarLoader, schedulesOfCalendarLoader } from './loaders';
-import { MAX_CALENDARS, MAX_PAYOUT_SCHEDULES, rulesOf, type ScheduleService } from './schedule.service';
+import { MAX_CALENDARS, MAX_PAYOUT_SCHEDULES, MAX_SCHEDULES_PER_CALENDAR, rulesOf, type ScheduleService } from './schedule.service';
 import { CalendarInput, CalendarType, PayoutScheduleInput, PayoutScheduleType, ScheduledFire } from './schedule.types';
 
 type ScheduleServices = { schedules: ScheduleService };
@@ -51,7 +51,7 @@ export class CalendarResolver {
     return CalendarType.of(row);
   }
 
-  @Cost({ maxItems: MAX_PAYOUT_SCHEDULES })
+  @Cost({ maxItems: MAX_SCHEDULES_PER_CALENDAR })
   @FieldResolver(() => [PayoutScheduleType], { description: 'The schedules that use this calendar' })
   async schedules(@Root() calendar: CalendarType, @Ctx() ctx: GraphQLContext): Promise<PayoutScheduleType[]> {
     return (await ctx.loaders.get(schedulesOfCalendarLoader).load(calendar.id)).map(PayoutScheduleType.of);

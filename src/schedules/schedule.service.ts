@@ -49,8 +49,9 @@ export type RulesChanged = (em: EntityManager, scheduleIds: string[]) => Promise
  * The most calendars and payout schedules there may be. GraphQL answers them in unpaged lists, whose
  * cost is worked out from these bounds before a query runs; so they are kept here, not guessed.
  */
-export const MAX_CALENDARS = 100;
+export const MAX_CALENDARS = 30;
 export const MAX_PAYOUT_SCHEDULES = 200;
+export const MAX_SCHEDULES_PER_CALENDAR = 50;
 
 const CALENDAR_COLUMNS = `id, timezone, holidays::text[] AS holidays, weekend_days::int[] AS weekend_days, description, created_at, updated_at`;
 
@@ -66,7 +67,7 @@ export class ScheduleService {
   }
 
   async upsertCalendar(em: EntityManager, input: CalendarInput): Promise<CalendarRow> {
-    await refuseBeyond(em, 'calendar', input.id, MAX_CALENDARS);
+    await refuseBeyond(em, 'calendar', input.id, MAX_CALENDARS, 'calendars');
     const [row] = await em.execute<CalendarRow[]>(
       `INSERT INTO calendar (id, timezone, holidays, weekend_days, description)
        VALUES (?, ?, ?::date[], ?::smallint[], ?)
@@ -83,7 +84,11 @@ export class ScheduleService {
   async upsertSchedule(em: EntityManager, input: ScheduleInput): Promise<ScheduleRow> {
     const calendar = await this.calendar(em, input.calendarId);
     if (!calendar) throw new NotFoundError(`Calendar ${input.calendarId} not found`, { field: 'calendarId' });
-    await refuseBeyond(em, 'payout_schedule', input.id, MAX_PAYOUT_SCHEDULES);
+    await refuseBeyond(em, 'payout_schedule', input.id, MAX_PAYOUT_SCHEDULES, 'payout schedules');
+    await refuseBeyond(em, 'payout_schedule', input.id, MAX_SCHEDULES_PER_CALENDAR, 'payout schedules on a calendar', {
+      sql: 'calendar_id = ?',
+      params: [input.calendarId],
+    });
     const [row] = await em.execute<ScheduleRow[]>(
       `INSERT INTO payout_schedule (id, cron, calendar_id, delay_days, description) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET cron = EXCLUDED.cron, calendar_id = EXCLUDED.calendar_id,
@@ -150,18 +155,24 @@ export class ScheduleService {
 }
 
 /**
- * Refuses a new row beyond `max` in `table` (one that exists already is only replaced). Concurrent
- * inserts take turns on a transaction lock, so two cannot both take the last place.
+ * Refuses a row that would take `table` (or the part of it `where` names) beyond `max` rows; replacing
+ * a row that is counted already is always allowed. Concurrent upserts take turns on a transaction
+ * lock, so two cannot both take the last place.
  */
-async function refuseBeyond(em: EntityManager, table: 'calendar' | 'payout_schedule', id: string, max: number): Promise<void> {
-  await em.execute(`SELECT pg_advisory_xact_lock(hashtext('${table}: row limit'))`);
-  const [row] = await em.execute<{ exists: boolean; total: string }[]>(
-    `SELECT EXISTS (SELECT 1 FROM ${table} WHERE id = ?) AS exists, (SELECT count(*) FROM ${table}) AS total`,
-    [id],
+async function refuseBeyond(
+  em: EntityManager,
+  table: 'calendar' | 'payout_schedule',
+  id: string,
+  max: number,
+  what: string,
+  where: { sql: string; params: unknown[] } = { sql: 'true', params: [] },
+): Promise<void> {
+  await em.execute(`SELECT pg_advisory_xact_lock(hashtext('${table}: row limits'))`);
+  const [row] = await em.execute<{ counted: boolean; total: string }[]>(
+    `SELECT EXISTS (SELECT 1 FROM ${table} WHERE id = ? AND ${where.sql}) AS counted, (SELECT count(*) FROM ${table} WHERE ${where.sql}) AS total`,
+    [id, ...where.params, ...where.params],
   );
-  if (!row!.exists && Number(row!.total) >= max) {
-    throw new ConflictError(`There may be at most ${max} ${table === 'calendar' ? 'calendars' : 'payout schedules'}`, { max });
-  }
+  if (!row!.counted && Number(row!.total) >= max) throw new ConflictError(`There may be at most ${max} ${what}`, { max });
 }
 
 /** A schedule's firing rules, from its row and its calendar's. */

@@ -1,9 +1,8 @@
 import { Arg, Ctx, FieldResolver, Int, Resolver, Root } from 'type-graphql';
 import { payoutLoader } from '../payouts/loaders';
 import { PayoutType } from '../payouts/payout.types';
-import { InvalidInputError } from '../platform/errors';
 import type { GraphQLContext } from '../platform/graphql/context';
-import { decodeKeyCursor, encodeKeyCursor, pageSize, toConnection } from '../platform/graphql/pagination';
+import { cursorTime, decodeKeyCursor, encodeKeyCursor, pageSize, toConnection } from '../platform/graphql/pagination';
 import { ShopType } from '../shops/shop.types';
 import { RunQueries } from './run.queries';
 import { ShopPayoutRunConnection, ShopPayoutRunType } from './run.types';
@@ -20,8 +19,7 @@ export class ShopRunsResolver {
     @Arg('after', () => String, { nullable: true }) after?: string,
   ): Promise<ShopPayoutRunConnection> {
     const size = pageSize(first);
-    const afterCutoff = after ? new Date(decodeKeyCursor(after, 1)[0]!) : null;
-    if (afterCutoff && Number.isNaN(afterCutoff.getTime())) throw new InvalidInputError('after is not a cursor this API returned', { field: 'after' });
+    const afterCutoff = after ? cursorTime(decodeKeyCursor(after, 1)[0]!) : null;
     const page = await queries.runs(ctx.em, shop, size, afterCutoff);
     const connection = toConnection(page, {
       cursorOf: (row) => encodeKeyCursor([new Date(row.cutoff).toISOString()]),
