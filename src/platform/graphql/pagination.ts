@@ -24,8 +24,8 @@ export interface SqlWhere {
   params: unknown[];
 }
 
-/** The instants a cursor may carry: what `toISOString` writes for years 0000–9999, which PostgreSQL reads back. */
-const CURSOR_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+/** The instants a cursor may carry: what `toISOString` writes for years 0001–9999, which PostgreSQL reads back (it has no year 0). */
+const CURSOR_TIME = /^(?!0000)\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
 /** A time inside a cursor, or BAD_USER_INPUT: a date PostgreSQL cannot take (year 99999) is the caller's error, not ours. */
 export function cursorTime(text: string): Date {
