@@ -36,7 +36,7 @@ beforeAll(async () => {
   payoutId = await app.orm.em.fork().transactional(async (em) => {
     await app.use(accrualsModule).accruals.apply(em, { payee, account: 'payout', amount: 1_000n, currency: 'RUB', reference: 'fuzz', occurredAt: new Date() }, 'MANUAL');
     const payout = await app.use(payoutsModule).lifecycle.create(em, { payee, amount: 100n, currency: 'RUB', source: 'MANUAL', idempotencyKey: 'fuzz' });
-    return payout.id;
+    return payout.payout.id;
   });
 });
 afterAll(async () => server?.close());
