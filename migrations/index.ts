@@ -5,6 +5,7 @@ import { Migration20261122030000_payout_steps } from './Migration20261122030000_
 import { Migration20261128000000_send_each } from './Migration20261128000000_send_each';
 import { Migration20261203000000_ledger_owner_known } from './Migration20261203000000_ledger_owner_known';
 import { Migration20261210000000_dead_letter_discard } from './Migration20261210000000_dead_letter_discard';
+import { Migration20261211000000_parks_fleet_payouts } from './Migration20261211000000_parks_fleet_payouts';
 
 /** Every migration in order. Listed explicitly so the same code runs from TypeScript and from the build. */
 export const migrationsList = [
@@ -15,4 +16,5 @@ export const migrationsList = [
   { name: 'Migration20261128000000_send_each', class: Migration20261128000000_send_each },
   { name: 'Migration20261203000000_ledger_owner_known', class: Migration20261203000000_ledger_owner_known },
   { name: 'Migration20261210000000_dead_letter_discard', class: Migration20261210000000_dead_letter_discard },
+  { name: 'Migration20261211000000_parks_fleet_payouts', class: Migration20261211000000_parks_fleet_payouts },
 ];

@@ -79,6 +79,46 @@ ALTER TABLE ONLY public.dead_letter ADD CONSTRAINT dead_letter_pkey PRIMARY KEY 
 CREATE INDEX dead_letter_open_idx ON public.dead_letter USING btree (id) WHERE ((resolved_at IS NULL) AND (discarded_at IS NULL));
 CREATE UNIQUE INDEX dead_letter_position_key ON public.dead_letter USING btree (topic, COALESCE(partition, '-1'::integer), "offset") WHERE ("offset" IS NOT NULL);
 
+CREATE TABLE public.fleet_instant_limit (
+  currency character(3) NOT NULL,
+  limit_minor bigint NOT NULL,
+  updated_by text,
+  updated_at timestamp with time zone NOT NULL DEFAULT now()
+);
+ALTER TABLE ONLY public.fleet_instant_limit ADD CONSTRAINT fleet_instant_limit_limit_minor_check CHECK ((limit_minor >= 0));
+ALTER TABLE ONLY public.fleet_instant_limit ADD CONSTRAINT fleet_instant_limit_pkey PRIMARY KEY (currency);
+
+CREATE TABLE public.fleet_park_payouts (
+  park_id text NOT NULL,
+  instant_enabled boolean NOT NULL DEFAULT true,
+  last_instant_at timestamp with time zone,
+  last_instant_payout_id uuid,
+  override_reason text,
+  updated_by text,
+  updated_at timestamp with time zone NOT NULL DEFAULT now()
+);
+ALTER TABLE ONLY public.fleet_park_payouts ADD CONSTRAINT fleet_park_payouts_pkey PRIMARY KEY (park_id);
+CREATE INDEX fleet_park_payouts_instant_idx ON public.fleet_park_payouts USING btree (last_instant_at) WHERE (last_instant_at IS NOT NULL);
+
+CREATE TABLE public.fleet_payout_settings (
+  singleton boolean NOT NULL DEFAULT true,
+  instant_cooldown_hours integer,
+  periodic_days integer,
+  updated_by text,
+  updated_at timestamp with time zone NOT NULL DEFAULT now()
+);
+ALTER TABLE ONLY public.fleet_payout_settings ADD CONSTRAINT fleet_payout_settings_instant_cooldown_hours_check CHECK (((instant_cooldown_hours >= 0) AND (instant_cooldown_hours <= 8784)));
+ALTER TABLE ONLY public.fleet_payout_settings ADD CONSTRAINT fleet_payout_settings_periodic_days_check CHECK (((periodic_days >= 1) AND (periodic_days <= 366)));
+ALTER TABLE ONLY public.fleet_payout_settings ADD CONSTRAINT fleet_payout_settings_pkey PRIMARY KEY (singleton);
+ALTER TABLE ONLY public.fleet_payout_settings ADD CONSTRAINT fleet_payout_settings_singleton_check CHECK (singleton);
+
+CREATE TABLE public.fleet_throttle (
+  singleton boolean NOT NULL DEFAULT true,
+  next_slot_at timestamp with time zone NOT NULL DEFAULT now()
+);
+ALTER TABLE ONLY public.fleet_throttle ADD CONSTRAINT fleet_throttle_pkey PRIMARY KEY (singleton);
+ALTER TABLE ONLY public.fleet_throttle ADD CONSTRAINT fleet_throttle_singleton_check CHECK (singleton);
+
 CREATE TABLE public.inbox_event (
   topic text NOT NULL,
   event_id text NOT NULL,
@@ -134,6 +174,26 @@ CREATE TABLE public.outbox_message (
   created_at timestamp with time zone NOT NULL DEFAULT now()
 );
 ALTER TABLE ONLY public.outbox_message ADD CONSTRAINT outbox_message_pkey PRIMARY KEY (id);
+
+CREATE TABLE public.park (
+  id text NOT NULL,
+  name text NOT NULL,
+  currency character(3) NOT NULL,
+  email text,
+  timezone text NOT NULL,
+  status text NOT NULL,
+  version_at timestamp with time zone NOT NULL,
+  updated_by text,
+  created_at timestamp with time zone NOT NULL DEFAULT now(),
+  updated_at timestamp with time zone NOT NULL DEFAULT now()
+);
+ALTER TABLE ONLY public.park ADD CONSTRAINT park_email_check CHECK ((length(email) <= 320));
+ALTER TABLE ONLY public.park ADD CONSTRAINT park_id_check CHECK ((id ~ '^[A-Za-z0-9._:@-]{1,128}$'::text));
+ALTER TABLE ONLY public.park ADD CONSTRAINT park_name_check CHECK (((btrim(name) <> ''::text) AND (length(name) <= 300)));
+ALTER TABLE ONLY public.park ADD CONSTRAINT park_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.park ADD CONSTRAINT park_status_check CHECK ((status = ANY (ARRAY['ACTIVE'::text, 'DISABLED'::text])));
+CREATE INDEX park_active_idx ON public.park USING btree (id) WHERE (status = 'ACTIVE'::text);
+CREATE INDEX park_name_idx ON public.park USING btree (lower(name), id);
 
 CREATE TABLE public.payout (
   id uuid NOT NULL,
@@ -385,6 +445,15 @@ CREATE OR REPLACE FUNCTION public.ledger_transfer_immutable()
 AS $function$
 BEGIN
   RAISE EXCEPTION 'ledger transfers are immutable' USING ERRCODE = 'PL001';
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.park_payable(p_park_id text, OUT status text, OUT currency text)
+ RETURNS record
+ LANGUAGE plpgsql
+ STABLE
+AS $function$
+BEGIN
+  SELECT p.status, p.currency INTO status, currency FROM park p WHERE p.id = p_park_id;
 END $function$;
 
 CREATE OR REPLACE FUNCTION public.payout_step(p_payout uuid, p_from text, p_sequence integer, p_to text, p_at timestamp with time zone, p_reason text, p_actor text, p_transfer_key text, p_debit bigint, p_credit bigint, p_transfer_kind text, p_fact uuid, p_topics text[], p_messages text[])

@@ -29,6 +29,13 @@ export const Access = {
   seesPayee<A>(payeeOf: (args: A) => Payee): AccessRule {
     return rule('a caller that sees the payee', (principal, args) => assertCanSee(principal, payeeOf(args as A)));
   },
+
+  /** Every one of these rules (checked in order: the first refusal is the answer). */
+  all(...rules: AccessRule[]): AccessRule {
+    return rule(rules.map((r) => r.description).join(' and '), (principal, args) => {
+      for (const each of rules) each.check(principal, args);
+    });
+  },
 };
 
 function rule(description: string, check: (principal: Principal, args: Record<string, unknown>) => void): AccessRule {

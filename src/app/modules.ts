@@ -1,8 +1,10 @@
 import { accrualsModule } from '../accruals/module';
 import { deadLettersModule } from '../dead-letters/module';
 import { erpModule } from '../erp/module';
+import { fleetPayoutsModule } from '../fleet-payouts/module';
 import { ledgerModule } from '../ledger/module';
 import { operationsModule } from '../operations/module';
+import { parksModule } from '../parks/module';
 import { payoutsModule } from '../payouts/module';
 import { requestsModule } from '../requests/module';
 import { schedulesModule } from '../schedules/module';
@@ -25,5 +27,7 @@ export const MODULES: readonly AnyModule[] = [
   shopsModule,
   operationsModule,
   shopRunsModule,
+  parksModule,
+  fleetPayoutsModule,
   deadLettersModule,
 ];

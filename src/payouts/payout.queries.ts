@@ -7,6 +7,7 @@ import { queryBound } from '../platform/bound-query';
 import { textArray } from '../platform/sql-arrays';
 import { Payout, PayoutStatusChange } from './entities';
 import { MONEY_BACK_STATUSES, type PayoutSource, type PayoutStatus } from './lifecycle';
+import type { PayoutRow } from './payout-messages';
 import type { PayoutFilter } from './payout.types';
 
 /** What other modules may read of a payout to check their own records against it. */
@@ -101,6 +102,41 @@ export class PayoutQueries {
         WHERE source = ? AND status <> ALL (?::text[])`,
       [source, textArray(MONEY_BACK_STATUSES)],
     );
+  }
+
+  /** The payout created under this idempotency key, if any (a repeated request's answer). */
+  async byIdempotencyKey(em: EntityManager, key: string): Promise<PayoutRow | null> {
+    const [row] = await queryBound<PayoutRow>(em, 'SELECT * FROM payout WHERE idempotency_key = ?', [key], { name: 'payout_by_key' });
+    return row ?? null;
+  }
+
+  /** Of these idempotency keys, those a payout was created under. */
+  async usedIdempotencyKeys(em: EntityManager, keys: readonly string[]): Promise<Set<string>> {
+    if (keys.length === 0) return new Set();
+    const rows = await queryBound<{ key: string }>(
+      em,
+      'SELECT idempotency_key AS key FROM payout WHERE idempotency_key = ANY (?::text[])',
+      [textArray(keys)],
+    );
+    return new Set(rows.map((row) => row.key));
+  }
+
+  /**
+   * For each of these payees of one kind, when its latest payout that counts was created: any
+   * status but those whose money came back unpaid (CANCELLED, REJECTED). Payees never paid are absent.
+   */
+  async lastCountedPayoutAt(em: EntityManager, payeeKind: string, payeeIds: readonly string[]): Promise<Map<string, Date>> {
+    if (payeeIds.length === 0) return new Map();
+    const rows = await queryBound<{ payee_id: string; created_at: string }>(
+      em,
+      `SELECT k.id AS payee_id, last.created_at
+         FROM unnest(?::text[]) AS k(id),
+         LATERAL (SELECT p.created_at FROM payout p
+                   WHERE p.payee_kind = ? AND p.payee_id = k.id AND p.status NOT IN ('CANCELLED', 'REJECTED')
+                   ORDER BY p.created_at DESC, p.id DESC LIMIT 1) last`,
+      [textArray(payeeIds), payeeKind],
+    );
+    return new Map(rows.map((row) => [row.payee_id, new Date(row.created_at)]));
   }
 
   async countByStatus(em: EntityManager): Promise<{ status: string; count: number }[]> {

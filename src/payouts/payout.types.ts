@@ -4,6 +4,7 @@ import { Money } from '../platform/graphql/common-types';
 import { enumOf } from '../platform/graphql/enums';
 import { payeeFromStored, type PayoutPayeeKind } from '../access/payee';
 import type { Payout as PayoutEntity, PayoutStatusChange } from './entities';
+import type { PayoutRow } from './payout-messages';
 import { PAYOUT_SOURCES, PAYOUT_STATUSES, type PayoutSource, type PayoutStatus } from './lifecycle';
 import { ConnectionType } from '../platform/graphql/connection-type';
 
@@ -92,6 +93,24 @@ export class PayoutType {
       sequence: p.sequence,
       createdAt: p.createdAt,
       updatedAt: p.updatedAt,
+    });
+  }
+
+  /** From a raw row (what the lifecycle returns), without reading the payout again. */
+  static ofRow(row: PayoutRow): PayoutType {
+    return Object.assign(new PayoutType(), {
+      id: row.id,
+      status: row.status as PayoutStatus,
+      amount: Money.of(row.amount, row.currency),
+      payee: PayeeType.of(payeeFromStored(row.payee_kind, row.payee_id)),
+      source: row.source as PayoutSource,
+      sourceRef: row.source_ref,
+      cutoff: row.cutoff === null ? null : new Date(row.cutoff),
+      payoutToolId: row.payout_tool_id,
+      accountId: String(row.account_id),
+      sequence: row.sequence,
+      createdAt: new Date(row.created_at),
+      updatedAt: new Date(row.updated_at),
     });
   }
 }

@@ -2,7 +2,16 @@
  * Errors the domain raises on purpose. Each carries a stable code that GraphQL puts in
  * `extensions.code` and Kafka handlers put in a dead letter's reason.
  */
-export type ErrorCode = 'BAD_USER_INPUT' | 'NOT_FOUND' | 'CONFLICT' | 'FORBIDDEN' | 'UNAUTHENTICATED';
+export type ErrorCode =
+  | 'BAD_USER_INPUT'
+  | 'NOT_FOUND'
+  | 'CONFLICT'
+  | 'FORBIDDEN'
+  | 'UNAUTHENTICATED'
+  // A payee's own limits: an amount above the per-withdrawal limit, a second payout too soon, more than it has.
+  | 'LIMIT_EXCEEDED'
+  | 'COOLDOWN'
+  | 'INSUFFICIENT_FUNDS';
 
 export class DomainError extends Error {
   constructor(

@@ -48,6 +48,7 @@ export function testEnv(databaseUrl: string, options: TestEnvOptions = {}): Reco
       TOPIC_ERP_STATUS_ARD: `erp.payout-status.ard-${suffix}`,
       TOPIC_ERP_STATUS_OEBS: `erp.payout-status.oebs-${suffix}`,
       TOPIC_PAYOUT_EVENTS: `payouts.events-${suffix}`,
+      TOPIC_FLEET_PARKS: `fleet.parks-${suffix}`,
     });
   }
   return { ...env, ...options.env };
