@@ -186,8 +186,8 @@ describe('every operation, for every role and for no token (a real server)', () 
   const tokens: Record<Exclude<Who, 'none'>, string> = {
     admin: tokenFor('admin'),
     service: tokenFor('service'),
-    // A dispatcher that sees one client and one shop, not `other`.
-    dispatcher: tokenFor('dispatcher', [own, ownShop]),
+    // A dispatcher that sees one client, one shop and one park; not `other`, nor `acl-park-other`.
+    dispatcher: tokenFor('dispatcher', [own, ownShop, { kind: 'PARK', id: 'acl-park' }]),
     driver: tokenFor('driver', [{ kind: 'DRIVER', id: 'acl-park/acl-driver' }]),
     // A token naming no payee at all.
     unscoped: tokenFor('driver'),
@@ -220,6 +220,15 @@ describe('every operation, for every role and for no token (a real server)', () 
       tokens.admin,
     );
     expect(calendar.errors).toBeUndefined();
+    for (const park of ['acl-park', 'acl-park-other']) {
+      const upserted = await graphql(
+        server.url,
+        `mutation { upsertPark(input: { id: "${park}", name: "Park", currency: "RUB", timezone: "UTC", status: ACTIVE, reason: "access test" }) { id } }`,
+        {},
+        tokens.admin,
+      );
+      expect(upserted.errors).toBeUndefined();
+    }
     const request = await graphql(server.url, 'mutation { requestPayout(input: { clientId: "acl-other", idempotencyKey: "acl-1" }) { id } }', {}, tokens.service);
     fixtures.otherRequest = (request.data as { requestPayout: { id: string } }).requestPayout.id;
     // Two dead letters: one for the admin to retry, one to discard.
@@ -245,6 +254,12 @@ describe('every operation, for every role and for no token (a real server)', () 
     'Query.calendar': { document: '{ calendar(id: "acl-base") { id } }', expect: everyone },
     'Query.calendars': { document: '{ calendars { id } }', expect: everyone },
     'Query.deadLetters': { document: '{ deadLetters { nodes { id } } }', expect: adminOnly },
+    'Query.fleetPayoutSettings': {
+      document: '{ fleetPayoutSettings { periodicDays } }',
+      expect: { unscoped: 'FORBIDDEN', driver: 'FORBIDDEN', dispatcher: 'ok', service: 'ok', admin: 'ok' },
+    },
+    'Query.park': { document: '{ park(id: "acl-park-other") { id } }', expect: othersThing },
+    'Query.parks': { document: '{ parks { totalCount nodes { id } } }', expect: scopedList },
     'Query.payout': { document: 'query($id: ID!) { payout(id: $id) { id } }', variables: () => ({ id: fixtures.otherPayouts.admin }), expect: othersThing },
     'Query.payoutRequest': { document: 'query($id: ID!) { payoutRequest(id: $id) { id } }', variables: () => ({ id: fixtures.otherRequest }), expect: othersThing },
     'Query.payoutRequests': {
@@ -266,6 +281,22 @@ describe('every operation, for every role and for no token (a real server)', () 
     'Mutation.discardDeadLetter': {
       document: 'mutation($id: ID!) { discardDeadLetter(id: $id, reason: "access test") { id } }',
       variables: () => ({ id: fixtures.deadLetters[1] }),
+      expect: adminOnly,
+    },
+    'Mutation.requestInstantPayout': {
+      document: 'mutation($key: String!) { requestInstantPayout(input: { parkId: "acl-park-other", idempotencyKey: $key }) { id } }',
+      variables: (who) => ({ key: `acl-${who}` }),
+      // Past the check, a park with nothing to pay refuses for its own reasons.
+      expect: { ...adminOnly, admin: 'allowed' },
+    },
+    'Mutation.runFleetPeriodicPayouts': { document: 'mutation { runFleetPeriodicPayouts { parksChecked } }', expect: adminOnly },
+    'Mutation.setParkInstantPayouts': {
+      document: 'mutation { setParkInstantPayouts(input: { parkId: "acl-park-other", enabled: true, reason: "access test" }) { id } }',
+      expect: adminOnly,
+    },
+    'Mutation.updateFleetPayoutSettings': { document: 'mutation { updateFleetPayoutSettings(input: { periodicDays: 7 }) { periodicDays } }', expect: adminOnly },
+    'Mutation.upsertPark': {
+      document: 'mutation { upsertPark(input: { id: "acl-park-new", name: "New", currency: "RUB", timezone: "UTC", status: ACTIVE, reason: "access test" }) { id } }',
       expect: adminOnly,
     },
     'Mutation.recordAccrual': {
