@@ -26,9 +26,9 @@ const WORST_CASES: Record<string, string> = {
   'schedules × upcoming(11)': '{ payoutSchedules { id upcoming(count: 11) { cutoff fireAt } } }',
   // 1 + 30 × (1 + 1 + 50 × (1 + 2)) = 4561
   'calendars × schedules × upcoming(1)': '{ calendars { id schedules { upcoming(count: 1) { cutoff fireAt } } } }',
-  // 6 × (1 + 10 + 1 + 100 × (1 + 1 + 1 + 5)) = 4872
-  '6 × payouts(first: 100) with totalCount': `{ ${Array.from({ length: 6 }, (_, i) => `p${i}: payouts(first: 100) { totalCount nodes { id status statusHistory { status } } }`).join(' ')} }`,
-  // 30 × 11 = 330, at the alias limit
+  // 5 × (50 + 50 + 1 + 100 × (1 + 1 + 1 + 5)) = 4505
+  '5 × payouts(first: 100) with totalCount': `{ ${Array.from({ length: 5 }, (_, i) => `p${i}: payouts(first: 100) { totalCount nodes { id status statusHistory { status } } }`).join(' ')} }`,
+  // 30 × (50 + 50) = 3000, at the alias limit
   '30 × payouts(first: 0) { totalCount }': `{ ${Array.from({ length: 30 }, (_, i) => `p${i}: payouts(first: 0) { totalCount }`).join(' ')} }`,
 };
 

@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { parse, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MODULES } from '../src/app/modules';
+import { QUERY_COST } from '../src/platform/graphql/cost';
 import { buildGraphqlSchema } from '../src/platform/graphql/schema';
 import { INTROSPECTION_COST, measureOperation, type OperationLimits } from '../src/platform/graphql/limits';
 import { MAX_CALENDARS, MAX_PAYOUT_SCHEDULES, MAX_SCHEDULES_PER_CALENDAR } from '../src/schedules/schedule.service';
@@ -31,17 +32,21 @@ function measure(query: string, variables: Record<string, unknown> = {}, limits 
 const aliases = (count: number, field: string) => Array.from({ length: count }, (_, i) => `a${i}: ${field}`).join('\n');
 
 describe('the cost of an operation', () => {
-  it('is 1 per field value, lists multiplying what is under them by their page', () => {
-    expect(measure('{ payouts(first: 10) { nodes { id status } } }')).toEqual({ depth: 3, aliases: 0, fields: 4, cost: 1 + 1 + 10 * 2 });
+  it('is 1 per field value, a query per paged field, lists multiplying what is under them by their page', () => {
+    expect(measure('{ payouts(first: 10) { nodes { id status } } }')).toEqual({ depth: 3, aliases: 0, fields: 4, cost: QUERY_COST + 1 + 10 * 2 });
     // The default page is 20; the page-level fields are not multiplied.
-    expect(measure('{ payouts { pageInfo { hasNextPage } edges { cursor node { id } } } }').cost).toBe(1 + (1 + 1) + (1 + 20 * (1 + 1 + 1)));
+    expect(measure('{ payouts { pageInfo { hasNextPage } edges { cursor node { id } } } }').cost).toBe(QUERY_COST + (1 + 1) + (1 + 20 * (1 + 1 + 1)));
     // A page size from a variable.
-    expect(measure('query($n: Int) { payouts(first: $n) { nodes { id } } }', { n: 50 }).cost).toBe(1 + 1 + 50);
+    expect(measure('query($n: Int) { payouts(first: $n) { nodes { id } } }', { n: 50 }).cost).toBe(QUERY_COST + 1 + 50);
   });
 
   it('charges totalCount as the count query it is, whatever the page size (even 0)', () => {
-    expect(measure('{ payouts(first: 0) { totalCount } }').cost).toBe(1 + 10);
-    expect(measure('{ payouts(first: 0) { nodes { id } } }').cost).toBe(2);
+    expect(measure('{ payouts(first: 0) { totalCount } }').cost).toBe(2 * QUERY_COST);
+    expect(measure('{ payouts(first: 0) { nodes { id } } }').cost).toBe(QUERY_COST + 1);
+  });
+
+  it('charges a paged field under a list once per item: a query each', () => {
+    expect(measure('{ shops(first: 10) { nodes { runs(first: 5) { nodes { cutoff } } } } }').cost).toBe(QUERY_COST + 1 + 10 * (QUERY_COST + 1 + 5));
   });
 
   it('multiplies nested lists: unpaged ones by their declared maximum, upcoming by its count', () => {
@@ -54,7 +59,7 @@ describe('the cost of an operation', () => {
 
   it('counts fragments where they are spread, and introspection at a flat price', () => {
     const spread = measure('query { ...P ...P } fragment P on Query { a: payouts(first: 1) { nodes { id } } }');
-    expect(spread).toMatchObject({ fields: 6, aliases: 2, cost: 2 * 3 });
+    expect(spread).toMatchObject({ fields: 6, aliases: 2, cost: 2 * (QUERY_COST + 2) });
     expect(measure('{ __schema { types { name fields { name type { ofType { name } } } } } }').cost).toBe(INTROSPECTION_COST);
     expect(measure('{ __typename }').cost).toBe(1);
   });
@@ -136,7 +141,7 @@ describe('over HTTP', () => {
     const answer = await graphql(costOnly.url, document, {}, driver);
     expect(answer.status).toBe(400);
     expect(errorCodes(answer)).toEqual(['BAD_USER_INPUT']);
-    expect(answer.errors![0]!.message).toMatch(/Query cost 54989 exceeds the limit of 5000/);
+    expect(answer.errors![0]!.message).toMatch(new RegExp(`Query cost ${4_999 * 2 * QUERY_COST} exceeds the limit of 5000`));
     // A few are fine.
     const few = await graphql(server.url, `{ ${aliases(5, 'payouts(first: 0) { totalCount }')} }`, {}, driver);
     expect(few.errors).toBeUndefined();

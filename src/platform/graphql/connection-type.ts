@@ -1,9 +1,6 @@
 import { Field, Int, ObjectType, type ClassType } from 'type-graphql';
 import { PageInfo } from './common-types';
-import { Cost } from './cost';
-
-/** What `totalCount` costs in the query cost limit: a count query, not a field read. */
-export const TOTAL_COUNT_COST = 10;
+import { Cost, QUERY_COST } from './cost';
 
 /**
  * The Relay connection of a node type: `edges`, `nodes`, `pageInfo`, and `totalCount`, which runs
@@ -35,7 +32,7 @@ export function ConnectionType<TNode extends object>(node: ClassType<TNode>, edg
     countQuery!: () => Promise<number>;
 
     /** A count query over everything matching: dearer than a field, whatever the page size (even 0). */
-    @Cost({ cost: TOTAL_COUNT_COST })
+    @Cost({ cost: QUERY_COST })
     @Field(() => Int, { description: 'Everything matching, over all pages' })
     totalCount(): Promise<number> {
       return this.countQuery();

@@ -22,7 +22,7 @@ import {
 import type { ApolloServerPlugin, GraphQLRequestContext } from '@apollo/server';
 import { DomainError } from '../errors';
 import { unstorable, unstorableIn } from '../text';
-import { PAGE_LIST_FIELDS, costOf, isPaged, pageOf } from './cost';
+import { PAGE_LIST_FIELDS, QUERY_COST, costOf, isPaged, pageOf } from './cost';
 
 /** What an operation may ask for at most; the settings GRAPHQL_MAX_*. */
 export interface OperationLimits {
@@ -57,7 +57,8 @@ class Refusal extends Error {
 /**
  * Measures the operation in one walk over its fields, fragments expanded where they are spread:
  * depth, aliases and fields are counted as the document asks for them; the cost is what the
- * answer may hold at most. Every field costs 1 (or its declared cost) per value; a list multiplies
+ * answer may hold at most. Every field costs 1 per value (a paged field or `totalCount`, which each
+ * run a query, QUERY_COST; or what the field declares); a list multiplies
  * what is under it by the items it may hold (its page, its `count`-like argument, or its declared
  * maximum), so nesting multiplies. The walk stops at the first limit exceeded, so a document
  * built to be expensive to walk (fragments spread in fragments) is refused as soon as it is too big.
@@ -99,7 +100,8 @@ export function measureOperation(
     const field = isObjectType(parent) || isInterfaceType(parent) ? parent.getFields()[name] : undefined;
     if (!field) throw new Refusal(`Cannot query field "${name}" on type "${parent.name}"`, 'GRAPHQL_VALIDATION_FAILED');
     const declared = costOf(field);
-    const own = declared.cost ?? 1;
+    const paged = isPaged(field);
+    const own = declared.cost ?? (paged ? QUERY_COST : 1);
     if (!node.selectionSet) return own; // a value, or a list of values: one field's work
     const args = argumentsOf(field, node, variables);
     let items = 1;
@@ -109,7 +111,7 @@ export function measureOperation(
       else if (PAGE_LIST_FIELDS.has(name) && page !== undefined) items = page;
       else throw new Refusal(`The list ${parent.name}.${name} declares no size`, 'GRAPHQL_VALIDATION_FAILED');
     }
-    const childPage = isPaged(field) ? pageOf(field, args) : undefined;
+    const childPage = paged ? pageOf(field, args) : undefined;
     const type = getNamedType(field.type) as GraphQLCompositeType;
     return own + items * setCost(node.selectionSet, type, depth + 1, childPage);
   };
