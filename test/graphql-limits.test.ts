@@ -1,6 +1,9 @@
 import 'reflect-metadata';
 import { parse, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
+import { Authorized, Field, ObjectType, Query, Resolver } from 'type-graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Access } from '../src/access/rules';
+import { Cost } from '../src/platform/graphql/cost';
 import { MODULES } from '../src/app/modules';
 import { QUERY_COST } from '../src/platform/graphql/cost';
 import { buildGraphqlSchema } from '../src/platform/graphql/schema';
@@ -85,6 +88,42 @@ describe('the cost of an operation', () => {
     expect(() => measure('{ payouts(first: 101) { nodes { id } } }')).toThrow(/first must be between 0 and 100/);
     expect(() => measure('{ payoutSchedules { upcoming(count: 51) { cutoff } } }')).toThrow(/count must be between 1 and 50/);
     expect(() => measure('{ payoutSchedules { upcoming(count: 0) { cutoff } } }')).toThrow(/count must be between 1 and 50/);
+  });
+});
+
+describe('a list’s size', () => {
+  @ObjectType()
+  class Thing {
+    @Field()
+    name!: string;
+  }
+
+  it('must be declared: a schema with an unsized list of objects is refused at start', async () => {
+    @Resolver()
+    class Unsized {
+      @Authorized(Access.anyRole)
+      @Query(() => [Thing])
+      things(): Thing[] {
+        return [];
+      }
+    }
+    await expect(buildGraphqlSchema({ resolvers: [Unsized] })).rejects.toThrow(/without a declared size.*Query\.things/);
+  });
+
+  it('is taken from its declaration', async () => {
+    @Resolver()
+    class Sized {
+      @Authorized(Access.anyRole)
+      @Cost({ maxItems: 7 })
+      @Query(() => [Thing])
+      things(): Thing[] {
+        return [];
+      }
+    }
+    const sized = await buildGraphqlSchema({ resolvers: [Sized] });
+    const document = parse('{ things { name } }');
+    const operation = document.definitions[0] as OperationDefinitionNode;
+    expect(measureOperation(sized, document, operation, {}, UNLIMITED).cost).toBe(1 + 7);
   });
 });
 

@@ -213,7 +213,7 @@ function unresolvedOperation(operationName: string | undefined, document: Docume
   const names = document.definitions.flatMap((d) => (d.kind === Kind.OPERATION_DEFINITION ? [d.name?.value ?? '(anonymous)'] : []));
   const message =
     operationName !== undefined && operationName !== null
-      ? `The document has no operation named "${operationName}"; it has ${names.join(', ') || 'none'}`
+      ? `The document has no operation named "${operationName.slice(0, 100)}"; it has ${names.join(', ').slice(0, 500) || 'none'}`
       : `The document has several operations (${names.join(', ')}); say which to run with operationName`;
   return new GraphQLError(message, { extensions: { code: 'OPERATION_RESOLUTION_FAILURE', http: { status: 400 } } });
 }
