@@ -104,7 +104,7 @@ async function fundClients(databaseUrl: string, prefix: string, count: number): 
 }
 
 /** A reader of the database server's CPU time so far (ms), when it runs on this machine. */
-async function postgresCpu(databaseUrl: string): Promise<() => number | null> {
+export async function postgresCpu(databaseUrl: string): Promise<() => number | null> {
   // Asked while the session lives: its backend process exits when the session ends.
   const postmaster = await withClient(databaseUrl, async (db) =>
     postmasterPidOf((await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid),
@@ -112,7 +112,7 @@ async function postgresCpu(databaseUrl: string): Promise<() => number | null> {
   return () => (postmaster === null ? null : postgresCpuMs(postmaster));
 }
 
-const perItem = (ms: number | null, count: number) => (ms === null ? null : round(ms / Math.max(1, count), 3));
+export const perItem = (ms: number | null, count: number) => (ms === null ? null : round(ms / Math.max(1, count), 3));
 
 /** One request made by hand first: a new key answers NEW, the same key again the same request. */
 async function checkAnswer(url: string, token: string, clientId: string): Promise<void> {

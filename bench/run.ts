@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { benchFleetInstant, benchFleetPeriodic } from './fleet';
 import { benchGraphql } from './graphql-load';
 import { benchGraphqlLimits } from './graphql-limits';
 import { openBenchDatabase, openSiblingDatabase, type BenchDatabase } from './lib/database';
@@ -26,11 +27,11 @@ async function withBroker<T>(work: (brokers: string) => Promise<T>): Promise<T> 
 }
 
 /**
- * `npm run bench [-- payouts|graphql|graphql-limits|requests|shops|mass-run|startup ...]`: measures the service
+ * `npm run bench [-- payouts|graphql|graphql-limits|requests|shops|mass-run|fleet|startup ...]`: measures the service
  * against the foundation, shop (issue 3) and payout-request issues' targets, prints a table and
  * records it in bench/results/. Sizes can be changed through BENCH_* variables (see bench/README.md).
  */
-const BENCHMARKS = ['payouts', 'graphql', 'graphql-limits', 'requests', 'shops', 'mass-run', 'startup'] as const;
+const BENCHMARKS = ['payouts', 'graphql', 'graphql-limits', 'requests', 'shops', 'mass-run', 'fleet', 'startup'] as const;
 type BenchmarkName = (typeof BENCHMARKS)[number];
 
 function chosenBenchmarks(args: string[]): BenchmarkName[] {
@@ -165,6 +166,28 @@ async function main(): Promise<void> {
             senderInterval: process.env.BENCH_MASS_SENDER_INTERVAL || '1h',
             leadS: intFromEnv('BENCH_MASS_LEAD', 15),
             timeoutS: intFromEnv('BENCH_MASS_TIMEOUT', 600),
+          }),
+        ),
+      );
+    }
+    if (chosen.includes('fleet')) {
+      await onOwnDatabase('fleet_svc', (serviceUrl) =>
+        onOwnDatabase('fleet_sql', (sqlUrl) =>
+          attempt('fleet-periodic', () =>
+            benchFleetPeriodic(serviceUrl, sqlUrl, {
+              parks: intFromEnv('BENCH_FLEET_PARKS', 80_000),
+              batch: intFromEnv('BENCH_FLEET_BATCH', 500),
+            }),
+          ),
+        ),
+      );
+      await onOwnDatabase('fleet_api', (url) =>
+        attempt('fleet-instant', () =>
+          benchFleetInstant(url, {
+            parks: intFromEnv('BENCH_FLEET_INSTANT_PARKS', 2000),
+            connections: intFromEnv('BENCH_CONNECTIONS', 32),
+            durationS: intFromEnv('BENCH_DURATION', 10),
+            warmupS: intFromEnv('BENCH_WARMUP_SECONDS', 3),
           }),
         ),
       );

@@ -5,8 +5,9 @@ import { Migration } from '@mikro-orm/migrations';
  * column means "the environment's default"), per-currency instant limits, each park's instant
  * state and override, and the shared throttle of the periodic run.
  *
- * `park_payable(id)` lets the fleet-payouts module read a park's status and currency from its own
- * SQL (one round trip per button press) without reading the parks module's table.
+ * `park_payable(id)` and `ledger_balance(...)` let the fleet-payouts module read a park's status,
+ * currency and balance from its own SQL (one round trip per button press) without reading the
+ * parks and ledger modules' tables.
  */
 export class Migration20261211000000_parks_fleet_payouts extends Migration {
   override async up(): Promise<void> {
@@ -33,6 +34,14 @@ BEGIN
   SELECT p.status, p.currency INTO status, currency FROM park p WHERE p.id = p_park_id;
 END $$;
 
+-- The ledger's answer to "what is on this account", for other modules' SQL (0 when never opened).
+CREATE FUNCTION ledger_balance(p_owner_kind text, p_owner_id text, p_type text, p_currency text) RETURNS bigint
+  LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN coalesce((SELECT balance FROM ledger_account
+                    WHERE owner_kind = p_owner_kind AND owner_id = p_owner_id AND type = p_type AND currency = p_currency), 0);
+END $$;
+
 CREATE TABLE fleet_payout_settings (
   singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
   instant_cooldown_hours integer CHECK (instant_cooldown_hours BETWEEN 0 AND 8784),
@@ -54,7 +63,9 @@ CREATE TABLE fleet_park_payouts (
   park_id text PRIMARY KEY,
   instant_enabled boolean NOT NULL DEFAULT true,
   last_instant_at timestamptz,
-  last_instant_payout_id uuid,
+  -- What last_instant_at was before the latest press: the press's own transaction compares it
+  -- with the cooldown (a refused press rolls both back).
+  previous_instant_at timestamptz,
   override_reason text,
   updated_by text,
   updated_at timestamptz NOT NULL DEFAULT now()
@@ -74,6 +85,7 @@ INSERT INTO fleet_throttle DEFAULT VALUES;
     this.addSql(`
 DROP TABLE fleet_throttle, fleet_park_payouts, fleet_instant_limit, fleet_payout_settings;
 DROP FUNCTION park_payable;
+DROP FUNCTION ledger_balance;
 DROP TABLE park;
 `);
   }

@@ -92,7 +92,7 @@ CREATE TABLE public.fleet_park_payouts (
   park_id text NOT NULL,
   instant_enabled boolean NOT NULL DEFAULT true,
   last_instant_at timestamp with time zone,
-  last_instant_payout_id uuid,
+  previous_instant_at timestamp with time zone,
   override_reason text,
   updated_by text,
   updated_at timestamp with time zone NOT NULL DEFAULT now()
@@ -347,6 +347,16 @@ ALTER TABLE ONLY public.shop_payout_run ADD CONSTRAINT shop_payout_run_result_ch
 ALTER TABLE ONLY public.shop_payout_run ADD CONSTRAINT shop_payout_run_shop_fk FOREIGN KEY (party_id, shop_id) REFERENCES public.shop(party_id, shop_id);
 
 -- Functions and procedures
+
+CREATE OR REPLACE FUNCTION public.ledger_balance(p_owner_kind text, p_owner_id text, p_type text, p_currency text)
+ RETURNS bigint
+ LANGUAGE plpgsql
+ STABLE
+AS $function$
+BEGIN
+  RETURN coalesce((SELECT balance FROM ledger_account
+                    WHERE owner_kind = p_owner_kind AND owner_id = p_owner_id AND type = p_type AND currency = p_currency), 0);
+END $function$;
 
 CREATE OR REPLACE FUNCTION public.ledger_owner_known(p_owner_kind text, p_owner_id text)
  RETURNS boolean

@@ -206,6 +206,15 @@ describe('instant payouts to parks, over GraphQL', () => {
     await graphql(server.url, UpdateFleetPayoutSettingsDocument, { input: { instantCooldownHours: 24 } }, admin);
   });
 
+  it('counts instant payouts and the parks using them in /metrics', async () => {
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const made = Number(/^payouts_fleet_payouts_created_total\{source="INSTANT"\} (\d+)$/m.exec(metrics)?.[1]);
+    const paidParks = await count(server, `SELECT count(DISTINCT payee_id) AS n FROM payout WHERE source = 'INSTANT'`);
+    expect(made).toBe(await count(server, `SELECT count(*) AS n FROM payout WHERE source = 'INSTANT'`));
+    expect(metrics).toMatch(new RegExp(`^payouts_fleet_instant_parks ${paidParks}$`, 'm'));
+    expect(paidParks).toBeGreaterThan(0);
+  });
+
   it('lists only a dispatcher’s own parks, paged by id', async () => {
     for (const id of ['list-a', 'list-b', 'list-c']) await upsertPark(server, id);
     const own = await graphql(server.url, ParksDocument, { first: 1 }, dispatcherOf('list-a', 'list-c'));

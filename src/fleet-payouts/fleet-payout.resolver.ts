@@ -54,9 +54,12 @@ export class FleetPayoutResolver {
       throw new InvalidInputError('idempotencyKey must be 1–200 characters', { field: 'idempotencyKey' });
     }
     const amount = input.amount === undefined || input.amount === null ? null : parsePositiveMinor(input.amount);
-    const payout = await transactionalRetrying(ctx.em, (em) =>
-      this.services.instant.request(em, { parkId: parkOf({ input }).id, amount, idempotencyKey: key, actor: actorOf(ctx.principal) }),
-    );
+    const payout = await this.services.instant.request((work) => transactionalRetrying(ctx.em, work), {
+      parkId: parkOf({ input }).id,
+      amount,
+      idempotencyKey: key,
+      actor: actorOf(ctx.principal),
+    });
     return PayoutType.ofRow(payout);
   }
 

@@ -1,7 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { LedgerService } from '../ledger/ledger.service';
 import { InsufficientFundsError } from '../ledger/ledger.service';
-import { parkPayoutAccount } from '../parks/park';
+import { PayoutAccount } from '../payouts/lifecycle';
 import type { PayoutRow } from '../payouts/payout-messages';
 import type { PayoutLifecycle } from '../payouts/payout-lifecycle';
 import type { PayoutQueries } from '../payouts/payout.queries';
@@ -25,25 +24,33 @@ export interface InstantPayoutInput {
   actor: string | null;
 }
 
-/** What the park's lock reads, in the one statement that takes it. */
-interface LockedPark {
+/** What the press's first statement reads, holding the park's row. */
+interface PressedPark {
   status: 'ACTIVE' | 'DISABLED' | null;
   currency: string | null;
   instant_enabled: boolean;
-  last_instant_at: string | null;
+  previous_instant_at: string | null;
   cooldown_hours: number | null;
   limit_minor: string | null;
-  db_now: string;
+  balance: string | null;
+}
+
+/** Ends the press's transaction without its effects: a refusal, or a key that had paid before. */
+class RollBack extends Error {
+  constructor(readonly answer: { refused: Error } | { payout: PayoutRow }) {
+    super('rolled back');
+  }
 }
 
 /**
- * Instant payouts: the dispatcher's button. Everything is decided inside the caller's
- * transaction, under a lock on the park's instant-payout row: two presses at the same moment, on
- * any number of API processes, take turns, and the second sees the first's payout (COOLDOWN).
+ * Instant payouts: the dispatcher's button. One transaction per press, of two statements: the
+ * first takes the park's instant-payout row (two presses at the same moment, on any number of API
+ * processes, take turns), records this press as the park's latest and reads everything the rules
+ * need; the second creates the payout. A press that is refused, or whose key had paid before, rolls
+ * the whole transaction back, so only a press that pays moves the cooldown.
  */
 export class InstantPayouts {
   constructor(
-    private readonly ledger: LedgerService,
     private readonly lifecycle: PayoutLifecycle,
     private readonly payouts: PayoutQueries,
     private readonly defaults: FleetPayoutSettings,
@@ -53,81 +60,92 @@ export class InstantPayouts {
   /**
    * Pays the park now, or refuses with the first rule it breaks. The same idempotency key returns
    * the payout it made, whatever happened since (a cooldown, an empty balance, a disabled park).
+   * `transaction` runs the work in a transaction of its own (retried on deadlocks).
    */
-  async request(em: EntityManager, input: InstantPayoutInput): Promise<PayoutRow> {
+  async request(
+    transaction: <T>(work: (em: EntityManager) => Promise<T>) => Promise<T>,
+    input: InstantPayoutInput,
+  ): Promise<PayoutRow> {
     const key = idempotencyKeyOf(input.parkId, input.idempotencyKey);
-    const park = await this.lock(em, input.parkId);
+    try {
+      const payout = await transaction((em) => this.press(em, input, key));
+      this.onPaid(payout);
+      return payout;
+    } catch (error) {
+      if (!(error instanceof RollBack)) throw error;
+      if ('payout' in error.answer) return error.answer.payout;
+      // Refused: the key's earlier payout, if it made one, is the answer; otherwise the refusal.
+      const existing = await transaction((em) => this.payouts.byIdempotencyKey(em, key));
+      if (existing) return existing;
+      throw error.answer.refused;
+    }
+  }
+
+  private async press(em: EntityManager, input: InstantPayoutInput, key: string): Promise<PayoutRow> {
+    const now = new Date();
+    const park = await this.take(em, input.parkId, now);
     const currency = park.currency!;
-    const [account] = await this.ledger.balancesOf(em, [parkPayoutAccount(input.parkId, currency)]);
+    const balance = BigInt(park.balance ?? 0);
     const decision = decideInstant({
       parkStatus: park.status!,
       instantEnabled: park.instant_enabled,
-      lastInstantAt: park.last_instant_at ? new Date(park.last_instant_at) : null,
+      lastInstantAt: park.previous_instant_at ? new Date(park.previous_instant_at) : null,
       cooldownHours: park.cooldown_hours ?? this.defaults.FLEET_INSTANT_COOLDOWN,
       limit: park.limit_minor !== null ? BigInt(park.limit_minor) : (this.defaults.FLEET_INSTANT_LIMIT.get(currency) ?? 0n),
-      balance: account?.balance ?? 0n,
+      balance,
       requested: input.amount,
-      now: new Date(park.db_now),
+      now,
     });
-    if ('refuse' in decision) return this.madeBefore(em, key, new InstantPayoutRefused(decision.refuse));
-    let payout: PayoutRow;
+    if ('refuse' in decision) throw new RollBack({ refused: new InstantPayoutRefused(decision.refuse) });
     try {
-      const { payout: created, changed } = await this.lifecycle.create(em, {
-        payee: { kind: 'PARK', id: input.parkId },
-        amount: decision.pay,
-        currency,
-        source: 'INSTANT',
-        sourceRef: input.idempotencyKey,
-        idempotencyKey: key,
-        actor: input.actor,
-      });
-      if (!changed) return created;
-      payout = created;
+      const { payout, changed } = await this.lifecycle.create(
+        em,
+        {
+          payee: { kind: 'PARK', id: input.parkId },
+          amount: decision.pay,
+          currency,
+          source: 'INSTANT',
+          sourceRef: input.idempotencyKey,
+          idempotencyKey: key,
+          actor: input.actor,
+        },
+        now,
+      );
+      // The same key with the same amount paid before: that payout, and this press changes nothing.
+      if (!changed) throw new RollBack({ payout });
+      return payout;
     } catch (error) {
-      // The key made a payout of another amount before: that one is the answer.
-      if (error instanceof ConflictError && !(error instanceof InsufficientFundsError)) return this.madeBefore(em, key, error);
       if (error instanceof InsufficientFundsError) {
-        throw new InstantPayoutRefused({ code: 'INSUFFICIENT_FUNDS', message: 'The park has less than that to pay out', balance: account?.balance ?? 0n });
+        throw new RollBack({ refused: new InstantPayoutRefused({ code: 'INSUFFICIENT_FUNDS', message: 'The park has less than that to pay out', balance }) });
       }
+      // The key paid another amount before: refused as a conflict, unless that payout is found.
+      if (error instanceof ConflictError) throw new RollBack({ refused: error });
       throw error;
     }
-    await queryBound(
-      em,
-      'UPDATE fleet_park_payouts SET last_instant_at = ?, last_instant_payout_id = ? WHERE park_id = ?',
-      [payout.created_at, payout.id, input.parkId],
-      { name: 'fleet_instant_paid' },
-    );
-    this.onPaid(payout);
-    return payout;
   }
 
   /**
-   * Locks the park's instant-payout row (made on first use) and reads, in the same statement, the
-   * park's status and currency and the rules in force. Unknown park: NOT_FOUND.
+   * Locks the park's instant-payout row (made on first use), records `now` as its latest press and
+   * reads, in the same statement, the press before it, the park's status and currency, its balance
+   * and the rules in force. Unknown park: NOT_FOUND.
    */
-  private async lock(em: EntityManager, parkId: string): Promise<LockedPark> {
-    const [row] = await queryBound<LockedPark>(
+  private async take(em: EntityManager, parkId: string, now: Date): Promise<PressedPark> {
+    const [row] = await queryBound<PressedPark>(
       em,
       `WITH state AS (
-         INSERT INTO fleet_park_payouts AS s (park_id) VALUES (?)
-         ON CONFLICT (park_id) DO UPDATE SET park_id = s.park_id
-         RETURNING s.instant_enabled, s.last_instant_at)
-       SELECT p.status, p.currency, state.instant_enabled, state.last_instant_at, now() AS db_now,
+         INSERT INTO fleet_park_payouts AS s (park_id, last_instant_at) VALUES (?, ?)
+         ON CONFLICT (park_id) DO UPDATE SET previous_instant_at = s.last_instant_at, last_instant_at = EXCLUDED.last_instant_at
+         RETURNING s.instant_enabled, s.previous_instant_at)
+       SELECT p.status, p.currency, state.instant_enabled, state.previous_instant_at,
               (SELECT instant_cooldown_hours FROM fleet_payout_settings) AS cooldown_hours,
-              (SELECT limit_minor::text FROM fleet_instant_limit l WHERE l.currency = p.currency) AS limit_minor
+              (SELECT limit_minor::text FROM fleet_instant_limit l WHERE l.currency = p.currency) AS limit_minor,
+              ledger_balance('PARK', ?, ?, p.currency)::text AS balance
          FROM state, park_payable(?) p`,
-      [parkId, parkId],
-      { name: 'fleet_instant_lock' },
+      [parkId, now, parkId, PayoutAccount.available, parkId],
+      { name: 'fleet_instant_take' },
     );
     if (!row || row.status === null) throw new NotFoundError(`Park ${parkId} not found`, { parkId });
     return { ...row, currency: row.currency!.trim() };
-  }
-
-  /** A refused press whose key made a payout before gets that payout; otherwise the refusal stands. */
-  private async madeBefore(em: EntityManager, key: string, refusal: Error): Promise<PayoutRow> {
-    const existing = await this.payouts.byIdempotencyKey(em, key);
-    if (existing) return existing;
-    throw refusal;
   }
 }
 

@@ -55,12 +55,16 @@ export class PayoutLifecycle {
   constructor(private readonly steps: PayoutSteps) {}
 
   /** Creates a payout and reserves its amount from the payee's available balance (see `createMany`). */
-  async create(em: EntityManager, input: CreatePayoutInput): Promise<PayoutChange> {
-    const [change] = await this.createMany(em, [input]);
+  async create(em: EntityManager, input: CreatePayoutInput, at?: Date): Promise<PayoutChange> {
+    const [change] = await this.createMany(em, [input], at);
     return change!;
   }
 
-  async createMany(em: EntityManager, inputs: readonly CreatePayoutInput[]): Promise<PayoutChange[]> {
+  /**
+   * Creates payouts and reserves their amounts, all in one statement. `at` is their creation time
+   * (now unless given: a caller that recorded the time elsewhere in the transaction passes it).
+   */
+  async createMany(em: EntityManager, inputs: readonly CreatePayoutInput[], at?: Date): Promise<PayoutChange[]> {
     if (inputs.some((input) => input.amount <= 0n)) throw new InvalidInputError('A payout amount must be positive');
     if (inputs.length === 0) return [];
     const owners = inputs.map((input) => ({ kind: input.payee.kind, id: payeeId(input.payee) }));
@@ -71,7 +75,7 @@ export class PayoutLifecycle {
         this.steps.accountKeyFor(owners[i]!, input.currency, 'reserved'),
       ]),
     );
-    const now = new Date();
+    const now = at ?? new Date();
     const rows: PayoutRow[] = inputs.map((input, i) => ({
       id: randomUUID(),
       payee_kind: input.payee.kind,
