@@ -9,7 +9,10 @@ import { QUERY_COST } from '../src/platform/graphql/cost';
 import { buildGraphqlSchema } from '../src/platform/graphql/schema';
 import { INTROSPECTION_COST, measureOperation, type OperationLimits } from '../src/platform/graphql/limits';
 import { MAX_CALENDARS, MAX_PAYOUT_SCHEDULES, MAX_SCHEDULES_PER_CALENDAR } from '../src/schedules/schedule.service';
+import { operationsModule } from '../src/operations/module';
+import { shopsModule } from '../src/shops/module';
 import { startTestServer, tokenFor, type TestServer } from './helpers/app';
+import { asMessages, invoicing, party } from './helpers/shops';
 import { errorCodes, graphql } from './helpers/graphql';
 
 /**
@@ -233,6 +236,48 @@ describe('over HTTP', () => {
     }
     // calendars, their schedules, all schedules, the schedules' calendar: one query each, none per schedule.
     expect(queries).toBeLessThanOrEqual(4);
+  });
+
+  it('reads the operations of every shop of a page in one query, not one per shop', async () => {
+    const { app } = server;
+    const shops = Array.from({ length: 12 }, (_, i) => ({ partyId: 'batch-party', shopId: `shop-${String(i).padStart(2, '0')}` }));
+    await app.inbound.processBatch(asMessages(app.settingsOf(shopsModule).TOPIC_PARTY_MANAGEMENT, shops.map((shop) => party.created(shop))), 'KAFKA');
+    await app.inbound.processBatch(
+      asMessages(
+        app.settingsOf(operationsModule).TOPIC_INVOICING,
+        shops.flatMap((shop, i) =>
+          Array.from({ length: i % 4 }, (_, n) => invoicing.payment(shop, { invoiceId: `inv-${n}`, amount: 1000 + n, occurredAt: new Date() })),
+        ),
+      ),
+      'KAFKA',
+    );
+    const logger = app.orm.config.getLogger();
+    const original = logger.logQuery.bind(logger);
+    let queries = 0;
+    logger.logQuery = (context) => {
+      queries++;
+      original(context);
+    };
+    type Answer = { shops: { nodes: { shopId: string; operations: { totalCount: number; nodes: { payable: { minor: string } }[] } }[] } };
+    let answer;
+    try {
+      answer = await graphql<Answer, object>(
+        server.url,
+        '{ shops(first: 20, filter: { partyId: "batch-party" }) { nodes { shopId operations(first: 2) { totalCount nodes { payable { minor } } } } } }',
+        {},
+        admin,
+      );
+    } finally {
+      logger.logQuery = original;
+    }
+    expect(answer.errors).toBeUndefined();
+    const got = answer.data!.shops.nodes.map((shop) => [shop.shopId, shop.operations.totalCount, shop.operations.nodes.map((n) => n.payable.minor)]);
+    // Each shop its own operations, newest first, at most two of them, and its own count.
+    expect(got).toEqual(
+      shops.map((shop, i) => [shop.shopId, i % 4, Array.from({ length: i % 4 }, (_, n) => String(1000 + n)).reverse().slice(0, 2)]),
+    );
+    // The shops, their operations' pages, their counts: one query each, whatever the number of shops.
+    expect(queries).toBeLessThanOrEqual(3);
   });
 
   it('keeps the maxima the cost is worked out from: schedules on a calendar', async () => {
