@@ -238,7 +238,7 @@ describe('over HTTP', () => {
     expect(queries).toBeLessThanOrEqual(4);
   });
 
-  it('reads the operations of every shop of a page in one query, not one per shop', async () => {
+  it('reads the operations and runs of every shop of a page in one query each, not one per shop', async () => {
     const { app } = server;
     const shops = Array.from({ length: 12 }, (_, i) => ({ partyId: 'batch-party', shopId: `shop-${String(i).padStart(2, '0')}` }));
     await app.inbound.processBatch(asMessages(app.settingsOf(shopsModule).TOPIC_PARTY_MANAGEMENT, shops.map((shop) => party.created(shop))), 'KAFKA');
@@ -258,12 +258,14 @@ describe('over HTTP', () => {
       queries++;
       original(context);
     };
-    type Answer = { shops: { nodes: { shopId: string; operations: { totalCount: number; nodes: { payable: { minor: string } }[] } }[] } };
+    type Answer = {
+      shops: { nodes: { shopId: string; operations: { totalCount: number; nodes: { payable: { minor: string } }[] }; runs: { totalCount: number } }[] };
+    };
     let answer;
     try {
       answer = await graphql<Answer, object>(
         server.url,
-        '{ shops(first: 20, filter: { partyId: "batch-party" }) { nodes { shopId operations(first: 2) { totalCount nodes { payable { minor } } } } } }',
+        '{ shops(first: 20, filter: { partyId: "batch-party" }) { nodes { shopId operations(first: 2) { totalCount nodes { payable { minor } } } runs(first: 2) { totalCount nodes { cutoff } } } } }',
         {},
         admin,
       );
@@ -276,8 +278,9 @@ describe('over HTTP', () => {
     expect(got).toEqual(
       shops.map((shop, i) => [shop.shopId, i % 4, Array.from({ length: i % 4 }, (_, n) => String(1000 + n)).reverse().slice(0, 2)]),
     );
-    // The shops, their operations' pages, their counts: one query each, whatever the number of shops.
-    expect(queries).toBeLessThanOrEqual(3);
+    expect(answer.data!.shops.nodes.every((shop) => shop.runs.totalCount === 0)).toBe(true);
+    // The shops, their operations' pages and counts, their runs' pages and counts: one query each, whatever the number of shops.
+    expect(queries).toBeLessThanOrEqual(5);
   });
 
   it('keeps the maxima the cost is worked out from: schedules on a calendar', async () => {

@@ -4,10 +4,8 @@ import { PayoutType } from '../payouts/payout.types';
 import type { GraphQLContext } from '../platform/graphql/context';
 import { cursorTime, decodeKeyCursor, encodeKeyCursor, pageSize, toConnection } from '../platform/graphql/pagination';
 import { ShopType } from '../shops/shop.types';
-import { RunQueries } from './run.queries';
+import { runCountLoader, runPageLoader } from './loaders';
 import { ShopPayoutRunConnection, ShopPayoutRunType } from './run.types';
-
-const queries = new RunQueries();
 
 @Resolver(() => ShopType)
 export class ShopRunsResolver {
@@ -20,12 +18,13 @@ export class ShopRunsResolver {
   ): Promise<ShopPayoutRunConnection> {
     const size = pageSize(first);
     const afterCutoff = after ? cursorTime(decodeKeyCursor(after, 1)[0]!) : null;
-    const page = await queries.runs(ctx.em, shop, size, afterCutoff);
+    const key = { partyId: shop.partyId, shopId: shop.shopId };
+    const page = await ctx.loaders.get(runPageLoader).load({ shop: key, size, afterCutoff });
     const connection = toConnection(page, {
       cursorOf: (row) => encodeKeyCursor([new Date(row.cutoff).toISOString()]),
       nodeOf: ShopPayoutRunType.of,
       after,
-      countQuery: () => queries.countRuns(ctx.em, shop),
+      countQuery: () => ctx.loaders.get(runCountLoader).load(key),
     });
     return Object.assign(new ShopPayoutRunConnection(), connection);
   }

@@ -31,8 +31,8 @@ export interface FieldCost {
  * The price of a field that runs a database query of its own each time it is answered: a paged
  * field (its page) and `totalCount` (its count). Measured: thirty aliased `totalCount`s of empty
  * pages (60 queries) took 13 times as long as a `payouts(first: 20)` page (one query, 250 field
- * values). At 50, a paged field nested under a list is priced as the query per item it is, and a
- * page of 20 payouts each with its first 20 operations and their counts (41 queries) still fits.
+ * values). At 50 a page of 20 payouts, each with its first 20 operations and their count, still
+ * fits: a paged field under a list is priced per item, though loaders read the items' pages together.
  */
 export const QUERY_COST = 50;
 
