@@ -4,7 +4,7 @@ import { scopedPayees, type Principal } from '../access/principals';
 import { Access } from '../access/rules';
 import { ForbiddenError } from '../platform/errors';
 import type { GraphQLContext } from '../platform/graphql/context';
-import { decodeKeyCursor, encodeKeyCursor, pageComplexity, pageSize, toConnection, type SqlWhere } from '../platform/graphql/pagination';
+import { decodeKeyCursor, encodeKeyCursor, pageSize, toConnection, type SqlWhere } from '../platform/graphql/pagination';
 import { textArray } from '../platform/sql-arrays';
 import { parseAuditCursor, type AuditService } from './audit.service';
 import { AuditEntryConnection, AuditEntryType, AuditFilter } from './audit.types';
@@ -43,7 +43,6 @@ export class AuditLogResolver {
   @Authorized(Access.roles('admin', 'dispatcher'))
   @Query(() => AuditEntryConnection, {
     description: 'The audit log, newest first: an admin sees every entry, a dispatcher those about its parks',
-    complexity: pageComplexity,
   })
   async auditLog(
     @Ctx() ctx: GraphQLContext,
