@@ -4,7 +4,8 @@ import { Access } from '../access/rules';
 import { accountBalanceLoader } from '../ledger/loaders';
 import { Money } from '../platform/graphql/common-types';
 import type { GraphQLContext } from '../platform/graphql/context';
-import { decodeKeyCursor, encodeKeyCursor, pageComplexity, pageSize, toConnection } from '../platform/graphql/pagination';
+import { Cost } from '../platform/graphql/cost';
+import { decodeKeyCursor, encodeKeyCursor, pageSize, toConnection } from '../platform/graphql/pagination';
 import { driverBalanceAccount, type DriverStatus } from './driver';
 import type { DriverService } from './driver.service';
 import { DriverConnection, DriverStatusValue, DriverType } from './driver.types';
@@ -25,7 +26,7 @@ export class DriverResolver {
   constructor(private readonly services: { parks: ParkService; drivers: DriverService }) {}
 
   @Authorized(Access.seesPayee(parkOf))
-  @Query(() => DriverConnection, { description: 'A park’s drivers, by id (a dispatcher: of its parks)', complexity: pageComplexity })
+  @Query(() => DriverConnection, { description: 'A park’s drivers, by id (a dispatcher: of its parks)' })
   async drivers(
     @Arg('parkId') parkId: string,
     @Ctx() ctx: GraphQLContext,
@@ -67,6 +68,7 @@ export class DriverResolver {
 export class ParkDriversResolver {
   constructor(private readonly services: { drivers: DriverService }) {}
 
+  @Cost({ items: (args) => Math.max(0, Math.min(typeof args.first === 'number' ? args.first : 20, PARK_DRIVERS_CAP)) })
   @FieldResolver(() => [DriverType], { description: `The park’s drivers by id, at most ${PARK_DRIVERS_CAP} (the drivers query pages through all)` })
   async drivers(
     @Root() park: ParkType,

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { fastifyApolloHandler } from '@as-integrations/fastify';
@@ -8,15 +9,18 @@ import type { Principal } from './auth';
 import type { KernelSettings } from './config';
 import { DomainError } from './errors';
 import { registerExplorer } from './explorer';
-import type { GraphQLContext } from './graphql/context';
+import { NO_TARGETS, type GraphQLContext } from './graphql/context';
 import { formatError } from './graphql/errors';
-import { costLimit, depthLimit, knownOperationTypes, refuseNulCharacters } from './graphql/limits';
+import { knownOperationTypes, operationLabel, operationLimits, refuseUnstorableText } from './graphql/limits';
 import { RequestLoaders, type LoaderKey, type LoaderProvider } from './graphql/loaders';
 import type { Logger } from './logger';
 import type { KernelMetrics } from './metrics';
 
 export interface HttpServerOptions {
-  settings: Pick<KernelSettings, 'GRAPHQL_MAX_DEPTH' | 'GRAPHQL_MAX_COST'>;
+  settings: Pick<
+    KernelSettings,
+    'GRAPHQL_MAX_DEPTH' | 'GRAPHQL_MAX_COST' | 'GRAPHQL_MAX_ALIASES' | 'GRAPHQL_MAX_FIELDS' | 'GRAPHQL_MAX_TOKENS'
+  >;
   logger: Logger;
   metrics: KernelMetrics;
   orm: MikroORM;
@@ -59,19 +63,28 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     includeStacktraceInErrorResponses: false,
     // The process owns SIGTERM/SIGINT and stops everything in order; Apollo must not re-raise them.
     stopOnTerminationSignals: false,
-    validationRules: [depthLimit(settings.GRAPHQL_MAX_DEPTH), knownOperationTypes],
+    // A document's size is capped while it is parsed, before validation (some of whose rules grow
+    // with the square of the fields) and before the operation's own limits.
+    parseOptions: { maxTokens: settings.GRAPHQL_MAX_TOKENS },
+    validationRules: [knownOperationTypes],
     formatError: formatError(logger.child({ component: 'graphql' })),
     plugins: [
-      costLimit(settings.GRAPHQL_MAX_COST),
-      refuseNulCharacters(),
+      operationLimits({
+        maxDepth: settings.GRAPHQL_MAX_DEPTH,
+        maxAliases: settings.GRAPHQL_MAX_ALIASES,
+        maxFields: settings.GRAPHQL_MAX_FIELDS,
+        maxCost: settings.GRAPHQL_MAX_COST,
+      }),
+      refuseUnstorableText(),
       ApolloServerPluginLandingPageDisabled(),
       ApolloServerPluginCacheControlDisabled(), // no cache hints are used; it costs per field
       {
-        async requestDidStart({ request }) {
+        async requestDidStart() {
           const started = performance.now();
           return {
-            async willSendResponse() {
-              metrics.graphqlRequests.observe({ operation: request.operationName ?? 'anonymous' }, (performance.now() - started) / 1000);
+            // Labelled by what the server knows (the root field), never by the client's operationName.
+            async willSendResponse({ document, operation }) {
+              metrics.graphqlRequests.observe({ operation: operationLabel(document, operation) }, (performance.now() - started) / 1000);
             },
           };
         },
@@ -93,7 +106,13 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
           throw new GraphQLError(error.message, { extensions: { code: error.code, http: { status: 401 } } });
         }
         const em = orm.em.fork();
-        return { em, principal, loaders: new RequestLoaders(em, options.loaders) };
+        return {
+          em,
+          principal,
+          loaders: new RequestLoaders(em, options.loaders),
+          request: { requestId: request.id, clientAddress: request.ip ?? null, userAgent: request.headers['user-agent'] ?? null },
+          targets: NO_TARGETS,
+        };
       },
     }),
   });
@@ -142,7 +161,11 @@ export interface OperationsServerOptions {
  * adds `/graphql` to it.
  */
 export function createOperationsServer(options: OperationsServerOptions): FastifyInstance {
-  const fastify = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+  const fastify = Fastify({ logger: false, bodyLimit: 1024 * 1024, requestIdHeader: false, genReqId: requestIdOf });
+  // Every answer names its request, so a client's report and the logs and audit entries meet.
+  fastify.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
   logRequests(fastify, options.logger.child({ component: 'http' }));
   registerHealthRoutes(fastify, options);
   return fastify;
@@ -169,11 +192,22 @@ function registerHealthRoutes(fastify: FastifyInstance, options: OperationsServe
   });
 }
 
-/** One line per answered request: method, path (never the query string: it may carry variables), status, duration. */
+/** A sane `x-request-id` from the client (a proxy's, say) is kept; anything else gets a fresh one. */
+const SANE_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
+
+export function requestIdOf(request: { headers: Record<string, string | string[] | undefined> }): string {
+  const given = request.headers['x-request-id'];
+  return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+/** One line per answered request: method, path (never the query string: it may carry variables), status, duration, request id. */
 function logRequests(fastify: FastifyInstance, logger: Logger): void {
   fastify.addHook('onResponse', async (request, reply) => {
     const path = request.url.split('?', 1)[0];
     const durationMs = Math.round(reply.elapsedTime * 10) / 10;
-    logger.info({ method: request.method, path, status: reply.statusCode, durationMs }, `${request.method} ${path} ${reply.statusCode} ${durationMs}ms`);
+    logger.info(
+      { method: request.method, path, status: reply.statusCode, durationMs, requestId: request.id },
+      `${request.method} ${path} ${reply.statusCode} ${durationMs}ms`,
+    );
   });
 }

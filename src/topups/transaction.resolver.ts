@@ -5,7 +5,7 @@ import type { ParkService } from '../parks/park.service';
 import { ForbiddenError, InvalidInputError, NotFoundError } from '../platform/errors';
 import { Money } from '../platform/graphql/common-types';
 import type { GraphQLContext } from '../platform/graphql/context';
-import { decodeKeyCursor, encodeKeyCursor, pageComplexity, pageSize, toConnection } from '../platform/graphql/pagination';
+import { decodeKeyCursor, encodeKeyCursor, pageSize, toConnection } from '../platform/graphql/pagination';
 import { isUuid } from '../platform/ids';
 import { validateTimezone } from '../schedules/schedule-rules';
 import { ExportOptionsInput, TransactionExportType } from './export.types';
@@ -24,7 +24,7 @@ export class TransactionResolver {
   constructor(private readonly services: TransactionResolverServices) {}
 
   @Authorized(Access.withinScopes)
-  @Query(() => TransactionConnection, { description: 'Top-ups, newest first: dispatchers see their parks’, a driver his own', complexity: pageComplexity })
+  @Query(() => TransactionConnection, { description: 'Top-ups, newest first: dispatchers see their parks’, a driver his own' })
   async transactions(
     @Ctx() ctx: GraphQLContext,
     @Arg('filter', () => TransactionFilter, { nullable: true }) filter?: TransactionFilter,

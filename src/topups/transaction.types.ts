@@ -1,5 +1,7 @@
 import { Field, ID, InputType, ObjectType, registerEnumType } from 'type-graphql';
 import { Money } from '../platform/graphql/common-types';
+import { Cost, QUERY_COST } from '../platform/graphql/cost';
+import { CURRENCY_COUNT } from '../platform/money';
 import { ConnectionType } from '../platform/graphql/connection-type';
 import { enumOf } from '../platform/graphql/enums';
 import { PaymentSystemValue } from '../wallets/wallet.types';
@@ -99,6 +101,8 @@ export class TransactionConnection extends ConnectionType(TransactionType, 'Tran
   /** Set by the resolver: the sums run only when asked. */
   sumsQuery!: () => Promise<Money[]>;
 
+  /** One query over everything matching; one sum per currency. */
+  @Cost({ cost: QUERY_COST, maxItems: CURRENCY_COUNT })
   @Field(() => [Money], { description: 'The total of everything matching, per currency' })
   sums(): Promise<Money[]> {
     return this.sumsQuery();

@@ -5,10 +5,11 @@ import { Access } from '../access/rules';
 import { isUuid } from '../platform/ids';
 import { InvalidInputError, NotFoundError } from '../platform/errors';
 import type { GraphQLContext } from '../platform/graphql/context';
+import { Cost } from '../platform/graphql/cost';
 import { parseCurrency, parsePositiveMinor } from '../platform/money';
 import type { CallbackLinks } from './callback-links';
 import { walletLinksLoader } from './loaders';
-import { parsePaymentSystem } from './payment-systems';
+import { PAYMENT_SYSTEMS, parsePaymentSystem } from './payment-systems';
 import type { WalletRow } from './wallet';
 import type { WalletService } from './wallet.service';
 import { CallbackLinkType, CreateWalletInput, IssuedCallbackLinkType, UpdateWalletInput, WalletType } from './wallet.types';
@@ -21,6 +22,9 @@ export interface WalletResolverServices {
 
 const parkOf = (args: { parkId: string }) => ({ kind: 'PARK' as const, id: checkReference(args.parkId, 'parkId') });
 const inputParkOf = (args: { input: { parkId: string } }) => parkOf(args.input);
+/** How many of a wallet's links its list shows (revoked ones pile up over the years). */
+const LINKS_SHOWN = 20;
+
 /** Dispatchers of the wallet's park and admins; the park is checked once the wallet is read. */
 const WALLET_KEEPERS = Access.all(Access.roles('admin', 'dispatcher'), Access.withinScopes);
 
@@ -51,6 +55,8 @@ export class WalletResolver {
   }
 
   @Authorized(Access.all(Access.roles('admin', 'dispatcher'), Access.seesPayee(parkOf)))
+  // One live wallet per payment system (a unique index keeps it so).
+  @Cost({ maxItems: PAYMENT_SYSTEMS.length })
   @Query(() => [WalletType], { description: 'A park’s wallets (not deleted), oldest first' })
   async wallets(@Arg('parkId') parkId: string, @Ctx() ctx: GraphQLContext): Promise<WalletType[]> {
     return (await this.services.wallets.list(ctx.em, parkId)).map(WalletType.of);
@@ -139,8 +145,9 @@ export class WalletResolver {
     return CallbackLinkType.of(link);
   }
 
-  @FieldResolver(() => [CallbackLinkType], { description: 'Its callback links, newest first, revoked ones included' })
+  @Cost({ maxItems: LINKS_SHOWN })
+  @FieldResolver(() => [CallbackLinkType], { description: `Its latest ${LINKS_SHOWN} callback links, newest first, revoked ones included` })
   async callbackLinks(@Root() wallet: WalletType, @Ctx() ctx: GraphQLContext): Promise<CallbackLinkType[]> {
-    return (await ctx.loaders.get(walletLinksLoader).load(wallet.id)).map(CallbackLinkType.of);
+    return (await ctx.loaders.get(walletLinksLoader).load(wallet.id)).slice(0, LINKS_SHOWN).map(CallbackLinkType.of);
   }
 }
