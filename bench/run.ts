@@ -212,6 +212,7 @@ async function main(): Promise<void> {
         attempt('wallets', () =>
           benchWallets(url, {
             exportRows: intFromEnv('BENCH_WALLETS_EXPORT_ROWS', 1_000_000),
+            workerHeapMb: intFromEnv('BENCH_WALLETS_WORKER_HEAP', 128),
             accepts: intFromEnv('BENCH_WALLETS_ACCEPTS', 20_000),
             concurrency: intFromEnv('BENCH_WALLETS_CONCURRENCY', 32),
             drivers: intFromEnv('BENCH_WALLETS_DRIVERS', 1000),
