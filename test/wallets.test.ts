@@ -245,10 +245,15 @@ describe('wallets over GraphQL', () => {
     expect(reopened.credentialsOf(wallet!)).toEqual({ secretKey: QIWI_SECRET, expiresAt: '2027-12-01' });
   });
 
-  it('never shows a credential in an answer, a log line or a metric', async () => {
+  it('never shows a credential in an answer, a log line, an audit entry or a metric', async () => {
     const metrics = await (await fetch(new URL('/metrics', server.url))).text();
     expect(metrics).toContain('payouts_wallets{payment_system="QIWI"} 1');
-    const everything = [JSON.stringify(answers), output.join(''), metrics];
+    // The audit log (src/audit) records every wallet mutation, refused ones too, with the credentials redacted.
+    const audit = await server.app.orm.em.fork().execute<{ operation: string; arguments: unknown }[]>(
+      `SELECT operation, arguments FROM audit_entry WHERE operation IN ('createWallet', 'updateWallet')`,
+    );
+    expect(audit.length).toBeGreaterThanOrEqual(4);
+    const everything = [JSON.stringify(answers), output.join(''), metrics, JSON.stringify(audit)];
     expect(output.join('').length).toBeGreaterThan(1000); // the logs were captured
     for (const text of everything) for (const secret of SECRETS) expect(text).not.toContain(secret);
   });
