@@ -10,6 +10,7 @@ import { requestsModule } from '../requests/module';
 import { schedulesModule } from '../schedules/module';
 import { shopRunsModule } from '../shop-runs/module';
 import { shopsModule } from '../shops/module';
+import { signalqModule } from '../signalq/module';
 import type { AnyModule } from '../platform/modules';
 
 /**
@@ -29,5 +30,6 @@ export const MODULES: readonly AnyModule[] = [
   shopRunsModule,
   parksModule,
   fleetPayoutsModule,
+  signalqModule,
   deadLettersModule,
 ];
