@@ -81,7 +81,7 @@ const OUR_RELATIONS = `
 async function refuseWhatIsNotPrinted(q: Query): Promise<void> {
   const odd = await q<{ what: string }>(`
     SELECT format('%s (relkind %s)', c.relname, c.relkind) AS what FROM (${OUR_RELATIONS}) c
-     WHERE c.relkind NOT IN ('r', 'i', 'S', 'v', 'm', 'c')
+     WHERE c.relkind NOT IN ('r', 'p', 'i', 'I', 'S', 'v', 'm', 'c')
     UNION ALL
     SELECT format('%s (partition or inheritance child)', c.relname) FROM (${OUR_RELATIONS}) c
      WHERE c.relispartition OR EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid)
@@ -182,9 +182,11 @@ interface ColumnRow {
 }
 
 async function tables(q: Query): Promise<string[]> {
-  const list = await q<{ oid: string; name: string; relname: string; reloptions: string[] | null }>(`
-    SELECT c.oid::text AS oid, format('%I.%I', ${SCHEMA}, c.relname) AS name, c.relname, c.reloptions
-      FROM (${OUR_RELATIONS}) c WHERE c.relkind = 'r' ORDER BY c.relname`);
+  // relkind p: a partitioned table (its partitions are data, made at run time, and refused above).
+  const list = await q<{ oid: string; name: string; relname: string; reloptions: string[] | null; partition_key: string | null }>(`
+    SELECT c.oid::text AS oid, format('%I.%I', ${SCHEMA}, c.relname) AS name, c.relname, c.reloptions,
+           CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS partition_key
+      FROM (${OUR_RELATIONS}) c WHERE c.relkind IN ('r', 'p') ORDER BY c.relname`);
   const columns = await q<ColumnRow>(`
     SELECT c.oid::text AS "table", quote_ident(a.attname) AS name, format_type(a.atttypid, a.atttypmod) AS type,
            CASE WHEN a.attcollation <> t.typcollation THEN (SELECT format('%I.%I', cn.nspname, co.collname)
@@ -208,19 +210,19 @@ async function tables(q: Query): Promise<string[]> {
       JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
       JOIN pg_type t ON t.oid = a.atttypid
       LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-     WHERE c.relkind = 'r'
+     WHERE c.relkind IN ('r', 'p')
      ORDER BY c.relname, a.attnum`);
   // contype n: PostgreSQL 18's NOT NULL constraints, printed with their columns (see the top).
   // contype t: a constraint trigger, printed with the triggers.
   const constraints = await q<{ table: string; def: string }>(`
     SELECT c.oid::text AS "table", format('ALTER TABLE ONLY %I.%I ADD CONSTRAINT %I %s;', ${SCHEMA}, c.relname, k.conname, pg_get_constraintdef(k.oid)) AS def
       FROM (${OUR_RELATIONS}) c JOIN pg_constraint k ON k.conrelid = c.oid
-     WHERE c.relkind = 'r' AND k.contype NOT IN ('n', 't')
+     WHERE c.relkind IN ('r', 'p') AND k.contype NOT IN ('n', 't')
      ORDER BY c.relname, k.conname`);
   const indexes = await q<{ table: string; def: string }>(`
     SELECT c.oid::text AS "table", pg_get_indexdef(i.indexrelid) || ';' AS def
       FROM (${OUR_RELATIONS}) c JOIN pg_index i ON i.indrelid = c.oid JOIN pg_class ic ON ic.oid = i.indexrelid
-     WHERE c.relkind IN ('r', 'm')
+     WHERE c.relkind IN ('r', 'p', 'm')
        AND NOT EXISTS (SELECT 1 FROM pg_constraint k
                         WHERE k.conindid = i.indexrelid AND k.conrelid = c.oid AND k.contype IN ('p', 'u', 'x'))
      ORDER BY c.relname, ic.relname`);
@@ -242,7 +244,8 @@ async function tables(q: Query): Promise<string[]> {
 
   return list.map((table) => {
     const lines = (columnsOf.get(table.oid) ?? []).map(columnLine);
-    const parts = [`CREATE TABLE ${table.name} (\n${lines.map((line) => `  ${line}`).join(',\n')}\n)${storage(table.reloptions)};`];
+    const partitioned = table.partition_key ? ` PARTITION BY ${table.partition_key}` : '';
+    const parts = [`CREATE TABLE ${table.name} (\n${lines.map((line) => `  ${line}`).join(',\n')}\n)${partitioned}${storage(table.reloptions)};`];
     for (const group of [constraintsOf, indexesOf, triggersOf]) {
       const defs = (group.get(table.oid) ?? []).map((row) => row.def);
       if (defs.length > 0) parts.push(defs.join('\n'));
@@ -397,7 +400,7 @@ async function comments(q: Query): Promise<string[]> {
   const rows = await q<{ def: string }>(`
     SELECT format('COMMENT ON %s IS %L;', target, description) AS def FROM (
       SELECT CASE WHEN d.objsubid > 0 THEN 'COLUMN'
-                  ELSE CASE c.relkind WHEN 'r' THEN 'TABLE' WHEN 'i' THEN 'INDEX' WHEN 'S' THEN 'SEQUENCE'
+                  ELSE CASE c.relkind WHEN 'r' THEN 'TABLE' WHEN 'p' THEN 'TABLE' WHEN 'i' THEN 'INDEX' WHEN 'I' THEN 'INDEX' WHEN 'S' THEN 'SEQUENCE'
                                       WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' ELSE 'TYPE' END END
                || format(' %I.%I', ${SCHEMA}, c.relname) || CASE WHEN d.objsubid > 0 THEN format('.%I', a.attname) ELSE '' END,
              d.description

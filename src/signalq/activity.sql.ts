@@ -3,7 +3,7 @@
  * (park, period) pairs, computed where the history is.
  */
 
-/** Ended periods not yet recorded, per park: every version's grid up to the next version's start. */
+/** Periods ended by the given time and not yet recorded, per park: every version's grid up to the next version's start. */
 export const DUE_PERIODS = `
 WITH v AS (
   SELECT c.*, lead(c.effective_from) OVER (PARTITION BY c.park_id ORDER BY c.effective_from) AS until
@@ -13,12 +13,12 @@ p AS (
   SELECT v.park_id, v.id AS version_id, s::date AS period_start, s::date + v.period_days AS period_end, v.timezone,
          v.min_active_minutes, v.daily_rate, v.currency
     FROM v, generate_series(v.effective_from::timestamp,
-                            (least(coalesce(v.until, 'infinity'::date), (now() AT TIME ZONE v.timezone)::date + 1) - v.period_days)::timestamp,
+                            (least(coalesce(v.until, 'infinity'::date), (?::timestamptz AT TIME ZONE v.timezone)::date + 1) - v.period_days)::timestamp,
                             make_interval(days => v.period_days)) AS s)
 SELECT p.park_id, p.version_id::text, p.period_start::text, p.period_end::text, p.timezone, p.min_active_minutes,
        p.daily_rate::text, p.currency
   FROM p
- WHERE p.period_end::timestamp AT TIME ZONE p.timezone <= now()
+ WHERE p.period_end::timestamp AT TIME ZONE p.timezone <= ?::timestamptz
    AND NOT EXISTS (SELECT 1 FROM signalq_period r WHERE r.park_id = p.park_id AND r.period_start = p.period_start)
  ORDER BY p.park_id, p.period_start
  LIMIT ?`;

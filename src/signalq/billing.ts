@@ -89,9 +89,10 @@ export class SignalqBilling {
 
   /**
    * Runs once, unless another process is running: then `busy` decides (the crontab's run returns
-   * null and leaves it to the one running; an admin's gets BillingRunBusyError).
+   * null and leaves it to the one running; an admin's gets BillingRunBusyError). `asOf` is the
+   * time that decides which periods have ended (now; tests and replays give another).
    */
-  async run(options: { parkId?: string | null; manual?: boolean } = {}): Promise<SignalqRunResult | null> {
+  async run(options: { parkId?: string | null; manual?: boolean; asOf?: Date } = {}): Promise<SignalqRunResult | null> {
     const client = await this.pgPool.connect();
     let locked = false;
     try {
@@ -101,14 +102,14 @@ export class SignalqBilling {
         this.logger.info('signalq billing run skipped: another process is running it');
         return null;
       }
-      return await this.runLocked(options.parkId ?? null, Boolean(options.manual));
+      return await this.runLocked(options.parkId ?? null, Boolean(options.manual), options.asOf ?? new Date());
     } finally {
       if (locked) await client.query('SELECT pg_advisory_unlock(hashtext($1))', [RUN_LOCK]).catch(() => undefined);
       client.release();
     }
   }
 
-  private async runLocked(parkId: string | null, manual: boolean): Promise<SignalqRunResult> {
+  private async runLocked(parkId: string | null, manual: boolean, asOf: Date): Promise<SignalqRunResult> {
     const started = performance.now();
     const result: SignalqRunResult = {
       periodsRecorded: 0,
@@ -121,7 +122,7 @@ export class SignalqBilling {
     };
     const em = this.orm.em.fork();
     for (;;) {
-      const due = await queryBound<DuePeriod>(em, DUE_PERIODS, [parkId, parkId, this.options.periodBatch]);
+      const due = await queryBound<DuePeriod>(em, DUE_PERIODS, [parkId, parkId, asOf, asOf, this.options.periodBatch]);
       if (due.length === 0) break;
       const readStarted = performance.now();
       const [recorded] = await transactionalRetrying(em, (tx) =>

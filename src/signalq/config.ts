@@ -51,13 +51,13 @@ function toRow(row: SignalqConfigRow): SignalqConfigRow {
  * are paid, not what they are worth).
  */
 export class SignalqConfigs {
-  async upsert(em: EntityManager, change: SignalqConfigChange, actor: string | null): Promise<SignalqConfigRow> {
+  async upsert(em: EntityManager, change: SignalqConfigChange, actor: string | null, at: Date = new Date()): Promise<SignalqConfigRow> {
     // Changes of one park one at a time: each reads the latest version and writes the next.
     await queryBound(em, 'SELECT pg_advisory_xact_lock(hashtext(?))', [`signalq_config:${change.parkId}`]);
     const [latest, ...older] = await this.versions(em, change.parkId);
     let effectiveFrom = change.periodStart;
     if (latest) {
-      const [{ today }] = (await queryBound<{ today: string }>(em, 'SELECT (now() AT TIME ZONE ?)::date::text AS today', [latest.timezone])) as [
+      const [{ today }] = (await queryBound<{ today: string }>(em, 'SELECT (?::timestamptz AT TIME ZONE ?)::date::text AS today', [at, latest.timezone])) as [
         { today: string },
       ];
       if (latest.effective_from > today && older.length === 0) {
