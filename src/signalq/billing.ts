@@ -5,6 +5,7 @@ import { SYSTEM_OWNER } from '../ledger/ledger.service';
 import { parkPayoutAccount } from '../parks/park';
 import type { CreatePayoutInput, PayoutLifecycle } from '../payouts/payout-lifecycle';
 import { queryBound } from '../platform/bound-query';
+import { sqlState } from '../platform/database-errors';
 import { ConflictError } from '../platform/errors';
 import type { Logger } from '../platform/logger';
 import { transactionalRetrying } from '../platform/retry';
@@ -277,7 +278,7 @@ export class SignalqBilling {
   }
 
   private async recordFailure(em: EntityManager, lines: readonly OpenLine[], error: unknown, result: SignalqRunResult): Promise<void> {
-    const message = (error instanceof Error ? error.message : String(error)).slice(0, 2000);
+    const message = failureText(error);
     this.logger.warn({ parkId: lines[0]?.park_id, lines: lines.length, err: error }, 'signalq payment failed; the next run tries again');
     await queryBound(
       em,
@@ -287,4 +288,13 @@ export class SignalqBilling {
     );
     result.linesFailed += lines.length;
   }
+}
+
+/** What a line shows of its failure: the reason, without the statement a database error quotes. */
+function failureText(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  const state = sqlState(error);
+  // knex prefixes the failed statement: "<sql> - <PostgreSQL's message>".
+  const reason = state !== undefined && text.includes(' - ') ? text.slice(text.lastIndexOf(' - ') + 3) : text;
+  return (state !== undefined ? `${reason} (SQLSTATE ${state})` : reason).slice(0, 2000);
 }
