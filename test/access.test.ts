@@ -37,11 +37,13 @@ describe('who may call what', () => {
       ['Mutation.retryDeadLetter', 'role admin'],
       ['Mutation.retryPayoutRequest', 'role admin'],
       ['Mutation.runFleetPeriodicPayouts', 'role admin'],
+      ['Mutation.runSignalqBilling', 'role admin'],
       ['Mutation.setParkInstantPayouts', 'role admin'],
       ['Mutation.updateFleetPayoutSettings', 'role admin'],
       ['Mutation.upsertCalendar', 'role admin'],
       ['Mutation.upsertPark', 'role admin'],
       ['Mutation.upsertPayoutSchedule', 'role admin'],
+      ['Mutation.upsertSignalqConfig', 'role admin'],
       ['Query.balances', 'a caller that sees the payee'],
       ['Query.calendar', 'any authenticated caller'],
       ['Query.calendars', 'any authenticated caller'],
@@ -57,6 +59,8 @@ describe('who may call what', () => {
       ['Query.payoutSchedules', 'any authenticated caller'],
       ['Query.shop', 'a caller that sees the payee'],
       ['Query.shops', 'any caller, within the payees it sees'],
+      ['Query.signalqConfig', 'a caller that sees the payee'],
+      ['Query.signalqPayments', 'any caller, within the payees it sees'],
     ]);
   });
 
