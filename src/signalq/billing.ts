@@ -30,6 +30,8 @@ export interface SignalqRunResult {
   /** Lines whose payment failed in this run: they keep the error and are tried again. */
   linesFailed: number;
   totals: Map<string, bigint>;
+  /** Time spent reading the history and recording lines (the statements computing active days). */
+  activityReadMs: number;
   durationMs: number;
 }
 
@@ -119,6 +121,7 @@ export class SignalqBilling {
       payoutsCreated: 0,
       linesFailed: 0,
       totals: new Map(),
+      activityReadMs: 0,
       durationMs: 0,
     };
     const em = this.orm.em.fork();
@@ -138,7 +141,9 @@ export class SignalqBilling {
           textArray(due.map((d) => d.currency)),
         ]),
       );
-      this.hooks.onActivityRead?.((performance.now() - readStarted) / 1000);
+      const readMs = performance.now() - readStarted;
+      result.activityReadMs += readMs;
+      this.hooks.onActivityRead?.(readMs / 1000);
       result.periodsRecorded += due.length;
       result.linesRecorded += recorded!.lines;
       this.hooks.onLinesRecorded?.(recorded!.lines);
