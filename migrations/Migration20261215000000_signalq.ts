@@ -6,8 +6,9 @@ import { Migration } from '@mikro-orm/migrations';
  *
  * `signalq_device_status` is partitioned by month of `occurred_at`: a period's read touches one or
  * two small partitions, old months can be detached or dropped whole, and each partition's index
- * stays small. Partitions are made on demand by `signalq_status_partition(month)` (the consumer
- * calls it for each month it meets), under an advisory lock so two consumers never race on it.
+ * stays small. Partitions are made on demand by `signalq_status_partition(month)`, which the
+ * consumer calls in a short transaction of its own for each month it meets (so the lock that
+ * creating a partition takes on the table is never held through a batch of inserts).
  * The index carries `online`, so the billing read is an index-only scan.
  */
 export class Migration20261215000000_signalq extends Migration {
@@ -29,9 +30,13 @@ DECLARE
 BEGIN
   IF to_regclass(v_name) IS NOT NULL THEN RETURN; END IF;
   PERFORM pg_advisory_xact_lock(hashtext('signalq_status_partition'));
-  IF to_regclass(v_name) IS NOT NULL THEN RETURN; END IF;
-  EXECUTE format('CREATE TABLE %I PARTITION OF signalq_device_status FOR VALUES FROM (%L) TO (%L)',
-                 v_name, v_from::timestamp AT TIME ZONE 'UTC', (v_from + interval '1 month')::timestamp AT TIME ZONE 'UTC');
+  BEGIN
+    EXECUTE format('CREATE TABLE %I PARTITION OF signalq_device_status FOR VALUES FROM (%L) TO (%L)',
+                   v_name, v_from::timestamp AT TIME ZONE 'UTC', (v_from + interval '1 month')::timestamp AT TIME ZONE 'UTC');
+  EXCEPTION WHEN duplicate_table THEN
+    -- Made by another session since this one last read the catalog (an advisory lock does not refresh it).
+    NULL;
+  END;
 END $$;
 
 -- Every camera a park has had, with its first event: the billing run gives each a line per period.

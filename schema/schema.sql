@@ -613,7 +613,11 @@ DECLARE
 BEGIN
   IF to_regclass(v_name) IS NOT NULL THEN RETURN; END IF;
   PERFORM pg_advisory_xact_lock(hashtext('signalq_status_partition'));
-  IF to_regclass(v_name) IS NOT NULL THEN RETURN; END IF;
-  EXECUTE format('CREATE TABLE %I PARTITION OF signalq_device_status FOR VALUES FROM (%L) TO (%L)',
-                 v_name, v_from::timestamp AT TIME ZONE 'UTC', (v_from + interval '1 month')::timestamp AT TIME ZONE 'UTC');
+  BEGIN
+    EXECUTE format('CREATE TABLE %I PARTITION OF signalq_device_status FOR VALUES FROM (%L) TO (%L)',
+                   v_name, v_from::timestamp AT TIME ZONE 'UTC', (v_from + interval '1 month')::timestamp AT TIME ZONE 'UTC');
+  EXCEPTION WHEN duplicate_table THEN
+    -- Made by another session since this one last read the catalog (an advisory lock does not refresh it).
+    NULL;
+  END;
 END $function$;

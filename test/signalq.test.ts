@@ -192,6 +192,20 @@ describe('camera billing', () => {
     expect(await app.checkLedger()).toEqual([]);
   });
 
+  it('makes a new month’s partition once when batches of that month arrive at the same time', async () => {
+    const batches = Array.from({ length: 4 }, (_, i) =>
+      Array.from({ length: 50 }, (_, j) => statusEvent(`sq-month-${i}`, `cam-${j}`, `2025-0${(j % 3) + 1}-1${i}T10:00:00Z`, 'ONLINE')),
+    );
+    const outcomes = await Promise.all(batches.map((batch) => deliver(app, batch)));
+    expect(outcomes.flat().every((o) => o === 'applied')).toBe(true);
+    const [row] = await app.orm.em.fork().execute<{ rows: string; partitions: string }[]>(
+      `SELECT (SELECT count(*) FROM signalq_device_status WHERE park_id LIKE 'sq-month-%') AS rows,
+              (SELECT count(*) FROM pg_inherits WHERE inhparent = 'signalq_device_status'::regclass
+                  AND inhrelid::regclass::text LIKE 'signalq_device_status_2025_%') AS partitions`,
+    );
+    expect(row).toEqual({ rows: '200', partitions: '3' });
+  });
+
   it('records a disabled park’s lines and pays them once it is enabled again', async () => {
     const park = 'sq-off';
     await configure(app, config(park, { enabled: false }), '2026-11-02T00:00:00Z');

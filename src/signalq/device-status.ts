@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Pool } from 'pg';
 import { checkReference } from '../access/payee';
 import { queryBound } from '../platform/bound-query';
 import { InvalidInputError } from '../platform/errors';
@@ -36,12 +37,14 @@ export function parseDeviceStatus(eventId: string, json: Record<string, unknown>
  * (the kernel's inbox drops a repeated eventId in the same transaction).
  */
 export class DeviceStatusHistory {
+  /** Months whose partition exists (made and committed; partitions are never dropped under a running service). */
+  private readonly knownMonths = new Set<string>();
+
+  constructor(private readonly pool: Pool) {}
+
   async record(em: EntityManager, events: readonly DeviceStatusEvent[]): Promise<void> {
     if (events.length === 0) return;
-    // Each month's partition, made when missing (a lookup when it exists; it is made in this
-    // transaction, so a rollback takes it away with the rows that needed it).
-    const months = [...new Set(events.map((event) => `${event.occurredAt.toISOString().slice(0, 7)}-01`))];
-    await queryBound(em, 'SELECT signalq_status_partition(m) FROM unnest(?::date[]) AS m', [textArray(months)]);
+    await this.ensurePartitions(events);
     await queryBound(
       em,
       `WITH input AS (
@@ -60,5 +63,29 @@ export class DeviceStatusHistory {
       ],
       { name: 'signalq_status_record' },
     );
+  }
+
+  /**
+   * Makes the partitions of the events' months that are missing, in a transaction of its own
+   * (committed before the batch's insert): creating a partition locks the whole table, which a
+   * batch's transaction must not hold while it inserts. A batch rolled back leaves an empty one.
+   */
+  private async ensurePartitions(events: readonly DeviceStatusEvent[]): Promise<void> {
+    const months = [...new Set(events.map((event) => `${event.occurredAt.toISOString().slice(0, 7)}-01`))].filter((m) => !this.knownMonths.has(m));
+    if (months.length === 0) return;
+    const client = await this.pool.connect();
+    try {
+      // Bounded: a caller's own open transaction holding the table would otherwise be waited for forever.
+      await client.query('BEGIN');
+      await client.query(`SET LOCAL lock_timeout = '10s'`);
+      await client.query('SELECT signalq_status_partition(m) FROM unnest($1::date[]) AS m', [months]);
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+    for (const month of months) this.knownMonths.add(month);
   }
 }

@@ -71,7 +71,7 @@ export const signalqModule = defineModule({
       },
       logger.child({ component: 'signalq-billing' }),
     );
-    return { history: new DeviceStatusHistory(), configs: new SignalqConfigs(), billing, payments: new SignalqPayments() };
+    return { history: new DeviceStatusHistory(kernel.pgPool), configs: new SignalqConfigs(), billing, payments: new SignalqPayments() };
   },
   resolvers: [SignalqResolver, SignalqPaymentFieldsResolver],
   inbound: ({ services, settings }) => [
