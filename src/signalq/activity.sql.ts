@@ -49,18 +49,18 @@ event AS (
   SELECT job.park_id, job.period_start, h.device_id, job.tz, job.pto, h.occurred_at, h.online
     FROM job JOIN signalq_device_status h ON h.park_id = job.park_id AND h.occurred_at > job.pfrom AND h.occurred_at < job.pto),
 span AS (
-  SELECT park_id, period_start, device_id, tz, online,
-         tstzrange(at, coalesce(lead(at) OVER (PARTITION BY park_id, period_start, device_id ORDER BY at, online), pto)) AS r
+  SELECT park_id, period_start, device_id, tz, online, at,
+         coalesce(lead(at) OVER (PARTITION BY park_id, period_start, device_id ORDER BY at, online), pto) AS until
     FROM event),
 piece AS (
   SELECT s.park_id, s.period_start, s.device_id, d AS day,
-         s.r * tstzrange(d AT TIME ZONE s.tz, (d + interval '1 day') AT TIME ZONE s.tz) AS r
+         extract(epoch FROM least(s.until, (d + interval '1 day') AT TIME ZONE s.tz) - greatest(s.at, d AT TIME ZONE s.tz)) AS seconds
     FROM span s,
-         generate_series(date_trunc('day', lower(s.r) AT TIME ZONE s.tz), upper(s.r) AT TIME ZONE s.tz, interval '1 day') AS d
-   WHERE s.online AND NOT isempty(s.r)),
+         generate_series(date_trunc('day', s.at AT TIME ZONE s.tz), s.until AT TIME ZONE s.tz, interval '1 day') AS d
+   WHERE s.online AND s.until > s.at),
 day_online AS (
-  SELECT park_id, period_start, device_id, day, sum(extract(epoch FROM upper(r) - lower(r))) AS seconds
-    FROM piece WHERE NOT isempty(r) GROUP BY park_id, period_start, device_id, day),
+  SELECT park_id, period_start, device_id, day, sum(seconds) AS seconds
+    FROM piece WHERE seconds > 0 GROUP BY park_id, period_start, device_id, day),
 active AS (
   SELECT o.park_id, o.period_start, o.device_id, count(*) FILTER (WHERE o.seconds >= job.min_minutes * 60) AS days
     FROM day_online o JOIN job USING (park_id, period_start)
