@@ -3,6 +3,8 @@ import { createApp, loadAppSettings, type App } from '../src/app/app';
 import { fleetPayoutsModule } from '../src/fleet-payouts/module';
 import { TokenService } from '../src/platform/auth';
 import { createLogger } from '../src/platform/logger';
+import { transactionalRetrying } from '../src/platform/retry';
+import { countStatements, statementProfile } from './lib/statements';
 import { apiEnv, cpuTimeMs, sampleRss, spawnService, waitReady } from './lib/child';
 import { BENCH_JWT_SECRET, withClient } from './lib/database';
 import { graphqlLoad, type LoadResult } from './lib/load';
@@ -210,6 +212,24 @@ export interface FleetInstantOptions {
   warmupS: number;
 }
 
+/** What one press sends to the database, BEGIN and COMMIT included, from the service code in this process. */
+async function statementsPerPress(databaseUrl: string) {
+  const app = await fleetApp(databaseUrl, { FLEET_INSTANT_COOLDOWN: '0h', FLEET_INSTANT_LIMIT: 'RUB:100000000' });
+  try {
+    const sample = 20;
+    const statements = await countStatements(app, async () => {
+      for (let i = 0; i < sample; i += 1) {
+        await app
+          .use(fleetPayoutsModule)
+          .instant.request((work) => transactionalRetrying(app.orm.em.fork(), work), { parkId: `bi-${i}`, amount: 100n, idempotencyKey: `sample-${i}`, actor: 'bench' });
+      }
+    });
+    return statementProfile(statements, sample);
+  } finally {
+    await app.close();
+  }
+}
+
 export const REQUEST_INSTANT_PAYOUT = `mutation BenchInstantPayout($input: InstantPayoutInput!) {
   requestInstantPayout(input: $input) { id status amount { minor } }
 }`;
@@ -217,6 +237,7 @@ export const REQUEST_INSTANT_PAYOUT = `mutation BenchInstantPayout($input: Insta
 /** `requestInstantPayout` at `connections` connections next to `{ __typename }` on the same `payouts api`. */
 export async function benchFleetInstant(databaseUrl: string, options: FleetInstantOptions): Promise<BenchmarkResult> {
   await seedParks(databaseUrl, 'bi-', options.parks, 1_000_000_000n);
+  const pressStatements = await statementsPerPress(databaseUrl);
   // No cooldown, so every press pays (100 kopecks), parks in turn: the whole path, lock included.
   const env = { ...(await apiEnv(databaseUrl, BENCH_JWT_SECRET)), FLEET_INSTANT_COOLDOWN: '0h', FLEET_INSTANT_LIMIT: 'RUB:100000000' };
   const token = new TokenService(BENCH_JWT_SECRET, claimsPolicy).sign({ subject: 'bench', role: 'admin', ttl: '1h' });
@@ -281,7 +302,7 @@ export async function benchFleetInstant(databaseUrl: string, options: FleetInsta
           note: `PostgreSQL ${instant.postgresMsPerRequest ?? '?'} ms; { __typename } ${trivial.cpuMsPerRequest} ms`,
         },
       ],
-      details: { options, trivial, instant, payoutsMade: made },
+      details: { options, trivial, instant, payoutsMade: made, statementsPerPress: pressStatements },
       notes: [
         `fleet-instant: \`payouts api\` in its own process with no cooldown (FLEET_INSTANT_COOLDOWN=0h), so every press of an admin token pays 1.00 RUB from the next of ${options.parks.toLocaleString('en-US')} funded parks: lock, rules, payout, reservation and its messages each time; any error fails the run.`,
       ],

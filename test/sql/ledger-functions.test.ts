@@ -408,3 +408,28 @@ describe('ledger_owner_known', () => {
     expect(await known('PARK', owner)).toBe(true);
   });
 });
+
+describe('ledger_balance', () => {
+  const balanceOf = (kind: string, id: string, type: string, currency: string) =>
+    client
+      .query<{ balance: string }>('SELECT ledger_balance($1, $2, $3, $4)::text AS balance', [kind, id, type, currency])
+      .then((result) => BigInt(result.rows[0]!.balance));
+
+  it('reads one account’s balance by owner, type and currency, and writes nothing', async () => {
+    const owner = unique('park');
+    const account = await openAccount(client, { ownerKind: 'PARK', owner, type: 'payout', currency: 'RUB' });
+    await fund(client, account, 1234n);
+    expect(await expectNothingChanged(client, LEDGER_TABLES, () => balanceOf('PARK', owner, 'payout', 'RUB'))).toBe(1234n);
+  });
+
+  it('is zero for an account never opened, and tells accounts apart by every part of their key', async () => {
+    const owner = unique('park');
+    const account = await openAccount(client, { ownerKind: 'PARK', owner, type: 'payout', currency: 'RUB' });
+    await fund(client, account, 50n);
+    expect(await expectNothingChanged(client, LEDGER_TABLES, () => balanceOf('PARK', unique('park'), 'payout', 'RUB'))).toBe(0n);
+    expect(await balanceOf('CLIENT', owner, 'payout', 'RUB')).toBe(0n);
+    expect(await balanceOf('PARK', owner, 'payout-reserved', 'RUB')).toBe(0n);
+    expect(await balanceOf('PARK', owner, 'payout', 'KZT')).toBe(0n);
+    expect(await balanceOf('PARK', owner, 'payout', 'RUB')).toBe(50n);
+  });
+});

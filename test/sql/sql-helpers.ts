@@ -19,6 +19,8 @@ export const TESTED_SQL_FUNCTIONS: Record<string, string> = {
   ledger_post_many: 'ledger-functions.test.ts',
   ledger_transfer_immutable: 'ledger-functions.test.ts',
   ledger_owner_known: 'ledger-functions.test.ts',
+  ledger_balance: 'ledger-functions.test.ts',
+  park_payable: 'park-functions.test.ts',
   payout_step: 'payout-functions.test.ts',
   payout_step_each: 'payout-functions.test.ts',
 };
