@@ -2,9 +2,10 @@ import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../src/app/app';
 import type { InboundMessage } from '../src/platform/kafka/inbound';
+import { parksModule } from '../src/parks/module';
 import { signalqModule } from '../src/signalq/module';
 import type { SignalqConfigChange } from '../src/signalq/config';
-import { RunSignalqBillingDocument, SignalqConfigDocument, SignalqPaymentsDocument, UpsertSignalqConfigDocument } from './generated/graphql';
+import { ParkSignalqDocument, RunSignalqBillingDocument, SignalqConfigDocument, SignalqPaymentsDocument, UpsertSignalqConfigDocument } from './generated/graphql';
 import { kafkaBrokers, startTestServer, tokenFor, type TestServer } from './helpers/app';
 import { errorCodes, graphql } from './helpers/graphql';
 import { disconnectProducer, produce, untilSeen, waitFor } from './helpers/kafka';
@@ -348,6 +349,23 @@ describe('camera billing', () => {
     expect(errorCodes(await graphql(server.url, SignalqConfigDocument, { parkId: park }, other))).toEqual(['FORBIDDEN']);
     expect((await graphql(server.url, SignalqConfigDocument, { parkId: park }, dispatcher)).data!.signalqConfig).toMatchObject({ periodDays: 1 });
     expect(errorCodes(await graphql(server.url, RunSignalqBillingDocument, { parkId: park }, dispatcher))).toEqual(['FORBIDDEN']);
+
+    // The park's page: its config and latest periods, newest first.
+    await app.orm.em.fork().transactional((em) =>
+      app.use(parksModule).parks.upsert(
+        em,
+        { parkId: park, name: 'Cameras', currency: 'RUB', email: null, timezone: MSK, status: 'ACTIVE', occurredAt: new Date() },
+        'test',
+      ),
+    );
+    const page = await graphql(server.url, ParkSignalqDocument, { id: park }, dispatcher);
+    expect(page.errors).toBeUndefined();
+    expect(page.data!.park!.signalqConfig).toEqual({ dailyRate: { minor: '5000', currency: 'RUB' }, effectiveFrom: '2026-11-01', enabled: true });
+    expect(page.data!.park!.signalqPeriods).toEqual([
+      { periodStart: '2026-11-03', periodEnd: '2026-11-04', lines: 2, activeDays: 2, amount: { minor: '10000' }, paid: { minor: '10000' }, openLines: 0 },
+      { periodStart: '2026-11-02', periodEnd: '2026-11-03', lines: 2, activeDays: 2, amount: { minor: '10000' }, paid: { minor: '10000' }, openLines: 0 },
+      { periodStart: '2026-11-01', periodEnd: '2026-11-02', lines: 1, activeDays: 1, amount: { minor: '5000' }, paid: { minor: '5000' }, openLines: 0 },
+    ]);
     expect(await app.checkLedger()).toEqual([]);
   });
 });

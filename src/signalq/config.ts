@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { queryBound } from '../platform/bound-query';
 import { withDates } from '../platform/rows';
+import { textArray } from '../platform/sql-arrays';
 
 /** What an admin says about a park's camera billing (`upsertSignalqConfig`). */
 export interface SignalqConfigChange {
@@ -102,6 +103,17 @@ export class SignalqConfigs {
       [parkId],
     );
     return rows.map(toRow);
+  }
+
+  /** The latest version of each park that has a config. */
+  async latestOf(em: EntityManager, parkIds: readonly string[]): Promise<Map<string, SignalqConfigRow>> {
+    const rows = await queryBound<SignalqConfigRow>(
+      em,
+      `SELECT DISTINCT ON (park_id) ${COLUMNS} FROM signalq_config_version
+        WHERE park_id = ANY (?::text[]) ORDER BY park_id, effective_from DESC`,
+      [textArray(parkIds)],
+    );
+    return new Map(rows.map((row) => [row.park_id, toRow(row)]));
   }
 
   async latest(em: EntityManager, parkId: string): Promise<SignalqConfigRow | null> {

@@ -8,7 +8,8 @@ import { DeviceStatusHistory, parseDeviceStatus, type DeviceStatusEvent } from '
 import { SignalqPayments } from './payments';
 import { signalqSettings } from './settings';
 import { signalqBillingTask } from './signalq__billing';
-import { SignalqPaymentFieldsResolver, SignalqResolver } from './signalq.resolver';
+import { ParkSignalqFieldsResolver, SignalqPaymentFieldsResolver, SignalqResolver, signalqLoaders } from './signalq.resolver';
+import { parksModule } from '../parks/module';
 
 export interface SignalqServices {
   history: DeviceStatusHistory;
@@ -21,7 +22,7 @@ export interface SignalqServices {
 export const signalqModule = defineModule({
   name: 'signalq',
   tables: ['signalq_device_status', 'signalq_device', 'signalq_config_version', 'signalq_period', 'signalq_payment'],
-  requires: [ledgerModule, payoutsModule],
+  requires: [ledgerModule, payoutsModule, parksModule],
   settings: signalqSettings,
   metrics: (registry: Registry) => ({
     linesRecorded: new Counter({ name: 'payouts_signalq_lines_recorded_total', help: 'Camera payment lines recorded', registers: [registry] }),
@@ -73,7 +74,8 @@ export const signalqModule = defineModule({
     );
     return { history: new DeviceStatusHistory(kernel.pgPool), configs: new SignalqConfigs(), billing, payments: new SignalqPayments() };
   },
-  resolvers: [SignalqResolver, SignalqPaymentFieldsResolver],
+  resolvers: [SignalqResolver, SignalqPaymentFieldsResolver, ParkSignalqFieldsResolver],
+  loaders: ({ services }) => signalqLoaders(services.configs),
   inbound: ({ services, settings }) => [
     {
       topic: settings.TOPIC_SIGNALQ_DEVICE_STATUS,

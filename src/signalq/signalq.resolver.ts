@@ -20,8 +20,13 @@ import {
   SignalqPaymentConnection,
   SignalqPaymentFilter,
   SignalqPaymentType,
+  SignalqPeriodType,
   SignalqRunResultType,
 } from './signalq.types';
+import { ParkType } from '../parks/park.types';
+import { loaderKey, provideLoader, type LoaderProvider } from '../platform/graphql/loaders';
+import { latestPeriods, SHOWN_PERIODS, type SignalqPeriodRow } from './periods';
+import type { SignalqConfigRow } from './config';
 
 export interface SignalqResolverServices {
   configs: SignalqConfigs;
@@ -136,4 +141,48 @@ function localDate(value: string, field: string): string {
   const date = match ? new Date(Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3]))) : null;
   if (!date || date.toISOString().slice(0, 10) !== value) throw new InvalidInputError(`${field} must be a date, YYYY-MM-DD`, { field });
   return value;
+}
+
+/** A park's config (latest version) and latest periods, batched per request. */
+export const signalqConfigLoader = loaderKey<string, SignalqConfigRow | null>('signalq.config');
+export const signalqPeriodsLoader = loaderKey<string, SignalqPeriodRow[]>('signalq.periods');
+
+export function signalqLoaders(configs: SignalqConfigs): LoaderProvider[] {
+  return [
+    provideLoader(signalqConfigLoader, (em) => async (parkIds) => {
+      const latest = await configs.latestOf(em, parkIds);
+      return parkIds.map((id) => latest.get(id) ?? null);
+    }),
+    provideLoader(signalqPeriodsLoader, (em) => async (parkIds) => {
+      const periods = await latestPeriods(em, parkIds);
+      return parkIds.map((id) => periods.get(id) ?? []);
+    }),
+  ];
+}
+
+/** What a park's page shows of its camera billing: the config and the latest periods. */
+@Resolver(() => ParkType)
+export class ParkSignalqFieldsResolver {
+  @FieldResolver(() => SignalqConfigType, { nullable: true, description: 'The park’s camera billing config (latest version); null when it has none' })
+  async signalqConfig(@Root() park: ParkType, @Ctx() ctx: GraphQLContext): Promise<SignalqConfigType | null> {
+    const row = await ctx.loaders.get(signalqConfigLoader).load(park.id);
+    return row ? SignalqConfigType.of(row) : null;
+  }
+
+  @FieldResolver(() => [SignalqPeriodType], { description: `The park’s latest ${SHOWN_PERIODS} billed camera periods, newest first` })
+  async signalqPeriods(@Root() park: ParkType, @Ctx() ctx: GraphQLContext): Promise<SignalqPeriodType[]> {
+    const rows = await ctx.loaders.get(signalqPeriodsLoader).load(park.id);
+    return rows.map((row) =>
+      Object.assign(new SignalqPeriodType(), {
+        periodStart: row.period_start,
+        periodEnd: row.period_end,
+        lines: row.lines,
+        activeDays: row.active_days,
+        amount: row.currency ? Money.of(row.amount, row.currency) : null,
+        paid: row.currency ? Money.of(row.paid, row.currency) : null,
+        openLines: row.open_lines,
+        recordedAt: row.recorded_at,
+      }),
+    );
+  }
 }

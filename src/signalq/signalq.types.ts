@@ -195,3 +195,30 @@ export class SignalqRunResultType {
   @Field(() => Int)
   durationMs!: number;
 }
+
+@ObjectType('SignalqPeriod', { simpleResolvers: true, description: 'A park’s billed period: its lines summed' })
+export class SignalqPeriodType {
+  @Field({ description: 'First local day of the period' })
+  periodStart!: string;
+
+  @Field({ description: 'The local day after its last' })
+  periodEnd!: string;
+
+  @Field(() => Int, { description: 'Payment lines (one per camera)' })
+  lines!: number;
+
+  @Field(() => Int)
+  activeDays!: number;
+
+  @Field(() => Money, { nullable: true, description: 'What the lines are worth (null for a park without cameras)' })
+  amount!: Money | null;
+
+  @Field(() => Money, { nullable: true, description: 'Of it, what has been paid' })
+  paid!: Money | null;
+
+  @Field(() => Int, { description: 'Lines not CREATED yet (waiting, being paid, or failing)' })
+  openLines!: number;
+
+  @Field()
+  recordedAt!: Date;
+}
