@@ -275,6 +275,12 @@ describe('camera billing', () => {
     expect(listed.data!.signalqPayments.nodes[0]).toMatchObject({ paymentProgress: 'IN_PROGRESS', needsManualAction: true, error: 'refused (SQLSTATE P0001)' });
     expect(await run('2026-11-09T00:00:00Z')).toMatchObject({ payoutsCreated: 0 });
     expect(await payoutsOf(app, park)).toEqual([]);
+    // The gauge, read from the database at the scrape: this line is failing and waits for an admin.
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toMatch(/^payouts_signalq_open_lines\{state="manual"\} 1$/m);
+    expect(metrics).toMatch(/^payouts_signalq_open_lines\{state="failing"\} [1-9]/m);
+    expect(metrics).toMatch(/^payouts_signalq_payouts_created_total [1-9]/m);
+    expect(metrics).toMatch(/^payouts_signalq_paid_minor_total\{currency="RUB"\} [1-9]/m);
 
     const byHand = await graphql(server.url, RunSignalqBillingDocument, { parkId: park }, admin);
     expect(byHand.errors).toBeUndefined();

@@ -30,7 +30,9 @@ SELECT p.park_id, p.version_id::text, p.period_start::text, p.period_end::text, 
  * Each online span is cut at every local midnight of the park's time zone (a span over midnight
  * gives minutes to both days), a day counts when its minutes reach the minimum, and each camera
  * seen before the period's end gets one line, zero days included. A zero line is CREATED at once:
- * there is nothing to pay. Returns the lines recorded.
+ * there is nothing to pay. Returns the lines recorded. The period's events are read per park
+ * through the index (a lateral scan, never the whole month), and sorted by byte order ("C"): the
+ * order of ids does not matter, only that each camera's events are together.
  */
 export const RECORD_LINES = `
 WITH job AS (
@@ -47,10 +49,13 @@ event AS (
                         ORDER BY h.occurred_at DESC, h.online DESC LIMIT 1) s
   UNION ALL
   SELECT job.park_id, job.period_start, h.device_id, job.tz, job.pto, h.occurred_at, h.online
-    FROM job JOIN signalq_device_status h ON h.park_id = job.park_id AND h.occurred_at > job.pfrom AND h.occurred_at < job.pto),
+    FROM job
+   CROSS JOIN LATERAL (SELECT h.device_id, h.occurred_at, h.online FROM signalq_device_status h
+                        WHERE h.park_id = job.park_id AND h.occurred_at > job.pfrom AND h.occurred_at < job.pto
+                        OFFSET 0) h),
 span AS (
   SELECT park_id, period_start, device_id, tz, online, at,
-         coalesce(lead(at) OVER (PARTITION BY park_id, period_start, device_id ORDER BY at, online), pto) AS until
+         coalesce(lead(at) OVER (PARTITION BY park_id COLLATE "C", period_start, device_id COLLATE "C" ORDER BY at, online), pto) AS until
     FROM event),
 piece AS (
   SELECT s.park_id, s.period_start, s.device_id, d AS day,

@@ -129,8 +129,10 @@ export class SignalqBilling {
       const due = await queryBound<DuePeriod>(em, DUE_PERIODS, [parkId, parkId, asOf, asOf, this.options.periodBatch]);
       if (due.length === 0) break;
       const readStarted = performance.now();
-      const [recorded] = await transactionalRetrying(em, (tx) =>
-        queryBound<{ lines: number }>(tx, RECORD_LINES, [
+      const [recorded] = await transactionalRetrying(em, async (tx) => {
+        // The spans of a batch are sorted and grouped in memory: with the default 4 MB they spill to disk.
+        await queryBound(tx, `SET LOCAL work_mem = '64MB'`, []);
+        return queryBound<{ lines: number }>(tx, RECORD_LINES, [
           textArray(due.map((d) => d.park_id)),
           `{${due.map((d) => d.version_id).join(',')}}`,
           textArray(due.map((d) => d.period_start)),
@@ -139,8 +141,8 @@ export class SignalqBilling {
           `{${due.map((d) => d.min_active_minutes).join(',')}}`,
           `{${due.map((d) => d.daily_rate).join(',')}}`,
           textArray(due.map((d) => d.currency)),
-        ]),
-      );
+        ]);
+      });
       const readMs = performance.now() - readStarted;
       result.activityReadMs += readMs;
       this.hooks.onActivityRead?.(readMs / 1000);
