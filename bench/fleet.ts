@@ -7,6 +7,7 @@ import { transactionalRetrying } from '../src/platform/retry';
 import { countStatements, statementProfile } from './lib/statements';
 import { apiEnv, cpuTimeMs, sampleRss, spawnService, waitReady } from './lib/child';
 import { BENCH_JWT_SECRET, withClient } from './lib/database';
+import { fundPayees } from './lib/funding';
 import { graphqlLoad, type LoadResult } from './lib/load';
 import type { BenchmarkResult } from './lib/report';
 import { round, sleep } from './lib/stats';
@@ -19,55 +20,27 @@ import { perItem, postgresCpu } from './payout-requests';
  */
 
 const CURRENCY = 'RUB';
-const SEED_BATCH = 10_000;
-
 /**
- * `count` active parks `prefix0…`, each with `amount` on its payout account (credited from
- * `world` through ledger_post, with its accrual row, as the accruals topic does) and its
- * reserved account opened: SEED_BATCH parks per transaction.
+ * `count` active parks `prefix0…`, each with `amount` on its payout account (credited as the
+ * accruals topic would) and its reserved account opened.
  */
 async function seedParks(databaseUrl: string, prefix: string, count: number, amount: bigint): Promise<number> {
-  const began = performance.now();
-  await withClient(databaseUrl, async (db) => {
-    await db.query(
-      `INSERT INTO ledger_account (owner_kind, owner_id, type, currency, allow_negative)
-       VALUES ('SYSTEM', 'system', 'world', $1, true) ON CONFLICT DO NOTHING`,
-      [CURRENCY],
-    );
-    const world = (
-      await db.query<{ id: string }>(`SELECT id FROM ledger_account WHERE owner_kind = 'SYSTEM' AND type = 'world' AND currency = $1`, [CURRENCY])
-    ).rows[0]!.id;
-    for (let from = 0; from < count; from += SEED_BATCH) {
-      const to = Math.min(count, from + SEED_BATCH) - 1;
-      await db.query('BEGIN');
-      await db.query(
+  const ms = await fundPayees(databaseUrl, {
+    kind: 'PARK',
+    prefix,
+    count,
+    amount,
+    currency: CURRENCY,
+    extraTypes: ['payout-reserved'],
+    beforeEach: (db, from, to) =>
+      db.query(
         `INSERT INTO park (id, name, currency, timezone, status, version_at)
          SELECT $1 || n, 'Park ' || n, $4, 'Europe/Moscow', 'ACTIVE', now() FROM generate_series($2::int, $3::int) n`,
         [prefix, from, to, CURRENCY],
-      );
-      await db.query(
-        `INSERT INTO ledger_account (owner_kind, owner_id, type, currency)
-         SELECT 'PARK', $1 || n, t.type, $4 FROM generate_series($2::int, $3::int) n, (VALUES ('payout'), ('payout-reserved')) t(type)
-         ON CONFLICT DO NOTHING`,
-        [prefix, from, to, CURRENCY],
-      );
-      await db.query(
-        `WITH parks AS (
-           SELECT a.id, a.owner_id FROM generate_series($2::int, $3::int) n
-             JOIN ledger_account a ON a.owner_kind = 'PARK' AND a.owner_id = $1 || n AND a.type = 'payout' AND a.currency = $4
-            ORDER BY n),
-         posted AS (
-           SELECT c.owner_id, p.transfer_id FROM parks c
-             CROSS JOIN LATERAL ledger_post('accrual:PARK:' || c.owner_id || ':bench-earnings', $5, c.id, $6, $4, 'accrual', 'bench-earnings') p)
-         INSERT INTO accrual (payee_kind, payee_id, account_type, amount, currency, reference, origin, actor, occurred_at, transfer_id)
-         SELECT 'PARK', owner_id, 'payout', $6, $4, 'bench-earnings', 'MANUAL', 'bench', now(), transfer_id FROM posted`,
-        [prefix, from, to, CURRENCY, world, amount.toString()],
-      );
-      await db.query('COMMIT');
-    }
-    await db.query('ANALYZE');
+      ),
   });
-  return performance.now() - began;
+  await withClient(databaseUrl, (db) => db.query('ANALYZE'));
+  return ms;
 }
 
 /**

@@ -14,6 +14,7 @@ import {
   waitReady,
   type ServiceProcess,
 } from './lib/child';
+import { fundPayees } from './lib/funding';
 import { graphqlLoad, type LoadResult } from './lib/load';
 import type { BenchmarkResult } from './lib/report';
 import { round, sleep } from './lib/stats';
@@ -32,8 +33,6 @@ import { erpModule } from '../src/erp/module';
 const CURRENCY = 'RUB';
 /** What each client is owed: every request of a funded client pays it in one payout. */
 const FUNDING = 1000_00n;
-/** Clients funded per statement (one transaction each). */
-const FUNDING_BATCH = 5000;
 
 export const REQUEST_PAYOUT = `mutation BenchRequestPayout($input: RequestPayoutInput!) {
   requestPayout(input: $input) { id status }
@@ -60,47 +59,9 @@ export interface RequestFlowOptions {
   timeoutS: number;
 }
 
-/**
- * Opens each client's `payout` account and credits it from `world` through ledger_post, as an
- * accrual does (same idempotency key and accrual row), FUNDING_BATCH clients per statement.
- * Far faster than the accrual service one by one, and the same books.
- */
-async function fundClients(databaseUrl: string, prefix: string, count: number): Promise<number> {
-  const began = performance.now();
-  const reference = 'bench-funding';
-  await withClient(databaseUrl, async (db) => {
-    await db.query(
-      `INSERT INTO ledger_account (owner_kind, owner_id, type, currency, allow_negative)
-       VALUES ('SYSTEM', 'system', 'world', $1, true) ON CONFLICT DO NOTHING`,
-      [CURRENCY],
-    );
-    const world = (
-      await db.query<{ id: string }>(`SELECT id FROM ledger_account WHERE owner_kind = 'SYSTEM' AND type = 'world' AND currency = $1`, [CURRENCY])
-    ).rows[0]!.id;
-    for (let from = 0; from < count; from += FUNDING_BATCH) {
-      const to = Math.min(count, from + FUNDING_BATCH) - 1;
-      await db.query('BEGIN');
-      await db.query(
-        `INSERT INTO ledger_account (owner_kind, owner_id, type, currency)
-         SELECT 'CLIENT', $1 || n, 'payout', $4 FROM generate_series($2::int, $3::int) n ON CONFLICT DO NOTHING`,
-        [prefix, from, to, CURRENCY],
-      );
-      await db.query(
-        `WITH clients AS (
-           SELECT a.id, a.owner_id FROM generate_series($2::int, $3::int) n
-             JOIN ledger_account a ON a.owner_kind = 'CLIENT' AND a.owner_id = $1 || n AND a.type = 'payout' AND a.currency = $4
-            ORDER BY n),
-         posted AS (
-           SELECT c.owner_id, p.transfer_id FROM clients c
-             CROSS JOIN LATERAL ledger_post('accrual:CLIENT:' || c.owner_id || ':' || $7, $5, c.id, $6, $4, 'accrual', $7) p)
-         INSERT INTO accrual (payee_kind, payee_id, account_type, amount, currency, reference, origin, actor, occurred_at, transfer_id)
-         SELECT 'CLIENT', owner_id, 'payout', $6, $4, $7, 'MANUAL', 'bench', now(), transfer_id FROM posted`,
-        [prefix, from, to, CURRENCY, world, FUNDING.toString(), reference],
-      );
-      await db.query('COMMIT');
-    }
-  });
-  return performance.now() - began;
+/** Funds `count` clients `prefix0…`, FUNDING each, in bulk (see fundPayees). */
+function fundClients(databaseUrl: string, prefix: string, count: number): Promise<number> {
+  return fundPayees(databaseUrl, { kind: 'CLIENT', prefix, count, amount: FUNDING, currency: CURRENCY });
 }
 
 /** A reader of the database server's CPU time so far (ms), when it runs on this machine. */

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { benchFleetInstant, benchFleetPeriodic } from './fleet';
 import { benchGraphql } from './graphql-load';
+import { benchGraphqlLimits } from './graphql-limits';
 import { openBenchDatabase, openSiblingDatabase, type BenchDatabase } from './lib/database';
 import { describeMachine, gitCommit } from './lib/machine';
 import { passes, textTable, writeResults, type BenchmarkResult, type RunReport } from './lib/report';
@@ -27,11 +28,11 @@ async function withBroker<T>(work: (brokers: string) => Promise<T>): Promise<T> 
 }
 
 /**
- * `npm run bench [-- payouts|graphql|requests|shops|mass-run|fleet|signalq|startup ...]`: measures the service
+ * `npm run bench [-- payouts|graphql|graphql-limits|requests|shops|mass-run|fleet|signalq|startup ...]`: measures the service
  * against the foundation, shop (issue 3) and payout-request issues' targets, prints a table and
  * records it in bench/results/. Sizes can be changed through BENCH_* variables (see bench/README.md).
  */
-const BENCHMARKS = ['payouts', 'graphql', 'requests', 'shops', 'mass-run', 'fleet', 'signalq', 'startup'] as const;
+const BENCHMARKS = ['payouts', 'graphql', 'graphql-limits', 'requests', 'shops', 'mass-run', 'fleet', 'signalq', 'startup'] as const;
 type BenchmarkName = (typeof BENCHMARKS)[number];
 
 function chosenBenchmarks(args: string[]): BenchmarkName[] {
@@ -90,6 +91,15 @@ async function main(): Promise<void> {
       await attempt('graphql', () =>
         benchGraphql(database!.url, {
           connections: intFromEnv('BENCH_CONNECTIONS', 32),
+          durationS: intFromEnv('BENCH_DURATION', 10),
+          warmupS: intFromEnv('BENCH_WARMUP_SECONDS', 3),
+        }),
+      );
+    }
+    if (chosen.includes('graphql-limits')) {
+      await attempt('graphql-limits', () =>
+        benchGraphqlLimits(database!.url, {
+          connections: intFromEnv('BENCH_LIMITS_CONNECTIONS', 8),
           durationS: intFromEnv('BENCH_DURATION', 10),
           warmupS: intFromEnv('BENCH_WARMUP_SECONDS', 3),
         }),

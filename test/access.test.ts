@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { Authorized, Query, Resolver } from 'type-graphql';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { accrualsModule } from '../src/accruals/module';
 import { parsePayeeRef } from '../src/access/payee';
 import { canSee, claimsPolicy, scopedPayees, type Principal } from '../src/access/principals';
 import { Access } from '../src/access/rules';
@@ -8,7 +9,11 @@ import { MODULES } from '../src/app/modules';
 import { TokenService, authChecker } from '../src/platform/auth';
 import { DomainError } from '../src/platform/errors';
 import { accessTable, buildGraphqlSchema } from '../src/platform/graphql/schema';
-import { TEST_JWT_SECRET } from './helpers/app';
+import { payoutsModule } from '../src/payouts/module';
+import { shopsModule } from '../src/shops/module';
+import { TEST_JWT_SECRET, startTestServer, tokenFor, type TestServer } from './helpers/app';
+import { errorCodes, graphql } from './helpers/graphql';
+import { asMessages, party } from './helpers/shops';
 
 const resolvers = MODULES.flatMap((module) => module.resolvers ?? []);
 
@@ -157,3 +162,214 @@ describe('scopes', () => {
     expect(() => tokens.sign({ subject: 'd', role: 'root' })).toThrow(/role must be one of/);
   });
 });
+
+// ---- Every operation against a real server, for every role and for no token ------------------
+
+type Who = 'none' | 'admin' | 'service' | 'dispatcher' | 'driver' | 'unscoped';
+const WHO: readonly Who[] = ['none', 'unscoped', 'driver', 'dispatcher', 'service', 'admin'];
+
+/**
+ * What a caller gets: `ok` (answered without an error), `empty` (answered, nothing of others in it),
+ * `allowed` (past the access check; the operation may still refuse for its own reasons, e.g. a
+ * CONFLICT), or the error code of the refusal.
+ */
+type Outcome = 'ok' | 'empty' | 'allowed' | 'FORBIDDEN' | 'UNAUTHENTICATED';
+
+interface Row {
+  document: string;
+  variables?: (who: Who) => Record<string, unknown>;
+  /** Whether the answer holds nothing (for `empty`); by default: every list in it is empty. */
+  expect: Omit<Record<Who, Outcome>, 'none'>;
+}
+
+describe('every operation, for every role and for no token (a real server)', () => {
+  let server: TestServer;
+  const own = { kind: 'CLIENT' as const, id: 'acl-own' };
+  const other = { kind: 'CLIENT' as const, id: 'acl-other' };
+  const ownShop = { kind: 'SHOP' as const, partyId: 'acl-party', shopId: 'acl-shop' };
+  const tokens: Record<Exclude<Who, 'none'>, string> = {
+    admin: tokenFor('admin'),
+    service: tokenFor('service'),
+    // A dispatcher that sees one client, one shop and one park; not `other`, nor `acl-park-other`.
+    dispatcher: tokenFor('dispatcher', [own, ownShop, { kind: 'PARK', id: 'acl-park' }]),
+    driver: tokenFor('driver', [{ kind: 'DRIVER', id: 'acl-park/acl-driver' }]),
+    // A token naming no payee at all.
+    unscoped: tokenFor('driver'),
+  };
+  const fixtures = {
+    otherPayouts: {} as Record<Who, string>,
+    otherRequest: '',
+    deadLetters: [] as string[],
+  };
+
+  beforeAll(async () => {
+    server = await startTestServer();
+    const { app } = server;
+    await app.inbound.processBatch(asMessages(app.settingsOf(shopsModule).TOPIC_PARTY_MANAGEMENT, [party.created(ownShop)]), 'KAFKA');
+    await app.orm.em.fork().transactional(async (em) => {
+      for (const payee of [own, other]) {
+        await app.use(accrualsModule).accruals.apply(em, { payee, account: 'payout', amount: 100_000n, currency: 'RUB', reference: `acl-${payee.id}`, occurredAt: new Date() }, 'MANUAL');
+      }
+      await app.use(payoutsModule).lifecycle.create(em, { payee: own, amount: 100n, currency: 'RUB', source: 'MANUAL', idempotencyKey: 'acl-own-1' });
+      // One CREATED payout of the other client per caller, so each cancel finds one to cancel.
+      for (const who of WHO) {
+        const change = await app.use(payoutsModule).lifecycle.create(em, { payee: other, amount: 100n, currency: 'RUB', source: 'MANUAL', idempotencyKey: `acl-other-${who}` });
+        fixtures.otherPayouts[who] = change.payout.id;
+      }
+    });
+    const calendar = await graphql(
+      server.url,
+      'mutation { upsertCalendar(input: { id: "acl-base", timezone: "UTC", holidays: [] }) { id } upsertPayoutSchedule(input: { id: "acl-daily", cron: "0 9 * * *", calendarId: "acl-base" }) { id } }',
+      {},
+      tokens.admin,
+    );
+    expect(calendar.errors).toBeUndefined();
+    for (const park of ['acl-park', 'acl-park-other']) {
+      const upserted = await graphql(
+        server.url,
+        `mutation { upsertPark(input: { id: "${park}", name: "Park", currency: "RUB", timezone: "UTC", status: ACTIVE, reason: "access test" }) { id } }`,
+        {},
+        tokens.admin,
+      );
+      expect(upserted.errors).toBeUndefined();
+    }
+    const request = await graphql(server.url, 'mutation { requestPayout(input: { clientId: "acl-other", idempotencyKey: "acl-1" }) { id } }', {}, tokens.service);
+    fixtures.otherRequest = (request.data as { requestPayout: { id: string } }).requestPayout.id;
+    // Two dead letters: one for the admin to retry, one to discard.
+    await app.inbound.processBatch(
+      ['1', '2'].map((offset) => ({ topic: app.settingsOf(accrualsModule).TOPIC_ACCRUALS, partition: 0, offset, key: null, value: `{not json ${offset}` })),
+      'KAFKA',
+    );
+    const letters = await app.orm.em.fork().execute<{ id: string }[]>('SELECT id::text AS id FROM dead_letter ORDER BY id');
+    fixtures.deadLetters = letters.map((l) => l.id);
+  });
+  afterAll(async () => server?.close());
+
+  const adminOnly = { unscoped: 'FORBIDDEN', driver: 'FORBIDDEN', dispatcher: 'FORBIDDEN', service: 'FORBIDDEN', admin: 'ok' } as const;
+  const everyone = { unscoped: 'ok', driver: 'ok', dispatcher: 'ok', service: 'ok', admin: 'ok' } as const;
+  /** Something of `other`: only admins and services see it. */
+  const othersThing = { unscoped: 'FORBIDDEN', driver: 'FORBIDDEN', dispatcher: 'FORBIDDEN', service: 'ok', admin: 'ok' } as const;
+  /** A list limited to the caller's payees: refused to a token that sees no payee of its kind at all. */
+  const scopedList = { unscoped: 'FORBIDDEN', driver: 'FORBIDDEN', dispatcher: 'ok', service: 'ok', admin: 'ok' } as const;
+
+  /** One row per operation of the schema; a new operation without one fails the test below. */
+  const TABLE: Record<string, Row> = {
+    'Query.balances': { document: '{ balances(payee: { kind: CLIENT, id: "acl-other" }) { balance { minor } } }', expect: othersThing },
+    'Query.calendar': { document: '{ calendar(id: "acl-base") { id } }', expect: everyone },
+    'Query.calendars': { document: '{ calendars { id } }', expect: everyone },
+    'Query.deadLetters': { document: '{ deadLetters { nodes { id } } }', expect: adminOnly },
+    'Query.fleetPayoutSettings': {
+      document: '{ fleetPayoutSettings { periodicDays } }',
+      expect: { unscoped: 'FORBIDDEN', driver: 'FORBIDDEN', dispatcher: 'ok', service: 'ok', admin: 'ok' },
+    },
+    'Query.park': { document: '{ park(id: "acl-park-other") { id } }', expect: othersThing },
+    'Query.parks': { document: '{ parks { totalCount nodes { id } } }', expect: scopedList },
+    'Query.payout': { document: 'query($id: ID!) { payout(id: $id) { id } }', variables: () => ({ id: fixtures.otherPayouts.admin }), expect: othersThing },
+    'Query.payoutRequest': { document: 'query($id: ID!) { payoutRequest(id: $id) { id } }', variables: () => ({ id: fixtures.otherRequest }), expect: othersThing },
+    'Query.payoutRequests': {
+      document: '{ payoutRequests { totalCount nodes { id } } }',
+      // The dispatcher's client made no request: it sees none, and not the other client's.
+      expect: { ...scopedList, dispatcher: 'empty' },
+    },
+    'Query.payoutSchedule': { document: '{ payoutSchedule(id: "acl-daily") { id } }', expect: everyone },
+    'Query.payoutSchedules': { document: '{ payoutSchedules { id } }', expect: everyone },
+    // A driver sees its own payouts (none here), not the other client's.
+    'Query.payouts': { document: '{ payouts { totalCount nodes { id } } }', expect: { ...scopedList, driver: 'empty' } },
+    'Query.shop': { document: '{ shop(partyId: "acl-party", shopId: "acl-shop") { shopId } }', expect: { ...othersThing, dispatcher: 'ok' } },
+    'Query.shops': { document: '{ shops { totalCount nodes { shopId } } }', expect: scopedList },
+    'Mutation.cancelPayout': {
+      document: 'mutation($id: ID!) { cancelPayout(id: $id) { status } }',
+      variables: (who) => ({ id: fixtures.otherPayouts[who] }),
+      expect: othersThing,
+    },
+    'Mutation.discardDeadLetter': {
+      document: 'mutation($id: ID!) { discardDeadLetter(id: $id, reason: "access test") { id } }',
+      variables: () => ({ id: fixtures.deadLetters[1] }),
+      expect: adminOnly,
+    },
+    'Mutation.requestInstantPayout': {
+      document: 'mutation($key: String!) { requestInstantPayout(input: { parkId: "acl-park-other", idempotencyKey: $key }) { id } }',
+      variables: (who) => ({ key: `acl-${who}` }),
+      // Past the check, a park with nothing to pay refuses for its own reasons.
+      expect: { ...adminOnly, admin: 'allowed' },
+    },
+    'Mutation.runFleetPeriodicPayouts': { document: 'mutation { runFleetPeriodicPayouts { parksChecked } }', expect: adminOnly },
+    'Mutation.setParkInstantPayouts': {
+      document: 'mutation { setParkInstantPayouts(input: { parkId: "acl-park-other", enabled: true, reason: "access test" }) { id } }',
+      expect: adminOnly,
+    },
+    'Mutation.updateFleetPayoutSettings': { document: 'mutation { updateFleetPayoutSettings(input: { periodicDays: 7 }) { periodicDays } }', expect: adminOnly },
+    'Mutation.upsertPark': {
+      document: 'mutation { upsertPark(input: { id: "acl-park-new", name: "New", currency: "RUB", timezone: "UTC", status: ACTIVE, reason: "access test" }) { id } }',
+      expect: adminOnly,
+    },
+    'Mutation.recordAccrual': {
+      document: 'mutation { recordAccrual(input: { payee: { kind: CLIENT, id: "acl-own" }, amount: "1", currency: "RUB", reference: "acl-manual", reason: "access test" }) { applied } }',
+      expect: adminOnly,
+    },
+    'Mutation.requestPayout': {
+      document: 'mutation($key: String!) { requestPayout(input: { clientId: "acl-other", idempotencyKey: $key }) { id } }',
+      variables: (who) => ({ key: `acl-${who}` }),
+      expect: othersThing,
+    },
+    'Mutation.retryDeadLetter': { document: 'mutation($id: ID!) { retryDeadLetter(id: $id) { outcome } }', variables: () => ({ id: fixtures.deadLetters[0] }), expect: adminOnly },
+    'Mutation.retryPayoutRequest': {
+      document: 'mutation($id: ID!) { retryPayoutRequest(id: $id) { id } }',
+      variables: () => ({ id: fixtures.otherRequest }),
+      // Past the check, the request (NEW, not ERROR) cannot be retried: a CONFLICT of its own.
+      expect: { ...adminOnly, admin: 'allowed' },
+    },
+    'Mutation.upsertCalendar': {
+      document: 'mutation { upsertCalendar(input: { id: "acl-cal", timezone: "UTC", holidays: [] }) { id } }',
+      expect: adminOnly,
+    },
+    'Mutation.upsertPayoutSchedule': {
+      document: 'mutation { upsertPayoutSchedule(input: { id: "acl-sched", cron: "0 10 * * *", calendarId: "acl-cal" }) { id } }',
+      expect: adminOnly,
+    },
+  };
+
+  it('has a row for every query and mutation of the schema', async () => {
+    const schema = await server.app.graphqlSchema();
+    const operations = [schema.getQueryType(), schema.getMutationType()].flatMap((type) =>
+      type ? Object.keys(type.getFields()).map((name) => `${type.name}.${name}`) : [],
+    );
+    expect(Object.keys(TABLE).sort()).toEqual(operations.sort());
+  });
+
+  it('answers each as its row says: UNAUTHENTICATED without a token, FORBIDDEN outside the rule, data within it', async () => {
+    const mismatches: string[] = [];
+    // Refused callers first: what an allowed one changes (a cancel) must not decide a refusal.
+    for (const who of WHO) {
+      for (const [operation, row] of Object.entries(TABLE)) {
+        const answer = await graphql(server.url, row.document, row.variables?.(who) ?? {}, who === 'none' ? null : tokens[who]);
+        const want: Outcome = who === 'none' ? 'UNAUTHENTICATED' : row.expect[who];
+        const codes = errorCodes(answer);
+        const got: string =
+          codes.length > 0
+            ? want === 'allowed' && !codes.some((code) => code === 'FORBIDDEN' || code === 'UNAUTHENTICATED' || code === 'INTERNAL_SERVER_ERROR')
+              ? 'allowed'
+              : codes.join(',')
+            : want === 'allowed'
+              ? 'allowed'
+              : holdsNothing(answer.data)
+                ? 'empty'
+                : 'ok';
+        // A refusal answers no data at all (not a null that would pass for "not found").
+        if ((want === 'FORBIDDEN' || want === 'UNAUTHENTICATED') && got === want && !holdsNothing(answer.data)) {
+          mismatches.push(`${operation} as ${who}: refused but answered ${JSON.stringify(answer.data)}`);
+        }
+        if (got !== want) mismatches.push(`${operation} as ${who}: expected ${want}, got ${got} ${JSON.stringify(answer.errors?.[0]?.message ?? answer.data).slice(0, 160)}`);
+      }
+    }
+    expect(mismatches).toEqual([]);
+  });
+});
+
+/** True when an answer holds no value: null, or objects whose every list is empty and counts zero. */
+function holdsNothing(data: unknown): boolean {
+  if (data === null || data === undefined) return true;
+  if (Array.isArray(data)) return data.length === 0;
+  if (typeof data === 'object') return Object.values(data).every(holdsNothing);
+  return typeof data === 'number' ? data === 0 : false;
+}

@@ -265,6 +265,38 @@ describe('NUL characters, which PostgreSQL text cannot hold', () => {
   });
 });
 
+describe('text that is not well-formed Unicode', () => {
+  // Lone UTF-16 surrogates: each would become U+FFFD on its way to PostgreSQL, so these two keys
+  // (and references) would collide into one.
+  const lone = ['key-\ud800', 'key-\udfff', '\udc00key', 'a\ud800\ud800b'];
+
+  it('is refused wherever it appears, in variables, keys of variables or the document, and changes nothing', async () => {
+    const before = await ledgerFingerprint();
+    const requests = async () => (await server.app.orm.em.fork().execute<{ n: string }[]>('SELECT count(*) AS n FROM payout_request'))[0]!.n;
+    const requestsBefore = await requests();
+    for (const text of lone) {
+      refused(await ask('mutation($i: RequestPayoutInput!) { requestPayout(input: $i) { id } }', { i: { clientId: 'c1', idempotencyKey: text } }));
+      refused(await ask(RecordAccrualDocument, { input: accrual({ reference: text }) }));
+      refused(await ask(RecordAccrualDocument, { input: accrual({ reason: `long enough ${text}` }) }));
+      refused(await ask(PayoutsDocument, { filter: { partyId: text } }));
+      refused(await ask(PayoutsDocument, { after: text }));
+    }
+    refused(await ask(PayoutsDocument, { filter: { partyId: 'x', ['\ud800']: 1 } }));
+    // In a literal: the parser refuses it (its escape), or we do.
+    const literal = await ask('{ payouts(filter: { partyId: "a\\ud800b" }) { totalCount } }', {});
+    expect(typed(literal)).toHaveLength(1);
+    expect(typed(literal)[0]).toMatch(/BAD_USER_INPUT|GRAPHQL_PARSE_FAILED/);
+    expect(await ledgerFingerprint()).toEqual(before);
+    expect(await requests()).toBe(requestsBefore);
+  });
+
+  it('lets well-formed text through, surrogate pairs (emoji) included', async () => {
+    const answer = await ask(PayoutsDocument, { filter: { partyId: 'emoji-\ud83d\ude00' } });
+    expect(typed(answer)).toEqual([]);
+    expect(answer.body?.data).toMatchObject({ payouts: { totalCount: 0 } });
+  });
+});
+
 describe('payout filters and paging arguments', () => {
   it('finds nothing, harmlessly, for hostile strings in filters', async () => {
     for (const value of ["' OR '1'='1", '%', '_', '*', 'x'.repeat(100_000), '\\', '$where', 'Ж']) {

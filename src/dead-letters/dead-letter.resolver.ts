@@ -2,7 +2,7 @@ import { Arg, Authorized, Ctx, Field, ID, Int, Mutation, ObjectType, Query, Reso
 import { Access } from '../access/rules';
 import { ConflictError, InvalidInputError } from '../platform/errors';
 import type { GraphQLContext } from '../platform/graphql/context';
-import { pageComplexity, pageSize } from '../platform/graphql/pagination';
+import { pageSize } from '../platform/graphql/pagination';
 import type { DeadLetter } from '../platform/kafka/dead-letter.entity';
 import { isDeadLetterId, type DeadLetterService } from '../platform/kafka/dead-letters';
 
@@ -102,7 +102,6 @@ export class DeadLetterResolver {
   @Authorized(Access.roles('admin'))
   @Query(() => DeadLetterPage, {
     description: 'Admin: dead letters, oldest first',
-    complexity: pageComplexity,
   })
   async deadLetters(
     @Ctx() ctx: GraphQLContext,

@@ -1,5 +1,7 @@
 import { Field, InputType, Int, ObjectType } from 'type-graphql';
 import { Money } from '../platform/graphql/common-types';
+import { Cost } from '../platform/graphql/cost';
+import { CURRENCY_COUNT } from '../platform/money';
 
 @InputType({ description: 'An amount in minor units and its currency' })
 export class MoneyInput {
@@ -39,9 +41,11 @@ export class InstantPayoutQuote {
 
 @ObjectType('FleetPayoutSettings', { description: 'The rules of instant and periodic payouts to parks' })
 export class FleetPayoutSettingsType {
+  @Cost({ maxItems: CURRENCY_COUNT })
   @Field(() => [Money], { description: 'Per currency; a currency not listed cannot be paid instantly' })
   instantLimit!: Money[];
 
+  @Cost({ maxItems: CURRENCY_COUNT })
   @Field(() => [Money], { description: 'The same list, named as the input names it' })
   instantLimits!: Money[];
 
@@ -90,6 +94,7 @@ export class FleetRunResult {
   @Field(() => Int)
   payoutsCreated!: number;
 
+  @Cost({ maxItems: CURRENCY_COUNT })
   @Field(() => [Money], { description: 'What the payouts pay, per currency' })
   totals!: Money[];
 

@@ -64,7 +64,9 @@ export class PeriodicPayouts {
       if (parks.length === 0) break;
       after = parks[parks.length - 1]!.id;
       result.parksChecked += parks.length;
-      const due = await this.dueAmong(em, parks, paidSince);
+      // With a rate, the due parks are counted first (unlocked) to book the rate for them only;
+      // without one, the transaction's own checks are enough.
+      const due = this.throttle.limited ? await this.dueAmong(em, parks, paidSince, period) : parks.map(toDue);
       if (due.length === 0) continue;
       await this.throttle.take(em, due.length);
       const created = await transactionalRetrying(em, (tx) => this.pay(tx, due, paidSince, period));
@@ -84,53 +86,53 @@ export class PeriodicPayouts {
     return result;
   }
 
-  /** Parks of the batch with money in their currency and no payout that counts since `paidSince` (unlocked read). */
-  private async dueAmong(em: EntityManager, parks: readonly { id: string; currency: string }[], paidSince: Date): Promise<Due[]> {
+  /** Parks of the batch with money in their currency, not paid in the last N days nor in this period (unlocked read). */
+  private async dueAmong(em: EntityManager, parks: readonly { id: string; currency: string }[], paidSince: Date, period: string): Promise<Due[]> {
     const balances = await this.ledger.balancesOf(
       em,
       parks.map((park) => parkPayoutAccount(park.id, park.currency)),
     );
-    const withMoney = parks.filter((_park, i) => (balances[i]?.balance ?? 0n) > 0n);
-    const lastPaid = await this.payouts.lastCountedPayoutAt(
-      em,
-      'PARK',
-      withMoney.map((park) => park.id),
-    );
-    return withMoney.map((park) => ({ parkId: park.id, currency: park.currency })).filter((park) => !paidRecently(lastPaid.get(park.parkId), paidSince));
+    const withMoney = parks.filter((_park, i) => (balances[i]?.balance ?? 0n) > 0n).map(toDue);
+    const paid = await this.payouts.alreadyPaid(em, 'PARK', withMoney.map((park) => ({ id: park.parkId, key: keyOf(park.parkId, period) })), paidSince);
+    return withMoney.filter((park) => !paid.has(park.parkId));
   }
 
-  /** Locks the due parks' accounts, checks them again and pays each its whole balance. */
+  /**
+   * Locks the due parks' accounts, checks them again (another worker may have paid them since the
+   * read) and pays each its whole balance. A park paid in this period whose payout was then
+   * rejected or cancelled waits for the next period: its key is spent.
+   */
   private async pay(em: EntityManager, due: readonly Due[], paidSince: Date, period: string): Promise<CreatePayoutInput[]> {
     const currencyOf = new Map(due.map((park) => [park.parkId, park.currency]));
     const locked = await this.ledger.lockPositiveBalances(em, 'PARK', [...currencyOf.keys()], PayoutAccount.available);
     const payable = locked.filter((account) => currencyOf.get(account.key.owner.id) === account.key.currency);
-    const lastPaid = await this.payouts.lastCountedPayoutAt(
+    const paid = await this.payouts.alreadyPaid(
       em,
       'PARK',
-      payable.map((account) => account.key.owner.id),
+      payable.map((account) => ({ id: account.key.owner.id, key: keyOf(account.key.owner.id, period) })),
+      paidSince,
     );
     const inputs: CreatePayoutInput[] = payable
-      .filter((account) => !paidRecently(lastPaid.get(account.key.owner.id), paidSince))
+      .filter((account) => !paid.has(account.key.owner.id))
       .map((account) => ({
         payee: { kind: 'PARK', id: account.key.owner.id },
         amount: account.balance,
         currency: account.key.currency,
         source: 'PERIODIC',
         sourceRef: period,
-        idempotencyKey: `periodic:${account.key.owner.id}:${period}`,
+        idempotencyKey: keyOf(account.key.owner.id, period),
         actor: 'fleet-periodic',
       }));
-    // A park paid in this period whose payout was then rejected or cancelled waits for the next period.
-    const used = await this.payouts.usedIdempotencyKeys(
-      em,
-      inputs.map((input) => input.idempotencyKey),
-    );
-    const fresh = inputs.filter((input) => !used.has(input.idempotencyKey));
-    await this.lifecycle.createMany(em, fresh);
-    return fresh;
+    await this.lifecycle.createMany(em, inputs);
+    return inputs;
   }
 }
 
-function paidRecently(lastPaidAt: Date | undefined, paidSince: Date): boolean {
-  return lastPaidAt !== undefined && lastPaidAt > paidSince;
+/** One payout per park and period: the key no rerun, retry or second worker can use twice. */
+function keyOf(parkId: string, period: string): string {
+  return `periodic:${parkId}:${period}`;
+}
+
+function toDue(park: { id: string; currency: string }): Due {
+  return { parkId: park.id, currency: park.currency };
 }

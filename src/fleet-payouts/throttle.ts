@@ -13,6 +13,11 @@ export class SharedThrottle {
     private readonly onWait: (seconds: number) => void = () => {},
   ) {}
 
+  /** Whether there is a rate to keep (0 is none). */
+  get limited(): boolean {
+    return this.perSecond > 0;
+  }
+
   /** The most a caller should make at once: about a second's worth, so a batch is no burst. */
   batchSize(preferred: number): number {
     return this.perSecond > 0 ? Math.max(1, Math.min(preferred, Math.floor(this.perSecond))) : preferred;

@@ -4,6 +4,7 @@ import { parsePayee, payeeId } from '../access/payee';
 import { Access } from '../access/rules';
 import { Money } from '../platform/graphql/common-types';
 import type { GraphQLContext } from '../platform/graphql/context';
+import { Cost } from '../platform/graphql/cost';
 import type { LedgerServices } from './services';
 
 @ObjectType({ simpleResolvers: true, description: 'The balance of one of a payee’s accounts' })
@@ -21,11 +22,15 @@ export class AccountBalance {
   accountId!: string;
 }
 
+/** A payee's accounts: a few types (payout, payout-reserved, payout-sent…) per currency it holds, this many for the cost limit. */
+const MAX_PAYEE_ACCOUNTS = 50;
+
 @Resolver()
 export class BalanceResolver {
   constructor(private readonly services: LedgerServices) {}
 
   @Authorized(Access.seesPayee((args: { payee: PayeeInput }) => parsePayee(args.payee)))
+  @Cost({ maxItems: MAX_PAYEE_ACCOUNTS })
   @Query(() => [AccountBalance], { description: 'A payee’s balances per account type and currency' })
   async balances(@Arg('payee', () => PayeeInput) input: PayeeInput, @Ctx() ctx: GraphQLContext): Promise<AccountBalance[]> {
     const payee = parsePayee(input);

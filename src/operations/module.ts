@@ -5,6 +5,7 @@ import { defineModule } from '../platform/modules';
 import { shopsModule } from '../shops/module';
 import { invoicingHandler } from './invoicing.inbound';
 import { operationInvariants } from './invariants';
+import { operationLoaders } from './loaders';
 import { PayoutOperationsResolver, ShopOperationsResolver } from './operation.resolver';
 import { OperationService } from './operation.service';
 
@@ -25,6 +26,7 @@ export const operationsModule = defineModule({
     return { operations };
   },
   resolvers: [ShopOperationsResolver, PayoutOperationsResolver],
+  loaders: () => operationLoaders(),
   inbound: ({ services, settings }) => [invoicingHandler(settings.TOPIC_INVOICING, services.operations)],
   invariants: ({ use }) => operationInvariants(use(payoutsModule).queries),
 });

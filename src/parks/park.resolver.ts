@@ -8,7 +8,8 @@ import { PayoutAccount } from '../payouts/lifecycle';
 import { InvalidInputError } from '../platform/errors';
 import { Money } from '../platform/graphql/common-types';
 import type { GraphQLContext } from '../platform/graphql/context';
-import { decodeKeyCursor, encodeKeyCursor, pageComplexity, pageSize, toConnection } from '../platform/graphql/pagination';
+import { Cost } from '../platform/graphql/cost';
+import { decodeKeyCursor, encodeKeyCursor, pageSize, toConnection } from '../platform/graphql/pagination';
 import { parkPayoutAccount } from './park';
 import { parseParkUpsert } from './park-events';
 import { ParkQueries } from './park.queries';
@@ -35,7 +36,7 @@ export class ParkResolver {
   }
 
   @Authorized(Access.withinScopes)
-  @Query(() => ParkConnection, { description: 'Parks the caller may see (a dispatcher: its own), by id', complexity: pageComplexity })
+  @Query(() => ParkConnection, { description: 'Parks the caller may see (a dispatcher: its own), by id' })
   async parks(
     @Ctx() ctx: GraphQLContext,
     @Arg('filter', () => ParkFilter, { nullable: true }) filter?: ParkFilter,
@@ -71,6 +72,7 @@ export class ParkResolver {
     return Money.of(account?.balance ?? 0n, park.currency);
   }
 
+  @Cost({ maxItems: SHOWN_ACCOUNTS.length })
   @FieldResolver(() => [AccountBalance], { description: 'Its accounts: available (payout), held by CREATED payouts, and sent to the ERP' })
   async balances(@Root() park: ParkType, @Ctx() ctx: GraphQLContext): Promise<AccountBalance[]> {
     const loader = ctx.loaders.get(accountBalanceLoader);

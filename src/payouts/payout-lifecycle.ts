@@ -11,6 +11,9 @@ import { transferKey, type PayoutSteps, type TransitionInput } from './payout-st
 
 export type { TransitionInput };
 
+/** Batches up to this size use the prepared `payout_create_many`; larger ones are planned each time. */
+const PREPARED_BATCH_MAX = 16;
+
 export interface CreatePayoutInput {
   payee: Payee;
   amount: bigint;
@@ -143,8 +146,10 @@ export class PayoutLifecycle {
           now,
           this.steps.payoutEventsTopic,
         ],
-        // Prepared once per connection: planning these CTEs costs more than running them for a few rows.
-        { name: 'payout_create_many' },
+        // Prepared once per connection for a few rows, where planning these CTEs costs more than
+        // running them. Not for a batch: a prepared plan assumes a hundred rows per array, and joins
+        // the CTEs of hundreds row by row; planned with the arrays at hand, it hashes them.
+        inputs.length <= PREPARED_BATCH_MAX ? { name: 'payout_create_many' } : {},
       );
     } catch (error) {
       throw this.steps.ledger.translateError(error);

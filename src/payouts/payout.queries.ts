@@ -110,15 +110,21 @@ export class PayoutQueries {
     return row ?? null;
   }
 
-  /** Of these idempotency keys, those a payout was created under. */
-  async usedIdempotencyKeys(em: EntityManager, keys: readonly string[]): Promise<Set<string>> {
-    if (keys.length === 0) return new Set();
-    const rows = await queryBound<{ key: string }>(
+  /**
+   * Of these payees of one kind, those already paid: a payout that counts (any status but
+   * CANCELLED and REJECTED) created after `since`, or any payout under the payee's idempotency key.
+   */
+  async alreadyPaid(em: EntityManager, payeeKind: string, payees: readonly { id: string; key: string }[], since: Date): Promise<Set<string>> {
+    if (payees.length === 0) return new Set();
+    const rows = await queryBound<{ id: string }>(
       em,
-      'SELECT idempotency_key AS key FROM payout WHERE idempotency_key = ANY (?::text[])',
-      [textArray(keys)],
+      `SELECT k.id FROM unnest(?::text[], ?::text[]) AS k(id, key)
+        WHERE EXISTS (SELECT 1 FROM payout p WHERE p.payee_kind = ? AND p.payee_id = k.id
+                         AND p.status NOT IN ('CANCELLED', 'REJECTED') AND p.created_at > ?)
+           OR EXISTS (SELECT 1 FROM payout p WHERE p.idempotency_key = k.key)`,
+      [textArray(payees.map((payee) => payee.id)), textArray(payees.map((payee) => payee.key)), payeeKind, since],
     );
-    return new Set(rows.map((row) => row.key));
+    return new Set(rows.map((row) => row.id));
   }
 
   /**

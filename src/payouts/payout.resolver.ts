@@ -4,13 +4,17 @@ import { actorOf, assertCanSee } from '../access/principals';
 import { Access } from '../access/rules';
 import { NotFoundError } from '../platform/errors';
 import type { GraphQLContext } from '../platform/graphql/context';
-import { decodeCursor, encodeCursor, pageComplexity, pageSize, toConnection } from '../platform/graphql/pagination';
+import { Cost } from '../platform/graphql/cost';
+import { decodeCursor, encodeCursor, pageSize, toConnection } from '../platform/graphql/pagination';
 import { isUuid } from '../platform/ids';
 import { CashPaymentFactType } from './cash-payment-fact.type';
 import { Payout } from './entities';
 import { cashPaymentFactLoader, statusHistoryLoader } from './loaders';
 import { PayoutConnection, PayoutFilter, PayoutStatusChangeType, PayoutType } from './payout.types';
 import type { PayoutServices } from './services';
+
+/** The longest history a payout can have: CREATED, SENT, ACCEPTED, PAID, RETURNED (a repeated status adds none). */
+const MAX_STATUS_CHANGES = 5;
 
 @Resolver(() => PayoutType)
 export class PayoutResolver {
@@ -30,7 +34,6 @@ export class PayoutResolver {
   @Authorized(Access.withinScopes)
   @Query(() => PayoutConnection, {
     description: 'Payouts the caller may see, newest first',
-    complexity: pageComplexity,
   })
   async payouts(
     @Ctx() ctx: GraphQLContext,
@@ -66,6 +69,7 @@ export class PayoutResolver {
     return fact ? CashPaymentFactType.of(fact) : null;
   }
 
+  @Cost({ maxItems: MAX_STATUS_CHANGES })
   @FieldResolver(() => [PayoutStatusChangeType], { description: 'Every status the payout has had, oldest first' })
   async statusHistory(@Root() payout: PayoutType, @Ctx() ctx: GraphQLContext): Promise<PayoutStatusChangeType[]> {
     const changes = await ctx.loaders.get(statusHistoryLoader).load(payout.id);

@@ -71,6 +71,12 @@ const kernelSettingsSchema = z.object({
   OUTBOX_POLL_INTERVAL: setting.duration.default(100),
   GRAPHQL_MAX_DEPTH: setting.positiveInt.default(8),
   GRAPHQL_MAX_COST: setting.positiveInt.default(5000),
+  /** Aliased fields per operation (fragments counted where spread). */
+  GRAPHQL_MAX_ALIASES: setting.positiveInt.default(30),
+  /** Fields per operation (fragments counted where spread). */
+  GRAPHQL_MAX_FIELDS: setting.positiveInt.default(500),
+  /** Lexical tokens per document, counted while parsing: the cap on what is parsed and validated at all. */
+  GRAPHQL_MAX_TOKENS: setting.positiveInt.default(5000),
   ...processSurfaceSettings,
 });
 

@@ -10,13 +10,16 @@ import { DomainError } from './errors';
 import { registerExplorer } from './explorer';
 import type { GraphQLContext } from './graphql/context';
 import { formatError } from './graphql/errors';
-import { costLimit, depthLimit, knownOperationTypes, refuseNulCharacters } from './graphql/limits';
+import { knownOperationTypes, operationLabel, operationLimits, refuseUnstorableText } from './graphql/limits';
 import { RequestLoaders, type LoaderKey, type LoaderProvider } from './graphql/loaders';
 import type { Logger } from './logger';
 import type { KernelMetrics } from './metrics';
 
 export interface HttpServerOptions {
-  settings: Pick<KernelSettings, 'GRAPHQL_MAX_DEPTH' | 'GRAPHQL_MAX_COST'>;
+  settings: Pick<
+    KernelSettings,
+    'GRAPHQL_MAX_DEPTH' | 'GRAPHQL_MAX_COST' | 'GRAPHQL_MAX_ALIASES' | 'GRAPHQL_MAX_FIELDS' | 'GRAPHQL_MAX_TOKENS'
+  >;
   logger: Logger;
   metrics: KernelMetrics;
   orm: MikroORM;
@@ -46,19 +49,28 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     includeStacktraceInErrorResponses: false,
     // The process owns SIGTERM/SIGINT and stops everything in order; Apollo must not re-raise them.
     stopOnTerminationSignals: false,
-    validationRules: [depthLimit(settings.GRAPHQL_MAX_DEPTH), knownOperationTypes],
+    // A document's size is capped while it is parsed, before validation (some of whose rules grow
+    // with the square of the fields) and before the operation's own limits.
+    parseOptions: { maxTokens: settings.GRAPHQL_MAX_TOKENS },
+    validationRules: [knownOperationTypes],
     formatError: formatError(logger.child({ component: 'graphql' })),
     plugins: [
-      costLimit(settings.GRAPHQL_MAX_COST),
-      refuseNulCharacters(),
+      operationLimits({
+        maxDepth: settings.GRAPHQL_MAX_DEPTH,
+        maxAliases: settings.GRAPHQL_MAX_ALIASES,
+        maxFields: settings.GRAPHQL_MAX_FIELDS,
+        maxCost: settings.GRAPHQL_MAX_COST,
+      }),
+      refuseUnstorableText(),
       ApolloServerPluginLandingPageDisabled(),
       ApolloServerPluginCacheControlDisabled(), // no cache hints are used; it costs per field
       {
-        async requestDidStart({ request }) {
+        async requestDidStart() {
           const started = performance.now();
           return {
-            async willSendResponse() {
-              metrics.graphqlRequests.observe({ operation: request.operationName ?? 'anonymous' }, (performance.now() - started) / 1000);
+            // Labelled by what the server knows (the root field), never by the client's operationName.
+            async willSendResponse({ document, operation }) {
+              metrics.graphqlRequests.observe({ operation: operationLabel(document, operation) }, (performance.now() - started) / 1000);
             },
           };
         },

@@ -5,6 +5,9 @@ const MAX_MINOR = 9_223_372_036_854_775_807n;
 const MIN_MINOR = -MAX_MINOR - 1n;
 const ISO_CURRENCIES = new Set(Intl.supportedValuesOf('currency'));
 
+/** How many currencies there are: the most items a list with one entry per currency holds (for the query cost limit). */
+export const CURRENCY_COUNT = ISO_CURRENCIES.size;
+
 /**
  * Parses an amount in minor units: a string of digits with an optional leading `-`, or a JSON
  * number that is a safe integer. Fractions, exponents, floats and out-of-range values are refused.

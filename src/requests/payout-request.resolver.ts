@@ -3,7 +3,8 @@ import { actorOf, assertCanSee } from '../access/principals';
 import { Access } from '../access/rules';
 import { NotFoundError } from '../platform/errors';
 import type { GraphQLContext } from '../platform/graphql/context';
-import { pageComplexity, pageSize, toConnection } from '../platform/graphql/pagination';
+import { Cost } from '../platform/graphql/cost';
+import { pageSize, toConnection } from '../platform/graphql/pagination';
 import { payoutsOfRequestLoader } from '../payouts/loaders';
 import { PayoutType } from '../payouts/payout.types';
 import { PayoutRequestQueries } from './payout-request.queries';
@@ -23,6 +24,9 @@ async function visibleRequest(ctx: GraphQLContext, id: string) {
   assertCanSee(ctx.principal, { kind: 'CLIENT', id: row.client_id });
   return row;
 }
+
+/** A request makes one payout per currency the client holds money in: a handful in practice, this many for the cost limit. */
+const MAX_REQUEST_PAYOUTS = 20;
 
 @Resolver(() => PayoutRequestType)
 export class PayoutRequestResolver {
@@ -54,7 +58,6 @@ export class PayoutRequestResolver {
   @Authorized(Access.withinScopes)
   @Query(() => PayoutRequestConnection, {
     description: 'Payout requests the caller may see, newest first',
-    complexity: pageComplexity,
   })
   async payoutRequests(
     @Ctx() ctx: GraphQLContext,
@@ -81,6 +84,7 @@ export class PayoutRequestResolver {
     return PayoutRequestType.of(await this.services.requests.retry(ctx.em, id));
   }
 
+  @Cost({ maxItems: MAX_REQUEST_PAYOUTS })
   @FieldResolver(() => [PayoutType], { description: 'The payouts the request created, one per currency' })
   async payouts(@Root() request: PayoutRequestType, @Ctx() ctx: GraphQLContext): Promise<PayoutType[]> {
     return (await ctx.loaders.get(payoutsOfRequestLoader).load(request.id)).map(PayoutType.of);

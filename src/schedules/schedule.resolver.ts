@@ -3,14 +3,24 @@ import { checkReference } from '../access/payee';
 import { Access } from '../access/rules';
 import { InvalidInputError } from '../platform/errors';
 import type { GraphQLContext } from '../platform/graphql/context';
+import { Cost } from '../platform/graphql/cost';
 import { transactionalRetrying } from '../platform/retry';
 import { nextPending, parseCalendarRules, validateCron, validateDelayDays, type ScheduleRules } from './schedule-rules';
-import type { ScheduleService } from './schedule.service';
+import { calendarLoader, schedulesOfCalendarLoader } from './loaders';
+import { MAX_CALENDARS, MAX_PAYOUT_SCHEDULES, MAX_SCHEDULES_PER_CALENDAR, rulesOf, type ScheduleService } from './schedule.service';
 import { CalendarInput, CalendarType, PayoutScheduleInput, PayoutScheduleType, ScheduledFire } from './schedule.types';
 
 type ScheduleServices = { schedules: ScheduleService };
 
 const MAX_UPCOMING = 50;
+
+/** `upcoming(count)`: validated before the operation runs, as its cost is worked out. */
+function upcomingCount(count: unknown): number {
+  if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > MAX_UPCOMING) {
+    throw new InvalidInputError(`count must be between 1 and ${MAX_UPCOMING}`, { field: 'count' });
+  }
+  return count;
+}
 
 @Resolver(() => CalendarType)
 export class CalendarResolver {
@@ -24,6 +34,7 @@ export class CalendarResolver {
   }
 
   @Authorized(Access.anyRole)
+  @Cost({ maxItems: MAX_CALENDARS })
   @Query(() => [CalendarType])
   async calendars(@Ctx() ctx: GraphQLContext): Promise<CalendarType[]> {
     return (await this.services.schedules.calendars(ctx.em)).map(CalendarType.of);
@@ -40,9 +51,10 @@ export class CalendarResolver {
     return CalendarType.of(row);
   }
 
+  @Cost({ maxItems: MAX_SCHEDULES_PER_CALENDAR })
   @FieldResolver(() => [PayoutScheduleType], { description: 'The schedules that use this calendar' })
   async schedules(@Root() calendar: CalendarType, @Ctx() ctx: GraphQLContext): Promise<PayoutScheduleType[]> {
-    return (await this.services.schedules.schedules(ctx.em, calendar.id)).map(PayoutScheduleType.of);
+    return (await ctx.loaders.get(schedulesOfCalendarLoader).load(calendar.id)).map(PayoutScheduleType.of);
   }
 }
 
@@ -58,6 +70,7 @@ export class PayoutScheduleResolver {
   }
 
   @Authorized(Access.anyRole)
+  @Cost({ maxItems: MAX_PAYOUT_SCHEDULES })
   @Query(() => [PayoutScheduleType])
   async payoutSchedules(
     @Ctx() ctx: GraphQLContext,
@@ -85,20 +98,19 @@ export class PayoutScheduleResolver {
 
   @FieldResolver(() => CalendarType)
   async calendar(@Root() schedule: PayoutScheduleType, @Ctx() ctx: GraphQLContext): Promise<CalendarType> {
-    return CalendarType.of((await this.services.schedules.calendar(ctx.em, schedule.calendarId))!);
+    return CalendarType.of((await ctx.loaders.get(calendarLoader).load(schedule.calendarId))!);
   }
 
+  @Cost({ items: (args) => upcomingCount(args.count) })
   @FieldResolver(() => [ScheduledFire], { description: 'The next cut-offs after now and when each fires: the runs of a shop that joins the schedule now. A shop on it already may also have a run due for an earlier cut-off whose delay has not passed (see Shop.nextFireAt)' })
   async upcoming(
     @Root() schedule: PayoutScheduleType,
     @Ctx() ctx: GraphQLContext,
     @Arg('count', () => Int, { defaultValue: 3 }) count: number,
   ): Promise<ScheduledFire[]> {
-    if (!Number.isInteger(count) || count < 1 || count > MAX_UPCOMING) {
-      throw new InvalidInputError(`count must be between 1 and ${MAX_UPCOMING}`, { field: 'count' });
-    }
-    const rules = (await this.services.schedules.rulesFor(ctx.em, schedule.id))!;
-    return upcomingFires(rules, new Date(), count).map((fire) => Object.assign(new ScheduledFire(), fire));
+    const calendar = (await ctx.loaders.get(calendarLoader).load(schedule.calendarId))!;
+    const rules = rulesOf(schedule, calendar);
+    return upcomingFires(rules, new Date(), upcomingCount(count)).map((fire) => Object.assign(new ScheduledFire(), fire));
   }
 }
 

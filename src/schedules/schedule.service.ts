@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { NotFoundError } from '../platform/errors';
+import { ConflictError, NotFoundError } from '../platform/errors';
 import { withDates } from '../platform/rows';
 import { plainArray } from '../platform/sql-arrays';
 import type { ScheduleRules } from './schedule-rules';
@@ -45,6 +45,14 @@ export interface ScheduleInput {
 /** Called in the same transaction when schedules' rules change, so their shops are re-booked. */
 export type RulesChanged = (em: EntityManager, scheduleIds: string[]) => Promise<void>;
 
+/**
+ * The most calendars and payout schedules there may be. GraphQL answers them in unpaged lists, whose
+ * cost is worked out from these bounds before a query runs; so they are kept here, not guessed.
+ */
+export const MAX_CALENDARS = 30;
+export const MAX_PAYOUT_SCHEDULES = 200;
+export const MAX_SCHEDULES_PER_CALENDAR = 50;
+
 const CALENDAR_COLUMNS = `id, timezone, holidays::text[] AS holidays, weekend_days::int[] AS weekend_days, description, created_at, updated_at`;
 
 /**
@@ -59,6 +67,7 @@ export class ScheduleService {
   }
 
   async upsertCalendar(em: EntityManager, input: CalendarInput): Promise<CalendarRow> {
+    await refuseBeyond(em, 'calendar', input.id, MAX_CALENDARS, 'calendars');
     const [row] = await em.execute<CalendarRow[]>(
       `INSERT INTO calendar (id, timezone, holidays, weekend_days, description)
        VALUES (?, ?, ?::date[], ?::smallint[], ?)
@@ -75,6 +84,11 @@ export class ScheduleService {
   async upsertSchedule(em: EntityManager, input: ScheduleInput): Promise<ScheduleRow> {
     const calendar = await this.calendar(em, input.calendarId);
     if (!calendar) throw new NotFoundError(`Calendar ${input.calendarId} not found`, { field: 'calendarId' });
+    await refuseBeyond(em, 'payout_schedule', input.id, MAX_PAYOUT_SCHEDULES, 'payout schedules');
+    await refuseBeyond(em, 'payout_schedule', input.id, MAX_SCHEDULES_PER_CALENDAR, 'payout schedules on a calendar', {
+      sql: 'calendar_id = ?',
+      params: [input.calendarId],
+    });
     const [row] = await em.execute<ScheduleRow[]>(
       `INSERT INTO payout_schedule (id, cron, calendar_id, delay_days, description) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET cron = EXCLUDED.cron, calendar_id = EXCLUDED.calendar_id,
@@ -106,6 +120,17 @@ export class ScheduleService {
     return rows.map(normalizeSchedule);
   }
 
+  async calendarsById(em: EntityManager, ids: readonly string[]): Promise<CalendarRow[]> {
+    const rows = await em.execute<CalendarRow[]>(`SELECT ${CALENDAR_COLUMNS} FROM calendar WHERE id IN (?)`, [[...ids]]);
+    return rows.map(normalizeCalendar);
+  }
+
+  /** The schedules of all these calendars at once, by id. */
+  async schedulesOfCalendars(em: EntityManager, calendarIds: readonly string[]): Promise<ScheduleRow[]> {
+    const rows = await em.execute<ScheduleRow[]>('SELECT * FROM payout_schedule WHERE calendar_id IN (?) ORDER BY id', [[...calendarIds]]);
+    return rows.map(normalizeSchedule);
+  }
+
   async schedules(em: EntityManager, calendarId?: string | null): Promise<ScheduleRow[]> {
     const rows = calendarId
       ? await em.execute<ScheduleRow[]>('SELECT * FROM payout_schedule WHERE calendar_id = ? ORDER BY id', [calendarId])
@@ -127,6 +152,36 @@ export class ScheduleService {
       calendar: { timezone: row.timezone, holidays: row.holidays.map(String), weekendDays: row.weekend_days.map(Number) },
     };
   }
+}
+
+/**
+ * Refuses a row that would take `table` (or the part of it `where` names) beyond `max` rows; replacing
+ * a row that is counted already is always allowed. Concurrent upserts take turns on a transaction
+ * lock, so two cannot both take the last place.
+ */
+async function refuseBeyond(
+  em: EntityManager,
+  table: 'calendar' | 'payout_schedule',
+  id: string,
+  max: number,
+  what: string,
+  where: { sql: string; params: unknown[] } = { sql: 'true', params: [] },
+): Promise<void> {
+  await em.execute(`SELECT pg_advisory_xact_lock(hashtext('${table}: row limits'))`);
+  const [row] = await em.execute<{ counted: boolean; total: string }[]>(
+    `SELECT EXISTS (SELECT 1 FROM ${table} WHERE id = ? AND ${where.sql}) AS counted, (SELECT count(*) FROM ${table} WHERE ${where.sql}) AS total`,
+    [id, ...where.params, ...where.params],
+  );
+  if (!row!.counted && Number(row!.total) >= max) throw new ConflictError(`There may be at most ${max} ${what}`, { max });
+}
+
+/** A schedule's firing rules, from its row and its calendar's. */
+export function rulesOf(schedule: { cron: string; delayDays: number }, calendar: CalendarRow): ScheduleRules {
+  return {
+    cron: schedule.cron,
+    delayDays: schedule.delayDays,
+    calendar: { timezone: calendar.timezone, holidays: calendar.holidays, weekendDays: calendar.weekend_days },
+  };
 }
 
 function normalizeCalendar(row: CalendarRow): CalendarRow {

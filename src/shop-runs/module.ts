@@ -4,6 +4,7 @@ import { payoutsModule } from '../payouts/module';
 import { defineModule } from '../platform/modules';
 import { schedulesModule } from '../schedules/module';
 import { shopsModule } from '../shops/module';
+import { runLoaders } from './loaders';
 import { ShopPayoutRunResolver, ShopRunsResolver } from './run.resolver';
 import { ShopPayoutRunner } from './shop-payout-run';
 import { shopPayout } from './shop__payout';
@@ -43,5 +44,6 @@ export const shopRunsModule = defineModule({
     return { runner };
   },
   resolvers: [ShopRunsResolver, ShopPayoutRunResolver],
+  loaders: () => runLoaders(),
   tasks: ({ services }) => ({ shop__payout: shopPayout(services.runner) }),
 });

@@ -1,18 +1,15 @@
 import { Arg, Ctx, FieldResolver, Int, Resolver, Root } from 'type-graphql';
 import { payoutLoader } from '../payouts/loaders';
 import { PayoutType } from '../payouts/payout.types';
-import { InvalidInputError } from '../platform/errors';
 import type { GraphQLContext } from '../platform/graphql/context';
-import { decodeKeyCursor, encodeKeyCursor, pageComplexity, pageSize, toConnection } from '../platform/graphql/pagination';
+import { cursorTime, decodeKeyCursor, encodeKeyCursor, pageSize, toConnection } from '../platform/graphql/pagination';
 import { ShopType } from '../shops/shop.types';
-import { RunQueries } from './run.queries';
+import { runCountLoader, runPageLoader } from './loaders';
 import { ShopPayoutRunConnection, ShopPayoutRunType } from './run.types';
-
-const queries = new RunQueries();
 
 @Resolver(() => ShopType)
 export class ShopRunsResolver {
-  @FieldResolver(() => ShopPayoutRunConnection, { description: 'The shop’s scheduled runs, latest cut-off first', complexity: pageComplexity })
+  @FieldResolver(() => ShopPayoutRunConnection, { description: 'The shop’s scheduled runs, latest cut-off first' })
   async runs(
     @Root() shop: ShopType,
     @Ctx() ctx: GraphQLContext,
@@ -20,14 +17,14 @@ export class ShopRunsResolver {
     @Arg('after', () => String, { nullable: true }) after?: string,
   ): Promise<ShopPayoutRunConnection> {
     const size = pageSize(first);
-    const afterCutoff = after ? new Date(decodeKeyCursor(after, 1)[0]!) : null;
-    if (afterCutoff && Number.isNaN(afterCutoff.getTime())) throw new InvalidInputError('after is not a cursor this API returned', { field: 'after' });
-    const page = await queries.runs(ctx.em, shop, size, afterCutoff);
+    const afterCutoff = after ? cursorTime(decodeKeyCursor(after, 1)[0]!) : null;
+    const key = { partyId: shop.partyId, shopId: shop.shopId };
+    const page = await ctx.loaders.get(runPageLoader).load({ shop: key, size, afterCutoff });
     const connection = toConnection(page, {
       cursorOf: (row) => encodeKeyCursor([new Date(row.cutoff).toISOString()]),
       nodeOf: ShopPayoutRunType.of,
       after,
-      countQuery: () => queries.countRuns(ctx.em, shop),
+      countQuery: () => ctx.loaders.get(runCountLoader).load(key),
     });
     return Object.assign(new ShopPayoutRunConnection(), connection);
   }

@@ -4,7 +4,7 @@ import { Access } from '../access/rules';
 import { accountBalanceLoader } from '../ledger/loaders';
 import { Money } from '../platform/graphql/common-types';
 import type { GraphQLContext } from '../platform/graphql/context';
-import { decodeKeyCursor, encodeKeyCursor, pageComplexity, pageSize, toConnection } from '../platform/graphql/pagination';
+import { decodeKeyCursor, encodeKeyCursor, pageSize, toConnection } from '../platform/graphql/pagination';
 import { scheduleLoader } from '../schedules/loaders';
 import { PayoutScheduleType } from '../schedules/schedule.types';
 import { shopPayoutAccount } from './shop';
@@ -33,7 +33,7 @@ export class ShopResolver {
   }
 
   @Authorized(Access.withinScopes)
-  @Query(() => ShopConnection, { description: 'Shops the caller may see, by party and shop id', complexity: pageComplexity })
+  @Query(() => ShopConnection, { description: 'Shops the caller may see, by party and shop id' })
   async shops(
     @Ctx() ctx: GraphQLContext,
     @Arg('filter', () => ShopFilter, { nullable: true }) filter?: ShopFilter,

@@ -6,8 +6,9 @@ import { payoutLoader } from '../payouts/loaders';
 import { PayoutType } from '../payouts/payout.types';
 import { InvalidInputError } from '../platform/errors';
 import { Money } from '../platform/graphql/common-types';
+import { Cost } from '../platform/graphql/cost';
 import type { GraphQLContext } from '../platform/graphql/context';
-import { decodeKeyCursor, encodeKeyCursor, pageComplexity, pageSize, toConnection } from '../platform/graphql/pagination';
+import { decodeKeyCursor, encodeKeyCursor, pageSize, toConnection } from '../platform/graphql/pagination';
 import { parseCurrency, parseMinor } from '../platform/money';
 import { transactionalRetrying } from '../platform/retry';
 import { validateTimezone } from '../schedules/schedule-rules';
@@ -74,7 +75,6 @@ export class SignalqResolver {
   @Authorized(Access.withinScopes)
   @Query(() => SignalqPaymentConnection, {
     description: 'Camera payment lines the caller may see (a dispatcher: its parks’), latest period first',
-    complexity: pageComplexity,
   })
   async signalqPayments(
     @Ctx() ctx: GraphQLContext,
@@ -169,6 +169,7 @@ export class ParkSignalqFieldsResolver {
     return row ? SignalqConfigType.of(row) : null;
   }
 
+  @Cost({ maxItems: SHOWN_PERIODS })
   @FieldResolver(() => [SignalqPeriodType], { description: `The park’s latest ${SHOWN_PERIODS} billed camera periods, newest first` })
   async signalqPeriods(@Root() park: ParkType, @Ctx() ctx: GraphQLContext): Promise<SignalqPeriodType[]> {
     const rows = await ctx.loaders.get(signalqPeriodsLoader).load(park.id);

@@ -1,5 +1,7 @@
 import { Field, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { Money } from '../platform/graphql/common-types';
+import { Cost } from '../platform/graphql/cost';
+import { CURRENCY_COUNT } from '../platform/money';
 import { ConnectionType } from '../platform/graphql/connection-type';
 import { enumOf } from '../platform/graphql/enums';
 import type { SignalqConfigRow } from './config';
@@ -189,6 +191,7 @@ export class SignalqRunResultType {
   @Field(() => Int, { description: 'Lines whose payment failed in this run (kept with their error, tried again)' })
   linesFailed!: number;
 
+  @Cost({ maxItems: CURRENCY_COUNT })
   @Field(() => [Money], { description: 'Money paid, per currency' })
   totals!: Money[];
 

@@ -1,5 +1,6 @@
 import { Field, Int, ObjectType, type ClassType } from 'type-graphql';
 import { PageInfo } from './common-types';
+import { Cost, QUERY_COST } from './cost';
 
 /**
  * The Relay connection of a node type: `edges`, `nodes`, `pageInfo`, and `totalCount`, which runs
@@ -30,6 +31,8 @@ export function ConnectionType<TNode extends object>(node: ClassType<TNode>, edg
     /** Set from `toConnection`: counting costs a query, so it runs only when `totalCount` is asked. */
     countQuery!: () => Promise<number>;
 
+    /** A count query over everything matching: dearer than a field, whatever the page size (even 0). */
+    @Cost({ cost: QUERY_COST })
     @Field(() => Int, { description: 'Everything matching, over all pages' })
     totalCount(): Promise<number> {
       return this.countQuery();

@@ -24,9 +24,17 @@ export interface SqlWhere {
   params: unknown[];
 }
 
-/** Query cost of a paged field: its children's cost once per row asked for. */
-export const pageComplexity = ({ args, childComplexity }: { args: { first?: number | null }; childComplexity: number }) =>
-  1 + childComplexity * pageSize(args.first);
+/** The instants a cursor may carry: what `toISOString` writes for years 0001–9999, which PostgreSQL reads back (it has no year 0). */
+const CURSOR_TIME = /^(?!0000)\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+
+/** A time inside a cursor, or BAD_USER_INPUT: a date PostgreSQL cannot take (year 99999) is the caller's error, not ours. */
+export function cursorTime(text: string): Date {
+  const at = new Date(text);
+  if (!CURSOR_TIME.test(text) || Number.isNaN(at.getTime()) || at.toISOString() !== text) {
+    throw new InvalidInputError('after is not a cursor this API returned', { field: 'after' });
+  }
+  return at;
+}
 
 /** Opaque keyset cursor over (time, id), newest first. */
 export function encodeCursor(at: Date, id: string): string {
@@ -36,12 +44,9 @@ export function encodeCursor(at: Date, id: string): string {
 export function decodeCursor(cursor: string): { at: Date; id: string } {
   const text = Buffer.from(cursor, 'base64url').toString('utf8');
   const bar = text.indexOf('|');
-  const at = new Date(text.slice(0, bar));
   const id = text.slice(bar + 1);
-  if (bar < 0 || Number.isNaN(at.getTime()) || !isUuid(id)) {
-    throw new InvalidInputError('after is not a cursor this API returned', { field: 'after' });
-  }
-  return { at, id };
+  if (bar < 0 || !isUuid(id)) throw new InvalidInputError('after is not a cursor this API returned', { field: 'after' });
+  return { at: cursorTime(text.slice(0, bar)), id };
 }
 
 /** Opaque cursor over any sort key (e.g. a shop's party and shop ids), in the order given. */

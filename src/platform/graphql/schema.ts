@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import type { GraphQLSchema } from 'graphql';
 import { buildSchema, getMetadataStorage, type ClassType, type ContainerType } from 'type-graphql';
 import { authChecker, type AccessRule } from '../auth';
+import { undeclaredLists } from './cost';
 
 export interface SchemaOptions {
   /** Every resolver class the modules bring. */
@@ -27,6 +28,12 @@ export async function buildGraphqlSchema(options: SchemaOptions): Promise<GraphQ
   const undeclared = undeclaredOperations(options.resolvers);
   if (undeclared.length > 0) {
     throw new Error(`GraphQL operations without an access declaration (@Authorized): ${undeclared.join(', ')}`);
+  }
+  const unsized = undeclaredLists(schema);
+  if (unsized.length > 0) {
+    throw new Error(
+      `GraphQL lists of objects without a declared size (@Cost({ maxItems }) or @Cost({ items }), or a paged field's nodes/edges): ${unsized.join(', ')}`,
+    );
   }
   return schema;
 }

@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { DomainError, InvalidInputError } from '../errors';
+import { mayHoldUnstorableEscapes, unstorableIn } from '../text';
 
 /** One inbound message, wherever it came from: a Kafka topic, an ingest file or a dead-letter retry. */
 export interface InboundMessage {
@@ -52,20 +53,13 @@ export function parseEnvelope(value: string): { eventId: string; json: Record<st
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw new InvalidInputError('Message must be a JSON object');
   }
-  // JSON text can only carry a NUL escaped, so without the escape there is nothing to look for.
-  if (value.includes('\\u0000') && containsNul(json)) throw new InvalidInputError('Message contains a NUL character, which no text column can store');
+  if (mayHoldUnstorableEscapes(value)) {
+    const reason = unstorableIn(json);
+    if (reason) throw new InvalidInputError(`Message refused: ${reason}`);
+  }
   const eventId = (json as Record<string, unknown>).eventId;
   if (typeof eventId !== 'string' || eventId.length === 0 || eventId.length > 200) {
     throw new InvalidInputError('eventId must be a non-empty string of at most 200 characters');
   }
   return { eventId, json: json as Record<string, unknown> };
-}
-
-function containsNul(value: unknown): boolean {
-  if (typeof value === 'string') return value.includes('\u0000');
-  if (Array.isArray(value)) return value.some(containsNul);
-  if (typeof value === 'object' && value !== null) {
-    return Object.entries(value).some(([key, item]) => key.includes('\u0000') || containsNul(item));
-  }
-  return false;
 }
