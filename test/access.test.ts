@@ -11,6 +11,7 @@ import { DomainError } from '../src/platform/errors';
 import { accessTable, buildGraphqlSchema } from '../src/platform/graphql/schema';
 import { payoutsModule } from '../src/payouts/module';
 import { shopsModule } from '../src/shops/module';
+import { signalqModule } from '../src/signalq/module';
 import { TEST_JWT_SECRET, startTestServer, tokenFor, type TestServer } from './helpers/app';
 import { errorCodes, graphql } from './helpers/graphql';
 import { asMessages, party } from './helpers/shops';
@@ -233,6 +234,21 @@ describe('every operation, for every role and for no token (a real server)', () 
       );
       expect(upserted.errors).toBeUndefined();
     }
+    // Camera billing of both parks: a config each and one period's lines (later periods are left for the admin's run).
+    for (const park of ['acl-park', 'acl-park-other']) {
+      await app.orm.em.fork().transactional((em) =>
+        app.use(signalqModule).configs.upsert(
+          em,
+          { parkId: park, currency: 'RUB', dailyRate: 100n, minActiveMinutes: 60, periodDays: 7, periodStart: '2026-11-01', timezone: 'UTC', enabled: false, reason: null },
+          'test',
+          new Date('2026-11-01T00:00:00Z'),
+        ),
+      );
+      const event = { eventId: `acl-sq-${park}`, occurredAt: '2026-11-01T00:00:00Z', parkId: park, deviceId: 'cam-1', status: 'ONLINE' };
+      const topic = app.settingsOf(signalqModule).TOPIC_SIGNALQ_DEVICE_STATUS;
+      await app.inbound.processBatch([{ topic, partition: 0, offset: park, key: park, value: JSON.stringify(event) }], 'KAFKA');
+    }
+    await app.use(signalqModule).billing.run({ asOf: new Date('2026-11-09T00:00:00Z') });
     const request = await graphql(server.url, 'mutation { requestPayout(input: { clientId: "acl-other", idempotencyKey: "acl-1" }) { id } }', {}, tokens.service);
     fixtures.otherRequest = (request.data as { requestPayout: { id: string } }).requestPayout.id;
     // Two dead letters: one for the admin to retry, one to discard.
@@ -277,6 +293,15 @@ describe('every operation, for every role and for no token (a real server)', () 
     'Query.payouts': { document: '{ payouts { totalCount nodes { id } } }', expect: { ...scopedList, driver: 'empty' } },
     'Query.shop': { document: '{ shop(partyId: "acl-party", shopId: "acl-shop") { shopId } }', expect: { ...othersThing, dispatcher: 'ok' } },
     'Query.shops': { document: '{ shops { totalCount nodes { shopId } } }', expect: scopedList },
+    'Query.signalqConfig': { document: '{ signalqConfig(parkId: "acl-park-other") { parkId } }', expect: othersThing },
+    'Query.signalqPayments': { document: '{ signalqPayments { totalCount nodes { parkId } } }', expect: scopedList },
+    'Mutation.runSignalqBilling': { document: 'mutation { runSignalqBilling(parkId: "acl-park-other") { linesRecorded } }', expect: adminOnly },
+    'Mutation.upsertSignalqConfig': {
+      document:
+        'mutation { upsertSignalqConfig(input: { parkId: "acl-park-other", currency: "RUB", dailyRate: "100", minActiveMinutes: 60, ' +
+        'periodDays: 7, periodStart: "2026-11-01", timezone: "UTC", enabled: false, reason: "access test" }) { parkId } }',
+      expect: adminOnly,
+    },
     'Mutation.cancelPayout': {
       document: 'mutation($id: ID!) { cancelPayout(id: $id) { status } }',
       variables: (who) => ({ id: fixtures.otherPayouts[who] }),
