@@ -1,15 +1,17 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { ledgerModule } from '../ledger/module';
+import { parksModule } from '../parks/module';
 import { payoutsModule } from '../payouts/module';
 import { defineModule } from '../platform/modules';
 import { SignalqBilling } from './billing';
 import { SignalqConfigs } from './config';
-import { DeviceStatusHistory, parseDeviceStatus, type DeviceStatusEvent } from './device-status';
+import { DeviceStatusHistory } from './device-status';
+import { deviceStatusHandler } from './device-status.inbound';
+import { signalqLoaders } from './loaders';
 import { SignalqPayments } from './payments';
 import { signalqSettings } from './settings';
 import { signalqBillingTask } from './signalq__billing';
-import { ParkSignalqFieldsResolver, SignalqPaymentFieldsResolver, SignalqResolver, signalqLoaders } from './signalq.resolver';
-import { parksModule } from '../parks/module';
+import { ParkSignalqFieldsResolver, SignalqPaymentFieldsResolver, SignalqResolver } from './signalq.resolver';
 
 export interface SignalqServices {
   history: DeviceStatusHistory;
@@ -76,14 +78,7 @@ export const signalqModule = defineModule({
   },
   resolvers: [SignalqResolver, SignalqPaymentFieldsResolver, ParkSignalqFieldsResolver],
   loaders: ({ services }) => signalqLoaders(services.configs),
-  inbound: ({ services, settings }) => [
-    {
-      topic: settings.TOPIC_SIGNALQ_DEVICE_STATUS,
-      parse: (json: Record<string, unknown>, eventId: string) => parseDeviceStatus(eventId, json),
-      apply: (em, event: DeviceStatusEvent) => services.history.record(em, [event]),
-      applyBatch: (em, events: DeviceStatusEvent[]) => services.history.record(em, events),
-    },
-  ],
+  inbound: ({ services, settings }) => [deviceStatusHandler(settings.TOPIC_SIGNALQ_DEVICE_STATUS, services.history)],
   tasks: ({ services }) => ({ signalq__billing: signalqBillingTask(services.billing) }),
   cron: ({ settings }) => [
     {

@@ -3,6 +3,7 @@ import { checkReference } from '../access/payee';
 import { actorOf } from '../access/principals';
 import { Access } from '../access/rules';
 import { payoutLoader } from '../payouts/loaders';
+import { ParkType } from '../parks/park.types';
 import { PayoutType } from '../payouts/payout.types';
 import { InvalidInputError } from '../platform/errors';
 import { Money } from '../platform/graphql/common-types';
@@ -14,7 +15,9 @@ import { transactionalRetrying } from '../platform/retry';
 import { validateTimezone } from '../schedules/schedule-rules';
 import type { SignalqBilling } from './billing';
 import type { SignalqConfigs } from './config';
+import { signalqConfigLoader, signalqPeriodsLoader } from './loaders';
 import { SignalqPayments } from './payments';
+import { SHOWN_PERIODS } from './periods';
 import {
   SignalqConfigInput,
   SignalqConfigType,
@@ -24,10 +27,6 @@ import {
   SignalqPeriodType,
   SignalqRunResultType,
 } from './signalq.types';
-import { ParkType } from '../parks/park.types';
-import { loaderKey, provideLoader, type LoaderProvider } from '../platform/graphql/loaders';
-import { latestPeriods, SHOWN_PERIODS, type SignalqPeriodRow } from './periods';
-import type { SignalqConfigRow } from './config';
 
 export interface SignalqResolverServices {
   configs: SignalqConfigs;
@@ -141,23 +140,6 @@ function localDate(value: string, field: string): string {
   const date = match ? new Date(Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3]))) : null;
   if (!date || date.toISOString().slice(0, 10) !== value) throw new InvalidInputError(`${field} must be a date, YYYY-MM-DD`, { field });
   return value;
-}
-
-/** A park's config (latest version) and latest periods, batched per request. */
-export const signalqConfigLoader = loaderKey<string, SignalqConfigRow | null>('signalq.config');
-export const signalqPeriodsLoader = loaderKey<string, SignalqPeriodRow[]>('signalq.periods');
-
-export function signalqLoaders(configs: SignalqConfigs): LoaderProvider[] {
-  return [
-    provideLoader(signalqConfigLoader, (em) => async (parkIds) => {
-      const latest = await configs.latestOf(em, parkIds);
-      return parkIds.map((id) => latest.get(id) ?? null);
-    }),
-    provideLoader(signalqPeriodsLoader, (em) => async (parkIds) => {
-      const periods = await latestPeriods(em, parkIds);
-      return parkIds.map((id) => periods.get(id) ?? []);
-    }),
-  ];
 }
 
 /** What a park's page shows of its camera billing: the config and the latest periods. */
