@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { benchAudit } from './audit';
 import { benchFleetInstant, benchFleetPeriodic } from './fleet';
 import { benchGraphql } from './graphql-load';
 import { benchGraphqlLimits } from './graphql-limits';
@@ -28,11 +29,11 @@ async function withBroker<T>(work: (brokers: string) => Promise<T>): Promise<T> 
 }
 
 /**
- * `npm run bench [-- payouts|graphql|graphql-limits|requests|shops|mass-run|fleet|signalq|startup ...]`: measures the service
+ * `npm run bench [-- payouts|graphql|graphql-limits|requests|shops|mass-run|fleet|signalq|audit|startup ...]`: measures the service
  * against the foundation, shop (issue 3) and payout-request issues' targets, prints a table and
  * records it in bench/results/. Sizes can be changed through BENCH_* variables (see bench/README.md).
  */
-const BENCHMARKS = ['payouts', 'graphql', 'graphql-limits', 'requests', 'shops', 'mass-run', 'fleet', 'signalq', 'startup'] as const;
+const BENCHMARKS = ['payouts', 'graphql', 'graphql-limits', 'requests', 'shops', 'mass-run', 'fleet', 'signalq', 'audit', 'startup'] as const;
 type BenchmarkName = (typeof BENCHMARKS)[number];
 
 function chosenBenchmarks(args: string[]): BenchmarkName[] {
@@ -207,6 +208,19 @@ async function main(): Promise<void> {
               timeoutS: intFromEnv('BENCH_INGEST_TIMEOUT', 600),
             }),
           ),
+        ),
+      );
+    }
+    if (chosen.includes('audit')) {
+      await onOwnDatabase('audit', (url) =>
+        attempt('audit', () =>
+          benchAudit(url, {
+            connections: intFromEnv('BENCH_AUDIT_CONNECTIONS', 16),
+            durationS: intFromEnv('BENCH_AUDIT_SLICE', 3),
+            warmupS: intFromEnv('BENCH_WARMUP_SECONDS', 3),
+            rounds: intFromEnv('BENCH_AUDIT_ROUNDS', 10),
+            payees: intFromEnv('BENCH_AUDIT_PAYEES', 200),
+          }),
         ),
       );
     }

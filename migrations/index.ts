@@ -6,6 +6,7 @@ import { Migration20261128000000_send_each } from './Migration20261128000000_sen
 import { Migration20261203000000_ledger_owner_known } from './Migration20261203000000_ledger_owner_known';
 import { Migration20261210000000_dead_letter_discard } from './Migration20261210000000_dead_letter_discard';
 import { Migration20261211000000_parks_fleet_payouts } from './Migration20261211000000_parks_fleet_payouts';
+import { Migration20261212100000_audit_log } from './Migration20261212100000_audit_log';
 import { Migration20261215000000_signalq } from './Migration20261215000000_signalq';
 
 /** Every migration in order. Listed explicitly so the same code runs from TypeScript and from the build. */
@@ -18,5 +19,6 @@ export const migrationsList = [
   { name: 'Migration20261203000000_ledger_owner_known', class: Migration20261203000000_ledger_owner_known },
   { name: 'Migration20261210000000_dead_letter_discard', class: Migration20261210000000_dead_letter_discard },
   { name: 'Migration20261211000000_parks_fleet_payouts', class: Migration20261211000000_parks_fleet_payouts },
+  { name: 'Migration20261212100000_audit_log', class: Migration20261212100000_audit_log },
   { name: 'Migration20261215000000_signalq', class: Migration20261215000000_signalq },
 ];

@@ -37,6 +37,27 @@ ALTER TABLE ONLY public.accrual ADD CONSTRAINT accrual_payee_reference_key UNIQU
 ALTER TABLE ONLY public.accrual ADD CONSTRAINT accrual_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.accrual ADD CONSTRAINT accrual_transfer_id_fkey FOREIGN KEY (transfer_id) REFERENCES public.ledger_transfer(id);
 
+CREATE TABLE public.audit_entry (
+  id uuid NOT NULL DEFAULT gen_random_uuid(),
+  at timestamp with time zone NOT NULL DEFAULT now(),
+  subject text NOT NULL,
+  role text NOT NULL,
+  operation text NOT NULL,
+  arguments jsonb NOT NULL,
+  targets text[] NOT NULL DEFAULT '{}'::text[],
+  outcome text NOT NULL,
+  request_id text NOT NULL,
+  client_address text,
+  user_agent text
+) PARTITION BY RANGE (at);
+ALTER TABLE ONLY public.audit_entry ADD CONSTRAINT audit_entry_pkey PRIMARY KEY (at, id);
+CREATE INDEX audit_entry_operation_idx ON ONLY public.audit_entry USING btree (operation, at);
+CREATE INDEX audit_entry_outcome_idx ON ONLY public.audit_entry USING btree (outcome, at);
+CREATE INDEX audit_entry_subject_idx ON ONLY public.audit_entry USING btree (subject, at);
+CREATE INDEX audit_entry_targets_idx ON ONLY public.audit_entry USING gin (targets);
+CREATE TRIGGER audit_entry_append_only BEFORE DELETE OR UPDATE ON public.audit_entry FOR EACH ROW EXECUTE FUNCTION public.audit_entry_refuse_change();
+CREATE TRIGGER audit_entry_no_truncate BEFORE TRUNCATE ON public.audit_entry FOR EACH STATEMENT EXECUTE FUNCTION public.audit_entry_refuse_change();
+
 CREATE TABLE public.calendar (
   id text NOT NULL,
   timezone text NOT NULL,
@@ -435,6 +456,39 @@ ALTER TABLE ONLY public.signalq_period ADD CONSTRAINT signalq_period_config_vers
 ALTER TABLE ONLY public.signalq_period ADD CONSTRAINT signalq_period_pkey PRIMARY KEY (park_id, period_start);
 
 -- Functions and procedures
+
+CREATE OR REPLACE FUNCTION public.audit_entry_ensure_partitions(months_ahead integer)
+ RETURNS SETOF text
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  month date;
+  name text;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtext('audit_entry_ensure_partitions'));
+  FOR i IN 0..months_ahead LOOP
+    month := (date_trunc('month', now() AT TIME ZONE 'UTC') + make_interval(months => i))::date;
+    name := format('audit_entry_%s', to_char(month, 'YYYY_MM'));
+    CONTINUE WHEN to_regclass(name) IS NOT NULL;
+    CONTINUE WHEN EXISTS (SELECT 1 FROM audit_entry_default
+                           WHERE at >= month::timestamp AT TIME ZONE 'UTC'
+                             AND at < (month + interval '1 month')::timestamp AT TIME ZONE 'UTC');
+    EXECUTE format('CREATE TABLE %I PARTITION OF audit_entry FOR VALUES FROM (%L) TO (%L)', name,
+                   month::timestamp AT TIME ZONE 'UTC', (month + interval '1 month')::timestamp AT TIME ZONE 'UTC');
+    EXECUTE format('CREATE TRIGGER audit_entry_no_truncate BEFORE TRUNCATE ON %I
+                      FOR EACH STATEMENT EXECUTE FUNCTION audit_entry_refuse_change()', name);
+    RETURN NEXT name;
+  END LOOP;
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.audit_entry_refuse_change()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  RAISE EXCEPTION 'the audit log is append-only: % on % is refused', TG_OP, TG_TABLE_NAME
+    USING ERRCODE = 'insufficient_privilege';
+END $function$;
 
 CREATE OR REPLACE FUNCTION public.ledger_balance(p_owner_kind text, p_owner_id text, p_type text, p_currency text)
  RETURNS bigint

@@ -50,6 +50,7 @@ describe('who may call what', () => {
       ['Mutation.upsertPark', 'role admin'],
       ['Mutation.upsertPayoutSchedule', 'role admin'],
       ['Mutation.upsertSignalqConfig', 'role admin'],
+      ['Query.auditLog', 'role admin or dispatcher'],
       ['Query.balances', 'a caller that sees the payee'],
       ['Query.calendar', 'any authenticated caller'],
       ['Query.calendars', 'any authenticated caller'],
@@ -270,6 +271,11 @@ describe('every operation, for every role and for no token (a real server)', () 
 
   /** One row per operation of the schema; a new operation without one fails the test below. */
   const TABLE: Record<string, Row> = {
+    'Query.auditLog': {
+      document: '{ auditLog(first: 5) { totalCount nodes { id operation } } }',
+      // A dispatcher reads its parks' entries; a service has no business in the audit log.
+      expect: { unscoped: 'FORBIDDEN', driver: 'FORBIDDEN', dispatcher: 'ok', service: 'FORBIDDEN', admin: 'ok' },
+    },
     'Query.balances': { document: '{ balances(payee: { kind: CLIENT, id: "acl-other" }) { balance { minor } } }', expect: othersThing },
     'Query.calendar': { document: '{ calendar(id: "acl-base") { id } }', expect: everyone },
     'Query.calendars': { document: '{ calendars { id } }', expect: everyone },

@@ -107,8 +107,10 @@ describe('a worker process', () => {
         .output()
         .split('\n')
         .filter((line) => line.includes('"component":"http"'))
-        .map((line) => JSON.parse(line) as { method: string; path: string; status: number; durationMs: number });
-    expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ status: 'ok' });
+        .map((line) => JSON.parse(line) as { method: string; path: string; status: number; durationMs: number; requestId: string });
+    const healthz = await fetch(`${url}/healthz`, { headers: { 'x-request-id': 'probe-healthz-1' } });
+    expect(healthz.headers.get('x-request-id')).toBe('probe-healthz-1');
+    expect(await healthz.json()).toEqual({ status: 'ok' });
     const ready = await fetch(`${url}/readyz`);
     expect(ready.status).toBe(200);
     expect(await ready.json()).toEqual({ status: 'ready', problems: [] });
@@ -125,6 +127,8 @@ describe('a worker process', () => {
       { method: 'POST', path: '/graphql', status: 404 },
     ]);
     for (const line of logged) expect(line.durationMs).toBeGreaterThanOrEqual(0);
+    // Each line names its request: the client's id when it sent one, else the one it was answered with.
+    expect(logged.map((line) => line.requestId)).toEqual(['probe-healthz-1', expect.stringMatching(/^[0-9a-f-]{36}$/), expect.any(String), expect.any(String)]);
 
     worker.child.kill('SIGTERM');
     expect((await worker.exited).code).toBe(0);

@@ -89,19 +89,23 @@ describe('schema/schema.sql', () => {
     expect(dumped).toContain(`COMMENT ON COLUMN public.payout.amount IS 'in minor units';`);
   });
 
-  it('prints a partitioned table with its key, and refuses to leave out what it cannot print (its partitions)', async () => {
+  it('refuses to leave out what it cannot print', async () => {
+    await expect(
+      rolledBack(async () => {
+        await client.query('CREATE TABLE payout_archive (id uuid, at date); ALTER TABLE payout_archive ENABLE ROW LEVEL SECURITY');
+        return dumpSqlSchema(client);
+      }),
+    ).rejects.toThrow(/cannot print these yet.*payout_archive \(row-level security\)/);
+  });
+
+  it('prints a partitioned table with its key, and not its partitions (made at run time, by date)', async () => {
     const dumped = await rolledBack(async () => {
-      await client.query('CREATE TABLE payout_archive (id uuid, at date) PARTITION BY RANGE (at)');
+      await client.query(`CREATE TABLE payout_archive (id uuid, at date) PARTITION BY RANGE (at);
+        CREATE TABLE payout_archive_2026 PARTITION OF payout_archive FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')`);
       return dumpSqlSchema(client);
     });
     expect(dumped).toContain('CREATE TABLE public.payout_archive (\n  id uuid,\n  at date\n) PARTITION BY RANGE (at);');
-    await expect(
-      rolledBack(async () => {
-        await client.query('CREATE TABLE payout_archive (id uuid, at date) PARTITION BY RANGE (at)');
-        await client.query(`CREATE TABLE payout_archive_2026 PARTITION OF payout_archive FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')`);
-        return dumpSqlSchema(client);
-      }),
-    ).rejects.toThrow(/cannot print these yet.*payout_archive_2026 \(partition or inheritance child\)/);
+    expect(dumped).not.toMatch(/payout_archive_2026|CREATE TABLE public.audit_entry_/);
   });
 });
 

@@ -8,6 +8,7 @@ import { claimsPolicy } from '../access/principals';
 import { TokenService, type Principal } from '../platform/auth';
 import { jwtSecret, loadSettings, type KernelSettings } from '../platform/config';
 import { loaderProviders, type LoaderKey, type LoaderProvider } from '../platform/graphql/loaders';
+import { recordMutations } from '../platform/graphql/recorded-mutations';
 import { buildGraphqlSchema } from '../platform/graphql/schema';
 import { findViolations } from '../platform/invariants';
 import { JobQueue, renderCrontab, type StartupJob } from '../platform/jobs';
@@ -121,6 +122,8 @@ export async function createApp({ settings, logger, databaseUrl, connectProducer
   const invariants = each((part) => part.module.invariants?.(part));
   const scrapers = parts.flatMap((part) => (part.module.scrape ? [part.module.scrape(part)] : []));
   let tokens: TokenService | null = null;
+  const recorders = each((part) => (part.module.recordsMutations ? [part.module.recordsMutations(part)] : []));
+  if (recorders.length > 1) throw new Error('more than one module records mutations');
 
   const taskList: TaskList = {};
   for (const part of parts) {
@@ -160,7 +163,7 @@ export async function createApp({ settings, logger, databaseUrl, connectProducer
             return instance;
           },
         },
-      });
+      }).then((built) => (recorders[0] ? recordMutations(built, recorders[0], logger.child({ component: 'graphql' })) : built));
       return schema;
     },
     loaders: loaderProviders(each((part) => part.module.loaders?.(part))),

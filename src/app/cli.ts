@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { writeFile, readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
@@ -7,6 +8,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { Client } from 'pg';
 import { lexicographicSortSchema, printSchema } from 'graphql';
 import { claimsPolicy, ROLES, type Role } from '../access/principals';
+import { auditModule } from '../audit/module';
 import { TokenService } from '../platform/auth';
 import { ConfigError, jwtSecret, loadKernelSettings } from '../platform/config';
 import { DomainError } from '../platform/errors';
@@ -105,6 +107,62 @@ async function withApp<T>(work: (app: App) => Promise<T>): Promise<T> {
   }
 }
 
+/** What an admin action reports to its audit entry: the outcome when it is not OK, and what it touched. */
+interface CliAudit {
+  outcome: string | null;
+  targets: string[];
+}
+
+/**
+ * Runs an admin command with the services, and writes its one audit entry (role `cli`, subject
+ * `cli:<user>`, one request id per invocation), whatever its outcome: `OK`, the code it was
+ * refused with, or what the command says went wrong. The entry is written after the command in a
+ * transaction of its own: a command may commit many (an ingest, a retry of every dead letter).
+ */
+async function withAuditedApp<T>(
+  action: { operation: string; arguments: Record<string, unknown>; by?: string },
+  work: (app: App, audit: CliAudit) => Promise<T>,
+): Promise<T> {
+  return withApp(async (app) => {
+    const audit: CliAudit = { outcome: null, targets: [] };
+    let outcome = 'OK';
+    try {
+      return await work(app, audit);
+    } catch (error) {
+      outcome = error instanceof DomainError ? error.code : 'ERROR';
+      throw error;
+    } finally {
+      await recordCliAction(app, action, audit.outcome ?? outcome, audit.targets);
+    }
+  });
+}
+
+async function recordCliAction(
+  app: App,
+  action: { operation: string; arguments: Record<string, unknown>; by?: string },
+  outcome: string,
+  targets: string[],
+): Promise<void> {
+  try {
+    await app.orm.em.fork().transactional((em) =>
+      app.use(auditModule).audit.record(em, {
+        subject: operator(action.by),
+        role: 'cli',
+        operation: action.operation,
+        arguments: action.arguments,
+        targets,
+        outcome,
+        requestId: randomUUID(),
+        clientAddress: null,
+        userAgent: `payouts-cli/${process.pid}`,
+      }),
+    );
+  } catch (error) {
+    process.stderr.write(`audit: the entry for "${action.operation}" could not be written: ${error instanceof Error ? error.message : error}\n`);
+    process.exitCode = 1;
+  }
+}
+
 const collect = (value: string, previous: string[]) => [...previous, value];
 const positiveInt = (value: string) => {
   const n = Number(value);
@@ -142,7 +200,7 @@ program
   .command('migrate')
   .description('Apply database migrations (ours and graphile-worker’s)')
   .action(() =>
-    withApp(async (app) => {
+    withAuditedApp({ operation: 'migrate', arguments: {} }, async (app) => {
       const applied = await migrateAll(app);
       console.log(applied.length > 0 ? `applied: ${applied.join(', ')}` : 'nothing to apply');
     }),
@@ -155,14 +213,25 @@ program
   .option('--payee <KIND:id>', 'a payee the subject may see (repeatable), e.g. CLIENT:c1 or SHOP:party/shop', collect, [])
   .option('--subject <sub>', 'who the token names (its sub claim)', 'local-user')
   .option('--ttl <duration>', 'lifetime, e.g. 30m, 12h, 7d; at least 1s, at most JWT_MAX_TTL', '12h')
-  .action((options: { role: Role; payee: string[]; subject: string; ttl: string }) => {
+  .action(async (options: { role: Role; payee: string[]; subject: string; ttl: string }) => {
     const settings = loadKernelSettings();
-    const token = new TokenService(jwtSecret(settings), claimsPolicy, { maxTtl: settings.JWT_MAX_TTL }).sign({
-      subject: options.subject,
-      role: options.role,
-      scopes: options.payee,
-      ttl: options.ttl,
-    });
+    const mint = () =>
+      new TokenService(jwtSecret(settings), claimsPolicy, { maxTtl: settings.JWT_MAX_TTL }).sign({
+        subject: options.subject,
+        role: options.role,
+        scopes: options.payee,
+        ttl: options.ttl,
+      });
+    // With a database configured, minting is an admin action like any other: it is audited (never the token itself).
+    const token = settings.DATABASE_URL
+      ? await withAuditedApp(
+          { operation: 'token', arguments: { role: options.role, payees: options.payee, subject: options.subject, ttl: options.ttl } },
+          async (_app, audit) => {
+            audit.targets.push(...options.payee);
+            return mint();
+          },
+        )
+      : mint();
     process.stdout.write(`${token}\n`);
   });
 
@@ -186,7 +255,7 @@ program
   .option('--batch <n>', 'lines per transaction', positiveInt, 500)
   .option('--from-line <n>', 'start at this line (the lines before it were applied by an earlier run)', positiveInt, 1)
   .action((first: string, second: string | undefined, options: { topic?: string; batch: number; fromLine: number }) =>
-    withApp(async (app) => {
+    withAuditedApp({ operation: 'ingest', arguments: { file: second ?? first, kind: second === undefined ? null : first, ...options } }, async (app, audit) => {
       const kind = second === undefined ? null : first;
       const file = second ?? first;
       if (kind !== null && !INGEST_KINDS[kind]) {
@@ -236,6 +305,7 @@ program
       if (counts['dead-lettered'] > 0 && counts.applied + counts.duplicate === 0) {
         process.stderr.write('ingest: no line could be applied\n');
         process.exitCode = 1;
+        audit.outcome = 'NOTHING_APPLIED';
       }
     }),
   );
@@ -281,10 +351,12 @@ deadLetters
   .description('Apply dead letters again: the given ids, or every open one (optionally of one topic); exits 1 if some still fail')
   .argument('[ids...]', 'dead letter ids (default: every open one)')
   .option('--topic <topic>', 'without ids: only the open dead letters of this topic')
-  .action((ids: string[], options: { topic?: string }) =>
-    withApp(async (app) => {
+  .option('--by <name>', 'who is retrying, recorded in the audit log as cli:<name> (default: your OS user)')
+  .action((ids: string[], options: { topic?: string; by?: string }) =>
+    withAuditedApp({ operation: 'dead-letters retry', arguments: { ids, topic: options.topic }, by: options.by }, async (app, audit) => {
       const service = app.deadLetters;
       const targets = ids.length > 0 ? ids : await service.openIds(options.topic);
+      audit.targets.push(...targets.map((id) => `DEAD_LETTER:${id}`));
       let stillFailing = 0;
       for (const [i, id] of targets.entries()) {
         const result = await service.retry(id);
@@ -293,6 +365,7 @@ deadLetters
         process.stderr.write(`retried ${i + 1}/${targets.length}\n`);
       }
       process.exitCode = stillFailing > 0 ? 1 : 0;
+      if (stillFailing > 0) audit.outcome = 'STILL_FAILING';
     }),
   );
 deadLetters
@@ -304,19 +377,27 @@ deadLetters
   .requiredOption('--reason <text>', 'why they will never be applied (kept on each dead letter)')
   .option('--by <name>', 'who is discarding, recorded as cli:<name> (default: your OS user)')
   .action((ids: string[], options: { reason: string; by?: string }) =>
-    withApp(async (app) => {
-      if (options.reason.trim() === '') throw new Error('dead-letters discard: --reason must say why');
+    withAuditedApp({ operation: 'dead-letters discard', arguments: { ids, reason: options.reason }, by: options.by }, async (app, audit) => {
+      audit.targets.push(...ids.map((id) => `DEAD_LETTER:${id}`));
+      if (options.reason.trim() === '') {
+        audit.outcome = 'BAD_USER_INPUT';
+        throw new Error('dead-letters discard: --reason must say why');
+      }
       const by = operator(options.by);
       let refused = 0;
       for (const id of ids) {
         try {
           const result = await app.deadLetters.discard(id, { by, reason: options.reason });
-          if (result.outcome === 'already-resolved') refused += 1;
+          if (result.outcome === 'already-resolved') {
+            refused += 1;
+            audit.outcome ??= 'CONFLICT';
+          }
           console.log(JSON.stringify(result));
         } catch (error) {
           // An unknown id does not stop the others.
           if (!(error instanceof DomainError)) throw error;
           refused += 1;
+          audit.outcome ??= error.code;
           console.log(JSON.stringify({ id, outcome: 'refused', reason: error.message }));
         }
       }
@@ -342,7 +423,7 @@ program
   .command('demo')
   .description('Load sample payees, accruals and payouts so you can watch the lifecycle')
   .action(() =>
-    withApp(async (app) => {
+    withAuditedApp({ operation: 'demo', arguments: {} }, async (app) => {
       await migrateAll(app);
       await runDemo(app, (line) => console.log(line));
     }),

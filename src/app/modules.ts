@@ -1,4 +1,5 @@
 import { accrualsModule } from '../accruals/module';
+import { auditModule } from '../audit/module';
 import { deadLettersModule } from '../dead-letters/module';
 import { erpModule } from '../erp/module';
 import { fleetPayoutsModule } from '../fleet-payouts/module';
@@ -32,4 +33,5 @@ export const MODULES: readonly AnyModule[] = [
   fleetPayoutsModule,
   signalqModule,
   deadLettersModule,
+  auditModule,
 ];

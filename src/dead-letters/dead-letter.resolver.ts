@@ -121,9 +121,9 @@ export class DeadLetterResolver {
 
   @Authorized(Access.roles('admin'))
   @Mutation(() => DeadLetterRetry, { description: 'Admin: apply a dead letter again after its cause is fixed' })
-  async retryDeadLetter(@Arg('id', () => ID) id: string): Promise<DeadLetterRetry> {
+  async retryDeadLetter(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<DeadLetterRetry> {
     if (!isDeadLetterId(id)) throw new InvalidInputError('id is not a dead letter id', { field: 'id' });
-    const result = await this.services.deadLetters.retry(id);
+    const result = await this.services.deadLetters.retry(id, ctx.em);
     return Object.assign(new DeadLetterRetry(), result);
   }
 
@@ -137,7 +137,7 @@ export class DeadLetterResolver {
     @Arg('reason', { description: 'Why it will never be applied' }) reason: string,
   ): Promise<DeadLetterType> {
     if (!isDeadLetterId(id)) throw new InvalidInputError('id is not a dead letter id', { field: 'id' });
-    const result = await this.services.deadLetters.discard(id, { by: ctx.principal.subject, reason });
+    const result = await this.services.deadLetters.discard(id, { by: ctx.principal.subject, reason }, ctx.em);
     if (result.outcome === 'already-resolved') throw new ConflictError(`Dead letter ${id} was applied; there is nothing to discard`, { id });
     return DeadLetterType.of(await this.services.deadLetters.get(ctx.em, id));
   }

@@ -1,5 +1,5 @@
 import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
-import { payeeFromStored } from '../access/payee';
+import { payeeFromStored, payeeRef } from '../access/payee';
 import { actorOf, assertCanSee } from '../access/principals';
 import { Access } from '../access/rules';
 import { NotFoundError } from '../platform/errors';
@@ -57,7 +57,9 @@ export class PayoutResolver {
   @Authorized(Access.withinScopes)
   @Mutation(() => PayoutType, { description: 'Cancels a payout that is still CREATED; its reservation is released' })
   async cancelPayout(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<PayoutType> {
-    await visiblePayout(ctx, id);
+    const payout = await visiblePayout(ctx, id);
+    // The audit entry is the payee's too: a park's dispatcher sees the cancel of the park's payout.
+    ctx.targets.add(payeeRef(payeeFromStored(payout.payeeKind, payout.payeeId)));
     await ctx.em.transactional((em) => this.services.lifecycle.cancel(em, id, { actor: actorOf(ctx.principal), reason: 'cancelled by user' }));
     ctx.em.clear();
     return PayoutType.of(await visiblePayout(ctx, id));

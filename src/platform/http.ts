@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { fastifyApolloHandler } from '@as-integrations/fastify';
@@ -8,7 +9,7 @@ import type { Principal } from './auth';
 import type { KernelSettings } from './config';
 import { DomainError } from './errors';
 import { registerExplorer } from './explorer';
-import type { GraphQLContext } from './graphql/context';
+import { NO_TARGETS, type GraphQLContext } from './graphql/context';
 import { formatError } from './graphql/errors';
 import { knownOperationTypes, operationLabel, operationLimits, refuseUnstorableText } from './graphql/limits';
 import { RequestLoaders, type LoaderKey, type LoaderProvider } from './graphql/loaders';
@@ -92,7 +93,13 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
           throw new GraphQLError(error.message, { extensions: { code: error.code, http: { status: 401 } } });
         }
         const em = orm.em.fork();
-        return { em, principal, loaders: new RequestLoaders(em, options.loaders) };
+        return {
+          em,
+          principal,
+          loaders: new RequestLoaders(em, options.loaders),
+          request: { requestId: request.id, clientAddress: request.ip ?? null, userAgent: request.headers['user-agent'] ?? null },
+          targets: NO_TARGETS,
+        };
       },
     }),
   });
@@ -125,7 +132,11 @@ export interface OperationsServerOptions {
  * adds `/graphql` to it.
  */
 export function createOperationsServer(options: OperationsServerOptions): FastifyInstance {
-  const fastify = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+  const fastify = Fastify({ logger: false, bodyLimit: 1024 * 1024, requestIdHeader: false, genReqId: requestIdOf });
+  // Every answer names its request, so a client's report and the logs and audit entries meet.
+  fastify.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
   logRequests(fastify, options.logger.child({ component: 'http' }));
   registerHealthRoutes(fastify, options);
   return fastify;
@@ -152,11 +163,22 @@ function registerHealthRoutes(fastify: FastifyInstance, options: OperationsServe
   });
 }
 
-/** One line per answered request: method, path (never the query string: it may carry variables), status, duration. */
+/** A sane `x-request-id` from the client (a proxy's, say) is kept; anything else gets a fresh one. */
+const SANE_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
+
+export function requestIdOf(request: { headers: Record<string, string | string[] | undefined> }): string {
+  const given = request.headers['x-request-id'];
+  return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+/** One line per answered request: method, path (never the query string: it may carry variables), status, duration, request id. */
 function logRequests(fastify: FastifyInstance, logger: Logger): void {
   fastify.addHook('onResponse', async (request, reply) => {
     const path = request.url.split('?', 1)[0];
     const durationMs = Math.round(reply.elapsedTime * 10) / 10;
-    logger.info({ method: request.method, path, status: reply.statusCode, durationMs }, `${request.method} ${path} ${reply.statusCode} ${durationMs}ms`);
+    logger.info(
+      { method: request.method, path, status: reply.statusCode, durationMs, requestId: request.id },
+      `${request.method} ${path} ${reply.statusCode} ${durationMs}ms`,
+    );
   });
 }

@@ -5,6 +5,7 @@ import type { Registry } from 'prom-client';
 import type { z } from 'zod';
 import type { KernelSettings } from './config';
 import type { LoaderProvider } from './graphql/loaders';
+import type { MutationRecorder } from './graphql/recorded-mutations';
 import type { CronItem, JobQueue, StartupJob } from './jobs';
 import type { DeadLetterService } from './kafka/dead-letters';
 import type { InboundHandler } from './kafka/inbound';
@@ -74,6 +75,11 @@ export interface ModuleDefinition<S, C, M> {
   create(kit: ModuleKit<C, M>): S;
   /** Resolver classes; each is constructed with the services. */
   resolvers?: readonly ResolverClass<S>[];
+  /**
+   * Keeps a record of every GraphQL mutation of every module, in the mutation's transaction (the
+   * audit log). At most one module brings it.
+   */
+  recordsMutations?: (parts: ModuleParts<S, C, M>) => MutationRecorder;
   /** Per-request DataLoaders other resolvers can ask for by key. */
   loaders?: (parts: ModuleParts<S, C, M>) => readonly LoaderProvider[];
   /** Handlers of the topics it consumes. */

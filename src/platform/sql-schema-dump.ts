@@ -74,6 +74,8 @@ type Query = <T extends object>(sql: string) => Promise<T[]>;
 const OUR_RELATIONS = `
   SELECT c.* FROM pg_class c
    WHERE c.relnamespace = ${SCHEMA}::regnamespace AND NOT (c.relname = ANY (${TOOL_TABLES}))
+     -- Partitions are made at run time (a month's, by date): the partitioned table stands for them.
+     AND NOT c.relispartition
      AND NOT EXISTS (SELECT 1 FROM pg_depend d
                       WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`;
 
@@ -83,8 +85,8 @@ async function refuseWhatIsNotPrinted(q: Query): Promise<void> {
     SELECT format('%s (relkind %s)', c.relname, c.relkind) AS what FROM (${OUR_RELATIONS}) c
      WHERE c.relkind NOT IN ('r', 'p', 'i', 'I', 'S', 'v', 'm', 'c')
     UNION ALL
-    SELECT format('%s (partition or inheritance child)', c.relname) FROM (${OUR_RELATIONS}) c
-     WHERE c.relispartition OR EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid)
+    SELECT format('%s (inheritance child)', c.relname) FROM (${OUR_RELATIONS}) c
+     WHERE EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid)
     UNION ALL
     SELECT format('%s (row-level security)', c.relname) FROM (${OUR_RELATIONS}) c
      WHERE c.relrowsecurity OR EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid)
@@ -182,10 +184,9 @@ interface ColumnRow {
 }
 
 async function tables(q: Query): Promise<string[]> {
-  // relkind p: a partitioned table (its partitions are data, made at run time, and refused above).
-  const list = await q<{ oid: string; name: string; relname: string; reloptions: string[] | null; partition_key: string | null }>(`
+  const list = await q<{ oid: string; name: string; relname: string; reloptions: string[] | null; partition_by: string | null }>(`
     SELECT c.oid::text AS oid, format('%I.%I', ${SCHEMA}, c.relname) AS name, c.relname, c.reloptions,
-           CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS partition_key
+           CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS partition_by
       FROM (${OUR_RELATIONS}) c WHERE c.relkind IN ('r', 'p') ORDER BY c.relname`);
   const columns = await q<ColumnRow>(`
     SELECT c.oid::text AS "table", quote_ident(a.attname) AS name, format_type(a.atttypid, a.atttypmod) AS type,
@@ -222,7 +223,7 @@ async function tables(q: Query): Promise<string[]> {
   const indexes = await q<{ table: string; def: string }>(`
     SELECT c.oid::text AS "table", pg_get_indexdef(i.indexrelid) || ';' AS def
       FROM (${OUR_RELATIONS}) c JOIN pg_index i ON i.indrelid = c.oid JOIN pg_class ic ON ic.oid = i.indexrelid
-     WHERE c.relkind IN ('r', 'p', 'm')
+     WHERE c.relkind IN ('r', 'm', 'p')
        AND NOT EXISTS (SELECT 1 FROM pg_constraint k
                         WHERE k.conindid = i.indexrelid AND k.conrelid = c.oid AND k.contype IN ('p', 'u', 'x'))
      ORDER BY c.relname, ic.relname`);
@@ -244,7 +245,7 @@ async function tables(q: Query): Promise<string[]> {
 
   return list.map((table) => {
     const lines = (columnsOf.get(table.oid) ?? []).map(columnLine);
-    const partitioned = table.partition_key ? ` PARTITION BY ${table.partition_key}` : '';
+    const partitioned = table.partition_by ? ` PARTITION BY ${table.partition_by}` : '';
     const parts = [`CREATE TABLE ${table.name} (\n${lines.map((line) => `  ${line}`).join(',\n')}\n)${partitioned}${storage(table.reloptions)};`];
     for (const group of [constraintsOf, indexesOf, triggersOf]) {
       const defs = (group.get(table.oid) ?? []).map((row) => row.def);
@@ -400,7 +401,7 @@ async function comments(q: Query): Promise<string[]> {
   const rows = await q<{ def: string }>(`
     SELECT format('COMMENT ON %s IS %L;', target, description) AS def FROM (
       SELECT CASE WHEN d.objsubid > 0 THEN 'COLUMN'
-                  ELSE CASE c.relkind WHEN 'r' THEN 'TABLE' WHEN 'p' THEN 'TABLE' WHEN 'i' THEN 'INDEX' WHEN 'I' THEN 'INDEX' WHEN 'S' THEN 'SEQUENCE'
+                  ELSE CASE c.relkind WHEN 'r' THEN 'TABLE' WHEN 'i' THEN 'INDEX' WHEN 'S' THEN 'SEQUENCE'
                                       WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' ELSE 'TYPE' END END
                || format(' %I.%I', ${SCHEMA}, c.relname) || CASE WHEN d.objsubid > 0 THEN format('.%I', a.attname) ELSE '' END,
              d.description

@@ -80,7 +80,8 @@ export class PayoutRequestResolver {
   @Authorized(Access.roles('admin'))
   @Mutation(() => PayoutRequestType, { description: 'Admin: put a request in ERROR back in the queue' })
   async retryPayoutRequest(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<PayoutRequestType> {
-    await visibleRequest(ctx, id);
+    const request = await visibleRequest(ctx, id);
+    ctx.targets.add(`CLIENT:${request.client_id}`);
     return PayoutRequestType.of(await this.services.requests.retry(ctx.em, id));
   }
 

@@ -66,10 +66,13 @@ export class DeadLetterService {
     return letter;
   }
 
-  /** Applies a dead letter again; on success it is marked resolved, otherwise its reason is updated. */
-  async retry(id: string): Promise<RetryResult> {
+  /**
+   * Applies a dead letter again; on success it is marked resolved, otherwise its reason is updated.
+   * In a transaction of its own, or in the one `em` is in (a mutation's, with its audit entry).
+   */
+  async retry(id: string, em: EntityManager = this.orm.em.fork()): Promise<RetryResult> {
     checkId(id);
-    return this.orm.em.fork().transactional(async (em) => {
+    return em.transactional(async (em) => {
       const [letter] = await em.execute<
         {
           id: string;
@@ -112,14 +115,13 @@ export class DeadLetterService {
    * Sets an open dead letter aside for good, keeping who did it, when and why on its row. A
    * letter already discarded keeps its first verdict; one already applied cannot be discarded.
    */
-  async discard(id: string, verdict: { by: string; reason: string }): Promise<DiscardResult> {
+  async discard(id: string, verdict: { by: string; reason: string }, em: EntityManager = this.orm.em.fork()): Promise<DiscardResult> {
     checkId(id);
     const by = verdict.by.trim();
     const reason = verdict.reason.trim();
     if (reason === '') throw new InvalidInputError('a reason is required to discard a dead letter', { field: 'reason' });
     if (reason.length > 1000) throw new InvalidInputError('reason must be at most 1000 characters', { field: 'reason' });
     if (by === '') throw new InvalidInputError('who discards the dead letter must be known', { field: 'by' });
-    const em = this.orm.em.fork();
     const discarded = await em.execute<{ id: string }[]>(
       `UPDATE dead_letter SET discarded_at = now(), discarded_by = ?, discard_reason = ? WHERE id = ? AND ${OPEN} RETURNING id`,
       [by, reason, id],
