@@ -307,6 +307,13 @@ describe('camera billing', () => {
     );
     expect(upserted.errors).toBeUndefined();
     expect(upserted.data!.upsertSignalqConfig).toMatchObject({ parkId: park, effectiveFrom: '2026-11-01', dailyRate: { minor: '5000' }, reason: 'launch' });
+    // The change is in the audit log, about the park, with its arguments.
+    const [entry] = await app.orm.em
+      .fork()
+      .execute<{ targets: string[]; outcome: string; arguments: { input: { reason: string } } }[]>(
+        `SELECT targets, outcome, arguments FROM audit_entry WHERE operation = 'upsertSignalqConfig' AND 'PARK:sq-gql' = ANY (targets)`,
+      );
+    expect(entry).toMatchObject({ targets: ['PARK:sq-gql'], outcome: 'OK', arguments: { input: { reason: 'launch' } } });
     const bad = await graphql(
       server.url,
       UpsertSignalqConfigDocument,
