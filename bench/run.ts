@@ -14,6 +14,7 @@ import { benchRequestApi, benchRequestFlow } from './payout-requests';
 import { benchPayoutWrites } from './payout-writes';
 import { benchShopIngest } from './shop-ingest';
 import { benchShopMassRun } from './shop-mass-run';
+import { benchSignalq } from './signalq';
 import { benchStartup } from './startup';
 import { benchBroker } from './lib/broker';
 import { benchWallets } from './wallets';
@@ -29,11 +30,11 @@ async function withBroker<T>(work: (brokers: string) => Promise<T>): Promise<T> 
 }
 
 /**
- * `npm run bench [-- payouts|graphql|graphql-limits|requests|shops|mass-run|fleet|audit|wallets|startup ...]`: measures the service
+ * `npm run bench [-- payouts|graphql|graphql-limits|requests|shops|mass-run|fleet|signalq|audit|wallets|startup ...]`: measures the service
  * against the foundation, shop (issue 3) and payout-request issues' targets, prints a table and
  * records it in bench/results/. Sizes can be changed through BENCH_* variables (see bench/README.md).
  */
-const BENCHMARKS = ['payouts', 'graphql', 'graphql-limits', 'requests', 'shops', 'mass-run', 'fleet', 'audit', 'wallets', 'startup'] as const;
+const BENCHMARKS = ['payouts', 'graphql', 'graphql-limits', 'requests', 'shops', 'mass-run', 'fleet', 'signalq', 'audit', 'wallets', 'startup'] as const;
 type BenchmarkName = (typeof BENCHMARKS)[number];
 
 function chosenBenchmarks(args: string[]): BenchmarkName[] {
@@ -191,6 +192,23 @@ async function main(): Promise<void> {
             durationS: intFromEnv('BENCH_DURATION', 10),
             warmupS: intFromEnv('BENCH_WARMUP_SECONDS', 3),
           }),
+        ),
+      );
+    }
+    if (chosen.includes('signalq')) {
+      await onOwnDatabase('signalq', (url) =>
+        attempt('signalq', () =>
+          withBroker((brokers) =>
+            benchSignalq(url, {
+              brokers,
+              parks: intFromEnv('BENCH_SIGNALQ_PARKS', 1000),
+              devices: intFromEnv('BENCH_SIGNALQ_DEVICES', 10),
+              days: intFromEnv('BENCH_SIGNALQ_DAYS', 30),
+              changesPerDay: intFromEnv('BENCH_SIGNALQ_CHANGES', 10),
+              partitions: intFromEnv('BENCH_INGEST_PARTITIONS', 4),
+              timeoutS: intFromEnv('BENCH_INGEST_TIMEOUT', 600),
+            }),
+          ),
         ),
       );
     }

@@ -142,7 +142,7 @@ async function createShops(app: App, shops: number, parties: number, prefix: str
   return performance.now() - began;
 }
 
-async function produce(kafka: Kafka, topic: string, messages: { key: string; value: string }[]): Promise<number> {
+export async function produce(kafka: Kafka, topic: string, messages: { key: string; value: string }[]): Promise<number> {
   const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   const began = performance.now();
@@ -163,7 +163,7 @@ async function produce(kafka: Kafka, topic: string, messages: { key: string; val
 }
 
 /** Messages the group has not committed yet, against the end of each partition (all produced before). */
-async function remaining(admin: Admin, groupId: string, topic: string, ends: Map<number, bigint>): Promise<number> {
+export async function remaining(admin: Admin, groupId: string, topic: string, ends: Map<number, bigint>): Promise<number> {
   const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
   const done = new Map(committed!.partitions.map((p) => [p.partition, BigInt(p.offset)]));
   let left = 0n;
@@ -190,7 +190,7 @@ const cpuMsNow = () => {
 };
 
 /** A consumer that only counts what it reads: the ceiling for any consumer of this topic here. */
-async function plainRead(kafka: Kafka, topic: string, groupId: string, expected: number, timeoutMs: number): Promise<ReadTiming> {
+export async function plainRead(kafka: Kafka, topic: string, groupId: string, expected: number, timeoutMs: number): Promise<ReadTiming> {
   const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false });
   let joinedAt = 0;
   let cpuAtJoin = 0;

@@ -6,6 +6,14 @@
 -- Objects are sorted by name; columns keep their table order. Left out: the graphile_worker
 -- schema and the mikro_orm_migrations table (the tools' own), owners and grants.
 
+-- Sequences
+
+CREATE SEQUENCE public.signalq_config_version_id_seq AS bigint START WITH 1 INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 CACHE 1
+  OWNED BY public.signalq_config_version.id;
+
+CREATE SEQUENCE public.signalq_payment_id_seq AS bigint START WITH 1 INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 CACHE 1
+  OWNED BY public.signalq_payment.id;
+
 -- Tables
 
 CREATE TABLE public.accrual (
@@ -403,6 +411,86 @@ ALTER TABLE ONLY public.shop_payout_run ADD CONSTRAINT shop_payout_run_pkey PRIM
 ALTER TABLE ONLY public.shop_payout_run ADD CONSTRAINT shop_payout_run_result_check CHECK ((result = ANY (ARRAY['PAID'::text, 'SKIPPED'::text, 'NOTHING_TO_PAY'::text])));
 ALTER TABLE ONLY public.shop_payout_run ADD CONSTRAINT shop_payout_run_shop_fk FOREIGN KEY (party_id, shop_id) REFERENCES public.shop(party_id, shop_id);
 
+CREATE TABLE public.signalq_config_version (
+  id bigint NOT NULL DEFAULT nextval('public.signalq_config_version_id_seq'::regclass),
+  park_id text NOT NULL,
+  effective_from date NOT NULL,
+  currency character(3) NOT NULL,
+  daily_rate bigint NOT NULL,
+  min_active_minutes integer NOT NULL,
+  period_days integer NOT NULL,
+  period_start date NOT NULL,
+  timezone text NOT NULL,
+  enabled boolean NOT NULL,
+  reason text,
+  created_by text,
+  created_at timestamp with time zone NOT NULL DEFAULT now()
+);
+ALTER TABLE ONLY public.signalq_config_version ADD CONSTRAINT signalq_config_version_daily_rate_check CHECK ((daily_rate >= 0));
+ALTER TABLE ONLY public.signalq_config_version ADD CONSTRAINT signalq_config_version_min_active_minutes_check CHECK (((min_active_minutes >= 1) AND (min_active_minutes <= 1440)));
+ALTER TABLE ONLY public.signalq_config_version ADD CONSTRAINT signalq_config_version_park_id_check CHECK ((park_id ~ '^[A-Za-z0-9._:@-]{1,128}$'::text));
+ALTER TABLE ONLY public.signalq_config_version ADD CONSTRAINT signalq_config_version_park_id_effective_from_key UNIQUE (park_id, effective_from);
+ALTER TABLE ONLY public.signalq_config_version ADD CONSTRAINT signalq_config_version_period_days_check CHECK (((period_days >= 1) AND (period_days <= 366)));
+ALTER TABLE ONLY public.signalq_config_version ADD CONSTRAINT signalq_config_version_pkey PRIMARY KEY (id);
+
+CREATE TABLE public.signalq_device (
+  park_id text NOT NULL,
+  device_id text NOT NULL,
+  first_seen_at timestamp with time zone NOT NULL
+);
+ALTER TABLE ONLY public.signalq_device ADD CONSTRAINT signalq_device_device_id_check CHECK (((length(device_id) >= 1) AND (length(device_id) <= 128)));
+ALTER TABLE ONLY public.signalq_device ADD CONSTRAINT signalq_device_pkey PRIMARY KEY (park_id, device_id);
+
+CREATE TABLE public.signalq_device_status (
+  park_id text NOT NULL,
+  device_id text NOT NULL,
+  occurred_at timestamp with time zone NOT NULL,
+  online boolean NOT NULL
+) PARTITION BY RANGE (occurred_at);
+CREATE INDEX signalq_device_status_read_idx ON ONLY public.signalq_device_status USING btree (park_id, device_id, occurred_at, online);
+
+CREATE TABLE public.signalq_payment (
+  id bigint NOT NULL DEFAULT nextval('public.signalq_payment_id_seq'::regclass),
+  park_id text NOT NULL,
+  device_id text NOT NULL,
+  period_start date NOT NULL,
+  period_end date NOT NULL,
+  config_version_id bigint NOT NULL,
+  active_days integer NOT NULL,
+  daily_rate bigint NOT NULL,
+  amount bigint NOT NULL,
+  currency character(3) NOT NULL,
+  payment_progress text NOT NULL,
+  payout_id uuid,
+  error text,
+  attempts integer NOT NULL DEFAULT 0,
+  failing_since timestamp with time zone,
+  created_at timestamp with time zone NOT NULL DEFAULT now(),
+  updated_at timestamp with time zone NOT NULL DEFAULT now()
+);
+ALTER TABLE ONLY public.signalq_payment ADD CONSTRAINT signalq_payment_active_days_check CHECK ((active_days >= 0));
+ALTER TABLE ONLY public.signalq_payment ADD CONSTRAINT signalq_payment_check CHECK ((amount = (active_days * daily_rate)));
+ALTER TABLE ONLY public.signalq_payment ADD CONSTRAINT signalq_payment_check1 CHECK (((payment_progress = 'CREATED'::text) OR (payout_id IS NULL)));
+ALTER TABLE ONLY public.signalq_payment ADD CONSTRAINT signalq_payment_check2 CHECK (((payment_progress <> 'CREATED'::text) OR ((payout_id IS NOT NULL) = (amount > 0))));
+ALTER TABLE ONLY public.signalq_payment ADD CONSTRAINT signalq_payment_config_version_id_fkey FOREIGN KEY (config_version_id) REFERENCES public.signalq_config_version(id);
+ALTER TABLE ONLY public.signalq_payment ADD CONSTRAINT signalq_payment_daily_rate_check CHECK ((daily_rate >= 0));
+ALTER TABLE ONLY public.signalq_payment ADD CONSTRAINT signalq_payment_park_id_device_id_period_start_key UNIQUE (park_id, device_id, period_start);
+ALTER TABLE ONLY public.signalq_payment ADD CONSTRAINT signalq_payment_payment_progress_check CHECK ((payment_progress = ANY (ARRAY['NOT_CREATED'::text, 'IN_PROGRESS'::text, 'CREATED'::text])));
+ALTER TABLE ONLY public.signalq_payment ADD CONSTRAINT signalq_payment_pkey PRIMARY KEY (id);
+CREATE INDEX signalq_payment_open_idx ON public.signalq_payment USING btree (park_id, id) WHERE (payment_progress <> 'CREATED'::text);
+CREATE INDEX signalq_payment_period_idx ON public.signalq_payment USING btree (period_start, park_id);
+
+CREATE TABLE public.signalq_period (
+  park_id text NOT NULL,
+  period_start date NOT NULL,
+  period_end date NOT NULL,
+  config_version_id bigint NOT NULL,
+  lines integer NOT NULL,
+  recorded_at timestamp with time zone NOT NULL DEFAULT now()
+);
+ALTER TABLE ONLY public.signalq_period ADD CONSTRAINT signalq_period_config_version_id_fkey FOREIGN KEY (config_version_id) REFERENCES public.signalq_config_version(id);
+ALTER TABLE ONLY public.signalq_period ADD CONSTRAINT signalq_period_pkey PRIMARY KEY (park_id, period_start);
+
 CREATE TABLE public.topup_transaction (
   id bigint NOT NULL GENERATED ALWAYS AS IDENTITY,
   wallet_id uuid NOT NULL,
@@ -686,3 +774,22 @@ BEGIN
     COMMIT;
   END LOOP;
 END $procedure$;
+
+CREATE OR REPLACE FUNCTION public.signalq_status_partition(p_month date)
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  v_from date := date_trunc('month', p_month)::date;
+  v_name text := 'signalq_device_status_' || to_char(v_from, 'YYYY_MM');
+BEGIN
+  IF to_regclass(v_name) IS NOT NULL THEN RETURN; END IF;
+  PERFORM pg_advisory_xact_lock(hashtext('signalq_status_partition'));
+  BEGIN
+    EXECUTE format('CREATE TABLE %I PARTITION OF signalq_device_status FOR VALUES FROM (%L) TO (%L)',
+                   v_name, v_from::timestamp AT TIME ZONE 'UTC', (v_from + interval '1 month')::timestamp AT TIME ZONE 'UTC');
+  EXCEPTION WHEN duplicate_table THEN
+    -- Made by another session since this one last read the catalog (an advisory lock does not refresh it).
+    NULL;
+  END;
+END $function$;

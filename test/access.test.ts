@@ -14,6 +14,7 @@ import { topupsModule } from '../src/topups/module';
 import { walletsModule } from '../src/wallets/module';
 import { payoutsModule } from '../src/payouts/module';
 import { shopsModule } from '../src/shops/module';
+import { signalqModule } from '../src/signalq/module';
 import { TEST_JWT_SECRET, startTestServer, tokenFor, type TestServer } from './helpers/app';
 import { errorCodes, graphql } from './helpers/graphql';
 import { asMessages, party } from './helpers/shops';
@@ -50,12 +51,14 @@ describe('who may call what', () => {
       ['Mutation.retryPayoutRequest', 'role admin'],
       ['Mutation.revokeCallbackLink', 'role admin or dispatcher and any caller, within the payees it sees'],
       ['Mutation.runFleetPeriodicPayouts', 'role admin'],
+      ['Mutation.runSignalqBilling', 'role admin'],
       ['Mutation.setParkInstantPayouts', 'role admin'],
       ['Mutation.updateFleetPayoutSettings', 'role admin'],
       ['Mutation.updateWallet', 'role admin or dispatcher and any caller, within the payees it sees'],
       ['Mutation.upsertCalendar', 'role admin'],
       ['Mutation.upsertPark', 'role admin'],
       ['Mutation.upsertPayoutSchedule', 'role admin'],
+      ['Mutation.upsertSignalqConfig', 'role admin'],
       ['Query.auditLog', 'role admin or dispatcher'],
       ['Query.balances', 'a caller that sees the payee'],
       ['Query.calendar', 'any authenticated caller'],
@@ -74,6 +77,8 @@ describe('who may call what', () => {
       ['Query.payoutSchedules', 'any authenticated caller'],
       ['Query.shop', 'a caller that sees the payee'],
       ['Query.shops', 'any caller, within the payees it sees'],
+      ['Query.signalqConfig', 'a caller that sees the payee'],
+      ['Query.signalqPayments', 'any caller, within the payees it sees'],
       ['Query.transactionExport', 'any caller, within the payees it sees'],
       ['Query.transactions', 'any caller, within the payees it sees'],
       ['Query.wallets', 'role admin or dispatcher and a caller that sees the payee'],
@@ -249,6 +254,21 @@ describe('every operation, for every role and for no token (a real server)', () 
       );
       expect(upserted.errors).toBeUndefined();
     }
+    // Camera billing of both parks: a config each and one period's lines (later periods are left for the admin's run).
+    for (const park of ['acl-park', 'acl-park-other']) {
+      await app.orm.em.fork().transactional((em) =>
+        app.use(signalqModule).configs.upsert(
+          em,
+          { parkId: park, currency: 'RUB', dailyRate: 100n, minActiveMinutes: 60, periodDays: 7, periodStart: '2026-11-01', timezone: 'UTC', enabled: false, reason: null },
+          'test',
+          new Date('2026-11-01T00:00:00Z'),
+        ),
+      );
+      const event = { eventId: `acl-sq-${park}`, occurredAt: '2026-11-01T00:00:00Z', parkId: park, deviceId: 'cam-1', status: 'ONLINE' };
+      const topic = app.settingsOf(signalqModule).TOPIC_SIGNALQ_DEVICE_STATUS;
+      await app.inbound.processBatch([{ topic, partition: 0, offset: park, key: park, value: JSON.stringify(event) }], 'KAFKA');
+    }
+    await app.use(signalqModule).billing.run({ asOf: new Date('2026-11-09T00:00:00Z') });
     await app.orm.em.fork().transactional(async (em) => {
       const { wallets, links } = app.use(walletsModule);
       const base = { parkId: 'acl-park-other', title: 'W', currency: 'RUB', enabled: true, minAmount: null, maxAmount: null, credentials: null };
@@ -349,6 +369,15 @@ describe('every operation, for every role and for no token (a real server)', () 
     'Query.payouts': { document: '{ payouts { totalCount nodes { id } } }', expect: { ...scopedList, driver: 'empty' } },
     'Query.shop': { document: '{ shop(partyId: "acl-party", shopId: "acl-shop") { shopId } }', expect: { ...othersThing, dispatcher: 'ok' } },
     'Query.shops': { document: '{ shops { totalCount nodes { shopId } } }', expect: scopedList },
+    'Query.signalqConfig': { document: '{ signalqConfig(parkId: "acl-park-other") { parkId } }', expect: othersThing },
+    'Query.signalqPayments': { document: '{ signalqPayments { totalCount nodes { parkId } } }', expect: scopedList },
+    'Mutation.runSignalqBilling': { document: 'mutation { runSignalqBilling(parkId: "acl-park-other") { linesRecorded } }', expect: adminOnly },
+    'Mutation.upsertSignalqConfig': {
+      document:
+        'mutation { upsertSignalqConfig(input: { parkId: "acl-park-other", currency: "RUB", dailyRate: "100", minActiveMinutes: 60, ' +
+        'periodDays: 7, periodStart: "2026-11-01", timezone: "UTC", enabled: false, reason: "access test" }) { parkId } }',
+      expect: adminOnly,
+    },
     'Mutation.cancelPayout': {
       document: 'mutation($id: ID!) { cancelPayout(id: $id) { status } }',
       variables: (who) => ({ id: fixtures.otherPayouts[who] }),

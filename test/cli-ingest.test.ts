@@ -84,7 +84,7 @@ describe('payouts ingest', () => {
 
   it('applies a JSON-lines file once per event, dead-letters the bad line and prints a summary', async () => {
     const { stdout } = await ingest();
-    expect(JSON.parse(stdout)).toEqual({ lines: 6, applied: 3, duplicate: 1, 'dead-lettered': 1 });
+    expect(JSON.parse(stdout)).toEqual({ lines: 6, applied: 3, duplicate: 1, 'dead-lettered': 1, skippedLines: [3] });
     expect(await balances()).toEqual({ 'c-ing-1': '30000', 'c-ing-2': '30000' });
 
     const { rows } = await db.query('SELECT topic, "partition", "offset", value, error_code, reason, resolved_at FROM dead_letter');
@@ -103,7 +103,7 @@ describe('payouts ingest', () => {
 
   it('changes no balance when the same file is ingested again', async () => {
     const { stdout } = await ingest();
-    expect(JSON.parse(stdout)).toEqual({ lines: 6, applied: 0, duplicate: 4, 'dead-lettered': 1 });
+    expect(JSON.parse(stdout)).toEqual({ lines: 6, applied: 0, duplicate: 4, 'dead-lettered': 1, skippedLines: [3] });
     expect(await balances()).toEqual({ 'c-ing-1': '30000', 'c-ing-2': '30000' });
     // The bad line is the same dead letter as before, seen twice, not a second one.
     const { rows: letters } = await db.query<{ attempts: number }>('SELECT attempts FROM dead_letter');
@@ -123,7 +123,9 @@ describe('payouts ingest', () => {
     await writeFile(bad, ['{"eventId": "cut-', accrual('ing-bad-2', 'c-ing-1', 'lots', 'bad-2'), ''].join('\n'));
     const result = await payouts('ingest', bad, '--topic', 'accruals');
     expect(result.code).toBe(1);
-    expect(JSON.parse(result.stdout)).toEqual({ lines: 2, applied: 0, duplicate: 0, 'dead-lettered': 2 });
+    expect(JSON.parse(result.stdout)).toEqual({ lines: 2, applied: 0, duplicate: 0, 'dead-lettered': 2, skippedLines: [1, 2] });
+    expect(result.stderr).toMatch(/line 1: cannot be applied, skipped/);
+    expect(result.stderr).toMatch(/line 2: cannot be applied, skipped/);
     expect(result.stderr).toMatch(/no line could be applied/);
     expect(result.stderr).toMatch(/dead-letters list --topic accruals/);
     expect(await openLetters()).toHaveLength(3);

@@ -18,6 +18,7 @@ import type { InboundMessage } from '../platform/kafka/inbound';
 import { createLogger } from '../platform/logger';
 import { createApp, defaultCrontab, loadAppSettings, type App } from './app';
 import { runDemo } from './demo';
+import { signalqModule } from '../signalq/module';
 import { MODULES } from './modules';
 import { walletsModule } from '../wallets/module';
 import { migrateAll, openDatabase, startProcess, type Roles, type RunningProcess } from './processes';
@@ -235,41 +236,72 @@ program
     process.stdout.write(`${token}\n`);
   });
 
+/** Named exports `payouts ingest <kind> FILE` knows, each the topic whose handler applies its lines. */
+const INGEST_KINDS: Record<string, (app: App) => string> = {
+  'signalq-status': (app) => app.settingsOf(signalqModule).TOPIC_SIGNALQ_DEVICE_STATUS,
+};
+
 program
   .command('ingest')
   .description(
-    'Apply a JSON-lines file through the same handler as a topic (backfills without Kafka). Lines that cannot be applied become dead letters; ' +
-      'prints a summary, and exits 1 when the topic is not one this service reads or when no line could be applied',
+    'Apply a JSON-lines file through the same handler as a topic (backfills without Kafka): `ingest FILE --topic TOPIC`, or ' +
+      `\`ingest KIND FILE\` for a named export (${Object.keys(INGEST_KINDS).join(', ')}). Lines that cannot be applied become dead ` +
+      'letters and are reported with their line numbers; a line applied before changes nothing, so an interrupted ingest is ' +
+      'restarted by running it again (--from-line skips what the last progress line said was done). Prints progress and a ' +
+      'summary, and exits 1 when the topic is not one this service reads or when no line could be applied',
   )
-  .argument('<file>', 'the JSON-lines file, one message per line (blank lines are skipped)')
-  .requiredOption('--topic <topic>', 'the topic whose handler applies the lines, e.g. accruals (its configured name)')
+  .argument('<kind-or-file>', `the JSON-lines file, or a kind (${Object.keys(INGEST_KINDS).join(', ')}) followed by the file`)
+  .argument('[file]', 'the file, after a kind')
+  .option('--topic <topic>', 'the topic whose handler applies the lines, e.g. accruals (its configured name); not with a kind')
   .option('--batch <n>', 'lines per transaction', positiveInt, 500)
-  .action((file: string, options: { topic: string; batch: number }) =>
-    withAuditedApp({ operation: 'ingest', arguments: { file, ...options } }, async (app, audit) => {
+  .option('--from-line <n>', 'start at this line (the lines before it were applied by an earlier run)', positiveInt, 1)
+  .action((first: string, second: string | undefined, options: { topic?: string; batch: number; fromLine: number }) =>
+    withAuditedApp({ operation: 'ingest', arguments: { file: second ?? first, kind: second === undefined ? null : first, ...options } }, async (app, audit) => {
+      const kind = second === undefined ? null : first;
+      const file = second ?? first;
+      if (kind !== null && !INGEST_KINDS[kind]) {
+        throw new Error(`ingest: "${kind}" is not a kind of export; one of: ${Object.keys(INGEST_KINDS).join(', ')}`);
+      }
+      if (kind !== null && options.topic) throw new Error('ingest: give a kind or --topic, not both');
+      const topic = kind !== null ? INGEST_KINDS[kind]!(app) : options.topic;
+      if (!topic) throw new Error('ingest: --topic is required without a kind');
       const topics = app.inbound.topics();
       // Refused before reading: every line of a mistyped topic would otherwise become a dead letter.
-      if (!topics.includes(options.topic)) {
-        throw new Error(`ingest: "${options.topic}" is not a topic this service reads; one of: ${[...topics].sort().join(', ')}`);
+      if (!topics.includes(topic)) {
+        throw new Error(`ingest: "${topic}" is not a topic this service reads; one of: ${[...topics].sort().join(', ')}`);
       }
       const counts = { applied: 0, duplicate: 0, 'dead-lettered': 0 };
+      const skipped: number[] = [];
       let line = 0;
       let batch: InboundMessage[] = [];
+      let lines: number[] = [];
       const flush = async () => {
-        for (const outcome of await app.inbound.processBatch(batch, 'INGEST')) counts[outcome] += 1;
+        const outcomes = await app.inbound.processBatch(batch, 'INGEST');
+        outcomes.forEach((outcome, i) => {
+          counts[outcome] += 1;
+          if (outcome === 'dead-lettered') {
+            skipped.push(lines[i]!);
+            process.stderr.write(`\nline ${lines[i]}: cannot be applied, skipped (kept as a dead letter, offset ${file}:${lines[i]})`);
+          }
+        });
         batch = [];
-        process.stderr.write(`\r${line} lines: ${counts.applied} applied, ${counts.duplicate} duplicate, ${counts['dead-lettered']} dead-lettered`);
+        lines = [];
+        process.stderr.write(
+          `\r${line} lines done: ${counts.applied} applied, ${counts.duplicate} duplicate, ${counts['dead-lettered']} dead-lettered`,
+        );
       };
       for await (const text of createInterface({ input: createReadStream(file), crlfDelay: Infinity })) {
         line += 1;
-        if (text.trim() === '') continue;
-        batch.push({ topic: options.topic, partition: null, offset: `${file}:${line}`, key: null, value: text });
+        if (line < options.fromLine || text.trim() === '') continue;
+        batch.push({ topic, partition: null, offset: `${file}:${line}`, key: null, value: text });
+        lines.push(line);
         if (batch.length >= options.batch) await flush();
       }
       await flush();
       process.stderr.write('\n');
-      console.log(JSON.stringify({ lines: line, ...counts }));
+      console.log(JSON.stringify({ lines: line, ...counts, ...(skipped.length ? { skippedLines: skipped.slice(0, 1000) } : {}) }));
       if (counts['dead-lettered'] > 0) {
-        process.stderr.write(`${counts['dead-lettered']} line(s) dead-lettered: payouts dead-letters list --topic ${options.topic}\n`);
+        process.stderr.write(`${counts['dead-lettered']} line(s) dead-lettered: payouts dead-letters list --topic ${topic}\n`);
       }
       if (counts['dead-lettered'] > 0 && counts.applied + counts.duplicate === 0) {
         process.stderr.write('ingest: no line could be applied\n');

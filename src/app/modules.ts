@@ -11,6 +11,7 @@ import { requestsModule } from '../requests/module';
 import { schedulesModule } from '../schedules/module';
 import { shopRunsModule } from '../shop-runs/module';
 import { shopsModule } from '../shops/module';
+import { signalqModule } from '../signalq/module';
 import { topupsModule } from '../topups/module';
 import { walletsModule } from '../wallets/module';
 import type { AnyModule } from '../platform/modules';
@@ -32,6 +33,7 @@ export const MODULES: readonly AnyModule[] = [
   shopRunsModule,
   parksModule,
   fleetPayoutsModule,
+  signalqModule,
   walletsModule,
   topupsModule,
   deadLettersModule,

@@ -49,6 +49,7 @@ export function testEnv(databaseUrl: string, options: TestEnvOptions = {}): Reco
       TOPIC_ERP_STATUS_OEBS: `erp.payout-status.oebs-${suffix}`,
       TOPIC_PAYOUT_EVENTS: `payouts.events-${suffix}`,
       TOPIC_FLEET_PARKS: `fleet.parks-${suffix}`,
+      TOPIC_SIGNALQ_DEVICE_STATUS: `signalq.device-status-${suffix}`,
       TOPIC_FLEET_DRIVERS: `fleet.drivers-${suffix}`,
     });
   }

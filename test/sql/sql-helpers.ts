@@ -21,6 +21,7 @@ export const TESTED_SQL_FUNCTIONS: Record<string, string> = {
   ledger_owner_known: 'ledger-functions.test.ts',
   ledger_balance: 'ledger-functions.test.ts',
   park_payable: 'park-functions.test.ts',
+  signalq_status_partition: 'signalq-functions.test.ts',
   audit_entry_refuse_change: 'audit-functions.test.ts',
   audit_entry_ensure_partitions: 'audit-functions.test.ts',
   payout_step: 'payout-functions.test.ts',
