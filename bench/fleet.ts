@@ -6,7 +6,7 @@ import { createLogger } from '../src/platform/logger';
 import { transactionalRetrying } from '../src/platform/retry';
 import { countStatements, statementProfile } from './lib/statements';
 import { apiEnv, cpuTimeMs, sampleRss, spawnService, waitReady } from './lib/child';
-import { BENCH_JWT_SECRET, withClient } from './lib/database';
+import { BENCH_JWT_SECRET, BENCH_WALLET_KEYS, withClient } from './lib/database';
 import { fundPayees } from './lib/funding';
 import { graphqlLoad, type LoadResult } from './lib/load';
 import type { BenchmarkResult } from './lib/report';
@@ -93,7 +93,7 @@ async function periodicBySql(databaseUrl: string, batch: number, periodicDays: n
 }
 
 async function fleetApp(databaseUrl: string, env: Record<string, string> = {}): Promise<App> {
-  const settings = loadAppSettings({ NODE_ENV: 'production', DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn', JWT_SECRET: BENCH_JWT_SECRET, ...env });
+  const settings = loadAppSettings({ NODE_ENV: 'production', DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn', JWT_SECRET: BENCH_JWT_SECRET, WALLET_KEYS: BENCH_WALLET_KEYS, ...env });
   return createApp({ settings, logger: createLogger('warn'), databaseUrl });
 }
 

@@ -4,7 +4,7 @@ import { createApp, loadAppSettings, type App } from '../src/app/app';
 import { createLogger } from '../src/platform/logger';
 import { PayoutAccount } from '../src/payouts/lifecycle';
 import { payoutEvent, type PayoutRow } from '../src/payouts/payout-messages';
-import { BENCH_JWT_SECRET } from './lib/database';
+import { BENCH_JWT_SECRET, BENCH_WALLET_KEYS } from './lib/database';
 import type { BenchmarkResult } from './lib/report';
 import { percentile, round, runConcurrently } from './lib/stats';
 import { payoutsModule } from '../src/payouts/module';
@@ -37,6 +37,7 @@ export async function benchApp(databaseUrl: string, poolMax: number): Promise<Ap
     DATABASE_POOL_MAX: String(poolMax),
     LOG_LEVEL: 'warn',
     JWT_SECRET: BENCH_JWT_SECRET,
+    WALLET_KEYS: BENCH_WALLET_KEYS,
   });
   return createApp({ settings, logger: createLogger('warn'), databaseUrl });
 }

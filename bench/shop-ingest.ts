@@ -6,7 +6,7 @@ import type { InboundMessage } from '../src/platform/kafka/inbound';
 import { createKafka, ensureTopics, parseBrokers } from '../src/platform/kafka/kafka-client';
 import { createLogger } from '../src/platform/logger';
 import { postgresCpuMs, postmasterPidOf } from './lib/child';
-import { BENCH_JWT_SECRET, withClient } from './lib/database';
+import { BENCH_JWT_SECRET, BENCH_WALLET_KEYS, withClient } from './lib/database';
 import type { BenchmarkResult } from './lib/report';
 import { round, sleep } from './lib/stats';
 import { benchApp } from './payout-writes';
@@ -389,6 +389,7 @@ export async function benchShopIngest(databaseUrl: string, options: ShopIngestOp
     LOG_LEVEL: 'warn',
     DATABASE_URL: databaseUrl,
     JWT_SECRET: BENCH_JWT_SECRET,
+    WALLET_KEYS: BENCH_WALLET_KEYS,
     KAFKA_BROKERS: options.brokers,
     KAFKA_CLIENT_ID: prefix,
     KAFKA_GROUP_ID: `${prefix}-service`,

@@ -4,7 +4,7 @@ import { InboundConsumer, consumerOptions } from '../src/platform/kafka/consumer
 import { createKafka, ensureTopics, parseBrokers } from '../src/platform/kafka/kafka-client';
 import { createLogger } from '../src/platform/logger';
 import { signalqModule } from '../src/signalq/module';
-import { BENCH_JWT_SECRET, withClient } from './lib/database';
+import { BENCH_JWT_SECRET, BENCH_WALLET_KEYS, withClient } from './lib/database';
 import type { BenchmarkResult } from './lib/report';
 import { round, sleep } from './lib/stats';
 import { perItem, postgresCpu } from './payout-requests';
@@ -143,6 +143,7 @@ export async function benchSignalq(databaseUrl: string, options: SignalqBenchOpt
     LOG_LEVEL: 'warn',
     DATABASE_URL: databaseUrl,
     JWT_SECRET: BENCH_JWT_SECRET,
+    WALLET_KEYS: BENCH_WALLET_KEYS,
     KAFKA_BROKERS: options.brokers,
     KAFKA_CLIENT_ID: prefix,
     KAFKA_GROUP_ID: `${prefix}-service`,

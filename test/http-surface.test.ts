@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { kafkaBrokers, startTestServer, tokenFor, type TestServer } from './helpers/app';
 import { graphql } from './helpers/graphql';
@@ -7,6 +8,9 @@ import { createTestDatabase } from './helpers/database';
 
 const INTROSPECTION = '{ __schema { queryType { name } } }';
 const BROWSER = { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' };
+
+/** Production refuses to start without a key for wallet credentials. */
+const PRODUCTION_WALLET_KEYS = `test:${randomBytes(32).toString('base64')}`;
 
 describe('what the API shows of itself', () => {
   const servers: TestServer[] = [];
@@ -24,7 +28,7 @@ describe('what the API shows of itself', () => {
     const answered = await graphql<{ __schema: { queryType: { name: string } } }, never>(test.url, INTROSPECTION, undefined, tokenFor('admin'));
     expect(answered.data?.__schema.queryType.name).toBe('Query');
 
-    const production = await serve({ NODE_ENV: 'production' });
+    const production = await serve({ NODE_ENV: 'production', WALLET_KEYS: PRODUCTION_WALLET_KEYS });
     const refused = await graphql(production.url, INTROSPECTION, undefined, tokenFor('admin'));
     expect(refused.data ?? null).toBeNull();
     expect(refused.errors?.[0]?.message).toMatch(/introspection/i);
@@ -33,7 +37,7 @@ describe('what the API shows of itself', () => {
     const query = await graphql<{ payouts: { totalCount: number } }, never>(production.url, '{ payouts(first: 1) { totalCount } }', undefined, tokenFor('admin'));
     expect(query.data?.payouts.totalCount).toBe(0);
 
-    const turnedOn = await serve({ NODE_ENV: 'production', GRAPHQL_INTROSPECTION: 'true' });
+    const turnedOn = await serve({ NODE_ENV: 'production', WALLET_KEYS: PRODUCTION_WALLET_KEYS, GRAPHQL_INTROSPECTION: 'true' });
     expect((await graphql(turnedOn.url, INTROSPECTION, undefined, tokenFor('admin'))).errors).toBeUndefined();
   });
 
@@ -64,12 +68,12 @@ describe('what the API shows of itself', () => {
   });
 
   it('serves no GraphiQL in production unless turned on', async () => {
-    const production = await serve({ NODE_ENV: 'production' });
+    const production = await serve({ NODE_ENV: 'production', WALLET_KEYS: PRODUCTION_WALLET_KEYS });
     const refused = await fetch(`${production.url}/graphql`, { headers: BROWSER });
     expect(refused.headers.get('content-type')).not.toMatch(/^text\/html/);
     expect((await fetch(`${production.url}/graphiql/graphiql.min.js`)).status).toBe(404);
 
-    const turnedOn = await serve({ NODE_ENV: 'production', GRAPHQL_EXPLORER: 'true' });
+    const turnedOn = await serve({ NODE_ENV: 'production', WALLET_KEYS: PRODUCTION_WALLET_KEYS, GRAPHQL_EXPLORER: 'true' });
     const page = await fetch(`${turnedOn.url}/graphql`, { headers: BROWSER });
     expect(page.headers.get('content-type')).toMatch(/^text\/html/);
   });

@@ -1,10 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { freePort } from '../../src/platform/free-port';
 import { sleep } from './stats';
 
 export { freePort };
+
+/** Production refuses to start without a wallet key: one made for this run. */
+export const BENCH_WALLET_KEYS = `bench:${randomBytes(32).toString('base64')}`;
 
 const CLI = path.resolve(__dirname, '../../../bin/payouts.js');
 
@@ -30,6 +34,7 @@ export function childEnv(settings: Record<string, string>): NodeJS.ProcessEnv {
     HOME: process.env.HOME,
     TMPDIR: process.env.TMPDIR,
     NODE_ENV: 'production',
+    WALLET_KEYS: BENCH_WALLET_KEYS,
     HOST: '127.0.0.1',
     LOG_LEVEL: 'warn',
     // A worker's probes and metrics on a free port: several run side by side.

@@ -7,6 +7,7 @@ import { migrateAll } from '../../src/app/processes';
 import { freePort } from './child';
 
 export const BENCH_JWT_SECRET = 'bench-secret-bench-secret-bench-secret-01';
+export { BENCH_WALLET_KEYS } from './child';
 
 export interface BenchDatabase {
   /** Where the server came from: DATABASE_URL, BENCH_DATABASE_URL or an embedded PostgreSQL. */
