@@ -11,7 +11,7 @@ const vitest = require.resolve('vitest/vitest.mjs');
 const run = spawnSync(
   process.execPath,
   [vitest, 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${results}`, ...process.argv.slice(2)],
-  { stdio: 'inherit', env: process.env },
+  { stdio: 'inherit', env: { ...process.env, PAYOUTS_TEST_BUILT: '1' } },
 );
 
 let summary = { numPassedTests: 0, numFailedTests: 0, numPendingTests: 0, numTodoTests: 0 };
