@@ -6,13 +6,12 @@ import { createLogger } from '../src/platform/logger';
 import { transactionalRetrying } from '../src/platform/retry';
 import { countStatements, statementProfile } from './lib/statements';
 import { apiEnv, cpuTimeMs, sampleRss, spawnService, waitReady } from './lib/child';
-import { BENCH_JWT_SECRET, BENCH_WALLET_KEYS, withClient } from './lib/database';
+import { BENCH_JWT_SECRET, BENCH_WALLET_KEYS, postgresCpu, withClient } from './lib/database';
 import { fundPayees } from './lib/funding';
 import { graphqlLoad, type LoadResult } from './lib/load';
 import type { BenchmarkResult } from './lib/report';
-import { round, sleep } from './lib/stats';
+import { perItem, round, sleep } from './lib/stats';
 import { TRIVIAL_QUERY } from './graphql-load';
-import { perItem, postgresCpu } from './payout-requests';
 
 /**
  * Issue 12's figures: the periodic run over many parks beside hand-written SQL making the same

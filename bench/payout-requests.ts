@@ -1,14 +1,12 @@
 import { claimsPolicy } from '../src/access/principals';
 import { TokenService } from '../src/platform/auth';
-import { BENCH_JWT_SECRET, withClient } from './lib/database';
+import { BENCH_JWT_SECRET, postgresCpu, withClient } from './lib/database';
 import {
   apiEnv,
   childEnv,
   cpuTimeMs,
   machineBusyMs,
   memoryOf,
-  postgresCpuMs,
-  postmasterPidOf,
   sampleRss,
   spawnService,
   waitReady,
@@ -17,7 +15,7 @@ import {
 import { fundPayees } from './lib/funding';
 import { graphqlLoad, type LoadResult } from './lib/load';
 import type { BenchmarkResult } from './lib/report';
-import { round, sleep } from './lib/stats';
+import { perItem, round, sleep } from './lib/stats';
 import { TRIVIAL_QUERY } from './graphql-load';
 import { benchApp } from './payout-writes';
 import { countStatements, statementProfile } from './lib/statements';
@@ -64,16 +62,6 @@ function fundClients(databaseUrl: string, prefix: string, count: number): Promis
   return fundPayees(databaseUrl, { kind: 'CLIENT', prefix, count, amount: FUNDING, currency: CURRENCY });
 }
 
-/** A reader of the database server's CPU time so far (ms), when it runs on this machine. */
-export async function postgresCpu(databaseUrl: string): Promise<() => number | null> {
-  // Asked while the session lives: its backend process exits when the session ends.
-  const postmaster = await withClient(databaseUrl, async (db) =>
-    postmasterPidOf((await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid),
-  );
-  return () => (postmaster === null ? null : postgresCpuMs(postmaster));
-}
-
-export const perItem = (ms: number | null, count: number) => (ms === null ? null : round(ms / Math.max(1, count), 3));
 
 /** One request made by hand first: a new key answers NEW, the same key again the same request. */
 async function checkAnswer(url: string, token: string, clientId: string): Promise<void> {

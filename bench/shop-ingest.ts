@@ -5,8 +5,8 @@ import { InboundConsumer, consumerOptions } from '../src/platform/kafka/consumer
 import type { InboundMessage } from '../src/platform/kafka/inbound';
 import { createKafka, ensureTopics, parseBrokers } from '../src/platform/kafka/kafka-client';
 import { createLogger } from '../src/platform/logger';
-import { postgresCpuMs, postmasterPidOf } from './lib/child';
-import { BENCH_JWT_SECRET, BENCH_WALLET_KEYS, withClient } from './lib/database';
+import { postgresCpu } from './lib/database';
+import { ingestEnv } from './lib/ingest-env';
 import type { BenchmarkResult } from './lib/report';
 import { round, sleep } from './lib/stats';
 import { benchApp } from './payout-writes';
@@ -364,39 +364,14 @@ async function verifyIngest(app: App, expected: ReturnType<typeof makeEvents>['e
   return { ...row, ledgerCheck: 'ok', ledgerCheckMs: round(performance.now() - began, 0) };
 }
 
-async function postgresCpu(databaseUrl: string): Promise<() => number | null> {
-  const postmaster = await withClient(databaseUrl, async (db) =>
-    postmasterPidOf((await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid),
-  );
-  return () => (postmaster === null ? null : postgresCpuMs(postmaster));
-}
 
 export async function benchShopIngest(databaseUrl: string, options: ShopIngestOptions): Promise<BenchmarkResult> {
   const suffix = randomBytes(4).toString('hex');
   const prefix = `bench-${suffix}`;
   // Topics of its own, so neither consumer reads what tests or earlier runs left on the broker.
-  const topics = {
-    TOPIC_PARTY_MANAGEMENT: `${prefix}-party-management`,
-    TOPIC_INVOICING: `${prefix}-invoicing`,
-    TOPIC_ACCRUALS: `${prefix}-accruals`,
-    TOPIC_ERP_PAYOUTS: `${prefix}-erp.payouts`,
-    TOPIC_ERP_STATUS_ARD: `${prefix}-erp.payout-status.ard`,
-    TOPIC_ERP_STATUS_OEBS: `${prefix}-erp.payout-status.oebs`,
-    TOPIC_PAYOUT_EVENTS: `${prefix}-payouts.events`,
-  };
-  const env: Record<string, string> = {
-    NODE_ENV: 'production',
-    LOG_LEVEL: 'warn',
-    DATABASE_URL: databaseUrl,
-    JWT_SECRET: BENCH_JWT_SECRET,
-    WALLET_KEYS: BENCH_WALLET_KEYS,
-    KAFKA_BROKERS: options.brokers,
-    KAFKA_CLIENT_ID: prefix,
-    KAFKA_GROUP_ID: `${prefix}-service`,
-    ...topics,
-  };
+  const { env, topics } = ingestEnv(databaseUrl, options.brokers, prefix);
   const kafka = createKafka(parseBrokers(options.brokers), prefix, createLogger('warn'));
-  const invoicing = topics.TOPIC_INVOICING;
+  const invoicing = topics.TOPIC_INVOICING!;
   let app: App | null = null;
   try {
     await ensureTopics(kafka, [invoicing], options.partitions);

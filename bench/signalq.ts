@@ -4,10 +4,10 @@ import { InboundConsumer, consumerOptions } from '../src/platform/kafka/consumer
 import { createKafka, ensureTopics, parseBrokers } from '../src/platform/kafka/kafka-client';
 import { createLogger } from '../src/platform/logger';
 import { signalqModule } from '../src/signalq/module';
-import { BENCH_JWT_SECRET, BENCH_WALLET_KEYS, withClient } from './lib/database';
+import { postgresCpu, withClient } from './lib/database';
+import { ingestEnv } from './lib/ingest-env';
 import type { BenchmarkResult } from './lib/report';
-import { round, sleep } from './lib/stats';
-import { perItem, postgresCpu } from './payout-requests';
+import { perItem, round, sleep } from './lib/stats';
 import { plainRead, produce, remaining } from './shop-ingest';
 
 /**
@@ -127,30 +127,10 @@ SELECT count(*) FILTER (WHERE seconds >= $5 * 60)::bigint AS active_days, count(
 export async function benchSignalq(databaseUrl: string, options: SignalqBenchOptions): Promise<BenchmarkResult> {
   const suffix = randomBytes(4).toString('hex');
   const prefix = `bq${suffix}`;
-  const topics = {
-    TOPIC_PARTY_MANAGEMENT: `${prefix}-party-management`,
-    TOPIC_INVOICING: `${prefix}-invoicing`,
-    TOPIC_ACCRUALS: `${prefix}-accruals`,
-    TOPIC_ERP_PAYOUTS: `${prefix}-erp.payouts`,
-    TOPIC_ERP_STATUS_ARD: `${prefix}-erp.payout-status.ard`,
-    TOPIC_ERP_STATUS_OEBS: `${prefix}-erp.payout-status.oebs`,
-    TOPIC_PAYOUT_EVENTS: `${prefix}-payouts.events`,
-    TOPIC_FLEET_PARKS: `${prefix}-fleet.parks`,
-    TOPIC_SIGNALQ_DEVICE_STATUS: `${prefix}-signalq.device-status`,
-  };
-  const env: Record<string, string> = {
-    NODE_ENV: 'production',
-    LOG_LEVEL: 'warn',
-    DATABASE_URL: databaseUrl,
-    JWT_SECRET: BENCH_JWT_SECRET,
-    WALLET_KEYS: BENCH_WALLET_KEYS,
-    KAFKA_BROKERS: options.brokers,
-    KAFKA_CLIENT_ID: prefix,
-    KAFKA_GROUP_ID: `${prefix}-service`,
-    ...topics,
-  };
+  // Topics of its own, so neither consumer reads what tests or earlier runs left on the broker.
+  const { env, topics } = ingestEnv(databaseUrl, options.brokers, prefix);
   const kafka = createKafka(parseBrokers(options.brokers), prefix, createLogger('warn'));
-  const topic = topics.TOPIC_SIGNALQ_DEVICE_STATUS;
+  const topic = topics.TOPIC_SIGNALQ_DEVICE_STATUS!;
   let app: App | null = null;
   try {
     await ensureTopics(kafka, [topic], options.partitions);

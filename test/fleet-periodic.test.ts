@@ -6,10 +6,9 @@ import { parksModule } from '../src/parks/module';
 import { payoutsModule } from '../src/payouts/module';
 import { RequestInstantPayoutDocument, RunFleetPeriodicPayoutsDocument, UpdateFleetPayoutSettingsDocument } from './generated/graphql';
 import { startTestServer, tokenFor, type TestServer } from './helpers/app';
-import { createTestDatabase } from './helpers/database';
 import { errorCodes, graphql } from './helpers/graphql';
 import { waitFor } from './helpers/kafka';
-import { buildProgram, killStrayWorkers, servicesOn, startWorkerProcess } from './helpers/worker-process';
+import { startWorkerProcess, useWorkerDatabase } from './helpers/worker-process';
 
 const admin = tokenFor('admin');
 
@@ -160,37 +159,26 @@ describe('the periodic run’s shared rate', () => {
 });
 
 describe('periodic runs in worker processes', () => {
-  let database: Awaited<ReturnType<typeof createTestDatabase>>;
-  let app: App;
+  const db = useWorkerDatabase();
   const PARKS = 1000;
-  beforeAll(async () => {
-    buildProgram();
-    database = await createTestDatabase();
-    app = await servicesOn(database.url);
-  });
-  afterAll(async () => {
-    killStrayWorkers();
-    await app?.close();
-    await database?.drop();
-  });
 
-  const addRun = () => app.orm.em.fork().execute(`SELECT graphile_worker.add_job('fleet__periodic_payouts', '{}'::json)`);
+  const addRun = () => db.app.orm.em.fork().execute(`SELECT graphile_worker.add_job('fleet__periodic_payouts', '{}'::json)`);
   const paidCount = async (prefix: string) => {
-    const [row] = await app.orm.em.fork().execute<{ n: string }[]>(`SELECT count(*) AS n FROM payout WHERE source = 'PERIODIC' AND payee_id LIKE ?`, [`${prefix}%`]);
+    const [row] = await db.app.orm.em.fork().execute<{ n: string }[]>(`SELECT count(*) AS n FROM payout WHERE source = 'PERIODIC' AND payee_id LIKE ?`, [`${prefix}%`]);
     return Number(row!.n);
   };
   const expectEachPaidOnce = async (prefix: string, ids: readonly string[], amount: bigint) => {
-    const paid = await periodicPayouts(app, prefix);
+    const paid = await periodicPayouts(db.app, prefix);
     expect(paid.size).toBe(ids.length);
     for (const id of ids) expect(paid.get(id), id).toEqual({ count: 1, total: amount });
-    expect(await app.checkLedger()).toEqual([]);
+    expect(await db.app.checkLedger()).toEqual([]);
   };
 
   it('pays each park once when two workers run over the same parks at the same time', { timeout: 180_000 }, async () => {
     const ids = Array.from({ length: PARKS }, (_, i) => `pw-${String(i).padStart(4, '0')}`);
-    await seedParks(app, ids, 2_500n);
+    await seedParks(db.app, ids, 2_500n);
     const env = { FLEET_PERIODIC_RATE: '500', FLEET_PERIODIC_CRON: '0 0 1 1 *', PAYOUT_OEBS_GATE_INTERVAL: '1h', PAYOUT_REQ_GATE_INTERVAL: '1h' };
-    const workers = [startWorkerProcess(database.url, env), startWorkerProcess(database.url, env)];
+    const workers = [startWorkerProcess(db.url, env), startWorkerProcess(db.url, env)];
     for (const worker of workers) expect(await worker.started(), worker.output()).toBe(true);
     await addRun();
     await addRun();
@@ -206,9 +194,9 @@ describe('periodic runs in worker processes', () => {
 
   it('pays nobody twice and skips nobody when a worker is SIGKILLed mid run and another runs again', { timeout: 180_000 }, async () => {
     const ids = Array.from({ length: PARKS }, (_, i) => `pk-${String(i).padStart(4, '0')}`);
-    await seedParks(app, ids, 4_000n);
+    await seedParks(db.app, ids, 4_000n);
     const env = { FLEET_PERIODIC_RATE: '200', FLEET_PERIODIC_CRON: '0 0 1 1 *', PAYOUT_OEBS_GATE_INTERVAL: '1h', PAYOUT_REQ_GATE_INTERVAL: '1h' };
-    const victim = startWorkerProcess(database.url, env);
+    const victim = startWorkerProcess(db.url, env);
     expect(await victim.started(), victim.output()).toBe(true);
     await addRun();
     await waitFor(() => paidCount('pk-'), (n) => n >= PARKS / 5, 60_000);
@@ -217,7 +205,7 @@ describe('periodic runs in worker processes', () => {
     const atKill = await paidCount('pk-');
     expect(atKill, 'the run finished before it could be killed').toBeLessThan(PARKS);
 
-    const heir = startWorkerProcess(database.url, env);
+    const heir = startWorkerProcess(db.url, env);
     expect(await heir.started(), heir.output()).toBe(true);
     await addRun();
     await waitFor(() => Promise.resolve(heir.logged('periodic fleet payouts run done')), (n) => n === 1, 120_000);

@@ -4,7 +4,7 @@ import { createApp, loadAppSettings } from '../../src/app/app';
 import { startEmbeddedPostgres } from '../../src/platform/embedded-postgres';
 import { createLogger } from '../../src/platform/logger';
 import { migrateAll } from '../../src/app/processes';
-import { freePort } from './child';
+import { freePort, postgresCpuMs, postmasterPidOf } from './child';
 
 export const BENCH_JWT_SECRET = 'bench-secret-bench-secret-bench-secret-01';
 export { BENCH_WALLET_KEYS } from './child';
@@ -137,4 +137,13 @@ export async function withClient<T>(url: string, work: (client: Client) => Promi
   } finally {
     await client.end();
   }
+}
+
+/** A reader of the database server's CPU time so far (ms), when it runs on this machine (null otherwise). */
+export async function postgresCpu(databaseUrl: string): Promise<() => number | null> {
+  // Asked while the session lives: its backend process exits when the session ends.
+  const postmaster = await withClient(databaseUrl, async (db) =>
+    postmasterPidOf((await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid),
+  );
+  return () => (postmaster === null ? null : postgresCpuMs(postmaster));
 }

@@ -49,3 +49,6 @@ export function intFromEnv(name: string, fallback: number, zeroAllowed = false):
   }
   return value;
 }
+
+/** Milliseconds per item (3 decimals); null stays null (a figure that could not be measured). */
+export const perItem = (ms: number | null, count: number) => (ms === null ? null : round(ms / Math.max(1, count), 3));

@@ -37,6 +37,22 @@ export function loadAppSettings(env: NodeJS.ProcessEnv = process.env, modules: r
   return { kernel, modules: parsed };
 }
 
+/**
+ * Every topic setting of the modules (`TOPIC_*`) with its default name: what a test or benchmark
+ * renames to topics of its own, so that a topic added by a module is never left on its default.
+ */
+export function topicSettingDefaults(modules: readonly AnyModule[] = MODULES): Record<string, string> {
+  const topics: Record<string, string> = {};
+  for (const module of modules) {
+    const defaults = module.settings?.safeParse({});
+    if (!defaults?.success) continue;
+    for (const [name, value] of Object.entries(defaults.data as Record<string, unknown>)) {
+      if (name.startsWith('TOPIC_') && typeof value === 'string') topics[name] = value;
+    }
+  }
+  return topics;
+}
+
 /** Everything a process needs, built once from the modules: the composition root of the service. */
 export interface App {
   settings: KernelSettings;

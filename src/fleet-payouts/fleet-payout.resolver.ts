@@ -169,7 +169,6 @@ function settingsType(rules: PayoutRules): FleetPayoutSettingsType {
   const limits = [...rules.instantLimits].sort(([a], [b]) => a.localeCompare(b)).map(([currency, minor]) => Money.of(minor, currency));
   return Object.assign(new FleetPayoutSettingsType(), {
     instantLimit: limits,
-    instantLimits: limits,
     instantCooldownHours: rules.instantCooldownHours,
     periodicDays: rules.periodicDays,
     updatedAt: rules.updatedAt,

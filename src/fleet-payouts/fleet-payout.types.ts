@@ -46,9 +46,6 @@ export class FleetPayoutSettingsType {
   instantLimit!: Money[];
 
   @Cost({ maxItems: CURRENCY_COUNT })
-  @Field(() => [Money], { description: 'The same list, named as the input names it' })
-  instantLimits!: Money[];
-
   @Field(() => Int, { description: 'At most one instant payout per park in this many hours' })
   instantCooldownHours!: number;
 

@@ -7,7 +7,7 @@ import type { PayoutQueries } from '../payouts/payout.queries';
 import { queryBound } from '../platform/bound-query';
 import { ConflictError, DomainError, NotFoundError } from '../platform/errors';
 import { decideInstant, type InstantRefusal } from './instant-decision';
-import type { FleetPayoutSettings } from './settings';
+import type { PayoutRulesStore } from './payout-rules';
 
 /** A press of the button refused by the rules: FORBIDDEN, COOLDOWN (with retryAt), LIMIT_EXCEEDED, INSUFFICIENT_FUNDS. */
 export class InstantPayoutRefused extends DomainError {
@@ -53,7 +53,7 @@ export class InstantPayouts {
   constructor(
     private readonly lifecycle: PayoutLifecycle,
     private readonly payouts: PayoutQueries,
-    private readonly defaults: FleetPayoutSettings,
+    private readonly rules: PayoutRulesStore,
     private readonly onPaid: (payout: PayoutRow) => void = () => {},
   ) {}
 
@@ -90,8 +90,8 @@ export class InstantPayouts {
       parkStatus: park.status!,
       instantEnabled: park.instant_enabled,
       lastInstantAt: park.previous_instant_at ? new Date(park.previous_instant_at) : null,
-      cooldownHours: park.cooldown_hours ?? this.defaults.FLEET_INSTANT_COOLDOWN,
-      limit: park.limit_minor !== null ? BigInt(park.limit_minor) : (this.defaults.FLEET_INSTANT_LIMIT.get(currency) ?? 0n),
+      cooldownHours: this.rules.cooldownHours(park.cooldown_hours),
+      limit: this.rules.limitOf(currency, park.limit_minor === null ? null : BigInt(park.limit_minor)),
       balance,
       requested: input.amount,
       now,

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
 import { payeeRef, type Payee } from '../../src/access/payee';
 import { claimsPolicy, type Role } from '../../src/access/principals';
-import { createApp, loadAppSettings, type App } from '../../src/app/app';
+import { createApp, loadAppSettings, topicSettingDefaults, type App } from '../../src/app/app';
 import { startProcess, type Roles, type RunningProcess } from '../../src/app/processes';
 import { TokenService } from '../../src/platform/auth';
 import { createLogger } from '../../src/platform/logger';
@@ -41,16 +41,7 @@ export function testEnv(databaseUrl: string, options: TestEnvOptions = {}): Reco
       KAFKA_BROKERS: brokers,
       KAFKA_GROUP_ID: `payouts-test-${suffix}`,
       KAFKA_CLIENT_ID: `payouts-test-${suffix}`,
-      TOPIC_PARTY_MANAGEMENT: `party-management-${suffix}`,
-      TOPIC_INVOICING: `invoicing-${suffix}`,
-      TOPIC_ACCRUALS: `accruals-${suffix}`,
-      TOPIC_ERP_PAYOUTS: `erp.payouts-${suffix}`,
-      TOPIC_ERP_STATUS_ARD: `erp.payout-status.ard-${suffix}`,
-      TOPIC_ERP_STATUS_OEBS: `erp.payout-status.oebs-${suffix}`,
-      TOPIC_PAYOUT_EVENTS: `payouts.events-${suffix}`,
-      TOPIC_FLEET_PARKS: `fleet.parks-${suffix}`,
-      TOPIC_SIGNALQ_DEVICE_STATUS: `signalq.device-status-${suffix}`,
-      TOPIC_FLEET_DRIVERS: `fleet.drivers-${suffix}`,
+      ...Object.fromEntries(Object.entries(topicSettingDefaults()).map(([name, topic]) => [name, `${topic}-${suffix}`])),
     });
   }
   return { ...env, ...options.env };

@@ -4,6 +4,8 @@ import { createApp, loadAppSettings, type App } from '../../src/app/app';
 import { createLogger } from '../../src/platform/logger';
 import { TEST_JWT_SECRET, testEnv } from './app';
 import { waitFor } from './kafka';
+import { createTestDatabase } from './database';
+import { afterAll, beforeAll } from 'vitest';
 
 /** `payouts worker` as a child process of its own, to be killed or raced against another. */
 const ROOT = path.resolve(__dirname, '../..');
@@ -64,4 +66,31 @@ export function startWorkerProcess(databaseUrl: string, env: Record<string, stri
 /** Kills whatever a test left running (a failed assertion before its own cleanup). */
 export function killStrayWorkers(): void {
   for (const child of running) child.kill('SIGKILL');
+}
+
+/**
+ * A fresh database for tests that run `payouts worker` processes on it, with the services on it to
+ * seed and inspect it (`app`): the program is built first; workers left running are killed after.
+ */
+export function useWorkerDatabase(): { readonly url: string; readonly app: App } {
+  let database: Awaited<ReturnType<typeof createTestDatabase>> | null = null;
+  let app: App | null = null;
+  beforeAll(async () => {
+    buildProgram();
+    database = await createTestDatabase();
+    app = await servicesOn(database.url);
+  });
+  afterAll(async () => {
+    killStrayWorkers();
+    await app?.close();
+    await database?.drop();
+  });
+  return {
+    get url() {
+      return database!.url;
+    },
+    get app() {
+      return app!;
+    },
+  };
 }
