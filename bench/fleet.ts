@@ -1,9 +1,9 @@
 import { claimsPolicy } from '../src/access/principals';
 import { createApp, loadAppSettings, type App } from '../src/app/app';
+import { auditModule } from '../src/audit/module';
 import { fleetPayoutsModule } from '../src/fleet-payouts/module';
 import { TokenService } from '../src/platform/auth';
 import { createLogger } from '../src/platform/logger';
-import { transactionalRetrying } from '../src/platform/retry';
 import { countStatements, statementProfile } from './lib/statements';
 import { apiEnv, cpuTimeMs, sampleRss, spawnService, waitReady } from './lib/child';
 import { BENCH_JWT_SECRET, BENCH_WALLET_KEYS, postgresCpu, withClient } from './lib/database';
@@ -184,16 +184,22 @@ export interface FleetInstantOptions {
   warmupS: number;
 }
 
-/** What one press sends to the database, BEGIN and COMMIT included, from the service code in this process. */
+/** What one press sends to the database, BEGIN and COMMIT included, from the service code in this process, its audit entry with it. */
 async function statementsPerPress(databaseUrl: string) {
   const app = await fleetApp(databaseUrl, { FLEET_INSTANT_COOLDOWN: '0h', FLEET_INSTANT_LIMIT: 'RUB:100000000' });
   try {
     const sample = 20;
     const statements = await countStatements(app, async () => {
       for (let i = 0; i < sample; i += 1) {
-        await app
-          .use(fleetPayoutsModule)
-          .instant.request((work) => transactionalRetrying(app.orm.em.fork(), work), { parkId: `bi-${i}`, amount: 100n, idempotencyKey: `sample-${i}`, actor: 'bench' });
+        const input = { parkId: `bi-${i}`, amount: 100n, idempotencyKey: `sample-${i}`, actor: 'bench' };
+        const entry = app.use(auditModule).audit.inStatement({
+          subject: 'bench',
+          role: 'admin',
+          operation: 'requestInstantPayout',
+          arguments: { input: { ...input, amount: '100' } },
+          requestId: `sample-${i}`,
+        });
+        await app.use(fleetPayoutsModule).instant.request(app.orm.em.fork(), input, { key: '_recorded', ...entry, written: () => {} });
       }
     });
     return statementProfile(statements, sample);

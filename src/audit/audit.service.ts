@@ -47,23 +47,40 @@ export class AuditService {
    * The arguments are redacted and the targets derived from them here, so no caller can forget.
    */
   async record(em: EntityManager, record: AuditRecord): Promise<void> {
+    const [subject, role, operation, args, targets, ...request] = this.values(record);
     await queryBound(
       em,
       `INSERT INTO audit_entry (subject, role, operation, arguments, targets, outcome, request_id, client_address, user_agent)
        VALUES (?, ?, ?, ?::jsonb, ?::text[], ?, ?, ?, ?)`,
-      [
-        record.subject,
-        record.role,
-        record.operation,
-        JSON.stringify(redact(record.arguments ?? {})),
-        textArray(deriveTargets(record.operation, record.arguments, record.targets)),
-        record.outcome,
-        record.requestId,
-        record.clientAddress ?? null,
-        record.userAgent ?? null,
-      ],
+      [subject, role, operation, args, targets, record.outcome, ...request],
       { name: 'audit_entry_record' },
     );
+  }
+
+  /**
+   * The entry as a call of `audit_entry_append` inside another statement, whose SQL expression
+   * `outcome` gives the outcome: that statement writes the entry in its own transaction. Redacted
+   * and with its targets derived, as `record` writes it.
+   */
+  inStatement(record: Omit<AuditRecord, 'outcome'>): { sql(outcome: string): string; values: unknown[] } {
+    return {
+      sql: (outcome) => `audit_entry_append(?, ?, ?, ?::jsonb, ?::text[], ${outcome}, ?, ?, ?)`,
+      values: this.values(record),
+    };
+  }
+
+  /** The entry's values but its outcome, in the table's column order. */
+  private values(record: Omit<AuditRecord, 'outcome'>): unknown[] {
+    return [
+      record.subject,
+      record.role,
+      record.operation,
+      JSON.stringify(redact(record.arguments ?? {})),
+      textArray(deriveTargets(record.operation, record.arguments, record.targets)),
+      record.requestId,
+      record.clientAddress ?? null,
+      record.userAgent ?? null,
+    ];
   }
 
   async page(em: EntityManager, where: SqlWhere, first: number, after: { at: string; id: string } | null) {

@@ -4,7 +4,22 @@ import { bookAtStart } from '../platform/jobs';
 import { defineModule } from '../platform/modules';
 import { auditEnsurePartitions } from './audit__ensure_partitions';
 import { AuditLogResolver } from './audit.resolver';
-import { AuditService } from './audit.service';
+import { AuditService, type AuditRecord } from './audit.service';
+import type { MutationRecord } from '../platform/graphql/recorded-mutations';
+
+/** A mutation's record as the audit log keeps it (the outcome apart). */
+function auditRecordOf(record: Omit<MutationRecord, 'outcome'>): Omit<AuditRecord, 'outcome'> {
+  return {
+    subject: record.principal.subject,
+    role: record.principal.role,
+    operation: record.operation,
+    arguments: record.arguments,
+    targets: record.targets,
+    requestId: record.request.requestId,
+    clientAddress: record.request.clientAddress,
+    userAgent: record.request.userAgent,
+  };
+}
 
 export interface AuditServices {
   audit: AuditService;
@@ -32,18 +47,8 @@ export const auditModule = defineModule({
   create: (): AuditServices => ({ audit: new AuditService() }),
   resolvers: [AuditLogResolver],
   recordsMutations: ({ services, metrics }) => ({
-    record: (em, record) =>
-      services.audit.record(em, {
-        subject: record.principal.subject,
-        role: record.principal.role,
-        operation: record.operation,
-        arguments: record.arguments,
-        targets: record.targets,
-        outcome: record.outcome,
-        requestId: record.request.requestId,
-        clientAddress: record.request.clientAddress,
-        userAgent: record.request.userAgent,
-      }),
+    record: (em, record) => services.audit.record(em, { ...auditRecordOf(record), outcome: record.outcome }),
+    inStatement: (record) => services.audit.inStatement(auditRecordOf(record)),
     committed: (record) => metrics.entries.inc({ outcome: record.outcome }),
   }),
   tasks: ({ services, settings, kernel, logger }) => ({

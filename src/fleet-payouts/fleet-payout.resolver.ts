@@ -1,4 +1,4 @@
-import { Arg, Authorized, Ctx, FieldResolver, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { Arg, Authorized, Ctx, Extensions, FieldResolver, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { checkReference } from '../access/payee';
 import { actorOf } from '../access/principals';
 import { Access } from '../access/rules';
@@ -10,6 +10,7 @@ import { PayoutType } from '../payouts/payout.types';
 import { InvalidInputError } from '../platform/errors';
 import { Money } from '../platform/graphql/common-types';
 import type { GraphQLContext } from '../platform/graphql/context';
+import { RECORDED_IN_STATEMENT } from '../platform/graphql/recorded-mutations';
 import { parseCurrency, parseMinor, parsePositiveMinor } from '../platform/money';
 import { transactionalRetrying } from '../platform/retry';
 import {
@@ -43,6 +44,7 @@ export class FleetPayoutResolver {
   constructor(private readonly services: FleetPayoutResolverServices) {}
 
   @Authorized(Access.all(Access.roles('admin', 'dispatcher'), Access.seesPayee(parkOf)))
+  @Extensions(RECORDED_IN_STATEMENT)
   @Mutation(() => PayoutType, {
     description:
       'Pays a park at once (the dispatcher’s button). Refusals, first match wins: FORBIDDEN (not your park, park disabled, ' +
@@ -54,12 +56,11 @@ export class FleetPayoutResolver {
       throw new InvalidInputError('idempotencyKey must be 1–200 characters', { field: 'idempotencyKey' });
     }
     const amount = input.amount === undefined || input.amount === null ? null : parsePositiveMinor(input.amount);
-    const payout = await this.services.instant.request((work) => transactionalRetrying(ctx.em, work), {
-      parkId: parkOf({ input }).id,
-      amount,
-      idempotencyKey: key,
-      actor: actorOf(ctx.principal),
-    });
+    const payout = await this.services.instant.request(
+      ctx.em,
+      { parkId: parkOf({ input }).id, amount, idempotencyKey: key, actor: actorOf(ctx.principal) },
+      ctx.statementRecord(),
+    );
     return PayoutType.ofRow(payout);
   }
 

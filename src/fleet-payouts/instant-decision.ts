@@ -21,7 +21,8 @@ export type InstantRefusal =
   | { code: 'FORBIDDEN'; message: string }
   | { code: 'COOLDOWN'; message: string; retryAt: Date }
   | { code: 'LIMIT_EXCEEDED'; message: string; limit: bigint }
-  | { code: 'INSUFFICIENT_FUNDS'; message: string; balance: bigint };
+  /** `balance` is null when the ledger refused the reservation after the rules had read it (it went down meanwhile). */
+  | { code: 'INSUFFICIENT_FUNDS'; message: string; balance: bigint | null };
 
 export type InstantDecision = { pay: bigint } | { refuse: InstantRefusal };
 

@@ -1,11 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { InsufficientFundsError } from '../ledger/ledger.service';
-import { PayoutAccount } from '../payouts/lifecycle';
+import { InsufficientFundsError, type LedgerService } from '../ledger/ledger.service';
 import type { PayoutRow } from '../payouts/payout-messages';
-import type { PayoutLifecycle } from '../payouts/payout-lifecycle';
-import type { PayoutQueries } from '../payouts/payout.queries';
 import { queryBound } from '../platform/bound-query';
-import { ConflictError, DomainError, NotFoundError } from '../platform/errors';
+import { DomainError, NotFoundError } from '../platform/errors';
+import type { StatementRecord } from '../platform/graphql/context';
+import { plainArray, textArray } from '../platform/sql-arrays';
 import { decideInstant, type InstantRefusal } from './instant-decision';
 import type { PayoutRulesStore } from './payout-rules';
 
@@ -24,35 +24,30 @@ export interface InstantPayoutInput {
   actor: string | null;
 }
 
-/** What the press's first statement reads, holding the park's row. */
-interface PressedPark {
-  status: 'ACTIVE' | 'DISABLED' | null;
-  currency: string | null;
-  instant_enabled: boolean;
-  previous_instant_at: string | null;
+/** What `fleet_instant_press` answers: the outcome, the facts the rules read, and the payout (absent when none). */
+type PressRow = Partial<PayoutRow> & {
+  outcome: 'OK' | 'NOT_FOUND' | InstantRefusal['code'];
+  park_status: 'ACTIVE' | 'DISABLED' | null;
+  instant_enabled: boolean | null;
+  /** Text: timestamps come back as the database writes them. */
+  last_instant_at: string | null;
   cooldown_hours: number | null;
   limit_minor: string | null;
   balance: string | null;
-}
-
-/** Ends the press's transaction without its effects: a refusal, or a key that had paid before. */
-class RollBack extends Error {
-  constructor(readonly answer: { refused: Error } | { payout: PayoutRow }) {
-    super('rolled back');
-  }
-}
+  created: boolean;
+};
 
 /**
- * Instant payouts: the dispatcher's button. One transaction per press, of two statements: the
- * first takes the park's instant-payout row (two presses at the same moment, on any number of API
- * processes, take turns), records this press as the park's latest and reads everything the rules
- * need; the second creates the payout. A press that is refused, or whose key had paid before, rolls
- * the whole transaction back, so only a press that pays moves the cooldown.
+ * Instant payouts: the dispatcher's button. One press is one statement, so one transaction and one
+ * round trip: `fleet_instant_press` takes the park's instant-payout row (two presses at the same
+ * moment, on any number of API processes, take turns), answers an idempotency key that paid before
+ * with its payout, applies the rules and creates the payout with its reservation and message; the
+ * same statement writes the press's audit entry with its outcome, refused or paid.
  */
 export class InstantPayouts {
   constructor(
-    private readonly lifecycle: PayoutLifecycle,
-    private readonly payouts: PayoutQueries,
+    private readonly ledger: Pick<LedgerService, 'translateError'>,
+    private readonly payoutEventsTopic: string,
     private readonly rules: PayoutRulesStore,
     private readonly onPaid: (payout: PayoutRow) => void = () => {},
   ) {}
@@ -60,92 +55,67 @@ export class InstantPayouts {
   /**
    * Pays the park now, or refuses with the first rule it breaks. The same idempotency key returns
    * the payout it made, whatever happened since (a cooldown, an empty balance, a disabled park).
-   * `transaction` runs the work in a transaction of its own (retried on deadlocks).
+   * `em` must be in no transaction: the press is an autocommit statement of its own. `record` is
+   * the mutation's audit entry, written by that statement (`NOT_RECORDED` for none).
    */
-  async request(
-    transaction: <T>(work: (em: EntityManager) => Promise<T>) => Promise<T>,
-    input: InstantPayoutInput,
-  ): Promise<PayoutRow> {
-    const key = idempotencyKeyOf(input.parkId, input.idempotencyKey);
+  async request(em: EntityManager, input: InstantPayoutInput, record: StatementRecord): Promise<PayoutRow> {
+    const now = new Date();
+    const defaults = this.rules.environmentDefaults();
+    let row: PressRow;
     try {
-      const payout = await transaction((em) => this.press(em, input, key));
-      this.onPaid(payout);
-      return payout;
+      [row] = (await queryBound<PressRow>(
+        em,
+        `SELECT p.outcome, p.park_status, p.instant_enabled, p.last_instant_at, p.cooldown_hours, p.limit_minor::text AS limit_minor,
+                p.balance::text AS balance, p.created, (p.paid).*, ${record.sql('p.outcome')} AS recorded
+           FROM fleet_instant_press(?, ?::bigint, ?, ?, ?, ?::timestamptz, ?::uuid, ?::integer, ?::text[], ?::bigint[], ?) p`,
+        [
+          ...record.values,
+          input.parkId,
+          input.amount,
+          idempotencyKeyOf(input.parkId, input.idempotencyKey),
+          input.idempotencyKey,
+          input.actor,
+          now,
+          randomUUID(),
+          defaults.cooldownHours,
+          textArray([...defaults.limits.keys()]),
+          plainArray([...defaults.limits.values()]),
+          this.payoutEventsTopic,
+        ],
+        { name: `fleet_instant_press${record.key}` },
+      )) as [PressRow];
     } catch (error) {
-      if (!(error instanceof RollBack)) throw error;
-      if ('payout' in error.answer) return error.answer.payout;
-      // Refused: the key's earlier payout, if it made one, is the answer; otherwise the refusal.
-      const existing = await transaction((em) => this.payouts.byIdempotencyKey(em, key));
-      if (existing) return existing;
-      throw error.answer.refused;
+      const translated = this.ledger.translateError(error);
+      // The balance went down between the rules' read and the reservation: the ledger refused.
+      if (translated instanceof InsufficientFundsError) {
+        throw new InstantPayoutRefused({ code: 'INSUFFICIENT_FUNDS', message: 'The park has less than that to pay out', balance: null });
+      }
+      throw translated;
     }
+    record.written(row.outcome);
+    if (row.outcome === 'NOT_FOUND') throw new NotFoundError(`Park ${input.parkId} not found`, { parkId: input.parkId });
+    if (row.outcome !== 'OK') throw new InstantPayoutRefused(this.refusalOf(row, input, now));
+    const payout = row as PressRow & PayoutRow;
+    if (row.created) this.onPaid(payout);
+    return payout;
   }
 
-  private async press(em: EntityManager, input: InstantPayoutInput, key: string): Promise<PayoutRow> {
-    const now = new Date();
-    const park = await this.take(em, input.parkId, now);
-    const currency = park.currency!;
-    const balance = BigInt(park.balance ?? 0);
+  /** The refusal the database decided, with its message and details, from the facts it read. */
+  private refusalOf(row: PressRow, input: InstantPayoutInput, now: Date): InstantRefusal {
     const decision = decideInstant({
-      parkStatus: park.status!,
-      instantEnabled: park.instant_enabled,
-      lastInstantAt: park.previous_instant_at ? new Date(park.previous_instant_at) : null,
-      cooldownHours: this.rules.cooldownHours(park.cooldown_hours),
-      limit: this.rules.limitOf(currency, park.limit_minor === null ? null : BigInt(park.limit_minor)),
-      balance,
+      parkStatus: row.park_status!,
+      instantEnabled: row.instant_enabled!,
+      lastInstantAt: row.last_instant_at === null ? null : new Date(row.last_instant_at),
+      cooldownHours: row.cooldown_hours!,
+      limit: BigInt(row.limit_minor!),
+      balance: BigInt(row.balance!),
       requested: input.amount,
       now,
     });
-    if ('refuse' in decision) throw new RollBack({ refused: new InstantPayoutRefused(decision.refuse) });
-    try {
-      const { payout, changed } = await this.lifecycle.create(
-        em,
-        {
-          payee: { kind: 'PARK', id: input.parkId },
-          amount: decision.pay,
-          currency,
-          source: 'INSTANT',
-          sourceRef: input.idempotencyKey,
-          idempotencyKey: key,
-          actor: input.actor,
-        },
-        now,
-      );
-      // The same key with the same amount paid before: that payout, and this press changes nothing.
-      if (!changed) throw new RollBack({ payout });
-      return payout;
-    } catch (error) {
-      if (error instanceof InsufficientFundsError) {
-        throw new RollBack({ refused: new InstantPayoutRefused({ code: 'INSUFFICIENT_FUNDS', message: 'The park has less than that to pay out', balance }) });
-      }
-      // The key paid another amount before: refused as a conflict, unless that payout is found.
-      if (error instanceof ConflictError) throw new RollBack({ refused: error });
-      throw error;
+    if (!('refuse' in decision) || decision.refuse.code !== row.outcome) {
+      throw new Error(`the database refused a press with ${row.outcome}, the rules say ${JSON.stringify(decision, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}`);
     }
-  }
-
-  /**
-   * Locks the park's instant-payout row (made on first use), records `now` as its latest press and
-   * reads, in the same statement, the press before it, the park's status and currency, its balance
-   * and the rules in force. Unknown park: NOT_FOUND.
-   */
-  private async take(em: EntityManager, parkId: string, now: Date): Promise<PressedPark> {
-    const [row] = await queryBound<PressedPark>(
-      em,
-      `WITH state AS (
-         INSERT INTO fleet_park_payouts AS s (park_id, last_instant_at) VALUES (?, ?)
-         ON CONFLICT (park_id) DO UPDATE SET previous_instant_at = s.last_instant_at, last_instant_at = EXCLUDED.last_instant_at
-         RETURNING s.instant_enabled, s.previous_instant_at)
-       SELECT p.status, p.currency, state.instant_enabled, state.previous_instant_at,
-              (SELECT instant_cooldown_hours FROM fleet_payout_settings) AS cooldown_hours,
-              (SELECT limit_minor::text FROM fleet_instant_limit l WHERE l.currency = p.currency) AS limit_minor,
-              ledger_balance('PARK', ?, ?, p.currency)::text AS balance
-         FROM state, park_payable(?) p`,
-      [parkId, now, parkId, PayoutAccount.available, parkId],
-      { name: 'fleet_instant_take' },
-    );
-    if (!row || row.status === null) throw new NotFoundError(`Park ${parkId} not found`, { parkId });
-    return { ...row, currency: row.currency!.trim() };
+    return decision.refuse;
   }
 }
 
@@ -161,7 +131,7 @@ function detailsOf(refusal: InstantRefusal): Record<string, unknown> {
     case 'LIMIT_EXCEEDED':
       return { limit: refusal.limit.toString() };
     case 'INSUFFICIENT_FUNDS':
-      return { available: refusal.balance.toString() };
+      return refusal.balance === null ? {} : { available: refusal.balance.toString() };
     default:
       return {};
   }

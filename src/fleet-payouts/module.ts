@@ -69,7 +69,7 @@ export const fleetPayoutsModule = defineModule({
       metrics.throttledWaits.inc();
       metrics.throttledSeconds.inc(seconds);
     });
-    const instant = new InstantPayouts(payouts.lifecycle, payouts.queries, rules, () => metrics.payoutsCreated.inc({ source: 'INSTANT' }));
+    const instant = new InstantPayouts(ledger, payouts.steps.payoutEventsTopic, rules, () => metrics.payoutsCreated.inc({ source: 'INSTANT' }));
     const periodic = new PeriodicPayouts(
       kernel.orm,
       parks,

@@ -78,6 +78,11 @@ export class PayoutRulesStore {
     return this.current(em);
   }
 
+  /** The environment's defaults, for SQL that reads the stored rules itself (the instant press). */
+  environmentDefaults(): { cooldownHours: number; limits: ReadonlyMap<string, bigint> } {
+    return { cooldownHours: this.defaults.FLEET_INSTANT_COOLDOWN, limits: this.defaults.FLEET_INSTANT_LIMIT };
+  }
+
   /** The cooldown in force given what is stored (null: the environment's default). */
   cooldownHours(stored: number | null): number {
     return stored ?? this.defaults.FLEET_INSTANT_COOLDOWN;

@@ -14,8 +14,8 @@ export interface PayoutServices {
   /** Read payouts (lists, loaders, other modules' checks). */
   queries: PayoutQueries;
   facts: CashPaymentFacts;
-  /** Lets the payer's module add its message to every SENT step. */
-  steps: Pick<PayoutSteps, 'onSent'>;
+  /** Lets the payer's module add its message to every SENT step; names the topic of lifecycle messages. */
+  steps: Pick<PayoutSteps, 'onSent' | 'payoutEventsTopic'>;
 }
 
 export function createPayoutServices(ledger: LedgerServices, payoutEventsTopic: string): PayoutServices {

@@ -9,7 +9,7 @@ import type { Principal } from './auth';
 import type { KernelSettings } from './config';
 import { DomainError } from './errors';
 import { registerExplorer } from './explorer';
-import { NO_TARGETS, type GraphQLContext } from './graphql/context';
+import { NO_TARGETS, notRecorded, type GraphQLContext } from './graphql/context';
 import { formatError } from './graphql/errors';
 import { knownOperationTypes, operationLabel, operationLimits, refuseUnstorableText } from './graphql/limits';
 import { RequestLoaders, type LoaderKey, type LoaderProvider } from './graphql/loaders';
@@ -112,6 +112,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
           loaders: new RequestLoaders(em, options.loaders),
           request: { requestId: request.id, clientAddress: request.ip ?? null, userAgent: request.headers['user-agent'] ?? null },
           targets: NO_TARGETS,
+          statementRecord: notRecorded,
         };
       },
     }),

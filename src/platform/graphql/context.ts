@@ -18,6 +18,21 @@ export interface MutationTargets {
   add(...targets: string[]): void;
 }
 
+/**
+ * The record of a mutation that is one statement, for that statement to write (see
+ * `recordedInStatement` in recorded-mutations.ts): the record and its effect are then one
+ * transaction and one round trip, and a refusal the statement decides is recorded by it too.
+ */
+export interface StatementRecord {
+  /** Tells the SQL it makes apart, for prepared statements' names ('' when nothing is recorded). */
+  key: string;
+  /** The SQL expression writing the record, given the SQL expression of its outcome; its `?` take `values`, in order. */
+  sql(outcome: string): string;
+  values: readonly unknown[];
+  /** Tells the wrapper that the statement ran and recorded `outcome` (OK or the refusal's code). */
+  written(outcome: string): void;
+}
+
 /** What every resolver gets per request: a request-scoped EntityManager, the caller, the loaders. */
 export interface GraphQLContext {
   em: EntityManager;
@@ -26,6 +41,15 @@ export interface GraphQLContext {
   request: RequestInfo;
   /** The targets of the mutation being resolved. */
   targets: MutationTargets;
+  /**
+   * The record for a mutation that writes it in its own statement; outside one (a query, or a
+   * mutation the wrapper records itself), a record that writes nothing.
+   */
+  statementRecord(): StatementRecord;
 }
 
 export const NO_TARGETS: MutationTargets = { add: () => {} };
+
+/** Writes no record: the wrapper writes it, or there is none to write. */
+export const NOT_RECORDED: StatementRecord = { key: '', sql: () => 'NULL', values: [], written: () => {} };
+export const notRecorded = (): StatementRecord => NOT_RECORDED;
