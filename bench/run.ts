@@ -173,17 +173,20 @@ async function main(): Promise<void> {
         ),
       );
     }
-    if (chosen.includes('fleet')) {
+    // BENCH_FLEET_PARKS=0 leaves the periodic run out: the instant button alone.
+    if (chosen.includes('fleet') && intFromEnv('BENCH_FLEET_PARKS', 80_000, true) > 0) {
       await onOwnDatabase('fleet_svc', (serviceUrl) =>
         onOwnDatabase('fleet_sql', (sqlUrl) =>
           attempt('fleet-periodic', () =>
             benchFleetPeriodic(serviceUrl, sqlUrl, {
-              parks: intFromEnv('BENCH_FLEET_PARKS', 80_000),
+              parks: intFromEnv('BENCH_FLEET_PARKS', 80_000, true),
               batch: intFromEnv('BENCH_FLEET_BATCH', 500),
             }),
           ),
         ),
       );
+    }
+    if (chosen.includes('fleet')) {
       await onOwnDatabase('fleet_api', (url) =>
         attempt('fleet-instant', () =>
           benchFleetInstant(url, {

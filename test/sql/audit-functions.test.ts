@@ -89,3 +89,42 @@ describe('audit_entry_ensure_partitions', () => {
     });
   });
 });
+
+describe('audit_entry_append', () => {
+  it('writes one entry with every field, in the caller’s transaction: rolled back with it', async () => {
+    const requestId = `append-${Date.now()}`;
+    const append = (outcome: string) =>
+      client.query(
+        `SELECT audit_entry_append('dispatcher-1', 'dispatcher', 'requestInstantPayout', $1::jsonb, $2::text[], $3, $4, '10.0.0.1', 'ua/1')`,
+        [JSON.stringify({ input: { parkId: 'p1' } }), ['PARK:p1'], outcome, requestId],
+      );
+    await append('COOLDOWN');
+    await rolledBack(() => append('OK'));
+    const { rows } = await client.query(
+      `SELECT subject, role, operation, arguments, targets, outcome, client_address, user_agent, at <= now() AS past FROM audit_entry WHERE request_id = $1`,
+      [requestId],
+    );
+    expect(rows).toEqual([
+      {
+        subject: 'dispatcher-1',
+        role: 'dispatcher',
+        operation: 'requestInstantPayout',
+        arguments: { input: { parkId: 'p1' } },
+        targets: ['PARK:p1'],
+        outcome: 'COOLDOWN',
+        client_address: '10.0.0.1',
+        user_agent: 'ua/1',
+        past: true,
+      },
+    ]);
+  });
+
+  it('refuses an entry without its outcome or subject', async () => {
+    for (const [subject, outcome] of [[null, 'OK'], ['s', null]]) {
+      const error = await sqlError(() =>
+        client.query(`SELECT audit_entry_append($1, 'admin', 'op', '{}', '{}', $2, 'r', NULL, NULL)`, [subject, outcome]),
+      );
+      expect(error.code).toBe('23502');
+    }
+  });
+});

@@ -433,3 +433,43 @@ describe('ledger_balance', () => {
     expect(await balanceOf('PARK', owner, 'payout', 'RUB')).toBe(50n);
   });
 });
+
+describe('ledger_account_open', () => {
+  const open = (kind: string, owner: string, type: string, currency: string) =>
+    client.query<{ id: string }>('SELECT ledger_account_open($1, $2, $3, $4)::text AS id', [kind, owner, type, currency]).then((r) => r.rows[0]!.id);
+
+  it('gives the id of an account that exists, and writes nothing', async () => {
+    const owner = unique('park');
+    const account = await openAccount(client, { ownerKind: 'PARK', owner, type: 'payout', currency: 'RUB' });
+    expect(await expectNothingChanged(client, LEDGER_TABLES, () => open('PARK', owner, 'payout', 'RUB'))).toBe(account);
+  });
+
+  it('opens one that never was, at zero and not allowed to go negative, once however often it is asked', async () => {
+    const owner = unique('park');
+    const id = await open('PARK', owner, 'payout-reserved', 'KZT');
+    expect(await open('PARK', owner, 'payout-reserved', 'KZT')).toBe(id);
+    const { rows } = await client.query('SELECT owner_kind, owner_id, type, currency, balance::text, allow_negative FROM ledger_account WHERE id = $1', [id]);
+    expect(rows).toEqual([{ owner_kind: 'PARK', owner_id: owner, type: 'payout-reserved', currency: 'KZT', balance: '0', allow_negative: false }]);
+    expect(await open('PARK', owner, 'payout-reserved', 'RUB')).not.toBe(id);
+  });
+
+  it('gives both of two transactions opening the same account the one row', async () => {
+    const other = await db.connect();
+    const owner = unique('park');
+    await client.query('BEGIN');
+    await other.query('BEGIN');
+    try {
+      const first = await open('PARK', owner, 'payout', 'RUB');
+      // The second waits on the first's uncommitted row, then finds it once the first commits.
+      const second = other.query<{ id: string }>(`SELECT ledger_account_open('PARK', $1, 'payout', 'RUB')::text AS id`, [owner]);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await client.query('COMMIT');
+      expect((await second).rows[0]!.id).toBe(first);
+      await other.query('COMMIT');
+    } finally {
+      await client.query('ROLLBACK').catch(() => undefined);
+      await other.query('ROLLBACK').catch(() => undefined);
+    }
+    expect(Number((await client.query(`SELECT count(*) AS n FROM ledger_account WHERE owner_id = $1`, [owner])).rows[0]!.n)).toBe(1);
+  });
+});

@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LEDGER_KEY_REUSED } from '../../src/ledger/ledger.service';
+import { payoutEvent, type PayoutRow } from '../../src/payouts/payout-messages';
 import { SqlState } from '../../src/platform/database-errors';
+import { toWireJson } from '../../src/platform/outbox/outbox';
 import {
   PAYOUT_TABLES,
   balances,
@@ -415,5 +417,119 @@ describe('payout_step_each', () => {
     await client.query('ROLLBACK');
     expect(error.code).toBe('2D000');
     expect(await snapshot(client, PAYOUT_TABLES)).toEqual(before);
+  });
+});
+
+describe('payout_by_idempotency_key', () => {
+  it('gives the payout a key made, none for a key never used, and writes nothing', async () => {
+    const p = await createdPayout();
+    const key = (await client.query<{ idempotency_key: string }>('SELECT idempotency_key FROM payout WHERE id = $1', [p.id])).rows[0]!.idempotency_key;
+    const byKey = (k: string) => client.query<{ id: string }>('SELECT id FROM payout_by_idempotency_key($1)', [k]).then((r) => r.rows);
+    expect(await expectNothingChanged(client, PAYOUT_TABLES, () => byKey(key))).toEqual([{ id: p.id }]);
+    expect(await byKey(unique('payout-key'))).toEqual([]);
+    expect(await byKey(key.toUpperCase())).toEqual([]);
+  });
+});
+
+describe('payout_created_message', () => {
+  const at = new Date('2026-12-03T10:11:12.345Z');
+  const rows: PayoutRow[] = [
+    {
+      id: randomUUID(),
+      payee_kind: 'PARK',
+      payee_id: 'park-1',
+      account_id: '42',
+      amount: '9007199254740993', // past 2^53: written as the database holds it, never through a float
+      currency: 'RUB',
+      status: 'CREATED',
+      source: 'INSTANT',
+      source_ref: 'a "key" with \\ back\nslash\ttab \u0001 control, unicode ключ and 🚕',
+      cutoff: null,
+      payout_tool_id: null,
+      sequence: 1,
+      created_at: at,
+      updated_at: at,
+    },
+    {
+      id: randomUUID(),
+      payee_kind: 'SHOP',
+      payee_id: 'party-1/shop/with/slashes',
+      account_id: '7',
+      amount: '1',
+      currency: 'KZT',
+      status: 'SENT',
+      source: 'SCHEDULE',
+      source_ref: null,
+      cutoff: new Date('2026-12-01T00:00:00.000Z'),
+      payout_tool_id: 'tool "1"',
+      sequence: 3,
+      created_at: new Date('2026-12-01T00:00:00.001Z'),
+      updated_at: at,
+    },
+    { ...({} as PayoutRow), id: randomUUID(), payee_kind: 'DRIVER', payee_id: 'park-1/d1', account_id: '8', amount: '500', currency: 'RUB', status: 'CREATED', source: 'MANUAL', source_ref: '', cutoff: null, payout_tool_id: null, sequence: 1, created_at: at, updated_at: at },
+  ];
+
+  it('is byte for byte the message the service writes for the same payout (payoutEvent, JSON.stringify)', async () => {
+    for (const row of rows) {
+      const { rows: [sql] } = await client.query<{ message: string }>(
+        `SELECT payout_created_message(json_populate_record(NULL::payout, $1::json), $2) AS message`,
+        [JSON.stringify({ ...row, party_id: row.payee_kind === 'SHOP' ? 'party-1' : null, shop_id: null, idempotency_key: 'k' }), row.updated_at],
+      );
+      expect(sql!.message).toBe(toWireJson(payoutEvent(row, new Date(row.updated_at))));
+    }
+  });
+});
+
+describe('payout_create', () => {
+  const create = (id: string, payee: string, amount: bigint, key: string, at = new Date()) =>
+    client
+      .query<{ id: string; account_id: string; amount: string; status: string; source: string; source_ref: string; sequence: number }>(
+        `SELECT id, account_id::text, amount::text, status, source, source_ref, sequence
+           FROM payout_create($1, 'PARK', $2, $3, 'RUB', 'INSTANT', 'press-1', $4, 'dispatcher-1', $5, 'payouts.events')`,
+        [id, payee, String(amount), key, at],
+      )
+      .then((r) => r.rows[0]!);
+
+  it('creates the payout, its history, its payouts.events message and its reservation, as createMany does', async () => {
+    const payee = unique('park');
+    const available = await openAccount(client, { ownerKind: 'PARK', owner: payee, type: 'payout' });
+    await fund(client, available, 1000n);
+    const id = randomUUID();
+    const at = new Date('2026-12-03T09:00:00.123Z');
+    const before = await snapshot(client, PAYOUT_TABLES);
+    const created = await create(id, payee, 300n, `instant:${payee}:k`, at);
+    expect(created).toEqual({ id, account_id: available, amount: '300', status: 'CREATED', source: 'INSTANT', source_ref: 'press-1', sequence: 1 });
+    // The reserved account is opened on first use.
+    const reserved = (await client.query<{ id: string }>(`SELECT id FROM ledger_account WHERE owner_id = $1 AND type = 'payout-reserved'`, [payee])).rows[0]!.id;
+    expect(await balances(client, [available, reserved])).toEqual([700n, 300n]);
+    const after = await snapshot(client, PAYOUT_TABLES);
+    expect(Object.fromEntries(Object.entries(changedKeys(before, after)).map(([table, keys]) => [table, keys.length]))).toEqual({
+      ledger_account: 2,
+      ledger_transfer: 1,
+      payout: 1,
+      payout_status_change: 1,
+      outbox_message: 1,
+    });
+    const { rows: [history] } = await client.query('SELECT sequence, status, actor, occurred_at FROM payout_status_change WHERE payout_id = $1', [id]);
+    expect(history).toEqual({ sequence: 1, status: 'CREATED', actor: 'dispatcher-1', occurred_at: at });
+    const { rows: [transfer] } = await client.query(
+      `SELECT debit_account_id::text AS debit, credit_account_id::text AS credit, amount::text, kind, reference FROM ledger_transfer WHERE idempotency_key = $1`,
+      [`payout:${id}:CREATED`],
+    );
+    expect(transfer).toEqual({ debit: available, credit: reserved, amount: '300', kind: 'payout_created', reference: id });
+    const { rows: [message] } = await client.query<{ topic: string; key: string; value: string }>('SELECT topic, key, value FROM outbox_message WHERE key = $1', [id]);
+    const row = (await client.query<PayoutRow>('SELECT * FROM payout WHERE id = $1', [id])).rows[0]!;
+    expect(message).toEqual({ topic: 'payouts.events', key: id, value: toWireJson(payoutEvent({ ...row, account_id: String(row.account_id), amount: String(row.amount) }, at)) });
+  });
+
+  it('is refused by the ledger when the balance is short, and by the key when it was used: nothing written', async () => {
+    const payee = unique('park');
+    const available = await openAccount(client, { ownerKind: 'PARK', owner: payee, type: 'payout' });
+    await openAccount(client, { ownerKind: 'PARK', owner: payee, type: 'payout-reserved' });
+    await fund(client, available, 100n);
+    await expectRefused(client, PAYOUT_TABLES, () => create(randomUUID(), payee, 101n, unique('key')), NON_NEGATIVE);
+    const key = unique('key');
+    await create(randomUUID(), payee, 40n, key);
+    await expectRefused(client, PAYOUT_TABLES, () => create(randomUUID(), payee, 40n, key), { code: '23505', constraint: 'payout_idempotency_key_key' });
   });
 });

@@ -20,12 +20,18 @@ export const TESTED_SQL_FUNCTIONS: Record<string, string> = {
   ledger_transfer_immutable: 'ledger-functions.test.ts',
   ledger_owner_known: 'ledger-functions.test.ts',
   ledger_balance: 'ledger-functions.test.ts',
+  ledger_account_open: 'ledger-functions.test.ts',
   park_payable: 'park-functions.test.ts',
   signalq_status_partition: 'signalq-functions.test.ts',
   audit_entry_refuse_change: 'audit-functions.test.ts',
   audit_entry_ensure_partitions: 'audit-functions.test.ts',
+  audit_entry_append: 'audit-functions.test.ts',
   payout_step: 'payout-functions.test.ts',
   payout_step_each: 'payout-functions.test.ts',
+  payout_by_idempotency_key: 'payout-functions.test.ts',
+  payout_created_message: 'payout-functions.test.ts',
+  payout_create: 'payout-functions.test.ts',
+  fleet_instant_press: 'fleet-functions.test.ts',
 };
 
 export interface SqlTestDatabase {
