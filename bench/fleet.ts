@@ -185,13 +185,13 @@ export interface FleetInstantOptions {
 }
 
 /** What one press sends to the database, BEGIN and COMMIT included, from the service code in this process, its audit entry with it. */
-async function statementsPerPress(databaseUrl: string) {
+async function statementsPerPress(databaseUrl: string, parks: number) {
   const app = await fleetApp(databaseUrl, { FLEET_INSTANT_COOLDOWN: '0h', FLEET_INSTANT_LIMIT: 'RUB:100000000' });
   try {
     const sample = 20;
     const statements = await countStatements(app, async () => {
       for (let i = 0; i < sample; i += 1) {
-        const input = { parkId: `bi-${i}`, amount: 100n, idempotencyKey: `sample-${i}`, actor: 'bench' };
+        const input = { parkId: `bi-${i % parks}`, amount: 100n, idempotencyKey: `sample-${i}`, actor: 'bench' };
         const entry = app.use(auditModule).audit.inStatement({
           subject: 'bench',
           role: 'admin',
@@ -215,7 +215,7 @@ export const REQUEST_INSTANT_PAYOUT = `mutation BenchInstantPayout($input: Insta
 /** `requestInstantPayout` at `connections` connections next to `{ __typename }` on the same `payouts api`. */
 export async function benchFleetInstant(databaseUrl: string, options: FleetInstantOptions): Promise<BenchmarkResult> {
   await seedParks(databaseUrl, 'bi-', options.parks, 1_000_000_000n);
-  const pressStatements = await statementsPerPress(databaseUrl);
+  const pressStatements = await statementsPerPress(databaseUrl, options.parks);
   // No cooldown, so every press pays (100 kopecks), parks in turn: the whole path, lock included.
   const env = { ...(await apiEnv(databaseUrl, BENCH_JWT_SECRET)), FLEET_INSTANT_COOLDOWN: '0h', FLEET_INSTANT_LIMIT: 'RUB:100000000' };
   const token = new TokenService(BENCH_JWT_SECRET, claimsPolicy).sign({ subject: 'bench', role: 'admin', ttl: '1h' });
