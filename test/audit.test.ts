@@ -378,6 +378,48 @@ describe('a park’s payouts in the audit log', () => {
   });
 });
 
+describe('a press of the instant-payout button (its audit entry written by its one statement)', () => {
+  const entriesCounted = async (outcome: string) =>
+    Number(new RegExp(`^payouts_audit_entries_total\\{outcome="${outcome}"\\} (\\d+)$`, 'm').exec(await (await fetch(`${server.url}/metrics`)).text())?.[1] ?? 0);
+
+  it('writes one entry whatever the outcome: paid, refused by the rules, an unknown park, or bad input before the statement', async () => {
+    const parkInput = { id: 'pk-press', name: 'Press', currency: 'RUB', email: 'p@park.example', timezone: 'Europe/Moscow', status: 'ACTIVE', reason: 'audit test' };
+    expect((await post(print(UpsertParkDocument), { input: parkInput }, admin)).errors).toBeUndefined();
+    expect((await post(print(RecordAccrualDocument), accrual({ kind: 'PARK', id: 'pk-press' }, 'press-money'), admin)).errors).toBeUndefined();
+    const [okBefore, cooldownBefore] = [await entriesCounted('OK'), await entriesCounted('COOLDOWN')];
+    const press = (input: Record<string, unknown>, requestId: string) =>
+      post<{ requestInstantPayout: { id: string } }>(print(RequestInstantPayoutDocument), { input }, admin, {
+        'x-request-id': requestId,
+        'user-agent': 'dispatcher-ui/2',
+      });
+    const paid = await press({ parkId: 'pk-press', amount: '100', idempotencyKey: 'p1' }, 'req-stmt-paid');
+    expect(paid.errors).toBeUndefined();
+    expect((await press({ parkId: 'pk-press', amount: '100', idempotencyKey: 'p2' }, 'req-stmt-cooldown')).errors?.[0]?.extensions?.code).toBe('COOLDOWN');
+    expect((await press({ parkId: 'pk-nowhere', idempotencyKey: 'p3' }, 'req-stmt-unknown')).errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    expect((await press({ parkId: 'pk-press', amount: '1.5', idempotencyKey: 'p4' }, 'req-stmt-bad')).errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+
+    const [entry] = await entriesOf('req-stmt-paid');
+    expect(entry).toMatchObject({
+      subject: 'test-admin',
+      role: 'admin',
+      operation: 'requestInstantPayout',
+      arguments: { input: { parkId: 'pk-press', amount: '100', idempotencyKey: 'p1' } },
+      targets: ['PARK:pk-press'],
+      outcome: 'OK',
+      user_agent: 'dispatcher-ui/2',
+    });
+    expect(entry!.client_address).toBeTruthy();
+    const outcomes = async (requestId: string) => (await entriesOf(requestId)).map((e) => [e.outcome, e.targets]);
+    expect(await outcomes('req-stmt-paid')).toEqual([['OK', ['PARK:pk-press']]]);
+    expect(await outcomes('req-stmt-cooldown')).toEqual([['COOLDOWN', ['PARK:pk-press']]]);
+    expect(await outcomes('req-stmt-unknown')).toEqual([['NOT_FOUND', ['PARK:pk-nowhere']]]);
+    expect(await outcomes('req-stmt-bad')).toEqual([['BAD_USER_INPUT', ['PARK:pk-press']]]);
+    // Entries the statement wrote are counted once committed, as the wrapper's own are.
+    expect(await entriesCounted('OK')).toBe(okBefore + 1);
+    expect(await entriesCounted('COOLDOWN')).toBe(cooldownBefore + 1);
+  });
+});
+
 describe('the audit table', () => {
   it('refuses UPDATE, DELETE and TRUNCATE even to its owner, on the table and on a partition', async () => {
     const [owner] = await db().execute<{ owner: boolean }[]>(
