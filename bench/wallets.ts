@@ -179,7 +179,10 @@ export async function benchWallets(databaseUrl: string, options: WalletsBenchOpt
         }
       }),
     );
+    await app.jobsAfterCommit.flush(); // every credit job booked, inside the timing
     const acceptMs = performance.now() - acceptBegan;
+    const [booked] = await em().execute<{ n: string }[]>(`SELECT count(*) AS n FROM graphile_worker.jobs WHERE task_identifier = 'topup__credit'`);
+    if (Number(booked!.n) !== options.accepts) throw new Error(`${booked!.n} credit jobs booked for ${options.accepts} accepts`);
     const acceptRate = options.accepts / (acceptMs / 1000);
 
     const count = options.exportRows.toLocaleString('en-US');
@@ -222,13 +225,13 @@ export async function benchWallets(databaseUrl: string, options: WalletsBenchOpt
           label: 'SELECT 1 per second through the same ORM and pool, as many at once',
           value: round(trivialRate, 0),
           unit: '/s',
-          note: 'the floor: an accept is two statements, one of them a commit with its job',
+          note: 'the floor: an accept is two statements; its credit job is booked after the commit with others (one statement per batch)',
         },
       ],
       details: { exportMs, workerMs, baselineMs, acceptMs, bytes: done.bytes, options },
       notes: [
         `export of ${count} rows took ${round(exportMs / 1000, 1)} s (${round((done.bytes ?? 0) / 1048576, 1)} MB file); exceljs alone ${round(baselineMs / 1000, 1)} s`,
-        `${options.accepts} accepts, each a new transaction with its credit job (no worker running), ${round(acceptMs / 1000, 1)} s`,
+        `${options.accepts} accepts, each a new transaction, their credit jobs booked (no worker running), ${round(acceptMs / 1000, 1)} s`,
       ],
     };
   } finally {

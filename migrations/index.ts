@@ -9,6 +9,7 @@ import { Migration20261211000000_parks_fleet_payouts } from './Migration20261211
 import { Migration20261212100000_audit_log } from './Migration20261212100000_audit_log';
 import { Migration20261214000000_drivers_wallets } from './Migration20261214000000_drivers_wallets';
 import { Migration20261215000000_signalq } from './Migration20261215000000_signalq';
+import { Migration20261216000000_signalq_event_ids } from './Migration20261216000000_signalq_event_ids';
 import { Migration20261217000000_instant_press } from './Migration20261217000000_instant_press';
 
 /** Every migration in order. Listed explicitly so the same code runs from TypeScript and from the build. */
@@ -24,5 +25,6 @@ export const migrationsList = [
   { name: 'Migration20261212100000_audit_log', class: Migration20261212100000_audit_log },
   { name: 'Migration20261214000000_drivers_wallets', class: Migration20261214000000_drivers_wallets },
   { name: 'Migration20261215000000_signalq', class: Migration20261215000000_signalq },
+  { name: 'Migration20261216000000_signalq_event_ids', class: Migration20261216000000_signalq_event_ids },
   { name: 'Migration20261217000000_instant_press', class: Migration20261217000000_instant_press },
 ];

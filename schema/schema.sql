@@ -445,7 +445,8 @@ CREATE TABLE public.signalq_device_status (
   park_id text NOT NULL,
   device_id text NOT NULL,
   occurred_at timestamp with time zone NOT NULL,
-  online boolean NOT NULL
+  online boolean NOT NULL,
+  event_id text
 ) PARTITION BY RANGE (occurred_at);
 CREATE INDEX signalq_device_status_read_idx ON ONLY public.signalq_device_status USING btree (park_id, device_id, occurred_at, online);
 
@@ -934,6 +935,7 @@ BEGIN
   BEGIN
     EXECUTE format('CREATE TABLE %I PARTITION OF signalq_device_status FOR VALUES FROM (%L) TO (%L)',
                    v_name, v_from::timestamp AT TIME ZONE 'UTC', (v_from + interval '1 month')::timestamp AT TIME ZONE 'UTC');
+    EXECUTE format('CREATE UNIQUE INDEX %I ON %I (event_id)', v_name || '_event_idx', v_name);
   EXCEPTION WHEN duplicate_table THEN
     -- Made by another session since this one last read the catalog (an advisory lock does not refresh it).
     NULL;

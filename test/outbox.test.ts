@@ -1,4 +1,5 @@
 import { KafkaJSError } from 'kafkajs';
+import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, loadAppSettings, type App } from '../src/app/app';
 import { worldAccount } from '../src/ledger/ledger.service';
@@ -252,7 +253,7 @@ describe.skipIf(!brokers)('the outbox publisher killed between the broker’s ac
   beforeAll(async () => {
     buildProgram();
     database = await createTestDatabase();
-    // Small batches, polled often: the worker is between an acknowledgement and its DELETE often.
+    // Small batches: the batch caught in flight is a part of the outbox, not all of it.
     env = testEnv(database.url, {
       kafka: true,
       env: { LOG_LEVEL: 'info', OUTBOX_BATCH_SIZE: '5', OUTBOX_POLL_INTERVAL: '10ms', PAYOUT_REQ_GATE_INTERVAL: '1h', PAYOUT_OEBS_GATE_INTERVAL: '1h' },
@@ -266,17 +267,12 @@ describe.skipIf(!brokers)('the outbox publisher killed between the broker’s ac
     await database?.drop();
   });
 
-  // QUARANTINED 2026-12-03: since the fleet, audit, wallets and camera-billing modules joined the
-  // worker, two fresh-clone CI runs in a row never froze the worker inside the window between the
-  // broker's acknowledgement and the DELETE ("never caught"), though it passed on the developer
-  // machine. The probe has to be made to find the window reliably again (e.g. a smaller
-  // OUTBOX_BATCH_SIZE and more messages); until then it is skipped, and said so in the stop note.
-  it.skip('publishes what it had sent again from the next process, and loses nothing', { timeout: 180_000 }, async () => {
+  it('publishes what it had sent again from the next process, and loses nothing', { timeout: 180_000 }, async () => {
     const client: Payee = { kind: 'CLIENT', id: 'c-publisher-killed' };
     await fund(app, client, 1_000_000n, 'publisher-killed');
     // Sent already, so the worker's start-up send gate finds nothing to do: only the outbox moves.
     const ids: string[] = [];
-    for (let i = 0; i < 60; i++) ids.push(await payoutThrough(app, client, 1_000n, `publisher-killed-${i}`, ['SENT']));
+    for (let i = 0; i < 20; i++) ids.push(await payoutThrough(app, client, 1_000n, `publisher-killed-${i}`, ['SENT']));
     const written = await outboxLines(app);
     const topics = [app.settingsOf(payoutsModule).TOPIC_PAYOUT_EVENTS, app.settingsOf(erpModule).TOPIC_ERP_PAYOUTS];
     const admin = testKafka().admin();
@@ -287,33 +283,37 @@ describe.skipIf(!brokers)('the outbox publisher killed between the broker’s ac
       return total;
     };
 
+    // Holds the window open instead of hunting for it: a SHARE lock on the outbox lets the publisher
+    // read and lock its batch (ROW SHARE) and send it, while its DELETE (ROW EXCLUSIVE) waits.
+    // (Another session watches: inside a transaction, pg_stat_activity is a snapshot taken once.)
+    const gate = new Client({ connectionString: database.url });
+    const watcher = new Client({ connectionString: database.url });
+    await Promise.all([gate.connect(), watcher.connect()]);
     try {
-      // Freeze the worker now and then; kill it when the broker has more than the outbox has let go of.
+      await gate.query('BEGIN');
+      await gate.query('LOCK TABLE outbox_message IN SHARE MODE');
       const victim = startWorkerProcess(database.url, env);
-      let caught: { published: number; deleted: number } | null = null;
-      const deadline = Date.now() + 60_000;
-      while (!caught && Date.now() < deadline && victim.child.exitCode === null) {
-        await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 8)));
-        victim.child.kill('SIGSTOP');
-        await new Promise((resolve) => setTimeout(resolve, 50)); // what is on its way lands
-        const deleted = written.length - (await outboxSize(app));
-        const published = await onTopics();
-        if (published > deleted) caught = { published, deleted };
-        else if (deleted === written.length) break;
-        else victim.child.kill('SIGCONT');
-      }
+      const waiting = await waitFor(() => deletesWaiting(watcher), (pids) => pids.length > 0, 60_000);
+      expect(waiting, `the publisher never reached its DELETE: ${victim.output()}`).toHaveLength(1);
+      const published = await onTopics();
+      expect(published, 'the broker acknowledged the batch before the DELETE').toBeGreaterThan(0);
       victim.child.kill('SIGKILL');
       expect(await victim.exited).toEqual({ code: null, signal: 'SIGKILL' });
-      expect(caught, `never caught between an acknowledgement and its DELETE: ${victim.output()}`).not.toBeNull();
-      expect(caught!.deleted).toBeLessThan(written.length);
-      // Its transaction died with it: what the broker had and the outbox had not let go of is still there.
-      expect(written.length - (await outboxSize(app))).toBe(caught!.deleted);
+      // The dead process's server session would run the DELETE once the lock is gone and only then
+      // find its client gone: end it first, as the server does when it notices the socket closed.
+      await gate.query('SELECT pg_terminate_backend($1)', [waiting[0]]);
+      await waitFor(() => sessionAlive(watcher, waiting[0]!), (alive) => !alive, 10_000);
+      await gate.query('ROLLBACK');
+      // Its transaction died with it: the broker has the batch, and the outbox still has every line.
+      expect(await outboxSize(app)).toBe(written.length);
+      expect(await onTopics()).toBe(published);
 
       const heir = startWorkerProcess(database.url, env);
       expect(await waitFor(() => outboxSize(app), (n) => n === 0, 60_000), heir.output()).toBe(0);
       heir.child.kill('SIGTERM');
       expect(await heir.exited).toEqual({ code: 0, signal: null });
     } finally {
+      await Promise.all([gate.end(), watcher.end()]);
       await admin.disconnect();
     }
 
@@ -324,6 +324,20 @@ describe.skipIf(!brokers)('the outbox publisher killed between the broker’s ac
     expect(await app.checkLedger()).toEqual([]);
   });
 });
+
+/** Server sessions whose DELETE of outbox lines waits for a lock. */
+async function deletesWaiting(client: Client): Promise<number[]> {
+  const { rows } = await client.query<{ pid: number }>(
+    `SELECT a.pid FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid
+      WHERE NOT l.granted AND l.relation = 'outbox_message'::regclass AND a.query ILIKE 'delete from outbox_message%'`,
+  );
+  return rows.map((r) => r.pid);
+}
+
+async function sessionAlive(client: Client, pid: number): Promise<boolean> {
+  const { rows } = await client.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid]);
+  return rows.length > 0;
+}
 
 async function payoutStatus(app: App, id: string): Promise<string> {
   const [row] = await app.orm.em.fork().execute<{ status: string }[]>('SELECT status FROM payout WHERE id = ?', [id]);

@@ -92,6 +92,7 @@ describe('top-ups through the core: check, accept, credit', () => {
   it('accepts once per externalId with its credit job, credits once, and answers a repeat with the same transaction', async () => {
     const first = await core().accept(em(), wallet, 'ps-1', 'd1', 50_000n);
     expect(first).toMatchObject({ created: true, refusal: null, transaction: { status: 'ACCEPTED', amount: 50_000n, driver_id: 'd1' } });
+    await server.app.jobsAfterCommit.flush();
     const [job] = await em().execute<{ n: string }[]>(`SELECT count(*) AS n FROM graphile_worker.jobs WHERE task_identifier = 'topup__credit'`);
     expect(Number(job!.n)).toBe(1);
     const again = await core().accept(em(), wallet, 'ps-1', '79990001122', 50_000n);
@@ -106,8 +107,39 @@ describe('top-ups through the core: check, accept, credit', () => {
     expect(await server.app.checkLedger()).toEqual([]);
   });
 
+  it('books the credit in the caller’s transaction when it holds one: rolled back, neither row nor job', async () => {
+    const inside = await em().transactional(async (tx) => {
+      const result = await core().accept(tx, wallet, 'ps-in-tx', 'd1', 2_000n);
+      const [job] = await tx.execute<{ n: string }[]>(`SELECT count(*) AS n FROM graphile_worker.jobs WHERE key = ?`, [creditJobKey(wallet.id, 'ps-in-tx')]);
+      expect(Number(job!.n), 'booked before the commit, in the same transaction').toBe(1);
+      return result;
+    });
+    expect(inside).toMatchObject({ created: true, transaction: { status: 'ACCEPTED' } });
+    await expect(
+      em().transactional(async (tx) => {
+        await core().accept(tx, wallet, 'ps-rolled-back', 'd1', 2_000n);
+        throw new Error('the caller changed its mind');
+      }),
+    ).rejects.toThrow('the caller changed its mind');
+    expect(await core().find(em(), wallet.id, 'ps-rolled-back')).toBeNull();
+    const [job] = await em().execute<{ n: string }[]>(`SELECT count(*) AS n FROM graphile_worker.jobs WHERE key = ?`, [creditJobKey(wallet.id, 'ps-rolled-back')]);
+    expect(Number(job!.n)).toBe(0);
+  });
+
+  it('books the credit of a top-up whose booking died with its process', async () => {
+    await core().accept(em(), wallet, 'ps-unbooked', 'd1', 3_000n);
+    await server.app.jobsAfterCommit.flush();
+    // A process killed between the accept's commit and the booking statement: the row, no job.
+    await em().execute(`DELETE FROM graphile_worker._private_jobs WHERE key = ?`, [creditJobKey(wallet.id, 'ps-unbooked')]);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect(await core().rebookOverdue(em(), 1)).toBe(1);
+    const [job] = await em().execute<{ n: string }[]>(`SELECT count(*) AS n FROM graphile_worker.jobs WHERE key = ?`, [creditJobKey(wallet.id, 'ps-unbooked')]);
+    expect(Number(job!.n)).toBe(1);
+  });
+
   it('books the credit again when the worker that held its job was killed, and credits once', async () => {
     await core().accept(em(), wallet, 'ps-killed', 'd1', 1_000n);
+    await server.app.jobsAfterCommit.flush();
     // What a SIGKILLed worker leaves behind: its job locked, for hours, by a worker that is gone.
     await em().execute(`UPDATE graphile_worker._private_jobs SET locked_at = now() - interval '10 minutes', locked_by = 'killed-worker' WHERE key = ?`, [
       creditJobKey(wallet.id, 'ps-killed'),

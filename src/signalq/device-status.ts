@@ -33,8 +33,8 @@ export function parseDeviceStatus(eventId: string, json: Record<string, unknown>
 
 /**
  * The cameras' status history. Rows are stored as they come, whatever the order: readers order
- * them by `occurred_at`, so a late event takes its place in the history. Duplicates never get here
- * (the kernel's inbox drops a repeated eventId in the same transaction).
+ * them by `occurred_at`, so a late event takes its place in the history. Each row keeps its
+ * eventId, unique in its month's partition: a redelivered event is dropped by the insert itself.
  */
 export class DeviceStatusHistory {
   /** Months whose partition exists (made and committed; partitions are never dropped under a running service). */
@@ -42,27 +42,34 @@ export class DeviceStatusHistory {
 
   constructor(private readonly pool: Pool) {}
 
-  async record(em: EntityManager, events: readonly DeviceStatusEvent[]): Promise<void> {
-    if (events.length === 0) return;
+  /** Records the events not seen before, in one statement; returns the eventIds it recorded. */
+  async record(em: EntityManager, events: readonly DeviceStatusEvent[]): Promise<string[]> {
+    if (events.length === 0) return [];
     await this.ensurePartitions(events);
-    await queryBound(
+    const stored = await queryBound<{ event_id: string }>(
       em,
       `WITH input AS (
-         SELECT * FROM unnest(?::text[], ?::text[], ?::timestamptz[], ?::boolean[]) AS i(park_id, device_id, occurred_at, online)),
+         SELECT * FROM unnest(?::text[], ?::text[], ?::timestamptz[], ?::boolean[], ?::text[]) AS i(park_id, device_id, occurred_at, online, event_id)),
        stored AS (
-         INSERT INTO signalq_device_status (park_id, device_id, occurred_at, online) SELECT * FROM input)
-       INSERT INTO signalq_device AS d (park_id, device_id, first_seen_at)
-       SELECT park_id, device_id, min(occurred_at) FROM input GROUP BY park_id, device_id
-       ON CONFLICT (park_id, device_id) DO UPDATE SET first_seen_at = EXCLUDED.first_seen_at
-        WHERE d.first_seen_at > EXCLUDED.first_seen_at`,
+         INSERT INTO signalq_device_status (park_id, device_id, occurred_at, online, event_id) SELECT * FROM input
+         ON CONFLICT DO NOTHING
+         RETURNING park_id, device_id, occurred_at, event_id),
+       devices AS (
+         INSERT INTO signalq_device AS d (park_id, device_id, first_seen_at)
+         SELECT park_id, device_id, min(occurred_at) FROM stored GROUP BY park_id, device_id
+         ON CONFLICT (park_id, device_id) DO UPDATE SET first_seen_at = EXCLUDED.first_seen_at
+          WHERE d.first_seen_at > EXCLUDED.first_seen_at)
+       SELECT event_id FROM stored`,
       [
         textArray(events.map((event) => event.parkId)),
         textArray(events.map((event) => event.deviceId)),
         textArray(events.map((event) => event.occurredAt.toISOString())),
         `{${events.map((event) => (event.status === 'ONLINE' ? 't' : 'f')).join(',')}}`,
+        textArray(events.map((event) => event.eventId)),
       ],
-      { name: 'signalq_status_record' },
+      { name: 'signalq_status_record_once' },
     );
+    return stored.map((row) => row.event_id);
   }
 
   /**

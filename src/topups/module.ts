@@ -66,7 +66,7 @@ export const topupsModule = defineModule({
     const { wallets } = use(walletsModule);
     const queries = new TransactionQueries();
     return {
-      topups: new TopUps(parks, drivers, wallets, ledger, kernel.jobs, (status, system) => metrics.transactions.inc({ status, payment_system: system })),
+      topups: new TopUps(parks, drivers, wallets, ledger, kernel.jobs, kernel.jobsAfterCommit, (status, system) => metrics.transactions.inc({ status, payment_system: system })),
       queries,
       exports: new TransactionExports(kernel.orm, queries, kernel.jobs, settings.TRANSACTION_EXPORT_TTL, logger.child({ component: 'export' }), (status, rows) => {
         metrics.exports.inc({ status });

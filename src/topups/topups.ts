@@ -7,6 +7,7 @@ import type { ParkService } from '../parks/park.service';
 import { queryBound } from '../platform/bound-query';
 import { InvalidInputError } from '../platform/errors';
 import type { JobQueue } from '../platform/jobs';
+import type { JobsAfterCommit } from '../platform/jobs-after-commit';
 import type { WalletRow } from '../wallets/wallet';
 import type { WalletService } from '../wallets/wallet.service';
 import { clearingAccount, toTransactionRow, type Refusal, type TransactionRow } from './transaction';
@@ -38,8 +39,10 @@ const EXTERNAL_ID = /^[\x21-\x7e]{1,200}$/;
 /**
  * The core every payment system goes through: an adapter parses its protocol, finds the wallet
  * from the callback link, and calls `check` and `accept`; it only translates the answer. A top-up
- * is recorded ACCEPTED together with the job that credits it (one statement), and the job makes
- * it PROCESSED (clearing → the driver's balance) or REJECTED with the reason.
+ * is recorded ACCEPTED and a job credits it: PROCESSED (clearing → the driver's balance) or
+ * REJECTED with the reason. The job is booked in the accept's own transaction when the caller holds
+ * one, else right after its commit, batched with other accepts'; either way an ACCEPTED row without
+ * a live job is booked again by the sweep (`rebookOverdue`), so no top-up waits forever.
  */
 export class TopUps {
   constructor(
@@ -48,6 +51,7 @@ export class TopUps {
     private readonly wallets: WalletService,
     private readonly ledger: LedgerService,
     private readonly jobs: JobQueue,
+    private readonly jobsAfterCommit: JobsAfterCommit,
     private readonly observe: (status: string, paymentSystem: string) => void = () => {},
   ) {}
 
@@ -80,13 +84,20 @@ export class TopUps {
             VALUES (?::uuid, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (wallet_id, external_id) DO NOTHING RETURNING *`,
       params: [wallet.id, wallet.park_id, driver.id, wallet.payment_system, externalId, amount.toString(), wallet.currency, refusal ? 'REJECTED' : 'ACCEPTED', refusal],
     };
-    // One statement: the row and (when accepted) its credit job commit together or not at all.
-    const [inserted] = refusal
-      ? await queryBound<TransactionRow>(em, insert.sql, insert.params, { name: 'topup_reject' })
-      : await this.jobs.afterStatementReturning<TransactionRow, 'topup__credit'>(em, insert, 'topup__credit', creditJobKey(wallet.id, externalId), {
-          payload: { walletId: wallet.id, externalId },
-          runAt: new Date(),
-        }, { name: 'topup_accept' });
+    const credit = { payload: { walletId: wallet.id, externalId }, runAt: new Date(), jobKey: creditJobKey(wallet.id, externalId) };
+    let inserted: TransactionRow | undefined;
+    if (refusal) {
+      [inserted] = await queryBound<TransactionRow>(em, insert.sql, insert.params, { name: 'topup_reject' });
+    } else if (em.isInTransaction()) {
+      // Inside the caller's transaction: the row and its credit job commit together or not at all.
+      [inserted] = await this.jobs.afterStatementReturning<TransactionRow, 'topup__credit'>(em, insert, 'topup__credit', credit.jobKey, credit, { name: 'topup_accept_with_job' });
+    } else {
+      // On its own, the row commits first and its job is booked with others' right after (a
+      // job in each transaction would make concurrent accepts commit one at a time: see
+      // JobsAfterCommit). If this process dies in between, `rebookOverdue` books it.
+      [inserted] = await queryBound<TransactionRow>(em, insert.sql, insert.params, { name: 'topup_accept' });
+      if (inserted) this.jobsAfterCommit.book('topup__credit', credit);
+    }
     if (inserted) {
       const transaction = toTransactionRow(inserted);
       this.observe(transaction.status, wallet.payment_system);

@@ -85,7 +85,7 @@ export class InboundProcessor {
       return this.deadLetter(tx, m, r);
     };
     const handler = this.handlers.get(messages[0]!.topic);
-    if (!isolate && handler?.applyBatch && messages.every((m) => m.topic === handler.topic)) {
+    if (!isolate && (handler?.applyBatch || handler?.applyOnce) && messages.every((m) => m.topic === handler.topic)) {
       return { outcomes: await this.applyTogether(em, handler, messages, origin, sink), rejections };
     }
     for (const message of messages) outcomes.push(await this.applyOne(em, message, origin, isolate, sink));
@@ -115,18 +115,23 @@ export class InboundProcessor {
       }
     }
     if (parsed.length === 0) return outcomes;
-    const recorded = await em.execute<{ event_id: string }[]>(
-      `INSERT INTO inbox_event (topic, event_id) SELECT ?, unnest(?::text[]) ON CONFLICT DO NOTHING RETURNING event_id`,
-      [handler.topic, textArray(parsed.map((p) => p.eventId))],
-    );
-    // An eventId is fresh once: a second copy in the same batch is a duplicate like any other.
-    const fresh = new Set(recorded.map((r) => r.event_id));
-    const toApply: unknown[] = [];
-    for (const item of parsed) {
-      if (fresh.delete(item.eventId)) toApply.push(item.value);
-      else outcomes[item.index] = 'duplicate';
-    }
     try {
+      if (handler.applyOnce) {
+        const applied = counted(await handler.applyOnce(em, parsed.map((p) => ({ eventId: p.eventId, message: p.value })), origin));
+        for (const item of parsed) if (!take(applied, item.eventId)) outcomes[item.index] = 'duplicate';
+        return outcomes;
+      }
+      const recorded = await em.execute<{ event_id: string }[]>(
+        `INSERT INTO inbox_event (topic, event_id) SELECT ?, unnest(?::text[]) ON CONFLICT DO NOTHING RETURNING event_id`,
+        [handler.topic, textArray(parsed.map((p) => p.eventId))],
+      );
+      // An eventId is fresh once: a second copy in the same batch is a duplicate like any other.
+      const fresh = counted(recorded.map((r) => r.event_id));
+      const toApply: unknown[] = [];
+      for (const item of parsed) {
+        if (take(fresh, item.eventId)) toApply.push(item.value);
+        else outcomes[item.index] = 'duplicate';
+      }
       if (toApply.length > 0) await handler.applyBatch!(em, toApply, origin);
     } catch (error) {
       const rejection = rejectionOf(error, handler.topic);
@@ -159,13 +164,19 @@ export class InboundProcessor {
 
     if (isolate) await em.execute('SAVEPOINT inbound_message', [], 'run');
     try {
-      const fresh = await em.execute<unknown[]>(
-        'INSERT INTO inbox_event (topic, event_id) VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING 1 AS fresh',
-        [message.topic, eventId],
-      );
-      if (fresh.length > 0) await handler!.apply(em, parsed, origin);
+      let fresh: boolean;
+      if (handler!.applyOnce) {
+        fresh = take(counted(await handler!.applyOnce(em, [{ eventId, message: parsed }], origin)), eventId);
+      } else {
+        const recorded = await em.execute<unknown[]>(
+          'INSERT INTO inbox_event (topic, event_id) VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING 1 AS fresh',
+          [message.topic, eventId],
+        );
+        fresh = recorded.length > 0;
+        if (fresh) await handler!.apply(em, parsed, origin);
+      }
       if (isolate) await em.execute('RELEASE SAVEPOINT inbound_message', [], 'run');
-      return fresh.length > 0 ? 'applied' : 'duplicate';
+      return fresh ? 'applied' : 'duplicate';
     } catch (error) {
       const rejection = rejectionOf(error, message.topic);
       if (!rejection) throw error;
@@ -209,4 +220,19 @@ class UnknownTopicError extends Error {
 /** PostgreSQL text cannot hold NUL; a raw message is kept with NUL bytes written as `\u0000`. */
 function storable<T extends string | null>(text: T): T {
   return (text === null ? text : text.replaceAll('\u0000', '\\u0000')) as T;
+}
+
+/** How many times each eventId was applied (a handler may apply two events that share one). */
+function counted(eventIds: ReadonlySet<string> | readonly string[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const id of eventIds) counts.set(id, (counts.get(id) ?? 0) + 1);
+  return counts;
+}
+
+/** Takes one application of `eventId`; false when none is left (the message was a duplicate). */
+function take(counts: Map<string, number>, eventId: string): boolean {
+  const left = counts.get(eventId) ?? 0;
+  if (left === 0) return false;
+  counts.set(eventId, left - 1);
+  return true;
 }

@@ -24,6 +24,13 @@ export interface InboundHandler<T = unknown> {
    * the batch down the one-by-one path, where only the offending message is set aside.
    */
   applyBatch?(em: EntityManager, messages: T[], origin: InboundOrigin): Promise<void>;
+  /**
+   * Optional, for topics of millions of events: the handler deduplicates by itself, keeping each
+   * eventId with its effect under a unique key of its own table (cheaper than an inbox row, and
+   * aged out with that table's data), and returns the eventIds it applied: the others were seen
+   * before. When present, it is used instead of `apply`/`applyBatch`, and `inbox_event` is not written.
+   */
+  applyOnce?(em: EntityManager, events: readonly { eventId: string; message: T }[], origin: InboundOrigin): Promise<ReadonlySet<string> | readonly string[]>;
 }
 
 export type InboundOrigin = 'KAFKA' | 'INGEST';
