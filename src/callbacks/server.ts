@@ -41,6 +41,8 @@ export function createCallbackServer(
   fastify.route<{ Params: { system: string; secret: string } }>({
     method: ['GET', 'POST'],
     url: '/callbacks/:system/:secret',
+    // A HEAD would run the callback and drop its answer: a pay nobody sees the result of.
+    exposeHeadRoute: false,
     handler: async (request, reply) => {
       const adapter = dispatcher.adapterFor(request.params.system);
       if (!adapter) return reply.code(404).type('text/plain; charset=utf-8').send('Not found');
