@@ -28,6 +28,8 @@ export function createCallbackServer(
     {
       bodyLimit: settings.CALLBACK_BODY_LIMIT,
       requestTimeout: settings.CALLBACK_RECEIVE_TIMEOUT,
+      // Node checks those deadlines every 30 s by default: a slow sender would hold its socket that much longer.
+      http: { headersTimeout: settings.CALLBACK_RECEIVE_TIMEOUT, connectionsCheckingInterval: Math.min(1000, settings.CALLBACK_RECEIVE_TIMEOUT) },
       connectionTimeout: settings.CALLBACK_RECEIVE_TIMEOUT + settings.CALLBACK_ANSWER_TIMEOUT,
       keepAliveTimeout: 5_000,
       trustProxy: settings.CALLBACK_TRUST_PROXY ? settings.CALLBACK_TRUST_PROXY.split(',').map((entry) => entry.trim()) : false,
