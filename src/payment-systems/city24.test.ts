@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { CallbackRequest } from './adapter';
-import { city24 } from './city24';
+import { city24Adapter } from './city24';
 import { InMemoryCore } from './in-memory-core';
 import { parseXml, textOf } from './xml';
 
@@ -25,7 +25,7 @@ function core() {
 }
 
 async function answer(request: CallbackRequest, fake: InMemoryCore | null) {
-  const response = await city24.handle(request, fake);
+  const response = await city24Adapter.handle(request, fake);
   expect(response.status).toBe(200);
   expect(response.contentType).toBe('text/xml; charset=utf-8');
   const doc = parseXml(Buffer.from(response.body))!.commandResponse;
@@ -95,12 +95,12 @@ describe('CITY24 adapter', () => {
     expect(await answer(raw('<commandCall><login>'), fake)).toMatchObject({ result: 300 });
     expect(await answer(raw('not xml at all'), fake)).toMatchObject({ result: 300 });
     expect(await answer(call('refund', {}), fake)).toMatchObject({ result: 300, comment: 'unknown command' });
-    const failure = city24.transientFailure(raw(''));
+    const failure = city24Adapter.transientFailure(raw(''));
     expect(textOf(parseXml(Buffer.from(failure.body))!.commandResponse, 'result')).toBe('1');
   });
 
   it('never echoes the password', async () => {
-    const response = await city24.handle(call('pay', { transactionID: '9', account: 'd1', amount: '100' }, { login: 'city24-login', password: 'wrong-password-xyz' }), core());
+    const response = await city24Adapter.handle(call('pay', { transactionID: '9', account: 'd1', amount: '100' }, { login: 'city24-login', password: 'wrong-password-xyz' }), core());
     expect(response.body).not.toContain('password');
   });
 });

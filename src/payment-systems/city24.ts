@@ -129,7 +129,7 @@ async function pay(core: CallbackCore, transactionID: string | undefined, accoun
   return answerOf(paid.transaction, account);
 }
 
-export const city24: PaymentSystemAdapter = {
+export const city24Adapter: PaymentSystemAdapter = {
   system: 'CITY24',
   handle,
   transientFailure: () => render({ result: CODES.TEMPORARY, comment: 'temporary error, retry later' }),

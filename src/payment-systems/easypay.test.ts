@@ -1,7 +1,7 @@
 import { createSign, createVerify, generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { CallbackRequest } from './adapter';
-import { easypay, orderOf, paymentIdOf } from './easypay';
+import { easypayAdapter, orderOf, paymentIdOf } from './easypay';
 import { InMemoryCore } from './in-memory-core';
 import { parseXml, textOf } from './xml';
 
@@ -31,7 +31,7 @@ function core() {
 
 /** The answer's fields, after checking its Sign with our public key the way EasySoft would. */
 async function answer(req: CallbackRequest, fake: InMemoryCore | null, signed = true) {
-  const response = await easypay.handle(req, fake);
+  const response = await easypayAdapter.handle(req, fake);
   expect(response.status).toBe(200);
   const doc = parseXml(Buffer.from(response.body))!.Response;
   const field = (name: string) => textOf(doc, name);
@@ -108,6 +108,6 @@ describe('EASYPAY adapter', () => {
   });
 
   it('answers our own failure with a retryable code', () => {
-    expect(textOf(parseXml(Buffer.from(easypay.transientFailure(check('d1')).body))!.Response, 'StatusCode')).toBe('1');
+    expect(textOf(parseXml(Buffer.from(easypayAdapter.transientFailure(check('d1')).body))!.Response, 'StatusCode')).toBe('1');
   });
 });

@@ -138,7 +138,7 @@ export function paymentIdOf(credentials: Credentials, walletId: string, order: {
 
 /** The order a PaymentId of ours carries, or null for anything we did not issue to this wallet. */
 export function orderOf(credentials: Credentials, walletId: string, paymentId: string | undefined): { orderId: string; amount: bigint; account: string } | null {
-  const match = /^([^.]+)\.(\d{1,19})\.([A-Za-z0-9_-]{1,100})\.([A-Za-z0-9_-]{22})$/.exec(paymentId ?? '');
+  const match = /^([^.]+)\.(\d{1,19})\.([A-Za-z0-9_-]{1,400})\.([A-Za-z0-9_-]{22})$/.exec(paymentId ?? '');
   if (!match) return null;
   const [, orderId, amountText, accountText, mac] = match;
   const amount = BigInt(amountText!);
@@ -209,7 +209,7 @@ async function answerFor(core: CallbackCore, credentials: Credentials, operation
   }
 }
 
-export const easypay: PaymentSystemAdapter = {
+export const easypayAdapter: PaymentSystemAdapter = {
   system: 'EASYPAY',
   handle,
   transientFailure: () => render({ code: CODES.TEMPORARY, detail: 'temporary error, retry later' }, undefined),

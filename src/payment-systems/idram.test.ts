@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { CallbackRequest } from './adapter';
-import { idram, idramChecksum } from './idram';
+import { idramAdapter, idramChecksum } from './idram';
 import { InMemoryCore } from './in-memory-core';
 
 const credentials = { recAccount: '110000601', secretKey: 'idram-secret-key-1' };
@@ -39,7 +39,7 @@ describe('IDRAM adapter', () => {
 
   it('answers a precheck OK for a working driver and names the refusal otherwise', async () => {
     const fake = core();
-    const precheck = (bill: string, amount = '1900.00') => idram.handle(post({ EDP_PRECHECK: 'YES', EDP_BILL_NO: bill, EDP_REC_ACCOUNT: '110000601', EDP_AMOUNT: amount }), fake);
+    const precheck = (bill: string, amount = '1900.00') => idramAdapter.handle(post({ EDP_PRECHECK: 'YES', EDP_BILL_NO: bill, EDP_REC_ACCOUNT: '110000601', EDP_AMOUNT: amount }), fake);
     expect(await precheck('d1')).toEqual({ status: 200, contentType: 'text/plain; charset=utf-8', body: 'OK' });
     expect((await precheck('nobody')).body).toBe('ERROR: account not found');
     expect((await precheck('d2')).body).toBe('ERROR: account not active');
@@ -49,8 +49,8 @@ describe('IDRAM adapter', () => {
 
   it('credits a confirmation once under EDP_TRANS_ID, answering OK again to a repeat', async () => {
     const fake = core();
-    expect((await idram.handle(confirmation(), fake)).body).toBe('OK');
-    expect((await idram.handle(confirmation(), fake)).body).toBe('OK');
+    expect((await idramAdapter.handle(confirmation(), fake)).body).toBe('OK');
+    expect((await idramAdapter.handle(confirmation(), fake)).body).toBe('OK');
     expect(fake.transactions.size).toBe(1);
     expect(fake.credited()).toBe(190000n);
     expect(fake.transactions.get('001234567')!.driver_id).toBe('d1');
@@ -58,24 +58,24 @@ describe('IDRAM adapter', () => {
 
   it('refuses a bad checksum, a wrong merchant account, missing fields and a revoked link, crediting nothing', async () => {
     const fake = core();
-    expect((await idram.handle(confirmation({}, 'another-secret-key'), fake)).body).toBe('ERROR: access denied');
-    expect((await idram.handle(confirmation({ EDP_CHECKSUM: 'zz' }), fake)).body).toBe('ERROR: access denied');
-    expect((await idram.handle(confirmation({ EDP_REC_ACCOUNT: '999' }), fake)).body).toBe('ERROR: access denied');
-    expect((await idram.handle(post({ EDP_BILL_NO: 'd1', EDP_REC_ACCOUNT: '110000601', EDP_AMOUNT: '1.00' }), fake)).body).toBe('ERROR: missing fields');
-    expect((await idram.handle(confirmation(), null)).body).toBe('ERROR: access denied');
-    expect((await idram.handle(confirmation(), new InMemoryCore('IDRAM', 'AMD', null))).body).toBe('ERROR: access denied');
-    expect((await idram.handle(confirmation({ EDP_AMOUNT: '99999999999999999999.00' }), fake)).body).toBe('ERROR: invalid amount');
+    expect((await idramAdapter.handle(confirmation({}, 'another-secret-key'), fake)).body).toBe('ERROR: access denied');
+    expect((await idramAdapter.handle(confirmation({ EDP_CHECKSUM: 'zz' }), fake)).body).toBe('ERROR: access denied');
+    expect((await idramAdapter.handle(confirmation({ EDP_REC_ACCOUNT: '999' }), fake)).body).toBe('ERROR: access denied');
+    expect((await idramAdapter.handle(post({ EDP_BILL_NO: 'd1', EDP_REC_ACCOUNT: '110000601', EDP_AMOUNT: '1.00' }), fake)).body).toBe('ERROR: missing fields');
+    expect((await idramAdapter.handle(confirmation(), null)).body).toBe('ERROR: access denied');
+    expect((await idramAdapter.handle(confirmation(), new InMemoryCore('IDRAM', 'AMD', null))).body).toBe('ERROR: access denied');
+    expect((await idramAdapter.handle(confirmation({ EDP_AMOUNT: '99999999999999999999.00' }), fake)).body).toBe('ERROR: invalid amount');
     expect(fake.transactions.size).toBe(0);
   });
 
   it('records a confirmation for a fired driver as refused and answers the refusal again on a repeat', async () => {
     const fake = core();
-    expect((await idram.handle(confirmation({ EDP_BILL_NO: 'd2' }), fake)).body).toBe('ERROR: account not active');
-    expect((await idram.handle(confirmation({ EDP_BILL_NO: 'd2' }), fake)).body).toBe('ERROR: account not active');
+    expect((await idramAdapter.handle(confirmation({ EDP_BILL_NO: 'd2' }), fake)).body).toBe('ERROR: account not active');
+    expect((await idramAdapter.handle(confirmation({ EDP_BILL_NO: 'd2' }), fake)).body).toBe('ERROR: account not active');
     expect(fake.credited()).toBe(0n);
   });
 
   it('answers a failure of ours with a retryable 503, never OK', () => {
-    expect(idram.transientFailure(confirmation())).toMatchObject({ status: 503, body: 'ERROR: temporary failure' });
+    expect(idramAdapter.transientFailure(confirmation())).toMatchObject({ status: 503, body: 'ERROR: temporary failure' });
   });
 });

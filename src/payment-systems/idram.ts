@@ -3,6 +3,7 @@ import type { Refusal } from '../topups/transaction';
 import type { CallbackAnswer, CallbackCore, CallbackRequest, PaymentSystemAdapter } from './adapter';
 import { parseMajorDecimal } from './amounts';
 import { isAccount, isExternalId } from './identifiers';
+import { requestParameters } from './parameters';
 import { sameSecret } from './secrets';
 
 /**
@@ -49,13 +50,9 @@ export function idramChecksum(fields: { recAccount: string; amount: string; secr
   return createHash('md5').update(`${recAccount}:${amount}:${secretKey}:${billNo}:${payerAccount}:${transId}:${transDate}`, 'utf8').digest('hex');
 }
 
-function formOf(request: CallbackRequest): URLSearchParams {
-  return request.method === 'POST' ? new URLSearchParams(request.body.toString('utf8')) : new URLSearchParams(request.query);
-}
-
 async function handle(request: CallbackRequest, core: CallbackCore | null): Promise<CallbackAnswer> {
-  const form = formOf(request);
-  const field = (name: string) => form.get(name) ?? undefined;
+  const form = requestParameters(request);
+  const field = (name: string): string | undefined => form[name];
   const credentials = core?.credentials();
   if (!core || !credentials?.recAccount || !credentials.secretKey) return refuse('access denied');
   const recAccount = field('EDP_REC_ACCOUNT');
@@ -83,7 +80,7 @@ async function handle(request: CallbackRequest, core: CallbackCore | null): Prom
   return paid.refusal ? refuse(REFUSALS[paid.refusal]) : ok();
 }
 
-export const idram: PaymentSystemAdapter = {
+export const idramAdapter: PaymentSystemAdapter = {
   system: 'IDRAM',
   handle,
   transientFailure: () => refuse('temporary failure', 503),

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CallbackRequest } from './adapter';
 import { InMemoryCore } from './in-memory-core';
-import { uzpaynet } from './uzpaynet';
+import { uzpaynetAdapter } from './uzpaynet';
 import { childOf, parseXml, textOf } from './xml';
 
 const credentials = { serviceId: '1', username: 'paynet-user', password: 'paynet-password' };
@@ -44,7 +44,7 @@ function core() {
 }
 
 async function result(request: CallbackRequest, fake: InMemoryCore | null, operation: string) {
-  const response = await uzpaynet.handle(request, fake);
+  const response = await uzpaynetAdapter.handle(request, fake);
   expect(response.status).toBe(200);
   const node = childOf(childOf(parseXml(Buffer.from(response.body))!.Envelope, 'Body'), `${operation}Result`);
   expect(node, response.body).toBeDefined();
@@ -115,11 +115,11 @@ describe('UZPAYNET adapter', () => {
 
   it('answers what is not a ProviderWebService call with a SOAP Client fault, and our failures with 102', async () => {
     for (const body of ['garbage', '<a/>', '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><Nope/></soapenv:Body></soapenv:Envelope>']) {
-      const response = await uzpaynet.handle({ method: 'POST', query: {}, headers: {}, body: Buffer.from(body), clientAddress: '127.0.0.1' }, core());
+      const response = await uzpaynetAdapter.handle({ method: 'POST', query: {}, headers: {}, body: Buffer.from(body), clientAddress: '127.0.0.1' }, core());
       expect(response.status).toBe(400);
       expect(textOf(childOf(childOf(parseXml(Buffer.from(response.body))!.Envelope, 'Body'), 'Fault'), 'faultcode')).toBe('soapenv:Client');
     }
-    const failure = uzpaynet.transientFailure(perform('1', 'd1', '100'));
+    const failure = uzpaynetAdapter.transientFailure(perform('1', 'd1', '100'));
     expect(textOf(childOf(childOf(parseXml(Buffer.from(failure.body))!.Envelope, 'Body'), 'PerformTransactionResult'), 'status')).toBe('102');
     expect(failure.body).not.toContain(credentials.password);
   });

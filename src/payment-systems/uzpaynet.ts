@@ -3,7 +3,7 @@ import type { CallbackAnswer, CallbackCore, CallbackRequest, PaymentSystemAdapte
 import { parseMinorInteger } from './amounts';
 import { isAccount, isPositiveLong } from './identifiers';
 import { sameSecret } from './secrets';
-import { childNames, childOf, childrenOf, elements, escapeXml, parseXml, textOf, XML_DECLARATION, type XmlValue } from './xml';
+import { childNames, childOf, childrenOf, elements, xmlText, parseXml, textOf, XML_DECLARATION, type XmlValue } from './xml';
 
 /**
  * UZPAYNET (Paynet, Uzbekistan): SOAP 1.1 `ProviderWebService`, namespace `http://uws.provider.com/`.
@@ -93,7 +93,7 @@ function render(operation: Operation, result: Result): CallbackAnswer {
 }
 
 function fault(code: 'Client' | 'Server', message: string): CallbackAnswer {
-  const body = `<soapenv:Fault><faultcode>soapenv:${code}</faultcode><faultstring>${escapeXml(message)}</faultstring></soapenv:Fault>`;
+  const body = `<soapenv:Fault><faultcode>soapenv:${code}</faultcode><faultstring>${xmlText(message)}</faultstring></soapenv:Fault>`;
   return { status: code === 'Client' ? 400 : 503, contentType: CONTENT_TYPE, body: envelope(body) };
 }
 
@@ -208,7 +208,7 @@ async function transactionState(core: CallbackCore, operation: 'CheckTransaction
   });
 }
 
-export const uzpaynet: PaymentSystemAdapter = {
+export const uzpaynetAdapter: PaymentSystemAdapter = {
   system: 'UZPAYNET',
   handle,
   transientFailure(request) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { childrenOf, elements, parseXml, textOf } from './xml';
+import { childrenOf, elements, parseXml, textOf, xmlText } from './xml';
 
 describe('callback XML', () => {
   it('keeps values as the strings they were, without namespace prefixes, with entities decoded', () => {
@@ -27,5 +27,6 @@ describe('callback XML', () => {
 
   it('renders elements with their text escaped, leaving out unset ones', () => {
     expect(elements([['a', '<&>'], ['b', undefined], ['c', 5n]])).toBe('<a>&lt;&amp;&gt;</a><c>5</c>');
+    expect(xmlText('a\u0000b')).toBe('ab');
   });
 });

@@ -1,4 +1,5 @@
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import type { CallbackAnswer } from './adapter';
 
 /**
  * XML as the callback protocols send it, read safely: well-formed UTF-8 only, no DOCTYPE (so no
@@ -70,17 +71,27 @@ export function childNames(parent: XmlValue | undefined): string[] {
   return isElement(parent) ? Object.keys(parent) : [];
 }
 
-/** Text for an element's content or an attribute. */
-export function escapeXml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
-}
-
 /** `<name>escaped text</name>` for each entry whose value is set, in the given order. */
 export function elements(entries: ReadonlyArray<readonly [string, string | number | bigint | null | undefined]>): string {
   return entries
     .filter(([, value]) => value !== null && value !== undefined)
-    .map(([name, value]) => `<${name}>${escapeXml(String(value))}</${name}>`)
+    .map(([name, value]) => `<${name}>${xmlText(String(value))}</${name}>`)
     .join('');
 }
 
 export const XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>';
+
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
+
+/** Text for an XML element, escaped; characters XML 1.0 cannot carry are dropped. */
+export function xmlText(value: string): string {
+  return value.replace(/[^\t\n\r\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu, '').replace(/[&<>"']/g, (c) => ESCAPES[c]!);
+}
+
+/** `<root><name>value</name>…</root>` in UTF-8, as HTTP 200: the answer of the XML protocols. */
+export function xmlAnswer(root: string, fields: Record<string, string>): CallbackAnswer {
+  const body = Object.entries(fields)
+    .map(([name, value]) => `<${name}>${xmlText(value)}</${name}>`)
+    .join('');
+  return { status: 200, contentType: 'text/xml; charset=utf-8', body: `<?xml version="1.0" encoding="UTF-8"?>\n<${root}>${body}</${root}>` };
+}
