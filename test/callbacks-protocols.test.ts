@@ -146,6 +146,17 @@ describe('CITY24: commandCall XML with login and password', () => {
     expect(await balanceOf(park)).toBe(before);
   });
 
+  it('counts its own refusals by code in the metrics, never the password', async () => {
+    const refusals = async () => {
+      const metrics = await (await fetch(`${bed.callbackUrl}/metrics`)).text();
+      expect(metrics).not.toContain('city24-password');
+      return Number(/payouts_callback_refusals_total\{payment_system="CITY24",code="BAD_CREDENTIALS"\} (\d+)/.exec(metrics)?.[1] ?? 0);
+    };
+    const before = await refusals();
+    expect(await pay(nextId(), park.working.id, '100', { ...credentials, password: 'not-the-password' })).toMatchObject({ result: '7' });
+    expect(await refusals()).toBe(before + 1);
+  });
+
   it('refuses a revoked link with 7', async () => {
     const before = await balanceOf(park);
     await wallet.revoke();

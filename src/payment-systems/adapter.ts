@@ -41,7 +41,16 @@ export interface CallbackAnswer {
   status: number;
   contentType: string;
   body: string;
+  /**
+   * Why the adapter itself refused, before the core had a say: counted in the refusals metric by
+   * the server, never sent. (The core's refusals, an unknown link and our failures are counted
+   * where they happen.)
+   */
+  refusal?: AdapterRefusal;
 }
+
+/** A signature, checksum or password that does not match; a request or amount the protocol does not allow. */
+export type AdapterRefusal = 'BAD_CREDENTIALS' | 'MALFORMED_REQUEST' | 'BAD_AMOUNT';
 
 /** The top-up core bound to the wallet of the link a callback came through. */
 export interface CallbackCore {

@@ -30,7 +30,7 @@ async function answer(request: CallbackRequest, fake: InMemoryCore | null) {
   expect(response.contentType).toBe('text/xml; charset=utf-8');
   const doc = parseXml(Buffer.from(response.body))!.commandResponse;
   const field = (name: string) => textOf(doc, name);
-  return { result: Number(field('result')), comment: field('comment'), account: field('account'), ext: field('extTransactionID'), body: response.body };
+  return { result: Number(field('result')), comment: field('comment'), account: field('account'), ext: field('extTransactionID'), body: response.body, refusal: response.refusal };
 }
 
 describe('CITY24 adapter', () => {
@@ -63,14 +63,14 @@ describe('CITY24 adapter', () => {
     expect(await answer(pay('2', 'd1', 'abc'), fake)).toMatchObject({ result: 300 });
     expect(await answer(pay('3', 'd1', '0'), fake)).toMatchObject({ result: 241 });
     expect(await answer(pay('4', 'd1', '-100'), fake)).toMatchObject({ result: 241 });
-    expect(await answer(pay('5', 'd1', '9223372036854775808'), fake)).toMatchObject({ result: 242 });
+    expect(await answer(pay('5', 'd1', '9223372036854775808'), fake)).toMatchObject({ result: 242, refusal: 'BAD_AMOUNT' });
     expect(await answer(pay('6', '', '100'), fake)).toMatchObject({ result: 4 });
     expect(fake.transactions.size).toBe(0);
   });
 
   it('refuses a wrong login or password and a revoked link with 7, crediting nothing', async () => {
     const fake = core();
-    expect(await answer(call('pay', { transactionID: '9', account: 'd1', amount: '100' }, { login: 'city24-login', password: 'wrong' }), fake)).toMatchObject({ result: 7 });
+    expect(await answer(call('pay', { transactionID: '9', account: 'd1', amount: '100' }, { login: 'city24-login', password: 'wrong' }), fake)).toMatchObject({ result: 7, refusal: 'BAD_CREDENTIALS' });
     expect(await answer(call('pay', { transactionID: '9', account: 'd1', amount: '100' }, { login: 'other', password: 'city24-password' }), fake)).toMatchObject({ result: 7 });
     expect(await answer(call('pay', { transactionID: '9', account: 'd1', amount: '100' }, {}), fake)).toMatchObject({ result: 7 });
     expect(await answer(pay('9', 'd1', '100'), null)).toMatchObject({ result: 7 });

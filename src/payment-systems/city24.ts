@@ -1,5 +1,5 @@
 import type { Refusal, TransactionRow } from '../topups/transaction';
-import type { CallbackAnswer, CallbackCore, CallbackRequest, PaymentSystemAdapter } from './adapter';
+import type { AdapterRefusal, CallbackAnswer, CallbackCore, CallbackRequest, PaymentSystemAdapter } from './adapter';
 import { parseMinorInteger, type AmountProblem } from './amounts';
 import { isAccount, isExternalId } from './identifiers';
 import { sameSecret } from './secrets';
@@ -43,11 +43,11 @@ const REFUSALS: Record<Refusal, { result: number; comment: string }> = {
   AMOUNT_TOO_LARGE: { result: CODES.TOO_LARGE, comment: 'amount too large' },
 };
 
-const AMOUNT_PROBLEMS: Record<AmountProblem, { result: number; comment: string }> = {
-  MALFORMED: { result: CODES.OTHER, comment: 'invalid amount' },
-  TOO_PRECISE: { result: CODES.OTHER, comment: 'invalid amount' },
-  NOT_POSITIVE: { result: CODES.TOO_SMALL, comment: 'amount too small' },
-  OVERFLOW: { result: CODES.TOO_LARGE, comment: 'amount too large' },
+const AMOUNT_PROBLEMS: Record<AmountProblem, Answer> = {
+  MALFORMED: { result: CODES.OTHER, comment: 'invalid amount', refusal: 'BAD_AMOUNT' },
+  TOO_PRECISE: { result: CODES.OTHER, comment: 'invalid amount', refusal: 'BAD_AMOUNT' },
+  NOT_POSITIVE: { result: CODES.TOO_SMALL, comment: 'amount too small', refusal: 'BAD_AMOUNT' },
+  OVERFLOW: { result: CODES.TOO_LARGE, comment: 'amount too large', refusal: 'BAD_AMOUNT' },
 };
 
 interface Answer {
@@ -55,7 +55,11 @@ interface Answer {
   comment: string;
   account?: string;
   extTransactionID?: string;
+  refusal?: AdapterRefusal;
 }
+
+const MALFORMED = (comment: string): Answer => ({ result: CODES.OTHER, comment, refusal: 'MALFORMED_REQUEST' });
+const BAD_ACCOUNT: Answer = { result: CODES.BAD_ACCOUNT, comment: 'bad account format', refusal: 'MALFORMED_REQUEST' };
 
 function render(answer: Answer): CallbackAnswer {
   const body = elements([
@@ -64,7 +68,7 @@ function render(answer: Answer): CallbackAnswer {
     ['extTransactionID', answer.extTransactionID],
     ['result', answer.result],
   ]);
-  return { status: 200, contentType: CONTENT_TYPE, body: `${XML_DECLARATION}\n<commandResponse>${body}</commandResponse>` };
+  return { status: 200, contentType: CONTENT_TYPE, body: `${XML_DECLARATION}\n<commandResponse>${body}</commandResponse>`, refusal: answer.refusal };
 }
 
 /** The answer a payment got (and gets again when repeated). */
@@ -77,12 +81,13 @@ async function handle(request: CallbackRequest, core: CallbackCore | null): Prom
   const call = parseXml(request.body)?.commandCall;
   const field = (name: string) => textOf(call, name);
   const command = field('command');
-  if (call === undefined || command === undefined) return render({ result: CODES.OTHER, comment: 'malformed request' });
+  if (call === undefined || command === undefined) return render(MALFORMED('malformed request'));
   const credentials = core?.credentials();
   // Both compared, always: the time taken says nothing about which was wrong.
   const loginOk = sameSecret(field('login'), credentials?.login);
   const passwordOk = sameSecret(field('password'), credentials?.password);
-  if (!core || !loginOk || !passwordOk) return render({ result: CODES.FORBIDDEN, comment: 'access denied' });
+  if (!core) return render({ result: CODES.FORBIDDEN, comment: 'access denied' });
+  if (!loginOk || !passwordOk) return render({ result: CODES.FORBIDDEN, comment: 'access denied', refusal: 'BAD_CREDENTIALS' });
 
   switch (command) {
     case 'check':
@@ -92,7 +97,7 @@ async function handle(request: CallbackRequest, core: CallbackCore | null): Prom
     case 'check_status':
     case 'cancel': {
       const transactionID = field('transactionID');
-      if (!isExternalId(transactionID)) return render({ result: CODES.OTHER, comment: 'malformed transactionID' });
+      if (!isExternalId(transactionID)) return render(MALFORMED('malformed transactionID'));
       const transaction = await core.find(transactionID);
       if (!transaction) return render({ result: CODES.OTHER, comment: 'transaction not found' });
       if (command === 'check_status') return render({ ...answerOf(transaction), account: undefined });
@@ -103,12 +108,12 @@ async function handle(request: CallbackRequest, core: CallbackCore | null): Prom
       );
     }
     default:
-      return render({ result: CODES.OTHER, comment: 'unknown command' });
+      return render(MALFORMED('unknown command'));
   }
 }
 
 async function check(core: CallbackCore, account: string | undefined, amountText: string | undefined): Promise<Answer> {
-  if (!isAccount(account)) return { result: CODES.BAD_ACCOUNT, comment: 'bad account format' };
+  if (!isAccount(account)) return BAD_ACCOUNT;
   let amount: bigint | null = null;
   if (amountText !== undefined && amountText !== '') {
     const parsed = parseMinorInteger(amountText);
@@ -120,8 +125,8 @@ async function check(core: CallbackCore, account: string | undefined, amountText
 }
 
 async function pay(core: CallbackCore, transactionID: string | undefined, account: string | undefined, amountText: string | undefined): Promise<Answer> {
-  if (!isExternalId(transactionID)) return { result: CODES.OTHER, comment: 'malformed transactionID' };
-  if (!isAccount(account)) return { result: CODES.BAD_ACCOUNT, comment: 'bad account format' };
+  if (!isExternalId(transactionID)) return MALFORMED('malformed transactionID');
+  if (!isAccount(account)) return BAD_ACCOUNT;
   const amount = parseMinorInteger(amountText);
   if (!amount.ok) return { ...AMOUNT_PROBLEMS[amount.problem], account };
   const paid = await core.pay(transactionID, account, amount.minor);

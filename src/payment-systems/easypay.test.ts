@@ -40,7 +40,7 @@ async function answer(req: CallbackRequest, fake: InMemoryCore | null, signed = 
     expect(sign).toMatch(/^[0-9A-F]+$/);
     expect(createVerify('RSA-SHA1').update(response.body.replace(sign, '')).verify(ours.publicKey, Buffer.from(sign, 'hex'))).toBe(true);
   }
-  return { code: Number(field('StatusCode')), detail: field('StatusDetail'), paymentId: field('PaymentId'), orderDate: field('OrderDate'), cancelDate: field('CancelDate'), body: response.body };
+  return { code: Number(field('StatusCode')), detail: field('StatusDetail'), paymentId: field('PaymentId'), orderDate: field('OrderDate'), cancelDate: field('CancelDate'), body: response.body, refusal: response.refusal };
 }
 
 describe('EASYPAY adapter', () => {
@@ -90,12 +90,12 @@ describe('EASYPAY adapter', () => {
 
   it('gives malformed, over-precise and overflowing amounts code 5', async () => {
     const fake = core();
-    for (const amount of ['10,00', '10.001', '-1.00', '0', '92233720368547758.08', 'ten']) expect(await answer(payment('1', 'd1', amount), fake)).toMatchObject({ code: 5 });
+    for (const amount of ['10,00', '10.001', '-1.00', '0', '92233720368547758.08', 'ten']) expect(await answer(payment('1', 'd1', amount), fake)).toMatchObject({ code: 5, refusal: 'BAD_AMOUNT' });
   });
 
   it('refuses a bad signature, another ServiceId, a revoked link and malformed requests', async () => {
     const fake = core();
-    expect(await answer(request('Check', '<ServiceId>2431</ServiceId><Account>d1</Account>', pem().privateKey), fake)).toMatchObject({ code: -95 });
+    expect(await answer(request('Check', '<ServiceId>2431</ServiceId><Account>d1</Account>', pem().privateKey), fake)).toMatchObject({ code: -95, refusal: 'BAD_CREDENTIALS' });
     const tampered = check('d1');
     tampered.body = Buffer.from(tampered.body.toString().replace('<Account>d1</Account>', '<Account>d2</Account>'));
     expect(await answer(tampered, fake)).toMatchObject({ code: -95 });

@@ -1,7 +1,7 @@
 import { createHash, createHmac, createPrivateKey, createPublicKey, createSign, createVerify } from 'node:crypto';
 import type { Refusal } from '../topups/transaction';
 import type { Credentials } from '../wallets/payment-systems';
-import type { CallbackAnswer, CallbackCore, CallbackRequest, PaymentSystemAdapter } from './adapter';
+import type { AdapterRefusal, CallbackAnswer, CallbackCore, CallbackRequest, PaymentSystemAdapter } from './adapter';
 import { parseMajorDecimal } from './amounts';
 import { isAccount, isExternalId } from './identifiers';
 import { sameSecret } from './secrets';
@@ -81,7 +81,11 @@ interface Answer {
   detail: string;
   /** What follows `DateTime`: the operation's own elements, already XML. */
   extra?: string;
+  refusal?: AdapterRefusal;
 }
+
+const BAD_REQUEST: Answer = { code: CODES.BAD_REQUEST, detail: 'Error in request', refusal: 'MALFORMED_REQUEST' };
+const UNKNOWN_PAYMENT: Answer = { code: CODES.UNKNOWN_PAYMENT, detail: 'payment not found', refusal: 'MALFORMED_REQUEST' };
 
 /** EasyPay's local time without a zone, as php_EasyPay writes it (`2017-10-16T15:12:32`); ours is UTC. */
 function dateTime(at: Date): string {
@@ -98,7 +102,7 @@ function render(answer: Answer, privateKeyPem: string | undefined): CallbackAnsw
   const unsigned = `${XML_DECLARATION}\n<Response>${head}${answer.extra ?? ''}<Sign></Sign></Response>`;
   const signature = privateKeyPem ? signXml(unsigned, privateKeyPem) : null;
   const body = signature ? unsigned.replace('<Sign></Sign>', `<Sign>${signature}</Sign>`) : unsigned;
-  return { status: 200, contentType: CONTENT_TYPE, body };
+  return { status: 200, contentType: CONTENT_TYPE, body, refusal: answer.refusal };
 }
 
 /** RSA-SHA1 in upper-case hex, or null when the key cannot sign. */
@@ -162,13 +166,14 @@ async function handle(request: CallbackRequest, core: CallbackCore | null): Prom
   const credentials = core?.credentials() ?? null;
   const privateKey = credentials?.ourPrivateKey;
   const parsed = parseRequest(request.body);
-  if (!core || !credentials?.providerPublicKey) return render({ code: CODES.FORBIDDEN, detail: 'payments not accepted' }, privateKey);
-  if (!parsed) return render({ code: CODES.BAD_REQUEST, detail: 'Error in request' }, privateKey);
-  if (!verifyRequestSign(request.body, parsed.sign, credentials.providerPublicKey)) return render({ code: CODES.BAD_SIGN, detail: 'Signature of request is incorrect' }, privateKey);
+  if (!core) return render({ code: CODES.FORBIDDEN, detail: 'payments not accepted' }, privateKey);
+  if (!credentials?.providerPublicKey) return render({ code: CODES.FORBIDDEN, detail: 'payments not accepted', refusal: 'BAD_CREDENTIALS' }, privateKey);
+  if (!parsed) return render(BAD_REQUEST, privateKey);
+  if (!verifyRequestSign(request.body, parsed.sign, credentials.providerPublicKey)) return render({ code: CODES.BAD_SIGN, detail: 'Signature of request is incorrect', refusal: 'BAD_CREDENTIALS' }, privateKey);
   const { operation, element } = parsed;
   const serviceId = textOf(element, 'ServiceId');
-  if (serviceId === undefined) return render({ code: CODES.BAD_REQUEST, detail: 'Error in request' }, privateKey);
-  if (credentials.serviceId !== undefined && serviceId !== credentials.serviceId) return render({ code: CODES.NOT_FOR_US, detail: 'This request is not for us' }, privateKey);
+  if (serviceId === undefined) return render(BAD_REQUEST, privateKey);
+  if (credentials.serviceId !== undefined && serviceId !== credentials.serviceId) return render({ code: CODES.NOT_FOR_US, detail: 'This request is not for us', refusal: 'MALFORMED_REQUEST' }, privateKey);
   const answer = await answerFor(core, credentials, operation, element);
   return render(answer, privateKey);
 }
@@ -178,15 +183,15 @@ async function answerFor(core: CallbackCore, credentials: Credentials, operation
   switch (operation) {
     case 'Check': {
       const account = field('Account');
-      if (!isAccount(account)) return { code: CODES.BAD_REQUEST, detail: 'Error in request' };
+      if (!isAccount(account)) return BAD_REQUEST;
       const checked = await core.check(account, null);
       return checked.ok ? { code: CODES.OK, detail: 'checked', extra: `<AccountInfo>${elements([['Account', account]])}</AccountInfo>` } : REFUSALS[checked.refusal];
     }
     case 'Payment': {
       const [orderId, account] = [field('OrderId'), field('Account')];
-      if (!isExternalId(orderId) || orderId.includes('.') || !isAccount(account)) return { code: CODES.BAD_REQUEST, detail: 'Error in request' };
+      if (!isExternalId(orderId) || orderId.includes('.') || !isAccount(account)) return BAD_REQUEST;
       const amount = parseMajorDecimal(field('Amount'));
-      if (!amount.ok) return { code: CODES.INVALID_AMOUNT, detail: 'invalid amount' };
+      if (!amount.ok) return { code: CODES.INVALID_AMOUNT, detail: 'invalid amount', refusal: 'BAD_AMOUNT' };
       const checked = await core.check(account, amount.minor);
       if (!checked.ok) return REFUSALS[checked.refusal];
       const paymentId = paymentIdOf(credentials, core.wallet.id, { orderId, amount: amount.minor, account });
@@ -194,14 +199,14 @@ async function answerFor(core: CallbackCore, credentials: Credentials, operation
     }
     case 'Confirm': {
       const order = orderOf(credentials, core.wallet.id, field('PaymentId'));
-      if (!order) return { code: CODES.UNKNOWN_PAYMENT, detail: 'payment not found' };
+      if (!order) return UNKNOWN_PAYMENT;
       const paid = await core.pay(order.orderId, order.account, order.amount);
       if (paid.refusal) return REFUSALS[paid.refusal];
       return { code: CODES.OK, detail: 'checked', extra: elements([['OrderDate', dateTime(paid.transaction!.created_at)]]) };
     }
     case 'Cancel': {
       const order = orderOf(credentials, core.wallet.id, field('PaymentId'));
-      if (!order) return { code: CODES.UNKNOWN_PAYMENT, detail: 'payment not found' };
+      if (!order) return UNKNOWN_PAYMENT;
       const known = await core.find(order.orderId);
       if (known && known.status !== 'REJECTED') return { code: CODES.CONFIRMED, detail: 'a confirmed payment is not cancelled' };
       return { code: CODES.OK, detail: 'checked', extra: elements([['CancelDate', dateTime(new Date())]]) };

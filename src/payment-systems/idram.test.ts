@@ -58,13 +58,15 @@ describe('IDRAM adapter', () => {
 
   it('refuses a bad checksum, a wrong merchant account, missing fields and a revoked link, crediting nothing', async () => {
     const fake = core();
-    expect((await idramAdapter.handle(confirmation({}, 'another-secret-key'), fake)).body).toBe('ERROR: access denied');
+    expect(await idramAdapter.handle(confirmation({}, 'another-secret-key'), fake)).toMatchObject({ body: 'ERROR: access denied', refusal: 'BAD_CREDENTIALS' });
     expect((await idramAdapter.handle(confirmation({ EDP_CHECKSUM: 'zz' }), fake)).body).toBe('ERROR: access denied');
     expect((await idramAdapter.handle(confirmation({ EDP_REC_ACCOUNT: '999' }), fake)).body).toBe('ERROR: access denied');
     expect((await idramAdapter.handle(post({ EDP_BILL_NO: 'd1', EDP_REC_ACCOUNT: '110000601', EDP_AMOUNT: '1.00' }), fake)).body).toBe('ERROR: missing fields');
     expect((await idramAdapter.handle(confirmation(), null)).body).toBe('ERROR: access denied');
     expect((await idramAdapter.handle(confirmation(), new InMemoryCore('IDRAM', 'AMD', null))).body).toBe('ERROR: access denied');
-    expect((await idramAdapter.handle(confirmation({ EDP_AMOUNT: '99999999999999999999.00' }), fake)).body).toBe('ERROR: invalid amount');
+    expect(await idramAdapter.handle(confirmation({ EDP_AMOUNT: '99999999999999999999.00' }), fake)).toMatchObject({ body: 'ERROR: invalid amount', refusal: 'BAD_AMOUNT' });
+    // An unknown link is the server's to count; a refusal of the core's is counted by the core.
+    expect((await idramAdapter.handle(confirmation(), null)).refusal).toBeUndefined();
     expect(fake.transactions.size).toBe(0);
   });
 

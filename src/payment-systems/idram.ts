@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Refusal } from '../topups/transaction';
-import type { CallbackAnswer, CallbackCore, CallbackRequest, PaymentSystemAdapter } from './adapter';
+import type { AdapterRefusal, CallbackAnswer, CallbackCore, CallbackRequest, PaymentSystemAdapter } from './adapter';
 import { parseMajorDecimal } from './amounts';
 import { isAccount, isExternalId } from './identifiers';
 import { requestParameters } from './parameters';
@@ -42,7 +42,7 @@ const REFUSALS: Record<Refusal, string> = {
 };
 
 const ok = (): CallbackAnswer => ({ status: 200, contentType: TEXT, body: 'OK' });
-const refuse = (reason: string, status = 200): CallbackAnswer => ({ status, contentType: TEXT, body: `ERROR: ${reason}` });
+const refuse = (reason: string, refusal?: AdapterRefusal, status = 200): CallbackAnswer => ({ status, contentType: TEXT, body: `ERROR: ${reason}`, refusal });
 
 /** EDP_CHECKSUM of a confirmation, from the fields as sent. */
 export function idramChecksum(fields: { recAccount: string; amount: string; secretKey: string; billNo: string; payerAccount: string; transId: string; transDate: string }): string {
@@ -54,23 +54,24 @@ async function handle(request: CallbackRequest, core: CallbackCore | null): Prom
   const form = requestParameters(request);
   const field = (name: string): string | undefined => form[name];
   const credentials = core?.credentials();
-  if (!core || !credentials?.recAccount || !credentials.secretKey) return refuse('access denied');
+  if (!core) return refuse('access denied');
+  if (!credentials?.recAccount || !credentials.secretKey) return refuse('access denied', 'BAD_CREDENTIALS');
   const recAccount = field('EDP_REC_ACCOUNT');
-  if (!sameSecret(recAccount, credentials.recAccount)) return refuse('access denied');
+  if (!sameSecret(recAccount, credentials.recAccount)) return refuse('access denied', 'BAD_CREDENTIALS');
   const billNo = field('EDP_BILL_NO');
   const amountText = field('EDP_AMOUNT');
   const precheck = field('EDP_PRECHECK') === 'YES';
 
   if (!precheck) {
     const [payerAccount, transId, transDate, checksum] = ['EDP_PAYER_ACCOUNT', 'EDP_TRANS_ID', 'EDP_TRANS_DATE', 'EDP_CHECKSUM'].map(field);
-    if ([billNo, amountText, payerAccount, transId, transDate, checksum].some((value) => value === undefined)) return refuse('missing fields');
+    if ([billNo, amountText, payerAccount, transId, transDate, checksum].some((value) => value === undefined)) return refuse('missing fields', 'MALFORMED_REQUEST');
     const expected = idramChecksum({ recAccount: recAccount!, amount: amountText!, secretKey: credentials.secretKey, billNo: billNo!, payerAccount: payerAccount!, transId: transId!, transDate: transDate! });
-    if (!sameSecret(checksum!.toLowerCase(), expected)) return refuse('access denied');
-    if (!isExternalId(transId)) return refuse('malformed EDP_TRANS_ID');
+    if (!sameSecret(checksum!.toLowerCase(), expected)) return refuse('access denied', 'BAD_CREDENTIALS');
+    if (!isExternalId(transId)) return refuse('malformed EDP_TRANS_ID', 'MALFORMED_REQUEST');
   }
-  if (!isAccount(billNo)) return refuse('malformed EDP_BILL_NO');
+  if (!isAccount(billNo)) return refuse('malformed EDP_BILL_NO', 'MALFORMED_REQUEST');
   const amount = parseMajorDecimal(amountText);
-  if (!amount.ok) return refuse('invalid amount');
+  if (!amount.ok) return refuse('invalid amount', 'BAD_AMOUNT');
 
   if (precheck) {
     const checked = await core.check(billNo, amount.minor);
@@ -83,5 +84,5 @@ async function handle(request: CallbackRequest, core: CallbackCore | null): Prom
 export const idramAdapter: PaymentSystemAdapter = {
   system: 'IDRAM',
   handle,
-  transientFailure: () => refuse('temporary failure', 503),
+  transientFailure: () => refuse('temporary failure', undefined, 503),
 };

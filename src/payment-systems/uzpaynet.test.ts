@@ -56,6 +56,7 @@ async function result(request: CallbackRequest, fake: InMemoryCore | null, opera
     providerTrnId: field('providerTrnId'),
     transactionState: field('transactionState'),
     timeStamp: field('timeStamp'),
+    refusal: response.refusal,
   };
 }
 
@@ -83,7 +84,7 @@ describe('UZPAYNET adapter', () => {
   it('gives bad amounts 413, bad dates 414, bad ids 411, and credits nothing', async () => {
     const fake = core();
     for (const amount of ['1000.50', '-100', '0', 'abc', '9223372036854775808', '']) {
-      expect(await result(perform('1', 'd1', amount), fake, 'PerformTransaction')).toMatchObject({ status: 413, providerTrnId: '0' });
+      expect(await result(perform('1', 'd1', amount), fake, 'PerformTransaction')).toMatchObject({ status: 413, providerTrnId: '0', refusal: 'BAD_AMOUNT' });
     }
     expect(await result(perform('2', 'd1', '100', 'yesterday'), fake, 'PerformTransaction')).toMatchObject({ status: 414 });
     expect(await result(perform('x1', 'd1', '100'), fake, 'PerformTransaction')).toMatchObject({ status: 411 });
@@ -94,7 +95,7 @@ describe('UZPAYNET adapter', () => {
   it('refuses a wrong username or password with 412, a revoked link with 601, another serviceId with 304', async () => {
     const fake = core();
     const wrong = soap('GetInformation', '<parameters><paramKey>clientid</paramKey><paramValue>d1</paramValue></parameters><serviceId>1</serviceId>', '<password>guess</password><username>paynet-user</username>');
-    expect(await result(wrong, fake, 'GetInformation')).toMatchObject({ status: 412 });
+    expect(await result(wrong, fake, 'GetInformation')).toMatchObject({ status: 412, refusal: 'BAD_CREDENTIALS' });
     expect(await result(perform('7', 'd1', '100'), null, 'PerformTransaction')).toMatchObject({ status: 601, providerTrnId: '0' });
     const other = soap('GetInformation', '<parameters><paramKey>clientid</paramKey><paramValue>d1</paramValue></parameters><serviceId>2</serviceId>');
     expect(await result(other, fake, 'GetInformation')).toMatchObject({ status: 304 });

@@ -1,5 +1,5 @@
 import type { Refusal, TransactionRow } from '../topups/transaction';
-import type { CallbackAnswer, CallbackCore, CallbackRequest, PaymentSystemAdapter } from './adapter';
+import type { AdapterRefusal, CallbackAnswer, CallbackCore, CallbackRequest, PaymentSystemAdapter } from './adapter';
 import { parseMinorInteger } from './amounts';
 import { isAccount, isPositiveLong } from './identifiers';
 import { sameSecret } from './secrets';
@@ -94,7 +94,7 @@ function render(operation: Operation, result: Result): CallbackAnswer {
 
 function fault(code: 'Client' | 'Server', message: string): CallbackAnswer {
   const body = `<soapenv:Fault><faultcode>soapenv:${code}</faultcode><faultstring>${xmlText(message)}</faultstring></soapenv:Fault>`;
-  return { status: code === 'Client' ? 400 : 503, contentType: CONTENT_TYPE, body: envelope(body) };
+  return { status: code === 'Client' ? 400 : 503, contentType: CONTENT_TYPE, body: envelope(body), refusal: code === 'Client' ? 'MALFORMED_REQUEST' : undefined };
 }
 
 /** Each operation's own fields when it failed before reaching a payment. */
@@ -105,8 +105,8 @@ function emptyFields(operation: Operation): Fields {
   return [];
 }
 
-function failure(operation: Operation, status: number, errorMsg: string): CallbackAnswer {
-  return render(operation, { status, errorMsg, fields: emptyFields(operation) });
+function failure(operation: Operation, status: number, errorMsg: string, refusal?: AdapterRefusal): CallbackAnswer {
+  return { ...render(operation, { status, errorMsg, fields: emptyFields(operation) }), refusal };
 }
 
 /** The operation and its arguments, or null when the body is no SOAP request of ours. */
@@ -137,13 +137,14 @@ async function handle(request: CallbackRequest, core: CallbackCore | null): Prom
   if (!call) return fault('Client', 'Not a ProviderWebService request');
   const { operation, args } = call;
   const credentials = core?.credentials();
-  if (!core || !credentials) return failure(operation, STATUS.ACCESS_DENIED, 'Access denied');
+  if (!core) return failure(operation, STATUS.ACCESS_DENIED, 'Access denied');
+  if (!credentials) return failure(operation, STATUS.ACCESS_DENIED, 'Access denied', 'BAD_CREDENTIALS');
   const usernameOk = sameSecret(textOf(args, 'username'), credentials.username);
   const passwordOk = sameSecret(textOf(args, 'password'), credentials.password);
-  if (!usernameOk || !passwordOk) return failure(operation, STATUS.WRONG_LOGIN, 'Wrong login');
+  if (!usernameOk || !passwordOk) return failure(operation, STATUS.WRONG_LOGIN, 'Wrong login', 'BAD_CREDENTIALS');
   const serviceId = textOf(args, 'serviceId');
-  if (serviceId === undefined) return failure(operation, STATUS.MISSING_PARAMETERS, 'Missing parameters: serviceId');
-  if (credentials.serviceId !== undefined && serviceId !== credentials.serviceId) return failure(operation, STATUS.SERVICE_NOT_FOUND, 'Service not found');
+  if (serviceId === undefined) return failure(operation, STATUS.MISSING_PARAMETERS, 'Missing parameters: serviceId', 'MALFORMED_REQUEST');
+  if (credentials.serviceId !== undefined && serviceId !== credentials.serviceId) return failure(operation, STATUS.SERVICE_NOT_FOUND, 'Service not found', 'MALFORMED_REQUEST');
 
   switch (operation) {
     case 'GetInformation':
@@ -162,7 +163,7 @@ async function handle(request: CallbackRequest, core: CallbackCore | null): Prom
 
 async function getInformation(core: CallbackCore, args: XmlValue): Promise<CallbackAnswer> {
   const account = accountOf(args);
-  if (!isAccount(account)) return failure('GetInformation', STATUS.MISSING_PARAMETERS, 'Missing parameters: clientid');
+  if (!isAccount(account)) return failure('GetInformation', STATUS.MISSING_PARAMETERS, 'Missing parameters: clientid', 'MALFORMED_REQUEST');
   const checked = await core.check(account, null);
   return checked.ok ? render('GetInformation', { status: STATUS.OK, errorMsg: 'Success' }) : render('GetInformation', REFUSALS[checked.refusal]);
 }
@@ -175,18 +176,18 @@ function performed(transaction: TransactionRow): CallbackAnswer {
 async function performTransaction(core: CallbackCore, args: XmlValue): Promise<CallbackAnswer> {
   const transactionId = textOf(args, 'transactionId');
   const account = accountOf(args);
-  if (!isPositiveLong(transactionId) || !isAccount(account)) return failure('PerformTransaction', STATUS.MISSING_PARAMETERS, 'Missing parameters: transactionId, clientid');
+  if (!isPositiveLong(transactionId) || !isAccount(account)) return failure('PerformTransaction', STATUS.MISSING_PARAMETERS, 'Missing parameters: transactionId, clientid', 'MALFORMED_REQUEST');
   const amount = parseMinorInteger(textOf(args, 'amount'));
-  if (!amount.ok) return failure('PerformTransaction', STATUS.INVALID_AMOUNT, 'Invalid amount');
+  if (!amount.ok) return failure('PerformTransaction', STATUS.INVALID_AMOUNT, 'Invalid amount', 'BAD_AMOUNT');
   const time = textOf(args, 'transactionTime');
-  if (time === undefined || !DATE_TIME.test(time) || Number.isNaN(Date.parse(time))) return failure('PerformTransaction', STATUS.INVALID_DATE, 'Invalid transactionTime');
+  if (time === undefined || !DATE_TIME.test(time) || Number.isNaN(Date.parse(time))) return failure('PerformTransaction', STATUS.INVALID_DATE, 'Invalid transactionTime', 'MALFORMED_REQUEST');
   const paid = await core.pay(transactionId, account, amount.minor);
   return paid.transaction ? performed(paid.transaction) : failure('PerformTransaction', REFUSALS[paid.refusal!].status, REFUSALS[paid.refusal!].errorMsg);
 }
 
 async function transactionState(core: CallbackCore, operation: 'CheckTransaction' | 'CancelTransaction', args: XmlValue): Promise<CallbackAnswer> {
   const transactionId = textOf(args, 'transactionId');
-  if (!isPositiveLong(transactionId)) return failure(operation, STATUS.MISSING_PARAMETERS, 'Missing parameters: transactionId');
+  if (!isPositiveLong(transactionId)) return failure(operation, STATUS.MISSING_PARAMETERS, 'Missing parameters: transactionId', 'MALFORMED_REQUEST');
   const transaction = await core.find(transactionId);
   if (!transaction) return failure(operation, STATUS.TRANSACTION_NOT_FOUND, 'Transaction not found');
   const refused = transaction.status === 'REJECTED';
