@@ -103,4 +103,11 @@ describe('CITY24 adapter', () => {
     const response = await city24Adapter.handle(call('pay', { transactionID: '9', account: 'd1', amount: '100' }, { login: 'city24-login', password: 'wrong-password-xyz' }), core());
     expect(response.body).not.toContain('password');
   });
+
+  it('answers a payment refused for a reason it does not know as a plain refusal', async () => {
+    const fake = core();
+    fake.transactions.set('42', { ...(await fake.pay('42', 'd1', 100n)).transaction!, status: 'REJECTED', reason: 'SOME_FUTURE_REASON' });
+    expect(await answer(pay('42', 'd1', '100'), fake)).toMatchObject({ result: 7, comment: 'payment refused' });
+    expect(await answer(call('check_status', { transactionID: '42' }), fake)).toMatchObject({ result: 7 });
+  });
 });

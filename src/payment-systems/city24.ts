@@ -43,6 +43,9 @@ const REFUSALS: Record<Refusal, { result: number; comment: string }> = {
   AMOUNT_TOO_LARGE: { result: CODES.TOO_LARGE, comment: 'amount too large' },
 };
 
+/** A stored transaction's reason in this protocol's terms; a reason another flow may store (none of this system's today) is a plain refusal. */
+const refusalOf = (reason: string | null) => REFUSALS[reason as Refusal] ?? { result: CODES.FORBIDDEN, comment: 'payment refused' };
+
 const AMOUNT_PROBLEMS: Record<AmountProblem, Answer> = {
   MALFORMED: { result: CODES.OTHER, comment: 'invalid amount', refusal: 'BAD_AMOUNT' },
   TOO_PRECISE: { result: CODES.OTHER, comment: 'invalid amount', refusal: 'BAD_AMOUNT' },
@@ -73,7 +76,7 @@ function render(answer: Answer): CallbackAnswer {
 
 /** The answer a payment got (and gets again when repeated). */
 function answerOf(transaction: TransactionRow, account?: string): Answer {
-  const refusal = transaction.status === 'REJECTED' ? REFUSALS[transaction.reason as Refusal] : null;
+  const refusal = transaction.status === 'REJECTED' ? refusalOf(transaction.reason) : null;
   return { ...(refusal ?? { result: CODES.OK, comment: 'OK' }), account, extTransactionID: transaction.id };
 }
 
@@ -121,7 +124,7 @@ async function check(core: CallbackCore, account: string | undefined, amountText
     amount = parsed.minor;
   }
   const checked = await core.check(account, amount);
-  return checked.ok ? { result: CODES.OK, comment: 'OK', account } : { ...REFUSALS[checked.refusal], account };
+  return checked.ok ? { result: CODES.OK, comment: 'OK', account } : { ...refusalOf(checked.refusal), account };
 }
 
 async function pay(core: CallbackCore, transactionID: string | undefined, account: string | undefined, amountText: string | undefined): Promise<Answer> {
@@ -130,7 +133,7 @@ async function pay(core: CallbackCore, transactionID: string | undefined, accoun
   const amount = parseMinorInteger(amountText);
   if (!amount.ok) return { ...AMOUNT_PROBLEMS[amount.problem], account };
   const paid = await core.pay(transactionID, account, amount.minor);
-  if (!paid.transaction) return { ...REFUSALS[paid.refusal!], account };
+  if (!paid.transaction) return { ...refusalOf(paid.refusal), account };
   return answerOf(paid.transaction, account);
 }
 

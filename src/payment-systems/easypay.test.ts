@@ -110,4 +110,10 @@ describe('EASYPAY adapter', () => {
   it('answers our own failure with a retryable code', () => {
     expect(textOf(parseXml(Buffer.from(easypayAdapter.transientFailure(check('d1')).body))!.Response, 'StatusCode')).toBe('1');
   });
+
+  it('answers a Confirm of a payment refused for a reason it does not know as a plain refusal', async () => {
+    const fake = core();
+    fake.transactions.set('42', { ...(await fake.pay('42', 'd1', 100n)).transaction!, status: 'REJECTED', reason: 'SOME_FUTURE_REASON' });
+    expect(await answer(confirm(paymentIdOf(credentials, fake.wallet.id, { orderId: '42', amount: 100n, account: 'd1' })), fake)).toMatchObject({ code: 4 });
+  });
 });

@@ -72,6 +72,9 @@ const REFUSALS: Record<Refusal, { code: number; detail: string }> = {
   AMOUNT_TOO_LARGE: { code: CODES.AMOUNT_OUT_OF_BOUNDS, detail: 'amount too large' },
 };
 
+/** A stored transaction's reason in this protocol's terms; a reason another flow may store (none of this system's today) is a plain refusal. */
+const refusalOf = (reason: string | null): Answer => REFUSALS[reason as Refusal] ?? { code: CODES.FORBIDDEN, detail: 'payment refused' };
+
 const OPERATIONS = ['Check', 'Payment', 'Confirm', 'Cancel'] as const;
 type Operation = (typeof OPERATIONS)[number];
 
@@ -185,7 +188,7 @@ async function answerFor(core: CallbackCore, credentials: Credentials, operation
       const account = field('Account');
       if (!isAccount(account)) return BAD_REQUEST;
       const checked = await core.check(account, null);
-      return checked.ok ? { code: CODES.OK, detail: 'checked', extra: `<AccountInfo>${elements([['Account', account]])}</AccountInfo>` } : REFUSALS[checked.refusal];
+      return checked.ok ? { code: CODES.OK, detail: 'checked', extra: `<AccountInfo>${elements([['Account', account]])}</AccountInfo>` } : refusalOf(checked.refusal);
     }
     case 'Payment': {
       const [orderId, account] = [field('OrderId'), field('Account')];
@@ -193,7 +196,7 @@ async function answerFor(core: CallbackCore, credentials: Credentials, operation
       const amount = parseMajorDecimal(field('Amount'));
       if (!amount.ok) return { code: CODES.INVALID_AMOUNT, detail: 'invalid amount', refusal: 'BAD_AMOUNT' };
       const checked = await core.check(account, amount.minor);
-      if (!checked.ok) return REFUSALS[checked.refusal];
+      if (!checked.ok) return refusalOf(checked.refusal);
       const paymentId = paymentIdOf(credentials, core.wallet.id, { orderId, amount: amount.minor, account });
       return { code: CODES.OK, detail: 'checked', extra: elements([['PaymentId', paymentId]]) };
     }
@@ -201,7 +204,7 @@ async function answerFor(core: CallbackCore, credentials: Credentials, operation
       const order = orderOf(credentials, core.wallet.id, field('PaymentId'));
       if (!order) return UNKNOWN_PAYMENT;
       const paid = await core.pay(order.orderId, order.account, order.amount);
-      if (paid.refusal) return REFUSALS[paid.refusal];
+      if (paid.refusal) return refusalOf(paid.refusal);
       return { code: CODES.OK, detail: 'checked', extra: elements([['OrderDate', dateTime(paid.transaction!.created_at)]]) };
     }
     case 'Cancel': {

@@ -80,4 +80,10 @@ describe('IDRAM adapter', () => {
   it('answers a failure of ours with a retryable 503, never OK', () => {
     expect(idramAdapter.transientFailure(confirmation())).toMatchObject({ status: 503, body: 'ERROR: temporary failure' });
   });
+
+  it('answers a repeat of a payment refused for a reason it does not know as a plain refusal', async () => {
+    const fake = core();
+    fake.transactions.set('001234567', { ...(await fake.pay('001234567', 'd1', 190000n)).transaction!, status: 'REJECTED', reason: 'SOME_FUTURE_REASON' });
+    expect((await idramAdapter.handle(confirmation(), fake)).body).toBe('ERROR: payment refused');
+  });
 });

@@ -41,6 +41,9 @@ const REFUSALS: Record<Refusal, string> = {
   AMOUNT_TOO_LARGE: 'amount too large',
 };
 
+/** A stored transaction's reason in this protocol's terms; a reason another flow may store (none of this system's today) is a plain refusal. */
+const refusalText = (reason: string): string => REFUSALS[reason as Refusal] ?? 'payment refused';
+
 const ok = (): CallbackAnswer => ({ status: 200, contentType: TEXT, body: 'OK' });
 const refuse = (reason: string, refusal?: AdapterRefusal, status = 200): CallbackAnswer => ({ status, contentType: TEXT, body: `ERROR: ${reason}`, refusal });
 
@@ -75,10 +78,10 @@ async function handle(request: CallbackRequest, core: CallbackCore | null): Prom
 
   if (precheck) {
     const checked = await core.check(billNo, amount.minor);
-    return checked.ok ? ok() : refuse(REFUSALS[checked.refusal]);
+    return checked.ok ? ok() : refuse(refusalText(checked.refusal));
   }
   const paid = await core.pay(field('EDP_TRANS_ID')!, billNo, amount.minor);
-  return paid.refusal ? refuse(REFUSALS[paid.refusal]) : ok();
+  return paid.refusal ? refuse(refusalText(paid.refusal)) : ok();
 }
 
 export const idramAdapter: PaymentSystemAdapter = {

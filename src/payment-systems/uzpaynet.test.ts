@@ -124,4 +124,11 @@ describe('UZPAYNET adapter', () => {
     expect(textOf(childOf(childOf(parseXml(Buffer.from(failure.body))!.Envelope, 'Body'), 'PerformTransactionResult'), 'status')).toBe('102');
     expect(failure.body).not.toContain(credentials.password);
   });
+
+  it('answers a payment refused for a reason it does not know as a plain refusal', async () => {
+    const fake = core();
+    fake.transactions.set('42', { ...(await fake.pay('42', 'd1', 100n)).transaction!, status: 'REJECTED', reason: 'SOME_FUTURE_REASON' });
+    expect(await result(perform('42', 'd1', '100'), fake, 'PerformTransaction')).toMatchObject({ status: 601 });
+    expect(await result(byId('CheckTransaction', '42'), fake, 'CheckTransaction')).toMatchObject({ status: 0, transactionState: '2' });
+  });
 });

@@ -66,6 +66,9 @@ const REFUSALS: Record<Refusal, { status: number; errorMsg: string }> = {
   AMOUNT_TOO_LARGE: { status: STATUS.INVALID_AMOUNT, errorMsg: 'Invalid amount' },
 };
 
+/** A stored transaction's reason in this protocol's terms; a reason another flow may store (none of this system's today) is a plain refusal. */
+const refusalOf = (reason: string | null) => REFUSALS[reason as Refusal] ?? { status: STATUS.ACCESS_DENIED, errorMsg: 'Payment refused' };
+
 const OPERATIONS = ['GetInformation', 'PerformTransaction', 'CheckTransaction', 'CancelTransaction', 'GetStatement', 'ChangePassword'] as const;
 type Operation = (typeof OPERATIONS)[number];
 
@@ -165,11 +168,11 @@ async function getInformation(core: CallbackCore, args: XmlValue): Promise<Callb
   const account = accountOf(args);
   if (!isAccount(account)) return failure('GetInformation', STATUS.MISSING_PARAMETERS, 'Missing parameters: clientid', 'MALFORMED_REQUEST');
   const checked = await core.check(account, null);
-  return checked.ok ? render('GetInformation', { status: STATUS.OK, errorMsg: 'Success' }) : render('GetInformation', REFUSALS[checked.refusal]);
+  return checked.ok ? render('GetInformation', { status: STATUS.OK, errorMsg: 'Success' }) : render('GetInformation', refusalOf(checked.refusal));
 }
 
 function performed(transaction: TransactionRow): CallbackAnswer {
-  const refusal = transaction.status === 'REJECTED' ? REFUSALS[transaction.reason as Refusal] : { status: STATUS.OK, errorMsg: 'Success' };
+  const refusal = transaction.status === 'REJECTED' ? refusalOf(transaction.reason) : { status: STATUS.OK, errorMsg: 'Success' };
   return render('PerformTransaction', { ...refusal, fields: [['providerTrnId', transaction.id]] });
 }
 
@@ -182,7 +185,7 @@ async function performTransaction(core: CallbackCore, args: XmlValue): Promise<C
   const time = textOf(args, 'transactionTime');
   if (time === undefined || !DATE_TIME.test(time) || Number.isNaN(Date.parse(time))) return failure('PerformTransaction', STATUS.INVALID_DATE, 'Invalid transactionTime', 'MALFORMED_REQUEST');
   const paid = await core.pay(transactionId, account, amount.minor);
-  return paid.transaction ? performed(paid.transaction) : failure('PerformTransaction', REFUSALS[paid.refusal!].status, REFUSALS[paid.refusal!].errorMsg);
+  return paid.transaction ? performed(paid.transaction) : failure('PerformTransaction', refusalOf(paid.refusal).status, refusalOf(paid.refusal).errorMsg);
 }
 
 async function transactionState(core: CallbackCore, operation: 'CheckTransaction' | 'CancelTransaction', args: XmlValue): Promise<CallbackAnswer> {
@@ -196,7 +199,7 @@ async function transactionState(core: CallbackCore, operation: 'CheckTransaction
       ? render(operation, { status: STATUS.OK, errorMsg: 'Success', fields: [['transactionState', 2]] })
       : render(operation, { status: STATUS.CANNOT_CANCEL, errorMsg: 'A credited top-up is not cancelled', fields: [['transactionState', 1]] });
   }
-  const refusal = refused ? REFUSALS[transaction.reason as Refusal] : null;
+  const refusal = refused ? refusalOf(transaction.reason) : null;
   return render(operation, {
     status: STATUS.OK,
     errorMsg: 'Success',
