@@ -111,6 +111,7 @@ describe('UZPAYNET adapter', () => {
     expect(await result(byId('CancelTransaction', '21'), fake, 'CancelTransaction')).toMatchObject({ status: 77, transactionState: '1' });
     expect(await result(byId('CheckTransaction', '99'), fake, 'CheckTransaction')).toMatchObject({ status: 305 });
     expect(await result(soap('GetStatement', '<dateFrom>2026-12-01T00:00:00</dateFrom><dateTo>2026-12-03T00:00:00</dateTo><serviceId>1</serviceId>'), fake, 'GetStatement')).toMatchObject({ status: 100 });
+    expect(await result(soap('ChangePassword', '<newPassword>another-password</newPassword>'), fake, 'ChangePassword')).toMatchObject({ status: 601 });
     expect(fake.credited()).toBe(500n);
   });
 

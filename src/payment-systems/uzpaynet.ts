@@ -145,6 +145,8 @@ async function handle(request: CallbackRequest, core: CallbackCore | null): Prom
   const usernameOk = sameSecret(textOf(args, 'username'), credentials.username);
   const passwordOk = sameSecret(textOf(args, 'password'), credentials.password);
   if (!usernameOk || !passwordOk) return failure(operation, STATUS.WRONG_LOGIN, 'Wrong login', 'BAD_CREDENTIALS');
+  // ChangePassword carries no serviceId (XSD).
+  if (operation === 'ChangePassword') return failure(operation, STATUS.ACCESS_DENIED, "The password is changed in the park wallet's credentials");
   const serviceId = textOf(args, 'serviceId');
   if (serviceId === undefined) return failure(operation, STATUS.MISSING_PARAMETERS, 'Missing parameters: serviceId', 'MALFORMED_REQUEST');
   if (credentials.serviceId !== undefined && serviceId !== credentials.serviceId) return failure(operation, STATUS.SERVICE_NOT_FOUND, 'Service not found', 'MALFORMED_REQUEST');
@@ -159,8 +161,6 @@ async function handle(request: CallbackRequest, core: CallbackCore | null): Prom
       return transactionState(core, operation, args);
     case 'GetStatement':
       return failure(operation, STATUS.UNAVAILABLE, 'GetStatement is not supported: the park reconciles with its transactions export');
-    case 'ChangePassword':
-      return failure(operation, STATUS.ACCESS_DENIED, "The password is changed in the park wallet's credentials");
   }
 }
 
