@@ -43,7 +43,8 @@ import { childNames, childOf, elements, parseXml, textOf, XML_DECLARATION, type 
  * (malformed, over-precise, not positive, overflowing); 6 amount out of the wallet's bounds; 7
  * unknown PaymentId; 8 a confirmed payment is not cancelled; -57 error in request (not XML, no
  * or two operations, missing fields); -58 another ServiceId; -95 bad signature. Answers are
- * signed whenever the wallet's key is at hand (not for an unknown link).
+ * signed whenever the wallet's key is at hand: not for an unknown or revoked link, nor for the
+ * "temporary error" of our own failure (the key is the wallet's, and that answer has none).
  */
 
 const CONTENT_TYPE = 'text/xml; charset=utf-8';
