@@ -1,7 +1,7 @@
 import { createSign, createVerify, generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { CallbackRequest } from './adapter';
-import { easypayAdapter, orderOf, paymentIdOf } from './easypay';
+import { easypayAdapter, easypayDateTime, orderOf, paymentIdOf } from './easypay';
 import { InMemoryCore } from './in-memory-core';
 import { parseXml, textOf } from './xml';
 
@@ -105,6 +105,11 @@ describe('EASYPAY adapter', () => {
     expect(await answer(raw('<Request><DateTime>x</DateTime><Sign>AB</Sign></Request>'), fake)).toMatchObject({ code: -57 });
     expect(await answer(raw('%PDF-1.4 garbage'), fake)).toMatchObject({ code: -57 });
     expect(fake.transactions.size).toBe(0);
+  });
+
+  it('writes times as Kyiv local time without a zone', () => {
+    expect(easypayDateTime(new Date('2026-12-03T10:00:00Z'))).toBe('2026-12-03T12:00:00');
+    expect(easypayDateTime(new Date('2026-07-01T21:30:05Z'))).toBe('2026-07-02T00:30:05');
   });
 
   it('answers our own failure with a retryable code', () => {

@@ -30,7 +30,7 @@ import { childNames, childOf, elements, parseXml, textOf, XML_DECLARATION, type 
  * private key and bound to the wallet, so nobody else can make one and it names nothing of
  * another park. `Confirm` opens it and calls `pay` with `OrderId` as the external id: the one
  * credit happens there, and a repeated `Payment` or `Confirm` gets the same `PaymentId` or
- * `OrderDate` (the first transaction's time) and credits nothing. We keep no state between the
+ * `OrderDate` (the first transaction's time, Kyiv local) and credits nothing. We keep no state between the
  * two, so the `PaymentId` is a string of up to ~150 characters (php_EasyPay passes any string;
  * ABillS uses a number: confirm the length EasyPay accepts). `Cancel` of a confirmed payment is
  * refused (code 8: we never take back a driver's credited top-up); of an unconfirmed one it is
@@ -91,9 +91,23 @@ interface Answer {
 const BAD_REQUEST: Answer = { code: CODES.BAD_REQUEST, detail: 'Error in request', refusal: 'MALFORMED_REQUEST' };
 const UNKNOWN_PAYMENT: Answer = { code: CODES.UNKNOWN_PAYMENT, detail: 'payment not found', refusal: 'MALFORMED_REQUEST' };
 
-/** EasyPay's local time without a zone, as php_EasyPay writes it (`2017-10-16T15:12:32`); ours is UTC. */
-function dateTime(at: Date): string {
-  return at.toISOString().slice(0, 19);
+const KYIV_TIME = new Intl.DateTimeFormat('sv-SE', {
+  timeZone: 'Europe/Kyiv',
+  year: 'numeric',
+  month: '2-digit',
+  day: '2-digit',
+  hour: '2-digit',
+  minute: '2-digit',
+  second: '2-digit',
+  hourCycle: 'h23',
+});
+
+/**
+ * A time as php_EasyPay writes it: local, without a zone (`2017-10-16T15:12:32`). EasyPay.ua's
+ * local time is Kyiv's (assumed: the protocol names no zone).
+ */
+export function easypayDateTime(at: Date): string {
+  return KYIV_TIME.format(at).replace(' ', 'T');
 }
 
 /** Signs `<Response>…<Sign></Sign></Response>` and puts the signature in; unsigned without a usable key. */
@@ -101,7 +115,7 @@ function render(answer: Answer, privateKeyPem: string | undefined): CallbackAnsw
   const head = elements([
     ['StatusCode', answer.code],
     ['StatusDetail', answer.detail],
-    ['DateTime', dateTime(new Date())],
+    ['DateTime', easypayDateTime(new Date())],
   ]);
   const unsigned = `${XML_DECLARATION}\n<Response>${head}${answer.extra ?? ''}<Sign></Sign></Response>`;
   const signature = privateKeyPem ? signXml(unsigned, privateKeyPem) : null;
@@ -206,14 +220,14 @@ async function answerFor(core: CallbackCore, credentials: Credentials, operation
       if (!order) return UNKNOWN_PAYMENT;
       const paid = await core.pay(order.orderId, order.account, order.amount);
       if (paid.refusal) return refusalOf(paid.refusal);
-      return { code: CODES.OK, detail: 'checked', extra: elements([['OrderDate', dateTime(paid.transaction!.created_at)]]) };
+      return { code: CODES.OK, detail: 'checked', extra: elements([['OrderDate', easypayDateTime(paid.transaction!.created_at)]]) };
     }
     case 'Cancel': {
       const order = orderOf(credentials, core.wallet.id, field('PaymentId'));
       if (!order) return UNKNOWN_PAYMENT;
       const known = await core.find(order.orderId);
       if (known && known.status !== 'REJECTED') return { code: CODES.CONFIRMED, detail: 'a confirmed payment is not cancelled' };
-      return { code: CODES.OK, detail: 'checked', extra: elements([['CancelDate', dateTime(new Date())]]) };
+      return { code: CODES.OK, detail: 'checked', extra: elements([['CancelDate', easypayDateTime(new Date())]]) };
     }
   }
 }
