@@ -30,9 +30,9 @@ import { childNames, childOf, elements, parseXml, textOf, XML_DECLARATION, type 
  * private key and bound to the wallet, so nobody else can make one and it names nothing of
  * another park. `Confirm` opens it and calls `pay` with `OrderId` as the external id: the one
  * credit happens there, and a repeated `Payment` or `Confirm` gets the same `PaymentId` or
- * `OrderDate` (the first transaction's time, Kyiv local) and credits nothing. We keep no state between the
- * two, so the `PaymentId` is a string of up to ~150 characters (php_EasyPay passes any string;
- * ABillS uses a number: confirm the length EasyPay accepts). `Cancel` of a confirmed payment is
+ * `OrderDate` (the first transaction's time, Kyiv local) and credits nothing. We keep no state
+ * between the two, so the `PaymentId` is a string of up to ~150 characters (php_EasyPay passes
+ * any string; ABillS uses a number: confirm the length EasyPay accepts). `Cancel` of a confirmed payment is
  * refused (code 8: we never take back a driver's credited top-up); of an unconfirmed one it is
  * accepted, and nothing is booked — but since no state is kept, a `Confirm` EasyPay sent after
  * its own `Cancel` would still credit.
