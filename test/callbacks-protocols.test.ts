@@ -317,6 +317,17 @@ describe('EASYPAY: signed Request XML, Payment then Confirm', () => {
     expect(await balanceOf(park)).toBe(15025n);
   });
 
+  it('cancels a payment never confirmed: a Confirm after the Cancel credits nothing', async () => {
+    const before = await balanceOf(park);
+    const { paymentId } = await payment(nextId(), park.working.id, '20.00');
+    const cancel = () => call('Cancel', `<ServiceId>2431</ServiceId>\n    <PaymentId>${paymentId}</PaymentId>`);
+    const cancelled = await cancel();
+    expect(cancelled).toMatchObject({ code: '0', signedByUs: true });
+    expect(await cancel()).toMatchObject({ code: '0' });
+    expect(await confirm(paymentId!)).toMatchObject({ code: '9', signedByUs: true });
+    expect(await balanceOf(park)).toBe(before);
+  });
+
   it('refuses a bad signature, malformed and overflowing amounts and a forged PaymentId, crediting nothing', async () => {
     const before = await balanceOf(park);
     expect(await payment(nextId(), park.working.id, '10.00', keyPair().privateKey)).toMatchObject({ code: '-95' });

@@ -69,11 +69,15 @@ describe('EASYPAY adapter', () => {
     expect(fake.credited()).toBe(15025n);
   });
 
-  it('cancels a payment never confirmed without booking anything', async () => {
+  it('cancels a payment never confirmed: it is withdrawn, a Confirm after it credits nothing', async () => {
     const fake = core();
     const { paymentId } = await answer(payment('77', 'd1', '10.00'), fake);
-    expect(await answer(cancel(paymentId!), fake)).toMatchObject({ code: 0 });
-    expect(fake.transactions.size).toBe(0);
+    const cancelled = await answer(cancel(paymentId!), fake);
+    expect(cancelled).toMatchObject({ code: 0 });
+    expect(fake.transactions.get('77')).toMatchObject({ status: 'REJECTED', reason: 'WITHDRAWN', amount: 1000n });
+    expect(await answer(cancel(paymentId!), fake)).toMatchObject({ code: 0, cancelDate: cancelled.cancelDate });
+    expect(await answer(confirm(paymentId!), fake)).toMatchObject({ code: 9 });
+    expect(fake.credited()).toBe(0n);
   });
 
   it('refuses PaymentIds it did not issue to this wallet', async () => {

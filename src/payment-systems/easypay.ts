@@ -1,5 +1,5 @@
 import { createHash, createHmac, createPrivateKey, createPublicKey, createSign, createVerify } from 'node:crypto';
-import type { Refusal } from '../topups/transaction';
+import { WITHDRAWN, type Refusal } from '../topups/transaction';
 import type { Credentials } from '../wallets/payment-systems';
 import type { AdapterRefusal, CallbackAnswer, CallbackCore, CallbackRequest, PaymentSystemAdapter } from './adapter';
 import { parseMajorDecimal } from './amounts';
@@ -30,21 +30,23 @@ import { childNames, childOf, elements, parseXml, textOf, XML_DECLARATION, type 
  * private key and bound to the wallet, so nobody else can make one and it names nothing of
  * another park. `Confirm` opens it and calls `pay` with `OrderId` as the external id: the one
  * credit happens there, and a repeated `Payment` or `Confirm` gets the same `PaymentId` or
- * `OrderDate` (the first transaction's time, Kyiv local) and credits nothing. We keep no state
+ * `OrderDate` (the first transaction's time, Kyiv local) and credits nothing. Nothing is kept
  * between the two, so the `PaymentId` is a string of up to ~150 characters (php_EasyPay passes
- * any string; ABillS uses a number: confirm the length EasyPay accepts). `Cancel` of a confirmed payment is
- * refused (code 8: we never take back a driver's credited top-up); of an unconfirmed one it is
- * accepted, and nothing is booked — but since no state is kept, a `Confirm` EasyPay sent after
- * its own `Cancel` would still credit.
+ * any string; ABillS uses a number: confirm the length EasyPay accepts). `Cancel` of a confirmed
+ * payment is refused (code 8: we never take back a driver's credited top-up); of an unconfirmed
+ * one it is accepted and recorded as a REJECTED `WITHDRAWN` transaction under the `OrderId` (the
+ * core's `withdraw`), so a `Confirm` after it credits nothing (code 9), and a repeated `Cancel`
+ * gets the same `CancelDate`.
  *
  * StatusCode (assumed; non-zero is an error, the numbers are ours except php_EasyPay's -57, -58
  * and -95): 0 OK; 1 temporary error; 2 account not found; 3 account not active (fired); 4
  * payments not accepted (park or wallet off, unknown or revoked link); 5 invalid amount
  * (malformed, over-precise, not positive, overflowing); 6 amount out of the wallet's bounds; 7
- * unknown PaymentId; 8 a confirmed payment is not cancelled; -57 error in request (not XML, no
- * or two operations, missing fields); -58 another ServiceId; -95 bad signature. Answers are
- * signed whenever the wallet's key is at hand: not for an unknown or revoked link, nor for the
- * "temporary error" of our own failure (the key is the wallet's, and that answer has none).
+ * unknown PaymentId; 8 a confirmed payment is not cancelled; 9 a cancelled payment is not
+ * confirmed; -57 error in request (not XML, no or two operations, missing fields); -58 another
+ * ServiceId; -95 bad signature. Answers are signed whenever the wallet's key is at hand: not
+ * for an unknown or revoked link, nor for the "temporary error" of our own failure (the key is
+ * the wallet's, and that answer has none).
  */
 
 const CONTENT_TYPE = 'text/xml; charset=utf-8';
@@ -59,6 +61,7 @@ const CODES = {
   AMOUNT_OUT_OF_BOUNDS: 6,
   UNKNOWN_PAYMENT: 7,
   CONFIRMED: 8,
+  CANCELLED: 9,
   BAD_REQUEST: -57,
   NOT_FOR_US: -58,
   BAD_SIGN: -95,
@@ -219,15 +222,17 @@ async function answerFor(core: CallbackCore, credentials: Credentials, operation
       const order = orderOf(credentials, core.wallet.id, field('PaymentId'));
       if (!order) return UNKNOWN_PAYMENT;
       const paid = await core.pay(order.orderId, order.account, order.amount);
+      if (paid.transaction?.reason === WITHDRAWN) return { code: CODES.CANCELLED, detail: 'the payment was cancelled' };
       if (paid.refusal) return refusalOf(paid.refusal);
       return { code: CODES.OK, detail: 'checked', extra: elements([['OrderDate', easypayDateTime(paid.transaction!.created_at)]]) };
     }
     case 'Cancel': {
       const order = orderOf(credentials, core.wallet.id, field('PaymentId'));
       if (!order) return UNKNOWN_PAYMENT;
-      const known = await core.find(order.orderId);
+      // Recorded as withdrawn unless it is recorded already; a Confirm racing this one wins or loses on the unique key.
+      const known = (await core.find(order.orderId)) ?? (await core.withdraw(order.orderId, order.account, order.amount));
       if (known && known.status !== 'REJECTED') return { code: CODES.CONFIRMED, detail: 'a confirmed payment is not cancelled' };
-      return { code: CODES.OK, detail: 'checked', extra: elements([['CancelDate', easypayDateTime(new Date())]]) };
+      return { code: CODES.OK, detail: 'checked', extra: elements([['CancelDate', easypayDateTime(known?.created_at ?? new Date())]]) };
     }
   }
 }

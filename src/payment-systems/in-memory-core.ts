@@ -1,6 +1,6 @@
 import type { DriverRow, DriverStatus } from '../parks/driver';
 import type { AcceptResult, CheckResult } from '../topups/topups';
-import type { Refusal, TransactionRow } from '../topups/transaction';
+import { WITHDRAWN, type Refusal, type TransactionRow } from '../topups/transaction';
 import type { Credentials, PaymentSystem } from '../wallets/payment-systems';
 import type { CallbackCore } from './adapter';
 
@@ -46,6 +46,10 @@ export class InMemoryCore implements CallbackCore {
     const checked = await this.check(account, amount);
     if (!checked.ok && !checked.driver) return { transaction: null, refusal: checked.refusal, created: false };
     const refusal = checked.ok ? null : checked.refusal;
+    return { transaction: this.record(externalId, account, amount, refusal), refusal, created: true };
+  }
+
+  private record(externalId: string, account: string, amount: bigint, reason: string | null): TransactionRow {
     const transaction: TransactionRow = {
       id: String(this.nextId++),
       wallet_id: this.wallet.id,
@@ -55,17 +59,24 @@ export class InMemoryCore implements CallbackCore {
       external_id: externalId,
       amount,
       currency: this.wallet.currency,
-      status: refusal ? 'REJECTED' : 'ACCEPTED',
-      reason: refusal,
+      status: reason ? 'REJECTED' : 'ACCEPTED',
+      reason,
       created_at: new Date('2026-12-03T10:00:00Z'),
       processed_at: null,
     };
     this.transactions.set(externalId, transaction);
-    return { transaction, refusal, created: true };
+    return transaction;
   }
 
   async find(externalId: string): Promise<TransactionRow | null> {
     return this.transactions.get(externalId) ?? null;
+  }
+
+  async withdraw(externalId: string, account: string, amount: bigint): Promise<TransactionRow | null> {
+    const known = this.transactions.get(externalId);
+    if (known) return known;
+    if (!this.drivers.has(account)) return null;
+    return this.record(externalId, account, amount, WITHDRAWN);
   }
 
   /** What was credited or is being credited (ACCEPTED or PROCESSED), in minor units. */
