@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topupsModule } from '../src/topups/module';
 import { walletsModule } from '../src/wallets/module';
@@ -53,7 +54,9 @@ describe('metrics per payment system', () => {
 describe('limits and refusals', () => {
   let bed: CallbackTestbed;
   beforeAll(async () => {
-    bed = await startCallbackTestbed({ env: { CALLBACK_RATE_PER_ADDRESS: '1', CALLBACK_RATE_PER_LINK: '1', CALLBACK_ANSWER_TIMEOUT: '1s' } });
+    bed = await startCallbackTestbed({
+      env: { CALLBACK_RATE_PER_ADDRESS: '1', CALLBACK_RATE_PER_LINK: '1', CALLBACK_ANSWER_TIMEOUT: '1s', CALLBACK_RECEIVE_TIMEOUT: '2s' },
+    });
   });
   afterAll(async () => bed?.close());
 
@@ -140,11 +143,32 @@ describe('limits and refusals', () => {
     expect(await park.balance(park.working.id)).toBe(0n);
   });
 
+  it('drops a caller that sends its request too slowly (CALLBACK_RECEIVE_TIMEOUT)', async () => {
+    const { port } = new URL(bed.callbackUrl);
+    const socket = connect(Number(port), '127.0.0.1');
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    const started = Date.now();
+    let answer = '';
+    socket.on('data', (chunk) => (answer += chunk.toString()));
+    // Half a request, then a byte now and then: never the end of its headers.
+    socket.write('POST /callbacks/qiwi/x HTTP/1.1\r\nHost: x\r\n');
+    const drip = setInterval(() => socket.write('X-Slow: 1\r\n'), 300);
+    try {
+      await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    } finally {
+      clearInterval(drip);
+    }
+    const heldMs = Date.now() - started;
+    expect(heldMs).toBeGreaterThanOrEqual(1500);
+    expect(heldMs).toBeLessThan(6000);
+    expect(answer === '' || answer.startsWith('HTTP/1.1 408')).toBe(true);
+  });
+
   it('answers an unknown system, another method and a path that is not a callback with a bare 404', async () => {
-    for (const [method, path] of [['GET', '/callbacks/paypal/x'], ['PUT', '/callbacks/qiwi/x'], ['GET', '/callbacks/qiwi'], ['POST', '/graphql'], ['GET', '/']] as const) {
+    for (const [method, path] of [['GET', '/callbacks/paypal/x'], ['PUT', '/callbacks/qiwi/x'], ['HEAD', '/callbacks/qiwi/x'], ['GET', '/callbacks/qiwi'], ['POST', '/graphql'], ['GET', '/']] as const) {
       const response = await fetch(`${bed.callbackUrl}${path}`, { method });
       expect(response.status, `${method} ${path}`).toBe(404);
-      expect(await response.text()).toBe('Not found');
+      expect(await response.text()).toBe(method === 'HEAD' ? '' : 'Not found');
     }
   });
 });
