@@ -1,5 +1,6 @@
 import { createHash, createHmac, createPrivateKey, createPublicKey, createSign, createVerify } from 'node:crypto';
 import { WITHDRAWN, type Refusal } from '../topups/transaction';
+import { localClock } from '../topups/xlsx';
 import type { Credentials } from '../wallets/payment-systems';
 import type { AdapterRefusal, CallbackAnswer, CallbackCore, CallbackRequest, PaymentSystemAdapter } from './adapter';
 import { parseMajorDecimal } from './amounts';
@@ -94,23 +95,14 @@ interface Answer {
 const BAD_REQUEST: Answer = { code: CODES.BAD_REQUEST, detail: 'Error in request', refusal: 'MALFORMED_REQUEST' };
 const UNKNOWN_PAYMENT: Answer = { code: CODES.UNKNOWN_PAYMENT, detail: 'payment not found', refusal: 'MALFORMED_REQUEST' };
 
-const KYIV_TIME = new Intl.DateTimeFormat('sv-SE', {
-  timeZone: 'Europe/Kyiv',
-  year: 'numeric',
-  month: '2-digit',
-  day: '2-digit',
-  hour: '2-digit',
-  minute: '2-digit',
-  second: '2-digit',
-  hourCycle: 'h23',
-});
+const kyivClock = localClock('Europe/Kyiv');
 
 /**
  * A time as php_EasyPay writes it: local, without a zone (`2017-10-16T15:12:32`). EasyPay.ua's
  * local time is Kyiv's (assumed: the protocol names no zone).
  */
 export function easypayDateTime(at: Date): string {
-  return KYIV_TIME.format(at).replace(' ', 'T');
+  return kyivClock(at).toISOString().slice(0, 19);
 }
 
 /** Signs `<Response>…<Sign></Sign></Response>` and puts the signature in; unsigned without a usable key. */
