@@ -37,7 +37,8 @@ import { childNames, childOf, elements, parseXml, textOf, XML_DECLARATION, type 
  * payment is refused (code 8: we never take back a driver's credited top-up); of an unconfirmed
  * one it is accepted and recorded as a REJECTED `WITHDRAWN` transaction under the `OrderId` (the
  * core's `withdraw`), so a `Confirm` after it credits nothing (code 9), and a repeated `Cancel`
- * gets the same `CancelDate`.
+ * gets the same `CancelDate`. A new `ourPrivateKey` makes PaymentIds issued under the old one
+ * unknown (code 7): the park changes it when no payment waits for its `Confirm`.
  *
  * StatusCode (assumed; non-zero is an error, the numbers are ours except php_EasyPay's -57, -58
  * and -95): 0 OK; 1 temporary error; 2 account not found; 3 account not active (fired); 4
