@@ -66,6 +66,9 @@ describe('EASYPAY adapter', () => {
     expect(fake.credited()).toBe(15025n);
     expect(fake.transactions.get('6223372036854775807')).toMatchObject({ driver_id: 'd1', amount: 15025n });
     expect(await answer(cancel(first.paymentId!), fake)).toMatchObject({ code: 8 });
+    // The driver fired since: a repeated Payment of the confirmed order still gets its PaymentId.
+    fake.drivers.set('d1', 'FIRED');
+    expect(await answer(payment('6223372036854775807', 'd1', '150.25'), fake)).toMatchObject({ code: 0, paymentId: first.paymentId });
     expect(fake.credited()).toBe(15025n);
   });
 
@@ -77,6 +80,7 @@ describe('EASYPAY adapter', () => {
     expect(fake.transactions.get('77')).toMatchObject({ status: 'REJECTED', reason: 'WITHDRAWN', amount: 1000n });
     expect(await answer(cancel(paymentId!), fake)).toMatchObject({ code: 0, cancelDate: cancelled.cancelDate });
     expect(await answer(confirm(paymentId!), fake)).toMatchObject({ code: 9 });
+    expect(await answer(payment('77', 'd1', '10.00'), fake)).toMatchObject({ code: 9 });
     expect(fake.credited()).toBe(0n);
   });
 

@@ -94,6 +94,7 @@ interface Answer {
 }
 
 const BAD_REQUEST: Answer = { code: CODES.BAD_REQUEST, detail: 'Error in request', refusal: 'MALFORMED_REQUEST' };
+const CANCELLED: Answer = { code: CODES.CANCELLED, detail: 'the payment was cancelled' };
 const UNKNOWN_PAYMENT: Answer = { code: CODES.UNKNOWN_PAYMENT, detail: 'payment not found', refusal: 'MALFORMED_REQUEST' };
 
 const kyivClock = localClock('Europe/Kyiv');
@@ -206,8 +207,13 @@ async function answerFor(core: CallbackCore, credentials: Credentials, operation
       if (!isExternalId(orderId) || orderId.includes('.') || !isAccount(account)) return BAD_REQUEST;
       const amount = parseMajorDecimal(field('Amount'));
       if (!amount.ok) return { code: CODES.INVALID_AMOUNT, detail: 'invalid amount', refusal: 'BAD_AMOUNT' };
-      const checked = await core.check(account, amount.minor);
-      if (!checked.ok) return refusalOf(checked.refusal);
+      // A Payment repeated after its Confirm gets its PaymentId again whatever changed since; after its Cancel, code 9.
+      const known = await core.find(orderId);
+      if (known?.reason === WITHDRAWN) return CANCELLED;
+      if (!known) {
+        const checked = await core.check(account, amount.minor);
+        if (!checked.ok) return refusalOf(checked.refusal);
+      }
       const paymentId = paymentIdOf(credentials, core.wallet.id, { orderId, amount: amount.minor, account });
       return { code: CODES.OK, detail: 'checked', extra: elements([['PaymentId', paymentId]]) };
     }
@@ -215,7 +221,7 @@ async function answerFor(core: CallbackCore, credentials: Credentials, operation
       const order = orderOf(credentials, core.wallet.id, field('PaymentId'));
       if (!order) return UNKNOWN_PAYMENT;
       const paid = await core.pay(order.orderId, order.account, order.amount);
-      if (paid.transaction?.reason === WITHDRAWN) return { code: CODES.CANCELLED, detail: 'the payment was cancelled' };
+      if (paid.transaction?.reason === WITHDRAWN) return CANCELLED;
       if (paid.refusal) return refusalOf(paid.refusal);
       return { code: CODES.OK, detail: 'checked', extra: elements([['OrderDate', easypayDateTime(paid.transaction!.created_at)]]) };
     }
