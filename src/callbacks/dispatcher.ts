@@ -80,7 +80,7 @@ export class CallbackDispatcher {
           return adapter.transientFailure(request);
         }
         const answer = await adapter.handle(request, bindCore(em, resolved.wallet, this.services, this.metrics));
-        if (answer.refusal) refused(answer.refusal);
+        if (answer.refusal) this.metrics.refusals.inc({ payment_system: system, code: answer.refusal });
         return answer;
       });
     } catch (error) {

@@ -42,15 +42,12 @@ export interface CallbackAnswer {
   contentType: string;
   body: string;
   /**
-   * Why the adapter itself refused, before the core had a say: counted in the refusals metric by
-   * the server, never sent. (The core's refusals, an unknown link and our failures are counted
-   * where they happen.)
+   * Optional, for the metrics: why the adapter refused the request itself, before the core could
+   * (`BAD_SIGNATURE`, `BAD_AMOUNT`, `BAD_ACCOUNT`, `BAD_REQUEST`, …). The core's own refusals
+   * (UNKNOWN_DRIVER, DRIVER_FIRED, …) are counted without it. Never sent to the caller.
    */
-  refusal?: AdapterRefusal;
+  refusal?: string;
 }
-
-/** A signature, checksum or password that does not match; a request or amount the protocol does not allow. */
-export type AdapterRefusal = 'BAD_CREDENTIALS' | 'MALFORMED_REQUEST' | 'BAD_AMOUNT';
 
 /** The top-up core bound to the wallet of the link a callback came through. */
 export interface CallbackCore {

@@ -1,5 +1,5 @@
 import type { Refusal, TransactionRow } from '../topups/transaction';
-import type { AdapterRefusal, CallbackAnswer, CallbackCore, CallbackRequest, PaymentSystemAdapter } from './adapter';
+import type { CallbackAnswer, CallbackCore, CallbackRequest, PaymentSystemAdapter } from './adapter';
 import { parseMinorInteger, type AmountProblem } from './amounts';
 import { isAccount, isExternalId } from './identifiers';
 import { sameSecret } from './secrets';
@@ -58,11 +58,11 @@ interface Answer {
   comment: string;
   account?: string;
   extTransactionID?: string;
-  refusal?: AdapterRefusal;
+  refusal?: string;
 }
 
-const MALFORMED = (comment: string): Answer => ({ result: CODES.OTHER, comment, refusal: 'MALFORMED_REQUEST' });
-const BAD_ACCOUNT: Answer = { result: CODES.BAD_ACCOUNT, comment: 'bad account format', refusal: 'MALFORMED_REQUEST' };
+const MALFORMED = (comment: string): Answer => ({ result: CODES.OTHER, comment, refusal: 'BAD_REQUEST' });
+const BAD_ACCOUNT: Answer = { result: CODES.BAD_ACCOUNT, comment: 'bad account format', refusal: 'BAD_ACCOUNT' };
 
 function render(answer: Answer): CallbackAnswer {
   const body = elements([

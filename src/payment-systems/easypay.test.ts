@@ -103,7 +103,7 @@ describe('EASYPAY adapter', () => {
 
   it('refuses a bad signature, another ServiceId, a revoked link and malformed requests', async () => {
     const fake = core();
-    expect(await answer(request('Check', '<ServiceId>2431</ServiceId><Account>d1</Account>', pem().privateKey), fake)).toMatchObject({ code: -95, refusal: 'BAD_CREDENTIALS' });
+    expect(await answer(request('Check', '<ServiceId>2431</ServiceId><Account>d1</Account>', pem().privateKey), fake)).toMatchObject({ code: -95, refusal: 'BAD_SIGNATURE' });
     const tampered = check('d1');
     tampered.body = Buffer.from(tampered.body.toString().replace('<Account>d1</Account>', '<Account>d2</Account>'));
     expect(await answer(tampered, fake)).toMatchObject({ code: -95 });

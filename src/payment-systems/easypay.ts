@@ -2,7 +2,7 @@ import { createHash, createHmac, createPrivateKey, createPublicKey, createSign, 
 import { WITHDRAWN, type Refusal } from '../topups/transaction';
 import { localClock } from '../topups/xlsx';
 import type { Credentials } from '../wallets/payment-systems';
-import type { AdapterRefusal, CallbackAnswer, CallbackCore, CallbackRequest, PaymentSystemAdapter } from './adapter';
+import type { CallbackAnswer, CallbackCore, CallbackRequest, PaymentSystemAdapter } from './adapter';
 import { parseMajorDecimal } from './amounts';
 import { isAccount, isExternalId } from './identifiers';
 import { sameSecret } from './secrets';
@@ -90,12 +90,12 @@ interface Answer {
   detail: string;
   /** What follows `DateTime`: the operation's own elements, already XML. */
   extra?: string;
-  refusal?: AdapterRefusal;
+  refusal?: string;
 }
 
-const BAD_REQUEST: Answer = { code: CODES.BAD_REQUEST, detail: 'Error in request', refusal: 'MALFORMED_REQUEST' };
+const BAD_REQUEST: Answer = { code: CODES.BAD_REQUEST, detail: 'Error in request', refusal: 'BAD_REQUEST' };
 const CANCELLED: Answer = { code: CODES.CANCELLED, detail: 'the payment was cancelled' };
-const UNKNOWN_PAYMENT: Answer = { code: CODES.UNKNOWN_PAYMENT, detail: 'payment not found', refusal: 'MALFORMED_REQUEST' };
+const UNKNOWN_PAYMENT: Answer = { code: CODES.UNKNOWN_PAYMENT, detail: 'payment not found', refusal: 'BAD_REQUEST' };
 
 const kyivClock = localClock('Europe/Kyiv');
 
@@ -184,11 +184,11 @@ async function handle(request: CallbackRequest, core: CallbackCore | null): Prom
   if (!core) return render({ code: CODES.FORBIDDEN, detail: 'payments not accepted' }, privateKey);
   if (!credentials?.providerPublicKey) return render({ code: CODES.FORBIDDEN, detail: 'payments not accepted', refusal: 'BAD_CREDENTIALS' }, privateKey);
   if (!parsed) return render(BAD_REQUEST, privateKey);
-  if (!verifyRequestSign(request.body, parsed.sign, credentials.providerPublicKey)) return render({ code: CODES.BAD_SIGN, detail: 'Signature of request is incorrect', refusal: 'BAD_CREDENTIALS' }, privateKey);
+  if (!verifyRequestSign(request.body, parsed.sign, credentials.providerPublicKey)) return render({ code: CODES.BAD_SIGN, detail: 'Signature of request is incorrect', refusal: 'BAD_SIGNATURE' }, privateKey);
   const { operation, element } = parsed;
   const serviceId = textOf(element, 'ServiceId');
   if (serviceId === undefined) return render(BAD_REQUEST, privateKey);
-  if (credentials.serviceId !== undefined && serviceId !== credentials.serviceId) return render({ code: CODES.NOT_FOR_US, detail: 'This request is not for us', refusal: 'MALFORMED_REQUEST' }, privateKey);
+  if (credentials.serviceId !== undefined && serviceId !== credentials.serviceId) return render({ code: CODES.NOT_FOR_US, detail: 'This request is not for us', refusal: 'BAD_REQUEST' }, privateKey);
   const answer = await answerFor(core, credentials, operation, element);
   return render(answer, privateKey);
 }

@@ -58,7 +58,7 @@ describe('IDRAM adapter', () => {
 
   it('refuses a bad checksum, a wrong merchant account, missing fields and a revoked link, crediting nothing', async () => {
     const fake = core();
-    expect(await idramAdapter.handle(confirmation({}, 'another-secret-key'), fake)).toMatchObject({ body: 'ERROR: access denied', refusal: 'BAD_CREDENTIALS' });
+    expect(await idramAdapter.handle(confirmation({}, 'another-secret-key'), fake)).toMatchObject({ body: 'ERROR: access denied', refusal: 'BAD_SIGNATURE' });
     expect((await idramAdapter.handle(confirmation({ EDP_CHECKSUM: 'zz' }), fake)).body).toBe('ERROR: access denied');
     expect((await idramAdapter.handle(confirmation({ EDP_REC_ACCOUNT: '999' }), fake)).body).toBe('ERROR: access denied');
     expect((await idramAdapter.handle(post({ EDP_BILL_NO: 'd1', EDP_REC_ACCOUNT: '110000601', EDP_AMOUNT: '1.00' }), fake)).body).toBe('ERROR: missing fields');

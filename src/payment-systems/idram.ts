@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Refusal } from '../topups/transaction';
-import type { AdapterRefusal, CallbackAnswer, CallbackCore, CallbackRequest, PaymentSystemAdapter } from './adapter';
+import type { CallbackAnswer, CallbackCore, CallbackRequest, PaymentSystemAdapter } from './adapter';
 import { parseMajorDecimal } from './amounts';
 import { isAccount, isExternalId } from './identifiers';
 import { requestParameters } from './parameters';
@@ -45,7 +45,7 @@ const REFUSALS: Record<Refusal, string> = {
 const refusalText = (reason: string): string => REFUSALS[reason as Refusal] ?? 'payment refused';
 
 const ok = (): CallbackAnswer => ({ status: 200, contentType: TEXT, body: 'OK' });
-const refuse = (reason: string, refusal?: AdapterRefusal, status = 200): CallbackAnswer => ({ status, contentType: TEXT, body: `ERROR: ${reason}`, refusal });
+const refuse = (reason: string, refusal?: string, status = 200): CallbackAnswer => ({ status, contentType: TEXT, body: `ERROR: ${reason}`, refusal });
 
 /** EDP_CHECKSUM of a confirmation, from the fields as sent. */
 export function idramChecksum(fields: { recAccount: string; amount: string; secretKey: string; billNo: string; payerAccount: string; transId: string; transDate: string }): string {
@@ -67,12 +67,12 @@ async function handle(request: CallbackRequest, core: CallbackCore | null): Prom
 
   if (!precheck) {
     const [payerAccount, transId, transDate, checksum] = ['EDP_PAYER_ACCOUNT', 'EDP_TRANS_ID', 'EDP_TRANS_DATE', 'EDP_CHECKSUM'].map(field);
-    if ([billNo, amountText, payerAccount, transId, transDate, checksum].some((value) => value === undefined)) return refuse('missing fields', 'MALFORMED_REQUEST');
+    if ([billNo, amountText, payerAccount, transId, transDate, checksum].some((value) => value === undefined)) return refuse('missing fields', 'BAD_REQUEST');
     const expected = idramChecksum({ recAccount: recAccount!, amount: amountText!, secretKey: credentials.secretKey, billNo: billNo!, payerAccount: payerAccount!, transId: transId!, transDate: transDate! });
-    if (!sameSecret(checksum!.toLowerCase(), expected)) return refuse('access denied', 'BAD_CREDENTIALS');
-    if (!isExternalId(transId)) return refuse('malformed EDP_TRANS_ID', 'MALFORMED_REQUEST');
+    if (!sameSecret(checksum!.toLowerCase(), expected)) return refuse('access denied', 'BAD_SIGNATURE');
+    if (!isExternalId(transId)) return refuse('malformed EDP_TRANS_ID', 'BAD_REQUEST');
   }
-  if (!isAccount(billNo)) return refuse('malformed EDP_BILL_NO', 'MALFORMED_REQUEST');
+  if (!isAccount(billNo)) return refuse('malformed EDP_BILL_NO', 'BAD_ACCOUNT');
   const amount = parseMajorDecimal(amountText);
   if (!amount.ok) return refuse('invalid amount', 'BAD_AMOUNT');
 

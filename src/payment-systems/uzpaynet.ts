@@ -1,5 +1,5 @@
 import type { Refusal, TransactionRow } from '../topups/transaction';
-import type { AdapterRefusal, CallbackAnswer, CallbackCore, CallbackRequest, PaymentSystemAdapter } from './adapter';
+import type { CallbackAnswer, CallbackCore, CallbackRequest, PaymentSystemAdapter } from './adapter';
 import { parseMinorInteger } from './amounts';
 import { isAccount, isPositiveLong } from './identifiers';
 import { sameSecret } from './secrets';
@@ -97,7 +97,7 @@ function render(operation: Operation, result: Result): CallbackAnswer {
 
 function fault(code: 'Client' | 'Server', message: string): CallbackAnswer {
   const body = `<soapenv:Fault><faultcode>soapenv:${code}</faultcode><faultstring>${xmlText(message)}</faultstring></soapenv:Fault>`;
-  return { status: code === 'Client' ? 400 : 503, contentType: CONTENT_TYPE, body: envelope(body), refusal: code === 'Client' ? 'MALFORMED_REQUEST' : undefined };
+  return { status: code === 'Client' ? 400 : 503, contentType: CONTENT_TYPE, body: envelope(body), refusal: code === 'Client' ? 'BAD_REQUEST' : undefined };
 }
 
 /** Each operation's own fields when it failed before reaching a payment. */
@@ -108,7 +108,7 @@ function emptyFields(operation: Operation): Fields {
   return [];
 }
 
-function failure(operation: Operation, status: number, errorMsg: string, refusal?: AdapterRefusal): CallbackAnswer {
+function failure(operation: Operation, status: number, errorMsg: string, refusal?: string): CallbackAnswer {
   return { ...render(operation, { status, errorMsg, fields: emptyFields(operation) }), refusal };
 }
 
@@ -148,8 +148,8 @@ async function handle(request: CallbackRequest, core: CallbackCore | null): Prom
   // ChangePassword carries no serviceId (XSD).
   if (operation === 'ChangePassword') return failure(operation, STATUS.ACCESS_DENIED, "The password is changed in the park wallet's credentials");
   const serviceId = textOf(args, 'serviceId');
-  if (serviceId === undefined) return failure(operation, STATUS.MISSING_PARAMETERS, 'Missing parameters: serviceId', 'MALFORMED_REQUEST');
-  if (credentials.serviceId !== undefined && serviceId !== credentials.serviceId) return failure(operation, STATUS.SERVICE_NOT_FOUND, 'Service not found', 'MALFORMED_REQUEST');
+  if (serviceId === undefined) return failure(operation, STATUS.MISSING_PARAMETERS, 'Missing parameters: serviceId', 'BAD_REQUEST');
+  if (credentials.serviceId !== undefined && serviceId !== credentials.serviceId) return failure(operation, STATUS.SERVICE_NOT_FOUND, 'Service not found', 'BAD_REQUEST');
 
   switch (operation) {
     case 'GetInformation':
@@ -166,7 +166,7 @@ async function handle(request: CallbackRequest, core: CallbackCore | null): Prom
 
 async function getInformation(core: CallbackCore, args: XmlValue): Promise<CallbackAnswer> {
   const account = accountOf(args);
-  if (!isAccount(account)) return failure('GetInformation', STATUS.MISSING_PARAMETERS, 'Missing parameters: clientid', 'MALFORMED_REQUEST');
+  if (!isAccount(account)) return failure('GetInformation', STATUS.MISSING_PARAMETERS, 'Missing parameters: clientid', 'BAD_REQUEST');
   const checked = await core.check(account, null);
   return checked.ok ? render('GetInformation', { status: STATUS.OK, errorMsg: 'Success' }) : render('GetInformation', refusalOf(checked.refusal));
 }
@@ -179,18 +179,18 @@ function performed(transaction: TransactionRow): CallbackAnswer {
 async function performTransaction(core: CallbackCore, args: XmlValue): Promise<CallbackAnswer> {
   const transactionId = textOf(args, 'transactionId');
   const account = accountOf(args);
-  if (!isPositiveLong(transactionId) || !isAccount(account)) return failure('PerformTransaction', STATUS.MISSING_PARAMETERS, 'Missing parameters: transactionId, clientid', 'MALFORMED_REQUEST');
+  if (!isPositiveLong(transactionId) || !isAccount(account)) return failure('PerformTransaction', STATUS.MISSING_PARAMETERS, 'Missing parameters: transactionId, clientid', 'BAD_REQUEST');
   const amount = parseMinorInteger(textOf(args, 'amount'));
   if (!amount.ok) return failure('PerformTransaction', STATUS.INVALID_AMOUNT, 'Invalid amount', 'BAD_AMOUNT');
   const time = textOf(args, 'transactionTime');
-  if (time === undefined || !DATE_TIME.test(time) || Number.isNaN(Date.parse(time))) return failure('PerformTransaction', STATUS.INVALID_DATE, 'Invalid transactionTime', 'MALFORMED_REQUEST');
+  if (time === undefined || !DATE_TIME.test(time) || Number.isNaN(Date.parse(time))) return failure('PerformTransaction', STATUS.INVALID_DATE, 'Invalid transactionTime', 'BAD_REQUEST');
   const paid = await core.pay(transactionId, account, amount.minor);
   return paid.transaction ? performed(paid.transaction) : failure('PerformTransaction', refusalOf(paid.refusal).status, refusalOf(paid.refusal).errorMsg);
 }
 
 async function transactionState(core: CallbackCore, operation: 'CheckTransaction' | 'CancelTransaction', args: XmlValue): Promise<CallbackAnswer> {
   const transactionId = textOf(args, 'transactionId');
-  if (!isPositiveLong(transactionId)) return failure(operation, STATUS.MISSING_PARAMETERS, 'Missing parameters: transactionId', 'MALFORMED_REQUEST');
+  if (!isPositiveLong(transactionId)) return failure(operation, STATUS.MISSING_PARAMETERS, 'Missing parameters: transactionId', 'BAD_REQUEST');
   const transaction = await core.find(transactionId);
   if (!transaction) return failure(operation, STATUS.TRANSACTION_NOT_FOUND, 'Transaction not found');
   const refused = transaction.status === 'REJECTED';
