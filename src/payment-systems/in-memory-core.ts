@@ -50,7 +50,8 @@ export class InMemoryCore implements CallbackCore {
   }
 
   private record(externalId: string, account: string, amount: bigint, reason: string | null): TransactionRow {
-    const transaction: TransactionRow = {
+    // Only what adapters read: a row's other columns (those other flows add) stay unset here.
+    const transaction = {
       id: String(this.nextId++),
       wallet_id: this.wallet.id,
       park_id: this.wallet.parkId,
@@ -63,7 +64,7 @@ export class InMemoryCore implements CallbackCore {
       reason,
       created_at: new Date('2026-12-03T10:00:00Z'),
       processed_at: null,
-    };
+    } as TransactionRow;
     this.transactions.set(externalId, transaction);
     return transaction;
   }
