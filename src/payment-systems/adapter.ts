@@ -41,6 +41,12 @@ export interface CallbackAnswer {
   status: number;
   contentType: string;
   body: string;
+  /**
+   * Optional, for the metrics: why the adapter refused the request itself, before the core could
+   * (`BAD_SIGNATURE`, `BAD_AMOUNT`, `BAD_ACCOUNT`, `BAD_REQUEST`, …). The core's own refusals
+   * (UNKNOWN_DRIVER, DRIVER_FIRED, …) are counted without it. Never sent to the caller.
+   */
+  refusal?: string;
 }
 
 /** The top-up core bound to the wallet of the link a callback came through. */
@@ -62,4 +68,10 @@ export interface CallbackCore {
   pay(externalId: string, account: string, amount: bigint): Promise<AcceptResult>;
   /** A payment seen before on this wallet, or null. */
   find(externalId: string): Promise<TransactionRow | null>;
+  /**
+   * The payment system withdrew a payment it never completed: recorded REJECTED `WITHDRAWN` so a
+   * later pay of it credits nothing. A payment already recorded comes back as it is; null when
+   * the account names no driver.
+   */
+  withdraw(externalId: string, account: string, amount: bigint): Promise<TransactionRow | null>;
 }

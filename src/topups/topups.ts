@@ -10,7 +10,7 @@ import type { JobQueue } from '../platform/jobs';
 import type { JobsAfterCommit } from '../platform/jobs-after-commit';
 import type { WalletRow } from '../wallets/wallet';
 import type { WalletService } from '../wallets/wallet.service';
-import { clearingAccount, toTransactionRow, type Refusal, type TransactionRow } from './transaction';
+import { clearingAccount, toTransactionRow, WITHDRAWN, type Refusal, type TransactionRow } from './transaction';
 
 export type CheckResult = { ok: true; driver: DriverRow } | { ok: false; refusal: Refusal; driver: DriverRow | null };
 
@@ -52,7 +52,8 @@ export class TopUps {
     private readonly ledger: LedgerService,
     private readonly jobs: JobQueue,
     private readonly jobsAfterCommit: JobsAfterCommit,
-    private readonly observe: (status: string, paymentSystem: string) => void = () => {},
+    /** Each status a top-up reaches; `creditLagSeconds` (recorded → credited) with PROCESSED. */
+    private readonly observe: (status: string, paymentSystem: string, creditLagSeconds?: number) => void = () => {},
   ) {}
 
   /** May this account of the wallet's park be topped up now (a working driver, the park and wallet on)? One query. */
@@ -133,11 +134,47 @@ export class TopUps {
     return Number(row!.n);
   }
 
+  /** Parks and drivers with a credited top-up since `since`, per payment system (metrics, at scrape time). */
+  async usageBySystem(em: EntityManager, since: Date): Promise<{ paymentSystem: string; parks: number; drivers: number }[]> {
+    const rows = await queryBound<{ payment_system: string; parks: string; drivers: string }>(
+      em,
+      `SELECT payment_system, count(DISTINCT park_id) AS parks, count(DISTINCT (park_id, driver_id)) AS drivers
+         FROM topup_transaction WHERE created_at >= ? AND status = 'PROCESSED' GROUP BY payment_system`,
+      [since],
+    );
+    return rows.map((row) => ({ paymentSystem: row.payment_system, parks: Number(row.parks), drivers: Number(row.drivers) }));
+  }
+
   async find(em: EntityManager, walletId: string, externalId: string): Promise<TransactionRow | null> {
     const [row] = await queryBound<TransactionRow>(em, 'SELECT * FROM topup_transaction WHERE wallet_id = ?::uuid AND external_id = ?', [walletId, externalId], {
       name: 'topup_find',
     });
     return row ? toTransactionRow(row) : null;
+  }
+
+  /**
+   * Records that the payment system withdrew a payment it announced but never completed (EasyPay
+   * cancels a Payment it will not Confirm): REJECTED `WITHDRAWN` under its external id, so a later
+   * pay of that id is the repeat of a refusal and credits nothing. A payment already recorded is
+   * returned as it is (a credited one is never withdrawn); an account naming no driver of the park
+   * records nothing (null). One statement.
+   */
+  async withdraw(em: EntityManager, wallet: WalletRow, externalId: string, account: string, amount: bigint): Promise<TransactionRow | null> {
+    if (!EXTERNAL_ID.test(externalId)) throw new InvalidInputError('externalId must be 1–200 printable characters', { field: 'externalId' });
+    if (amount <= 0n) throw new InvalidInputError('amount must be positive', { field: 'amount' });
+    const found = await this.drivers.findPayable(em, wallet.park_id, account);
+    if (!found) return this.find(em, wallet.id, externalId);
+    const [inserted] = await queryBound<TransactionRow>(
+      em,
+      `INSERT INTO topup_transaction (wallet_id, park_id, driver_id, payment_system, external_id, amount, currency, status, reason)
+       VALUES (?::uuid, ?, ?, ?, ?, ?, ?, 'REJECTED', ?) ON CONFLICT (wallet_id, external_id) DO NOTHING RETURNING *`,
+      [wallet.id, wallet.park_id, found.driver.id, wallet.payment_system, externalId, amount.toString(), wallet.currency, WITHDRAWN],
+      { name: 'topup_withdraw' },
+    );
+    if (!inserted) return this.find(em, wallet.id, externalId);
+    const transaction = toTransactionRow(inserted);
+    this.observe(transaction.status, wallet.payment_system);
+    return transaction;
   }
 
   /**
@@ -174,8 +211,10 @@ export class TopUps {
         `UPDATE topup_transaction SET status = ?, reason = ?, processed_at = now() WHERE id = ? RETURNING *`,
         [refusal ? 'REJECTED' : 'PROCESSED', refusal, transaction.id],
       );
-      this.observe(updated!.status, transaction.payment_system);
-      return toTransactionRow(updated!);
+      const done = toTransactionRow(updated!);
+      const lag = done.status === 'PROCESSED' && done.processed_at ? (done.processed_at.getTime() - done.created_at.getTime()) / 1000 : undefined;
+      this.observe(done.status, transaction.payment_system, lag);
+      return done;
     });
   }
 }
