@@ -55,8 +55,9 @@ export class InstantPayouts {
   /**
    * Pays the park now, or refuses with the first rule it breaks. The same idempotency key returns
    * the payout it made, whatever happened since (a cooldown, an empty balance, a disabled park).
-   * `em` must be in no transaction: the press is an autocommit statement of its own. `record` is
-   * the mutation's audit entry, written by that statement (`NOT_RECORDED` for none).
+   * The press is one statement on `em`: a transaction of its own when `em` is in none (the API's
+   * case), else part of `em`'s. `record` is the mutation's audit entry, written by that statement
+   * with the press's outcome (`NOT_RECORDED` for none).
    */
   async request(em: EntityManager, input: InstantPayoutInput, record: StatementRecord): Promise<PayoutRow> {
     const now = new Date();
