@@ -11,7 +11,7 @@ import { Migration } from '@mikro-orm/migrations';
  * `payout_created_message` and `payout_create` (payouts), `audit_entry_append` (the audit log).
  * PL/pgSQL throughout, so each statement's plan is cached per connection.
  */
-export class Migration20261217000000_instant_press extends Migration {
+export class Migration20261218000000_instant_press extends Migration {
   override async up(): Promise<void> {
     this.addSql(`
 -- The ledger: the id of an owner's account that may not go negative, opened if it never was.
