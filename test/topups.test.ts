@@ -163,6 +163,18 @@ describe('top-ups through the core: check, accept, credit', () => {
     await expect(core().accept(em(), wallet, 'ps-5', 'd1', 0n)).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
   });
 
+  it('records a withdrawn payment once, REJECTED with no credit job: a later accept of it is the repeat of a refusal; a recorded one is never withdrawn', async () => {
+    const withdrawn = await core().withdraw(em(), wallet, 'ps-w1', '79990001122', 900n);
+    expect(withdrawn).toMatchObject({ status: 'REJECTED', reason: 'WITHDRAWN', driver_id: 'd1', amount: 900n });
+    expect(await core().withdraw(em(), wallet, 'ps-w1', 'd1', 900n)).toMatchObject({ id: withdrawn!.id, reason: 'WITHDRAWN' });
+    expect(await core().accept(em(), wallet, 'ps-w1', 'd1', 900n)).toMatchObject({ created: false, refusal: 'WITHDRAWN', transaction: { id: withdrawn!.id } });
+    const [jobs] = await em().execute<{ n: string }[]>(`SELECT count(*) AS n FROM graphile_worker.jobs WHERE key = ?`, [creditJobKey(wallet.id, 'ps-w1')]);
+    expect(Number(jobs!.n)).toBe(0);
+    const accepted = await core().accept(em(), wallet, 'ps-w2', 'd1', 900n);
+    expect(await core().withdraw(em(), wallet, 'ps-w2', 'd1', 900n)).toMatchObject({ id: accepted.transaction!.id, status: 'ACCEPTED' });
+    expect(await core().withdraw(em(), wallet, 'ps-w3', 'nobody', 900n)).toBeNull();
+  });
+
   it('rejects at credit time what changed after the accept: the driver fired, the wallet disabled', async () => {
     await core().accept(em(), wallet, 'ps-6', 'd1', 700n);
     await core().accept(em(), wallet, 'ps-7', 'd1', 800n);

@@ -34,5 +34,6 @@ export function bindCore(em: EntityManager, wallet: WalletRow, services: { topup
       return result;
     },
     find: (externalId) => services.topups.find(em, wallet.id, externalId),
+    withdraw: (externalId, account, amount) => services.topups.withdraw(em, wallet, externalId, account, amount),
   };
 }

@@ -68,4 +68,10 @@ export interface CallbackCore {
   pay(externalId: string, account: string, amount: bigint): Promise<AcceptResult>;
   /** A payment seen before on this wallet, or null. */
   find(externalId: string): Promise<TransactionRow | null>;
+  /**
+   * The payment system withdrew a payment it never completed: recorded REJECTED `WITHDRAWN` so a
+   * later pay of it credits nothing. A payment already recorded comes back as it is; null when
+   * the account names no driver.
+   */
+  withdraw(externalId: string, account: string, amount: bigint): Promise<TransactionRow | null>;
 }

@@ -1,12 +1,16 @@
 import type { PaymentSystem } from '../wallets/payment-systems';
 import type { PaymentSystemAdapter } from './adapter';
+import { city24Adapter } from './city24';
+import { easypayAdapter } from './easypay';
 import { elecsnetAdapter } from './elecsnet';
+import { idramAdapter } from './idram';
 import { mobilnikAdapter } from './mobilnik';
 import { qiwiAdapter } from './qiwi';
 import { qiwiMdAdapter } from './qiwi-md';
 import { qiwiQvpAdapter } from './qiwi-qvp';
 import { tbcAdapter } from './tbc';
 import { tellcellAdapter } from './tellcell';
+import { uzpaynetAdapter } from './uzpaynet';
 
 /**
  * Every payment system's callback adapter: one line per system. A system without an adapter is
@@ -20,4 +24,8 @@ export const ADAPTERS: Partial<Record<PaymentSystem, PaymentSystemAdapter>> = {
   TELLCELL: tellcellAdapter,
   ELECSNET: elecsnetAdapter,
   TBC: tbcAdapter,
+  IDRAM: idramAdapter,
+  CITY24: city24Adapter,
+  UZPAYNET: uzpaynetAdapter,
+  EASYPAY: easypayAdapter,
 };

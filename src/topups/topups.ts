@@ -10,7 +10,7 @@ import type { JobQueue } from '../platform/jobs';
 import type { JobsAfterCommit } from '../platform/jobs-after-commit';
 import type { WalletRow } from '../wallets/wallet';
 import type { WalletService } from '../wallets/wallet.service';
-import { clearingAccount, toTransactionRow, type Refusal, type TransactionRow } from './transaction';
+import { clearingAccount, toTransactionRow, WITHDRAWN, type Refusal, type TransactionRow } from './transaction';
 
 export type CheckResult = { ok: true; driver: DriverRow } | { ok: false; refusal: Refusal; driver: DriverRow | null };
 
@@ -150,6 +150,31 @@ export class TopUps {
       name: 'topup_find',
     });
     return row ? toTransactionRow(row) : null;
+  }
+
+  /**
+   * Records that the payment system withdrew a payment it announced but never completed (EasyPay
+   * cancels a Payment it will not Confirm): REJECTED `WITHDRAWN` under its external id, so a later
+   * pay of that id is the repeat of a refusal and credits nothing. A payment already recorded is
+   * returned as it is (a credited one is never withdrawn); an account naming no driver of the park
+   * records nothing (null). One statement.
+   */
+  async withdraw(em: EntityManager, wallet: WalletRow, externalId: string, account: string, amount: bigint): Promise<TransactionRow | null> {
+    if (!EXTERNAL_ID.test(externalId)) throw new InvalidInputError('externalId must be 1–200 printable characters', { field: 'externalId' });
+    if (amount <= 0n) throw new InvalidInputError('amount must be positive', { field: 'amount' });
+    const found = await this.drivers.findPayable(em, wallet.park_id, account);
+    if (!found) return this.find(em, wallet.id, externalId);
+    const [inserted] = await queryBound<TransactionRow>(
+      em,
+      `INSERT INTO topup_transaction (wallet_id, park_id, driver_id, payment_system, external_id, amount, currency, status, reason)
+       VALUES (?::uuid, ?, ?, ?, ?, ?, ?, 'REJECTED', ?) ON CONFLICT (wallet_id, external_id) DO NOTHING RETURNING *`,
+      [wallet.id, wallet.park_id, found.driver.id, wallet.payment_system, externalId, amount.toString(), wallet.currency, WITHDRAWN],
+      { name: 'topup_withdraw' },
+    );
+    if (!inserted) return this.find(em, wallet.id, externalId);
+    const transaction = toTransactionRow(inserted);
+    this.observe(transaction.status, wallet.payment_system);
+    return transaction;
   }
 
   /**

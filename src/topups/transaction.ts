@@ -35,3 +35,6 @@ export function toTransactionRow(row: TransactionRow): TransactionRow {
 export function clearingAccount(paymentSystem: string, currency: string) {
   return { owner: { kind: 'SYSTEM', id: `payment-system:${paymentSystem}` }, type: 'clearing', currency };
 }
+
+/** The reason of a payment the payment system withdrew before completing it (EasyPay's Cancel before Confirm): never credited. */
+export const WITHDRAWN = 'WITHDRAWN';
