@@ -9,6 +9,7 @@ import { Migration20261211000000_parks_fleet_payouts } from './Migration20261211
 import { Migration20261212100000_audit_log } from './Migration20261212100000_audit_log';
 import { Migration20261214000000_drivers_wallets } from './Migration20261214000000_drivers_wallets';
 import { Migration20261215000000_signalq } from './Migration20261215000000_signalq';
+import { Migration20261217100000_topup_requests } from './Migration20261217100000_topup_requests';
 
 /** Every migration in order. Listed explicitly so the same code runs from TypeScript and from the build. */
 export const migrationsList = [
@@ -23,4 +24,5 @@ export const migrationsList = [
   { name: 'Migration20261212100000_audit_log', class: Migration20261212100000_audit_log },
   { name: 'Migration20261214000000_drivers_wallets', class: Migration20261214000000_drivers_wallets },
   { name: 'Migration20261215000000_signalq', class: Migration20261215000000_signalq },
+  { name: 'Migration20261217100000_topup_requests', class: Migration20261217100000_topup_requests },
 ];

@@ -7,6 +7,7 @@ import { ledgerModule } from '../ledger/module';
 import { operationsModule } from '../operations/module';
 import { parksModule } from '../parks/module';
 import { payoutsModule } from '../payouts/module';
+import { proTopUpsModule } from '../pro-topups/module';
 import { requestsModule } from '../requests/module';
 import { schedulesModule } from '../schedules/module';
 import { shopRunsModule } from '../shop-runs/module';
@@ -36,6 +37,7 @@ export const MODULES: readonly AnyModule[] = [
   signalqModule,
   walletsModule,
   topupsModule,
+  proTopUpsModule,
   deadLettersModule,
   auditModule,
 ];
