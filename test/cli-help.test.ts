@@ -25,7 +25,7 @@ describe('payouts --help', () => {
 
   it('lists the commands the contracts name, and discarding dead letters', () => {
     const names = commands(program).map(([path]) => path);
-    for (const name of ['start', 'api', 'worker', 'migrate', 'token', 'ingest', 'dead-letters list', 'dead-letters retry', 'dead-letters discard', 'ledger check', 'demo', 'schema']) {
+    for (const name of ['start', 'api', 'callbacks', 'worker', 'migrate', 'token', 'ingest', 'dead-letters list', 'dead-letters retry', 'dead-letters discard', 'ledger check', 'demo', 'schema']) {
       expect(names).toContain(name);
     }
   });

@@ -2,6 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../src/platform/free-port';
 import { TEST_JWT_SECRET } from './helpers/app';
 import { createTestDatabase } from './helpers/database';
 
@@ -97,10 +98,11 @@ describe('the payouts process', () => {
     expect(token('7d').status).toBe(0);
   });
 
-  it('starts, becomes ready and stops cleanly on SIGTERM', async () => {
+  it('starts, becomes ready (the callbacks too) and stops cleanly on SIGTERM', async () => {
     const port = 18_000 + Math.floor(Math.random() * 1000);
+    const callbackPort = await freePort();
     const child = spawn(process.execPath, [BIN, 'start'], {
-      env: { ...process.env, DATABASE_URL: database.url, PORT: String(port), LOG_LEVEL: 'info', KAFKA_BROKERS: '', JWT_SECRET: TEST_JWT_SECRET },
+      env: { ...process.env, DATABASE_URL: database.url, PORT: String(port), CALLBACK_PORT: String(callbackPort), LOG_LEVEL: 'info', KAFKA_BROKERS: '', JWT_SECRET: TEST_JWT_SECRET },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -108,9 +110,49 @@ describe('the payouts process', () => {
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
 
     expect(await waitForReady(`http://127.0.0.1:${port}`, 30_000)).toBe(200);
+    // `start` serves the payment systems' callbacks on CALLBACK_PORT, and nothing of GraphQL there.
+    expect(await waitForReady(`http://127.0.0.1:${callbackPort}`, 5_000)).toBe(200);
+    const refused = await fetch(`http://127.0.0.1:${callbackPort}/callbacks/qiwi/no-such-secret?command=check&txn_id=1&account=a&sum=1.00`);
+    expect(await refused.text()).toContain('<result>7</result>');
+    expect((await fetch(`http://127.0.0.1:${callbackPort}/graphql`, { method: 'POST', body: '{}' })).status).toBe(404);
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(output).toContain('payouts stopped');
+  });
+
+  it('`payouts callbacks` serves only the callbacks and health on CALLBACK_PORT, and stops cleanly on SIGTERM', async () => {
+    const callbackPort = await freePort();
+    const child = spawn(process.execPath, [BIN, 'callbacks'], {
+      env: { ...process.env, DATABASE_URL: database.url, CALLBACK_PORT: String(callbackPort), LOG_LEVEL: 'info', KAFKA_BROKERS: '', JWT_SECRET: TEST_JWT_SECRET },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const base = `http://127.0.0.1:${callbackPort}`;
+
+    expect(await waitForReady(base, 30_000)).toBe(200);
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    expect(await (await fetch(`${base}/metrics`)).text()).toContain('payouts_callback_refusals_total');
+    const secret = 'A'.repeat(43);
+    const refused = await fetch(`${base}/callbacks/qiwi/${secret}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'command=pay&txn_id=42&txn_date=20261203120000&account=d1&sum=10.00',
+    });
+    expect(refused.status).toBe(200);
+    expect(await refused.text()).toBe('<?xml version="1.0" encoding="UTF-8"?>\n<response><osmp_txn_id>42</osmp_txn_id><result>7</result><comment>Payment forbidden by provider</comment></response>');
+    for (const [method, path] of [['POST', '/graphql'], ['GET', '/graphql'], ['GET', '/exports/1'], ['GET', '/callbacks/paypal/x']] as const) {
+      const response = await fetch(`${base}${path}`, { method, ...(method === 'POST' ? { body: '{}', headers: { 'content-type': 'application/json' } } : {}) });
+      expect(response.status, path).toBe(404);
+      expect(await response.text(), path).toBe('Not found');
+    }
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(output).toContain('payouts stopped');
+    // The access log names the system, never the link's secret.
+    expect(output).toContain('/callbacks/qiwi/');
+    expect(output).not.toContain(secret);
   });
 
   it('loads the demo: payouts walk the lifecycle and the books balance; a second run changes nothing', async () => {

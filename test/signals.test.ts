@@ -81,6 +81,7 @@ async function launch(command: string, args: string[], options: { ownGroup?: boo
       PAYOUTS_DATA_DIR: folder,
       EMBEDDED_PG_PORT: String(await freePort()),
       PORT: String(port),
+      CALLBACK_PORT: '0',
       LOG_LEVEL: 'info',
       LOG_FORMAT: 'json',
     },

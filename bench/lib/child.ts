@@ -39,6 +39,8 @@ export function childEnv(settings: Record<string, string>): NodeJS.ProcessEnv {
     LOG_LEVEL: 'warn',
     // A worker's probes and metrics on a free port: several run side by side.
     WORKER_PORT: '0',
+    // `start` serves the payment systems' callbacks too: a free port, not 8081.
+    CALLBACK_PORT: '0',
     ...settings,
   };
 }

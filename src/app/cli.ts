@@ -189,9 +189,13 @@ export const program = new Command('payouts').description('Payouts platform: led
 
 program
   .command('start')
-  .description('API, workers and Kafka consumers in one process; migrates first (embedded PostgreSQL without DATABASE_URL)')
-  .action(() => serve({ api: true, worker: true, consumers: true, migrate: true }));
+  .description('API, callbacks, workers and Kafka consumers in one process; migrates first (embedded PostgreSQL without DATABASE_URL)')
+  .action(() => serve({ api: true, worker: true, consumers: true, callbacks: true, migrate: true }));
 program.command('api').description('The GraphQL API only').action(() => serve({ api: true, worker: false, consumers: false, migrate: false }));
+program
+  .command('callbacks')
+  .description('The payment systems’ callbacks only (the external API: /callbacks/<system>/<secret> and health) on CALLBACK_PORT')
+  .action(() => serve({ api: false, worker: false, consumers: false, callbacks: true, migrate: false }));
 program
   .command('worker')
   .description('Jobs (graphile-worker) and Kafka consumers')

@@ -1,5 +1,6 @@
 import { accrualsModule } from '../accruals/module';
 import { auditModule } from '../audit/module';
+import { callbacksModule } from '../callbacks/module';
 import { deadLettersModule } from '../dead-letters/module';
 import { erpModule } from '../erp/module';
 import { fleetPayoutsModule } from '../fleet-payouts/module';
@@ -38,6 +39,7 @@ export const MODULES: readonly AnyModule[] = [
   walletsModule,
   topupsModule,
   proTopUpsModule,
+  callbacksModule,
   deadLettersModule,
   auditModule,
 ];

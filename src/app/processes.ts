@@ -8,6 +8,8 @@ import { InboundConsumer, consumerOptions } from '../platform/kafka/consumer';
 import { createLogger, type Logger } from '../platform/logger';
 import { migrate, pendingMigrations } from '../platform/orm';
 import type { AnyModule } from '../platform/modules';
+import { callbacksModule } from '../callbacks/module';
+import { createCallbackServer } from '../callbacks/server';
 import { createApp, loadAppSettings, type App } from './app';
 import { MODULES } from './modules';
 
@@ -15,15 +17,19 @@ export interface Roles {
   api: boolean;
   worker: boolean;
   consumers: boolean;
+  /** The payment systems' callbacks (the external API) on CALLBACK_PORT. */
+  callbacks?: boolean;
   /** Apply migrations before starting (the all-in-one `start` does). */
   migrate: boolean;
 }
 
 export interface RunningProcess {
   app: App;
-  /** `/healthz`, `/readyz`, `/metrics`, and `/graphql` in a process with the api role. */
+  /** `/healthz`, `/readyz`, `/metrics`, and `/graphql` in a process with the api role (the callback server in a callbacks-only process). */
   http: FastifyInstance;
   url: string;
+  /** The callback server's URL in a process with the callbacks role, else null. */
+  callbackUrl: string | null;
   stop(): Promise<void>;
 }
 
@@ -87,8 +93,21 @@ export async function startProcess(roles: Roles, env: NodeJS.ProcessEnv = proces
       },
       beforeScrape: () => app.scrape(),
     };
+    let callbackUrl: string | null = null;
+    let callbackServer: FastifyInstance | null = null;
+    if (roles.callbacks) {
+      // Its own server on its own port: nothing of the internal API is reachable there.
+      const { dispatcher, settings, metrics } = app.use(callbacksModule);
+      callbackServer = createCallbackServer(dispatcher, settings, metrics, operations);
+      callbackUrl = await callbackServer.listen({ port: settings.CALLBACK_PORT, host: app.settings.HOST });
+      const server = callbackServer;
+      stops.unshift(() => server.close());
+    }
+
     let http: FastifyInstance;
-    if (roles.api) {
+    if (callbackServer && !roles.api && !roles.worker && !roles.consumers) {
+      http = callbackServer;
+    } else if (roles.api) {
       // Without a secret no token can be checked: refuse to serve rather than refuse every request.
       jwtSecret(app.settings);
       http = await createHttpServer({
@@ -107,13 +126,16 @@ export async function startProcess(roles: Roles, env: NodeJS.ProcessEnv = proces
     } else {
       http = createOperationsServer(operations);
     }
-    const url = await http.listen({ port: roles.api ? app.settings.PORT : app.settings.WORKER_PORT, host: app.settings.HOST });
-    const server = http;
-    // Stop taking requests first; in-flight ones finish before the rest shuts down.
-    stops.unshift(() => server.close());
+    let url = callbackUrl ?? '';
+    if (http !== callbackServer) {
+      url = await http.listen({ port: roles.api ? app.settings.PORT : app.settings.WORKER_PORT, host: app.settings.HOST });
+      const server = http;
+      // Stop taking requests first; in-flight ones finish before the rest shuts down.
+      stops.unshift(() => server.close());
+    }
 
     logger.info(
-      { roles, url, kafka: Boolean(app.kafka), modules: app.modules.map((m) => m.name), startupMs: Math.round(performance.now() - startedAt) },
+      { roles, url, callbackUrl, kafka: Boolean(app.kafka), modules: app.modules.map((m) => m.name), startupMs: Math.round(performance.now() - startedAt) },
       'payouts started',
     );
     let stopping: Promise<void> | null = null;
@@ -121,6 +143,7 @@ export async function startProcess(roles: Roles, env: NodeJS.ProcessEnv = proces
       app,
       http,
       url,
+      callbackUrl,
       stop() {
         stopping ??= (async () => {
           for (const stop of stops) {

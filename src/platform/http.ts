@@ -3,7 +3,7 @@ import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { fastifyApolloHandler } from '@as-integrations/fastify';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { GraphQLError, type GraphQLSchema } from 'graphql';
 import type { Principal } from './auth';
 import type { KernelSettings } from './config';
@@ -153,6 +153,8 @@ export interface OperationsServerOptions {
   readiness: () => Promise<string[]>;
   /** Refresh gauges that are read from the database at scrape time. */
   beforeScrape?: () => Promise<void>;
+  /** What the access log shows of a path (a server whose paths carry secrets hides them). */
+  logPath?: (path: string) => string;
 }
 
 /**
@@ -160,13 +162,13 @@ export interface OperationsServerOptions {
  * process serves it alone (so its consumers and jobs can be probed and scraped), an API process
  * adds `/graphql` to it.
  */
-export function createOperationsServer(options: OperationsServerOptions): FastifyInstance {
-  const fastify = Fastify({ logger: false, bodyLimit: 1024 * 1024, requestIdHeader: false, genReqId: requestIdOf });
+export function createOperationsServer(options: OperationsServerOptions, serverOptions: FastifyServerOptions = {}): FastifyInstance {
+  const fastify = Fastify({ logger: false, bodyLimit: 1024 * 1024, ...serverOptions, requestIdHeader: false, genReqId: requestIdOf });
   // Every answer names its request, so a client's report and the logs and audit entries meet.
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
-  logRequests(fastify, options.logger.child({ component: 'http' }));
+  logRequests(fastify, options.logger.child({ component: 'http' }), options.logPath);
   registerHealthRoutes(fastify, options);
   return fastify;
 }
@@ -201,9 +203,9 @@ export function requestIdOf(request: { headers: Record<string, string | string[]
 }
 
 /** One line per answered request: method, path (never the query string: it may carry variables), status, duration, request id. */
-function logRequests(fastify: FastifyInstance, logger: Logger): void {
+function logRequests(fastify: FastifyInstance, logger: Logger, logPath: (path: string) => string = (path) => path): void {
   fastify.addHook('onResponse', async (request, reply) => {
-    const path = request.url.split('?', 1)[0];
+    const path = logPath(request.url.split('?', 1)[0]!);
     const durationMs = Math.round(reply.elapsedTime * 10) / 10;
     logger.info(
       { method: request.method, path, status: reply.statusCode, durationMs, requestId: request.id },

@@ -1,5 +1,5 @@
 import type { Task } from 'graphile-worker';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { z } from 'zod';
 import { ledgerModule } from '../ledger/module';
 import { parksModule } from '../parks/module';
@@ -43,6 +43,13 @@ export const topupsModule = defineModule({
       labelNames: ['status', 'payment_system'] as const,
       registers: [registry],
     }),
+    creditLag: new Histogram({
+      name: 'payouts_topup_credit_lag_seconds',
+      help: 'From a top-up recorded (ACCEPTED) to the driver credited (PROCESSED), by payment system',
+      labelNames: ['payment_system'] as const,
+      buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800],
+      registers: [registry],
+    }),
     exports: new Counter({
       name: 'payouts_transaction_exports_total',
       help: 'Transaction exports finished, by status (DONE, FAILED)',
@@ -66,7 +73,10 @@ export const topupsModule = defineModule({
     const { wallets } = use(walletsModule);
     const queries = new TransactionQueries();
     return {
-      topups: new TopUps(parks, drivers, wallets, ledger, kernel.jobs, (status, system) => metrics.transactions.inc({ status, payment_system: system })),
+      topups: new TopUps(parks, drivers, wallets, ledger, kernel.jobs, (status, system, lag) => {
+        metrics.transactions.inc({ status, payment_system: system });
+        if (lag !== undefined) metrics.creditLag.observe({ payment_system: system }, lag);
+      }),
       queries,
       exports: new TransactionExports(kernel.orm, queries, kernel.jobs, settings.TRANSACTION_EXPORT_TTL, logger.child({ component: 'export' }), (status, rows) => {
         metrics.exports.inc({ status });

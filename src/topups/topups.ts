@@ -69,7 +69,8 @@ export class TopUps {
     private readonly wallets: WalletService,
     private readonly ledger: LedgerService,
     private readonly jobs: JobQueue,
-    private readonly observe: (status: string, paymentSystem: string) => void = () => {},
+    /** Each status a top-up reaches; `creditLagSeconds` (recorded → credited) with PROCESSED. */
+    private readonly observe: (status: string, paymentSystem: string, creditLagSeconds?: number) => void = () => {},
   ) {}
 
   /** May this account of the wallet's park be topped up now (a working driver, the park and wallet on)? One query. */
@@ -235,6 +236,17 @@ export class TopUps {
     return Number(row!.n);
   }
 
+  /** Parks and drivers with a credited top-up since `since`, per payment system (metrics, at scrape time). */
+  async usageBySystem(em: EntityManager, since: Date): Promise<{ paymentSystem: string; parks: number; drivers: number }[]> {
+    const rows = await queryBound<{ payment_system: string; parks: string; drivers: string }>(
+      em,
+      `SELECT payment_system, count(DISTINCT park_id) AS parks, count(DISTINCT (park_id, driver_id)) AS drivers
+         FROM topup_transaction WHERE created_at >= ? AND status = 'PROCESSED' GROUP BY payment_system`,
+      [since],
+    );
+    return rows.map((row) => ({ paymentSystem: row.payment_system, parks: Number(row.parks), drivers: Number(row.drivers) }));
+  }
+
   async find(em: EntityManager, walletId: string, externalId: string): Promise<TransactionRow | null> {
     const [row] = await queryBound<TransactionRow>(em, 'SELECT * FROM topup_transaction WHERE wallet_id = ?::uuid AND external_id = ?', [walletId, externalId], {
       name: 'topup_find',
@@ -277,8 +289,10 @@ export class TopUps {
         `UPDATE topup_transaction SET status = ?, reason = ?, processed_at = now() WHERE id = ? RETURNING *`,
         [refusal ? 'REJECTED' : 'PROCESSED', refusal, transaction.id],
       );
-      this.observe(updated!.status, transaction.payment_system);
-      return toTransactionRow(updated!);
+      const done = toTransactionRow(updated!);
+      const lag = done.status === 'PROCESSED' && done.processed_at ? (done.processed_at.getTime() - done.created_at.getTime()) / 1000 : undefined;
+      this.observe(done.status, transaction.payment_system, lag);
+      return done;
     });
   }
 }

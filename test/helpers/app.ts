@@ -31,6 +31,7 @@ export function testEnv(databaseUrl: string, options: TestEnvOptions = {}): Reco
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     PORT: '0',
     WORKER_PORT: '0',
+    CALLBACK_PORT: '0',
     JWT_SECRET: TEST_JWT_SECRET,
   };
   if (options.kafka) {
@@ -79,6 +80,8 @@ export interface TestServer {
   running: RunningProcess;
   app: App;
   url: string;
+  /** The callback server's URL when the process has the callbacks role, else null. */
+  callbackUrl: string | null;
   env: Record<string, string>;
   close(): Promise<void>;
 }
@@ -95,6 +98,7 @@ export async function startTestServer(
     running,
     app: running.app,
     url: running.url!,
+    callbackUrl: running.callbackUrl,
     env,
     async close() {
       await running.stop();

@@ -1,0 +1,23 @@
+import type { PaymentSystem } from '../wallets/payment-systems';
+import type { PaymentSystemAdapter } from './adapter';
+import { elecsnetAdapter } from './elecsnet';
+import { mobilnikAdapter } from './mobilnik';
+import { qiwiAdapter } from './qiwi';
+import { qiwiMdAdapter } from './qiwi-md';
+import { qiwiQvpAdapter } from './qiwi-qvp';
+import { tbcAdapter } from './tbc';
+import { tellcellAdapter } from './tellcell';
+
+/**
+ * Every payment system's callback adapter: one line per system. A system without an adapter is
+ * absent, and the callback server answers 404 on its path.
+ */
+export const ADAPTERS: Partial<Record<PaymentSystem, PaymentSystemAdapter>> = {
+  QIWI: qiwiAdapter,
+  QIWI_MD: qiwiMdAdapter,
+  QIWI_QVP: qiwiQvpAdapter,
+  MOBILNIK: mobilnikAdapter,
+  TELLCELL: tellcellAdapter,
+  ELECSNET: elecsnetAdapter,
+  TBC: tbcAdapter,
+};
