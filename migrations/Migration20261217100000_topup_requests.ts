@@ -18,6 +18,8 @@ ALTER TABLE topup_transaction
   ADD COLUMN pay_url text CHECK (length(pay_url) <= 2000),
   -- When an unpaid request is given up (the bill rejected at the payment system).
   ADD COLUMN expires_at timestamptz,
+  -- When the payment system said it was paid (a callback's top-up: when it was recorded); the credit lag counts from it.
+  ADD COLUMN paid_at timestamptz,
   ADD CONSTRAINT topup_transaction_awaiting_check CHECK (NOT awaiting_payment OR (status = 'ACCEPTED' AND idempotency_key IS NOT NULL AND expires_at IS NOT NULL));
 CREATE UNIQUE INDEX topup_transaction_request_key ON topup_transaction (park_id, driver_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
 DROP INDEX topup_transaction_accepted_idx;
@@ -30,7 +32,7 @@ CREATE INDEX topup_transaction_accepted_idx ON topup_transaction (id) WHERE stat
 DROP INDEX topup_transaction_request_key;
 DROP INDEX topup_transaction_accepted_idx;
 ALTER TABLE topup_transaction DROP CONSTRAINT topup_transaction_awaiting_check,
-  DROP COLUMN awaiting_payment, DROP COLUMN idempotency_key, DROP COLUMN pay_url, DROP COLUMN expires_at;
+  DROP COLUMN awaiting_payment, DROP COLUMN idempotency_key, DROP COLUMN pay_url, DROP COLUMN expires_at, DROP COLUMN paid_at;
 CREATE INDEX topup_transaction_accepted_idx ON topup_transaction (id) WHERE status = 'ACCEPTED';
 `);
   }

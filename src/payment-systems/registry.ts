@@ -2,6 +2,7 @@ import type { PaymentSystem } from '../wallets/payment-systems';
 import type { PaymentSystemAdapter } from './adapter';
 import { elecsnetAdapter } from './elecsnet';
 import { mobilnikAdapter } from './mobilnik';
+import { paystackAdapter } from './paystack';
 import { qiwiAdapter } from './qiwi';
 import { qiwiMdAdapter } from './qiwi-md';
 import { qiwiQvpAdapter } from './qiwi-qvp';
@@ -20,4 +21,5 @@ export const ADAPTERS: Partial<Record<PaymentSystem, PaymentSystemAdapter>> = {
   TELLCELL: tellcellAdapter,
   ELECSNET: elecsnetAdapter,
   TBC: tbcAdapter,
+  PAYSTACK: paystackAdapter,
 };

@@ -118,7 +118,9 @@ export class TopUps {
     if (existing.awaiting_payment) {
       // A payment for a top-up the driver asked for (Paystack's webhook): it is paid now.
       const settled = await this.settle(em, wallet.id, externalId, { amount, currency: wallet.currency, driverId: driver.id });
-      return { transaction: settled.transaction, refusal: refusalReason(settled.transaction), created: settled.settled };
+      // Settled or held back now (a mismatch): new either way; a settle that raced ours is the repeat.
+      const decidedNow = settled.settled || settled.transaction.reason === 'AMOUNT_MISMATCH';
+      return { transaction: settled.transaction, refusal: refusalReason(settled.transaction), created: decidedNow };
     }
     return { transaction: existing, refusal: refusalReason(existing), created: false };
   }
@@ -181,7 +183,7 @@ export class TopUps {
     const [updated] = await this.jobs.afterStatementReturning<TransactionRow, 'topup__credit'>(
       em,
       {
-        sql: `UPDATE topup_transaction SET awaiting_payment = false
+        sql: `UPDATE topup_transaction SET awaiting_payment = false, paid_at = now()
                WHERE wallet_id = ?::uuid AND external_id = ? AND awaiting_payment AND amount = ? AND currency = ? AND driver_id = coalesce(?, driver_id)
                RETURNING *`,
         params: [walletId, externalId, paid.amount.toString(), paid.currency, paid.driverId ?? null],
@@ -290,7 +292,8 @@ export class TopUps {
         [refusal ? 'REJECTED' : 'PROCESSED', refusal, transaction.id],
       );
       const done = toTransactionRow(updated!);
-      const lag = done.status === 'PROCESSED' && done.processed_at ? (done.processed_at.getTime() - done.created_at.getTime()) / 1000 : undefined;
+      // From the payment: a top-up the driver asked for was paid long after it was recorded.
+      const lag = done.status === 'PROCESSED' && done.processed_at ? (done.processed_at.getTime() - (done.paid_at ?? done.created_at).getTime()) / 1000 : undefined;
       this.observe(done.status, transaction.payment_system, lag);
       return done;
     });

@@ -37,10 +37,11 @@ export interface TransactionRow {
   idempotency_key: string | null;
   pay_url: string | null;
   expires_at: Date | null;
+  paid_at: Date | null;
 }
 
 export function toTransactionRow(row: TransactionRow): TransactionRow {
-  const dated = withDates(row, ['created_at', 'processed_at', 'expires_at']);
+  const dated = withDates(row, ['created_at', 'processed_at', 'expires_at', 'paid_at']);
   return { ...dated, id: String(dated.id), amount: BigInt(dated.amount), currency: dated.currency.trim() };
 }
 
