@@ -5,6 +5,7 @@ import { deadLettersModule } from '../dead-letters/module';
 import { erpModule } from '../erp/module';
 import { fleetPayoutsModule } from '../fleet-payouts/module';
 import { ledgerModule } from '../ledger/module';
+import { mailModule } from '../mail/module';
 import { operationsModule } from '../operations/module';
 import { parksModule } from '../parks/module';
 import { payoutsModule } from '../payouts/module';
@@ -36,6 +37,7 @@ export const MODULES: readonly AnyModule[] = [
   parksModule,
   fleetPayoutsModule,
   signalqModule,
+  mailModule,
   walletsModule,
   topupsModule,
   proTopUpsModule,
