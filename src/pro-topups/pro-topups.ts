@@ -122,7 +122,11 @@ export class ProTopUps {
     let status: PaymentStatus;
     try {
       status = await gateway.status(externalId, secretKey);
-      if (timeIsUp && (status.state === 'WAITING' || status.state === 'UNKNOWN')) status = await gateway.cancel(externalId, secretKey);
+      if (timeIsUp && (status.state === 'WAITING' || status.state === 'UNKNOWN')) {
+        status = await gateway.cancel(externalId, secretKey);
+        // Rejected by us because its time was up: it expired.
+        if (status.state === 'REJECTED') status = { state: 'EXPIRED' };
+      }
     } catch (error) {
       this.events.polled(system, 'error');
       this.logger.warn({ paymentSystem: system, transactionId: transaction.id, problem: (error as Error).message }, 'could not ask the payment system about a top-up');
