@@ -67,7 +67,7 @@ export const mailModule = defineModule({
         metrics.sent.inc({ kind: label, result: 'failed' });
         // nodemailer's message names the server's answer, not the URL's password.
         logger.warn({ kind: label, problem: (error as Error).message }, 'e-mail not sent; the job will try again');
-        throw new Error(`e-mail not sent: ${(error as { code?: string }).code ?? 'SMTP error'}`);
+        throw new Error(`e-mail not sent: ${(error as { code?: string }).code ?? 'SMTP error'}`, { cause: error });
       }
     };
     return { email__send: send };
