@@ -21,6 +21,8 @@ const QIWI_KEY = 'qiwi-secret-key-0123456789abcdef';
 const PAYSTACK_KEY = 'sk_test_0123456789abcdef0123456789';
 /** Short enough for the TTL test, long enough for a bill to be paid after an outage. */
 const BILL_TTL_MS = 6000;
+/** When a Paystack top-up the webhook never credited is verified. */
+const PAYSTACK_TTL_MS = 8000;
 
 let bed: CallbackTestbed;
 let qiwi: QiwiBillsStandIn;
@@ -35,6 +37,7 @@ beforeAll(async () => {
       PAYSTACK_API_URL: paystack.url,
       QIWI_BILL_TTL: `${BILL_TTL_MS}ms`,
       QIWI_POLL_INTERVAL: '300ms',
+      PAYSTACK_TOPUP_TTL: `${PAYSTACK_TTL_MS}ms`,
       PAYMENT_API_TIMEOUT: '1s',
       PAYMENT_API_ATTEMPTS: '3',
       PAYMENT_API_BACKOFF: '50ms',
@@ -221,7 +224,8 @@ describe('Paystack top-ups: initialize, then the charge.success webhook', () => 
   it('refuses a wrong or missing signature and an unknown or revoked link with 401, crediting nothing', async () => {
     const before = await park.balance(park.working.id);
     const { transaction } = (await createTopUp(park, 'PAYSTACK', '5000')).data!.createTopUp;
-    const body = paystack.pay(transaction.externalId);
+    // A forger's claim: Paystack itself never saw it paid.
+    const body = chargeSuccess({ reference: transaction.externalId, amount: 5000, currency: 'NGN', metadata: { driverId: park.working.id } });
     expect((await webhook(body, paystackSignature(body, 'sk_test_someone_elses_key_000000'))).status).toBe(401);
     expect((await webhook(body, null)).status).toBe(401);
     expect((await webhook(body, paystackSignature(`${body} `, PAYSTACK_KEY))).status).toBe(401);
@@ -260,6 +264,17 @@ describe('Paystack top-ups: initialize, then the charge.success webhook', () => 
     expect(JSON.parse(answer.text)).toEqual({ status: 'refused', reason: 'AMOUNT_MISMATCH' });
     expect(await transactionOf(wallet.id, transaction.externalId)).toMatchObject({ status: 'REJECTED', reason: 'AMOUNT_MISMATCH' });
     expect(await park.balance(park.working.id)).toBe(before);
+  });
+
+  it('at its TTL verifies a top-up the webhook never credited: paid → credited once, unpaid → EXPIRED', async () => {
+    const before = await park.balance(park.working.id);
+    const paid = (await createTopUp(park, 'PAYSTACK', '64000')).data!.createTopUp.transaction;
+    const unpaid = (await createTopUp(park, 'PAYSTACK', '1000')).data!.createTopUp.transaction;
+    paystack.pay(paid.externalId); // the webhook is lost
+    expect(await finalOf(wallet.id, paid.externalId, PAYSTACK_TTL_MS + 10_000)).toMatchObject({ status: 'PROCESSED' });
+    expect(await finalOf(wallet.id, unpaid.externalId)).toMatchObject({ status: 'REJECTED', reason: 'EXPIRED' });
+    expect(paystack.requests.filter((r) => r.path === `/transaction/verify/${paid.externalId}`)).toHaveLength(1);
+    expect((await park.balance(park.working.id)) - before).toBe(64_000n);
   });
 
   it('counts the top-ups it opened per system', async () => {
