@@ -175,13 +175,15 @@ describe('QIWI top-ups: a bill, polled', () => {
     expect(errorCodes(await createTopUp(bounded, 'QIWI', '1001'))).toEqual(['BAD_USER_INPUT']);
   });
 
-  it('records a bill QIWI refused (a wrong key) as REJECTED, with no payUrl, and never sends the key anywhere else', async () => {
+  it('records a bill QIWI refused (a wrong key) as REJECTED with no payUrl, asks once, and shows the key nowhere in the answer', async () => {
     const wrong = await bed.park({ currency: 'RUB' });
     const wrongWallet = await wrong.wallet('QIWI', { secretKey: 'not-the-right-key-0000', expiresAt: new Date(Date.now() + 86_400_000 * 100).toISOString() });
     const response = await createTopUp(wrong, 'QIWI', '1000');
     expect(response.errors).toBeUndefined();
     expect(response.data!.createTopUp).toMatchObject({ payUrl: null, transaction: { status: 'REJECTED', reason: 'PAYMENT_SYSTEM_REFUSED' } });
     expect(JSON.stringify(response)).not.toContain('not-the-right-key');
+    // A refusal is not asked again.
+    expect(qiwi.requests.filter((r) => r.method === 'PUT' && r.authorization === 'Bearer not-the-right-key-0000')).toHaveLength(1);
     expect(await transactionOf(wrongWallet.id, response.data!.createTopUp.transaction.externalId)).toMatchObject({ status: 'REJECTED' });
   });
 });
