@@ -147,6 +147,20 @@ describe('QIWI top-ups: a bill, polled', () => {
     expect(metrics.values.find((v) => v.labels.outcome === 'error' && v.labels.payment_system === 'QIWI')?.value).toBeGreaterThan(0);
   });
 
+  it('answers ACCEPTED without a payUrl while QIWI is down; the same key opens the same bill once it is back, credited once', async () => {
+    const before = await park.balance(park.working.id);
+    qiwi.down(1500, 'http503');
+    const during = (await createTopUp(park, 'QIWI', '6100', 'down-key')).data!.createTopUp;
+    expect(during).toMatchObject({ payUrl: null, transaction: { status: 'ACCEPTED' } });
+    await new Promise((resolve) => setTimeout(resolve, 1600));
+    const after = (await createTopUp(park, 'QIWI', '6100', 'down-key')).data!.createTopUp;
+    expect(after.transaction.id).toBe(during.transaction.id);
+    expect(after.payUrl).toBe(qiwi.bills.get(during.transaction.externalId)!.payUrl);
+    qiwi.pay(during.transaction.externalId);
+    expect(await finalOf(wallet.id, during.transaction.externalId)).toMatchObject({ status: 'PROCESSED' });
+    expect((await park.balance(park.working.id)) - before).toBe(6_100n);
+  });
+
   it('at the TTL rejects the bill at QIWI and the top-up with it', async () => {
     const { transaction } = (await createTopUp(park, 'QIWI', '3000')).data!.createTopUp;
     const final = await finalOf(wallet.id, transaction.externalId, BILL_TTL_MS + 10_000);

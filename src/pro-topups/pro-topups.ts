@@ -174,10 +174,15 @@ export class ProTopUps {
     const wallet = await this.wallets.find(em, transaction.wallet_id);
     const secretKey = wallet ? this.wallets.credentialsOf(wallet)?.secretKey : undefined;
     if (!wallet || !secretKey) return { transaction, payUrl: null };
-    return this.open(em, wallet, transaction, secretKey);
+    return this.open(em, wallet, transaction, secretKey, { firstAsk: false });
   }
 
-  private async open(em: EntityManager, wallet: WalletRow, transaction: TransactionRow, secretKey: string): Promise<TopUpResult> {
+  /**
+   * Asks the payment system to open the payment. A refusal of the first ask rejects the top-up; a
+   * refusal of a later one does not (Paystack refuses a reference it already has: the first ask,
+   * or a concurrent one, may have opened it), and the watch job settles it in time.
+   */
+  private async open(em: EntityManager, wallet: WalletRow, transaction: TransactionRow, secretKey: string, { firstAsk = true } = {}): Promise<TopUpResult> {
     const system = wallet.payment_system as TopUpSystem;
     try {
       const { payUrl } = await this.gateways[system].open(
@@ -194,7 +199,7 @@ export class ProTopUps {
       this.events.opened(system, 'opened');
       return { transaction: await this.topups.setPayUrl(em, transaction.id, payUrl), payUrl };
     } catch (error) {
-      if (error instanceof HttpRefusedError) {
+      if (error instanceof HttpRefusedError && firstAsk) {
         this.events.opened(system, 'refused');
         const rejected = await this.topups.giveUp(em, transaction.wallet_id, transaction.external_id, 'PAYMENT_SYSTEM_REFUSED');
         return { transaction: rejected ?? transaction, payUrl: null };
