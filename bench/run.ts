@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { benchAudit } from './audit';
+import { benchCallbacks } from './callbacks';
 import { benchFleetInstant, benchFleetPeriodic } from './fleet';
 import { benchGraphql } from './graphql-load';
 import { benchGraphqlLimits } from './graphql-limits';
@@ -30,11 +31,11 @@ async function withBroker<T>(work: (brokers: string) => Promise<T>): Promise<T> 
 }
 
 /**
- * `npm run bench [-- payouts|graphql|graphql-limits|requests|shops|mass-run|fleet|signalq|audit|wallets|startup ...]`: measures the service
+ * `npm run bench [-- payouts|graphql|graphql-limits|requests|shops|mass-run|fleet|signalq|audit|wallets|callbacks|startup ...]`: measures the service
  * against the foundation, shop (issue 3) and payout-request issues' targets, prints a table and
  * records it in bench/results/. Sizes can be changed through BENCH_* variables (see bench/README.md).
  */
-const BENCHMARKS = ['payouts', 'graphql', 'graphql-limits', 'requests', 'shops', 'mass-run', 'fleet', 'signalq', 'audit', 'wallets', 'startup'] as const;
+const BENCHMARKS = ['payouts', 'graphql', 'graphql-limits', 'requests', 'shops', 'mass-run', 'fleet', 'signalq', 'audit', 'wallets', 'callbacks', 'startup'] as const;
 type BenchmarkName = (typeof BENCHMARKS)[number];
 
 function chosenBenchmarks(args: string[]): BenchmarkName[] {
@@ -234,6 +235,18 @@ async function main(): Promise<void> {
             accepts: intFromEnv('BENCH_WALLETS_ACCEPTS', 20_000),
             concurrency: intFromEnv('BENCH_WALLETS_CONCURRENCY', 32),
             drivers: intFromEnv('BENCH_WALLETS_DRIVERS', 1000),
+          }),
+        ),
+      );
+    }
+    if (chosen.includes('callbacks')) {
+      await onOwnDatabase('callbacks', (url) =>
+        attempt('callbacks', () =>
+          benchCallbacks(url, {
+            connections: intFromEnv('BENCH_CALLBACKS_CONNECTIONS', 32),
+            durationS: intFromEnv('BENCH_DURATION', 10),
+            warmupS: intFromEnv('BENCH_WARMUP_SECONDS', 3),
+            drivers: intFromEnv('BENCH_CALLBACKS_DRIVERS', 1000),
           }),
         ),
       );

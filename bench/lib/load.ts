@@ -23,15 +23,20 @@ interface AutocannonResult {
 
 interface AutocannonOptions {
   url: string;
-  method: 'POST';
+  method: 'GET' | 'POST';
   connections: number;
   duration: number;
-  headers: Record<string, string>;
-  body: string;
+  headers?: Record<string, string>;
+  body?: string;
   timeout: number;
   verifyBody?: (body: string) => boolean;
-  /** Each request in turn; `setupRequest` may rewrite it (e.g. a new body every time). */
-  requests?: { setupRequest?: (request: { body?: string }) => { body?: string } }[];
+  /** Each request in turn; `setupRequest` may rewrite it (e.g. a new body or path every time). */
+  requests?: { setupRequest?: (request: AutocannonRequest) => AutocannonRequest }[];
+}
+
+interface AutocannonRequest {
+  body?: string;
+  path?: string;
 }
 
 const autocannon = require('autocannon') as (options: AutocannonOptions) => Promise<AutocannonResult>;
@@ -58,25 +63,46 @@ export async function graphqlLoad(options: {
   /** Variables for each request in turn (e.g. a fresh idempotency key); the same body every time if absent. */
   variables?: () => Record<string, unknown>;
 }): Promise<LoadResult> {
-  if (!/^http:\/\/127\.0\.0\.1[:/]/.test(options.url)) throw new Error('the load generator targets 127.0.0.1 only');
-  const result = await autocannon({
+  const result = await httpLoad({
     url: options.url,
     method: 'POST',
     connections: options.connections,
-    duration: options.durationS,
-    timeout: 10,
+    durationS: options.durationS,
     headers: { 'content-type': 'application/json', authorization: `Bearer ${options.token}` },
     body: JSON.stringify({ query: options.query }),
     verifyBody: (body) => !body.includes('"errors"'),
-    ...(options.variables
-      ? {
-          requests: [
-            {
-              setupRequest: (request) => ({ ...request, body: JSON.stringify({ query: options.query, variables: options.variables!() }) }),
-            },
-          ],
-        }
-      : {}),
+    ...(options.variables ? { next: () => ({ body: JSON.stringify({ query: options.query, variables: options.variables!() }) }) } : {}),
+  });
+  return { ...result, failures: { errors: result.failures.errors, timeouts: result.failures.timeouts, non2xx: result.failures.non2xx, graphqlErrors: result.failures.wrongAnswers } };
+}
+
+/**
+ * Any HTTP request at a fixed number of connections for `durationS` seconds against 127.0.0.1: the
+ * same one every time, or each from `next` (a new path or body). An answer `verifyBody` refuses
+ * counts as a failure (`wrongAnswers`), not as a served request.
+ */
+export async function httpLoad(options: {
+  url: string;
+  method: 'GET' | 'POST';
+  connections: number;
+  durationS: number;
+  headers?: Record<string, string>;
+  body?: string;
+  verifyBody?: (body: string) => boolean;
+  next?: () => AutocannonRequest;
+}): Promise<Omit<LoadResult, 'failures'> & { failures: { errors: number; timeouts: number; non2xx: number; wrongAnswers: number } }> {
+  if (!/^http:\/\/127\.0\.0\.1[:/]/.test(options.url)) throw new Error('the load generator targets 127.0.0.1 only');
+  const next = options.next;
+  const result = await autocannon({
+    url: options.url,
+    method: options.method,
+    connections: options.connections,
+    duration: options.durationS,
+    timeout: 10,
+    ...(options.headers ? { headers: options.headers } : {}),
+    ...(options.body !== undefined ? { body: options.body } : {}),
+    ...(options.verifyBody ? { verifyBody: options.verifyBody } : {}),
+    ...(next ? { requests: [{ setupRequest: (request) => ({ ...request, ...next() }) }] } : {}),
   });
   // Only good answers count towards the rate; the failures are reported beside it.
   const served = result.requests.total - result.non2xx - result.mismatches;
@@ -90,7 +116,7 @@ export async function graphqlLoad(options: {
       p99: result.latency.p99,
       max: result.latency.max,
     },
-    failures: { errors: result.errors, timeouts: result.timeouts, non2xx: result.non2xx, graphqlErrors: result.mismatches },
+    failures: { errors: result.errors, timeouts: result.timeouts, non2xx: result.non2xx, wrongAnswers: result.mismatches },
     durationS: result.duration,
   };
 }

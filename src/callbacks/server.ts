@@ -28,6 +28,8 @@ export function createCallbackServer(
     {
       bodyLimit: settings.CALLBACK_BODY_LIMIT,
       requestTimeout: settings.CALLBACK_RECEIVE_TIMEOUT,
+      // Node checks those deadlines every 30 s by default: a slow sender would hold its socket that much longer.
+      http: { headersTimeout: settings.CALLBACK_RECEIVE_TIMEOUT, connectionsCheckingInterval: Math.min(1000, settings.CALLBACK_RECEIVE_TIMEOUT) },
       connectionTimeout: settings.CALLBACK_RECEIVE_TIMEOUT + settings.CALLBACK_ANSWER_TIMEOUT,
       keepAliveTimeout: 5_000,
       trustProxy: settings.CALLBACK_TRUST_PROXY ? settings.CALLBACK_TRUST_PROXY.split(',').map((entry) => entry.trim()) : false,
@@ -41,6 +43,8 @@ export function createCallbackServer(
   fastify.route<{ Params: { system: string; secret: string } }>({
     method: ['GET', 'POST'],
     url: '/callbacks/:system/:secret',
+    // A HEAD would run the callback and drop its answer: a pay nobody sees the result of.
+    exposeHeadRoute: false,
     handler: async (request, reply) => {
       const adapter = dispatcher.adapterFor(request.params.system);
       if (!adapter) return reply.code(404).type('text/plain; charset=utf-8').send('Not found');

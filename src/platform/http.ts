@@ -3,7 +3,8 @@ import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { fastifyApolloHandler } from '@as-integrations/fastify';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import type { Server } from 'node:http';
+import Fastify, { type FastifyHttpOptions, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { GraphQLError, type GraphQLSchema } from 'graphql';
 import type { Principal } from './auth';
 import type { KernelSettings } from './config';
@@ -162,7 +163,7 @@ export interface OperationsServerOptions {
  * process serves it alone (so its consumers and jobs can be probed and scraped), an API process
  * adds `/graphql` to it.
  */
-export function createOperationsServer(options: OperationsServerOptions, serverOptions: FastifyServerOptions = {}): FastifyInstance {
+export function createOperationsServer(options: OperationsServerOptions, serverOptions: FastifyHttpOptions<Server> = {}): FastifyInstance {
   const fastify = Fastify({ logger: false, bodyLimit: 1024 * 1024, ...serverOptions, requestIdHeader: false, genReqId: requestIdOf });
   // Every answer names its request, so a client's report and the logs and audit entries meet.
   fastify.addHook('onRequest', async (request, reply) => {
