@@ -139,6 +139,10 @@ describe('QIWI key expiry', () => {
     expect(await run(new Date(now.getTime() + 21 * DAY))).toBe(0);
     expect(await run(new Date(now.getTime() + 30 * DAY))).toBe(0);
     expect(await settledInbox('owner@kx-one.example', 3)).toHaveLength(3);
+    const notices = await server.app.orm.em
+      .fork()
+      .execute<{ threshold_days: number; sent_to: string | null }[]>('SELECT threshold_days, sent_to FROM wallet_key_notice WHERE wallet_id = ? ORDER BY created_at', [walletId]);
+    expect(notices).toEqual([30, 7, 1].map((threshold_days) => ({ threshold_days, sent_to: 'owner@kx-one.example' })));
   });
 
   it('a key given again (re-entered with a near expiry) is a new key: its own warning comes, once', async () => {

@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import { Writable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpRefusedError, HttpUnavailableError, JsonHttpClient } from './http-client';
@@ -56,5 +57,24 @@ describe('the JSON HTTP client to payment systems', () => {
       expect(error).toMatchObject({ status, body: { status } });
       expect(seen.get(`/refused-${status}`)).toBe(1);
     }
+  });
+
+  it('logs the method, path and status of every attempt, never the headers, the body or the query', async () => {
+    let logged = '';
+    const destination = new Writable({
+      write(chunk, _encoding, done) {
+        logged += chunk;
+        done();
+      },
+    });
+    const chatty = new JsonHttpClient({ timeoutMs: 300, attempts: 2, backoffMs: 5, logger: createLogger('debug', { destination, format: 'json' }) });
+    script.set('/logged?sig=q-secret', [503]);
+    script.set('/refused-logged', [401]);
+    const secrets = { headers: { authorization: 'Bearer sk_live_header_secret' }, body: { secretKey: 'body-secret' } };
+    await chatty.request({ method: 'POST', url: `${base}/logged?sig=q-secret`, ...secrets });
+    await chatty.request({ method: 'POST', url: `${base}/refused-logged`, ...secrets }).catch(() => undefined);
+    expect(logged).toContain('/logged');
+    expect(logged).toContain('"status":401');
+    for (const secret of ['sk_live_header_secret', 'body-secret', 'q-secret']) expect(logged).not.toContain(secret);
   });
 });

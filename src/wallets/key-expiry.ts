@@ -18,7 +18,8 @@ export const NOTICE_THRESHOLDS = [30, 7, 1, 0] as const;
 
 interface DueNotice {
   wallet_id: string;
-  credentials_set_at: Date;
+  /** As PostgreSQL writes it (microseconds: a Date would lose them and match nothing). */
+  credentials_set_at: string;
   park_id: string;
   title: string;
   expires_at: Date;
@@ -61,7 +62,7 @@ export class KeyExpiry {
          INSERT INTO wallet_key_notice (wallet_id, credentials_set_at, threshold_days, expires_at)
          SELECT id, credentials_set_at, threshold_days, credentials_expire_at FROM due
          ON CONFLICT DO NOTHING
-         RETURNING wallet_id, credentials_set_at, threshold_days, expires_at,
+         RETURNING wallet_id, credentials_set_at::text AS credentials_set_at, threshold_days, expires_at,
                    (SELECT park_id FROM due WHERE due.id = wallet_id) AS park_id,
                    (SELECT title FROM due WHERE due.id = wallet_id) AS title`,
         [now, now, now, now],
@@ -78,7 +79,7 @@ export class KeyExpiry {
       this.logger.warn({ parkId: notice.park_id, walletId: notice.wallet_id, thresholdDays: notice.threshold_days }, 'a QIWI key expires but the park has no e-mail address');
       return;
     }
-    await queryBound(em, 'UPDATE wallet_key_notice SET sent_to = ? WHERE wallet_id = ?::uuid AND credentials_set_at = ? AND threshold_days = ?', [
+    await queryBound(em, 'UPDATE wallet_key_notice SET sent_to = ? WHERE wallet_id = ?::uuid AND credentials_set_at = ?::timestamptz AND threshold_days = ?', [
       park.email,
       notice.wallet_id,
       notice.credentials_set_at,
