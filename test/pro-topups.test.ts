@@ -218,6 +218,7 @@ describe('Paystack top-ups: initialize, then the charge.success webhook', () => 
     const initialized = paystack.transactions.get(transaction.externalId)!;
     expect(payUrl).toMatch(/^https:\/\/checkout\.paystack\.com\//);
     expect(initialized).toMatchObject({ amount: 250_000, currency: 'NGN', metadata: { parkId: park.id, driverId: park.working.id } });
+    expect(paystack.requests.find((r) => r.path === '/transaction/initialize')!.body).toMatchObject({ amount: 250_000, reference: transaction.externalId });
     expect(paystack.requests.find((r) => r.path === '/transaction/initialize')!.authorization).toBe(`Bearer ${PAYSTACK_KEY}`);
     expect(transaction).toMatchObject({ status: 'ACCEPTED', amount: { minor: '250000', currency: 'NGN' } });
   });

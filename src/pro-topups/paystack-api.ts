@@ -25,8 +25,8 @@ export class PaystackApi implements TopUpGateway {
       headers: { authorization: `Bearer ${secretKey}` },
       body: {
         email: driverEmail(payment.parkId, payment.driverId, this.emailDomain),
-        // In the currency's subunit (kobo, pesewas), as a string: no float on the way.
-        amount: payment.amount.toString(),
+        // An integer in the currency's subunit (kobo, pesewas); createTopUp keeps it within a double's exact integers.
+        amount: Number(payment.amount),
         currency: payment.currency,
         reference: payment.externalId,
         metadata: { parkId: payment.parkId, driverId: payment.driverId },

@@ -69,6 +69,8 @@ export class ProTopUps {
   ) {}
 
   async create(input: TopUpInput): Promise<TopUpResult> {
+    // Paystack takes the amount as a JSON integer: beyond 2^53 it would not be exact (and no top-up is that large).
+    if (input.amount > MAX_TOP_UP) throw new InvalidInputError('amount is too large for a top-up', { field: 'amount' });
     const em = this.orm.em.fork();
     const known = await this.topups.findRequest(em, input.parkId, input.driverId, input.idempotencyKey);
     if (known) return this.again(em, known, input);
@@ -231,6 +233,8 @@ export class ProTopUps {
     return every === null ? expiresAt : Math.min(now + every, expiresAt);
   }
 }
+
+const MAX_TOP_UP = BigInt(Number.MAX_SAFE_INTEGER);
 
 export function pollJobKey(walletId: string, externalId: string): string {
   return `topup_request__poll:${walletId}:${externalId}`;
