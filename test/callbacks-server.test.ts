@@ -32,6 +32,8 @@ describe('metrics per payment system', () => {
     expect(result((await bed.call(wallet.link, { query: pay })).text)).toBe('0');
     expect(result((await bed.call(wallet.link, { query: pay })).text)).toBe('0');
     expect(result((await bed.call(`${bed.callbackUrl}/callbacks/qiwi/not-a-secret`, { query: pay })).text)).toBe('7');
+    expect(result((await bed.call(wallet.link, { query: { ...pay, txn_id: nextTxn(), sum: '3.001' } })).text)).toBe('300');
+    expect(result((await bed.call(wallet.link, { query: { ...pay, txn_id: nextTxn(), account: 'a;b' } })).text)).toBe('4');
     await bed.settle();
 
     const text = await (await fetch(`${bed.callbackUrl}/metrics`)).text();
@@ -42,7 +44,9 @@ describe('metrics per payment system', () => {
     expect(metric(text, 'payouts_callback_refusals_total', `${qiwi},code="UNKNOWN_DRIVER"`)).toBe(1);
     expect(metric(text, 'payouts_callback_refusals_total', `${qiwi},code="UNKNOWN_LINK"`)).toBe(1);
     expect(metric(text, 'payouts_topup_credit_lag_seconds_count', qiwi)).toBe(1);
-    expect(metric(text, 'payouts_callback_answer_seconds_count', `${qiwi},status="200"`)).toBe(5);
+    expect(metric(text, 'payouts_callback_refusals_total', `${qiwi},code="BAD_AMOUNT"`)).toBe(1);
+    expect(metric(text, 'payouts_callback_refusals_total', `${qiwi},code="BAD_ACCOUNT"`)).toBe(1);
+    expect(metric(text, 'payouts_callback_answer_seconds_count', `${qiwi},status="200"`)).toBe(7);
     expect(metric(text, 'payouts_payment_system_parks', qiwi)).toBe(1);
     expect(metric(text, 'payouts_payment_system_drivers', qiwi)).toBe(1);
     // Nothing of a link's secret or a driver in the metrics.
@@ -120,6 +124,19 @@ describe('limits and refusals', () => {
     expect(result(retry.text)).toBe('0');
     await bed.settle();
     expect(await park.balance(park.working.id)).toBe(700n);
+  });
+
+  it("answers a driver of another park through this park's link as no driver at all", async () => {
+    await new Promise((resolve) => setTimeout(resolve, 2100));
+    const mine = await bed.park();
+    const theirs = await bed.park();
+    const wallet = await mine.wallet('QIWI');
+    const ask = (account: string) => bed.call(wallet.link, { query: { command: 'check', txn_id: '501', account, sum: '1.00' }, from: '192.0.2.31' });
+    const stranger = await ask(theirs.working.id);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const nobody = await ask('no-such-driver');
+    expect(result(stranger.text)).toBe('5');
+    expect(stranger).toEqual(nobody);
   });
 
   it("refuses a link on another system's path, a revoked link and a made-up one with the same bytes", async () => {

@@ -79,7 +79,9 @@ export class CallbackDispatcher {
           refused('RATE_LIMITED');
           return adapter.transientFailure(request);
         }
-        return adapter.handle(request, bindCore(em, resolved.wallet, this.services, this.metrics));
+        const answer = await adapter.handle(request, bindCore(em, resolved.wallet, this.services, this.metrics));
+        if (answer.refusal) this.metrics.refusals.inc({ payment_system: system, code: answer.refusal });
+        return answer;
       });
     } catch (error) {
       // Never the secret, the body or the credentials: the system, the caller, the error.

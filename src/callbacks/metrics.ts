@@ -24,8 +24,8 @@ export function callbackMetrics(registry: Registry) {
     refusals: new Counter({
       name: 'payouts_callback_refusals_total',
       help:
-        'Checks and payments refused, by payment system and code: the top-up refusal (UNKNOWN_DRIVER, DRIVER_FIRED, …) or the ' +
-        "server's own (UNKNOWN_LINK, ADDRESS_NOT_ALLOWED, RATE_LIMITED, TIMEOUT, ERROR)",
+        'Callbacks refused, by payment system and code: the top-up refusal (UNKNOWN_DRIVER, DRIVER_FIRED, …), the adapter\'s ' +
+        "(BAD_REQUEST, BAD_ACCOUNT, BAD_AMOUNT, BAD_SIGNATURE, …) or the server's (UNKNOWN_LINK, ADDRESS_NOT_ALLOWED, RATE_LIMITED, TIMEOUT, ERROR)",
       labelNames: ['payment_system', 'code'] as const,
       registers: [registry],
     }),

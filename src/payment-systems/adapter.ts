@@ -41,6 +41,12 @@ export interface CallbackAnswer {
   status: number;
   contentType: string;
   body: string;
+  /**
+   * Optional, for the metrics: why the adapter refused the request itself, before the core could
+   * (`BAD_SIGNATURE`, `BAD_AMOUNT`, `BAD_ACCOUNT`, `BAD_REQUEST`, …). The core's own refusals
+   * (UNKNOWN_DRIVER, DRIVER_FIRED, …) are counted without it. Never sent to the caller.
+   */
+  refusal?: string;
 }
 
 /** The top-up core bound to the wallet of the link a callback came through. */

@@ -77,6 +77,8 @@ type Outcome = keyof OsmpCodes;
 export function osmpAdapter(system: PaymentSystem, codes: OsmpCodes = QIWI_CODES): PaymentSystemAdapter {
   const answer = (outcome: Outcome, fields: Record<string, string> = {}): CallbackAnswer =>
     xmlAnswer('response', { ...fields, result: String(codes[outcome]), comment: COMMENTS[outcome]! });
+  /** A refusal of the request itself, before the core: named for the metrics. */
+  const refuse = (outcome: Outcome, why: string, fields: Record<string, string>): CallbackAnswer => ({ ...answer(outcome, fields), refusal: why });
 
   const refusalAnswer = (refusal: Refusal, fields: Record<string, string>): CallbackAnswer => answer(REFUSAL_OUTCOME[refusal], fields);
 
@@ -100,16 +102,16 @@ export function osmpAdapter(system: PaymentSystem, codes: OsmpCodes = QIWI_CODES
       const echo: Record<string, string> = TXN_ID.test(txnId) ? { osmp_txn_id: txnId } : {};
       if (!core) return answer('forbidden', echo);
       const command = params.command;
-      if ((command !== 'check' && command !== 'pay' && command !== 'getInfo') || !TXN_ID.test(txnId)) return answer('other', echo);
+      if ((command !== 'check' && command !== 'pay' && command !== 'getInfo') || !TXN_ID.test(txnId)) return refuse('other', 'BAD_REQUEST', echo);
       const account = params.account ?? '';
-      if (!ACCOUNT.test(account)) return answer('badAccountFormat', echo);
-      if (params.ccy !== undefined && params.ccy.toUpperCase() !== core.wallet.currency) return answer('forbidden', echo);
+      if (!ACCOUNT.test(account)) return refuse('badAccountFormat', 'BAD_ACCOUNT', echo);
+      if (params.ccy !== undefined && params.ccy.toUpperCase() !== core.wallet.currency) return refuse('forbidden', 'FOREIGN_CURRENCY', echo);
 
-      if (command === 'pay' && params.txn_date !== undefined && !TXN_DATE.test(params.txn_date)) return answer('other', echo);
+      if (command === 'pay' && params.txn_date !== undefined && !TXN_DATE.test(params.txn_date)) return refuse('other', 'BAD_REQUEST', echo);
       const amount = parseMajorDecimal(params.sum);
       // check may come without a sum (getInfo, some networks' check); pay may not.
       const sumGiven = params.sum !== undefined && params.sum !== '';
-      if (!amount.ok && (command === 'pay' || sumGiven)) return answer(AMOUNT_OUTCOME[amount.problem], echo);
+      if (!amount.ok && (command === 'pay' || sumGiven)) return refuse(AMOUNT_OUTCOME[amount.problem], 'BAD_AMOUNT', echo);
       const minor = amount.ok ? amount.minor : null;
 
       if (command !== 'pay') {
