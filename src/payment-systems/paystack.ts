@@ -24,23 +24,23 @@ export const paystackAdapter: PaymentSystemAdapter = {
   async handle(request: CallbackRequest, core: CallbackCore | null): Promise<CallbackAnswer> {
     if (!core) return json(401, { status: 'unauthorized' });
     const secretKey = core.credentials()?.secretKey;
-    if (!secretKey || !signedBy(request, secretKey)) return json(401, { status: 'unauthorized' });
-    if (request.method !== 'POST') return json(400, { status: 'bad_request', message: 'a webhook is a POST' });
+    if (!secretKey || !signedBy(request, secretKey)) return json(401, { status: 'unauthorized' }, 'BAD_SIGNATURE');
+    if (request.method !== 'POST') return json(400, { status: 'bad_request', message: 'a webhook is a POST' }, 'BAD_REQUEST');
 
     const event = parseEvent(request.body);
-    if (!event) return json(400, { status: 'bad_request', message: 'the body is not a Paystack event' });
+    if (!event) return json(400, { status: 'bad_request', message: 'the body is not a Paystack event' }, 'BAD_REQUEST');
     if (event.event !== 'charge.success' || event.data.status !== 'success') return json(200, { status: 'ignored' });
 
     const reference = event.data.reference;
-    if (typeof reference !== 'string' || !REFERENCE.test(reference)) return json(400, { status: 'bad_request', message: 'data.reference is missing or malformed' });
+    if (typeof reference !== 'string' || !REFERENCE.test(reference)) return json(400, { status: 'bad_request', message: 'data.reference is missing or malformed' }, 'BAD_REQUEST');
     const amount = parseMinorInteger(event.data.amount as string | number | undefined);
-    if (!amount.ok) return json(400, { status: 'bad_request', message: `data.amount is ${amount.problem.toLowerCase().replace('_', ' ')}` });
-    if (event.data.currency !== core.wallet.currency) return json(200, { status: 'refused', reason: 'CURRENCY_MISMATCH' });
+    if (!amount.ok) return json(400, { status: 'bad_request', message: `data.amount is ${amount.problem.toLowerCase().replace('_', ' ')}` }, 'BAD_AMOUNT');
+    if (event.data.currency !== core.wallet.currency) return json(200, { status: 'refused', reason: 'CURRENCY_MISMATCH' }, 'FOREIGN_CURRENCY');
 
     // Ours name the driver in their metadata too; a reference we opened is matched whatever it says.
     const known = await core.find(reference);
     const account = known?.driver_id ?? driverIdOf(event.data.metadata);
-    if (!account) return json(200, { status: 'refused', reason: 'UNKNOWN_DRIVER' });
+    if (!account) return json(200, { status: 'refused', reason: 'UNKNOWN_DRIVER' }, 'BAD_ACCOUNT');
 
     const result = await core.pay(reference, account, amount.minor);
     if (!result.transaction) return json(200, { status: 'refused', reason: result.refusal ?? 'UNKNOWN_DRIVER' });
@@ -96,6 +96,7 @@ function driverIdOf(metadata: unknown): string | null {
   return typeof driverId === 'string' && driverId.length > 0 && driverId.length <= 128 ? driverId : null;
 }
 
-function json(status: number, body: Record<string, unknown>): CallbackAnswer {
-  return { status, contentType: 'application/json; charset=utf-8', body: JSON.stringify(body) };
+/** `refusal`: why we refused before the core could, for the metrics (never sent). */
+function json(status: number, body: Record<string, unknown>, refusal?: string): CallbackAnswer {
+  return { status, contentType: 'application/json; charset=utf-8', body: JSON.stringify(body), ...(refusal ? { refusal } : {}) };
 }
