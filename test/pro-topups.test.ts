@@ -255,6 +255,8 @@ describe('Paystack top-ups: initialize, then the charge.success webhook', () => 
     expect((await webhook(body, paystackSignature(body, PAYSTACK_KEY), oldLink)).status).toBe(401);
     expect((await transactionOf(wallet.id, transaction.externalId)).status).toBe('ACCEPTED');
     expect(await park.balance(park.working.id)).toBe(before);
+    const metrics = await (await fetch(`${bed.callbackUrl}/metrics`)).text();
+    expect(metrics).toMatch(/payouts_callback_refusals_total\{payment_system="PAYSTACK",code="BAD_SIGNATURE"\} 3\n/);
   });
 
   it('accepts a payment we did not initialise for the driver its metadata names, and refuses an unknown driver or a foreign currency', async () => {

@@ -29,7 +29,7 @@ afterAll(async () => {
   await new Promise((resolve) => server.close(resolve));
 });
 
-const client = new JsonHttpClient({ timeoutMs: 300, attempts: 3, backoffMs: 5, logger: createLogger('silent') });
+const client = new JsonHttpClient({ timeoutMs: 1000, attempts: 3, backoffMs: 5, logger: createLogger('silent') });
 
 describe('the JSON HTTP client to payment systems', () => {
   it('tries a transient failure again (5xx, 429, a dropped connection, a timeout) and returns the answer that came', async () => {
@@ -37,7 +37,9 @@ describe('the JSON HTTP client to payment systems', () => {
     expect(await client.request({ method: 'GET', url: `${base}/flaky` })).toEqual({ status: 200, body: { status: 200 } });
     expect(seen.get('/flaky')).toBe(3);
     script.set('/dropped', ['drop', 'hang']);
-    expect((await client.request({ method: 'POST', url: `${base}/dropped`, body: { a: 1 } })).status).toBe(200);
+    // Time enough for an answer on a busy machine; the hanging attempt waits it out.
+    const patient = new JsonHttpClient({ timeoutMs: 1500, attempts: 3, backoffMs: 5, logger: createLogger('silent') });
+    expect((await patient.request({ method: 'POST', url: `${base}/dropped`, body: { a: 1 } })).status).toBe(200);
     expect(seen.get('/dropped')).toBe(3);
   });
 
@@ -67,7 +69,7 @@ describe('the JSON HTTP client to payment systems', () => {
         done();
       },
     });
-    const chatty = new JsonHttpClient({ timeoutMs: 300, attempts: 2, backoffMs: 5, logger: createLogger('debug', { destination, format: 'json' }) });
+    const chatty = new JsonHttpClient({ timeoutMs: 1000, attempts: 2, backoffMs: 5, logger: createLogger('debug', { destination, format: 'json' }) });
     script.set('/logged?sig=q-secret', [503]);
     script.set('/refused-logged', [401]);
     const secrets = { headers: { authorization: 'Bearer sk_live_header_secret' }, body: { secretKey: 'body-secret' } };
