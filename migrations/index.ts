@@ -10,6 +10,8 @@ import { Migration20261212100000_audit_log } from './Migration20261212100000_aud
 import { Migration20261214000000_drivers_wallets } from './Migration20261214000000_drivers_wallets';
 import { Migration20261215000000_signalq } from './Migration20261215000000_signalq';
 import { Migration20261216000000_signalq_event_ids } from './Migration20261216000000_signalq_event_ids';
+import { Migration20261217100000_topup_requests } from './Migration20261217100000_topup_requests';
+import { Migration20261217110000_wallet_key_notices } from './Migration20261217110000_wallet_key_notices';
 import { Migration20261218000000_instant_press } from './Migration20261218000000_instant_press';
 
 /** Every migration in order. Listed explicitly so the same code runs from TypeScript and from the build. */
@@ -26,5 +28,7 @@ export const migrationsList = [
   { name: 'Migration20261214000000_drivers_wallets', class: Migration20261214000000_drivers_wallets },
   { name: 'Migration20261215000000_signalq', class: Migration20261215000000_signalq },
   { name: 'Migration20261216000000_signalq_event_ids', class: Migration20261216000000_signalq_event_ids },
+  { name: 'Migration20261217100000_topup_requests', class: Migration20261217100000_topup_requests },
+  { name: 'Migration20261217110000_wallet_key_notices', class: Migration20261217110000_wallet_key_notices },
   { name: 'Migration20261218000000_instant_press', class: Migration20261218000000_instant_press },
 ];

@@ -504,18 +504,27 @@ CREATE TABLE public.topup_transaction (
   status text NOT NULL,
   reason text,
   created_at timestamp with time zone NOT NULL DEFAULT now(),
-  processed_at timestamp with time zone
+  processed_at timestamp with time zone,
+  awaiting_payment boolean NOT NULL DEFAULT false,
+  idempotency_key text,
+  pay_url text,
+  expires_at timestamp with time zone,
+  paid_at timestamp with time zone
 );
 ALTER TABLE ONLY public.topup_transaction ADD CONSTRAINT topup_transaction_amount_check CHECK ((amount > 0));
+ALTER TABLE ONLY public.topup_transaction ADD CONSTRAINT topup_transaction_awaiting_check CHECK (((NOT awaiting_payment) OR ((status = 'ACCEPTED'::text) AND (idempotency_key IS NOT NULL) AND (expires_at IS NOT NULL))));
 ALTER TABLE ONLY public.topup_transaction ADD CONSTRAINT topup_transaction_check CHECK (((status = 'REJECTED'::text) = (reason IS NOT NULL)));
 ALTER TABLE ONLY public.topup_transaction ADD CONSTRAINT topup_transaction_external_id_check CHECK (((length(external_id) >= 1) AND (length(external_id) <= 200)));
 ALTER TABLE ONLY public.topup_transaction ADD CONSTRAINT topup_transaction_external_key UNIQUE (wallet_id, external_id);
+ALTER TABLE ONLY public.topup_transaction ADD CONSTRAINT topup_transaction_idempotency_key_check CHECK (((length(idempotency_key) >= 1) AND (length(idempotency_key) <= 200)));
+ALTER TABLE ONLY public.topup_transaction ADD CONSTRAINT topup_transaction_pay_url_check CHECK ((length(pay_url) <= 2000));
 ALTER TABLE ONLY public.topup_transaction ADD CONSTRAINT topup_transaction_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.topup_transaction ADD CONSTRAINT topup_transaction_status_check CHECK ((status = ANY (ARRAY['ACCEPTED'::text, 'PROCESSED'::text, 'REJECTED'::text])));
-CREATE INDEX topup_transaction_accepted_idx ON public.topup_transaction USING btree (id) WHERE (status = 'ACCEPTED'::text);
+CREATE INDEX topup_transaction_accepted_idx ON public.topup_transaction USING btree (id) WHERE ((status = 'ACCEPTED'::text) AND (NOT awaiting_payment));
 CREATE INDEX topup_transaction_created_idx ON public.topup_transaction USING btree (created_at);
 CREATE INDEX topup_transaction_driver_idx ON public.topup_transaction USING btree (park_id, driver_id, id DESC);
 CREATE INDEX topup_transaction_park_idx ON public.topup_transaction USING btree (park_id, id DESC);
+CREATE UNIQUE INDEX topup_transaction_request_key ON public.topup_transaction USING btree (park_id, driver_id, idempotency_key) WHERE (idempotency_key IS NOT NULL);
 
 CREATE TABLE public.transaction_export (
   id uuid NOT NULL,
@@ -562,17 +571,32 @@ CREATE TABLE public.wallet (
   updated_by text,
   created_at timestamp with time zone NOT NULL DEFAULT now(),
   updated_at timestamp with time zone NOT NULL DEFAULT now(),
-  deleted_at timestamp with time zone
+  deleted_at timestamp with time zone,
+  credentials_set_at timestamp with time zone
 );
 ALTER TABLE ONLY public.wallet ADD CONSTRAINT wallet_check CHECK (((max_amount > 0) AND (max_amount >= COALESCE(min_amount, (1)::bigint))));
 ALTER TABLE ONLY public.wallet ADD CONSTRAINT wallet_check1 CHECK (((credentials_key_id IS NULL) = (credentials_sealed IS NULL)));
 ALTER TABLE ONLY public.wallet ADD CONSTRAINT wallet_credentials_sealed_check CHECK ((length(credentials_sealed) > 28));
+ALTER TABLE ONLY public.wallet ADD CONSTRAINT wallet_credentials_set_check CHECK ((((credentials_sealed IS NULL) = (credentials_set_at IS NULL)) OR (deleted_at IS NOT NULL)));
 ALTER TABLE ONLY public.wallet ADD CONSTRAINT wallet_min_amount_check CHECK ((min_amount > 0));
 ALTER TABLE ONLY public.wallet ADD CONSTRAINT wallet_payment_system_check CHECK ((payment_system = ANY (ARRAY['QIWI'::text, 'QIWI_MD'::text, 'QIWI_QVP'::text, 'PAYSTACK'::text, 'ELECSNET'::text, 'TELLCELL'::text, 'IDRAM'::text, 'EASYPAY'::text, 'MOBILNIK'::text, 'UZPAYNET'::text, 'CITY24'::text, 'TBC'::text])));
 ALTER TABLE ONLY public.wallet ADD CONSTRAINT wallet_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.wallet ADD CONSTRAINT wallet_title_check CHECK (((btrim(title) <> ''::text) AND (length(title) <= 200)));
+CREATE INDEX wallet_credentials_expiry_idx ON public.wallet USING btree (credentials_expire_at) WHERE ((credentials_expire_at IS NOT NULL) AND (deleted_at IS NULL));
 CREATE INDEX wallet_key_idx ON public.wallet USING btree (credentials_key_id, id) WHERE (credentials_key_id IS NOT NULL);
 CREATE UNIQUE INDEX wallet_park_system_key ON public.wallet USING btree (park_id, payment_system) WHERE (deleted_at IS NULL);
+
+CREATE TABLE public.wallet_key_notice (
+  wallet_id uuid NOT NULL,
+  credentials_set_at timestamp with time zone NOT NULL,
+  threshold_days integer NOT NULL,
+  expires_at timestamp with time zone NOT NULL,
+  sent_to text,
+  created_at timestamp with time zone NOT NULL DEFAULT now()
+);
+ALTER TABLE ONLY public.wallet_key_notice ADD CONSTRAINT wallet_key_notice_pkey PRIMARY KEY (wallet_id, credentials_set_at, threshold_days);
+ALTER TABLE ONLY public.wallet_key_notice ADD CONSTRAINT wallet_key_notice_threshold_days_check CHECK ((threshold_days = ANY (ARRAY[0, 1, 7, 30])));
+ALTER TABLE ONLY public.wallet_key_notice ADD CONSTRAINT wallet_key_notice_wallet_id_fkey FOREIGN KEY (wallet_id) REFERENCES public.wallet(id);
 
 -- Functions and procedures
 

@@ -39,6 +39,7 @@ describe('who may call what', () => {
     // A new operation shows up here: its rule is chosen on purpose, not by default.
     expect(accessTable(resolvers).map(({ operation, access }) => [operation, access])).toEqual([
       ['Mutation.cancelPayout', 'any caller, within the payees it sees'],
+      ['Mutation.createTopUp', 'role driver'],
       ['Mutation.createWallet', 'role admin or dispatcher and a caller that sees the payee'],
       ['Mutation.deleteWallet', 'role admin or dispatcher and any caller, within the payees it sees'],
       ['Mutation.discardDeadLetter', 'role admin'],
@@ -326,6 +327,12 @@ describe('every operation, for every role and for no token (a real server)', () 
       document: 'query($id: ID!) { transactionExport(id: $id) { id status } }',
       variables: () => ({ id: fixtures.export }),
       expect: othersThing,
+    },
+    'Mutation.createTopUp': {
+      document: 'mutation($key: String!) { createTopUp(input: { paymentSystem: PAYSTACK, amount: "100", idempotencyKey: $key }) { payUrl } }',
+      variables: (who) => ({ key: `acl-${who}` }),
+      // Only a driver, for the driver's own park; past the check, that park has no Paystack wallet (NOT_FOUND).
+      expect: { unscoped: 'FORBIDDEN', driver: 'allowed', dispatcher: 'FORBIDDEN', service: 'FORBIDDEN', admin: 'FORBIDDEN' },
     },
     'Mutation.createWallet': {
       document: 'mutation { createWallet(input: { parkId: "acl-park-other", paymentSystem: TBC, title: "T", currency: "GEL" }) { id } }',

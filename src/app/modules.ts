@@ -5,9 +5,11 @@ import { deadLettersModule } from '../dead-letters/module';
 import { erpModule } from '../erp/module';
 import { fleetPayoutsModule } from '../fleet-payouts/module';
 import { ledgerModule } from '../ledger/module';
+import { mailModule } from '../mail/module';
 import { operationsModule } from '../operations/module';
 import { parksModule } from '../parks/module';
 import { payoutsModule } from '../payouts/module';
+import { proTopUpsModule } from '../pro-topups/module';
 import { requestsModule } from '../requests/module';
 import { schedulesModule } from '../schedules/module';
 import { shopRunsModule } from '../shop-runs/module';
@@ -35,8 +37,10 @@ export const MODULES: readonly AnyModule[] = [
   parksModule,
   fleetPayoutsModule,
   signalqModule,
+  mailModule,
   walletsModule,
   topupsModule,
+  proTopUpsModule,
   callbacksModule,
   deadLettersModule,
   auditModule,

@@ -5,6 +5,7 @@ import { easypayAdapter } from './easypay';
 import { elecsnetAdapter } from './elecsnet';
 import { idramAdapter } from './idram';
 import { mobilnikAdapter } from './mobilnik';
+import { paystackAdapter } from './paystack';
 import { qiwiAdapter } from './qiwi';
 import { qiwiMdAdapter } from './qiwi-md';
 import { qiwiQvpAdapter } from './qiwi-qvp';
@@ -28,4 +29,5 @@ export const ADAPTERS: Partial<Record<PaymentSystem, PaymentSystemAdapter>> = {
   CITY24: city24Adapter,
   UZPAYNET: uzpaynetAdapter,
   EASYPAY: easypayAdapter,
+  PAYSTACK: paystackAdapter,
 };

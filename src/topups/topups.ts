@@ -6,11 +6,11 @@ import type { ParkRow } from '../parks/park';
 import type { ParkService } from '../parks/park.service';
 import { queryBound } from '../platform/bound-query';
 import { InvalidInputError } from '../platform/errors';
-import type { JobQueue } from '../platform/jobs';
+import type { JobQueue, TaskName, TaskPayload } from '../platform/jobs';
 import type { JobsAfterCommit } from '../platform/jobs-after-commit';
 import type { WalletRow } from '../wallets/wallet';
 import type { WalletService } from '../wallets/wallet.service';
-import { clearingAccount, toTransactionRow, WITHDRAWN, type Refusal, type TransactionRow } from './transaction';
+import { clearingAccount, toTransactionRow, WITHDRAWN, type Refusal, type RequestFailure, type TransactionRow } from './transaction';
 
 export type CheckResult = { ok: true; driver: DriverRow } | { ok: false; refusal: Refusal; driver: DriverRow | null };
 
@@ -35,6 +35,27 @@ declare global {
 }
 
 const EXTERNAL_ID = /^[\x21-\x7e]{1,200}$/;
+
+/** A top-up the driver asks for (createTopUp): recorded awaiting payment before the payment system is asked. */
+export interface PaymentRequest<T extends TaskName> {
+  wallet: WalletRow;
+  driverId: string;
+  /** Ours, sent to the payment system (QIWI's billId, Paystack's reference). */
+  externalId: string;
+  amount: bigint;
+  idempotencyKey: string;
+  expiresAt: Date;
+  /** The job that watches it (polls the payment system), booked with the row in one statement. */
+  watch: { task: T; jobKey: string; payload: TaskPayload<T>; runAt: Date };
+}
+
+/** What the payment system reports paid for a top-up awaiting payment. */
+export interface ReportedPayment {
+  amount: bigint;
+  currency: string;
+  /** The driver the payment names (Paystack's metadata), when it names one. */
+  driverId?: string;
+}
 
 /**
  * The core every payment system goes through: an adapter parses its protocol, finds the wallet
@@ -104,8 +125,102 @@ export class TopUps {
       this.observe(transaction.status, wallet.payment_system);
       return { transaction, refusal: refusalReason(transaction), created: true };
     }
-    const transaction = (await this.find(em, wallet.id, externalId))!;
-    return { transaction, refusal: refusalReason(transaction), created: false };
+    const existing = (await this.find(em, wallet.id, externalId))!;
+    if (existing.awaiting_payment) {
+      // A payment for a top-up the driver asked for (Paystack's webhook): it is paid now.
+      const settled = await this.settle(em, wallet.id, externalId, { amount, currency: wallet.currency, driverId: driver.id });
+      // Settled or held back now (a mismatch): new either way; a settle that raced ours is the repeat.
+      const decidedNow = settled.settled || settled.transaction.reason === 'AMOUNT_MISMATCH';
+      return { transaction: settled.transaction, refusal: refusalReason(settled.transaction), created: decidedNow };
+    }
+    return { transaction: existing, refusal: refusalReason(existing), created: false };
+  }
+
+  /**
+   * Records a top-up the driver asked for, ACCEPTED and awaiting payment, with the job that
+   * watches it; the same idempotency key returns the first one (`created` false) whatever else
+   * differs. Nothing is credited until `settle`.
+   */
+  async request<T extends TaskName>(em: EntityManager, request: PaymentRequest<T>): Promise<{ transaction: TransactionRow; created: boolean }> {
+    const { wallet } = request;
+    if (!EXTERNAL_ID.test(request.externalId)) throw new InvalidInputError('externalId must be 1–200 printable characters', { field: 'externalId' });
+    if (request.amount <= 0n) throw new InvalidInputError('amount must be positive', { field: 'amount' });
+    const [inserted] = await this.jobs.afterStatementReturning<TransactionRow, T>(
+      em,
+      {
+        sql: `INSERT INTO topup_transaction (wallet_id, park_id, driver_id, payment_system, external_id, amount, currency, status,
+                                             awaiting_payment, idempotency_key, expires_at)
+              VALUES (?::uuid, ?, ?, ?, ?, ?, ?, 'ACCEPTED', true, ?, ?)
+              ON CONFLICT (park_id, driver_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING *`,
+        params: [wallet.id, wallet.park_id, request.driverId, wallet.payment_system, request.externalId, request.amount.toString(), wallet.currency,
+          request.idempotencyKey, request.expiresAt],
+      },
+      request.watch.task,
+      request.watch.jobKey,
+      { payload: request.watch.payload, runAt: request.watch.runAt },
+      { name: 'topup_request' },
+    );
+    if (inserted) {
+      const transaction = toTransactionRow(inserted);
+      this.observe(transaction.status, wallet.payment_system);
+      return { transaction, created: true };
+    }
+    return { transaction: (await this.findRequest(em, wallet.park_id, request.driverId, request.idempotencyKey))!, created: false };
+  }
+
+  async findRequest(em: EntityManager, parkId: string, driverId: string, idempotencyKey: string): Promise<TransactionRow | null> {
+    const [row] = await queryBound<TransactionRow>(em, 'SELECT * FROM topup_transaction WHERE park_id = ? AND driver_id = ? AND idempotency_key = ?', [
+      parkId,
+      driverId,
+      idempotencyKey,
+    ]);
+    return row ? toTransactionRow(row) : null;
+  }
+
+  /** Keeps where the driver pays, once the payment system answered (the first answer stays). */
+  async setPayUrl(em: EntityManager, id: string, payUrl: string): Promise<TransactionRow> {
+    const [row] = await queryBound<TransactionRow>(em, 'UPDATE topup_transaction SET pay_url = coalesce(pay_url, ?) WHERE id = ? RETURNING *', [payUrl, id]);
+    return toTransactionRow(row!);
+  }
+
+  /**
+   * The payment system says a top-up awaiting payment was paid: if it paid what was asked (amount,
+   * currency, and the driver when it names one), the top-up stops awaiting and its credit job is
+   * booked, in one statement; the credit job does the rest, as for a callback. A payment that
+   * differs is REJECTED (AMOUNT_MISMATCH) and never credited. Anything not awaiting payment any
+   * more is returned as it is (a repeat: `settled` false).
+   */
+  async settle(em: EntityManager, walletId: string, externalId: string, paid: ReportedPayment): Promise<{ transaction: TransactionRow; settled: boolean }> {
+    const [updated] = await this.jobs.afterStatementReturning<TransactionRow, 'topup__credit'>(
+      em,
+      {
+        sql: `UPDATE topup_transaction SET awaiting_payment = false, paid_at = now()
+               WHERE wallet_id = ?::uuid AND external_id = ? AND awaiting_payment AND amount = ? AND currency = ? AND driver_id = coalesce(?, driver_id)
+               RETURNING *`,
+        params: [walletId, externalId, paid.amount.toString(), paid.currency, paid.driverId ?? null],
+      },
+      'topup__credit',
+      creditJobKey(walletId, externalId),
+      { payload: { walletId, externalId }, runAt: new Date() },
+      { name: 'topup_settle' },
+    );
+    if (updated) return { transaction: toTransactionRow(updated), settled: true };
+    const rejected = await this.giveUp(em, walletId, externalId, 'AMOUNT_MISMATCH');
+    return { transaction: rejected ?? (await this.find(em, walletId, externalId))!, settled: false };
+  }
+
+  /** A top-up awaiting payment that will not be paid (expired, rejected, refused): REJECTED with why. Null if it is not awaiting. */
+  async giveUp(em: EntityManager, walletId: string, externalId: string, reason: RequestFailure): Promise<TransactionRow | null> {
+    const [row] = await queryBound<TransactionRow>(
+      em,
+      `UPDATE topup_transaction SET status = 'REJECTED', reason = ?, awaiting_payment = false, processed_at = now()
+        WHERE wallet_id = ?::uuid AND external_id = ? AND awaiting_payment RETURNING *`,
+      [reason, walletId, externalId],
+    );
+    if (!row) return null;
+    const transaction = toTransactionRow(row);
+    this.observe(transaction.status, transaction.payment_system);
+    return transaction;
   }
 
   /**
@@ -117,7 +232,7 @@ export class TopUps {
     const overdue = await queryBound<{ wallet_id: string; external_id: string }>(
       em,
       `SELECT wallet_id, external_id FROM topup_transaction
-        WHERE status = 'ACCEPTED' AND created_at < now() - make_interval(secs => ?) ORDER BY id LIMIT ?`,
+        WHERE status = 'ACCEPTED' AND NOT awaiting_payment AND created_at < now() - make_interval(secs => ?) ORDER BY id LIMIT ?`,
       [overdueSeconds, limit],
     );
     const keyOf = (row: { wallet_id: string; external_id: string }) => creditJobKey(row.wallet_id, row.external_id);
@@ -130,7 +245,7 @@ export class TopUps {
   }
 
   async countAccepted(em: EntityManager): Promise<number> {
-    const [row] = await queryBound<{ n: string }>(em, `SELECT count(*) AS n FROM topup_transaction WHERE status = 'ACCEPTED'`, []);
+    const [row] = await queryBound<{ n: string }>(em, `SELECT count(*) AS n FROM topup_transaction WHERE status = 'ACCEPTED' AND NOT awaiting_payment`, []);
     return Number(row!.n);
   }
 
@@ -191,7 +306,8 @@ export class TopUps {
       ]);
       if (!row) return null;
       const transaction = toTransactionRow(row);
-      if (transaction.status !== 'ACCEPTED') return transaction;
+      // Awaiting payment: nothing to credit until the payment system says it was paid (`settle`).
+      if (transaction.status !== 'ACCEPTED' || transaction.awaiting_payment) return transaction;
       const [wallet, park, driver] = await Promise.all([
         this.wallets.find(tx, walletId, { withDeleted: true }),
         this.parks.find(tx, transaction.park_id),
@@ -212,7 +328,8 @@ export class TopUps {
         [refusal ? 'REJECTED' : 'PROCESSED', refusal, transaction.id],
       );
       const done = toTransactionRow(updated!);
-      const lag = done.status === 'PROCESSED' && done.processed_at ? (done.processed_at.getTime() - done.created_at.getTime()) / 1000 : undefined;
+      // From the payment: a top-up the driver asked for was paid long after it was recorded.
+      const lag = done.status === 'PROCESSED' && done.processed_at ? (done.processed_at.getTime() - (done.paid_at ?? done.created_at).getTime()) / 1000 : undefined;
       this.observe(done.status, transaction.payment_system, lag);
       return done;
     });

@@ -10,6 +10,14 @@ export type TransactionStatus = (typeof TRANSACTION_STATUSES)[number];
 export const REFUSALS = ['UNKNOWN_DRIVER', 'DRIVER_FIRED', 'PARK_DISABLED', 'WALLET_DISABLED', 'AMOUNT_TOO_SMALL', 'AMOUNT_TOO_LARGE'] as const;
 export type Refusal = (typeof REFUSALS)[number];
 
+/**
+ * Why a top-up the driver asked for (createTopUp) ended unpaid: the bill expired or was rejected
+ * at the payment system, the payment system refused to open it, or what it reports paid differs
+ * from what was asked (held back for a person to look at, never credited).
+ */
+export const REQUEST_FAILURES = ['EXPIRED', 'PAYMENT_REJECTED', 'PAYMENT_SYSTEM_REFUSED', 'AMOUNT_MISMATCH'] as const;
+export type RequestFailure = (typeof REQUEST_FAILURES)[number];
+
 /** A driver's top-up through a park's wallet, as stored. */
 export interface TransactionRow {
   id: string;
@@ -24,10 +32,16 @@ export interface TransactionRow {
   reason: string | null;
   created_at: Date;
   processed_at: Date | null;
+  /** A createTopUp not yet paid: ACCEPTED, with no credit job until the payment system says it was paid. */
+  awaiting_payment: boolean;
+  idempotency_key: string | null;
+  pay_url: string | null;
+  expires_at: Date | null;
+  paid_at: Date | null;
 }
 
 export function toTransactionRow(row: TransactionRow): TransactionRow {
-  const dated = withDates(row, ['created_at', 'processed_at']);
+  const dated = withDates(row, ['created_at', 'processed_at', 'expires_at', 'paid_at']);
   return { ...dated, id: String(dated.id), amount: BigInt(dated.amount), currency: dated.currency.trim() };
 }
 

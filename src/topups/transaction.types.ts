@@ -40,7 +40,12 @@ export class TransactionType {
   @Field(() => TransactionStatusValue)
   status!: TransactionStatus;
 
-  @Field(() => String, { nullable: true, description: 'Why it was rejected: DRIVER_FIRED, PARK_DISABLED, WALLET_DISABLED, AMOUNT_TOO_SMALL, AMOUNT_TOO_LARGE' })
+  @Field(() => String, {
+    nullable: true,
+    description:
+      'Why it was rejected: DRIVER_FIRED, PARK_DISABLED, WALLET_DISABLED, AMOUNT_TOO_SMALL, AMOUNT_TOO_LARGE; ' +
+      'for a top-up from the Pro app also EXPIRED, PAYMENT_REJECTED, PAYMENT_SYSTEM_REFUSED, AMOUNT_MISMATCH',
+  })
   reason!: string | null;
 
   @Field()

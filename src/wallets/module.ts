@@ -1,7 +1,10 @@
+import type { Task } from 'graphile-worker';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { mailModule } from '../mail/module';
 import { parksModule } from '../parks/module';
 import { defineModule } from '../platform/modules';
 import { CallbackLinks } from './callback-links';
+import { KeyExpiry } from './key-expiry';
 import { Keyring, parseWalletKeys } from './keyring';
 import { walletLoaders } from './loaders';
 import { walletSettings } from './settings';
@@ -11,14 +14,15 @@ import { WalletService } from './wallet.service';
 export interface WalletServices {
   wallets: WalletService;
   links: CallbackLinks;
+  keyExpiry: KeyExpiry;
   onChange: (what: 'created' | 'deleted' | 'link-issued' | 'link-revoked') => void;
 }
 
 /** Park wallets with payment systems: credentials sealed under WALLET_KEYS, and secret callback links. */
 export const walletsModule = defineModule({
   name: 'wallets',
-  tables: ['wallet', 'callback_link'],
-  requires: [parksModule],
+  tables: ['wallet', 'callback_link', 'wallet_key_notice'],
+  requires: [parksModule, mailModule],
   settings: walletSettings,
   metrics: (registry: Registry) => ({
     changes: new Counter({
@@ -31,6 +35,12 @@ export const walletsModule = defineModule({
       name: 'payouts_wallets',
       help: 'Wallets not deleted, by payment system (read at scrape time)',
       labelNames: ['payment_system'] as const,
+      registers: [registry],
+    }),
+    keyNotices: new Counter({
+      name: 'payouts_wallet_key_notices_total',
+      help: 'QIWI key-expiry notices recorded, by threshold in days (0: expired) and whether an e-mail was enqueued (false: the park has no address)',
+      labelNames: ['threshold_days', 'mailed'] as const,
       registers: [registry],
     }),
   }),
@@ -48,13 +58,30 @@ export const walletsModule = defineModule({
         ),
       );
     }
+    const { parks } = use(parksModule);
     return {
-      wallets: new WalletService(use(parksModule).parks, keyring),
+      wallets: new WalletService(parks, keyring),
       links: new CallbackLinks(settings.CALLBACK_BASE_URL),
+      keyExpiry: new KeyExpiry(parks, use(mailModule).mail, logger.child({ component: 'key-expiry' }), (threshold, mailed) =>
+        metrics.keyNotices.inc({ threshold_days: String(threshold), mailed: String(mailed) }),
+      ),
       onChange: (change) => metrics.changes.inc({ change }),
     };
   },
   resolvers: [WalletResolver],
+  tasks: ({ services, kernel }) => ({
+    wallet__key_expiry: (async () => {
+      await services.keyExpiry.run(kernel.orm.em.fork(), new Date());
+    }) as Task<'wallet__key_expiry'>,
+  }),
+  cron: () => [
+    {
+      pattern: '0 6 * * *',
+      task: 'wallet__key_expiry',
+      options: { jobKey: 'wallet__key_expiry', jobKeyMode: 'preserve_run_at', max: 1 },
+      comment: 'Daily: e-mails parks whose QIWI key expires within 30, 7 or 1 days, or has expired (once per wallet, key and threshold).',
+    },
+  ],
   loaders: ({ services }) => walletLoaders(services),
   scrape: ({ services, metrics }) => async (em) => {
     metrics.wallets.reset();

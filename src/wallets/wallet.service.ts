@@ -85,8 +85,8 @@ export class WalletService {
       const [row] = await queryBound<WalletRow>(
         em,
         `INSERT INTO wallet (id, park_id, payment_system, title, currency, enabled, min_amount, max_amount,
-                             credentials_key_id, credentials_sealed, credentials_hint, credentials_expire_at, created_by, updated_by)
-         VALUES (?::uuid, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+                             credentials_key_id, credentials_sealed, credentials_hint, credentials_expire_at, credentials_set_at, created_by, updated_by)
+         VALUES (?::uuid, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CASE WHEN ?::bytea IS NULL THEN NULL ELSE now() END, ?, ?) RETURNING *`,
         [
           id,
           input.parkId,
@@ -100,6 +100,7 @@ export class WalletService {
           sealed.sealed,
           sealed.hint,
           sealed.expireAt,
+          sealed.sealed,
           actor,
           actor,
         ],
@@ -132,6 +133,8 @@ export class WalletService {
               credentials_sealed = CASE WHEN ? THEN ?::bytea ELSE credentials_sealed END,
               credentials_hint = CASE WHEN ? THEN ? ELSE credentials_hint END,
               credentials_expire_at = CASE WHEN ? THEN ?::timestamptz ELSE credentials_expire_at END,
+              -- Given anew (even the same key): the key's identity for expiry notices. Re-sealing keeps it.
+              credentials_set_at = CASE WHEN ? THEN (CASE WHEN ?::bytea IS NULL THEN NULL ELSE now() END) ELSE credentials_set_at END,
               updated_by = ?, updated_at = now()
         WHERE id = ?::uuid RETURNING *`,
       [
@@ -147,6 +150,8 @@ export class WalletService {
         sealed?.hint ?? null,
         sealed !== null,
         sealed?.expireAt ?? null,
+        sealed !== null,
+        sealed?.sealed ?? null,
         actor,
         wallet.id,
       ],

@@ -16,6 +16,8 @@ export interface WalletRow {
   credentials_sealed: Buffer | null;
   credentials_hint: string | null;
   credentials_expire_at: Date | null;
+  /** When the credentials were last given (not when re-sealed): the key's identity for expiry notices. */
+  credentials_set_at: Date | null;
   created_by: string | null;
   updated_by: string | null;
   created_at: Date;
@@ -24,7 +26,7 @@ export interface WalletRow {
 }
 
 export function toWalletRow(row: WalletRow): WalletRow {
-  const dated = withDates(row, ['created_at', 'updated_at', 'deleted_at', 'credentials_expire_at']);
+  const dated = withDates(row, ['created_at', 'updated_at', 'deleted_at', 'credentials_expire_at', 'credentials_set_at']);
   return {
     ...dated,
     currency: dated.currency.trim(),

@@ -108,6 +108,9 @@ export class WalletType {
   @Field(() => Date, { nullable: true, description: 'When the credentials expire (QIWI keys, yearly)' })
   credentialsExpireAt!: Date | null;
 
+  @Field({ description: 'True once the credentials have expired: the wallet takes no top-ups from the Pro app until new ones are set' })
+  credentialsExpired!: boolean;
+
   @Field()
   createdAt!: Date;
 
@@ -130,6 +133,7 @@ export class WalletType {
       credentialsSet: row.credentials_sealed !== null,
       credentialsHint: row.credentials_sealed !== null ? row.credentials_hint : null,
       credentialsExpireAt: row.credentials_sealed !== null ? row.credentials_expire_at : null,
+      credentialsExpired: row.credentials_sealed !== null && row.credentials_expire_at !== null && row.credentials_expire_at.getTime() <= Date.now(),
       createdAt: row.created_at,
       updatedAt: row.updated_at,
       deletedAt: row.deleted_at,

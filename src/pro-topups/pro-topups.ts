@@ -1,0 +1,255 @@
+import { randomUUID } from 'node:crypto';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import type { Logger } from '../platform/logger';
+import { ForbiddenError, InvalidInputError, NotFoundError, ConflictError } from '../platform/errors';
+import { HttpRefusedError, HttpUnavailableError } from '../platform/http-client';
+import type { TopUps } from '../topups/topups';
+import type { Refusal, TransactionRow } from '../topups/transaction';
+import type { WalletRow } from '../wallets/wallet';
+import type { WalletService } from '../wallets/wallet.service';
+import type { PaymentStatus, TopUpGateway } from './gateway';
+
+declare global {
+  namespace GraphileWorker {
+    interface Tasks {
+      /** Asks the payment system what became of a top-up awaiting payment; books itself again until it is settled or given up. */
+      topup_request__poll: { walletId: string; externalId: string };
+    }
+  }
+}
+
+export type TopUpSystem = TopUpGateway['system'];
+
+export interface TopUpInput {
+  parkId: string;
+  driverId: string;
+  paymentSystem: TopUpSystem;
+  amount: bigint;
+  idempotencyKey: string;
+}
+
+/** A top-up and where the driver pays it: null until the payment system answered (ask again with the same key), or when it refused. */
+export interface TopUpResult {
+  transaction: TransactionRow;
+  payUrl: string | null;
+}
+
+/** How long each system's top-up waits for its payment, and how often the job asks. */
+export interface Timing {
+  ttlMs: Record<TopUpSystem, number>;
+  /** Null: ask only when the time is up (Paystack's webhook credits). */
+  pollEveryMs: Record<TopUpSystem, number | null>;
+}
+
+export type PollOutcome = 'waiting' | 'paid' | 'mismatch' | 'rejected' | 'expired' | 'repeat' | 'error';
+
+export interface ProTopUpEvents {
+  opened(system: TopUpSystem, outcome: 'opened' | 'refused' | 'unavailable'): void;
+  polled(system: TopUpSystem, outcome: PollOutcome): void;
+  /** From the payment (as the payment system dates it) to our noticing it. */
+  creditLag(system: TopUpSystem, seconds: number): void;
+}
+
+/**
+ * Top-ups a driver starts in the Pro app. The top-up is recorded ACCEPTED and awaiting payment
+ * (with the job that watches it) and committed before the payment system is asked, so a retried
+ * request or a crash after the call finds the same top-up and the same bill; the HTTP call runs
+ * in no database transaction. The watch job then settles it (credited once, by the core's
+ * credit job) or gives it up.
+ */
+export class ProTopUps {
+  constructor(
+    private readonly orm: MikroORM,
+    private readonly topups: TopUps,
+    private readonly wallets: WalletService,
+    private readonly gateways: Record<TopUpSystem, TopUpGateway>,
+    private readonly timing: Timing,
+    private readonly events: ProTopUpEvents,
+    private readonly logger: Logger,
+  ) {}
+
+  async create(input: TopUpInput): Promise<TopUpResult> {
+    // Paystack takes the amount as a JSON integer: beyond 2^53 it would not be exact (and no top-up is that large).
+    if (input.amount > MAX_TOP_UP) throw new InvalidInputError('amount is too large for a top-up', { field: 'amount' });
+    const em = this.orm.em.fork();
+    const known = await this.topups.findRequest(em, input.parkId, input.driverId, input.idempotencyKey);
+    if (known) return this.again(em, known, input);
+    const wallet = await this.walletFor(em, input);
+    const secretKey = this.secretKeyOf(wallet);
+    const checked = await this.topups.check(em, wallet, input.driverId, input.amount);
+    if (!checked.ok) throw refusalError(checked.refusal);
+    const now = Date.now();
+    const externalId = `topup-${randomUUID()}`;
+    const { transaction, created } = await this.topups.request(em, {
+      wallet,
+      driverId: input.driverId,
+      externalId,
+      amount: input.amount,
+      idempotencyKey: input.idempotencyKey,
+      expiresAt: new Date(now + this.timing.ttlMs[input.paymentSystem]),
+      watch: {
+        task: 'topup_request__poll',
+        jobKey: pollJobKey(wallet.id, externalId),
+        payload: { walletId: wallet.id, externalId },
+        runAt: new Date(this.nextPoll(input.paymentSystem, now, now + this.timing.ttlMs[input.paymentSystem])),
+      },
+    });
+    // The same key at the same moment from another request: that one opens it.
+    if (!created) return this.again(em, transaction, input);
+    return this.open(em, wallet, transaction, secretKey);
+  }
+
+  /**
+   * The watch job's work: ask the payment system, settle what it says was paid, give up what was
+   * rejected or expired, and when the time is up close it there first (a bill paid at the last
+   * moment is still credited). Returns when to ask again, or null when the top-up is done.
+   */
+  async poll(walletId: string, externalId: string): Promise<Date | null> {
+    const em = this.orm.em.fork();
+    const transaction = await this.topups.find(em, walletId, externalId);
+    if (!transaction?.awaiting_payment) return null;
+    const system = transaction.payment_system as TopUpSystem;
+    const gateway = this.gateways[system];
+    const expiresAt = transaction.expires_at!.getTime();
+    const timeIsUp = Date.now() >= expiresAt;
+    const wallet = await this.wallets.find(em, walletId, { withDeleted: true });
+    const secretKey = wallet ? this.wallets.credentialsOf(wallet)?.secretKey : undefined;
+    if (!secretKey) {
+      // Deleted, or its credentials removed: nothing can be asked; give up when the time is up.
+      if (!timeIsUp) return new Date(expiresAt);
+      await this.topups.giveUp(em, walletId, externalId, 'EXPIRED');
+      this.events.polled(system, 'expired');
+      return null;
+    }
+    let status: PaymentStatus;
+    try {
+      status = await gateway.status(externalId, secretKey);
+      if (timeIsUp && (status.state === 'WAITING' || status.state === 'UNKNOWN')) {
+        status = await gateway.cancel(externalId, secretKey);
+        // Rejected by us because its time was up: it expired.
+        if (status.state === 'REJECTED') status = { state: 'EXPIRED' };
+      }
+    } catch (error) {
+      this.events.polled(system, 'error');
+      this.logger.warn({ paymentSystem: system, transactionId: transaction.id, problem: (error as Error).message }, 'could not ask the payment system about a top-up');
+      // Past its time we must still learn whether it was paid: the job's own retries (with backoff) take over.
+      if (timeIsUp || !(error instanceof HttpUnavailableError || error instanceof HttpRefusedError)) throw error;
+      return new Date(this.nextPoll(system, Date.now(), expiresAt));
+    }
+    const outcome = await this.apply(em, transaction, status, timeIsUp);
+    this.events.polled(system, outcome);
+    return outcome === 'waiting' ? new Date(this.nextPoll(system, Date.now(), expiresAt)) : null;
+  }
+
+  private async apply(em: EntityManager, transaction: TransactionRow, status: PaymentStatus, timeIsUp: boolean): Promise<PollOutcome> {
+    const { wallet_id: walletId, external_id: externalId } = transaction;
+    switch (status.state) {
+      case 'PAID': {
+        const { transaction: after, settled } = await this.topups.settle(em, walletId, externalId, { amount: status.amount, currency: status.currency });
+        if (settled && status.paidAt) this.events.creditLag(transaction.payment_system as TopUpSystem, Math.max(0, (Date.now() - status.paidAt.getTime()) / 1000));
+        if (after.status === 'REJECTED') {
+          this.logger.error({ transactionId: transaction.id, paymentSystem: transaction.payment_system }, 'a top-up was paid with another amount or currency than asked: held back, not credited');
+          return 'mismatch';
+        }
+        return settled ? 'paid' : 'repeat';
+      }
+      case 'REJECTED':
+        await this.topups.giveUp(em, walletId, externalId, 'PAYMENT_REJECTED');
+        return 'rejected';
+      case 'EXPIRED':
+        await this.topups.giveUp(em, walletId, externalId, 'EXPIRED');
+        return 'expired';
+      case 'UNKNOWN':
+      case 'WAITING':
+        if (!timeIsUp) return 'waiting';
+        await this.topups.giveUp(em, walletId, externalId, 'EXPIRED');
+        return 'expired';
+    }
+  }
+
+  /** The same key again: the same top-up; opened at the payment system now if its answer was lost. */
+  private async again(em: EntityManager, transaction: TransactionRow, input: TopUpInput): Promise<TopUpResult> {
+    if (transaction.payment_system !== input.paymentSystem || transaction.amount !== input.amount) {
+      throw new ConflictError('idempotencyKey was used for another top-up', { field: 'idempotencyKey' });
+    }
+    if (transaction.pay_url || !transaction.awaiting_payment) return { transaction, payUrl: transaction.pay_url };
+    const wallet = await this.wallets.find(em, transaction.wallet_id);
+    const secretKey = wallet ? this.wallets.credentialsOf(wallet)?.secretKey : undefined;
+    if (!wallet || !secretKey) return { transaction, payUrl: null };
+    return this.open(em, wallet, transaction, secretKey, { firstAsk: false });
+  }
+
+  /**
+   * Asks the payment system to open the payment. A refusal of the first ask rejects the top-up; a
+   * refusal of a later one does not (Paystack refuses a reference it already has: the first ask,
+   * or a concurrent one, may have opened it), and the watch job settles it in time.
+   */
+  private async open(em: EntityManager, wallet: WalletRow, transaction: TransactionRow, secretKey: string, { firstAsk = true } = {}): Promise<TopUpResult> {
+    const system = wallet.payment_system as TopUpSystem;
+    try {
+      const { payUrl } = await this.gateways[system].open(
+        {
+          externalId: transaction.external_id,
+          amount: transaction.amount,
+          currency: transaction.currency,
+          expiresAt: transaction.expires_at!,
+          parkId: transaction.park_id,
+          driverId: transaction.driver_id,
+        },
+        secretKey,
+      );
+      this.events.opened(system, 'opened');
+      return { transaction: await this.topups.setPayUrl(em, transaction.id, payUrl), payUrl };
+    } catch (error) {
+      if (error instanceof HttpRefusedError && firstAsk) {
+        this.events.opened(system, 'refused');
+        const rejected = await this.topups.giveUp(em, transaction.wallet_id, transaction.external_id, 'PAYMENT_SYSTEM_REFUSED');
+        return { transaction: rejected ?? transaction, payUrl: null };
+      }
+      // Unavailable (or an answer we cannot read): the top-up stays awaiting; the same key asks again, the watch job gives it up in time.
+      this.events.opened(system, 'unavailable');
+      this.logger.warn({ paymentSystem: system, transactionId: transaction.id, problem: (error as Error).message }, 'the payment system did not open a top-up');
+      return { transaction, payUrl: null };
+    }
+  }
+
+  private async walletFor(em: EntityManager, input: TopUpInput): Promise<WalletRow> {
+    const wallet = (await this.wallets.list(em, input.parkId)).find((each) => each.payment_system === input.paymentSystem && each.enabled);
+    if (!wallet) throw new NotFoundError(`Your park takes no top-ups through ${input.paymentSystem}`, { field: 'paymentSystem' });
+    if (wallet.credentials_expire_at && wallet.credentials_expire_at.getTime() <= Date.now()) {
+      throw new NotFoundError(`Your park's ${input.paymentSystem} wallet cannot take top-ups now`, { field: 'paymentSystem' });
+    }
+    return wallet;
+  }
+
+  private secretKeyOf(wallet: WalletRow): string {
+    const secretKey = this.wallets.credentialsOf(wallet)?.secretKey;
+    if (!secretKey) throw new NotFoundError(`Your park's ${wallet.payment_system} wallet cannot take top-ups now`, { field: 'paymentSystem' });
+    return secretKey;
+  }
+
+  private nextPoll(system: TopUpSystem, now: number, expiresAt: number): number {
+    const every = this.timing.pollEveryMs[system];
+    return every === null ? expiresAt : Math.min(now + every, expiresAt);
+  }
+}
+
+const MAX_TOP_UP = BigInt(Number.MAX_SAFE_INTEGER);
+
+export function pollJobKey(walletId: string, externalId: string): string {
+  return `topup_request__poll:${walletId}:${externalId}`;
+}
+
+/** Why this driver may not top up now, as the API answers it. */
+function refusalError(refusal: Refusal): Error {
+  switch (refusal) {
+    case 'AMOUNT_TOO_SMALL':
+      return new InvalidInputError('amount is below the least one top-up may be', { field: 'amount', reason: refusal });
+    case 'AMOUNT_TOO_LARGE':
+      return new InvalidInputError('amount is above the most one top-up may be', { field: 'amount', reason: refusal });
+    case 'UNKNOWN_DRIVER':
+      return new NotFoundError('Your driver record is not known to the park');
+    default:
+      return new ForbiddenError(`Top-ups are not allowed now (${refusal})`);
+  }
+}

@@ -1,0 +1,305 @@
+import 'reflect-metadata';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { topupsModule } from '../src/topups/module';
+import { creditJobKey } from '../src/topups/topups';
+import type { TransactionRow } from '../src/topups/transaction';
+import { CreateTopUpDocument } from './generated/graphql';
+import { tokenFor } from './helpers/app';
+import { startCallbackTestbed, type CallbackTestbed, type TestPark, type TestWallet } from './helpers/callbacks';
+import { errorCodes, graphql } from './helpers/graphql';
+import { waitFor } from './helpers/kafka';
+import { chargeSuccess, paystackSignature, PaystackStandIn, QiwiBillsStandIn } from './helpers/payment-apis';
+
+/**
+ * Top-ups from the Pro app, end to end: createTopUp over GraphQL with a driver's token, the
+ * payment systems' APIs as local stand-ins that follow their published APIs, the worker polling
+ * QIWI bills and the callback server taking Paystack's webhook over real HTTP; balances read
+ * through GraphQL.
+ */
+
+const QIWI_KEY = 'qiwi-secret-key-0123456789abcdef';
+const PAYSTACK_KEY = 'sk_test_0123456789abcdef0123456789';
+/** Short enough for the TTL test, long enough for a bill to be paid after an outage. */
+const BILL_TTL_MS = 6000;
+/** When a Paystack top-up the webhook never credited is verified. */
+const PAYSTACK_TTL_MS = 8000;
+
+let bed: CallbackTestbed;
+let qiwi: QiwiBillsStandIn;
+let paystack: PaystackStandIn;
+
+beforeAll(async () => {
+  qiwi = await new QiwiBillsStandIn([QIWI_KEY]).start();
+  paystack = await new PaystackStandIn([PAYSTACK_KEY]).start();
+  bed = await startCallbackTestbed({
+    env: {
+      QIWI_API_URL: qiwi.url,
+      PAYSTACK_API_URL: paystack.url,
+      QIWI_BILL_TTL: `${BILL_TTL_MS}ms`,
+      QIWI_POLL_INTERVAL: '300ms',
+      PAYSTACK_TOPUP_TTL: `${PAYSTACK_TTL_MS}ms`,
+      PAYMENT_API_TIMEOUT: '1s',
+      PAYMENT_API_ATTEMPTS: '3',
+      PAYMENT_API_BACKOFF: '50ms',
+    },
+  });
+});
+afterAll(async () => {
+  await bed?.close();
+  await qiwi?.close();
+  await paystack?.close();
+});
+
+const driverToken = (park: TestPark, driverId = park.working.id) => tokenFor('driver', [{ kind: 'DRIVER', id: `${park.id}/${driverId}` }]);
+let keys = 0;
+
+async function createTopUp(park: TestPark, paymentSystem: 'QIWI' | 'PAYSTACK', amount: string, idempotencyKey = `key-${++keys}`, token = driverToken(park)) {
+  return graphql(bed.server.url, CreateTopUpDocument, { input: { paymentSystem, amount, idempotencyKey } }, token);
+}
+
+async function transactionOf(walletId: string, externalId: string): Promise<TransactionRow> {
+  return (await bed.server.app.use(topupsModule).topups.find(bed.server.app.orm.em.fork(), walletId, externalId))!;
+}
+
+/** Waits until the top-up leaves ACCEPTED (credited or rejected) and its credit job, if any, has run. */
+async function finalOf(walletId: string, externalId: string, timeoutMs = 15_000): Promise<TransactionRow> {
+  const row = await waitFor(() => transactionOf(walletId, externalId), (t) => t.status !== 'ACCEPTED', timeoutMs);
+  await bed.settle();
+  return row;
+}
+
+async function creditJobs(walletId: string, externalId: string): Promise<number> {
+  const [row] = await bed.server.app.orm.em.fork().execute<{ n: string }[]>(`SELECT count(*) AS n FROM graphile_worker.jobs WHERE key = ?`, [creditJobKey(walletId, externalId)]);
+  return Number(row!.n);
+}
+
+describe('QIWI top-ups: a bill, polled', () => {
+  let park: TestPark;
+  let wallet: TestWallet;
+  beforeAll(async () => {
+    park = await bed.park({ currency: 'RUB' });
+    wallet = await park.wallet('QIWI', { secretKey: QIWI_KEY, expiresAt: new Date(Date.now() + 200 * 86_400_000).toISOString() });
+  });
+
+  it('creates the bill with the wallet’s key, returns its payUrl, and the same key returns the same top-up', async () => {
+    const first = await createTopUp(park, 'QIWI', '10045', 'same-key');
+    expect(first.errors).toBeUndefined();
+    const topUp = first.data!.createTopUp;
+    expect(topUp.transaction).toMatchObject({ status: 'ACCEPTED', paymentSystem: 'QIWI', driverId: park.working.id, amount: { minor: '10045', currency: 'RUB' } });
+    const bill = qiwi.bills.get(topUp.transaction.externalId)!;
+    expect(topUp.payUrl).toBe(bill.payUrl);
+    expect(bill.amount).toEqual({ currency: 'RUB', value: '100.45' });
+    expect(bill.expirationDateTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$/);
+    const put = qiwi.requests.find((r) => r.method === 'PUT' && r.path.endsWith(topUp.transaction.externalId))!;
+    expect(put.authorization).toBe(`Bearer ${QIWI_KEY}`);
+
+    const again = await createTopUp(park, 'QIWI', '10045', 'same-key');
+    expect(again.data!.createTopUp).toEqual(topUp);
+    expect(qiwi.requests.filter((r) => r.method === 'PUT' && r.path.endsWith(topUp.transaction.externalId))).toHaveLength(1);
+    const other = await createTopUp(park, 'QIWI', '20000', 'same-key');
+    expect(errorCodes(other)).toEqual(['CONFLICT']);
+    qiwi.setStatus(topUp.transaction.externalId, 'REJECTED');
+    await finalOf(wallet.id, topUp.transaction.externalId);
+  });
+
+  it('credits a paid bill once, and nothing while it waits', async () => {
+    const before = await park.balance(park.working.id);
+    const { transaction } = (await createTopUp(park, 'QIWI', '50000')).data!.createTopUp;
+    // Polled a few times while the bill waits: nothing credited.
+    await waitFor(async () => qiwi.requests.filter((r) => r.method === 'GET' && r.path.endsWith(transaction.externalId)).length, (n) => n >= 2);
+    expect((await transactionOf(wallet.id, transaction.externalId)).status).toBe('ACCEPTED');
+    expect(await creditJobs(wallet.id, transaction.externalId)).toBe(0);
+    expect(await park.balance(park.working.id)).toBe(before);
+
+    qiwi.pay(transaction.externalId);
+    expect(await finalOf(wallet.id, transaction.externalId)).toMatchObject({ status: 'PROCESSED', reason: null, awaiting_payment: false });
+    expect((await park.balance(park.working.id)) - before).toBe(50_000n);
+    // Polling stopped: no more questions about a settled bill.
+    const asked = qiwi.requests.filter((r) => r.path.endsWith(transaction.externalId)).length;
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(qiwi.requests.filter((r) => r.path.endsWith(transaction.externalId)).length).toBe(asked);
+    expect(await bed.server.app.checkLedger()).toEqual([]);
+  });
+
+  it('rejects a bill QIWI rejected or expired, crediting nothing', async () => {
+    const before = await park.balance(park.working.id);
+    const rejected = (await createTopUp(park, 'QIWI', '1000')).data!.createTopUp.transaction;
+    const expired = (await createTopUp(park, 'QIWI', '2000')).data!.createTopUp.transaction;
+    qiwi.setStatus(rejected.externalId, 'REJECTED');
+    qiwi.setStatus(expired.externalId, 'EXPIRED');
+    expect(await finalOf(wallet.id, rejected.externalId)).toMatchObject({ status: 'REJECTED', reason: 'PAYMENT_REJECTED' });
+    expect(await finalOf(wallet.id, expired.externalId)).toMatchObject({ status: 'REJECTED', reason: 'EXPIRED' });
+    expect(await park.balance(park.working.id)).toBe(before);
+  });
+
+  it('rides out QIWI being down for a while (503s, then dropped connections) and credits the paid bill once it is back', async () => {
+    const before = await park.balance(park.working.id);
+    const { transaction } = (await createTopUp(park, 'QIWI', '7500')).data!.createTopUp;
+    qiwi.pay(transaction.externalId);
+    qiwi.down(1500, 'http503');
+    await new Promise((resolve) => setTimeout(resolve, 1600));
+    qiwi.down(1000, 'drop');
+    const final = await finalOf(wallet.id, transaction.externalId);
+    expect(final).toMatchObject({ status: 'PROCESSED' });
+    expect((await park.balance(park.working.id)) - before).toBe(7_500n);
+    expect(qiwi.requests.filter((r) => r.path.endsWith(transaction.externalId) && r.method === 'GET').length).toBeGreaterThan(2);
+    const metrics = await bed.server.app.metrics.registry.getSingleMetric('payouts_topup_polls_total')!.get();
+    expect(metrics.values.find((v) => v.labels.outcome === 'error' && v.labels.payment_system === 'QIWI')?.value).toBeGreaterThan(0);
+  });
+
+  it('answers ACCEPTED without a payUrl while QIWI is down; the same key opens the same bill once it is back, credited once', async () => {
+    const before = await park.balance(park.working.id);
+    qiwi.down(1500, 'http503');
+    const during = (await createTopUp(park, 'QIWI', '6100', 'down-key')).data!.createTopUp;
+    expect(during).toMatchObject({ payUrl: null, transaction: { status: 'ACCEPTED' } });
+    await new Promise((resolve) => setTimeout(resolve, 1600));
+    const after = (await createTopUp(park, 'QIWI', '6100', 'down-key')).data!.createTopUp;
+    expect(after.transaction.id).toBe(during.transaction.id);
+    expect(after.payUrl).toBe(qiwi.bills.get(during.transaction.externalId)!.payUrl);
+    qiwi.pay(during.transaction.externalId);
+    expect(await finalOf(wallet.id, during.transaction.externalId)).toMatchObject({ status: 'PROCESSED' });
+    expect((await park.balance(park.working.id)) - before).toBe(6_100n);
+  });
+
+  it('at the TTL rejects the bill at QIWI and the top-up with it', async () => {
+    const { transaction } = (await createTopUp(park, 'QIWI', '3000')).data!.createTopUp;
+    const final = await finalOf(wallet.id, transaction.externalId, BILL_TTL_MS + 10_000);
+    expect(final).toMatchObject({ status: 'REJECTED', reason: 'EXPIRED' });
+    expect(qiwi.bills.get(transaction.externalId)!.status.value).toBe('REJECTED');
+    expect(qiwi.requests.some((r) => r.method === 'POST' && r.path.endsWith(`${transaction.externalId}/reject`))).toBe(true);
+  });
+
+  it('holds back a bill paid with another amount than billed', async () => {
+    const before = await park.balance(park.working.id);
+    const { transaction } = (await createTopUp(park, 'QIWI', '4000')).data!.createTopUp;
+    qiwi.pay(transaction.externalId, '400.00');
+    expect(await finalOf(wallet.id, transaction.externalId)).toMatchObject({ status: 'REJECTED', reason: 'AMOUNT_MISMATCH' });
+    expect(await park.balance(park.working.id)).toBe(before);
+  });
+
+  it('answers with a typed error: no wallet of that system, a fired driver, a token not a driver’s, an amount out of bounds', async () => {
+    const bare = await bed.park({ currency: 'RUB' });
+    expect(errorCodes(await createTopUp(bare, 'QIWI', '1000'))).toEqual(['NOT_FOUND']);
+    expect(errorCodes(await createTopUp(park, 'QIWI', '1000', undefined, driverToken(park, park.fired.id)))).toEqual(['FORBIDDEN']);
+    expect(errorCodes(await createTopUp(park, 'QIWI', '1000', undefined, tokenFor('dispatcher', [{ kind: 'PARK', id: park.id }])))).toEqual(['FORBIDDEN']);
+    expect(errorCodes(await createTopUp(park, 'QIWI', '-5'))).toEqual(['BAD_USER_INPUT']);
+    expect(errorCodes(await createTopUp(park, 'QIWI', '99999999999999999999999'))).toEqual(['BAD_USER_INPUT']);
+    const bounded = await bed.park({ currency: 'RUB' });
+    await bounded.wallet('QIWI', { secretKey: QIWI_KEY, expiresAt: new Date(Date.now() + 86_400_000 * 100).toISOString() }, { maxAmount: '1000' });
+    expect(errorCodes(await createTopUp(bounded, 'QIWI', '1001'))).toEqual(['BAD_USER_INPUT']);
+  });
+
+  it('records a bill QIWI refused (a wrong key) as REJECTED with no payUrl, asks once, and shows the key nowhere in the answer', async () => {
+    const wrong = await bed.park({ currency: 'RUB' });
+    const wrongWallet = await wrong.wallet('QIWI', { secretKey: 'not-the-right-key-0000', expiresAt: new Date(Date.now() + 86_400_000 * 100).toISOString() });
+    const response = await createTopUp(wrong, 'QIWI', '1000');
+    expect(response.errors).toBeUndefined();
+    expect(response.data!.createTopUp).toMatchObject({ payUrl: null, transaction: { status: 'REJECTED', reason: 'PAYMENT_SYSTEM_REFUSED' } });
+    expect(JSON.stringify(response)).not.toContain('not-the-right-key');
+    // A refusal is not asked again.
+    expect(qiwi.requests.filter((r) => r.method === 'PUT' && r.authorization === 'Bearer not-the-right-key-0000')).toHaveLength(1);
+    expect(await transactionOf(wrongWallet.id, response.data!.createTopUp.transaction.externalId)).toMatchObject({ status: 'REJECTED' });
+  });
+});
+
+describe('Paystack top-ups: initialize, then the charge.success webhook', () => {
+  let park: TestPark;
+  let wallet: TestWallet;
+  const webhook = (body: string, signature: string | null, link = wallet.link) =>
+    bed.call(link, { method: 'POST', body, headers: { 'content-type': 'application/json', ...(signature ? { 'x-paystack-signature': signature } : {}) } });
+
+  beforeAll(async () => {
+    park = await bed.park({ currency: 'NGN' });
+    wallet = await park.wallet('PAYSTACK', { secretKey: PAYSTACK_KEY });
+  });
+
+  it('initializes with our reference, the amount in kobo and the driver in the metadata; the authorization_url is the payUrl', async () => {
+    const { payUrl, transaction } = (await createTopUp(park, 'PAYSTACK', '250000')).data!.createTopUp;
+    const initialized = paystack.transactions.get(transaction.externalId)!;
+    expect(payUrl).toMatch(/^https:\/\/checkout\.paystack\.com\//);
+    expect(initialized).toMatchObject({ amount: 250_000, currency: 'NGN', metadata: { parkId: park.id, driverId: park.working.id } });
+    expect(paystack.requests.find((r) => r.path === '/transaction/initialize')!.body).toMatchObject({ amount: 250_000, reference: transaction.externalId });
+    expect(paystack.requests.find((r) => r.path === '/transaction/initialize')!.authorization).toBe(`Bearer ${PAYSTACK_KEY}`);
+    expect(transaction).toMatchObject({ status: 'ACCEPTED', amount: { minor: '250000', currency: 'NGN' } });
+  });
+
+  it('credits a signed charge.success once; a repeat is 200 and credits nothing', async () => {
+    const before = await park.balance(park.working.id);
+    const { transaction } = (await createTopUp(park, 'PAYSTACK', '120000')).data!.createTopUp;
+    const body = paystack.pay(transaction.externalId);
+    const first = await webhook(body, paystackSignature(body, PAYSTACK_KEY));
+    expect(first).toMatchObject({ status: 200 });
+    expect(JSON.parse(first.text)).toEqual({ status: 'accepted' });
+    expect(await finalOf(wallet.id, transaction.externalId)).toMatchObject({ status: 'PROCESSED' });
+    const again = await webhook(body, paystackSignature(body, PAYSTACK_KEY));
+    expect(again.status).toBe(200);
+    expect(JSON.parse(again.text)).toEqual({ status: 'duplicate' });
+    await bed.settle();
+    expect((await park.balance(park.working.id)) - before).toBe(120_000n);
+  });
+
+  it('refuses a wrong or missing signature and an unknown or revoked link with 401, crediting nothing', async () => {
+    const before = await park.balance(park.working.id);
+    const { transaction } = (await createTopUp(park, 'PAYSTACK', '5000')).data!.createTopUp;
+    // A forger's claim: Paystack itself never saw it paid.
+    const body = chargeSuccess({ reference: transaction.externalId, amount: 5000, currency: 'NGN', metadata: { driverId: park.working.id } });
+    expect((await webhook(body, paystackSignature(body, 'sk_test_someone_elses_key_000000'))).status).toBe(401);
+    expect((await webhook(body, null)).status).toBe(401);
+    expect((await webhook(body, paystackSignature(`${body} `, PAYSTACK_KEY))).status).toBe(401);
+    const unknownLink = wallet.link.replace(/[^/]+$/, 'x'.repeat(43));
+    expect((await webhook(body, paystackSignature(body, PAYSTACK_KEY), unknownLink)).status).toBe(401);
+    const other = await bed.park({ currency: 'NGN' });
+    const revoked = await other.wallet('PAYSTACK', { secretKey: PAYSTACK_KEY });
+    const oldLink = revoked.link;
+    await revoked.revoke();
+    expect((await webhook(body, paystackSignature(body, PAYSTACK_KEY), oldLink)).status).toBe(401);
+    expect((await transactionOf(wallet.id, transaction.externalId)).status).toBe('ACCEPTED');
+    expect(await park.balance(park.working.id)).toBe(before);
+    const metrics = await (await fetch(`${bed.callbackUrl}/metrics`)).text();
+    expect(metrics).toMatch(/payouts_callback_refusals_total\{payment_system="PAYSTACK",code="BAD_SIGNATURE"\} 3\n/);
+  });
+
+  it('accepts a payment we did not initialise for the driver its metadata names, and refuses an unknown driver or a foreign currency', async () => {
+    const before = await park.balance(park.working.id);
+    const theirs = chargeSuccess({ reference: 'T685312322670591', amount: 30_000, currency: 'NGN', metadata: { driverId: park.working.phone } });
+    const answer = await webhook(theirs, paystackSignature(theirs, PAYSTACK_KEY));
+    expect(JSON.parse(answer.text)).toEqual({ status: 'accepted' });
+    expect(await finalOf(wallet.id, 'T685312322670591')).toMatchObject({ status: 'PROCESSED', driver_id: park.working.id });
+    const stranger = chargeSuccess({ reference: 'T000000000000001', amount: 30_000, currency: 'NGN', metadata: { driverId: 'nobody' } });
+    expect(JSON.parse((await webhook(stranger, paystackSignature(stranger, PAYSTACK_KEY))).text)).toEqual({ status: 'refused', reason: 'UNKNOWN_DRIVER' });
+    const cedis = chargeSuccess({ reference: 'T000000000000002', amount: 30_000, currency: 'GHS', metadata: { driverId: park.working.id } });
+    expect(JSON.parse((await webhook(cedis, paystackSignature(cedis, PAYSTACK_KEY))).text)).toEqual({ status: 'refused', reason: 'CURRENCY_MISMATCH' });
+    const bad = chargeSuccess({ reference: 'T000000000000003', amount: '12.5', currency: 'NGN', metadata: { driverId: park.working.id } });
+    expect((await webhook(bad, paystackSignature(bad, PAYSTACK_KEY))).status).toBe(400);
+    await bed.settle();
+    expect((await park.balance(park.working.id)) - before).toBe(30_000n);
+  });
+
+  it('holds back a charge of another amount than initialised', async () => {
+    const before = await park.balance(park.working.id);
+    const { transaction } = (await createTopUp(park, 'PAYSTACK', '9000')).data!.createTopUp;
+    const body = chargeSuccess({ reference: transaction.externalId, amount: 900, currency: 'NGN', metadata: { driverId: park.working.id } });
+    const answer = await webhook(body, paystackSignature(body, PAYSTACK_KEY));
+    expect(JSON.parse(answer.text)).toEqual({ status: 'refused', reason: 'AMOUNT_MISMATCH' });
+    expect(await transactionOf(wallet.id, transaction.externalId)).toMatchObject({ status: 'REJECTED', reason: 'AMOUNT_MISMATCH' });
+    expect(await park.balance(park.working.id)).toBe(before);
+  });
+
+  it('at its TTL verifies a top-up the webhook never credited: paid → credited once, unpaid → EXPIRED', async () => {
+    const before = await park.balance(park.working.id);
+    const paid = (await createTopUp(park, 'PAYSTACK', '64000')).data!.createTopUp.transaction;
+    const unpaid = (await createTopUp(park, 'PAYSTACK', '1000')).data!.createTopUp.transaction;
+    paystack.pay(paid.externalId); // the webhook is lost
+    expect(await finalOf(wallet.id, paid.externalId, PAYSTACK_TTL_MS + 10_000)).toMatchObject({ status: 'PROCESSED' });
+    expect(await finalOf(wallet.id, unpaid.externalId)).toMatchObject({ status: 'REJECTED', reason: 'EXPIRED' });
+    expect(paystack.requests.filter((r) => r.path === `/transaction/verify/${paid.externalId}`)).toHaveLength(1);
+    expect((await park.balance(park.working.id)) - before).toBe(64_000n);
+  });
+
+  it('counts the top-ups it opened per system', async () => {
+    const metric = await bed.server.app.metrics.registry.getSingleMetric('payouts_topup_requests_total')!.get();
+    const opened = (system: string) => metric.values.find((v) => v.labels.payment_system === system && v.labels.outcome === 'opened')?.value ?? 0;
+    expect(opened('PAYSTACK')).toBeGreaterThanOrEqual(4);
+    expect(opened('QIWI')).toBeGreaterThanOrEqual(6);
+  });
+});

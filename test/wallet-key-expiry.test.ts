@@ -1,0 +1,192 @@
+import 'reflect-metadata';
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parksModule } from '../src/parks/module';
+import { walletsModule } from '../src/wallets/module';
+import { CreateTopUpDocument, CreateWalletDocument, UpdateWalletDocument, UpsertParkDocument, WalletsDocument } from './generated/graphql';
+import { startTestServer, tokenFor, type TestServer } from './helpers/app';
+import { errorCodes, graphql } from './helpers/graphql';
+import { waitFor } from './helpers/kafka';
+
+/**
+ * QIWI key expiry, end to end: the daily task's work, the e-mails it enqueues sent by the worker's
+ * generic send job to a real SMTP server this test runs (smtp-server), once per wallet, key and
+ * threshold, none after the key is replaced, and the expired wallet shown as such over GraphQL.
+ */
+
+interface Received {
+  to: string[];
+  from: string;
+  subject: string;
+  raw: string;
+}
+
+const DAY = 86_400_000;
+const admin = tokenFor('admin');
+const dispatcherOf = (parkId: string) => tokenFor('dispatcher', [{ kind: 'PARK', id: parkId }]);
+
+/** RFC 2047 encoded words (nodemailer encodes a subject with quotes in them), adjacent ones joined. */
+function decodeWords(header: string): string {
+  return header
+    .replace(/\?=\s+=\?/g, '?==?')
+    .replace(/=\?UTF-8\?([QB])\?([^?]*)\?=/gi, (_, encoding: string, text: string) =>
+      encoding.toUpperCase() === 'B'
+        ? Buffer.from(text, 'base64').toString('utf8')
+        : Buffer.from(text.replace(/_/g, ' ').replace(/=([0-9A-F]{2})/gi, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16))), 'latin1').toString('utf8'),
+    );
+}
+
+let smtp: SMTPServer;
+let server: TestServer;
+const inbox: Received[] = [];
+
+beforeAll(async () => {
+  smtp = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('end', () => {
+        const raw = Buffer.concat(chunks).toString('utf8');
+        const headers = raw.split(/\r?\n\r?\n/)[0]!.replace(/\r?\n[ \t]+/g, ' ');
+        inbox.push({
+          to: session.envelope.rcptTo.map((r) => r.address),
+          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          subject: decodeWords(/^Subject: (.*)$/m.exec(headers)?.[1] ?? ''),
+          raw,
+        });
+        callback();
+      });
+    },
+  });
+  await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve));
+  const port = (smtp.server.address() as AddressInfo).port;
+  server = await startTestServer(
+    { api: true, worker: true },
+    { env: { WALLET_KEYS: `k1:${randomBytes(32).toString('base64')}`, SMTP_URL: `smtp://127.0.0.1:${port}`, MAIL_FROM: 'payouts@fleet.example' } },
+  );
+});
+afterAll(async () => {
+  await server?.close();
+  await new Promise<void>((resolve) => (smtp ? smtp.close(() => resolve()) : resolve()));
+});
+
+let parks = 0;
+async function park(email: string | null): Promise<string> {
+  const id = `kx-${++parks}`;
+  const response = await graphql(server.url, UpsertParkDocument, { input: { id, name: `Park ${id}`, currency: 'RUB', email, timezone: 'Europe/Moscow', status: 'ACTIVE', reason: 'test' } }, admin);
+  expect(response.errors).toBeUndefined();
+  return id;
+}
+
+async function qiwiWallet(parkId: string, secretKey: string, expiresAt: Date): Promise<string> {
+  const response = await graphql(
+    server.url,
+    CreateWalletDocument,
+    { input: { parkId, paymentSystem: 'QIWI', title: 'QIWI main', currency: 'RUB', credentials: { secretKey, expiresAt: expiresAt.toISOString() } } },
+    dispatcherOf(parkId),
+  );
+  expect(response.errors).toBeUndefined();
+  return response.data!.createWallet.id;
+}
+
+const run = (at: Date) => server.app.use(walletsModule).keyExpiry.run(server.app.orm.em.fork(), at);
+const mailTo = (address: string) => inbox.filter((m) => m.to.includes(address));
+/** Waits for the worker to send what was enqueued, then a little more, so a message too many would show. */
+async function settledInbox(address: string, count: number): Promise<Received[]> {
+  await waitFor(async () => mailTo(address).length, (n) => n >= count);
+  await new Promise((resolve) => setTimeout(resolve, 1200));
+  return mailTo(address);
+}
+
+describe('QIWI key expiry', () => {
+  it('mails the park once per threshold (30, 7, 1 days), then nothing once the key is replaced', async () => {
+    const now = new Date();
+    const parkId = await park('owner@kx-one.example');
+    const walletId = await qiwiWallet(parkId, 'qiwi-old-key-0123456789abcdef', new Date(now.getTime() + 20 * DAY));
+
+    // The daily task through the worker, as the crontab books it.
+    await server.app.orm.em.fork().execute(`SELECT graphile_worker.add_job('wallet__key_expiry', '{}'::json)`);
+    const first = await settledInbox('owner@kx-one.example', 1);
+    expect(first).toHaveLength(1);
+    expect(first[0]).toMatchObject({ from: 'payouts@fleet.example', subject: 'QIWI key of wallet "QIWI main" expires within 30 days' });
+    expect(first[0]!.raw).not.toContain('qiwi-old-key');
+
+    expect(await run(now)).toBe(0);
+    expect(await run(new Date(now.getTime() + 2 * DAY))).toBe(0);
+    expect(await run(new Date(now.getTime() + 14 * DAY))).toBe(1);
+    expect(await run(new Date(now.getTime() + 15 * DAY))).toBe(0);
+    expect(await run(new Date(now.getTime() + 19.5 * DAY))).toBe(1);
+    const three = await settledInbox('owner@kx-one.example', 3);
+    expect(three.map((m) => m.subject)).toEqual([
+      'QIWI key of wallet "QIWI main" expires within 30 days',
+      'QIWI key of wallet "QIWI main" expires within 7 days',
+      'QIWI key of wallet "QIWI main" expires within 1 day',
+    ]);
+
+    const replaced = await graphql(
+      server.url,
+      UpdateWalletDocument,
+      { input: { id: walletId, credentials: { secretKey: 'qiwi-new-key-0123456789abcdef', expiresAt: new Date(now.getTime() + 365 * DAY).toISOString() } } },
+      dispatcherOf(parkId),
+    );
+    expect(replaced.errors).toBeUndefined();
+    // The old key's expiry passes: the wallet's key is another one now, nothing to say.
+    expect(await run(new Date(now.getTime() + 21 * DAY))).toBe(0);
+    expect(await run(new Date(now.getTime() + 30 * DAY))).toBe(0);
+    expect(await settledInbox('owner@kx-one.example', 3)).toHaveLength(3);
+    const notices = await server.app.orm.em
+      .fork()
+      .execute<{ threshold_days: number; sent_to: string | null }[]>('SELECT threshold_days, sent_to FROM wallet_key_notice WHERE wallet_id = ? ORDER BY created_at', [walletId]);
+    expect(notices).toEqual([30, 7, 1].map((threshold_days) => ({ threshold_days, sent_to: 'owner@kx-one.example' })));
+  });
+
+  it('a key given again (re-entered with a near expiry) is a new key: its own warning comes, once', async () => {
+    const now = new Date();
+    const parkId = await park('owner@kx-two.example');
+    const walletId = await qiwiWallet(parkId, 'qiwi-key-a-0123456789abcdef', new Date(now.getTime() + 5 * DAY));
+    expect(await run(now)).toBe(1);
+    await graphql(
+      server.url,
+      UpdateWalletDocument,
+      { input: { id: walletId, credentials: { secretKey: 'qiwi-key-b-0123456789abcdef', expiresAt: new Date(now.getTime() + 6 * DAY).toISOString() } } },
+      dispatcherOf(parkId),
+    );
+    expect(await run(now)).toBe(1);
+    expect(await run(now)).toBe(0);
+    expect((await settledInbox('owner@kx-two.example', 2)).map((m) => m.subject)).toEqual([
+      'QIWI key of wallet "QIWI main" expires within 7 days',
+      'QIWI key of wallet "QIWI main" expires within 7 days',
+    ]);
+  });
+
+  it('marks an expired wallet for the dispatcher, mails that it expired, and takes no top-up through it', async () => {
+    const parkId = await park('owner@kx-three.example');
+    await qiwiWallet(parkId, 'qiwi-expired-key-0123456789ab', new Date(Date.now() - 3_600_000));
+    const wallets = await graphql(server.url, WalletsDocument, { parkId }, dispatcherOf(parkId));
+    expect(wallets.data!.wallets[0]).toMatchObject({ credentialsExpired: true, credentialsSet: true });
+    expect(await run(new Date())).toBe(1);
+    expect((await settledInbox('owner@kx-three.example', 1)).map((m) => m.subject)).toEqual(['QIWI key of wallet "QIWI main" has expired']);
+
+    const { drivers } = server.app.use(parksModule);
+    await server.app.orm.em.fork().transactional((em) => drivers.upsert(em, { parkId, driverId: 'd1', name: 'Driver', phone: null, status: 'WORKING', occurredAt: new Date() }));
+    const topUp = await graphql(server.url, CreateTopUpDocument, { input: { paymentSystem: 'QIWI', amount: '1000', idempotencyKey: 'k1' } }, tokenFor('driver', [{ kind: 'DRIVER', id: `${parkId}/d1` }]));
+    expect(errorCodes(topUp)).toEqual(['NOT_FOUND']);
+  });
+
+  it('records the notice of a park without an e-mail address, and sends nothing', async () => {
+    const parkId = await park(null);
+    await qiwiWallet(parkId, 'qiwi-silent-key-0123456789ab', new Date(Date.now() + 3 * DAY));
+    const before = inbox.length;
+    expect(await run(new Date())).toBe(1);
+    expect(await run(new Date())).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    expect(inbox.length).toBe(before);
+    const counted = await server.app.metrics.registry.getSingleMetric('payouts_wallet_key_notices_total')!.get();
+    expect(counted.values.find((v) => v.labels.mailed === 'false')?.value).toBe(1);
+  });
+});
