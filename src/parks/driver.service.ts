@@ -67,18 +67,24 @@ export class DriverService {
    * id, else by phone, preferring a working one.
    */
   async findPayable(em: EntityManager, parkId: string, account: string): Promise<{ driver: DriverRow; parkStatus: string } | null> {
-    const phone = normalizePhone(account) ?? '';
-    const [row] = await queryBound<DriverRow & { park_status: string }>(
-      em,
-      `SELECT d.*, p.status AS park_status FROM driver d JOIN park p ON p.id = d.park_id
-        WHERE d.park_id = ? AND (d.id = ? OR d.phone = ?)
-        ORDER BY (d.id = ?) DESC, (d.status = 'WORKING') DESC, d.updated_at DESC LIMIT 1`,
-      [parkId, account, phone, account],
-      { name: 'driver_payable' },
-    );
+    const query = this.payableQuery(parkId, account);
+    const [row] = await queryBound<DriverRow & { park_status: string }>(em, query.sql, query.params, { name: 'driver_payable' });
     if (!row) return null;
     const { park_status: parkStatus, ...driver } = row;
     return { driver: toDriverRow(driver), parkStatus };
+  }
+
+  /**
+   * The query behind `findPayable` (a driver row with `park_status`), for a caller that builds its
+   * own statement on it (the top-up's accept, in one round trip). The SQL stays this module's.
+   */
+  payableQuery(parkId: string, account: string): { sql: string; params: unknown[] } {
+    return {
+      sql: `SELECT d.*, p.status AS park_status FROM driver d JOIN park p ON p.id = d.park_id
+             WHERE d.park_id = ? AND (d.id = ? OR d.phone = ?)
+             ORDER BY (d.id = ?) DESC, (d.status = 'WORKING') DESC, d.updated_at DESC LIMIT 1`,
+      params: [parkId, account, normalizePhone(account) ?? '', account],
+    };
   }
 
   /** A park's drivers by id, after `afterId`, optionally of one status. */

@@ -92,8 +92,13 @@ export class TopUps {
   async accept(em: EntityManager, wallet: WalletRow, externalId: string, account: string, amount: bigint): Promise<AcceptResult> {
     if (!EXTERNAL_ID.test(externalId)) throw new InvalidInputError('externalId must be 1–200 printable characters', { field: 'externalId' });
     if (amount <= 0n) throw new InvalidInputError('amount must be positive', { field: 'amount' });
-    // The common case, a new payment, is two round trips: the driver with the park's status, then
-    // the row with its credit job. A repeat finds the first row on the unique key.
+    if (!em.isInTransaction()) {
+      const accepted = await this.acceptAtOnce(em, wallet, externalId, account, amount);
+      if (accepted) return accepted;
+    }
+    // Anything else — a refusal, a repeat, a payment for a top-up awaiting it, a caller's
+    // transaction — the driver with the park's status first, then the row (a repeat finds the first
+    // row on the unique key).
     const checked = await this.check(em, wallet, account, amount);
     if (!checked.ok && !checked.driver) {
       const known = await this.find(em, wallet.id, externalId);
@@ -224,6 +229,33 @@ export class TopUps {
   }
 
   /**
+   * The common case in one round trip and one commit: a new payment that nothing refuses is
+   * recorded ACCEPTED, and its credit job booked after the commit. Null when the statement
+   * recorded nothing (a refusal, a repeat): the caller takes the longer path, which knows why.
+   * The wallet's own refusals are known here; the driver's and the park's are the conditions of
+   * the statement (those of `refusalOf`, which the longer path applies).
+   */
+  private async acceptAtOnce(em: EntityManager, wallet: WalletRow, externalId: string, account: string, amount: bigint): Promise<AcceptResult | null> {
+    if (walletRefusalOf(wallet, amount)) return null;
+    const payable = this.drivers.payableQuery(wallet.park_id, account);
+    const [row] = await queryBound<TransactionRow>(
+      em,
+      `WITH found AS (${payable.sql})
+       INSERT INTO topup_transaction (wallet_id, park_id, driver_id, payment_system, external_id, amount, currency, status)
+       SELECT ?::uuid, found.park_id, found.id, ?, ?, ?, ?, 'ACCEPTED' FROM found
+        WHERE found.status = 'WORKING' AND found.park_status = 'ACTIVE'
+       ON CONFLICT (wallet_id, external_id) DO NOTHING RETURNING *`,
+      [...payable.params, wallet.id, wallet.payment_system, externalId, amount.toString(), wallet.currency],
+      { name: 'topup_accept_at_once' },
+    );
+    if (!row) return null;
+    const transaction = toTransactionRow(row);
+    this.jobsAfterCommit.book('topup__credit', { payload: { walletId: wallet.id, externalId }, runAt: new Date(), jobKey: creditJobKey(wallet.id, externalId) });
+    this.observe(transaction.status, wallet.payment_system);
+    return { transaction, refusal: null, created: true };
+  }
+
+  /**
    * A worker killed mid-job keeps its lock for hours: every ACCEPTED top-up older than
    * `overdueSeconds` whose credit job is missing or held that long gets its job booked again
    * (crediting is idempotent, so a slow worker that is still alive does no harm). Returns how many.
@@ -345,6 +377,11 @@ export function creditJobKey(walletId: string, externalId: string): string {
 export function refusalOf(wallet: WalletRow, park: Pick<ParkRow, 'status'> | { status: string }, driver: DriverRow, amount: bigint | null): Refusal | null {
   if (driver.status !== 'WORKING') return 'DRIVER_FIRED';
   if (park.status !== 'ACTIVE') return 'PARK_DISABLED';
+  return walletRefusalOf(wallet, amount);
+}
+
+/** The wallet's part of `refusalOf`: switched off or deleted, or the amount out of its bounds. */
+function walletRefusalOf(wallet: WalletRow, amount: bigint | null): Refusal | null {
   if (!wallet.enabled || wallet.deleted_at !== null) return 'WALLET_DISABLED';
   if (amount !== null && wallet.min_amount !== null && amount < BigInt(wallet.min_amount)) return 'AMOUNT_TOO_SMALL';
   if (amount !== null && wallet.max_amount !== null && amount > BigInt(wallet.max_amount)) return 'AMOUNT_TOO_LARGE';
