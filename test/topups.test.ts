@@ -107,6 +107,30 @@ describe('top-ups through the core: check, accept, credit', () => {
     expect(await server.app.checkLedger()).toEqual([]);
   });
 
+  it('records the payments of callers at the same moment in one statement, each answered as if alone', async () => {
+    const results = await Promise.all([
+      core().accept(em(), wallet, 'together-1', 'd1', 1_000n),
+      core().accept(em(), wallet, 'together-2', '79990001122', 2_000n),
+      core().accept(em(), wallet, 'together-3', 'fired', 3_000n),
+      core().accept(em(), wallet, 'together-1', 'd1', 1_000n),
+      core().accept(em(), wallet, 'together-4', 'nobody', 4_000n),
+    ]);
+    expect(results[1]).toMatchObject({ created: true, refusal: null, transaction: { status: 'ACCEPTED', driver_id: 'd1', amount: 2_000n } });
+    expect(results[2]).toMatchObject({ created: true, refusal: 'DRIVER_FIRED', transaction: { status: 'REJECTED' } });
+    expect(results[4]).toEqual({ transaction: null, refusal: 'UNKNOWN_DRIVER', created: false });
+    // The same payment twice at once: one transaction, new to one caller only.
+    expect([results[0]!.created, results[3]!.created].sort()).toEqual([false, true]);
+    expect(results[0]!.transaction!.id).toBe(results[3]!.transaction!.id);
+    // The new ones nothing refused were committed together.
+    const [together] = await em().execute<{ n: string }[]>(
+      `SELECT count(DISTINCT xmin::text) AS n FROM topup_transaction WHERE external_id IN ('together-1', 'together-2')`,
+    );
+    expect(Number(together!.n)).toBe(1);
+    await server.app.jobsAfterCommit.flush();
+    const jobs = await em().execute<{ key: string }[]>(`SELECT key FROM graphile_worker.jobs WHERE key LIKE ? ORDER BY key`, [`%:together-%`]);
+    expect(jobs.map((j) => j.key)).toEqual([creditJobKey(wallet.id, 'together-1'), creditJobKey(wallet.id, 'together-2')]);
+  });
+
   it('books the credit in the caller’s transaction when it holds one: rolled back, neither row nor job', async () => {
     const inside = await em().transactional(async (tx) => {
       const result = await core().accept(tx, wallet, 'ps-in-tx', 'd1', 2_000n);

@@ -79,12 +79,22 @@ export class DriverService {
    * own statement on it (the top-up's accept, in one round trip). The SQL stays this module's.
    */
   payableQuery(parkId: string, account: string): { sql: string; params: unknown[] } {
-    return {
-      sql: `SELECT d.*, p.status AS park_status FROM driver d JOIN park p ON p.id = d.park_id
-             WHERE d.park_id = ? AND (d.id = ? OR d.phone = ?)
-             ORDER BY (d.id = ?) DESC, (d.status = 'WORKING') DESC, d.updated_at DESC LIMIT 1`,
-      params: [parkId, account, normalizePhone(account) ?? '', account],
-    };
+    return { sql: this.payableSql('?', '?', '?'), params: [parkId, account, this.phoneOf(account), account] };
+  }
+
+  /**
+   * The same query over three SQL expressions (columns of a caller's statement, for many accounts
+   * at once): the park, the account as given, and `phoneOf(account)`. `account` appears twice.
+   */
+  payableSql(park: string, account: string, phone: string): string {
+    return `SELECT d.*, p.status AS park_status FROM driver d JOIN park p ON p.id = d.park_id
+             WHERE d.park_id = ${park} AND (d.id = ${account} OR d.phone = ${phone})
+             ORDER BY (d.id = ${account}) DESC, (d.status = 'WORKING') DESC, d.updated_at DESC LIMIT 1`;
+  }
+
+  /** An account read as a phone number (digits with the country code), or '' when it is none. */
+  phoneOf(account: string): string {
+    return normalizePhone(account) ?? '';
   }
 
   /** A park's drivers by id, after `afterId`, optionally of one status. */

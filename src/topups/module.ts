@@ -8,6 +8,7 @@ import { setting } from '../platform/config';
 import { bookAtStart } from '../platform/jobs';
 import { defineModule } from '../platform/modules';
 import { walletsModule } from '../wallets/module';
+import { AcceptBatches } from './accept-batches';
 import { TransactionExports } from './exports';
 import { topupCredit } from './topup__credit';
 import { TopUps } from './topups';
@@ -73,7 +74,7 @@ export const topupsModule = defineModule({
     const { wallets } = use(walletsModule);
     const queries = new TransactionQueries();
     return {
-      topups: new TopUps(parks, drivers, wallets, ledger, kernel.jobs, kernel.jobsAfterCommit, (status, system, lag) => {
+      topups: new TopUps(parks, drivers, wallets, ledger, kernel.jobs, kernel.jobsAfterCommit, new AcceptBatches(kernel.orm, drivers), (status, system, lag) => {
         metrics.transactions.inc({ status, payment_system: system });
         if (lag !== undefined) metrics.creditLag.observe({ payment_system: system }, lag);
       }),

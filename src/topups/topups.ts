@@ -8,6 +8,7 @@ import { queryBound } from '../platform/bound-query';
 import { InvalidInputError } from '../platform/errors';
 import type { JobQueue, TaskName, TaskPayload } from '../platform/jobs';
 import type { JobsAfterCommit } from '../platform/jobs-after-commit';
+import type { AcceptBatches } from './accept-batches';
 import type { WalletRow } from '../wallets/wallet';
 import type { WalletService } from '../wallets/wallet.service';
 import { clearingAccount, toTransactionRow, WITHDRAWN, type Refusal, type RequestFailure, type TransactionRow } from './transaction';
@@ -73,6 +74,7 @@ export class TopUps {
     private readonly ledger: LedgerService,
     private readonly jobs: JobQueue,
     private readonly jobsAfterCommit: JobsAfterCommit,
+    private readonly batches: AcceptBatches,
     /** Each status a top-up reaches; `creditLagSeconds` (recorded → credited) with PROCESSED. */
     private readonly observe: (status: string, paymentSystem: string, creditLagSeconds?: number) => void = () => {},
   ) {}
@@ -93,7 +95,7 @@ export class TopUps {
     if (!EXTERNAL_ID.test(externalId)) throw new InvalidInputError('externalId must be 1–200 printable characters', { field: 'externalId' });
     if (amount <= 0n) throw new InvalidInputError('amount must be positive', { field: 'amount' });
     if (!em.isInTransaction()) {
-      const accepted = await this.acceptAtOnce(em, wallet, externalId, account, amount);
+      const accepted = await this.acceptAtOnce(wallet, externalId, account, amount);
       if (accepted) return accepted;
     }
     // Anything else — a refusal, a repeat, a payment for a top-up awaiting it, a caller's
@@ -229,27 +231,16 @@ export class TopUps {
   }
 
   /**
-   * The common case in one round trip and one commit: a new payment that nothing refuses is
-   * recorded ACCEPTED, and its credit job booked after the commit. Null when the statement
-   * recorded nothing (a refusal, a repeat): the caller takes the longer path, which knows why.
-   * The wallet's own refusals are known here; the driver's and the park's are the conditions of
-   * the statement (those of `refusalOf`, which the longer path applies).
+   * The common case: a new payment that nothing refuses is recorded ACCEPTED together with the
+   * other callers' of the moment (one statement, one commit), and its credit job booked after the
+   * commit. Null when nothing was recorded for it (a refusal, a repeat): the caller takes the
+   * longer path, which knows why. The wallet's own refusals are known here; the driver's and the
+   * park's are conditions of the statement (those of `refusalOf`, which the longer path applies).
    */
-  private async acceptAtOnce(em: EntityManager, wallet: WalletRow, externalId: string, account: string, amount: bigint): Promise<AcceptResult | null> {
+  private async acceptAtOnce(wallet: WalletRow, externalId: string, account: string, amount: bigint): Promise<AcceptResult | null> {
     if (walletRefusalOf(wallet, amount)) return null;
-    const payable = this.drivers.payableQuery(wallet.park_id, account);
-    const [row] = await queryBound<TransactionRow>(
-      em,
-      `WITH found AS (${payable.sql})
-       INSERT INTO topup_transaction (wallet_id, park_id, driver_id, payment_system, external_id, amount, currency, status)
-       SELECT ?::uuid, found.park_id, found.id, ?, ?, ?, ?, 'ACCEPTED' FROM found
-        WHERE found.status = 'WORKING' AND found.park_status = 'ACTIVE'
-       ON CONFLICT (wallet_id, external_id) DO NOTHING RETURNING *`,
-      [...payable.params, wallet.id, wallet.payment_system, externalId, amount.toString(), wallet.currency],
-      { name: 'topup_accept_at_once' },
-    );
-    if (!row) return null;
-    const transaction = toTransactionRow(row);
+    const transaction = await this.batches.record({ wallet, externalId, account, amount });
+    if (!transaction) return null;
     this.jobsAfterCommit.book('topup__credit', { payload: { walletId: wallet.id, externalId }, runAt: new Date(), jobKey: creditJobKey(wallet.id, externalId) });
     this.observe(transaction.status, wallet.payment_system);
     return { transaction, refusal: null, created: true };
