@@ -21,19 +21,21 @@ interface Waiting {
 
 /** Rows one statement records at most. */
 const MAX_BATCH = 500;
+/** Statements at once: while one waits for its commit (the WAL flush), others gather and run. */
+const MAX_IN_FLIGHT = 4;
 
 /**
  * Records new top-ups that nothing refuses, every caller waiting at the moment in one statement
  * and one commit: a payment is its driver (the parks module's query) and an ACCEPTED row, and
  * durable before any caller hears of it. Concurrent callers would otherwise each pay a commit
- * with its WAL flush; here, while one statement runs, the next batch gathers.
+ * with its WAL flush; here, while a few statements run, the next batch gathers.
  *
  * A caller gets its row, or null when the statement recorded none for it — a refusal, a repeat,
  * a payment for a top-up awaiting it — and then takes the longer path, which knows why.
  */
 export class AcceptBatches {
   private pending: Waiting[] = [];
-  private draining: Promise<void> | null = null;
+  private inFlight = 0;
 
   constructor(
     private readonly orm: MikroORM,
@@ -43,31 +45,35 @@ export class AcceptBatches {
   record(topUp: NewTopUp): Promise<TransactionRow | null> {
     return new Promise((resolve, reject) => {
       this.pending.push({ topUp, resolve, reject });
-      this.draining ??= this.drain();
+      // Let the callers of this tick join the same statement.
+      if (this.pending.length === 1) setImmediate(() => this.start());
     });
   }
 
-  private async drain(): Promise<void> {
+  /** Starts statements for what is waiting, a few at a time: one waits for its commit while the next runs. */
+  private start(): void {
+    while (this.pending.length > 0 && this.inFlight < MAX_IN_FLIGHT) {
+      const batch = this.pending.splice(0, MAX_BATCH);
+      this.inFlight += 1;
+      void this.run(batch).finally(() => {
+        this.inFlight -= 1;
+        this.start();
+      });
+    }
+  }
+
+  private async run(batch: readonly Waiting[]): Promise<void> {
     try {
-      // Let the callers of this tick join the first statement.
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      while (this.pending.length > 0) {
-        const batch = this.pending.splice(0, MAX_BATCH);
-        try {
-          const rows = await this.insert(batch.map((waiting) => waiting.topUp));
-          const byKey = new Map(rows.map((row) => [keyOf(row.wallet_id, row.external_id), row]));
-          for (const { topUp, resolve } of batch) {
-            const key = keyOf(topUp.wallet.id, topUp.externalId);
-            // A second copy of one payment in the same batch gets null: the longer path finds the first.
-            resolve(byKey.get(key) ?? null);
-            byKey.delete(key);
-          }
-        } catch (error) {
-          for (const { reject } of batch) reject(error);
-        }
+      const rows = await this.insert(batch.map((waiting) => waiting.topUp));
+      const byKey = new Map(rows.map((row) => [keyOf(row.wallet_id, row.external_id), row]));
+      for (const { topUp, resolve } of batch) {
+        const key = keyOf(topUp.wallet.id, topUp.externalId);
+        // A second copy of one payment in the same batch gets null: the longer path finds the first.
+        resolve(byKey.get(key) ?? null);
+        byKey.delete(key);
       }
-    } finally {
-      this.draining = null;
+    } catch (error) {
+      for (const { reject } of batch) reject(error);
     }
   }
 
