@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { formatMajorDecimal, parseMajorDecimal, parseMinorInteger } from './amounts';
+import { formatMajor } from '../platform/money';
+import { parseMajorDecimal, parseMinorInteger } from './amounts';
 
 describe('payment-system amounts', () => {
   it('parses decimals in major units into minor units without floats', () => {
@@ -32,8 +33,8 @@ describe('payment-system amounts', () => {
   });
 
   it('formats minor units back as the protocol echoes them', () => {
-    expect(formatMajorDecimal(1045n)).toBe('10.45');
-    expect(formatMajorDecimal(5n)).toBe('0.05');
-    expect(formatMajorDecimal(100n, 0)).toBe('100');
+    expect(formatMajor(1045n, 'RUB')).toBe('10.45');
+    expect(formatMajor(5n, 'UZS')).toBe('0.05');
+    expect(formatMajor(100n, 'JPY')).toBe('100');
   });
 });

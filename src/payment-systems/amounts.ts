@@ -4,8 +4,7 @@
  * with its protocol's own code: the caller never sees an exception for bad input.
  */
 
-/** The most a bigint column holds. */
-const MAX_MINOR = 9_223_372_036_854_775_807n;
+import { MAX_MINOR } from '../platform/money';
 
 export type AmountProblem = 'MALFORMED' | 'NOT_POSITIVE' | 'TOO_PRECISE' | 'OVERFLOW';
 export type ParsedAmount = { ok: true; minor: bigint } | { ok: false; problem: AmountProblem };
@@ -36,10 +35,4 @@ export function parseMinorInteger(value: string | number | undefined | null): Pa
   if (minor > MAX_MINOR) return { ok: false, problem: 'OVERFLOW' };
   if (match[1] === '-' || minor === 0n) return { ok: false, problem: 'NOT_POSITIVE' };
   return { ok: true, minor };
-}
-
-/** Minor units back to the protocol's decimal ("10.45"), for answers that echo the sum. */
-export function formatMajorDecimal(minor: bigint, digits = 2): string {
-  const text = minor.toString().padStart(digits + 1, '0');
-  return digits === 0 ? text : `${text.slice(0, -digits)}.${text.slice(-digits)}`;
 }

@@ -1,7 +1,8 @@
 import type { Refusal, TransactionRow } from '../topups/transaction';
 import type { PaymentSystem } from '../wallets/payment-systems';
 import type { CallbackAnswer, CallbackCore, CallbackRequest, PaymentSystemAdapter } from './adapter';
-import { formatMajorDecimal, parseMajorDecimal, type AmountProblem } from './amounts';
+import { formatMajor } from '../platform/money';
+import { parseMajorDecimal, type AmountProblem } from './amounts';
 import { requestParameters } from './parameters';
 import { xmlAnswer } from './xml';
 
@@ -84,7 +85,7 @@ export function osmpAdapter(system: PaymentSystem, codes: OsmpCodes = QIWI_CODES
 
   /** The first answer to a pay, rebuilt from its transaction. */
   const payAnswer = (txnId: string, transaction: TransactionRow): CallbackAnswer => {
-    const fields = { osmp_txn_id: txnId, prv_txn: transaction.id, sum: formatMajorDecimal(transaction.amount) };
+    const fields = { osmp_txn_id: txnId, prv_txn: transaction.id, sum: formatMajor(transaction.amount, transaction.currency) };
     return transaction.status === 'REJECTED' ? refusalAnswer(transaction.reason as Refusal, fields) : answer('ok', fields);
   };
 

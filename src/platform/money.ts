@@ -1,7 +1,7 @@
 import { InvalidInputError } from './errors';
 
 /** The range a PostgreSQL bigint holds; amounts outside it are refused, not wrapped. */
-const MAX_MINOR = 9_223_372_036_854_775_807n;
+export const MAX_MINOR = 9_223_372_036_854_775_807n;
 const MIN_MINOR = -MAX_MINOR - 1n;
 const ISO_CURRENCIES = new Set(Intl.supportedValuesOf('currency'));
 

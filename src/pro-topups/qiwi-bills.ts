@@ -1,4 +1,5 @@
-import { formatMajorDecimal, parseMajorDecimal } from '../payment-systems/amounts';
+import { parseMajorDecimal } from '../payment-systems/amounts';
+import { formatMajor } from '../platform/money';
 import { HttpRefusedError, type JsonHttpClient } from '../platform/http-client';
 import type { OpenPayment, PaymentStatus, TopUpGateway } from './gateway';
 
@@ -21,7 +22,7 @@ export class QiwiBills implements TopUpGateway {
       url: this.billUrl(payment.externalId),
       headers: bearer(secretKey),
       body: {
-        amount: { currency: payment.currency, value: formatMajorDecimal(payment.amount) },
+        amount: { currency: payment.currency, value: formatMajor(payment.amount, payment.currency) },
         expirationDateTime: qiwiDateTime(payment.expiresAt),
         comment: `Top-up of driver ${payment.driverId}`.slice(0, 255),
         customFields: { parkId: payment.parkId, driverId: payment.driverId },

@@ -331,11 +331,10 @@ export class TopUps {
       const transaction = toTransactionRow(row);
       // Awaiting payment: nothing to credit until the payment system says it was paid (`settle`).
       if (transaction.status !== 'ACCEPTED' || transaction.awaiting_payment) return transaction;
-      const [wallet, park, driver] = await Promise.all([
-        this.wallets.find(tx, walletId, { withDeleted: true }),
-        this.parks.find(tx, transaction.park_id),
-        this.drivers.find(tx, transaction.park_id, transaction.driver_id),
-      ]);
+      // One after another: a transaction is one connection, which runs one query at a time anyway.
+      const wallet = await this.wallets.find(tx, walletId, { withDeleted: true });
+      const park = await this.parks.find(tx, transaction.park_id);
+      const driver = await this.drivers.find(tx, transaction.park_id, transaction.driver_id);
       const refusal = driver ? refusalOf(wallet!, park ?? { status: 'DISABLED' }, driver, transaction.amount) : 'UNKNOWN_DRIVER';
       if (!refusal) {
         await this.ledger.move(tx, clearingAccount(transaction.payment_system, transaction.currency), driverBalanceAccount(transaction.park_id, transaction.driver_id, transaction.currency), {

@@ -223,7 +223,7 @@ function storable<T extends string | null>(text: T): T {
 }
 
 /** How many times each eventId was applied (a handler may apply two events that share one). */
-function counted(eventIds: ReadonlySet<string> | readonly string[]): Map<string, number> {
+function counted(eventIds: readonly string[]): Map<string, number> {
   const counts = new Map<string, number>();
   for (const id of eventIds) counts.set(id, (counts.get(id) ?? 0) + 1);
   return counts;

@@ -30,7 +30,7 @@ export interface InboundHandler<T = unknown> {
    * aged out with that table's data), and returns the eventIds it applied: the others were seen
    * before. When present, it is used instead of `apply`/`applyBatch`, and `inbox_event` is not written.
    */
-  applyOnce?(em: EntityManager, events: readonly { eventId: string; message: T }[], origin: InboundOrigin): Promise<ReadonlySet<string> | readonly string[]>;
+  applyOnce?(em: EntityManager, events: readonly { eventId: string; message: T }[], origin: InboundOrigin): Promise<readonly string[]>;
 }
 
 export type InboundOrigin = 'KAFKA' | 'INGEST';
