@@ -128,6 +128,47 @@ describe('payout lifecycle and its money', () => {
     expect(await t.app.checkLedger()).toEqual([]);
   });
 
+  it('takes a RETURNED with its implied PAID and a REJECTED of the same payee at once without deadlocking', async () => {
+    const payee = client('life-cross');
+    await accrue(payee, 2_000n, 'earn-1');
+    const returned = await create(payee, 1_000n, 'life-cross-return');
+    const rejected = await create(payee, 1_000n, 'life-cross-reject');
+    await move(returned.payout.id, 'SENT');
+    await move(rejected.payout.id, 'SENT');
+    const [available, inFlight] = await t.app.use(ledgerModule).ledger.accountIds(t.app.orm.em.fork(), [
+      { owner: { kind: 'CLIENT', id: 'life-cross' }, type: 'payout', currency: 'RUB' },
+      { owner: { kind: 'CLIENT', id: 'life-cross' }, type: 'payout-sent', currency: 'RUB' },
+    ]);
+    // A test session holds the available balance (opened before the in-flight account: a lower id).
+    // Were the RETURNED's PAID step to lock its own pair first, it would wait for that balance
+    // holding the in-flight account, which a REJECTED locks after the balance: each would wait
+    // for the other. It must take its accounts in the ledger's order, all before its first step.
+    const holder = t.app.orm.em.fork();
+    await holder.begin();
+    let returning: Promise<unknown>;
+    let rejecting: Promise<unknown>;
+    try {
+      await holder.execute('SELECT 1 FROM ledger_account WHERE id = ? FOR NO KEY UPDATE', [available]);
+      returning = move(returned.payout.id, 'RETURNED').catch((error: unknown) => error);
+      await waitingFor(1);
+      const probe = t.app.orm.em.fork();
+      await probe.begin();
+      const lockedInFlight = await probe
+        .execute('SELECT 1 FROM ledger_account WHERE id = ? FOR NO KEY UPDATE NOWAIT', [inFlight])
+        .then(() => false, () => true);
+      await probe.rollback();
+      expect(lockedInFlight, 'the waiting RETURNED holds the in-flight account').toBe(false);
+      rejecting = move(rejected.payout.id, 'REJECTED').catch((error: unknown) => error);
+      await waitingFor(2);
+    } finally {
+      await holder.rollback();
+    }
+    expect(await returning).toMatchObject({ changed: true, payout: { status: 'RETURNED' } });
+    expect(await rejecting).toMatchObject({ changed: true, payout: { status: 'REJECTED' } });
+    expect(await balances(payee)).toMatchObject({ payout: 2_000n, 'payout-sent': 0n });
+    expect(await t.app.checkLedger()).toEqual([]);
+  });
+
   it('refuses a RETURNED for a payout that was never sent or whose money came back already', async () => {
     const payee = client('life-no-return');
     await accrue(payee, 3_000n, 'earn-1');

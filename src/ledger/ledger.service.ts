@@ -257,6 +257,19 @@ export class LedgerService {
     return rows.map(toBalance);
   }
 
+  /**
+   * Locks these accounts in id order (the order every transfer locks in) until the caller's
+   * transaction ends. A transaction that posts more than one transfer takes its accounts this way
+   * first: otherwise its second transfer would lock after the first, out of that order, and could
+   * deadlock with a single transfer between the same accounts.
+   */
+  async lockAccounts(em: EntityManager, accountIds: readonly string[]): Promise<void> {
+    if (accountIds.length === 0) return;
+    await queryBound(em, 'SELECT 1 FROM ledger_account WHERE id = ANY (?::bigint[]) ORDER BY id FOR NO KEY UPDATE', [
+      plainArray(accountIds),
+    ]);
+  }
+
   /** Every account of these types with its balance (for checks that compare them with what other modules hold). */
   async accountsOfTypes(em: EntityManager, types: readonly string[]): Promise<AccountBalance[]> {
     const rows = await queryBound<AccountBalanceRow>(

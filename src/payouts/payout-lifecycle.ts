@@ -187,8 +187,10 @@ export class PayoutLifecycle {
     const decision = decideTransition(from, to);
     if (decision === 'ignore') return { payout: current, changed: false };
     if (decision === 'refuse') throw new InvalidTransitionError(from, to);
+    const steps = stepsTo(from, to);
+    await this.steps.lockAccountsOfSteps(em, current, steps);
     let payout = current;
-    for (const step of stepsTo(from, to)) {
+    for (const step of steps) {
       const implied = step !== to;
       const next = await this.steps.write(em, payout, step, implied ? { actor: input.actor, reason: `implied by ${to}` } : input);
       // This transaction holds the row, so the step cannot find it elsewhere or moved on.

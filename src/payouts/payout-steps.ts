@@ -108,6 +108,29 @@ export class PayoutSteps {
     }
   }
 
+  /**
+   * Before a payout takes more than one step in a transaction (RETURNED with its implied PAID),
+   * locks every account those steps move money between, in the ledger's order: each step's own
+   * transfer would otherwise lock its pair after the previous pair, and could deadlock with a
+   * concurrent single step of the same payee (a REJECTED between the same accounts).
+   */
+  async lockAccountsOfSteps(em: EntityManager, current: PayoutRow, steps: readonly PayoutStatus[]): Promise<void> {
+    const roles = new Set<PayoutAccountRole>();
+    let transfers = 0;
+    let from = current.status as PayoutStatus;
+    for (const to of steps) {
+      const movement = movementFor(from, to);
+      if (movement) {
+        roles.add(movement.from).add(movement.to);
+        transfers += 1;
+      }
+      from = to;
+    }
+    if (transfers < 2) return;
+    const ids = await this.ledger.accountIds(em, [...roles].map((role) => this.accountOf(current, role)));
+    await this.ledger.lockAccounts(em, ids);
+  }
+
   lifecycleMessage(row: PayoutRow): OutboxMessage {
     return { topic: this.payoutEventsTopic, key: row.id, value: payoutEvent(row, new Date(row.updated_at)) };
   }
