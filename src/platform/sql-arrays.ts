@@ -4,8 +4,17 @@
  * and one parameter per value would not scale to bulk statements anyway.
  */
 export function textArray(values: readonly (string | null)[]): string {
-  // One pass per value: a backslash before every `"` and `\` (JSON messages are full of quotes).
-  return `{${values.map((v) => (v === null ? 'NULL' : `"${v.replace(SPECIAL, '\\$&')}"`)).join(',')}}`;
+  // Bulk statements build these for thousands of values: one concatenation, and the escaping
+  // pass (a backslash before every `"` and `\`) only for values that hold one.
+  let literal = '{';
+  for (let i = 0; i < values.length; i += 1) {
+    const value = values[i];
+    if (i > 0) literal += ',';
+    if (value === null || value === undefined) literal += 'NULL';
+    else if (value.indexOf('"') < 0 && value.indexOf('\\') < 0) literal += `"${value}"`;
+    else literal += `"${value.replace(SPECIAL, '\\$&')}"`;
+  }
+  return `${literal}}`;
 }
 
 const SPECIAL = /["\\]/g;

@@ -13,6 +13,8 @@ export type DeviceStatus = (typeof DEVICE_STATUSES)[number];
 export interface DeviceStatusEvent {
   eventId: string;
   occurredAt: Date;
+  /** `occurredAt` as the message wrote it (checked by `parseInstant`), for the database to read. */
+  occurredAtText: string;
   parkId: string;
   deviceId: string;
   status: DeviceStatus;
@@ -25,6 +27,7 @@ export function parseDeviceStatus(eventId: string, json: Record<string, unknown>
   return {
     eventId,
     occurredAt: parseInstant(json.occurredAt),
+    occurredAtText: json.occurredAt as string,
     parkId: checkReference(json.parkId, 'parkId'),
     deviceId: checkReference(json.deviceId, 'deviceId'),
     status: json.status as DeviceStatus,
@@ -42,11 +45,14 @@ export class DeviceStatusHistory {
 
   constructor(private readonly pool: Pool) {}
 
-  /** Records the events not seen before, in one statement; returns the eventIds it recorded. */
+  /**
+   * Records the events not seen before, in one statement; returns the eventIds of the copies it
+   * dropped as seen before (usually none, so a batch's answer is usually empty).
+   */
   async record(em: EntityManager, events: readonly DeviceStatusEvent[]): Promise<string[]> {
     if (events.length === 0) return [];
     await this.ensurePartitions(events);
-    const stored = await queryBound<{ event_id: string }>(
+    const dropped = await queryBound<{ event_id: string }>(
       em,
       `WITH input AS (
          SELECT * FROM unnest(?::text[], ?::text[], ?::timestamptz[], ?::boolean[], ?::text[]) AS i(park_id, device_id, occurred_at, online, event_id)),
@@ -59,17 +65,17 @@ export class DeviceStatusHistory {
          SELECT park_id, device_id, min(occurred_at) FROM stored GROUP BY park_id, device_id
          ON CONFLICT (park_id, device_id) DO UPDATE SET first_seen_at = EXCLUDED.first_seen_at
           WHERE d.first_seen_at > EXCLUDED.first_seen_at)
-       SELECT event_id FROM stored`,
+       SELECT event_id FROM input EXCEPT ALL SELECT event_id FROM stored`,
       [
         textArray(events.map((event) => event.parkId)),
         textArray(events.map((event) => event.deviceId)),
-        textArray(events.map((event) => event.occurredAt.toISOString())),
+        textArray(events.map((event) => event.occurredAtText)),
         `{${events.map((event) => (event.status === 'ONLINE' ? 't' : 'f')).join(',')}}`,
         textArray(events.map((event) => event.eventId)),
       ],
       { name: 'signalq_status_record_once' },
     );
-    return stored.map((row) => row.event_id);
+    return dropped.map((row) => row.event_id);
   }
 
   /**
@@ -78,7 +84,7 @@ export class DeviceStatusHistory {
    * batch's transaction must not hold while it inserts. A batch rolled back leaves an empty one.
    */
   private async ensurePartitions(events: readonly DeviceStatusEvent[]): Promise<void> {
-    const months = [...new Set(events.map((event) => `${event.occurredAt.toISOString().slice(0, 7)}-01`))].filter((m) => !this.knownMonths.has(m));
+    const months = [...new Set(events.map((event) => monthOf(event.occurredAt)))].filter((m) => !this.knownMonths.has(m));
     if (months.length === 0) return;
     const client = await this.pool.connect();
     try {
@@ -95,4 +101,10 @@ export class DeviceStatusHistory {
     }
     for (const month of months) this.knownMonths.add(month);
   }
+}
+
+/** The first day of the time's UTC month (`2026-11-01`), the partition it goes to. */
+function monthOf(time: Date): string {
+  const month = time.getUTCMonth() + 1;
+  return `${time.getUTCFullYear()}-${month < 10 ? '0' : ''}${month}-01`;
 }

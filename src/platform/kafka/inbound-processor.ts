@@ -73,7 +73,15 @@ export class InboundProcessor {
 
   /** Counted after commit, so a batch redone with savepoints is not counted twice. */
   count(messages: readonly InboundMessage[], outcomes: readonly ProcessOutcome[], rejections: readonly Rejection[]): void {
-    messages.forEach((m, i) => this.metrics.inboundMessages.inc({ topic: m.topic, outcome: outcomes[i] }));
+    // One increment per topic and outcome, not per message: a batch holds up to thousands.
+    const tally = new Map<string, { topic: string; outcome: ProcessOutcome; count: number }>();
+    messages.forEach((m, i) => {
+      const key = `${m.topic}\n${outcomes[i]}`;
+      const entry = tally.get(key);
+      if (entry) entry.count += 1;
+      else tally.set(key, { topic: m.topic, outcome: outcomes[i]!, count: 1 });
+    });
+    for (const { topic, outcome, count } of tally.values()) this.metrics.inboundMessages.inc({ topic, outcome }, count);
     for (const r of rejections) this.metrics.deadLetters.inc({ topic: r.topic, code: r.code });
   }
 
@@ -117,8 +125,11 @@ export class InboundProcessor {
     if (parsed.length === 0) return outcomes;
     try {
       if (handler.applyOnce) {
-        const applied = counted(await handler.applyOnce(em, parsed.map((p) => ({ eventId: p.eventId, message: p.value })), origin));
-        for (const item of parsed) if (!take(applied, item.eventId)) outcomes[item.index] = 'duplicate';
+        const dropped = counted(await handler.applyOnce(em, parsed.map((p) => ({ eventId: p.eventId, message: p.value })), origin));
+        // Of two copies in one batch the first is applied: the dropped ones are taken from the end.
+        for (let i = parsed.length - 1; i >= 0 && dropped.size > 0; i -= 1) {
+          if (take(dropped, parsed[i]!.eventId)) outcomes[parsed[i]!.index] = 'duplicate';
+        }
         return outcomes;
       }
       const recorded = await em.execute<{ event_id: string }[]>(
@@ -166,7 +177,7 @@ export class InboundProcessor {
     try {
       let fresh: boolean;
       if (handler!.applyOnce) {
-        fresh = take(counted(await handler!.applyOnce(em, [{ eventId, message: parsed }], origin)), eventId);
+        fresh = (await handler!.applyOnce(em, [{ eventId, message: parsed }], origin)).length === 0;
       } else {
         const recorded = await em.execute<unknown[]>(
           'INSERT INTO inbox_event (topic, event_id) VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING 1 AS fresh',
@@ -233,6 +244,7 @@ function counted(eventIds: readonly string[]): Map<string, number> {
 function take(counts: Map<string, number>, eventId: string): boolean {
   const left = counts.get(eventId) ?? 0;
   if (left === 0) return false;
-  counts.set(eventId, left - 1);
+  if (left === 1) counts.delete(eventId);
+  else counts.set(eventId, left - 1);
   return true;
 }

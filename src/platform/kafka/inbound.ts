@@ -27,8 +27,9 @@ export interface InboundHandler<T = unknown> {
   /**
    * Optional, for topics of millions of events: the handler deduplicates by itself, keeping each
    * eventId with its effect under a unique key of its own table (cheaper than an inbox row, and
-   * aged out with that table's data), and returns the eventIds it applied: the others were seen
-   * before. When present, it is used instead of `apply`/`applyBatch`, and `inbox_event` is not written.
+   * aged out with that table's data), and returns the eventIds of the events it did not apply, seen
+   * before (one entry per copy dropped; usually none). When present, it is used instead of
+   * `apply`/`applyBatch`, and `inbox_event` is not written.
    */
   applyOnce?(em: EntityManager, events: readonly { eventId: string; message: T }[], origin: InboundOrigin): Promise<readonly string[]>;
 }
