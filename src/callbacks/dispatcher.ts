@@ -8,7 +8,7 @@ import type { WalletService } from '../wallets/wallet.service';
 import { AllowList } from './allow-list';
 import { bindCore } from './core';
 import type { CallbackMetrics } from './metrics';
-import { RateLimiter } from './rate-limiter';
+import { TokenBuckets } from './token-buckets';
 import { allowedIpsSetting, type CallbackSettings } from './settings';
 
 export interface CallbackServices {
@@ -28,8 +28,8 @@ export interface CallbackServices {
 export class CallbackDispatcher {
   private readonly bySegment = new Map<string, PaymentSystemAdapter>();
   private readonly allowLists = new Map<PaymentSystem, AllowList>();
-  private readonly perAddress: RateLimiter;
-  private readonly perLink: RateLimiter;
+  private readonly perAddress: TokenBuckets;
+  private readonly perLink: TokenBuckets;
 
   constructor(
     adapters: Partial<Record<PaymentSystem, PaymentSystemAdapter>>,
@@ -43,8 +43,8 @@ export class CallbackDispatcher {
       const list = settings[allowedIpsSetting(system)];
       if (list) this.allowLists.set(system, new AllowList(list));
     }
-    this.perAddress = new RateLimiter(settings.CALLBACK_RATE_PER_ADDRESS);
-    this.perLink = new RateLimiter(settings.CALLBACK_RATE_PER_LINK);
+    this.perAddress = new TokenBuckets(settings.CALLBACK_RATE_PER_ADDRESS);
+    this.perLink = new TokenBuckets(settings.CALLBACK_RATE_PER_LINK);
   }
 
   /** The adapter serving a path segment (`qiwi_md`), or null: the server answers 404. */

@@ -3,7 +3,7 @@ import type { Pool } from 'pg';
 import type { Logger } from '../platform/logger';
 import type { PayoutRow } from '../payouts/payout-messages';
 import type { PayoutSender } from '../payouts/payout-sender';
-import { RateLimiter } from './rate-limiter';
+import { Pacer } from './pacer';
 
 /** Payouts handed to the database per call when no ceiling is set (see `chunkSize`). */
 const CHUNK_SIZE = 25;
@@ -26,7 +26,7 @@ export interface ErpGatewayOptions {
  * round trip per chunk (`PayoutSender.sendEach`).
  */
 export class ErpGateway {
-  private readonly limiter: RateLimiter;
+  private readonly limiter: Pacer;
 
   constructor(
     private readonly orm: MikroORM,
@@ -35,7 +35,7 @@ export class ErpGateway {
     private readonly logger: Logger,
     private readonly options: ErpGatewayOptions,
   ) {
-    this.limiter = new RateLimiter(options.ratePerSecond);
+    this.limiter = new Pacer(options.ratePerSecond);
   }
 
   /**

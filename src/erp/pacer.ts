@@ -3,7 +3,7 @@
  * Spreads them evenly rather than in bursts (n at a time at most), so the ERP never sees more
  * than the ceiling.
  */
-export class RateLimiter {
+export class Pacer {
   private nextSlot = 0;
 
   constructor(private readonly perSecond: number) {}

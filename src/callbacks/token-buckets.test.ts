@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { RateLimiter } from './rate-limiter';
+import { TokenBuckets } from './token-buckets';
 
-describe('RateLimiter', () => {
+describe('TokenBuckets', () => {
   it('lets a burst through, refuses past it, and refills at the rate', () => {
     let now = 0;
-    const limiter = new RateLimiter(2, 4, 100, () => now);
+    const limiter = new TokenBuckets(2, 4, 100, () => now);
     expect(Array.from({ length: 6 }, () => limiter.take('a'))).toEqual([true, true, true, true, false, false]);
     // Another key has its own bucket.
     expect(limiter.take('b')).toBe(true);
@@ -17,7 +17,7 @@ describe('RateLimiter', () => {
 
   it('forgets idle keys instead of growing past maxKeys', () => {
     let now = 0;
-    const limiter = new RateLimiter(1, 2, 10, () => now);
+    const limiter = new TokenBuckets(1, 2, 10, () => now);
     for (let i = 0; i < 10; i++) limiter.take(`k${i}`);
     now += 5_000;
     limiter.take('new');

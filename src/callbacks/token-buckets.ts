@@ -4,7 +4,7 @@
  * Full buckets are forgotten when the map grows past `maxKeys`, so a scan of many addresses cannot
  * grow it without bound.
  */
-export class RateLimiter {
+export class TokenBuckets {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
 
   constructor(

@@ -1,12 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { RateLimiter } from './rate-limiter';
+import { Pacer } from './pacer';
 
-describe('RateLimiter', () => {
+describe('Pacer', () => {
   beforeEach(() => vi.useFakeTimers({ toFake: ['setTimeout', 'performance'] }));
   afterEach(() => vi.useRealTimers());
 
   it('lets one through every 1/rate seconds, evenly, never in a burst', async () => {
-    const limiter = new RateLimiter(10);
+    const limiter = new Pacer(10);
     const passed: number[] = [];
     const start = performance.now();
     for (let i = 0; i < 5; i += 1) void limiter.take().then(() => passed.push(performance.now() - start));
@@ -19,7 +19,7 @@ describe('RateLimiter', () => {
   });
 
   it('lets n through at once and the next ones n/rate seconds later', async () => {
-    const limiter = new RateLimiter(10);
+    const limiter = new Pacer(10);
     const passed: number[] = [];
     const start = performance.now();
     void limiter.take(3).then(() => passed.push(performance.now() - start));
@@ -30,7 +30,7 @@ describe('RateLimiter', () => {
   });
 
   it('has no ceiling at 0', async () => {
-    const limiter = new RateLimiter(0);
+    const limiter = new Pacer(0);
     const passed: number[] = [];
     for (let i = 0; i < 100; i += 1) void limiter.take().then(() => passed.push(i));
     await vi.advanceTimersByTimeAsync(0);
