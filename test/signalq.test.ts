@@ -135,6 +135,8 @@ describe('camera billing', () => {
       e('cam-zero', '2026-11-03T10:30:00Z', 'OFFLINE'),
     ]);
     expect(outcomes.filter((o) => o === 'duplicate')).toHaveLength(1);
+    // Of the two copies of `order-on` (the 14th and 15th events) the first is kept, the second is the duplicate.
+    expect(outcomes.indexOf('duplicate')).toBe(14);
 
     // Mid second period (8–15 Nov) the rate doubles: it applies from 15 Nov.
     const changed = await configure(app, config(park, { dailyRate: 2n * RATE }), '2026-11-10T09:00:00Z');

@@ -19,5 +19,10 @@ export function ingestEnv(databaseUrl: string, brokers: string, prefix: string):
     KAFKA_GROUP_ID: `${prefix}-service`,
     ...topics,
   };
+  // The consumer's tuning, when the run is to try other values than the service's defaults.
+  for (const name of ['KAFKA_CHUNK_SIZE', 'KAFKA_CONSUMER_CONCURRENCY']) {
+    const value = process.env[name];
+    if (value) env[name] = value;
+  }
   return { env, topics };
 }

@@ -109,11 +109,11 @@ export class InboundProcessor {
     sink: RejectionSink,
   ): Promise<ProcessOutcome[]> {
     const outcomes: ProcessOutcome[] = [];
-    const parsed: { index: number; eventId: string; value: unknown }[] = [];
+    const parsed: { index: number; eventId: string; message: unknown }[] = [];
     for (const [index, message] of messages.entries()) {
       try {
         const envelope = parseEnvelope(message.value);
-        parsed.push({ index, eventId: envelope.eventId, value: handler.parse(envelope.json, envelope.eventId) });
+        parsed.push({ index, eventId: envelope.eventId, message: handler.parse(envelope.json, envelope.eventId) });
         outcomes.push('applied');
       } catch (error) {
         const rejection = rejectionOf(error, message.topic);
@@ -125,7 +125,7 @@ export class InboundProcessor {
     if (parsed.length === 0) return outcomes;
     try {
       if (handler.applyOnce) {
-        const dropped = counted(await handler.applyOnce(em, parsed.map((p) => ({ eventId: p.eventId, message: p.value })), origin));
+        const dropped = counted(await handler.applyOnce(em, parsed, origin));
         // Of two copies in one batch the first is applied: the dropped ones are taken from the end.
         for (let i = parsed.length - 1; i >= 0 && dropped.size > 0; i -= 1) {
           if (take(dropped, parsed[i]!.eventId)) outcomes[parsed[i]!.index] = 'duplicate';
@@ -140,7 +140,7 @@ export class InboundProcessor {
       const fresh = counted(recorded.map((r) => r.event_id));
       const toApply: unknown[] = [];
       for (const item of parsed) {
-        if (take(fresh, item.eventId)) toApply.push(item.value);
+        if (take(fresh, item.eventId)) toApply.push(item.message);
         else outcomes[item.index] = 'duplicate';
       }
       if (toApply.length > 0) await handler.applyBatch!(em, toApply, origin);
