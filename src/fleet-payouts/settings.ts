@@ -28,10 +28,7 @@ export const fleetPayoutSettings = z.object({
     .transform((ms) => ms / HOUR)
     .default(24),
   FLEET_PERIODIC_DAYS: z.coerce.number().int().min(1).max(366).default(7),
-  FLEET_PERIODIC_CRON: z
-    .string()
-    .regex(/^\S+( \S+){4}$/, 'FLEET_PERIODIC_CRON must be a 5-field cron expression')
-    .default('0 * * * *'),
+  FLEET_PERIODIC_CRON: setting.crontab.default('0 * * * *'),
   /** Periodic payouts created per second, across all worker processes; 0 turns the throttle off. */
   FLEET_PERIODIC_RATE: z.coerce.number().min(0).max(100_000).default(50),
   /** Parks per transaction of the periodic run. */

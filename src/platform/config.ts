@@ -21,6 +21,8 @@ export const setting = {
   positiveInt: z.coerce.number().int().positive(),
   flag: z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1'),
   optionalText: z.string().trim().min(1).optional(),
+  /** When a graphile-worker crontab line fires: five fields, as crontab(5) writes them. */
+  crontab: z.string().trim().regex(/^\S+( \S+){4}$/, 'must be a 5-field cron expression (minute hour day-of-month month day-of-week)'),
 };
 
 /** The longest a token may live unless `JWT_MAX_TTL` says otherwise. */

@@ -1,11 +1,9 @@
+import { setting } from '../platform/config';
 import { z } from 'zod';
 
 export const signalqSettings = z.object({
   TOPIC_SIGNALQ_DEVICE_STATUS: z.string().default('signalq.device-status'),
-  SIGNALQ_BILLING_CRON: z
-    .string()
-    .regex(/^\S+( \S+){4}$/, 'SIGNALQ_BILLING_CRON must be a 5-field cron expression')
-    .default('0 */4 * * *'),
+  SIGNALQ_BILLING_CRON: setting.crontab.default('0 */4 * * *'),
   /** (park, period) pairs whose lines one statement records. */
   SIGNALQ_PERIOD_BATCH: z.coerce.number().int().min(1).max(10_000).default(200),
   /** Parks whose lines one transaction pays. */

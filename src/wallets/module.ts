@@ -74,12 +74,12 @@ export const walletsModule = defineModule({
       await services.keyExpiry.run(kernel.orm.em.fork(), new Date());
     }) as Task<'wallet__key_expiry'>,
   }),
-  cron: () => [
+  cron: ({ settings }) => [
     {
-      pattern: '0 6 * * *',
+      pattern: settings.WALLET_KEY_EXPIRY_CRON,
       task: 'wallet__key_expiry',
       options: { jobKey: 'wallet__key_expiry', jobKeyMode: 'preserve_run_at', max: 1 },
-      comment: 'Daily: e-mails parks whose QIWI key expires within 30, 7 or 1 days, or has expired (once per wallet, key and threshold).',
+      comment: 'Daily (WALLET_KEY_EXPIRY_CRON): e-mails parks whose QIWI key expires within 30, 7 or 1 days, or has expired (once per wallet, key and threshold).',
     },
   ],
   loaders: ({ services }) => walletLoaders(services),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { setting } from '../platform/config';
 import { parseWalletKeys } from './keyring';
 
 /**
@@ -16,6 +17,8 @@ export const walletSettings = z
       .refine((url) => /^https?:\/\//.test(url), 'must be an http(s) URL')
       .transform((url) => url.replace(/\/+$/, ''))
       .default('http://127.0.0.1:8081'),
+    /** When the daily check of QIWI keys about to expire runs (the worker's time zone). */
+    WALLET_KEY_EXPIRY_CRON: setting.crontab.default('0 6 * * *'),
   })
   .superRefine((settings, ctx) => {
     if (settings.WALLET_KEYS === undefined) {
