@@ -10,9 +10,6 @@ export function deviceStatusHandler(topic: string, history: DeviceStatusHistory)
   return {
     topic,
     parse: (json, eventId) => parseDeviceStatus(eventId, json),
-    apply: async (em, event) => {
-      await history.record(em, [event]);
-    },
     applyOnce: (em, events) => history.record(em, events.map((e) => e.message)),
   };
 }

@@ -13,25 +13,38 @@ export interface InboundMessage {
 
 /**
  * Applies the messages of one topic. `parse` validates and throws an `InvalidInputError` for what
- * can never be applied; `apply` makes the effect inside the given transaction.
+ * can never be applied. The effect is made inside the given transaction, in one of two ways: the
+ * kernel deduplicates by eventId (an `inbox_event` row each) and calls `apply` (or `applyBatch`),
+ * or the handler deduplicates by itself through `applyOnce`.
  */
-export interface InboundHandler<T = unknown> {
+export type InboundHandler<T = unknown> = InboxedHandler<T> | SelfDeduplicatingHandler<T>;
+
+interface HandlerOfTopic<T> {
   topic: string;
   parse(json: Record<string, unknown>, eventId: string): T;
+}
+
+/** A handler whose messages the kernel deduplicates, with an `inbox_event` row per eventId. */
+export interface InboxedHandler<T = unknown> extends HandlerOfTopic<T> {
   apply(em: EntityManager, message: T, origin: InboundOrigin): Promise<void>;
   /**
    * Optional: applies many messages at once, for high-volume topics. Throwing a DomainError sends
    * the batch down the one-by-one path, where only the offending message is set aside.
    */
   applyBatch?(em: EntityManager, messages: T[], origin: InboundOrigin): Promise<void>;
-  /**
-   * Optional, for topics of millions of events: the handler deduplicates by itself, keeping each
-   * eventId with its effect under a unique key of its own table (cheaper than an inbox row, and
-   * aged out with that table's data), and returns the eventIds of the events it did not apply, seen
-   * before (one entry per copy dropped; usually none). When present, it is used instead of
-   * `apply`/`applyBatch`, and `inbox_event` is not written.
-   */
-  applyOnce?(em: EntityManager, events: readonly { eventId: string; message: T }[], origin: InboundOrigin): Promise<readonly string[]>;
+  applyOnce?: never;
+}
+
+/**
+ * For topics of millions of events: the handler deduplicates by itself, keeping each eventId with
+ * its effect under a unique key of its own table (cheaper than an inbox row, and aged out with
+ * that table's data). `applyOnce` returns the eventIds of the events it did not apply, seen
+ * before (one entry per copy dropped; usually none); `inbox_event` is not written.
+ */
+export interface SelfDeduplicatingHandler<T = unknown> extends HandlerOfTopic<T> {
+  applyOnce(em: EntityManager, events: readonly { eventId: string; message: T }[], origin: InboundOrigin): Promise<readonly string[]>;
+  apply?: never;
+  applyBatch?: never;
 }
 
 export type InboundOrigin = 'KAFKA' | 'INGEST';
