@@ -83,16 +83,6 @@ export class PayoutRulesStore {
     return { cooldownHours: this.defaults.FLEET_INSTANT_COOLDOWN, limits: this.defaults.FLEET_INSTANT_LIMIT };
   }
 
-  /** The cooldown in force given what is stored (null: the environment's default). */
-  cooldownHours(stored: number | null): number {
-    return stored ?? this.defaults.FLEET_INSTANT_COOLDOWN;
-  }
-
-  /** A currency's instant limit given what is stored (null: the environment's; neither: 0, no instant payouts). */
-  limitOf(currency: string, stored: bigint | null): bigint {
-    return stored ?? this.defaults.FLEET_INSTANT_LIMIT.get(currency) ?? 0n;
-  }
-
   private resolve(row: {
     instant_cooldown_hours: number | null;
     periodic_days: number | null;
@@ -104,7 +94,7 @@ export class PayoutRulesStore {
     for (const limit of row.limits ?? []) instantLimits.set(limit.currency.trim(), BigInt(limit.limit_minor));
     return {
       instantLimits,
-      instantCooldownHours: this.cooldownHours(row.instant_cooldown_hours),
+      instantCooldownHours: row.instant_cooldown_hours ?? this.defaults.FLEET_INSTANT_COOLDOWN,
       periodicDays: row.periodic_days ?? this.defaults.FLEET_PERIODIC_DAYS,
       updatedAt: row.updated_at ? new Date(row.updated_at) : null,
       updatedBy: row.updated_by,

@@ -67,24 +67,21 @@ export class DriverService {
    * id, else by phone, preferring a working one.
    */
   async findPayable(em: EntityManager, parkId: string, account: string): Promise<{ driver: DriverRow; parkStatus: string } | null> {
-    const query = this.payableQuery(parkId, account);
-    const [row] = await queryBound<DriverRow & { park_status: string }>(em, query.sql, query.params, { name: 'driver_payable' });
+    const [row] = await queryBound<DriverRow & { park_status: string }>(
+      em,
+      this.payableSql('?', '?', '?'),
+      [parkId, account, this.phoneOf(account), account],
+      { name: 'driver_payable' },
+    );
     if (!row) return null;
     const { park_status: parkStatus, ...driver } = row;
     return { driver: toDriverRow(driver), parkStatus };
   }
 
   /**
-   * The query behind `findPayable` (a driver row with `park_status`), for a caller that builds its
-   * own statement on it (the top-up's accept, in one round trip). The SQL stays this module's.
-   */
-  payableQuery(parkId: string, account: string): { sql: string; params: unknown[] } {
-    return { sql: this.payableSql('?', '?', '?'), params: [parkId, account, this.phoneOf(account), account] };
-  }
-
-  /**
-   * The same query over three SQL expressions (columns of a caller's statement, for many accounts
-   * at once): the park, the account as given, and `phoneOf(account)`. `account` appears twice.
+   * `findPayable`'s query over three SQL expressions, for a caller that builds its own statement on
+   * it (the top-ups' accept, many accounts at once; the SQL stays this module's): the park, the
+   * account as given, and `phoneOf(account)`. `account` appears twice.
    */
   payableSql(park: string, account: string, phone: string): string {
     return `SELECT d.*, p.status AS park_status FROM driver d JOIN park p ON p.id = d.park_id

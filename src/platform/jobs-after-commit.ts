@@ -42,17 +42,15 @@ export class JobsAfterCommit {
       while (this.pending.length > 0) {
         const batch = this.pending;
         this.pending = [];
-        // By task, one job per key (the last booked).
-        const byTask = new Map<TaskName, Map<string, KeyedJob<any>>>();
+        const byTask = new Map<TaskName, KeyedJob<any>[]>();
         for (const { task, job } of batch) {
-          const jobs = byTask.get(task) ?? new Map<string, KeyedJob<any>>();
-          jobs.set(job.jobKey, job);
+          const jobs = byTask.get(task) ?? [];
+          jobs.push(job);
           byTask.set(task, jobs);
         }
-        for (const [task, keyed] of byTask) {
-          const jobs = [...keyed.values()];
+        for (const [task, jobs] of byTask) {
           try {
-            await this.jobs.addKeyedInBulk(this.orm.em.fork(), task, jobs);
+            await this.jobs.addKeyed(this.orm.em.fork(), task, jobs);
           } catch (error) {
             // The rows are committed: their owner's sweep books them again later.
             this.logger.warn({ err: error, task, jobs: jobs.length }, 'jobs after commit were not booked; the sweep will book them');

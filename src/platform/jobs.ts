@@ -129,29 +129,16 @@ export class JobQueue {
     );
   }
 
-  /** Books many jobs of one task in one statement, each replacing the pending job of its key. */
-  async addKeyed<T extends TaskName>(em: EntityManager, task: T, jobs: readonly KeyedJob<T>[]): Promise<void> {
-    if (jobs.length === 0) return;
-    await queryBound(
-      em,
-      `SELECT count(graphile_worker.add_job(identifier => ?, payload => j.payload::json, run_at => j.run_at,
-                                            job_key => j.job_key, job_key_mode => 'replace'))
-         FROM unnest(?::text[], ?::timestamptz[], ?::text[]) AS j(payload, run_at, job_key)`,
-      [
-        task,
-        textArray(jobs.map((job) => JSON.stringify(job.payload ?? {}))),
-        textArray(jobs.map((job) => job.runAt.toISOString())),
-        textArray(jobs.map((job) => job.jobKey)),
-      ],
-    );
-  }
-
   /**
-   * As `addKeyed`, set-based: graphile-worker's `add_jobs` books the lot in one insert with one
-   * NOTIFY, where `add_job` runs once per job (for thousands of jobs a second). Keys must differ.
+   * Books many jobs of one task in one statement, each replacing the pending job of its key (a job
+   * already running under the key is left to finish, and the new one is booked beside it). Of several jobs with one
+   * key, the last counts. Set-based: graphile-worker's `add_jobs` books the lot in one insert with
+   * one NOTIFY, where `add_job` runs once per job.
    */
-  async addKeyedInBulk<T extends TaskName>(em: EntityManager, task: T, jobs: readonly KeyedJob<T>[]): Promise<void> {
-    if (jobs.length === 0) return;
+  async addKeyed<T extends TaskName>(em: EntityManager, task: T, jobs: readonly KeyedJob<T>[]): Promise<void> {
+    // `add_jobs` updates a key's row once per statement: one job per key, the last.
+    const byKey = [...new Map(jobs.map((job) => [job.jobKey, job])).values()];
+    if (byKey.length === 0) return;
     await queryBound(
       em,
       `SELECT count(*) FROM graphile_worker.add_jobs(ARRAY(
@@ -159,9 +146,9 @@ export class JobQueue {
            FROM unnest(?::text[], ?::timestamptz[], ?::text[]) AS j(payload, run_at, job_key)))`,
       [
         task,
-        textArray(jobs.map((job) => JSON.stringify(job.payload ?? {}))),
-        textArray(jobs.map((job) => job.runAt.toISOString())),
-        textArray(jobs.map((job) => job.jobKey)),
+        textArray(byKey.map((job) => JSON.stringify(job.payload ?? {}))),
+        textArray(byKey.map((job) => job.runAt.toISOString())),
+        textArray(byKey.map((job) => job.jobKey)),
       ],
     );
   }

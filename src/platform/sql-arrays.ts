@@ -8,9 +8,9 @@ export function textArray(values: readonly (string | null)[]): string {
   // pass (a backslash before every `"` and `\`) only for values that hold one.
   let literal = '{';
   for (let i = 0; i < values.length; i += 1) {
-    const value = values[i];
+    const value = values[i] as string | null;
     if (i > 0) literal += ',';
-    if (value === null || value === undefined) literal += 'NULL';
+    if (value === null) literal += 'NULL';
     else if (value.indexOf('"') < 0 && value.indexOf('\\') < 0) literal += `"${value}"`;
     else literal += `"${value.replace(SPECIAL, '\\$&')}"`;
   }

@@ -1,16 +1,11 @@
 import type { Client } from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openSqlTestDatabase, sqlError, type SqlTestDatabase } from './sql-helpers';
+import { describe, expect, it } from 'vitest';
+import { sqlError, useSqlTestDatabase } from './sql-helpers';
 
 /** The audit log's SQL functions: the append-only guard and the monthly partitions. */
 
-let db: SqlTestDatabase;
 let client: Client;
-beforeAll(async () => {
-  db = await openSqlTestDatabase();
-  client = db.client;
-});
-afterAll(async () => db?.close());
+useSqlTestDatabase((opened) => (client = opened.client));
 
 async function insertEntry(at: string): Promise<void> {
   await client.query(

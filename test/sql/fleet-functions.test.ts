@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Client } from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PAYOUT_TABLES, balances, expectNothingChanged, fund, openAccount, openSqlTestDatabase, unique, type SqlTestDatabase } from './sql-helpers';
+import { describe, expect, it } from 'vitest';
+import { PAYOUT_TABLES, balances, expectNothingChanged, fund, openAccount, unique, useSqlTestDatabase } from './sql-helpers';
 
 /**
  * The fleet-payouts module's SQL: `fleet_instant_press`, one press of a park's instant-payout
@@ -9,13 +9,8 @@ import { PAYOUT_TABLES, balances, expectNothingChanged, fund, openAccount, openS
  * writes nothing, what a paid press writes, and that presses of one park take turns.
  */
 
-let db: SqlTestDatabase;
 let client: Client;
-beforeAll(async () => {
-  db = await openSqlTestDatabase();
-  client = db.client;
-});
-afterAll(async () => db?.close());
+const db = useSqlTestDatabase((opened) => (client = opened.client));
 
 const TABLES = { ...PAYOUT_TABLES, fleet_payout_settings: 'singleton', fleet_instant_limit: 'currency' } as const;
 const HOUR = 3_600_000;

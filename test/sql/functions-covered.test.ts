@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Client } from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TESTED_SQL_FUNCTIONS, openSqlTestDatabase, type SqlTestDatabase } from './sql-helpers';
+import { describe, expect, it } from 'vitest';
+import { TESTED_SQL_FUNCTIONS, useSqlTestDatabase } from './sql-helpers';
 
 /**
  * A SQL function or procedure a migration adds is part of the money path: it gets tests of its
@@ -10,13 +10,8 @@ import { TESTED_SQL_FUNCTIONS, openSqlTestDatabase, type SqlTestDatabase } from 
  * TESTED_SQL_FUNCTIONS (sql-helpers.ts) says is tested, and fails on any difference, by name.
  */
 
-let db: SqlTestDatabase;
 let client: Client;
-beforeAll(async () => {
-  db = await openSqlTestDatabase();
-  client = db.client;
-});
-afterAll(async () => db?.close());
+useSqlTestDatabase((opened) => (client = opened.client));
 
 /** The schema's functions and procedures, by name: not an extension's, nor one PostgreSQL made for a type. */
 async function sqlFunctions(): Promise<{ name: string; signatures: string[] }[]> {

@@ -1,5 +1,5 @@
 import type { Client } from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LEDGER_KEY_REUSED } from '../../src/ledger/ledger.service';
 import { SqlState } from '../../src/platform/database-errors';
 import {
@@ -11,11 +11,10 @@ import {
   fund,
   ledgerPost,
   openAccount,
-  openSqlTestDatabase,
+  useSqlTestDatabase,
   snapshot,
   unique,
   worldAccount,
-  type SqlTestDatabase,
 } from './sql-helpers';
 
 /**
@@ -34,13 +33,8 @@ const FOREIGN_KEY = '23503';
 const NOT_NULL = '23502';
 const IMMUTABLE = { code: 'PL001', message: /ledger transfers are immutable/ };
 
-let db: SqlTestDatabase;
 let client: Client;
-beforeAll(async () => {
-  db = await openSqlTestDatabase();
-  client = db.client;
-});
-afterAll(async () => db?.close());
+const db = useSqlTestDatabase((opened) => (client = opened.client));
 
 /** A world account and a fresh payee account in `currency`, the payee holding `funds`. */
 async function payee(funds = 0n, currency = 'RUB'): Promise<{ world: string; payee: string }> {

@@ -1,16 +1,11 @@
 import type { Client } from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectNothingChanged, openSqlTestDatabase, unique, type SqlTestDatabase } from './sql-helpers';
+import { describe, expect, it } from 'vitest';
+import { expectNothingChanged, unique, useSqlTestDatabase } from './sql-helpers';
 
 /** The parks module's SQL function, as other modules' SQL calls it. */
 
-let db: SqlTestDatabase;
 let client: Client;
-beforeAll(async () => {
-  db = await openSqlTestDatabase();
-  client = db.client;
-});
-afterAll(async () => db?.close());
+useSqlTestDatabase((opened) => (client = opened.client));
 
 const PARK_TABLES = { park: 'id' } as const;
 

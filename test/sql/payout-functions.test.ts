@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Client } from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LEDGER_KEY_REUSED } from '../../src/ledger/ledger.service';
 import { payoutEvent, type PayoutRow } from '../../src/payouts/payout-messages';
 import { SqlState } from '../../src/platform/database-errors';
@@ -14,13 +14,12 @@ import {
   fund,
   ledgerPost,
   openAccount,
-  openSqlTestDatabase,
+  useSqlTestDatabase,
   snapshot,
   sqlError,
   unique,
   without,
   worldAccount,
-  type SqlTestDatabase,
 } from './sql-helpers';
 
 /**
@@ -32,13 +31,8 @@ import {
 const TOPICS = ['payouts.events', 'erp.payouts'];
 const NON_NEGATIVE = { code: SqlState.checkViolation, constraint: 'ledger_account_balance_non_negative' };
 
-let db: SqlTestDatabase;
 let client: Client;
-beforeAll(async () => {
-  db = await openSqlTestDatabase();
-  client = db.client;
-});
-afterAll(async () => db?.close());
+const db = useSqlTestDatabase((opened) => (client = opened.client));
 
 interface Payout {
   id: string;

@@ -1,16 +1,11 @@
 import type { Client } from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openSqlTestDatabase, type SqlTestDatabase } from './sql-helpers';
+import { describe, expect, it } from 'vitest';
+import { useSqlTestDatabase } from './sql-helpers';
 
 /** The signalq module's SQL function: the status history's partitions, made on demand. */
 
-let db: SqlTestDatabase;
 let client: Client;
-beforeAll(async () => {
-  db = await openSqlTestDatabase();
-  client = db.client;
-});
-afterAll(async () => db?.close());
+const db = useSqlTestDatabase((opened) => (client = opened.client));
 
 const partitions = () =>
   client

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Client, type DatabaseError } from 'pg';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { createTestDatabase } from '../helpers/database';
 
 /**
@@ -59,6 +59,30 @@ export async function openSqlTestDatabase(): Promise<SqlTestDatabase> {
       await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
       await database.drop();
     },
+  };
+}
+
+/**
+ * The test file's database: opened before its tests (`ready` is handed it), dropped after them.
+ * Call it at the top of the file.
+ */
+export function useSqlTestDatabase(ready: (db: SqlTestDatabase) => void = () => {}): SqlTestDatabase {
+  let db: SqlTestDatabase | null = null;
+  beforeAll(async () => {
+    db = await openSqlTestDatabase();
+    ready(db);
+  });
+  afterAll(async () => db?.close());
+  const opened = (): SqlTestDatabase => {
+    if (!db) throw new Error('the SQL test database opens before the tests run');
+    return db;
+  };
+  return {
+    get client() {
+      return opened().client;
+    },
+    connect: () => opened().connect(),
+    close: () => opened().close(),
   };
 }
 
