@@ -209,6 +209,37 @@ describe('camera billing', () => {
     expect(row).toEqual({ rows: '200', partitions: '3' });
   });
 
+  it('drops only the copies of a batch that repeats some events of an earlier one, and keeps each camera’s first sighting', async () => {
+    const park = 'sq-redelivered';
+    const first = [
+      statusEvent(park, 'cam-a', '2026-09-10T10:00:00Z', 'ONLINE', 'redelivered-1'),
+      statusEvent(park, 'cam-a', '2026-09-10T12:00:00Z', 'OFFLINE', 'redelivered-2'),
+    ];
+    expect(await deliver(app, first)).toEqual(['applied', 'applied']);
+    // The same month again: a redelivered copy among new events, one of them earlier than cam-a was first seen.
+    const second = [
+      statusEvent(park, 'cam-a', '2026-09-05T08:00:00Z', 'ONLINE', 'redelivered-3'),
+      first[1]!,
+      statusEvent(park, 'cam-b', '2026-09-11T09:00:00Z', 'ONLINE', 'redelivered-4'),
+    ];
+    expect(await deliver(app, second)).toEqual(['applied', 'duplicate', 'applied']);
+    // A batch of fresh events only, the cameras already known as early or earlier.
+    const third = [statusEvent(park, 'cam-a', '2026-09-20T08:00:00Z', 'OFFLINE', 'redelivered-5'), statusEvent(park, 'cam-b', '2026-09-21T08:00:00Z', 'OFFLINE', 'redelivered-6')];
+    expect(await deliver(app, third)).toEqual(['applied', 'applied']);
+
+    const em = app.orm.em.fork();
+    const rows = await em.execute<{ event_id: string }[]>(`SELECT event_id FROM signalq_device_status WHERE park_id = ? ORDER BY occurred_at`, [park]);
+    expect(rows.map((row) => row.event_id)).toEqual(['redelivered-3', 'redelivered-1', 'redelivered-2', 'redelivered-4', 'redelivered-5', 'redelivered-6']);
+    const devices = await em.execute<{ device_id: string; first_seen_at: Date }[]>(
+      `SELECT device_id, first_seen_at FROM signalq_device WHERE park_id = ? ORDER BY device_id`,
+      [park],
+    );
+    expect(devices.map((d) => [d.device_id, new Date(d.first_seen_at).toISOString()])).toEqual([
+      ['cam-a', '2026-09-05T08:00:00.000Z'],
+      ['cam-b', '2026-09-11T09:00:00.000Z'],
+    ]);
+  });
+
   it('records a disabled park’s lines and pays them once it is enabled again', async () => {
     const park = 'sq-off';
     await configure(app, config(park, { enabled: false }), '2026-11-02T00:00:00Z');
