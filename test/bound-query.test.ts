@@ -1,0 +1,56 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { numbered, queryBound } from '../src/platform/bound-query';
+import { initORM } from '../src/platform/orm';
+import { createTestDatabase } from './helpers/database';
+
+describe('queryBound', () => {
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  let orm: MikroORM;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    orm = await initORM({ databaseUrl: database.url, poolMax: 4, entities: [], migrations: [] });
+    await orm.em.fork().execute('CREATE TABLE bound_query_probe (id int PRIMARY KEY, label text)');
+  });
+
+  afterAll(async () => {
+    await orm?.close(true);
+    await database?.drop();
+  });
+
+  it('numbers the placeholders in order and keeps an escaped one as a literal question mark', () => {
+    expect(numbered('SELECT ?::int + ?::int, \\? AS literal, ?')).toBe('SELECT $1::int + $2::int, ? AS literal, $3');
+  });
+
+  it('binds values of every kind the services send, as a named statement too (times come back as text, as MikroORM reads them)', async () => {
+    const em = orm.em.fork();
+    const sql = 'SELECT ?::text AS text, ?::bigint::text AS big, ?::timestamptz AS at, ?::text[] AS list, ?::int AS nothing';
+    for (let i = 0; i < 2; i += 1) {
+      const [row] = await queryBound<Record<string, unknown>>(em, sql, ['a\'b', 2n ** 62n, new Date('2026-11-02T10:00:00Z'), '{x,"y z"}', null], { name: 'bound_query_kinds' });
+      expect(row).toEqual({ text: "a'b", big: (2n ** 62n).toString(), at: '2026-11-02 10:00:00+00', list: ['x', 'y z'], nothing: null });
+    }
+  });
+
+  it('runs on the transaction em is in: its writes are seen there and go with its rollback', async () => {
+    await expect(
+      orm.em.fork().transactional(async (em) => {
+        await queryBound(em, 'INSERT INTO bound_query_probe VALUES (?, ?)', [1, 'rolled back']);
+        const seen = await queryBound<{ label: string }>(em, 'SELECT label FROM bound_query_probe WHERE id = ?', [1]);
+        expect(seen).toEqual([{ label: 'rolled back' }]);
+        throw new Error('abandon');
+      }),
+    ).rejects.toThrow('abandon');
+    await orm.em.fork().transactional((em) => queryBound(em, 'INSERT INTO bound_query_probe VALUES (?, ?)', [2, 'kept']));
+    const rows = await queryBound<{ id: number; label: string }>(orm.em.fork(), 'SELECT id, label FROM bound_query_probe ORDER BY id', []);
+    expect(rows).toEqual([{ id: 2, label: 'kept' }]);
+  });
+
+  it('refuses an undefined value instead of binding NULL, and passes database errors with their code', async () => {
+    await expect(queryBound(orm.em.fork(), 'SELECT ?::int', [undefined])).rejects.toThrow(/Undefined value/);
+    await expect(queryBound(orm.em.fork(), 'INSERT INTO bound_query_probe VALUES (?, ?)', [2, 'again'])).rejects.toMatchObject({ code: '23505' });
+    // The connection went back to the pool after each failure: the pool of four still answers five at once.
+    const answers = await Promise.all(Array.from({ length: 5 }, (_, i) => queryBound<{ n: number }>(orm.em.fork(), 'SELECT ?::int AS n', [i])));
+    expect(answers.map(([row]) => row!.n)).toEqual([0, 1, 2, 3, 4]);
+  });
+});
