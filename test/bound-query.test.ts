@@ -46,6 +46,20 @@ describe('queryBound', () => {
     expect(rows).toEqual([{ id: 2, label: 'kept' }]);
   });
 
+  it('is seen by knex query listeners like a statement knex ran, in a transaction too', async () => {
+    const knex = orm.em.getKnex();
+    const seen: string[] = [];
+    const listener = (query: { sql: string }) => seen.push(query.sql);
+    knex.on('query', listener);
+    try {
+      await queryBound(orm.em.fork(), 'SELECT ?::int AS outside', [1]);
+      await orm.em.fork().transactional((em) => queryBound(em, 'SELECT ?::int AS inside', [2]));
+    } finally {
+      knex.removeListener('query', listener);
+    }
+    expect(seen.filter((sql) => sql.includes('AS outside') || sql.includes('AS inside'))).toEqual(['SELECT ?::int AS outside', 'SELECT ?::int AS inside']);
+  });
+
   it('refuses an undefined value instead of binding NULL, and passes database errors with their code', async () => {
     await expect(queryBound(orm.em.fork(), 'SELECT ?::int', [undefined])).rejects.toThrow(/Undefined value/);
     await expect(queryBound(orm.em.fork(), 'INSERT INTO bound_query_probe VALUES (?, ?)', [2, 'again'])).rejects.toMatchObject({ code: '23505' });

@@ -9,6 +9,7 @@ interface QueryableConnection {
 interface ConnectionSource {
   acquireConnection(): Promise<QueryableConnection>;
   releaseConnection(connection: QueryableConnection): Promise<unknown>;
+  emit(event: 'query', query: { method: 'raw'; sql: string; bindings: readonly unknown[] }): boolean;
 }
 
 /**
@@ -35,6 +36,8 @@ export async function queryBound<T>(
   const owner = em.getTransactionContext() ?? em.getKnex();
   const source = (owner as unknown as { client: ConnectionSource }).client;
   const connection = await source.acquireConnection();
+  // knex's own event, as if knex had run it: whoever counts or logs statements still sees this one.
+  source.emit('query', { method: 'raw', sql, bindings: values });
   try {
     const result = await connection.query({ text: numbered(sql), values, ...(options.name ? { name: options.name } : {}) });
     return result.rows as T[];
