@@ -20,7 +20,8 @@ describe('queryBound', () => {
   });
 
   it('numbers the placeholders in order and keeps an escaped one as a literal question mark', () => {
-    expect(numbered('SELECT ?::int + ?::int, \\? AS literal, ?')).toBe('SELECT $1::int + $2::int, ? AS literal, $3');
+    const knexClient = (orm.em.getKnex() as unknown as { client: Parameters<typeof numbered>[0] }).client;
+    expect(numbered(knexClient, 'SELECT ?::int + ?::int, \\? AS literal, ?')).toBe('SELECT $1::int + $2::int, ? AS literal, $3');
   });
 
   it('binds values of every kind the services send, as a named statement too (times come back as text, as MikroORM reads them)', async () => {

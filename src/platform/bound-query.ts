@@ -10,6 +10,8 @@ interface ConnectionSource {
   acquireConnection(): Promise<QueryableConnection>;
   releaseConnection(connection: QueryableConnection): Promise<unknown>;
   emit(event: 'query', query: { method: 'raw'; sql: string; bindings: readonly unknown[] }): boolean;
+  /** knex's own `?` → `$n` for PostgreSQL (`\?` a literal question mark), as its raw queries use. */
+  positionBindings(sql: string): string;
 }
 
 /**
@@ -35,11 +37,12 @@ export async function queryBound<T>(
   if (values.includes(undefined)) throw new Error(`Undefined value bound to: ${sql.slice(0, 200)}`);
   const owner = em.getTransactionContext() ?? em.getKnex();
   const source = (owner as unknown as { client: ConnectionSource }).client;
-  const connection = await source.acquireConnection();
+  const text = numbered(source, sql);
   // knex's own event, as if knex had run it: whoever counts or logs statements still sees this one.
   source.emit('query', { method: 'raw', sql, bindings: values });
+  const connection = await source.acquireConnection();
   try {
-    const result = await connection.query({ text: numbered(sql), values, ...(options.name ? { name: options.name } : {}) });
+    const result = await connection.query({ text, values, ...(options.name ? { name: options.name } : {}) });
     return result.rows as T[];
   } finally {
     await source.releaseConnection(connection);
@@ -50,12 +53,11 @@ export async function queryBound<T>(
 const numberedForms = new Map<string, string>();
 const NUMBERED_FORMS_MAX = 1_000;
 
-/** `?` placeholders as PostgreSQL's `$1, $2, …`; `\?` stays a literal `?`. */
-export function numbered(sql: string): string {
+/** `?` placeholders as PostgreSQL's `$1, $2, …`, by knex's own rule, once per statement text. */
+export function numbered(source: Pick<ConnectionSource, 'positionBindings'>, sql: string): string {
   let form = numberedForms.get(sql);
   if (form === undefined) {
-    let n = 0;
-    form = sql.replace(/\\\?|\?/g, (match) => (match === '?' ? `$${++n}` : '?'));
+    form = source.positionBindings(sql);
     if (numberedForms.size >= NUMBERED_FORMS_MAX) numberedForms.clear();
     numberedForms.set(sql, form);
   }

@@ -12,6 +12,7 @@ export function violatedConstraint(error: unknown): string | undefined {
 }
 
 export const SqlState = {
+  uniqueViolation: '23505',
   checkViolation: '23514',
   numericOutOfRange: '22003',
 } as const;

@@ -2,6 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Pool } from 'pg';
 import { checkReference } from '../access/payee';
 import { queryBound } from '../platform/bound-query';
+import { SqlState, sqlState } from '../platform/database-errors';
 import { InvalidInputError } from '../platform/errors';
 import { textArray } from '../platform/sql-arrays';
 import { parseInstant } from '../platform/time';
@@ -57,6 +58,8 @@ export class DeviceStatusHistory {
    */
   async record(em: EntityManager, events: readonly DeviceStatusEvent[]): Promise<string[]> {
     if (events.length === 0) return [];
+    // The fallback rolls back to a savepoint, which only a transaction has.
+    if (!em.isInTransaction()) return em.transactional((tx) => this.record(tx, events));
     const months = await this.ensurePartitions(events);
     const columns = [
       textArray(events.map((event) => event.parkId)),
@@ -69,10 +72,10 @@ export class DeviceStatusHistory {
     try {
       // One month (the usual case): its partition by name, sparing PostgreSQL the routing of each row.
       const target = months.length === 1 ? partitionOf(months[0]!) : 'signalq_device_status';
-      await queryBound(em, insertAllSql(target), [...columns, ...firstSightings(events)], { name: `signalq_status_insert_${target}` });
+      await queryBound(em, insertAllSql(target), columns, { name: `signalq_status_insert_${target}` });
       return [];
     } catch (error) {
-      if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
+      if (sqlState(error) !== SqlState.uniqueViolation) throw error;
       await queryBound(em, 'ROLLBACK TO SAVEPOINT signalq_status_record', []);
     }
     const dropped = await queryBound<{ event_id: string }>(em, RECORD_EACH_ONCE_SQL, columns, { name: 'signalq_status_record_once' });
@@ -106,65 +109,38 @@ export class DeviceStatusHistory {
   }
 }
 
-const UNIQUE_VIOLATION = '23505';
+/** The batch's events as rows, from the five column arrays. */
+const INPUT_SQL = `input AS (
+    SELECT * FROM unnest(?::text[], ?::text[], ?::timestamptz[], ?::boolean[], ?::text[]) AS i(park_id, device_id, occurred_at, online, event_id))`;
 
 /**
- * Every event of a batch none of which was seen before, and the cameras met for the first time
- * (or earlier than first met). A camera already known as early is skipped before `ON CONFLICT`,
- * which would lock its row (a write) even to change nothing.
+ * The cameras of `rows` met for the first time, or earlier than first met. A camera already known
+ * as early is skipped before `ON CONFLICT`, which would lock its row (a write) to change nothing.
  */
-function insertAllSql(target: string): string {
-  return `WITH stored AS (
-    INSERT INTO ${target} (park_id, device_id, occurred_at, online, event_id)
-    SELECT * FROM unnest(?::text[], ?::text[], ?::timestamptz[], ?::boolean[], ?::text[]))
-  INSERT INTO signalq_device AS d (park_id, device_id, first_seen_at)
-  SELECT * FROM unnest(?::text[], ?::text[], ?::timestamptz[]) AS n(park_id, device_id, first_seen_at)
+function firstSightingsSql(rows: string): string {
+  return `INSERT INTO signalq_device AS d (park_id, device_id, first_seen_at)
+  SELECT * FROM (SELECT park_id, device_id, min(occurred_at) AS first_seen_at FROM ${rows} GROUP BY park_id, device_id) n
    WHERE NOT EXISTS (SELECT 1 FROM signalq_device known
                       WHERE known.park_id = n.park_id AND known.device_id = n.device_id AND known.first_seen_at <= n.first_seen_at)
   ON CONFLICT (park_id, device_id) DO UPDATE SET first_seen_at = EXCLUDED.first_seen_at
    WHERE d.first_seen_at > EXCLUDED.first_seen_at`;
 }
 
+/** Every event of a batch none of which was seen before, into `target`, and their cameras' first sightings. */
+function insertAllSql(target: string): string {
+  return `WITH ${INPUT_SQL},
+  stored AS (INSERT INTO ${target} (park_id, device_id, occurred_at, online, event_id) SELECT * FROM input)
+  ${firstSightingsSql('input')}`;
+}
+
 /** A batch with copies of events seen before: each row checked on its own, the copies dropped and named. */
-const RECORD_EACH_ONCE_SQL = `WITH input AS (
-    SELECT * FROM unnest(?::text[], ?::text[], ?::timestamptz[], ?::boolean[], ?::text[]) AS i(park_id, device_id, occurred_at, online, event_id)),
+const RECORD_EACH_ONCE_SQL = `WITH ${INPUT_SQL},
   stored AS (
     INSERT INTO signalq_device_status (park_id, device_id, occurred_at, online, event_id) SELECT * FROM input
     ON CONFLICT DO NOTHING
     RETURNING park_id, device_id, occurred_at, event_id),
-  devices AS (
-    INSERT INTO signalq_device AS d (park_id, device_id, first_seen_at)
-    SELECT park_id, device_id, min(occurred_at) FROM stored GROUP BY park_id, device_id
-    ON CONFLICT (park_id, device_id) DO UPDATE SET first_seen_at = EXCLUDED.first_seen_at
-     WHERE d.first_seen_at > EXCLUDED.first_seen_at)
+  devices AS (${firstSightingsSql('stored')})
   SELECT event_id FROM input EXCEPT ALL SELECT event_id FROM stored`;
-
-/** Each camera of the events with its earliest time among them, as three parallel arrays. */
-function firstSightings(events: readonly DeviceStatusEvent[]): [string, string, string] {
-  const first = new Map<string, Map<string, DeviceStatusEvent>>();
-  let previous: DeviceStatusEvent | undefined;
-  let earliest: DeviceStatusEvent | undefined;
-  for (const event of events) {
-    // A camera's events usually come together (a partition holds a park's events in order).
-    if (previous?.deviceId !== event.deviceId || previous.parkId !== event.parkId) {
-      let cameras = first.get(event.parkId);
-      if (!cameras) first.set(event.parkId, (cameras = new Map()));
-      earliest = cameras.get(event.deviceId);
-      if (!earliest) cameras.set(event.deviceId, (earliest = event));
-    }
-    if (event.occurredAt < earliest!.occurredAt) {
-      first.get(event.parkId)!.set(event.deviceId, event);
-      earliest = event;
-    }
-    previous = event;
-  }
-  const cameras = [...first.values()].flatMap((byDevice) => [...byDevice.values()]);
-  return [
-    textArray(cameras.map((event) => event.parkId)),
-    textArray(cameras.map((event) => event.deviceId)),
-    textArray(cameras.map((event) => event.occurredAtText)),
-  ];
-}
 
 /** The partition a month's events go to, as `signalq_status_partition` names it. */
 function partitionOf(month: string): string {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { ParkService } from '../parks/park.service';
 import { queryBound } from '../platform/bound-query';
-import { sqlState } from '../platform/database-errors';
+import { SqlState, sqlState } from '../platform/database-errors';
 import { ConflictError, InvalidInputError, NotFoundError } from '../platform/errors';
 import type { Keyring } from './keyring';
 import { credentialsExpireAt, credentialsHint, validateCredentials, type Credentials, type PaymentSystem } from './payment-systems';
@@ -107,7 +107,7 @@ export class WalletService {
       );
       return toWalletRow(row!);
     } catch (error) {
-      if (sqlState(error) === UNIQUE_VIOLATION) {
+      if (sqlState(error) === SqlState.uniqueViolation) {
         throw new ConflictError(`Park ${input.parkId} already has a ${input.paymentSystem} wallet`, { field: 'paymentSystem' });
       }
       throw error;
@@ -219,8 +219,6 @@ export class WalletService {
     return { keyId: sealed.keyId, sealed: sealed.blob, hint: credentialsHint(system, credentials), expireAt: credentialsExpireAt(system, credentials) };
   }
 }
-
-const UNIQUE_VIOLATION = '23505';
 
 const NONE: SealedColumns = { keyId: null, sealed: null, hint: null, expireAt: null };
 
