@@ -2,8 +2,10 @@ import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Payee } from '../src/access/payee';
 import { accrualsModule } from '../src/accruals/module';
+import { auditModule } from '../src/audit/module';
 import { startProcess, type RunningProcess } from '../src/app/processes';
 import { erpModule } from '../src/erp/module';
+import { fleetPayoutsModule } from '../src/fleet-payouts/module';
 import { parksModule } from '../src/parks/module';
 import {
   FleetPayoutSettingsDocument,
@@ -270,6 +272,130 @@ describe('20 presses of the button at once on two API processes', () => {
     expect(responses.flatMap(errorCodes)).toEqual([]);
     expect(ids.size).toBe(1);
     expect(await count(server, `SELECT count(*) AS n FROM payout WHERE payee_id = 'race-2'`)).toBe(1);
+    expect(await server.app.checkLedger()).toEqual([]);
+  });
+});
+
+describe('presses that arrive together, in one statement', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({}, { env: { FLEET_INSTANT_LIMIT: 'RUB:500000', FLEET_INSTANT_COOLDOWN: '24h' } });
+  });
+  afterAll(async () => server?.close());
+
+  /** Presses made in one tick (so they share a statement), each with its own audit entry, as the API makes them. */
+  function pressTogether(inputs: { parkId: string; idempotencyKey: string; amount?: bigint }[]) {
+    const { app } = server;
+    const outcomes: string[] = [];
+    const presses = inputs.map((input, i) => {
+      const entry = app.use(auditModule).audit.inStatement({
+        subject: 'dispatcher-1',
+        role: 'dispatcher',
+        operation: 'requestInstantPayout',
+        arguments: { input: { ...input, amount: input.amount?.toString() } },
+        requestId: `together-${input.idempotencyKey}-${i}`,
+      });
+      const record = { key: '_recorded', ...entry, written: (outcome: string) => void (outcomes[i] = outcome) };
+      return app
+        .use(fleetPayoutsModule)
+        .instant.request(app.orm.em.fork(), { ...input, amount: input.amount ?? null, actor: 'dispatcher-1' }, record)
+        .then(
+          (payout) => ({ payout, code: null as string | null, message: null as string | null }),
+          (error: Error & { code?: string }) => ({ payout: null, code: error.code ?? null, message: error.message }),
+        );
+    });
+    return { answers: Promise.all(presses), outcomes };
+  }
+
+  async function statementsDuring<T>(work: () => Promise<T>): Promise<{ result: T; statements: string[] }> {
+    const statements: string[] = [];
+    const knex = server.app.orm.em.getKnex();
+    const listener = (query: { sql: string }) => statements.push(query.sql);
+    knex.on('query', listener);
+    try {
+      return { result: await work(), statements };
+    } finally {
+      knex.removeListener('query', listener);
+    }
+  }
+
+  it('answers each press on its own: paid, refused by its rule, the same payout for a repeated key, each with its audit entry', async () => {
+    for (const id of ['tog-a', 'tog-b', 'tog-poor']) await upsertPark(server, id);
+    await upsertPark(server, 'tog-off', { status: 'DISABLED' });
+    await accrue(server, 'tog-a', 300_000n);
+    await accrue(server, 'tog-b', 300_000n);
+    const { result, statements } = await statementsDuring(async () => {
+      const { answers, outcomes } = pressTogether([
+        { parkId: 'tog-b', idempotencyKey: 'k-b', amount: 100_000n },
+        { parkId: 'tog-a', idempotencyKey: 'k-a1', amount: 50_000n },
+        { parkId: 'tog-off', idempotencyKey: 'k-off' },
+        { parkId: 'tog-a', idempotencyKey: 'k-a2', amount: 50_000n },
+        { parkId: 'tog-poor', idempotencyKey: 'k-poor' },
+        { parkId: 'tog-b', idempotencyKey: 'k-b', amount: 100_000n },
+        { parkId: 'tog-nowhere', idempotencyKey: 'k-nowhere' },
+        { parkId: 'tog-a', idempotencyKey: 'k-a3', amount: 900_000n },
+      ]);
+      return { answers: await answers, outcomes };
+    });
+    // One statement for the eight presses.
+    expect(statements.filter((sql) => sql.includes('fleet_instant_press'))).toHaveLength(1);
+    const [b, a1, off, a2, poor, bAgain, nowhere, a3] = result.answers;
+    expect(b!.payout).toMatchObject({ payee_id: 'tog-b', amount: '100000', source: 'INSTANT' });
+    expect(bAgain!.payout!.id).toBe(b!.payout!.id);
+    // tog-a's presses go in the order they came: the first pays, the next meet its cooldown.
+    expect(a1!.payout).toMatchObject({ payee_id: 'tog-a', amount: '50000' });
+    expect([off, a2, poor, nowhere, a3].map((answer) => answer!.code)).toEqual(['FORBIDDEN', 'COOLDOWN', 'INSUFFICIENT_FUNDS', 'NOT_FOUND', 'COOLDOWN']);
+    expect(result.outcomes).toEqual(['OK', 'OK', 'FORBIDDEN', 'COOLDOWN', 'INSUFFICIENT_FUNDS', 'OK', 'NOT_FOUND', 'COOLDOWN']);
+    const entries = await server.app.orm.em.fork().execute<{ request_id: string; outcome: string }[]>(
+      `SELECT request_id, outcome FROM audit_entry WHERE request_id LIKE 'together-k-%' ORDER BY request_id`,
+    );
+    expect(entries.map((e) => `${e.request_id}:${e.outcome}`)).toEqual([
+      'together-k-a1-1:OK',
+      'together-k-a2-3:COOLDOWN',
+      'together-k-a3-7:COOLDOWN',
+      'together-k-b-0:OK',
+      'together-k-b-5:OK',
+      'together-k-nowhere-6:NOT_FOUND',
+      'together-k-off-2:FORBIDDEN',
+      'together-k-poor-4:INSUFFICIENT_FUNDS',
+    ]);
+    expect(await count(server, `SELECT count(*) AS n FROM payout WHERE payee_id IN ('tog-a', 'tog-b')`)).toBe(2);
+    expect(await server.app.checkLedger()).toEqual([]);
+  });
+
+  it('runs each press alone when their statement fails, so one failing press takes none of the others with it', async () => {
+    for (const id of ['alone-a', 'alone-b', 'alone-boom']) {
+      await upsertPark(server, id);
+      await accrue(server, id, 300_000n);
+    }
+    const em = server.app.orm.em.fork();
+    // A fault only this park's payouts meet, in the database: the shared statement fails whole.
+    await em.execute(`CREATE FUNCTION test_boom() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.payee_id = 'alone-boom' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$`);
+    await em.execute(`CREATE TRIGGER test_boom BEFORE INSERT ON payout FOR EACH ROW EXECUTE FUNCTION test_boom()`);
+    try {
+      const { result, statements } = await statementsDuring(async () => {
+        const { answers, outcomes } = pressTogether([
+          { parkId: 'alone-a', idempotencyKey: 'alone-a', amount: 10_000n },
+          { parkId: 'alone-boom', idempotencyKey: 'alone-boom', amount: 10_000n },
+          { parkId: 'alone-b', idempotencyKey: 'alone-b', amount: 10_000n },
+        ]);
+        return { answers: await answers, outcomes };
+      });
+      // The shared statement, then one per press.
+      expect(statements.filter((sql) => sql.includes('fleet_instant_press'))).toHaveLength(4);
+      const [a, boom, b] = result.answers;
+      expect(a!.payout).toMatchObject({ payee_id: 'alone-a', amount: '10000' });
+      expect(b!.payout).toMatchObject({ payee_id: 'alone-b', amount: '10000' });
+      expect(boom!.payout).toBeNull();
+      expect(boom!.message).toBe('boom');
+      expect(result.outcomes).toEqual(['OK', undefined, 'OK']);
+    } finally {
+      await em.execute('DROP TRIGGER test_boom ON payout; DROP FUNCTION test_boom()');
+    }
+    // Nothing of the failed statement stayed: one payout and one audit entry each.
+    expect(await count(server, `SELECT count(*) AS n FROM payout WHERE payee_id LIKE 'alone-%'`)).toBe(2);
+    expect(await count(server, `SELECT count(*) AS n FROM audit_entry WHERE request_id LIKE 'together-alone-%'`)).toBe(2);
     expect(await server.app.checkLedger()).toEqual([]);
   });
 });

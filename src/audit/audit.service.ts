@@ -62,10 +62,14 @@ export class AuditService {
    * `outcome` gives the outcome: that statement writes the entry in its own transaction. Redacted
    * and with its targets derived, as `record` writes it.
    */
-  inStatement(record: Omit<AuditRecord, 'outcome'>): { sql(outcome: string): string; values: unknown[] } {
+  inStatement(record: Omit<AuditRecord, 'outcome'>): { sql(outcome: string, columns?: readonly string[]): string; values: unknown[] } {
+    const values = this.values(record);
     return {
-      sql: (outcome) => `audit_entry_append(?, ?, ?, ?::jsonb, ?::text[], ${outcome}, ?, ?, ?)`,
-      values: this.values(record),
+      sql: (outcome, columns = values.map(() => '?')) => {
+        const [subject, role, operation, args, targets, requestId, clientAddress, userAgent] = columns;
+        return `audit_entry_append(${subject}, ${role}, ${operation}, ${args}::jsonb, ${targets}::text[], ${outcome}, ${requestId}, ${clientAddress}, ${userAgent})`;
+      },
+      values,
     };
   }
 

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import type { EntityManager } from '@mikro-orm/postgresql';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { InsufficientFundsError, type LedgerService } from '../ledger/ledger.service';
 import type { PayoutRow } from '../payouts/payout-messages';
 import { queryBound } from '../platform/bound-query';
 import { DomainError, NotFoundError } from '../platform/errors';
 import type { StatementRecord } from '../platform/graphql/context';
+import type { Logger } from '../platform/logger';
 import { plainArray, textArray } from '../platform/sql-arrays';
+import { fulfilled, settled, StatementBatches } from '../platform/statement-batches';
 import { decideInstant, type InstantRefusal } from './instant-decision';
 import type { PayoutRulesStore } from './payout-rules';
 
@@ -37,37 +39,79 @@ type PressRow = Partial<PayoutRow> & {
   created: boolean;
 };
 
+/** One press, with what it is stamped with when it arrives. */
+interface Press {
+  input: InstantPayoutInput;
+  now: Date;
+  payoutId: string;
+  record: StatementRecord;
+}
+
+/** The press's answer and the facts the rules read, then the payout's columns. */
+const PRESS_COLUMNS = `p.outcome, p.park_status, p.instant_enabled, p.last_instant_at, p.cooldown_hours, p.limit_minor::text AS limit_minor,
+  p.balance::text AS balance, p.created, (p.paid).*`;
+
 /**
- * Instant payouts: the dispatcher's button. One press is one statement, so one transaction and one
- * round trip: `fleet_instant_press` takes the park's instant-payout row (two presses at the same
- * moment, on any number of API processes, take turns), answers an idempotency key that paid before
- * with its payout, applies the rules and creates the payout with its reservation and message; the
- * same statement writes the press's audit entry with its outcome, refused or paid.
+ * Instant payouts: the dispatcher's button. One press is one call of `fleet_instant_press`, which
+ * takes the park's instant-payout row (two presses at the same moment, on any number of API
+ * processes, take turns), answers an idempotency key that paid before with its payout, applies the
+ * rules and creates the payout with its reservation and message; the same statement writes the
+ * press's audit entry with its outcome, refused or paid.
+ *
+ * Presses that arrive together share one statement and one commit (`StatementBatches`): most of a
+ * lone press's cost in PostgreSQL is the statement and the commit around the function, not the
+ * function. The batch calls the function park by park in the order of park ids, so two batches
+ * that share parks lock them in the same order. If the batch fails (a press the ledger refuses, a
+ * deadlock with the periodic run), nothing of it stays and each of its presses runs alone.
  */
 export class InstantPayouts {
+  private readonly batchesByRecord = new Map<string, StatementBatches<Press, PressRow>>();
+
   constructor(
+    private readonly orm: MikroORM,
     private readonly ledger: Pick<LedgerService, 'translateError'>,
     private readonly payoutEventsTopic: string,
     private readonly rules: PayoutRulesStore,
+    private readonly logger: Logger,
     private readonly onPaid: (payout: PayoutRow) => void = () => {},
   ) {}
 
   /**
    * Pays the park now, or refuses with the first rule it breaks. The same idempotency key returns
    * the payout it made, whatever happened since (a cooldown, an empty balance, a disabled park).
-   * The press is one statement on `em`: a transaction of its own when `em` is in none (the API's
-   * case), else part of `em`'s. `record` is the mutation's audit entry, written by that statement
-   * with the press's outcome (`NOT_RECORDED` for none).
+   * The press is one statement: a transaction of its own (shared with the presses that arrive at
+   * the same moment) when `em` is in none (the API's case), else part of `em`'s. `record` is the
+   * mutation's audit entry, written by that statement with the press's outcome (`NOT_RECORDED` for none).
    */
   async request(em: EntityManager, input: InstantPayoutInput, record: StatementRecord): Promise<PayoutRow> {
-    const now = new Date();
+    const press: Press = { input, now: new Date(), payoutId: randomUUID(), record };
+    const row =
+      em.isInTransaction() || !record.values.every(isText) ? await this.pressAlone(em, press) : await this.batchesOf(record).submit(press);
+    record.written(row.outcome);
+    if (row.outcome === 'NOT_FOUND') throw new NotFoundError(`Park ${input.parkId} not found`, { parkId: input.parkId });
+    if (row.outcome !== 'OK') throw new InstantPayoutRefused(this.refusalOf(row, input, press.now));
+    const payout = row as PressRow & PayoutRow;
+    if (row.created) this.onPaid(payout);
+    return payout;
+  }
+
+  /** The presses whose records are written by the same SQL go together. */
+  private batchesOf(record: StatementRecord): StatementBatches<Press, PressRow> {
+    let batches = this.batchesByRecord.get(record.key);
+    if (!batches) {
+      batches = new StatementBatches((presses) => this.pressTogether(presses), { maxBatch: 100, maxInFlight: 4 });
+      this.batchesByRecord.set(record.key, batches);
+    }
+    return batches;
+  }
+
+  private async pressAlone(em: EntityManager, press: Press): Promise<PressRow> {
+    const { input, record } = press;
     const defaults = this.rules.environmentDefaults();
-    let row: PressRow;
     try {
-      [row] = (await queryBound<PressRow>(
+      const [row] = await queryBound<PressRow>(
         em,
-        `SELECT p.outcome, p.park_status, p.instant_enabled, p.last_instant_at, p.cooldown_hours, p.limit_minor::text AS limit_minor,
-                p.balance::text AS balance, p.created, (p.paid).*, ${record.sql('p.outcome')} AS recorded
+        `SELECT ${PRESS_COLUMNS}, ${record.sql('p.outcome')} AS recorded
            FROM fleet_instant_press(?, ?::bigint, ?, ?, ?, ?::timestamptz, ?::uuid, ?::integer, ?::text[], ?::bigint[], ?) p`,
         [
           ...record.values,
@@ -76,15 +120,16 @@ export class InstantPayouts {
           idempotencyKeyOf(input.parkId, input.idempotencyKey),
           input.idempotencyKey,
           input.actor,
-          now,
-          randomUUID(),
+          press.now,
+          press.payoutId,
           defaults.cooldownHours,
           textArray([...defaults.limits.keys()]),
           plainArray([...defaults.limits.values()]),
           this.payoutEventsTopic,
         ],
         { name: `fleet_instant_press${record.key}` },
-      )) as [PressRow];
+      );
+      return row!;
     } catch (error) {
       const translated = this.ledger.translateError(error);
       // The balance went down between the rules' read and the reservation: the ledger refused.
@@ -93,12 +138,50 @@ export class InstantPayouts {
       }
       throw translated;
     }
-    record.written(row.outcome);
-    if (row.outcome === 'NOT_FOUND') throw new NotFoundError(`Park ${input.parkId} not found`, { parkId: input.parkId });
-    if (row.outcome !== 'OK') throw new InstantPayoutRefused(this.refusalOf(row, input, now));
-    const payout = row as PressRow & PayoutRow;
-    if (row.created) this.onPaid(payout);
-    return payout;
+  }
+
+  /** Presses in one statement, park by park in the order of park ids; alone each if it fails. */
+  private async pressTogether(arrived: readonly Press[]): Promise<PromiseSettledResult<PressRow>[]> {
+    if (arrived.length === 1) return [await settled(this.pressAlone(this.orm.em.fork(), arrived[0]!))];
+    const presses = arrived.map((press, i) => ({ press, i })).sort((a, b) => compareText(a.press.input.parkId, b.press.input.parkId) || a.i - b.i);
+    const record = presses[0]!.press.record;
+    const recordColumns = record.values.map((_, k) => `i.r${k}`);
+    const defaults = this.rules.environmentDefaults();
+    let rows: (PressRow & { n: string })[];
+    try {
+      rows = await queryBound<PressRow & { n: string }>(
+        this.orm.em.fork(),
+        `SELECT i.n, ${PRESS_COLUMNS}, ${record.sql('p.outcome', recordColumns)} AS recorded
+           FROM unnest(?::text[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::uuid[]${', ?::text[]'.repeat(recordColumns.length)})
+                WITH ORDINALITY AS i(park_id, requested, idempotency_key, source_ref, actor, now, payout_id, ${[...recordColumns.map((c) => c.slice(2)), 'n'].join(', ')})
+          CROSS JOIN LATERAL fleet_instant_press(i.park_id, i.requested, i.idempotency_key, i.source_ref, i.actor, i.now, i.payout_id,
+                                                 ?::integer, ?::text[], ?::bigint[], ?) p`,
+        [
+          textArray(presses.map(({ press }) => press.input.parkId)),
+          `{${presses.map(({ press }) => (press.input.amount === null ? 'NULL' : press.input.amount.toString())).join(',')}}`,
+          textArray(presses.map(({ press }) => idempotencyKeyOf(press.input.parkId, press.input.idempotencyKey))),
+          textArray(presses.map(({ press }) => press.input.idempotencyKey)),
+          textArray(presses.map(({ press }) => press.input.actor)),
+          textArray(presses.map(({ press }) => press.now.toISOString())),
+          textArray(presses.map(({ press }) => press.payoutId)),
+          ...recordColumns.map((_, k) => textArray(presses.map(({ press }) => press.record.values[k] as string | null))),
+          defaults.cooldownHours,
+          textArray([...defaults.limits.keys()]),
+          plainArray([...defaults.limits.values()]),
+          this.payoutEventsTopic,
+        ],
+        { name: `fleet_instant_presses${record.key}` },
+      );
+    } catch (error) {
+      this.logger.warn({ err: error, presses: arrived.length }, 'a batch of instant payout presses failed; each runs alone');
+      return Promise.all(arrived.map((press) => settled(this.pressAlone(this.orm.em.fork(), press))));
+    }
+    const answers = new Map(rows.map((row) => [presses[Number(row.n) - 1]!.i, row]));
+    return arrived.map((_, i) => {
+      const row = answers.get(i);
+      // fleet_instant_press answers every call with one row: a press without one is a bug, not a refusal.
+      return row ? fulfilled(row) : { status: 'rejected', reason: new Error('an instant payout press got no answer from its batch') };
+    });
   }
 
   /** The refusal the database decided, with its message and details, from the facts it read. */
@@ -137,3 +220,8 @@ function detailsOf(refusal: InstantRefusal): Record<string, unknown> {
       return {};
   }
 }
+
+const isText = (value: unknown): boolean => value === null || typeof value === 'string';
+
+/** The order every batch locks parks in: their ids' code units, the same in every process. */
+const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);

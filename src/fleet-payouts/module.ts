@@ -69,7 +69,9 @@ export const fleetPayoutsModule = defineModule({
       metrics.throttledWaits.inc();
       metrics.throttledSeconds.inc(seconds);
     });
-    const instant = new InstantPayouts(ledger, payouts.steps.payoutEventsTopic, rules, () => metrics.payoutsCreated.inc({ source: 'INSTANT' }));
+    const instant = new InstantPayouts(kernel.orm, ledger, payouts.steps.payoutEventsTopic, rules, logger.child({ component: 'fleet-instant' }), () =>
+      metrics.payoutsCreated.inc({ source: 'INSTANT' }),
+    );
     const periodic = new PeriodicPayouts(
       kernel.orm,
       parks,

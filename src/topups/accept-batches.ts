@@ -2,6 +2,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { DriverService } from '../parks/driver.service';
 import { queryBound } from '../platform/bound-query';
 import { textArray } from '../platform/sql-arrays';
+import { fulfilled, StatementBatches } from '../platform/statement-batches';
 import type { WalletRow } from '../wallets/wallet';
 import { toTransactionRow, type TransactionRow } from './transaction';
 
@@ -13,17 +14,6 @@ export interface NewTopUp {
   amount: bigint;
 }
 
-interface Waiting {
-  topUp: NewTopUp;
-  resolve: (row: TransactionRow | null) => void;
-  reject: (error: unknown) => void;
-}
-
-/** Rows one statement records at most. */
-const MAX_BATCH = 500;
-/** Statements at once: while one waits for its commit (the WAL flush), others gather and run. */
-const MAX_IN_FLIGHT = 4;
-
 /**
  * Records new top-ups that nothing refuses, every caller waiting at the moment in one statement
  * and one commit: a payment is its driver (the parks module's query) and an ACCEPTED row, and
@@ -34,8 +24,10 @@ const MAX_IN_FLIGHT = 4;
  * a payment for a top-up awaiting it — and then takes the longer path, which knows why.
  */
 export class AcceptBatches {
-  private pending: Waiting[] = [];
-  private inFlight = 0;
+  private readonly batches = new StatementBatches<NewTopUp, TransactionRow | null>((topUps) => this.run(topUps), {
+    maxBatch: 500,
+    maxInFlight: 4,
+  });
 
   constructor(
     private readonly orm: MikroORM,
@@ -43,38 +35,19 @@ export class AcceptBatches {
   ) {}
 
   record(topUp: NewTopUp): Promise<TransactionRow | null> {
-    return new Promise((resolve, reject) => {
-      this.pending.push({ topUp, resolve, reject });
-      // Let the callers of this tick join the same statement.
-      if (this.pending.length === 1) setImmediate(() => this.start());
+    return this.batches.submit(topUp);
+  }
+
+  private async run(topUps: readonly NewTopUp[]): Promise<PromiseSettledResult<TransactionRow | null>[]> {
+    const rows = await this.insert(topUps);
+    const byKey = new Map(rows.map((row) => [keyOf(row.wallet_id, row.external_id), row]));
+    return topUps.map((topUp) => {
+      const key = keyOf(topUp.wallet.id, topUp.externalId);
+      // A second copy of one payment in the same batch gets null: the longer path finds the first.
+      const row = byKey.get(key) ?? null;
+      byKey.delete(key);
+      return fulfilled(row);
     });
-  }
-
-  /** Starts statements for what is waiting, a few at a time: one waits for its commit while the next runs. */
-  private start(): void {
-    while (this.pending.length > 0 && this.inFlight < MAX_IN_FLIGHT) {
-      const batch = this.pending.splice(0, MAX_BATCH);
-      this.inFlight += 1;
-      void this.run(batch).finally(() => {
-        this.inFlight -= 1;
-        this.start();
-      });
-    }
-  }
-
-  private async run(batch: readonly Waiting[]): Promise<void> {
-    try {
-      const rows = await this.insert(batch.map((waiting) => waiting.topUp));
-      const byKey = new Map(rows.map((row) => [keyOf(row.wallet_id, row.external_id), row]));
-      for (const { topUp, resolve } of batch) {
-        const key = keyOf(topUp.wallet.id, topUp.externalId);
-        // A second copy of one payment in the same batch gets null: the longer path finds the first.
-        resolve(byKey.get(key) ?? null);
-        byKey.delete(key);
-      }
-    } catch (error) {
-      for (const { reject } of batch) reject(error);
-    }
   }
 
   private async insert(topUps: readonly NewTopUp[]): Promise<TransactionRow[]> {

@@ -26,8 +26,12 @@ export interface MutationTargets {
 export interface StatementRecord {
   /** Tells the SQL it makes apart, for prepared statements' names ('' when nothing is recorded). */
   key: string;
-  /** The SQL expression writing the record, given the SQL expression of its outcome; its `?` take `values`, in order. */
-  sql(outcome: string): string;
+  /**
+   * The SQL expression writing the record, given the SQL expression of its outcome. Its values are
+   * `?` placeholders taking `values`, in order, unless `columns` names the SQL expressions that hold
+   * them (as text: a statement writing many records binds each value as an array of text).
+   */
+  sql(outcome: string, columns?: readonly string[]): string;
   values: readonly unknown[];
   /** Tells the wrapper that the statement ran and recorded `outcome` (OK or the refusal's code). */
   written(outcome: string): void;

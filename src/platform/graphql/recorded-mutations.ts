@@ -4,7 +4,7 @@ import type { Principal } from '../auth';
 import { DomainError } from '../errors';
 import type { Logger } from '../logger';
 import { retryingVictims } from '../retry';
-import { NO_TARGETS, notRecorded, type GraphQLContext, type RequestInfo } from './context';
+import { NO_TARGETS, notRecorded, type GraphQLContext, type RequestInfo, type StatementRecord } from './context';
 
 /** One mutation as it is recorded: who, what, on what, with which outcome, from where. */
 export interface MutationRecord {
@@ -28,7 +28,7 @@ export interface MutationRecorder {
    * The record as an SQL expression, for a mutation that writes it in its own one statement
    * (`RECORDED_IN_STATEMENT`): given the SQL expression of the outcome, the call that writes it.
    */
-  inStatement?(record: Omit<MutationRecord, 'outcome'>): { sql(outcome: string): string; values: readonly unknown[] };
+  inStatement?(record: Omit<MutationRecord, 'outcome'>): Pick<StatementRecord, 'sql' | 'values'>;
 }
 
 /**

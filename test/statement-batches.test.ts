@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { fulfilled, StatementBatches } from '../src/platform/statement-batches';
+
+/** A `run` whose calls the test finishes by hand, recording what each was given. */
+function controlledRun() {
+  const calls: { items: number[]; finish: (answers?: PromiseSettledResult<string>[]) => void; fail: (error: Error) => void }[] = [];
+  const run = (items: readonly number[]) =>
+    new Promise<PromiseSettledResult<string>[]>((resolve, reject) => {
+      calls.push({ items: [...items], finish: (answers) => resolve(answers ?? items.map((n) => fulfilled(`done ${n}`))), fail: reject });
+    });
+  return { calls, run };
+}
+
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('StatementBatches', () => {
+  it('runs the callers of one tick together, and a lone caller at once', async () => {
+    const { calls, run } = controlledRun();
+    const batches = new StatementBatches(run, { maxBatch: 10, maxInFlight: 2 });
+    const together = [1, 2, 3].map((n) => batches.submit(n));
+    await tick();
+    expect(calls.map((c) => c.items)).toEqual([[1, 2, 3]]);
+    const alone = batches.submit(4);
+    await tick();
+    expect(calls.map((c) => c.items)).toEqual([[1, 2, 3], [4]]);
+    calls[0]!.finish();
+    calls[1]!.finish();
+    expect(await Promise.all(together)).toEqual(['done 1', 'done 2', 'done 3']);
+    expect(await alone).toBe('done 4');
+  });
+
+  it('keeps at most maxInFlight statements of at most maxBatch items; the rest waits and goes together next', async () => {
+    const { calls, run } = controlledRun();
+    const batches = new StatementBatches(run, { maxBatch: 2, maxInFlight: 2 });
+    const answers = Array.from({ length: 7 }, (_, i) => batches.submit(i));
+    await tick();
+    expect(calls.map((c) => c.items)).toEqual([
+      [0, 1],
+      [2, 3],
+    ]);
+    calls[0]!.finish();
+    await tick();
+    expect(calls.map((c) => c.items)).toEqual([
+      [0, 1],
+      [2, 3],
+      [4, 5],
+    ]);
+    calls[1]!.finish();
+    calls[2]!.finish();
+    await tick();
+    expect(calls[3]!.items).toEqual([6]);
+    calls[3]!.finish();
+    expect(await Promise.all(answers)).toEqual([0, 1, 2, 3, 4, 5, 6].map((n) => `done ${n}`));
+  });
+
+  it('gives each caller its own answer, a refusal only to its caller, and a failed statement to all of its batch', async () => {
+    const { calls, run } = controlledRun();
+    const batches = new StatementBatches(run, { maxBatch: 2, maxInFlight: 2 });
+    const settled = [1, 2, 3, 4].map((n) => batches.submit(n).then((value) => ({ value }), (error: Error) => ({ error: error.message })));
+    await tick();
+    calls[0]!.finish([fulfilled('paid 1'), { status: 'rejected', reason: new Error('refused 2') }]);
+    calls[1]!.fail(new Error('statement failed'));
+    expect(await Promise.all(settled)).toEqual([{ value: 'paid 1' }, { error: 'refused 2' }, { error: 'statement failed' }, { error: 'statement failed' }]);
+    // The batcher goes on after a failure.
+    const next = batches.submit(5);
+    await tick();
+    calls[2]!.finish();
+    expect(await next).toBe('done 5');
+  });
+
+  it('refuses a batch answered with a different number of answers than it had items', async () => {
+    const { calls, run } = controlledRun();
+    const batches = new StatementBatches(run, { maxBatch: 10, maxInFlight: 1 });
+    const answers = [1, 2].map((n) => batches.submit(n).catch((error: Error) => error.message));
+    await tick();
+    calls[0]!.finish([fulfilled('only one')]);
+    expect(await Promise.all(answers)).toEqual(['a batch of 2 got 1 answers', 'a batch of 2 got 1 answers']);
+  });
+});
