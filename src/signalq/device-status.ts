@@ -116,12 +116,15 @@ const INPUT_SQL = `input AS (
 /**
  * The cameras of `rows` met for the first time, or earlier than first met. A camera already known
  * as early is skipped before `ON CONFLICT`, which would lock its row (a write) to change nothing.
+ * Each camera is looked up by its key (a scalar subquery, which PostgreSQL runs per camera through
+ * the primary key): as `NOT EXISTS`, the anti-join a prepared statement planned while the table was
+ * small hashed every known camera for every batch, a cost growing with the cameras.
  */
 function firstSightingsSql(rows: string): string {
   return `INSERT INTO signalq_device AS d (park_id, device_id, first_seen_at)
   SELECT * FROM (SELECT park_id, device_id, min(occurred_at) AS first_seen_at FROM ${rows} GROUP BY park_id, device_id) n
-   WHERE NOT EXISTS (SELECT 1 FROM signalq_device known
-                      WHERE known.park_id = n.park_id AND known.device_id = n.device_id AND known.first_seen_at <= n.first_seen_at)
+   WHERE coalesce((SELECT known.first_seen_at > n.first_seen_at FROM signalq_device known
+                    WHERE known.park_id = n.park_id AND known.device_id = n.device_id), true)
   ON CONFLICT (park_id, device_id) DO UPDATE SET first_seen_at = EXCLUDED.first_seen_at
    WHERE d.first_seen_at > EXCLUDED.first_seen_at`;
 }
