@@ -98,7 +98,13 @@ describe('scheduled shop payouts', () => {
     const runs = await Promise.all(Array.from({ length: 6 }, () => t.app.use(shopRunsModule).runner.run(shop)));
     const paid = runs.filter((run) => run?.result === 'PAID');
     expect(paid).toHaveLength(1);
-    expect(runs.filter((run) => run === null)).toHaveLength(5);
+    // The others find the cut-off settled. On a slow machine the minutely schedule's next cut-off
+    // may come due while they wait their turn: that run records NOTHING_TO_PAY, later, and pays nothing.
+    const others = runs.filter((run) => run?.result !== 'PAID');
+    expect(others).toHaveLength(5);
+    for (const run of others) {
+      if (run !== null) expect({ result: run.result, later: run.cutoff > paid[0]!.cutoff }).toEqual({ result: 'NOTHING_TO_PAY', later: true });
+    }
     expect(paid[0]!.amount).toBe('7900');
     const payouts = await sql<{ id: string; amount: string }>(`SELECT id, amount FROM payout WHERE party_id = 'p2'`);
     expect(payouts).toEqual([{ id: paid[0]!.payout_id, amount: '7900' }]);
