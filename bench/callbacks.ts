@@ -3,7 +3,7 @@ import { parksModule } from '../src/parks/module';
 import { createLogger } from '../src/platform/logger';
 import { walletsModule } from '../src/wallets/module';
 import { BENCH_WALLET_KEYS, childEnv, cpuTimeMs, freePort, memoryOf, spawnService, waitReady } from './lib/child';
-import { BENCH_JWT_SECRET, withClient } from './lib/database';
+import { BENCH_JWT_SECRET, gatherStatistics, withClient } from './lib/database';
 import { httpLoad } from './lib/load';
 import type { BenchmarkResult } from './lib/report';
 import { round } from './lib/stats';
@@ -83,11 +83,8 @@ export async function benchCallbacks(databaseUrl: string, options: CallbacksBenc
 
     const run = async (target: { url: string; next?: () => { path: string }; verifyBody: (body: string) => boolean }) => {
       const warmup = await httpLoad({ ...target, method: 'GET', connections: options.connections, durationS: options.warmupS });
-      // The warm-up's top-ups and credit jobs are the first rows of their tables in this fresh
-      // database; the plans the service's sessions made then (graphile-worker's job-key lookups
-      // among them) scan those tables whole, at a cost growing with every payment. A running
-      // service's autovacuum gathers statistics within a minute; ANALYZE now, as it would have.
-      if (target.next) await withClient(databaseUrl, (db) => db.query('ANALYZE'));
+      // The warm-up made the first top-ups and credit jobs of this database (planned on empty tables).
+      if (target.next) await gatherStatistics(databaseUrl);
       const cpuBefore = cpuTimeMs(service.pid);
       const load = await httpLoad({ ...target, method: 'GET', connections: options.connections, durationS: options.durationS });
       const failures = load.failures.errors + load.failures.timeouts + load.failures.non2xx + load.failures.wrongAnswers;

@@ -6,7 +6,7 @@ import { TokenService } from '../src/platform/auth';
 import { createLogger } from '../src/platform/logger';
 import { countStatements, statementProfile } from './lib/statements';
 import { apiEnv, cpuTimeMs, sampleRss, spawnService, waitReady } from './lib/child';
-import { BENCH_JWT_SECRET, BENCH_WALLET_KEYS, postgresCpu, withClient } from './lib/database';
+import { BENCH_JWT_SECRET, BENCH_WALLET_KEYS, gatherStatistics, postgresCpu, withClient } from './lib/database';
 import { fundPayees } from './lib/funding';
 import { graphqlLoad, type LoadResult } from './lib/load';
 import type { BenchmarkResult } from './lib/report';
@@ -38,7 +38,7 @@ async function seedParks(databaseUrl: string, prefix: string, count: number, amo
         [prefix, from, to, CURRENCY],
       ),
   });
-  await withClient(databaseUrl, (db) => db.query('ANALYZE'));
+  await gatherStatistics(databaseUrl);
   return ms;
 }
 
@@ -232,12 +232,8 @@ export async function benchFleetInstant(databaseUrl: string, options: FleetInsta
     const run = async (query: string, phase: string | null) => {
       const target = { url: `${api.url}/graphql`, token, query, connections: options.connections };
       await graphqlLoad({ ...target, durationS: options.warmupS, ...(phase ? { variables: variables(`${phase}-warmup`) } : {}) });
-      // The warm-up's payouts are the first in this fresh database. A running service's database has
-      // statistics of its tables (autovacuum gathers them within a minute of the first 50 rows);
-      // without them the API's sessions keep the plans made while the payout table was empty,
-      // sequential scans of it (the idempotency-key lookup and the foreign-key checks), whose cost
-      // grows with every payout the run makes. ANALYZE now, as autovacuum would have.
-      if (phase) await withClient(databaseUrl, (db) => db.query('ANALYZE'));
+      // The warm-up made the first payouts of this database (the API planned their lookups on an empty table).
+      if (phase) await gatherStatistics(databaseUrl);
       const sampler = sampleRss(api.pid);
       const [cpuBefore, pgBefore] = [cpuTimeMs(api.pid), postgres()];
       const load = await graphqlLoad({ ...target, durationS: options.durationS, ...(phase ? { variables: variables(phase) } : {}) });

@@ -4,7 +4,7 @@ import { InboundConsumer, consumerOptions } from '../src/platform/kafka/consumer
 import { createKafka, ensureTopics, parseBrokers } from '../src/platform/kafka/kafka-client';
 import { createLogger } from '../src/platform/logger';
 import { signalqModule } from '../src/signalq/module';
-import { postgresCpu, withClient } from './lib/database';
+import { gatherStatistics, postgresCpu, withClient } from './lib/database';
 import { ingestEnv } from './lib/ingest-env';
 import type { BenchmarkResult } from './lib/report';
 import { perItem, round, sleep } from './lib/stats';
@@ -171,7 +171,7 @@ export async function benchSignalq(databaseUrl: string, options: SignalqBenchOpt
         );
       }
     });
-    await withClient(databaseUrl, (db) => db.query('ANALYZE'));
+    await gatherStatistics(databaseUrl);
     const periodTo = new Date(PERIOD_FROM_MS + options.days * DAY_MS);
     const handWritten = async () =>
       withClient(databaseUrl, async (db) => {

@@ -147,3 +147,14 @@ export async function postgresCpu(databaseUrl: string): Promise<() => number | n
   );
   return () => (postmaster === null ? null : postgresCpuMs(postmaster));
 }
+
+/**
+ * Gathers the statistics of every table, as autovacuum does in a running service within a minute
+ * of a table's first rows. Sessions that planned their statements while a table was empty replan
+ * then; until they do, those plans scan the table whole, dearer with every row a run adds
+ * (`bench/README.md`, "Plans made on empty tables"). Run it after seeding, and after a warm-up that
+ * made a table's first rows.
+ */
+export async function gatherStatistics(url: string): Promise<void> {
+  await withClient(url, (db) => db.query('ANALYZE'));
+}

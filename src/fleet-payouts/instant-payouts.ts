@@ -3,6 +3,7 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { InsufficientFundsError, type LedgerService } from '../ledger/ledger.service';
 import type { PayoutRow } from '../payouts/payout-messages';
 import { queryBound } from '../platform/bound-query';
+import { refusedByDatabase } from '../platform/database-errors';
 import { DomainError, NotFoundError } from '../platform/errors';
 import type { StatementRecord } from '../platform/graphql/context';
 import type { Logger } from '../platform/logger';
@@ -61,8 +62,8 @@ const PRESS_COLUMNS = `p.outcome, p.park_status, p.instant_enabled, p.last_insta
  * Presses that arrive together share one statement and one commit (`StatementBatches`): most of a
  * lone press's cost in PostgreSQL is the statement and the commit around the function, not the
  * function. The batch calls the function park by park in the order of park ids, so two batches
- * that share parks lock them in the same order. If the batch fails (a press the ledger refuses, a
- * deadlock with the periodic run), nothing of it stays and each of its presses runs alone.
+ * that share parks lock them in the same order. If the database refuses the batch (a press the
+ * ledger refuses, a deadlock with the periodic run), nothing of it stays and each press runs alone.
  */
 export class InstantPayouts {
   private readonly batchesByRecord = new Map<string, StatementBatches<Press, PressRow>>();
@@ -158,7 +159,7 @@ export class InstantPayouts {
                                                  ?::integer, ?::text[], ?::bigint[], ?) p`,
         [
           textArray(presses.map(({ press }) => press.input.parkId)),
-          `{${presses.map(({ press }) => (press.input.amount === null ? 'NULL' : press.input.amount.toString())).join(',')}}`,
+          plainArray(presses.map(({ press }) => press.input.amount)),
           textArray(presses.map(({ press }) => idempotencyKeyOf(press.input.parkId, press.input.idempotencyKey))),
           textArray(presses.map(({ press }) => press.input.idempotencyKey)),
           textArray(presses.map(({ press }) => press.input.actor)),
@@ -173,6 +174,10 @@ export class InstantPayouts {
         { name: `fleet_instant_presses${record.key}` },
       );
     } catch (error) {
+      // A statement the database refused left nothing: each press runs alone, harmlessly. After a
+      // connection lost on the way it may have committed; running them again would write their
+      // audit entries twice, so their callers get the error, as a lone press's would.
+      if (!refusedByDatabase(error)) throw error;
       this.logger.warn({ err: error, presses: arrived.length }, 'a batch of instant payout presses failed; each runs alone');
       return Promise.all(arrived.map((press) => settled(this.pressAlone(this.orm.em.fork(), press))));
     }

@@ -1,7 +1,17 @@
+import { DatabaseError } from 'pg';
+
 /** Reads the PostgreSQL SQLSTATE and constraint name through MikroORM's exception wrappers. */
 export function sqlState(error: unknown): string | undefined {
   const e = error as { code?: unknown; sqlState?: unknown };
   return typeof e?.code === 'string' ? e.code : typeof e?.sqlState === 'string' ? e.sqlState : undefined;
+}
+
+/**
+ * Whether PostgreSQL answered the statement with an error (so an autocommit statement left nothing),
+ * as against a connection lost on the way, after which it may or may not have committed.
+ */
+export function refusedByDatabase(error: unknown): boolean {
+  return error instanceof DatabaseError;
 }
 
 export function violatedConstraint(error: unknown): string | undefined {

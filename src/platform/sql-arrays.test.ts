@@ -12,4 +12,8 @@ describe('PostgreSQL array literals', () => {
   it('writes numbers, bigints and booleans as they are', () => {
     expect(plainArray([1, 9007199254740993n, true, '2026-11-28T10:00:00.000Z'])).toBe('{1,9007199254740993,true,2026-11-28T10:00:00.000Z}');
   });
+
+  it('writes a null as NULL, not as nothing', () => {
+    expect(plainArray([1n, null, 3n])).toBe('{1,NULL,3}');
+  });
 });

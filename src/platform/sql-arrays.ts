@@ -19,7 +19,8 @@ export function textArray(values: readonly (string | null)[]): string {
 
 const SPECIAL = /["\\]/g;
 
-/** Integers (numbers or bigints), booleans and timestamps as ISO strings need no quoting. */
-export function plainArray(values: readonly (number | bigint | boolean | string)[]): string {
-  return `{${values.join(',')}}`;
+/** Integers (numbers or bigints), booleans and timestamps as ISO strings need no quoting; NULL by name. */
+export function plainArray(values: readonly (number | bigint | boolean | string | null)[]): string {
+  // join would write a null as nothing, which PostgreSQL refuses in an array literal.
+  return `{${values.map((value) => (value === null ? 'NULL' : value)).join(',')}}`;
 }
