@@ -8,6 +8,7 @@ import { gatherStatistics, postgresCpu, withClient } from './lib/database';
 import { ingestEnv } from './lib/ingest-env';
 import type { BenchmarkResult } from './lib/report';
 import { perItem, round, sleep } from './lib/stats';
+import { profileWindow } from './lib/profile';
 import { plainRead, produce, remaining } from './shop-ingest';
 
 /**
@@ -73,10 +74,51 @@ const cpuMsNow = () => {
   return (usage.user + usage.system) / 1000;
 };
 
+/**
+ * Where the consumer's time goes, seen around the processor it calls: the share of the run when no
+ * chunk was being applied (Kafka fetching and decoding), the event loop's idle share then, and
+ * its idle share overall (waiting on PostgreSQL while chunks are applied).
+ */
+function watchChunks(app: App) {
+  let inFlight = 0;
+  let gapSince = 0;
+  let gapMs = 0;
+  let gapLoopIdleMs = 0;
+  let loopAtGap = performance.eventLoopUtilization();
+  let loopAtStart = loopAtGap;
+  const processBatch = app.inbound.processBatch.bind(app.inbound);
+  app.inbound.processBatch = async (messages, origin) => {
+    if (inFlight++ === 0) {
+      gapMs += performance.now() - gapSince;
+      gapLoopIdleMs += performance.eventLoopUtilization(loopAtGap).idle;
+    }
+    try {
+      return await processBatch(messages, origin);
+    } finally {
+      if (--inFlight === 0) {
+        gapSince = performance.now();
+        loopAtGap = performance.eventLoopUtilization();
+      }
+    }
+  };
+  return {
+    start() {
+      [gapMs, gapLoopIdleMs, gapSince] = [0, 0, performance.now()];
+      loopAtStart = loopAtGap = performance.eventLoopUtilization();
+    },
+    shares: (readMs: number) => ({
+      noChunkAppliedShare: round(gapMs / readMs, 3),
+      loopIdleWithNoChunkShare: round(gapLoopIdleMs / readMs, 3),
+      loopIdleShare: round(performance.eventLoopUtilization(loopAtStart).idle / readMs, 3),
+    }),
+  };
+}
+
 /** The service's consumer in this process, from joining its group until every offset is committed. */
 async function serviceIngest(app: App, env: Record<string, string>, topic: string, expected: number, timeoutMs: number) {
   const settings = loadAppSettings(env);
   const logger = createLogger('warn');
+  const chunks = watchChunks(app);
   const consumer = new InboundConsumer(app.kafka!, app.inbound, app.metrics, logger.child({ component: 'consumer' }), consumerOptions(settings.kernel));
   const admin = app.kafka!.admin();
   await admin.connect();
@@ -90,6 +132,8 @@ async function serviceIngest(app: App, env: Record<string, string>, topic: strin
     }
     const joinedAt = performance.now();
     const cpuAtJoin = cpuMsNow();
+    chunks.start();
+    const stopProfile = await profileWindow('signalq-ingest');
     let doneAt: number | null = null;
     while (performance.now() - joinedAt < timeoutMs) {
       await sleep(100);
@@ -98,9 +142,15 @@ async function serviceIngest(app: App, env: Record<string, string>, topic: strin
         break;
       }
     }
+    await stopProfile();
     if (doneAt === null) throw new Error(`the service consumer had not committed every message after ${timeoutMs} ms`);
     const readMs = doneAt - joinedAt;
-    return { readMs: round(readMs, 0), eventsPerSecond: round((expected / readMs) * 1000, 0), cpuMsPerEvent: round((cpuMsNow() - cpuAtJoin) / expected, 4) };
+    return {
+      readMs: round(readMs, 0),
+      eventsPerSecond: round((expected / readMs) * 1000, 0),
+      cpuMsPerEvent: round((cpuMsNow() - cpuAtJoin) / expected, 4),
+      ...chunks.shares(readMs),
+    };
   } finally {
     await consumer.stop().catch(() => undefined);
     await admin.disconnect().catch(() => undefined);
@@ -144,7 +194,9 @@ export async function benchSignalq(databaseUrl: string, options: SignalqBenchOpt
     console.error(`   plain consumer: ${plain.eventsPerSecond.toLocaleString('en-US')} events/s; service consumer applying`);
     app = await createApp({ settings: loadAppSettings(env), logger: createLogger('warn'), databaseUrl });
     const ingest = await serviceIngest(app, env, topic, n, timeoutMs);
-    console.error(`   service consumer: ${ingest.eventsPerSecond.toLocaleString('en-US')} events/s; billing`);
+    console.error(
+      `   service consumer: ${ingest.eventsPerSecond.toLocaleString('en-US')} events/s, ${ingest.cpuMsPerEvent} ms CPU per event, no chunk applied ${Math.round(ingest.noChunkAppliedShare * 100)}% of the time (event loop idle ${Math.round(ingest.loopIdleWithNoChunkShare * 100)}%), event loop idle ${Math.round(ingest.loopIdleShare * 100)}% in all; billing`,
+    );
     const stored = await withClient(databaseUrl, async (db) =>
       Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM signalq_device_status WHERE park_id LIKE $1', [`${prefix}-%`])).rows[0]!.n),
     );

@@ -434,19 +434,19 @@ ALTER TABLE ONLY public.signalq_config_version ADD CONSTRAINT signalq_config_ver
 ALTER TABLE ONLY public.signalq_config_version ADD CONSTRAINT signalq_config_version_pkey PRIMARY KEY (id);
 
 CREATE TABLE public.signalq_device (
-  park_id text NOT NULL,
-  device_id text NOT NULL,
+  park_id text COLLATE pg_catalog."C" NOT NULL,
+  device_id text COLLATE pg_catalog."C" NOT NULL,
   first_seen_at timestamp with time zone NOT NULL
 );
 ALTER TABLE ONLY public.signalq_device ADD CONSTRAINT signalq_device_device_id_check CHECK (((length(device_id) >= 1) AND (length(device_id) <= 128)));
 ALTER TABLE ONLY public.signalq_device ADD CONSTRAINT signalq_device_pkey PRIMARY KEY (park_id, device_id);
 
 CREATE TABLE public.signalq_device_status (
-  park_id text NOT NULL,
-  device_id text NOT NULL,
+  park_id text COLLATE pg_catalog."C" NOT NULL,
+  device_id text COLLATE pg_catalog."C" NOT NULL,
   occurred_at timestamp with time zone NOT NULL,
   online boolean NOT NULL,
-  event_id text
+  event_id text COLLATE pg_catalog."C"
 ) PARTITION BY RANGE (occurred_at);
 CREATE INDEX signalq_device_status_read_idx ON ONLY public.signalq_device_status USING btree (park_id, device_id, occurred_at, online);
 

@@ -7,6 +7,9 @@ describe('PostgreSQL array literals', () => {
       '{"plain","a \\"quoted\\" word","back\\\\slash","{\\"json\\":\\"\\\\u0041\\"}","",NULL}',
     );
     expect(textArray([])).toBe('{}');
+    // Nothing to escape: the one-join form, the same literal.
+    expect(textArray(['cam-1', '', 'park 2'])).toBe('{"cam-1","","park 2"}');
+    expect(textArray(['cam-1', null])).toBe('{"cam-1",NULL}');
   });
 
   it('writes numbers, bigints and booleans as they are', () => {

@@ -2,11 +2,14 @@ import { InvalidInputError } from './errors';
 
 /** An ISO 8601 time with an offset (`2026-11-02T10:00:00Z`, `…+03:00`), as every contract writes times. */
 export function parseInstant(value: unknown, field = 'occurredAt'): Date {
-  const time = typeof value === 'string' && OFFSET.test(value) && isCalendarDate(value) ? new Date(value) : null;
-  if (!time || Number.isNaN(time.getTime())) {
-    throw new InvalidInputError(`${field} must be an ISO 8601 time with an offset`, { field });
-  }
-  return time;
+  return new Date(parseInstantMs(value, field));
+}
+
+/** `parseInstant` as milliseconds since the epoch: no Date made, for what reads a million a minute. */
+export function parseInstantMs(value: unknown, field = 'occurredAt'): number {
+  const ms = typeof value === 'string' && OFFSET.test(value) && isCalendarDate(value) ? Date.parse(value) : Number.NaN;
+  if (Number.isNaN(ms)) throw new InvalidInputError(`${field} must be an ISO 8601 time with an offset`, { field });
+  return ms;
 }
 
 const OFFSET = /^\d{4}-\d\d-\d\dT.*(Z|[+-]\d\d:?\d\d)$/i;

@@ -5,7 +5,7 @@ import { queryBound } from '../platform/bound-query';
 import { SqlState, sqlState } from '../platform/database-errors';
 import { InvalidInputError } from '../platform/errors';
 import { textArray } from '../platform/sql-arrays';
-import { parseInstant } from '../platform/time';
+import { parseInstantMs } from '../platform/time';
 
 export const DEVICE_STATUSES = ['ONLINE', 'OFFLINE'] as const;
 export type DeviceStatus = (typeof DEVICE_STATUSES)[number];
@@ -13,9 +13,10 @@ export type DeviceStatus = (typeof DEVICE_STATUSES)[number];
 /** A `signalq.device-status` message (contracts.md): a camera went online or offline. */
 export interface DeviceStatusEvent {
   eventId: string;
-  occurredAt: Date;
-  /** `occurredAt` as the message wrote it (checked by `parseInstant`), for the database to read. */
-  occurredAtText: string;
+  /** As the message wrote it (checked by `parseInstantMs`), for the database to read: it may hold microseconds. */
+  occurredAt: string;
+  /** `occurredAt` in milliseconds since the epoch (which month's partition the event goes to). */
+  occurredAtMs: number;
   parkId: string;
   deviceId: string;
   status: DeviceStatus;
@@ -27,8 +28,8 @@ export function parseDeviceStatus(eventId: string, json: Record<string, unknown>
   }
   return {
     eventId,
-    occurredAt: parseInstant(json.occurredAt),
-    occurredAtText: json.occurredAt as string,
+    occurredAtMs: parseInstantMs(json.occurredAt),
+    occurredAt: json.occurredAt as string,
     parkId: checkReference(json.parkId, 'parkId'),
     deviceId: checkReference(json.deviceId, 'deviceId'),
     status: json.status as DeviceStatus,
@@ -51,32 +52,33 @@ export class DeviceStatusHistory {
    * before (usually none, so a batch's answer is usually empty).
    *
    * Copies are rare (a redelivery after a crash or a rebalance), so a batch is first inserted as
-   * it is, straight into its month's partition, under a savepoint: the unique eventId index
-   * refuses it whole if any event was seen before, and only then is it recorded copy by copy
-   * (`ON CONFLICT DO NOTHING`). The plain insert costs PostgreSQL about 30% less per event than
-   * the speculative insertion `ON CONFLICT` makes for every row (measured, 1,000-event batches).
+   * it is, straight into its month's partition: the unique eventId index refuses it whole if any
+   * event was seen before, and only then is it recorded copy by copy (`ON CONFLICT DO NOTHING`).
+   * The plain insert costs PostgreSQL about 30% less per event than the speculative insertion
+   * `ON CONFLICT` makes for every row (measured, 1,000-event batches). Either is one statement,
+   * atomic by itself: outside a transaction each runs alone (no BEGIN, SAVEPOINT or COMMIT to wait
+   * for), inside one the first runs under a savepoint to roll back to.
    */
   async record(em: EntityManager, events: readonly DeviceStatusEvent[]): Promise<string[]> {
     if (events.length === 0) return [];
-    // The fallback rolls back to a savepoint, which only a transaction has.
-    if (!em.isInTransaction()) return em.transactional((tx) => this.record(tx, events));
     const months = await this.ensurePartitions(events);
     const columns = [
       textArray(events.map((event) => event.parkId)),
       textArray(events.map((event) => event.deviceId)),
-      textArray(events.map((event) => event.occurredAtText)),
+      textArray(events.map((event) => event.occurredAt)),
       `{${events.map((event) => (event.status === 'ONLINE' ? 't' : 'f')).join(',')}}`,
       textArray(events.map((event) => event.eventId)),
     ];
-    await queryBound(em, 'SAVEPOINT signalq_status_record', []);
+    // One month (the usual case): its partition by name, sparing PostgreSQL the routing of each row.
+    const target = months.length === 1 ? partitionOf(months[0]!) : 'signalq_device_status';
+    const inTransaction = em.isInTransaction();
+    if (inTransaction) await queryBound(em, 'SAVEPOINT signalq_status_record', []);
     try {
-      // One month (the usual case): its partition by name, sparing PostgreSQL the routing of each row.
-      const target = months.length === 1 ? partitionOf(months[0]!) : 'signalq_device_status';
       await queryBound(em, insertAllSql(target), columns, { name: `signalq_status_insert_${target}` });
       return [];
     } catch (error) {
       if (sqlState(error) !== SqlState.uniqueViolation) throw error;
-      await queryBound(em, 'ROLLBACK TO SAVEPOINT signalq_status_record', []);
+      if (inTransaction) await queryBound(em, 'ROLLBACK TO SAVEPOINT signalq_status_record', []);
     }
     const dropped = await queryBound<{ event_id: string }>(em, RECORD_EACH_ONCE_SQL, columns, { name: 'signalq_status_record_once' });
     return dropped.map((row) => row.event_id);
@@ -88,7 +90,7 @@ export class DeviceStatusHistory {
    * batch's transaction must not hold while it inserts. A batch rolled back leaves an empty one.
    */
   private async ensurePartitions(events: readonly DeviceStatusEvent[]): Promise<string[]> {
-    const all = [...new Set(events.map((event) => monthOf(event.occurredAt)))];
+    const all = monthsOf(events);
     const months = all.filter((m) => !this.knownMonths.has(m));
     if (months.length === 0) return all;
     const client = await this.pool.connect();
@@ -150,8 +152,20 @@ function partitionOf(month: string): string {
   return `signalq_device_status_${month.slice(0, 4)}_${month.slice(5, 7)}`;
 }
 
-/** The first day of the time's UTC month (`2026-11-01`), the partition it goes to. */
-function monthOf(time: Date): string {
-  const month = time.getUTCMonth() + 1;
-  return `${time.getUTCFullYear()}-${month < 10 ? '0' : ''}${month}-01`;
+/**
+ * The UTC months of the events (`2026-11-01`), the partitions they go to. Events come mostly in
+ * the order they happened: a month's name is made once per run of events in it, not once per event.
+ */
+function monthsOf(events: readonly DeviceStatusEvent[]): string[] {
+  const months = new Set<string>();
+  let from = Infinity;
+  let until = -Infinity;
+  for (const { occurredAtMs } of events) {
+    if (occurredAtMs >= from && occurredAtMs < until) continue;
+    const time = new Date(occurredAtMs);
+    from = Date.UTC(time.getUTCFullYear(), time.getUTCMonth(), 1);
+    until = Date.UTC(time.getUTCFullYear(), time.getUTCMonth() + 1, 1);
+    months.add(time.toISOString().slice(0, 8) + '01');
+  }
+  return [...months];
 }

@@ -75,25 +75,35 @@ export class InboundConsumer {
       partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 1,
       eachBatchAutoResolve: false,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
-        for (let start = 0; start < batch.messages.length; start += chunkSize) {
-          // On a rebalance or shutdown stop between chunks; the rest is redelivered to whoever owns it.
-          if (!isRunning() || isStale()) return;
-          const chunk = batch.messages.slice(start, start + chunkSize);
-          await this.processor.processBatch(
-            chunk.map((m) => toInbound(batch.topic, batch.partition, m)),
-            'KAFKA',
-          );
-          const last = chunk[chunk.length - 1]!;
-          resolveOffset(last.offset);
-          await consumer.commitOffsets([
-            { topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() },
-          ]);
-          const lag = BigInt(batch.highWatermark) - BigInt(last.offset) - 1n;
-          this.metrics.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(lag));
-          await heartbeat();
+        let applied: string | null = null;
+        try {
+          for (let start = 0; start < batch.messages.length; start += chunkSize) {
+            // On a rebalance or shutdown stop between chunks; the rest is redelivered to whoever owns it.
+            if (!isRunning() || isStale()) return;
+            const chunk = batch.messages.slice(start, start + chunkSize);
+            await this.processor.processBatch(
+              chunk.map((m) => toInbound(batch.topic, batch.partition, m)),
+              'KAFKA',
+            );
+            applied = chunk[chunk.length - 1]!.offset;
+            resolveOffset(applied);
+            await heartbeat();
+          }
+        } finally {
+          // Once per fetched batch (thousands of messages), not per chunk: a chunk's commit was a
+          // round trip to the broker that held the partition's next chunk back. A crash before it
+          // redelivers the batch's applied chunks, which their eventIds make harmless.
+          if (applied !== null && !isStale()) await this.commit(batch.topic, batch.partition, applied, batch.highWatermark);
         }
       },
     });
+  }
+
+  /** Commits the partition's offset past `applied` and records the lag left behind it. */
+  private async commit(topic: string, partition: number, applied: string, highWatermark: string): Promise<void> {
+    await this.consumer!.commitOffsets([{ topic, partition, offset: (BigInt(applied) + 1n).toString() }]);
+    const lag = BigInt(highWatermark) - BigInt(applied) - 1n;
+    this.metrics.consumerLag.set({ topic, partition: String(partition) }, Number(lag));
   }
 
   async stop(): Promise<void> {

@@ -50,6 +50,11 @@ export class InboundProcessor {
    */
   async processBatch(messages: readonly InboundMessage[], origin: InboundOrigin): Promise<ProcessOutcome[]> {
     if (messages.length === 0) return [];
+    const alone = await this.applyOnceAlone(messages, origin);
+    if (alone) {
+      this.count(messages, alone, []);
+      return alone;
+    }
     let result: { outcomes: ProcessOutcome[]; rejections: Rejection[] };
     try {
       result = await this.orm.em.fork().transactional((em) => this.applyAll(em, messages, origin, false));
@@ -71,17 +76,50 @@ export class InboundProcessor {
     return this.applyOne(em, message, origin, true, sink);
   }
 
+  /**
+   * A batch of a self-deduplicating topic in which every message parses, applied with no
+   * transaction of the kernel's: the handler makes its effect atomic by itself (one statement), and
+   * there is no dead letter to write beside it. This spares BEGIN and COMMIT, two of the batch's
+   * round trips. Null when the batch needs the transactional path: another kind of topic, a
+   * message that does not parse, or an effect refused (redone there, one message at a time).
+   */
+  private async applyOnceAlone(messages: readonly InboundMessage[], origin: InboundOrigin): Promise<ProcessOutcome[] | null> {
+    const handler = this.handlers.get(messages[0]!.topic);
+    if (!handler?.applyOnce || !messages.every((m) => m.topic === handler.topic)) return null;
+    const parsed: ParsedMessage[] = [];
+    for (const [index, message] of messages.entries()) {
+      try {
+        const envelope = parseEnvelope(message.value);
+        parsed.push({ index, eventId: envelope.eventId, message: handler.parse(envelope.json, envelope.eventId) });
+      } catch (error) {
+        if (rejectionOf(error, message.topic)) return null;
+        throw error;
+      }
+    }
+    let dropped: readonly string[];
+    try {
+      dropped = await handler.applyOnce(this.orm.em.fork(), parsed, origin);
+    } catch (error) {
+      if (rejectionOf(error, handler.topic)) return null;
+      throw error;
+    }
+    return markDropped(parsed, dropped, messages.map(() => 'applied'));
+  }
+
   /** Counted after commit, so a batch redone with savepoints is not counted twice. */
   count(messages: readonly InboundMessage[], outcomes: readonly ProcessOutcome[], rejections: readonly Rejection[]): void {
-    // One increment per topic and outcome, not per message: a batch holds up to thousands.
-    const tally = new Map<string, { topic: string; outcome: ProcessOutcome; count: number }>();
-    messages.forEach((m, i) => {
-      const key = `${m.topic}\n${outcomes[i]}`;
-      const entry = tally.get(key);
-      if (entry) entry.count += 1;
-      else tally.set(key, { topic: m.topic, outcome: outcomes[i]!, count: 1 });
-    });
-    for (const { topic, outcome, count } of tally.values()) this.metrics.inboundMessages.inc({ topic, outcome }, count);
+    // One increment per topic and outcome, not per message: a batch holds up to thousands (and
+    // nothing is made per message: a key string each was 4% of what camera ingestion allocated).
+    const tally = new Map<string, Map<ProcessOutcome, number>>();
+    for (let i = 0; i < messages.length; i += 1) {
+      const topic = messages[i]!.topic;
+      let byOutcome = tally.get(topic);
+      if (!byOutcome) tally.set(topic, (byOutcome = new Map()));
+      byOutcome.set(outcomes[i]!, (byOutcome.get(outcomes[i]!) ?? 0) + 1);
+    }
+    for (const [topic, byOutcome] of tally) {
+      for (const [outcome, count] of byOutcome) this.metrics.inboundMessages.inc({ topic, outcome }, count);
+    }
     for (const r of rejections) this.metrics.deadLetters.inc({ topic: r.topic, code: r.code });
   }
 
@@ -109,7 +147,7 @@ export class InboundProcessor {
     sink: RejectionSink,
   ): Promise<ProcessOutcome[]> {
     const outcomes: ProcessOutcome[] = [];
-    const parsed: { index: number; eventId: string; message: unknown }[] = [];
+    const parsed: ParsedMessage[] = [];
     for (const [index, message] of messages.entries()) {
       try {
         const envelope = parseEnvelope(message.value);
@@ -124,14 +162,7 @@ export class InboundProcessor {
     }
     if (parsed.length === 0) return outcomes;
     try {
-      if (handler.applyOnce) {
-        const dropped = counted(await handler.applyOnce(em, parsed, origin));
-        // Of two copies in one batch the first is applied: the dropped ones are taken from the end.
-        for (let i = parsed.length - 1; i >= 0 && dropped.size > 0; i -= 1) {
-          if (take(dropped, parsed[i]!.eventId)) outcomes[parsed[i]!.index] = 'duplicate';
-        }
-        return outcomes;
-      }
+      if (handler.applyOnce) return markDropped(parsed, await handler.applyOnce(em, parsed, origin), outcomes);
       const recorded = await em.execute<{ event_id: string }[]>(
         `INSERT INTO inbox_event (topic, event_id) SELECT ?, unnest(?::text[]) ON CONFLICT DO NOTHING RETURNING event_id`,
         [handler.topic, textArray(parsed.map((p) => p.eventId))],
@@ -212,6 +243,23 @@ export class InboundProcessor {
       'inbound message dead-lettered',
     );
   }
+}
+
+/** A message parsed, with its place in the batch. */
+interface ParsedMessage {
+  index: number;
+  eventId: string;
+  message: unknown;
+}
+
+/** `outcomes` with the copies a self-deduplicating handler dropped marked as duplicates. */
+function markDropped(parsed: readonly ParsedMessage[], droppedIds: readonly string[], outcomes: ProcessOutcome[]): ProcessOutcome[] {
+  const dropped = counted(droppedIds);
+  // Of two copies in one batch the first is applied: the dropped ones are taken from the end.
+  for (let i = parsed.length - 1; i >= 0 && dropped.size > 0; i -= 1) {
+    if (take(dropped, parsed[i]!.eventId)) outcomes[parsed[i]!.index] = 'duplicate';
+  }
+  return outcomes;
 }
 
 class RefusedEffect extends Error {

@@ -13,9 +13,9 @@ export interface InboundMessage {
 
 /**
  * Applies the messages of one topic. `parse` validates and throws an `InvalidInputError` for what
- * can never be applied. The effect is made inside the given transaction, in one of two ways: the
- * kernel deduplicates by eventId (an `inbox_event` row each) and calls `apply` (or `applyBatch`),
- * or the handler deduplicates by itself through `applyOnce`.
+ * can never be applied. The effect is made in one of two ways: the kernel deduplicates by eventId
+ * (an `inbox_event` row each) and calls `apply` (or `applyBatch`) inside its transaction, or the
+ * handler deduplicates by itself through `applyOnce`.
  */
 export type InboundHandler<T = unknown> = InboxedHandler<T> | SelfDeduplicatingHandler<T>;
 
@@ -39,7 +39,9 @@ export interface InboxedHandler<T = unknown> extends HandlerOfTopic<T> {
  * For topics of millions of events: the handler deduplicates by itself, keeping each eventId with
  * its effect under a unique key of its own table (cheaper than an inbox row, and aged out with
  * that table's data). `applyOnce` returns the eventIds of the events it did not apply, seen
- * before (one entry per copy dropped; usually none); `inbox_event` is not written.
+ * before (one entry per copy dropped; usually none); `inbox_event` is not written. The `em` it is
+ * given may be outside any transaction (a batch with nothing to dead-letter): the handler then
+ * makes its effect atomic by itself, in one statement or a transaction of its own.
  */
 export interface SelfDeduplicatingHandler<T = unknown> extends HandlerOfTopic<T> {
   applyOnce(em: EntityManager, events: readonly { eventId: string; message: T }[], origin: InboundOrigin): Promise<readonly string[]>;
