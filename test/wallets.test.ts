@@ -198,6 +198,28 @@ describe('wallets over GraphQL', () => {
     const secondSecret = second.data!.issueCallbackLink.url.split('/').at(-1)!;
     expect(await links.resolve(em(), 'QIWI', secret)).toBeNull();
     expect(await links.resolve(em(), 'QIWI', secondSecret)).not.toBeNull();
+
+    // Callbacks arriving together are looked up in one statement, each answered as if alone.
+    const statements: string[] = [];
+    const listener = (query: { sql: string }) => statements.push(query.sql);
+    const knex = server.app.orm.em.getKnex();
+    knex.on('query', listener);
+    let together: Awaited<ReturnType<typeof links.resolve>>[];
+    try {
+      together = await Promise.all([
+        links.resolve(em(), 'QIWI', secondSecret),
+        links.resolve(em(), 'QIWI', secret),
+        links.resolve(em(), 'PAYSTACK', secondSecret),
+        links.resolve(em(), 'QIWI', wrong),
+        links.resolve(em(), 'QIWI', secondSecret),
+      ]);
+    } finally {
+      knex.removeListener('query', listener);
+    }
+    expect(statements.filter((sql) => sql.includes('callback_link'))).toHaveLength(1);
+    expect(together.map((r) => r?.wallet.id ?? null)).toEqual([qiwi!.id, null, null, null, qiwi!.id]);
+    expect(together[0]!.link.id).toBe(second.data!.issueCallbackLink.link.id);
+
     const revoked = await call(graphql(server.url, RevokeCallbackLinkDocument, { id: second.data!.issueCallbackLink.link.id }, token));
     expect(revoked.data!.revokeCallbackLink.revokedAt).not.toBeNull();
     expect(await links.resolve(em(), 'QIWI', secondSecret)).toBeNull();

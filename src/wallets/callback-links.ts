@@ -2,6 +2,8 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { queryBound } from '../platform/bound-query';
 import { NotFoundError } from '../platform/errors';
+import { textArray } from '../platform/sql-arrays';
+import { fulfilled, StatementBatches } from '../platform/statement-batches';
 import type { PaymentSystem } from './payment-systems';
 import { toLinkRow, toWalletRow, type CallbackLinkRow, type WalletRow } from './wallet';
 
@@ -38,6 +40,12 @@ function hashOf(secret: string): Buffer {
  * (which says nothing about how close a wrong secret came: no timing leak).
  */
 export class CallbackLinks {
+  /** The lookups of callbacks that arrive together, one statement for them all. */
+  private readonly lookups = new StatementBatches<LinkLookup, Record<string, unknown> | null>(
+    async (lookups) => (await this.lookUp(lookups)).map(fulfilled),
+    { maxBatch: 200, maxInFlight: 4 },
+  );
+
   constructor(private readonly baseUrl: string) {}
 
   /** Issues a link for the wallet, revoking its previous one in the same transaction. */
@@ -94,37 +102,60 @@ export class CallbackLinks {
   /**
    * The live link and its wallet for a secret a payment system presented on its own path, or null
    * (unknown, revoked, another system's, or the wallet deleted). One probe of the hash's unique
-   * index; marks the link used.
+   * index; marks the link used. Outside a transaction the callbacks arriving together are looked
+   * up in one statement (a statement per callback was most of a pay's round trips).
    */
   async resolve(em: EntityManager, system: PaymentSystem, secret: string): Promise<ResolvedLink | null> {
     if (typeof secret !== 'string' || secret.length === 0 || secret.length > 256) return null;
-    const [row] = await queryBound<Record<string, unknown>>(
-      em,
-      `WITH hit AS (
-         SELECT l.id AS link_id, l.created_at AS link_created_at, l.created_by AS link_created_by, l.last_used_at, l.prefix, w.*
-           FROM callback_link l JOIN wallet w ON w.id = l.wallet_id
-          WHERE l.secret_hash = ? AND l.revoked_at IS NULL AND w.deleted_at IS NULL AND w.payment_system = ?),
+    const lookup = { em, system, hash: hashOf(secret) };
+    const row = em.isInTransaction() ? (await this.lookUp([lookup]))[0] : await this.lookups.submit(lookup);
+    return row ? toResolvedLink(row) : null;
+  }
+
+  /** Each lookup's link and wallet row, or null, in order; the links found marked used. */
+  private async lookUp(lookups: readonly LinkLookup[]): Promise<(Record<string, unknown> | null)[]> {
+    // Any caller's EntityManager reaches the same database; a lone lookup keeps its transaction.
+    const rows = await queryBound<Record<string, unknown>>(
+      lookups[0]!.em,
+      `WITH asked AS (
+         SELECT * FROM unnest(?::text[], ?::text[]) WITH ORDINALITY AS a(secret_hash, payment_system, lookup_no)),
+       hit AS (
+         SELECT a.lookup_no, l.id AS link_id, l.created_at AS link_created_at, l.created_by AS link_created_by, l.last_used_at, l.prefix, w.*
+           FROM asked a
+           JOIN callback_link l ON l.secret_hash = decode(a.secret_hash, 'hex')
+           JOIN wallet w ON w.id = l.wallet_id
+          WHERE l.revoked_at IS NULL AND w.deleted_at IS NULL AND w.payment_system = a.payment_system),
        touched AS (
          UPDATE callback_link SET last_used_at = now()
-          WHERE id = (SELECT link_id FROM hit) AND (last_used_at IS NULL OR last_used_at < now() - interval '${LAST_USED_RESOLUTION}'))
+          WHERE id IN (SELECT link_id FROM hit) AND (last_used_at IS NULL OR last_used_at < now() - interval '${LAST_USED_RESOLUTION}'))
        SELECT * FROM hit`,
-      [hashOf(secret), system],
-      { name: 'callback_link_resolve' },
+      [textArray(lookups.map((l) => l.hash.toString('hex'))), textArray(lookups.map((l) => l.system))],
+      { name: 'callback_link_resolve_many' },
     );
-    if (!row) return null;
-    const { link_id, link_created_at, link_created_by, last_used_at, prefix, ...wallet } = row;
-    return {
-      wallet: toWalletRow(wallet as unknown as WalletRow),
-      link: toLinkRow({
-        id: link_id as string,
-        wallet_id: wallet.id as string,
-        prefix: prefix as string,
-        created_by: link_created_by as string | null,
-        created_at: link_created_at as Date,
-        last_used_at: last_used_at as Date | null,
-        revoked_at: null,
-        revoked_by: null,
-      }),
-    };
+    const byNo = new Map(rows.map((row) => [Number(row.lookup_no), row]));
+    return lookups.map((_, i) => byNo.get(i + 1) ?? null);
   }
+}
+
+interface LinkLookup {
+  em: EntityManager;
+  system: PaymentSystem;
+  hash: Buffer;
+}
+
+function toResolvedLink(row: Record<string, unknown>): ResolvedLink {
+  const { lookup_no: _lookupNo, link_id, link_created_at, link_created_by, last_used_at, prefix, ...wallet } = row;
+  return {
+    wallet: toWalletRow(wallet as unknown as WalletRow),
+    link: toLinkRow({
+      id: link_id as string,
+      wallet_id: wallet.id as string,
+      prefix: prefix as string,
+      created_by: link_created_by as string | null,
+      created_at: link_created_at as Date,
+      last_used_at: last_used_at as Date | null,
+      revoked_at: null,
+      revoked_by: null,
+    }),
+  };
 }
