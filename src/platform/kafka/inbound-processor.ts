@@ -44,9 +44,10 @@ export class InboundProcessor {
   }
 
   /**
-   * Applies a batch in one transaction. The fast path takes no savepoints; if a message's effect
-   * is refused part-way, the batch is redone with a savepoint around each message so only that
-   * message is dead-lettered.
+   * Applies a batch in one transaction (or, for a self-deduplicating topic whose messages all
+   * parse, in the handler's one statement: `applyOnceAlone`). The fast path takes no savepoints; if
+   * a message's effect is refused part-way, the batch is redone with a savepoint around each
+   * message so only that message is dead-lettered.
    */
   async processBatch(messages: readonly InboundMessage[], origin: InboundOrigin): Promise<ProcessOutcome[]> {
     if (messages.length === 0) return [];
