@@ -20,6 +20,7 @@ import {
 import { kafkaBrokers, startTestServer, tokenFor, type TestServer } from './helpers/app';
 import { errorCodes, graphql } from './helpers/graphql';
 import { collect, disconnectProducer, produce, waitFor } from './helpers/kafka';
+import { statementsDuring } from './helpers/statements';
 
 const admin = tokenFor('admin');
 const park = (id: string): Payee => ({ kind: 'PARK', id });
@@ -307,24 +308,12 @@ describe('presses that arrive together, in one statement', () => {
     return { answers: Promise.all(presses), outcomes };
   }
 
-  async function statementsDuring<T>(work: () => Promise<T>): Promise<{ result: T; statements: string[] }> {
-    const statements: string[] = [];
-    const knex = server.app.orm.em.getKnex();
-    const listener = (query: { sql: string }) => statements.push(query.sql);
-    knex.on('query', listener);
-    try {
-      return { result: await work(), statements };
-    } finally {
-      knex.removeListener('query', listener);
-    }
-  }
-
   it('answers each press on its own: paid, refused by its rule, the same payout for a repeated key, each with its audit entry', async () => {
     for (const id of ['tog-a', 'tog-b', 'tog-poor']) await upsertPark(server, id);
     await upsertPark(server, 'tog-off', { status: 'DISABLED' });
     await accrue(server, 'tog-a', 300_000n);
     await accrue(server, 'tog-b', 300_000n);
-    const { result, statements } = await statementsDuring(async () => {
+    const { result, statements } = await statementsDuring(server.app.orm, async () => {
       const { answers, outcomes } = pressTogether([
         { parkId: 'tog-b', idempotencyKey: 'k-b', amount: 100_000n },
         { parkId: 'tog-a', idempotencyKey: 'k-a1', amount: 50_000n },
@@ -374,7 +363,7 @@ describe('presses that arrive together, in one statement', () => {
       BEGIN IF NEW.payee_id = 'alone-boom' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$`);
     await em.execute(`CREATE TRIGGER test_boom BEFORE INSERT ON payout FOR EACH ROW EXECUTE FUNCTION test_boom()`);
     try {
-      const { result, statements } = await statementsDuring(async () => {
+      const { result, statements } = await statementsDuring(server.app.orm, async () => {
         const { answers, outcomes } = pressTogether([
           { parkId: 'alone-a', idempotencyKey: 'alone-a', amount: 10_000n },
           { parkId: 'alone-boom', idempotencyKey: 'alone-boom', amount: 10_000n },

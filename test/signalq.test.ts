@@ -9,6 +9,7 @@ import { ParkSignalqDocument, RunSignalqBillingDocument, SignalqConfigDocument, 
 import { kafkaBrokers, startTestServer, tokenFor, type TestServer } from './helpers/app';
 import { errorCodes, graphql } from './helpers/graphql';
 import { disconnectProducer, produce, untilSeen, waitFor } from './helpers/kafka';
+import { statementsDuring } from './helpers/statements';
 
 const admin = tokenFor('admin');
 const RATE = 10_000n;
@@ -243,28 +244,22 @@ describe('camera billing', () => {
   it('applies a clean batch as its one statement, and a batch with a malformed message in one transaction with its dead letter', async () => {
     const park = 'sq-paths';
     const topic = app.settingsOf(signalqModule).TOPIC_SIGNALQ_DEVICE_STATUS;
-    const statements: string[] = [];
-    const knex = app.orm.em.getKnex();
-    const listener = (query: { sql: string }) => statements.push(query.sql.trim().split(/\s+/)[0]!.toUpperCase());
-    knex.on('query', listener);
-    try {
-      const clean = [statusEvent(park, 'cam-a', '2026-09-10T10:00:00Z', 'ONLINE', 'paths-1'), statusEvent(park, 'cam-a', '2026-09-10T11:00:00Z', 'OFFLINE', 'paths-2')];
-      expect(await deliver(app, clean)).toEqual(['applied', 'applied']);
-      // No BEGIN, SAVEPOINT or COMMIT: the insert is atomic by itself.
-      expect(statements).toEqual(['WITH']);
+    const firstWords = (statements: string[]) => statements.map((sql) => sql.trim().split(/\s+/)[0]!.toUpperCase());
+    const clean = [statusEvent(park, 'cam-a', '2026-09-10T10:00:00Z', 'ONLINE', 'paths-1'), statusEvent(park, 'cam-a', '2026-09-10T11:00:00Z', 'OFFLINE', 'paths-2')];
+    const alone = await statementsDuring(app.orm, () => deliver(app, clean));
+    expect(alone.result).toEqual(['applied', 'applied']);
+    // No BEGIN, SAVEPOINT or COMMIT: the insert is atomic by itself.
+    expect(firstWords(alone.statements)).toEqual(['WITH']);
 
-      statements.length = 0;
-      const messages: InboundMessage[] = [
-        { topic, partition: 7, offset: '41', key: null, value: JSON.stringify(statusEvent(park, 'cam-a', '2026-09-10T12:00:00Z', 'ONLINE', 'paths-3')) },
-        { topic, partition: 7, offset: '42', key: null, value: '{"eventId":"paths-4","status":"ONLINE"' },
-        { topic, partition: 7, offset: '43', key: null, value: JSON.stringify(clean[1]) },
-      ];
-      expect(await app.inbound.processBatch(messages, 'KAFKA')).toEqual(['applied', 'dead-lettered', 'duplicate']);
-      expect(statements[0]).toMatch(/^BEGIN/);
-      expect(statements.at(-1)).toMatch(/^COMMIT/);
-    } finally {
-      knex.removeListener('query', listener);
-    }
+    const messages: InboundMessage[] = [
+      { topic, partition: 7, offset: '41', key: null, value: JSON.stringify(statusEvent(park, 'cam-a', '2026-09-10T12:00:00Z', 'ONLINE', 'paths-3')) },
+      { topic, partition: 7, offset: '42', key: null, value: '{"eventId":"paths-4","status":"ONLINE"' },
+      { topic, partition: 7, offset: '43', key: null, value: JSON.stringify(clean[1]) },
+    ];
+    const mixed = await statementsDuring(app.orm, () => app.inbound.processBatch(messages, 'KAFKA'));
+    expect(mixed.result).toEqual(['applied', 'dead-lettered', 'duplicate']);
+    expect(firstWords(mixed.statements)[0]).toMatch(/^BEGIN/);
+    expect(firstWords(mixed.statements).at(-1)).toMatch(/^COMMIT/);
     const em = app.orm.em.fork();
     const rows = await em.execute<{ event_id: string }[]>(`SELECT event_id FROM signalq_device_status WHERE park_id = ? ORDER BY occurred_at`, [park]);
     expect(rows.map((row) => row.event_id)).toEqual(['paths-1', 'paths-2', 'paths-3']);

@@ -19,6 +19,7 @@ import {
 } from './generated/graphql';
 import { startTestServer, tokenFor, type TestServer } from './helpers/app';
 import { errorCodes, graphql } from './helpers/graphql';
+import { statementsDuring } from './helpers/statements';
 
 const execFileAsync = promisify(execFile);
 const admin = tokenFor('admin');
@@ -200,22 +201,15 @@ describe('wallets over GraphQL', () => {
     expect(await links.resolve(em(), 'QIWI', secondSecret)).not.toBeNull();
 
     // Callbacks arriving together are looked up in one statement, each answered as if alone.
-    const statements: string[] = [];
-    const listener = (query: { sql: string }) => statements.push(query.sql);
-    const knex = server.app.orm.em.getKnex();
-    knex.on('query', listener);
-    let together: Awaited<ReturnType<typeof links.resolve>>[];
-    try {
-      together = await Promise.all([
+    const { result: together, statements } = await statementsDuring(server.app.orm, () =>
+      Promise.all([
         links.resolve(em(), 'QIWI', secondSecret),
         links.resolve(em(), 'QIWI', secret),
         links.resolve(em(), 'PAYSTACK', secondSecret),
         links.resolve(em(), 'QIWI', wrong),
         links.resolve(em(), 'QIWI', secondSecret),
-      ]);
-    } finally {
-      knex.removeListener('query', listener);
-    }
+      ]),
+    );
     expect(statements.filter((sql) => sql.includes('callback_link'))).toHaveLength(1);
     expect(together.map((r) => r?.wallet.id ?? null)).toEqual([qiwi!.id, null, null, null, qiwi!.id]);
     expect(together[0]!.link.id).toBe(second.data!.issueCallbackLink.link.id);

@@ -87,16 +87,8 @@ export class InboundProcessor {
   private async applyOnceAlone(messages: readonly InboundMessage[], origin: InboundOrigin): Promise<ProcessOutcome[] | null> {
     const handler = this.handlers.get(messages[0]!.topic);
     if (!handler?.applyOnce || !messages.every((m) => m.topic === handler.topic)) return null;
-    const parsed: ParsedMessage[] = [];
-    for (const [index, message] of messages.entries()) {
-      try {
-        const envelope = parseEnvelope(message.value);
-        parsed.push({ index, eventId: envelope.eventId, message: handler.parse(envelope.json, envelope.eventId) });
-      } catch (error) {
-        if (rejectionOf(error, message.topic)) return null;
-        throw error;
-      }
-    }
+    const { parsed, refused } = parseEach(handler, messages);
+    if (refused.length > 0) return null;
     let dropped: readonly string[];
     try {
       dropped = await handler.applyOnce(this.orm.em.fork(), parsed, origin);
@@ -147,19 +139,11 @@ export class InboundProcessor {
     origin: InboundOrigin,
     sink: RejectionSink,
   ): Promise<ProcessOutcome[]> {
-    const outcomes: ProcessOutcome[] = [];
-    const parsed: ParsedMessage[] = [];
-    for (const [index, message] of messages.entries()) {
-      try {
-        const envelope = parseEnvelope(message.value);
-        parsed.push({ index, eventId: envelope.eventId, message: handler.parse(envelope.json, envelope.eventId) });
-        outcomes.push('applied');
-      } catch (error) {
-        const rejection = rejectionOf(error, message.topic);
-        if (!rejection) throw error;
-        await sink(em, message, rejection);
-        outcomes.push('dead-lettered');
-      }
+    const { parsed, refused } = parseEach(handler, messages);
+    const outcomes = messages.map((): ProcessOutcome => 'applied');
+    for (const { index, rejection } of refused) {
+      await sink(em, messages[index]!, rejection);
+      outcomes[index] = 'dead-lettered';
     }
     if (parsed.length === 0) return outcomes;
     try {
@@ -251,6 +235,23 @@ interface ParsedMessage {
   index: number;
   eventId: string;
   message: unknown;
+}
+
+/** Each message parsed by its handler, or the rejection that says why it never can be (anything else is thrown). */
+function parseEach(handler: InboundHandler, messages: readonly InboundMessage[]): { parsed: ParsedMessage[]; refused: { index: number; rejection: Rejection }[] } {
+  const parsed: ParsedMessage[] = [];
+  const refused: { index: number; rejection: Rejection }[] = [];
+  for (const [index, message] of messages.entries()) {
+    try {
+      const envelope = parseEnvelope(message.value);
+      parsed.push({ index, eventId: envelope.eventId, message: handler.parse(envelope.json, envelope.eventId) });
+    } catch (error) {
+      const rejection = rejectionOf(error, message.topic);
+      if (!rejection) throw error;
+      refused.push({ index, rejection });
+    }
+  }
+  return { parsed, refused };
 }
 
 /** `outcomes` with the copies a self-deduplicating handler dropped marked as duplicates. */
