@@ -89,12 +89,12 @@ describe('top-ups through the core: check, accept, credit', () => {
     expect(await core().check(em(), wallet, 'd1', 1_000_001n)).toMatchObject({ ok: false, refusal: 'AMOUNT_TOO_LARGE' });
   });
 
-  it('accepts once per externalId with its credit job, credits once, and answers a repeat with the same transaction', async () => {
+  it('accepts once per externalId with no job of its own (the credit gate finds it), credits once, and answers a repeat with the same transaction', async () => {
     const first = await core().accept(em(), wallet, 'ps-1', 'd1', 50_000n);
     expect(first).toMatchObject({ created: true, refusal: null, transaction: { status: 'ACCEPTED', amount: 50_000n, driver_id: 'd1' } });
-    await server.app.jobsAfterCommit.flush();
     const [job] = await em().execute<{ n: string }[]>(`SELECT count(*) AS n FROM graphile_worker.jobs WHERE task_identifier = 'topup__credit'`);
-    expect(Number(job!.n)).toBe(1);
+    expect(Number(job!.n)).toBe(0);
+    expect(await core().countAccepted(em())).toBe(1);
     const again = await core().accept(em(), wallet, 'ps-1', '79990001122', 50_000n);
     expect(again).toMatchObject({ created: false, transaction: { id: first.transaction!.id } });
 
@@ -126,9 +126,41 @@ describe('top-ups through the core: check, accept, credit', () => {
       `SELECT count(DISTINCT xmin::text) AS n FROM topup_transaction WHERE external_id IN ('together-1', 'together-2')`,
     );
     expect(Number(together!.n)).toBe(1);
-    await server.app.jobsAfterCommit.flush();
     const jobs = await em().execute<{ key: string }[]>(`SELECT key FROM graphile_worker.jobs WHERE key LIKE ? ORDER BY key`, [`%:together-%`]);
-    expect(jobs.map((j) => j.key)).toEqual([creditJobKey(wallet.id, 'together-1'), creditJobKey(wallet.id, 'together-2')]);
+    expect(jobs, 'no job per payment: the credit gate finds them').toEqual([]);
+  });
+
+  it('credits with the gate the ACCEPTED top-ups no job of their own holds, and gives one that fails a job of its own', async () => {
+    await core().creditAccepted(em(), 1000, 60); // what earlier tests left ACCEPTED
+    await core().accept(em(), wallet, 'gate-1', 'd1', 1_000n);
+    await core().accept(em(), wallet, 'gate-2', 'd1', 2_000n);
+    await core().accept(em(), wallet, 'gate-fails', 'd1', 4_000n);
+    // Booked its own job in the caller's transaction: that job credits it, not the gate.
+    await em().transactional((tx) => core().accept(tx, wallet, 'gate-own', 'd1', 8_000n));
+    await em().execute(`CREATE FUNCTION test_credit_fails() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.external_id = 'gate-fails' AND NEW.status = 'PROCESSED' THEN RAISE EXCEPTION 'the ledger is unreachable'; END IF; RETURN NEW; END $$`);
+    await em().execute(`CREATE TRIGGER test_credit_fails BEFORE UPDATE ON topup_transaction FOR EACH ROW EXECUTE FUNCTION test_credit_fails()`);
+    const before = await balanceOf(server, 'tp', 'd1');
+    try {
+      expect(await core().creditAccepted(em(), 1000, 60)).toEqual({ found: 3, failed: 1 });
+      const status = async (externalId: string) => (await core().find(em(), wallet.id, externalId))!.status;
+      expect([await status('gate-1'), await status('gate-2'), await status('gate-fails'), await status('gate-own')]).toEqual(['PROCESSED', 'PROCESSED', 'ACCEPTED', 'ACCEPTED']);
+      expect((await balanceOf(server, 'tp', 'd1')) - before).toBe(3_000n);
+      // The one that failed now has its own job (retried with backoff): the gate leaves it to that job.
+      const [fails] = await em().execute<{ n: string }[]>(`SELECT count(*) AS n FROM graphile_worker.jobs WHERE key = ?`, [creditJobKey(wallet.id, 'gate-fails')]);
+      expect(Number(fails!.n)).toBe(1);
+      expect(await core().creditAccepted(em(), 1000, 60)).toEqual({ found: 0, failed: 0 });
+    } finally {
+      await em().execute(`DROP TRIGGER test_credit_fails ON topup_transaction; DROP FUNCTION test_credit_fails()`);
+    }
+    // A job held by a worker that died long ago: the gate takes its top-up back.
+    await em().execute(`UPDATE graphile_worker._private_jobs SET locked_at = now() - interval '10 minutes', locked_by = 'killed-worker' WHERE key = ?`, [
+      creditJobKey(wallet.id, 'gate-own'),
+    ]);
+    expect(await core().creditAccepted(em(), 1000, 60)).toEqual({ found: 1, failed: 0 });
+    expect((await core().find(em(), wallet.id, 'gate-own'))!.status).toBe('PROCESSED');
+    expect((await balanceOf(server, 'tp', 'd1')) - before).toBe(11_000n);
+    expect(await server.app.checkLedger()).toEqual([]);
   });
 
   it('books the credit in the caller’s transaction when it holds one: rolled back, neither row nor job', async () => {
@@ -150,11 +182,9 @@ describe('top-ups through the core: check, accept, credit', () => {
     expect(Number(job!.n)).toBe(0);
   });
 
-  it('books the credit of a top-up whose booking died with its process', async () => {
+  it('books a job of its own for a top-up the credit gate has not credited in time (the gate dead or behind)', async () => {
+    await core().creditAccepted(em(), 1000, 60); // what earlier tests left ACCEPTED
     await core().accept(em(), wallet, 'ps-unbooked', 'd1', 3_000n);
-    await server.app.jobsAfterCommit.flush();
-    // A process killed between the accept's commit and the booking statement: the row, no job.
-    await em().execute(`DELETE FROM graphile_worker._private_jobs WHERE key = ?`, [creditJobKey(wallet.id, 'ps-unbooked')]);
     await new Promise((resolve) => setTimeout(resolve, 1100));
     expect(await core().rebookOverdue(em(), 1)).toBe(1);
     const [job] = await em().execute<{ n: string }[]>(`SELECT count(*) AS n FROM graphile_worker.jobs WHERE key = ?`, [creditJobKey(wallet.id, 'ps-unbooked')]);
@@ -162,8 +192,9 @@ describe('top-ups through the core: check, accept, credit', () => {
   });
 
   it('books the credit again when the worker that held its job was killed, and credits once', async () => {
-    await core().accept(em(), wallet, 'ps-killed', 'd1', 1_000n);
-    await server.app.jobsAfterCommit.flush();
+    await core().creditAccepted(em(), 1000, 60); // what earlier tests left ACCEPTED
+    // In a caller's transaction: its own job, booked with the row.
+    await em().transactional((tx) => core().accept(tx, wallet, 'ps-killed', 'd1', 1_000n));
     // What a SIGKILLed worker leaves behind: its job locked, for hours, by a worker that is gone.
     await em().execute(`UPDATE graphile_worker._private_jobs SET locked_at = now() - interval '10 minutes', locked_by = 'killed-worker' WHERE key = ?`, [
       creditJobKey(wallet.id, 'ps-killed'),
@@ -209,7 +240,8 @@ describe('top-ups through the core: check, accept, credit', () => {
     expect(disabled.errors).toBeUndefined();
     expect(await core().credit(em(), wallet.id, 'ps-7')).toMatchObject({ status: 'REJECTED', reason: 'WALLET_DISABLED' });
     await graphql(server.url, UpdateWalletDocument, { input: { id: wallet.id, enabled: true } }, dispatcherOf('tp'));
-    expect(await balanceOf(server, 'tp', 'd1')).toBe(51_000n);
+    // ps-1, together-1 and -2, the gate's four, ps-killed: credited once each, and nothing of these two.
+    expect(await balanceOf(server, 'tp', 'd1')).toBe(65_000n);
   });
 });
 

@@ -13,7 +13,6 @@ import { recordMutations } from '../platform/graphql/recorded-mutations';
 import { buildGraphqlSchema } from '../platform/graphql/schema';
 import { findViolations } from '../platform/invariants';
 import { JobQueue, renderCrontab, type StartupJob } from '../platform/jobs';
-import { JobsAfterCommit } from '../platform/jobs-after-commit';
 import { DeadLetterService, showOpenDeadLetters } from '../platform/kafka/dead-letters';
 import { InboundProcessor } from '../platform/kafka/inbound-processor';
 import { createKafka, createProducer, ensureTopics, parseBrokers, type Kafka, type Producer } from '../platform/kafka/kafka-client';
@@ -64,7 +63,6 @@ export interface App {
   pgPool: Pool;
   databaseUrl: string;
   jobs: JobQueue;
-  jobsAfterCommit: JobsAfterCommit;
   inbound: InboundProcessor;
   deadLetters: DeadLetterService;
   outbox: OutboxPublisher;
@@ -119,8 +117,7 @@ export async function createApp({ settings, logger, databaseUrl, connectProducer
   const inbound = new InboundProcessor(orm, metrics, logger.child({ component: 'inbound' }));
   const deadLetters = new DeadLetterService(orm, inbound);
   const jobs = new JobQueue();
-  const jobsAfterCommit = new JobsAfterCommit(orm, jobs, logger.child({ component: 'jobs' }));
-  const kernel: Kernel = { settings: kernelSettings, logger, orm, pgPool, jobs, jobsAfterCommit, deadLetters };
+  const kernel: Kernel = { settings: kernelSettings, logger, orm, pgPool, jobs, deadLetters };
   const built = buildModules(modules, { kernel, registry, settingsOf: (module) => settings.modules.get(module.name) });
   const parts = [...built.values()];
   const each = <T>(hook: (part: BuiltModule<any, any, any>) => readonly T[] | undefined) => parts.flatMap((part) => hook(part) ?? []);
@@ -163,7 +160,6 @@ export async function createApp({ settings, logger, databaseUrl, connectProducer
     pgPool,
     databaseUrl,
     jobs,
-    jobsAfterCommit,
     inbound,
     deadLetters,
     outbox,
@@ -207,7 +203,6 @@ export async function createApp({ settings, logger, databaseUrl, connectProducer
       for (const refresh of scrapers) await refresh(orm.em.fork());
     },
     async close() {
-      await jobsAfterCommit.flush();
       await producer?.disconnect();
       await pgPool.end();
       await orm.close();

@@ -165,14 +165,20 @@ export class JobQueue {
    */
   async keysWithoutLiveJob(em: EntityManager, jobKeys: readonly string[], heldSeconds: number): Promise<string[]> {
     if (jobKeys.length === 0) return [];
-    const rows = await queryBound<{ key: string }>(
-      em,
-      `SELECT k.key FROM unnest(?::text[]) AS k(key)
-        WHERE NOT EXISTS (SELECT 1 FROM graphile_worker.jobs j
-                           WHERE j.key = k.key AND (j.locked_at IS NULL OR j.locked_at > now() - make_interval(secs => ?)))`,
-      [textArray(jobKeys), heldSeconds],
-    );
+    const rows = await queryBound<{ key: string }>(em, `SELECT k.key FROM unnest(?::text[]) AS k(key) WHERE ${this.noLiveJobSql('k.key')}`, [
+      textArray(jobKeys),
+      heldSeconds,
+    ]);
     return rows.map((row) => row.key);
+  }
+
+  /**
+   * `keysWithoutLiveJob` as a condition for the caller's own query: true when the job key that the
+   * SQL expression `keySql` makes has no job that could still run. It takes one parameter, the
+   * seconds after which a held job counts as dead.
+   */
+  noLiveJobSql(keySql: string): string {
+    return `NOT EXISTS (SELECT 1 FROM graphile_worker.jobs j WHERE j.key = ${keySql} AND (j.locked_at IS NULL OR j.locked_at > now() - make_interval(secs => ?)))`;
   }
 }
 

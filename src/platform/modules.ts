@@ -8,7 +8,6 @@ import type { LoaderProvider } from './graphql/loaders';
 import type { MutationRecorder } from './graphql/recorded-mutations';
 import type { ApiRoute } from './http';
 import type { CronItem, JobQueue, StartupJob } from './jobs';
-import type { JobsAfterCommit } from './jobs-after-commit';
 import type { DeadLetterService } from './kafka/dead-letters';
 import type { InboundHandler } from './kafka/inbound';
 import type { Logger } from './logger';
@@ -21,8 +20,6 @@ export interface Kernel {
   /** A plain pg pool (graphile-worker's, and session-level advisory locks). */
   pgPool: Pool;
   jobs: JobQueue;
-  /** Keyed jobs booked just after their rows commit, many per statement (a hot path's jobs). */
-  jobsAfterCommit: JobsAfterCommit;
   /** Inbound messages that could not be applied. */
   deadLetters: DeadLetterService;
 }

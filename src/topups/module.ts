@@ -5,12 +5,12 @@ import { ledgerModule } from '../ledger/module';
 import { parksModule } from '../parks/module';
 import type { ParkService } from '../parks/park.service';
 import { setting } from '../platform/config';
-import { bookAtStart } from '../platform/jobs';
+import { bookAtStart, rebookEveryMinute } from '../platform/jobs';
 import { defineModule } from '../platform/modules';
 import { walletsModule } from '../wallets/module';
 import { AcceptBatches } from './accept-batches';
 import { TransactionExports } from './exports';
-import { topupCredit } from './topup__credit';
+import { topupCredit, topupCreditAccepted } from './topup__credit';
 import { TopUps } from './topups';
 import { TransactionQueries } from './transaction.queries';
 import { exportDownload, TransactionResolver } from './transaction.resolver';
@@ -36,6 +36,10 @@ export const topupsModule = defineModule({
     TRANSACTION_EXPORT_TTL: setting.duration.default(24 * 3_600_000),
     /** An ACCEPTED top-up whose credit job is missing or held this long (a killed worker) is booked again. */
     TOPUP_CREDIT_REBOOK_AFTER: setting.duration.default(2 * 60_000),
+    /** How often the credit gate looks for new ACCEPTED top-ups when it found none: about the longest credit lag. */
+    TOPUP_CREDIT_INTERVAL: setting.duration.default(1000),
+    /** Top-ups the credit gate takes at once. */
+    TOPUP_CREDIT_BATCH: setting.positiveInt.default(200),
   }),
   metrics: (registry: Registry) => ({
     transactions: new Counter({
@@ -74,7 +78,7 @@ export const topupsModule = defineModule({
     const { wallets } = use(walletsModule);
     const queries = new TransactionQueries();
     return {
-      topups: new TopUps(parks, drivers, wallets, ledger, kernel.jobs, kernel.jobsAfterCommit, new AcceptBatches(kernel.orm, drivers), (status, system, lag) => {
+      topups: new TopUps(parks, drivers, wallets, ledger, kernel.jobs, new AcceptBatches(kernel.orm, drivers), (status, system, lag) => {
         metrics.transactions.inc({ status, payment_system: system });
         if (lag !== undefined) metrics.creditLag.observe({ payment_system: system }, lag);
       }),
@@ -101,8 +105,14 @@ export const topupsModule = defineModule({
       },
     },
   ],
-  tasks: ({ services, kernel, settings }) => ({
+  tasks: ({ services, kernel, settings, logger }) => ({
     topup__credit: topupCredit(kernel.orm, services.topups),
+    topup__credit_accepted: topupCreditAccepted(
+      kernel.orm,
+      services.topups,
+      { batch: settings.TOPUP_CREDIT_BATCH, intervalMs: settings.TOPUP_CREDIT_INTERVAL, heldMs: settings.TOPUP_CREDIT_REBOOK_AFTER },
+      logger.child({ component: 'topup-credit' }),
+    ),
     topup__rebook_overdue: (async () => {
       await services.topups.rebookOverdue(kernel.orm.em.fork(), Math.ceil(settings.TOPUP_CREDIT_REBOOK_AFTER / 1000));
     }) as Task<'topup__rebook_overdue'>,
@@ -116,6 +126,7 @@ export const topupsModule = defineModule({
     }) as Task<'transaction_export__expire'>,
   }),
   cron: () => [
+    rebookEveryMinute('topup__credit_accepted', 'The credit gate books its own next run; this re-books it if a worker died holding it.'),
     {
       pattern: '* * * * *',
       task: 'topup__rebook_overdue',
@@ -129,6 +140,6 @@ export const topupsModule = defineModule({
       comment: 'Drops the files of exports past TRANSACTION_EXPORT_TTL.',
     },
   ],
-  startupJobs: () => [bookAtStart('topup__rebook_overdue')],
+  startupJobs: () => [bookAtStart('topup__credit_accepted'), bookAtStart('topup__rebook_overdue')],
   scrape: ({ services, metrics }) => async (em) => metrics.pending.set(await services.topups.countAccepted(em)),
 });

@@ -6,8 +6,7 @@ import type { ParkRow } from '../parks/park';
 import type { ParkService } from '../parks/park.service';
 import { queryBound } from '../platform/bound-query';
 import { InvalidInputError } from '../platform/errors';
-import type { JobQueue, TaskName, TaskPayload } from '../platform/jobs';
-import type { JobsAfterCommit } from '../platform/jobs-after-commit';
+import type { JobQueue, KeyedJob, TaskName, TaskPayload } from '../platform/jobs';
 import type { AcceptBatches } from './accept-batches';
 import type { WalletRow } from '../wallets/wallet';
 import type { WalletService } from '../wallets/wallet.service';
@@ -29,6 +28,8 @@ declare global {
     interface Tasks {
       /** Credits an ACCEPTED top-up to the driver (or rejects it), once; retried with backoff. */
       topup__credit: { walletId: string; externalId: string };
+      /** The credit gate: credits the ACCEPTED top-ups no job of their own holds (`creditAccepted`). */
+      topup__credit_accepted: Record<string, never>;
       /** Books the credit again for top-ups whose job a killed worker holds (crontab, every minute). */
       topup__rebook_overdue: Record<string, never>;
     }
@@ -62,9 +63,10 @@ export interface ReportedPayment {
  * The core every payment system goes through: an adapter parses its protocol, finds the wallet
  * from the callback link, and calls `check` and `accept`; it only translates the answer. A top-up
  * is recorded ACCEPTED and a job credits it: PROCESSED (clearing → the driver's balance) or
- * REJECTED with the reason. The job is booked in the accept's own transaction when the caller holds
- * one, else right after its commit, batched with other accepts'; either way an ACCEPTED row without
- * a live job is booked again by the sweep (`rebookOverdue`), so no top-up waits forever.
+ * REJECTED with the reason. The job is booked with the row: one job for the new payments recorded
+ * together in one statement, the row's own job in a caller's transaction (or, on the longer path
+ * with none, right after its commit). Either way an ACCEPTED row left uncredited is booked again by
+ * the sweep (`rebookOverdue`), so no top-up waits forever.
  */
 export class TopUps {
   constructor(
@@ -73,7 +75,6 @@ export class TopUps {
     private readonly wallets: WalletService,
     private readonly ledger: LedgerService,
     private readonly jobs: JobQueue,
-    private readonly jobsAfterCommit: JobsAfterCommit,
     private readonly batches: AcceptBatches,
     /** Each status a top-up reaches; `creditLagSeconds` (recorded → credited) with PROCESSED. */
     private readonly observe: (status: string, paymentSystem: string, creditLagSeconds?: number) => void = () => {},
@@ -121,11 +122,8 @@ export class TopUps {
       // Inside the caller's transaction: the row and its credit job commit together or not at all.
       [inserted] = await this.jobs.afterStatementReturning<TransactionRow, 'topup__credit'>(em, insert, 'topup__credit', credit.jobKey, credit, { name: 'topup_accept_with_job' });
     } else {
-      // On its own, the row commits first and its job is booked with others' right after (a
-      // job in each transaction would make concurrent accepts commit one at a time: see
-      // JobsAfterCommit). If this process dies in between, `rebookOverdue` books it.
+      // On its own, as the batched path: the credit gate finds the row.
       [inserted] = await queryBound<TransactionRow>(em, insert.sql, insert.params, { name: 'topup_accept' });
-      if (inserted) this.jobsAfterCommit.book('topup__credit', credit);
     }
     if (inserted) {
       const transaction = toTransactionRow(inserted);
@@ -232,8 +230,7 @@ export class TopUps {
 
   /**
    * The common case: a new payment that nothing refuses is recorded ACCEPTED together with the
-   * other callers' of the moment (one statement, one commit), and its credit job booked after the
-   * commit. Null when nothing was recorded for it (a refusal, a repeat): the caller takes the
+   * other callers' of the moment, and one credit job for all of them (one statement, one commit). Null when nothing was recorded for it (a refusal, a repeat): the caller takes the
    * longer path, which knows why. The wallet's own refusals are known here; the driver's and the
    * park's are conditions of the statement (those of `refusalOf`, which the longer path applies).
    */
@@ -241,15 +238,50 @@ export class TopUps {
     if (walletRefusalOf(wallet, amount)) return null;
     const transaction = await this.batches.record({ wallet, externalId, account, amount });
     if (!transaction) return null;
-    this.jobsAfterCommit.book('topup__credit', { payload: { walletId: wallet.id, externalId }, runAt: new Date(), jobKey: creditJobKey(wallet.id, externalId) });
     this.observe(transaction.status, wallet.payment_system);
     return { transaction, refusal: null, created: true };
   }
 
   /**
+   * The credit gate's batch: up to `limit` ACCEPTED top-ups that no credit job of their own holds
+   * (a caller's transaction, a settled request or the sweep booked one; or one held longer than
+   * `heldSeconds`, by a killed worker), oldest first, each credited in its own transaction
+   * (`credit`), a few at a time. One that fails gets a job of its own, retried with backoff, which
+   * this then leaves to it. Returns how many it found (`limit`: there may be more) and how many failed.
+   */
+  async creditAccepted(em: EntityManager, limit: number, heldSeconds: number): Promise<{ found: number; failed: number }> {
+    const found = await queryBound<{ wallet_id: string; external_id: string }>(
+      em,
+      `SELECT t.wallet_id, t.external_id FROM topup_transaction t
+        WHERE t.status = 'ACCEPTED' AND NOT t.awaiting_payment AND ${this.jobs.noLiveJobSql(CREDIT_JOB_KEY_SQL)}
+        ORDER BY t.id LIMIT ?`,
+      [heldSeconds, limit],
+      { name: 'topup_credit_accepted' },
+    );
+    const failed: KeyedJob<'topup__credit'>[] = [];
+    let next = 0;
+    const creditor = async () => {
+      for (let row = found[next++]; row; row = found[next++]) {
+        try {
+          await this.credit(em.fork(), row.wallet_id, row.external_id);
+        } catch {
+          // Its own job fails the same way, and graphile-worker logs why at each attempt.
+          failed.push({ payload: { walletId: row.wallet_id, externalId: row.external_id }, runAt: new Date(), jobKey: creditJobKey(row.wallet_id, row.external_id) });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(CREDITS_AT_ONCE, found.length) }, creditor));
+    await this.jobs.addKeyed(em, 'topup__credit', failed);
+    return { found: found.length, failed: failed.length };
+  }
+
+  /**
    * A worker killed mid-job keeps its lock for hours: every ACCEPTED top-up older than
-   * `overdueSeconds` whose credit job is missing or held that long gets its job booked again
-   * (crediting is idempotent, so a slow worker that is still alive does no harm). Returns how many.
+   * `overdueSeconds` with no credit job of its own key that is pending or held less than that gets
+   * its job booked again. Top-ups recorded together are credited by one job with no key
+   * (`topup__credit_many`): those that job has not credited within `overdueSeconds` are booked here
+   * too, whether it died or is merely late; crediting is idempotent, so a slow worker that is still
+   * alive does no harm. Returns how many.
    */
   async rebookOverdue(em: EntityManager, overdueSeconds: number, limit = 1000): Promise<number> {
     const overdue = await queryBound<{ wallet_id: string; external_id: string }>(
@@ -362,6 +394,12 @@ export class TopUps {
 export function creditJobKey(walletId: string, externalId: string): string {
   return `topup__credit:${walletId}:${externalId}`;
 }
+
+/** `creditJobKey` of a `topup_transaction t` row, in SQL. */
+const CREDIT_JOB_KEY_SQL = `'topup__credit:' || t.wallet_id || ':' || t.external_id`;
+
+/** Top-ups the credit gate credits at the same time (each a transaction, so a pooled connection). */
+const CREDITS_AT_ONCE = 4;
 
 /** The first reason a top-up may not go to this driver now, or null. */
 export function refusalOf(wallet: WalletRow, park: Pick<ParkRow, 'status'> | { status: string }, driver: DriverRow, amount: bigint | null): Refusal | null {
