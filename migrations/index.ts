@@ -14,6 +14,7 @@ import { Migration20261217100000_topup_requests } from './Migration2026121710000
 import { Migration20261217110000_wallet_key_notices } from './Migration20261217110000_wallet_key_notices';
 import { Migration20261218000000_instant_press } from './Migration20261218000000_instant_press';
 import { Migration20261219000000_signalq_byte_order_ids } from './Migration20261219000000_signalq_byte_order_ids';
+import { Migration20261220000000_callback_link_changes } from './Migration20261220000000_callback_link_changes';
 
 /** Every migration in order. Listed explicitly so the same code runs from TypeScript and from the build. */
 export const migrationsList = [
@@ -33,4 +34,5 @@ export const migrationsList = [
   { name: 'Migration20261217110000_wallet_key_notices', class: Migration20261217110000_wallet_key_notices },
   { name: 'Migration20261218000000_instant_press', class: Migration20261218000000_instant_press },
   { name: 'Migration20261219000000_signalq_byte_order_ids', class: Migration20261219000000_signalq_byte_order_ids },
+  { name: 'Migration20261220000000_callback_link_changes', class: Migration20261220000000_callback_link_changes },
 ];

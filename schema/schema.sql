@@ -86,6 +86,7 @@ ALTER TABLE ONLY public.callback_link ADD CONSTRAINT callback_link_secret_hash_k
 ALTER TABLE ONLY public.callback_link ADD CONSTRAINT callback_link_wallet_id_fkey FOREIGN KEY (wallet_id) REFERENCES public.wallet(id);
 CREATE UNIQUE INDEX callback_link_live_key ON public.callback_link USING btree (wallet_id) WHERE (revoked_at IS NULL);
 CREATE INDEX callback_link_wallet_idx ON public.callback_link USING btree (wallet_id, created_at DESC);
+CREATE TRIGGER callback_link_changed AFTER DELETE OR UPDATE OF revoked_at, secret_hash, wallet_id ON public.callback_link FOR EACH STATEMENT EXECUTE FUNCTION public.callback_links_changed();
 
 CREATE TABLE public.cash_payment_fact (
   id uuid NOT NULL,
@@ -585,6 +586,7 @@ ALTER TABLE ONLY public.wallet ADD CONSTRAINT wallet_title_check CHECK (((btrim(
 CREATE INDEX wallet_credentials_expiry_idx ON public.wallet USING btree (credentials_expire_at) WHERE ((credentials_expire_at IS NOT NULL) AND (deleted_at IS NULL));
 CREATE INDEX wallet_key_idx ON public.wallet USING btree (credentials_key_id, id) WHERE (credentials_key_id IS NOT NULL);
 CREATE UNIQUE INDEX wallet_park_system_key ON public.wallet USING btree (park_id, payment_system) WHERE (deleted_at IS NULL);
+CREATE TRIGGER wallet_changed AFTER DELETE OR UPDATE ON public.wallet FOR EACH STATEMENT EXECUTE FUNCTION public.callback_links_changed();
 
 CREATE TABLE public.wallet_key_notice (
   wallet_id uuid NOT NULL,
@@ -640,6 +642,15 @@ AS $function$
 BEGIN
   RAISE EXCEPTION 'the audit log is append-only: % on % is refused', TG_OP, TG_TABLE_NAME
     USING ERRCODE = 'insufficient_privilege';
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.callback_links_changed()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  PERFORM pg_notify('callback_links_changed', '');
+  RETURN NULL;
 END $function$;
 
 CREATE OR REPLACE FUNCTION public.fleet_instant_press(p_park_id text, p_requested bigint, p_idempotency_key text, p_source_ref text, p_actor text, p_now timestamp with time zone, p_payout_id uuid, p_default_cooldown_hours integer, p_default_limit_currencies text[], p_default_limits bigint[], p_events_topic text, OUT outcome text, OUT park_status text, OUT instant_enabled boolean, OUT last_instant_at timestamp with time zone, OUT cooldown_hours integer, OUT limit_minor bigint, OUT balance bigint, OUT created boolean, OUT paid public.payout)

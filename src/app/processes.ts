@@ -10,6 +10,7 @@ import { migrate, pendingMigrations } from '../platform/orm';
 import type { AnyModule } from '../platform/modules';
 import { callbacksModule } from '../callbacks/module';
 import { createCallbackServer } from '../callbacks/server';
+import { walletsModule } from '../wallets/module';
 import { createApp, loadAppSettings, type App } from './app';
 import { MODULES } from './modules';
 
@@ -98,6 +99,10 @@ export async function startProcess(roles: Roles, env: NodeJS.ProcessEnv = proces
     if (roles.callbacks) {
       // Its own server on its own port: nothing of the internal API is reachable there.
       const { dispatcher, settings, metrics } = app.use(callbacksModule);
+      // Links resolved lately are kept while PostgreSQL can tell this process that one changed.
+      const { resolved } = app.use(walletsModule).links;
+      await resolved.watch(app.databaseUrl, logger.child({ component: 'link-cache' }));
+      stops.unshift(() => resolved.stop());
       callbackServer = createCallbackServer(dispatcher, settings, metrics, operations);
       callbackUrl = await callbackServer.listen({ port: settings.CALLBACK_PORT, host: app.settings.HOST });
       const server = callbackServer;

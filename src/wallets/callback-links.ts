@@ -4,6 +4,7 @@ import { queryBound } from '../platform/bound-query';
 import { NotFoundError } from '../platform/errors';
 import { textArray } from '../platform/sql-arrays';
 import { fulfilled, StatementBatches } from '../platform/statement-batches';
+import type { LinkCache } from './link-cache';
 import type { PaymentSystem } from './payment-systems';
 import { toLinkRow, toWalletRow, type CallbackLinkRow, type WalletRow } from './wallet';
 
@@ -46,7 +47,11 @@ export class CallbackLinks {
     { maxBatch: 200, maxInFlight: 4 },
   );
 
-  constructor(private readonly baseUrl: string) {}
+  constructor(
+    private readonly baseUrl: string,
+    /** Links resolved lately, in a process that serves callbacks (dropped on any change). */
+    readonly resolved: LinkCache<ResolvedLink>,
+  ) {}
 
   /** Issues a link for the wallet, revoking its previous one in the same transaction. */
   async issue(em: EntityManager, wallet: WalletRow, actor: string): Promise<IssuedLink> {
@@ -58,6 +63,7 @@ export class CallbackLinks {
        RETURNING id, wallet_id, prefix, created_by, created_at, last_used_at, revoked_at, revoked_by`,
       [randomUUID(), wallet.id, hashOf(secret), secret.slice(0, PREFIX_LENGTH), actor],
     );
+    this.resolved.forget();
     return { url: `${this.baseUrl}/callbacks/${callbackPathOf(wallet.payment_system)}/${secret}`, link: toLinkRow(row!) };
   }
 
@@ -79,12 +85,14 @@ export class CallbackLinks {
       [actor, id],
     );
     if (!row) throw new NotFoundError(`Unknown callback link ${id}`, { field: 'id' });
+    this.resolved.forget();
     return toLinkRow(row);
   }
 
   /** Revokes every live link of a wallet (it was deleted). */
   async revokeAllOf(em: EntityManager, walletId: string, actor: string): Promise<void> {
     await queryBound(em, 'UPDATE callback_link SET revoked_at = now(), revoked_by = ? WHERE wallet_id = ?::uuid AND revoked_at IS NULL', [actor, walletId]);
+    this.resolved.forget();
   }
 
   /** A wallet's links, newest first (revoked ones too, with when). */
@@ -102,14 +110,26 @@ export class CallbackLinks {
   /**
    * The live link and its wallet for a secret a payment system presented on its own path, or null
    * (unknown, revoked, another system's, or the wallet deleted). One probe of the hash's unique
-   * index; marks the link used. Outside a transaction the callbacks arriving together are looked
-   * up in one statement (a statement per callback was most of a pay's round trips).
+   * index; marks the link used. Outside a transaction a link resolved lately is taken from
+   * `resolved` (which drops every link on any change), and the callbacks arriving together are
+   * looked up in one statement (a statement per callback was most of a pay's round trips).
    */
   async resolve(em: EntityManager, system: PaymentSystem, secret: string): Promise<ResolvedLink | null> {
     if (typeof secret !== 'string' || secret.length === 0 || secret.length > 256) return null;
     const lookup = { em, system, hash: hashOf(secret) };
-    const row = em.isInTransaction() ? (await this.lookUp([lookup]))[0] : await this.lookups.submit(lookup);
-    return row ? toResolvedLink(row) : null;
+    if (em.isInTransaction()) {
+      const [row] = await this.lookUp([lookup]);
+      return row ? toResolvedLink(row) : null;
+    }
+    const key = `${system}:${lookup.hash.toString('hex')}`;
+    const kept = this.resolved.get(key);
+    if (kept) return kept;
+    const generation = this.resolved.generation;
+    const row = await this.lookups.submit(lookup);
+    if (!row) return null;
+    const found = toResolvedLink(row);
+    this.resolved.keep(key, found, generation);
+    return found;
   }
 
   /** Each lookup's link and wallet row, or null, in order; the links found marked used. */

@@ -3,7 +3,8 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { mailModule } from '../mail/module';
 import { parksModule } from '../parks/module';
 import { defineModule } from '../platform/modules';
-import { CallbackLinks } from './callback-links';
+import { CallbackLinks, type ResolvedLink } from './callback-links';
+import { LinkCache } from './link-cache';
 import { KeyExpiry } from './key-expiry';
 import { Keyring, parseWalletKeys } from './keyring';
 import { walletLoaders } from './loaders';
@@ -59,9 +60,10 @@ export const walletsModule = defineModule({
       );
     }
     const { parks } = use(parksModule);
+    const resolvedLinks = new LinkCache<ResolvedLink>(settings.CALLBACK_LINK_CACHE_TTL);
     return {
-      wallets: new WalletService(parks, keyring),
-      links: new CallbackLinks(settings.CALLBACK_BASE_URL),
+      wallets: new WalletService(parks, keyring, () => resolvedLinks.forget()),
+      links: new CallbackLinks(settings.CALLBACK_BASE_URL, resolvedLinks),
       keyExpiry: new KeyExpiry(parks, use(mailModule).mail, logger.child({ component: 'key-expiry' }), (threshold, mailed) =>
         metrics.keyNotices.inc({ threshold_days: String(threshold), mailed: String(mailed) }),
       ),

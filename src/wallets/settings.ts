@@ -17,6 +17,11 @@ export const walletSettings = z
       .refine((url) => /^https?:\/\//.test(url), 'must be an http(s) URL')
       .transform((url) => url.replace(/\/+$/, ''))
       .default('http://127.0.0.1:8081'),
+    /**
+     * How long a process serving callbacks keeps a link it resolved (0: never). Any change to a
+     * link or a wallet drops them all at once, and nothing is kept while that news cannot reach it.
+     */
+    CALLBACK_LINK_CACHE_TTL: setting.duration.default(5000),
     /** When the daily check of QIWI keys about to expire runs (the worker's time zone). */
     WALLET_KEY_EXPIRY_CRON: setting.crontab.default('0 6 * * *'),
   })

@@ -47,6 +47,8 @@ export class WalletService {
   constructor(
     private readonly parks: ParkService,
     private readonly keyring: Keyring,
+    /** Told of every change to a wallet this process makes (the callback links it keeps are dropped). */
+    private readonly changed: () => void = () => {},
   ) {}
 
   get currentKeyId(): string {
@@ -156,6 +158,7 @@ export class WalletService {
         wallet.id,
       ],
     );
+    this.changed();
     return toWalletRow(row!);
   }
 
@@ -169,6 +172,7 @@ export class WalletService {
       [actor, id],
     );
     if (!row) throw new NotFoundError(`Unknown wallet ${id}`, { field: 'id' });
+    this.changed();
     return toWalletRow(row);
   }
 
