@@ -3,8 +3,9 @@ import { Migration } from '@mikro-orm/migrations';
 /**
  * A change that can make a resolved callback link wrong — a link revoked or replaced, a wallet
  * switched off, edited or deleted — says so on the `callback_links_changed` channel, so that the
- * processes serving callbacks drop the links they keep (`LinkCache`). Per statement, not per row:
- * these are a dispatcher's rare edits. `last_used_at`, which the look-up itself writes, says nothing.
+ * processes serving callbacks drop the links they keep (`LinkCache`). Per row, so that a statement
+ * that changes nothing says nothing; PostgreSQL sends a transaction's identical notifications once.
+ * These are a dispatcher's rare edits; `last_used_at`, which the look-up itself writes, says nothing.
  */
 export class Migration20261220000000_callback_link_changes extends Migration {
   override async up(): Promise<void> {
@@ -15,9 +16,9 @@ BEGIN
   RETURN NULL;
 END $$;
 CREATE TRIGGER callback_link_changed AFTER DELETE OR UPDATE OF revoked_at, secret_hash, wallet_id ON callback_link
-  FOR EACH STATEMENT EXECUTE FUNCTION callback_links_changed();
+  FOR EACH ROW EXECUTE FUNCTION callback_links_changed();
 CREATE TRIGGER wallet_changed AFTER UPDATE OR DELETE ON wallet
-  FOR EACH STATEMENT EXECUTE FUNCTION callback_links_changed();`);
+  FOR EACH ROW EXECUTE FUNCTION callback_links_changed();`);
   }
 
   override async down(): Promise<void> {

@@ -86,7 +86,7 @@ ALTER TABLE ONLY public.callback_link ADD CONSTRAINT callback_link_secret_hash_k
 ALTER TABLE ONLY public.callback_link ADD CONSTRAINT callback_link_wallet_id_fkey FOREIGN KEY (wallet_id) REFERENCES public.wallet(id);
 CREATE UNIQUE INDEX callback_link_live_key ON public.callback_link USING btree (wallet_id) WHERE (revoked_at IS NULL);
 CREATE INDEX callback_link_wallet_idx ON public.callback_link USING btree (wallet_id, created_at DESC);
-CREATE TRIGGER callback_link_changed AFTER DELETE OR UPDATE OF revoked_at, secret_hash, wallet_id ON public.callback_link FOR EACH STATEMENT EXECUTE FUNCTION public.callback_links_changed();
+CREATE TRIGGER callback_link_changed AFTER DELETE OR UPDATE OF revoked_at, secret_hash, wallet_id ON public.callback_link FOR EACH ROW EXECUTE FUNCTION public.callback_links_changed();
 
 CREATE TABLE public.cash_payment_fact (
   id uuid NOT NULL,
@@ -586,7 +586,7 @@ ALTER TABLE ONLY public.wallet ADD CONSTRAINT wallet_title_check CHECK (((btrim(
 CREATE INDEX wallet_credentials_expiry_idx ON public.wallet USING btree (credentials_expire_at) WHERE ((credentials_expire_at IS NOT NULL) AND (deleted_at IS NULL));
 CREATE INDEX wallet_key_idx ON public.wallet USING btree (credentials_key_id, id) WHERE (credentials_key_id IS NOT NULL);
 CREATE UNIQUE INDEX wallet_park_system_key ON public.wallet USING btree (park_id, payment_system) WHERE (deleted_at IS NULL);
-CREATE TRIGGER wallet_changed AFTER DELETE OR UPDATE ON public.wallet FOR EACH STATEMENT EXECUTE FUNCTION public.callback_links_changed();
+CREATE TRIGGER wallet_changed AFTER DELETE OR UPDATE ON public.wallet FOR EACH ROW EXECUTE FUNCTION public.callback_links_changed();
 
 CREATE TABLE public.wallet_key_notice (
   wallet_id uuid NOT NULL,

@@ -32,6 +32,7 @@ export const TESTED_SQL_FUNCTIONS: Record<string, string> = {
   payout_created_message: 'payout-functions.test.ts',
   payout_create: 'payout-functions.test.ts',
   fleet_instant_press: 'fleet-functions.test.ts',
+  callback_links_changed: 'wallet-functions.test.ts',
 };
 
 export interface SqlTestDatabase {
