@@ -231,7 +231,7 @@ export async function benchWallets(databaseUrl: string, options: WalletsBenchOpt
       details: { exportMs, workerMs, baselineMs, acceptMs, bytes: done.bytes, options },
       notes: [
         `export of ${count} rows took ${round(exportMs / 1000, 1)} s (${round((done.bytes ?? 0) / 1048576, 1)} MB file); exceljs alone ${round(baselineMs / 1000, 1)} s`,
-        `${options.accepts} accepts, each a new transaction, their credit jobs booked (no worker running), ${round(acceptMs / 1000, 1)} s`,
+        `${options.accepts} accepts, each a new ACCEPTED transaction for the credit gate (no worker running), ${round(acceptMs / 1000, 1)} s`,
       ],
     };
   } finally {
