@@ -24,7 +24,7 @@ export interface TopUpServices {
 
 /**
  * Drivers' top-ups through park wallets: the core every payment-system adapter calls (check,
- * accept → a job credits the driver from the system's clearing account), the transaction list and
+ * accept → the credit gate credits the driver from the system's clearing account), the transaction list and
  * its Excel export.
  */
 export const topupsModule = defineModule({
@@ -34,7 +34,7 @@ export const topupsModule = defineModule({
   settings: z.object({
     /** How long a finished export can be downloaded. */
     TRANSACTION_EXPORT_TTL: setting.duration.default(24 * 3_600_000),
-    /** An ACCEPTED top-up whose credit job is missing or held this long (a killed worker) is booked again. */
+    /** An ACCEPTED top-up still uncredited this long (the credit gate dead or behind, or its job held by a killed worker) gets a credit job of its own. */
     TOPUP_CREDIT_REBOOK_AFTER: setting.duration.default(2 * 60_000),
     /** How often the credit gate looks for new ACCEPTED top-ups when it found none: about the longest credit lag. */
     TOPUP_CREDIT_INTERVAL: setting.duration.default(1000),
@@ -131,7 +131,7 @@ export const topupsModule = defineModule({
       pattern: '* * * * *',
       task: 'topup__rebook_overdue',
       options: { jobKey: 'topup__rebook_overdue', jobKeyMode: 'preserve_run_at', max: 1 },
-      comment: 'Books the credit of top-ups again when a killed worker holds their job (TOPUP_CREDIT_REBOOK_AFTER).',
+      comment: 'Books a credit job for top-ups still uncredited after TOPUP_CREDIT_REBOOK_AFTER (the gate dead or behind, or a killed worker holding their job).',
     },
     {
       pattern: '*/10 * * * *',

@@ -62,11 +62,11 @@ export interface ReportedPayment {
 /**
  * The core every payment system goes through: an adapter parses its protocol, finds the wallet
  * from the callback link, and calls `check` and `accept`; it only translates the answer. A top-up
- * is recorded ACCEPTED and a job credits it: PROCESSED (clearing → the driver's balance) or
- * REJECTED with the reason. The job is booked with the row: one job for the new payments recorded
- * together in one statement, the row's own job in a caller's transaction (or, on the longer path
- * with none, right after its commit). Either way an ACCEPTED row left uncredited is booked again by
- * the sweep (`rebookOverdue`), so no top-up waits forever.
+ * is recorded ACCEPTED and then credited: PROCESSED (clearing → the driver's balance) or REJECTED
+ * with the reason. A callback's accept books no job: the credit gate finds ACCEPTED rows by itself
+ * (`creditAccepted`). An accept in a caller's transaction, or a settled request, books the row's
+ * own `topup__credit` job with the row. An ACCEPTED row left uncredited either way gets its own job
+ * from the sweep (`rebookOverdue`), so no top-up waits forever.
  */
 export class TopUps {
   constructor(
@@ -230,8 +230,9 @@ export class TopUps {
 
   /**
    * The common case: a new payment that nothing refuses is recorded ACCEPTED together with the
-   * other callers' of the moment, and one credit job for all of them (one statement, one commit). Null when nothing was recorded for it (a refusal, a repeat): the caller takes the
-   * longer path, which knows why. The wallet's own refusals are known here; the driver's and the
+   * other callers' of the moment (one statement, one commit), for the credit gate to find. Null
+   * when nothing was recorded for it (a refusal, a repeat): the caller takes the longer path, which
+   * knows why. The wallet's own refusals are known here; the driver's and the
    * park's are conditions of the statement (those of `refusalOf`, which the longer path applies).
    */
   private async acceptAtOnce(wallet: WalletRow, externalId: string, account: string, amount: bigint): Promise<AcceptResult | null> {
@@ -278,10 +279,9 @@ export class TopUps {
   /**
    * A worker killed mid-job keeps its lock for hours: every ACCEPTED top-up older than
    * `overdueSeconds` with no credit job of its own key that is pending or held less than that gets
-   * its job booked again. Top-ups recorded together are credited by one job with no key
-   * (`topup__credit_many`): those that job has not credited within `overdueSeconds` are booked here
-   * too, whether it died or is merely late; crediting is idempotent, so a slow worker that is still
-   * alive does no harm. Returns how many.
+   * its job booked. So does one the credit gate has not credited by then, whether the gate died or
+   * is merely behind (the gate then leaves it to that job); crediting is idempotent, so a slow
+   * worker that is still alive does no harm. Returns how many.
    */
   async rebookOverdue(em: EntityManager, overdueSeconds: number, limit = 1000): Promise<number> {
     const overdue = await queryBound<{ wallet_id: string; external_id: string }>(
