@@ -85,6 +85,19 @@ describe('callback links kept by the process serving callbacks', () => {
     expect(kept.statements).toEqual([]);
   });
 
+  it('does not keep an answer looked up before a change it has heard of since', async () => {
+    const cache = links().resolved;
+    const wallet = await park.wallet('MOBILNIK');
+    const found = (await links().resolve(em(), 'MOBILNIK', secretOf(wallet.link)))!;
+    const before = cache.generation;
+    await other.query('UPDATE wallet SET title = $2 WHERE id = $1', [wallet.id, 'renamed']);
+    await waitFor(async () => cache.generation, (generation) => generation !== before, 2_000);
+    cache.keep('a key of its own', found, before);
+    expect(cache.get('a key of its own')).toBeUndefined();
+    cache.keep('a key of its own', found, cache.generation);
+    expect(cache.get('a key of its own')).toBe(found);
+  });
+
   it('drops a kept link revoked by this process before the revocation is answered', async () => {
     const wallet = await park.wallet('TBC');
     const secret = secretOf(wallet.link);

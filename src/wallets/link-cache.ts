@@ -67,6 +67,8 @@ export class LinkCache<T> {
       this.listening = false;
       this.forget();
       client.removeAllListeners();
+      // An error while it closes has no one left to tell; unheard, it would end the process.
+      client.on('error', () => undefined);
       void client.end().catch(() => undefined);
       if (this.stopped) return;
       logger.warn({ err: reason }, 'LISTEN for callback link changes lost: links are looked up every time until it is back');
@@ -79,7 +81,11 @@ export class LinkCache<T> {
     try {
       await client.connect();
       await client.query(`LISTEN ${LINK_CHANGES_CHANNEL}`);
-      if (this.client === client) this.listening = true;
+      if (this.client === client) {
+        this.listening = true;
+        // A look-up begun before now may have read a change whose NOTIFY no one heard: not kept.
+        this.forget();
+      }
     } catch (error) {
       lost(error);
     }
