@@ -211,6 +211,18 @@ describe('top-ups through the core: check, accept, credit', () => {
     expect((await balanceOf(server, 'tp', 'd1')) - before).toBe(1_000n);
   });
 
+  it('books the sweep\'s jobs past older top-ups that have a live job of their own, however many', async () => {
+    await core().creditAccepted(em(), 1000, 60); // what earlier tests left without a job
+    await em().transactional((tx) => core().accept(tx, wallet, 'sweep-held', 'd1', 1_000n));
+    await core().accept(em(), wallet, 'sweep-free', 'd1', 1_000n);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    // A limit of one: the older top-ups with live jobs (these tests left several) do not use it up.
+    expect(await core().rebookOverdue(em(), 1, 1)).toBe(1);
+    const [job] = await em().execute<{ n: string }[]>(`SELECT count(*) AS n FROM graphile_worker.jobs WHERE key = ?`, [creditJobKey(wallet.id, 'sweep-free')]);
+    expect(Number(job!.n)).toBe(1);
+    expect(await core().rebookOverdue(em(), 1, 1)).toBe(0);
+  });
+
   it('rejects at once a fired driver or an amount out of bounds, and names no transaction for an unknown account', async () => {
     expect(await core().accept(em(), wallet, 'ps-2', 'fired', 500n)).toMatchObject({ created: true, refusal: 'DRIVER_FIRED', transaction: { status: 'REJECTED', reason: 'DRIVER_FIRED' } });
     expect(await core().accept(em(), wallet, 'ps-3', 'd1', 10n)).toMatchObject({ refusal: 'AMOUNT_TOO_SMALL', transaction: { status: 'REJECTED' } });

@@ -251,14 +251,7 @@ export class TopUps {
    * this then leaves to it. Returns how many it found (`limit`: there may be more) and how many failed.
    */
   async creditAccepted(em: EntityManager, limit: number, heldSeconds: number): Promise<{ found: number; failed: number }> {
-    const found = await queryBound<{ wallet_id: string; external_id: string }>(
-      em,
-      `SELECT t.wallet_id, t.external_id FROM topup_transaction t
-        WHERE t.status = 'ACCEPTED' AND NOT t.awaiting_payment AND ${this.jobs.noLiveJobSql(CREDIT_JOB_KEY_SQL)}
-        ORDER BY t.id LIMIT ?`,
-      [heldSeconds, limit],
-      { name: 'topup_credit_accepted' },
-    );
+    const found = await this.uncredited(em, 0, heldSeconds, limit);
     const failed: KeyedJob<'topup__credit'>[] = [];
     let next = 0;
     const creditor = async () => {
@@ -284,19 +277,31 @@ export class TopUps {
    * worker that is still alive does no harm. Returns how many.
    */
   async rebookOverdue(em: EntityManager, overdueSeconds: number, limit = 1000): Promise<number> {
-    const overdue = await queryBound<{ wallet_id: string; external_id: string }>(
-      em,
-      `SELECT wallet_id, external_id FROM topup_transaction
-        WHERE status = 'ACCEPTED' AND NOT awaiting_payment AND created_at < now() - make_interval(secs => ?) ORDER BY id LIMIT ?`,
-      [overdueSeconds, limit],
-    );
-    const keyOf = (row: { wallet_id: string; external_id: string }) => creditJobKey(row.wallet_id, row.external_id);
-    const orphaned = new Set(await this.jobs.keysWithoutLiveJob(em, overdue.map(keyOf), overdueSeconds));
-    const jobs = overdue
-      .filter((row) => orphaned.has(keyOf(row)))
-      .map((row) => ({ payload: { walletId: row.wallet_id, externalId: row.external_id }, runAt: new Date(), jobKey: keyOf(row) }));
+    const overdue = await this.uncredited(em, overdueSeconds, overdueSeconds, limit);
+    const jobs = overdue.map((row) => ({
+      payload: { walletId: row.wallet_id, externalId: row.external_id },
+      runAt: new Date(),
+      jobKey: creditJobKey(row.wallet_id, row.external_id),
+    }));
     await this.jobs.addKeyed(em, 'topup__credit', jobs);
     return jobs.length;
+  }
+
+  /**
+   * ACCEPTED top-ups (not awaiting payment) recorded at least `ageSeconds` ago that no credit job
+   * of their own holds (one held longer than `heldSeconds` counts as dead), oldest first: what the
+   * gate credits and the sweep books. One statement, so those that have a job never fill `limit`.
+   */
+  private uncredited(em: EntityManager, ageSeconds: number, heldSeconds: number, limit: number): Promise<{ wallet_id: string; external_id: string }[]> {
+    return queryBound<{ wallet_id: string; external_id: string }>(
+      em,
+      `SELECT t.wallet_id, t.external_id FROM topup_transaction t
+        WHERE t.status = 'ACCEPTED' AND NOT t.awaiting_payment AND t.created_at <= now() - make_interval(secs => ?)
+          AND ${this.jobs.noLiveJobSql(CREDIT_JOB_KEY_SQL)}
+        ORDER BY t.id LIMIT ?`,
+      [ageSeconds, heldSeconds, limit],
+      { name: 'topup_uncredited' },
+    );
   }
 
   async countAccepted(em: EntityManager): Promise<number> {

@@ -31,9 +31,9 @@ export class LinkCache<T> {
     private readonly maxEntries = 10_000,
   ) {}
 
-  /** Whether links are kept now (LISTEN is up and the TTL is not 0). */
+  /** Whether links are kept now: LISTEN is up (it never starts with a TTL of 0). */
   get active(): boolean {
-    return this.listening && this.ttlMs > 0;
+    return this.listening;
   }
 
   /** Take before a look-up; hand it to `keep` with the answer. */
@@ -60,16 +60,13 @@ export class LinkCache<T> {
   /** Starts listening (and keeping); a lost connection is retried every second until `stop`. */
   async watch(databaseUrl: string, logger: Logger): Promise<void> {
     if (this.ttlMs <= 0 || this.stopped) return;
-    const client = new Client({ connectionString: databaseUrl, application_name: 'payouts link-cache' });
+    const client = new Client({ connectionString: databaseUrl, application_name: 'payouts link-cache', connectionTimeoutMillis: 10_000 });
     const lost = (reason: unknown) => {
       if (this.client !== client) return;
       this.client = null;
       this.listening = false;
       this.forget();
-      client.removeAllListeners();
-      // An error while it closes has no one left to tell; unheard, it would end the process.
-      client.on('error', () => undefined);
-      void client.end().catch(() => undefined);
+      void closeQuietly(client);
       if (this.stopped) return;
       logger.warn({ err: reason }, 'LISTEN for callback link changes lost: links are looked up every time until it is back');
       this.retry = setTimeout(() => void this.watch(databaseUrl, logger), RECONNECT_MS);
@@ -98,11 +95,7 @@ export class LinkCache<T> {
     this.client = null;
     this.listening = false;
     this.forget();
-    if (client) {
-      client.removeAllListeners();
-      client.on('error', () => undefined);
-      await client.end().catch(() => undefined);
-    }
+    if (client) await closeQuietly(client);
   }
 
   /**
@@ -113,4 +106,11 @@ export class LinkCache<T> {
     this.changes += 1;
     this.entries.clear();
   }
+}
+
+/** Ends a connection this no longer listens on. An error while it closes has no one left to tell; unheard, it would end the process. */
+async function closeQuietly(client: Client): Promise<void> {
+  client.removeAllListeners();
+  client.on('error', () => undefined);
+  await client.end().catch(() => undefined);
 }
