@@ -107,6 +107,26 @@ describe('top-ups through the core: check, accept, credit', () => {
     expect(await server.app.checkLedger()).toEqual([]);
   });
 
+  it("takes a callback's new payment without an EntityManager, and makes one only for a repeat or a refusal", async () => {
+    // A driver of its own: the later tests' balances of d1 stay theirs.
+    await upsertDriver(server, 'tp', 'cb');
+    let made = 0;
+    const onDemand = () => {
+      made += 1;
+      return em();
+    };
+    const fresh = await core().acceptOutsideTransaction(onDemand, wallet, 'cb-1', 'cb', 7_000n);
+    expect(fresh).toMatchObject({ created: true, refusal: null, transaction: { status: 'ACCEPTED', amount: 7_000n } });
+    expect(made).toBe(0);
+    const repeat = await core().acceptOutsideTransaction(onDemand, wallet, 'cb-1', 'cb', 7_000n);
+    expect(repeat).toMatchObject({ created: false, transaction: { id: fresh.transaction!.id } });
+    expect(made).toBe(1);
+    const fired = await core().acceptOutsideTransaction(onDemand, wallet, 'cb-2', 'fired', 7_000n);
+    expect(fired).toMatchObject({ created: true, refusal: 'DRIVER_FIRED', transaction: { status: 'REJECTED' } });
+    expect(made).toBe(2);
+    await expect(core().acceptOutsideTransaction(onDemand, wallet, 'cb 3', 'cb', 7_000n)).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
+  });
+
   it('records the payments of callers at the same moment in one statement, each answered as if alone', async () => {
     const results = await Promise.all([
       core().accept(em(), wallet, 'together-1', 'd1', 1_000n),

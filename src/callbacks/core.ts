@@ -7,9 +7,10 @@ import type { CallbackMetrics } from './metrics';
 
 /**
  * The top-up core bound to one link's wallet, for one callback: what the adapter may do and no
- * more. Counts checks, payments, duplicates and refusals per system as it goes.
+ * more. Counts checks, payments, duplicates and refusals per system as it goes. `em` gives the
+ * callback's EntityManager, made on first use: a new payment needs none.
  */
-export function bindCore(em: EntityManager, wallet: WalletRow, services: { topups: TopUps; wallets: WalletService }, metrics: CallbackMetrics): CallbackCore {
+export function bindCore(em: () => EntityManager, wallet: WalletRow, services: { topups: TopUps; wallets: WalletService }, metrics: CallbackMetrics): CallbackCore {
   const system = wallet.payment_system;
   const refused = (code: string) => metrics.refusals.inc({ payment_system: system, code });
   let credentials: ReturnType<CallbackCore['credentials']> | undefined;
@@ -21,19 +22,19 @@ export function bindCore(em: EntityManager, wallet: WalletRow, services: { topup
     },
     async check(account, amount) {
       metrics.checks.inc({ payment_system: system });
-      const result = await services.topups.check(em, wallet, account, amount);
+      const result = await services.topups.check(em(), wallet, account, amount);
       if (!result.ok) refused(result.refusal);
       return result;
     },
     async pay(externalId, account, amount) {
-      const result = await services.topups.accept(em, wallet, externalId, account, amount);
+      const result = await services.topups.acceptOutsideTransaction(em, wallet, externalId, account, amount);
       if (!result.transaction) refused(result.refusal ?? 'UNKNOWN_DRIVER');
       else if (!result.created) metrics.duplicates.inc({ payment_system: system });
       else if (result.refusal) refused(result.refusal);
       else metrics.payments.inc({ payment_system: system });
       return result;
     },
-    find: (externalId) => services.topups.find(em, wallet.id, externalId),
-    withdraw: (externalId, account, amount) => services.topups.withdraw(em, wallet, externalId, account, amount),
+    find: (externalId) => services.topups.find(em(), wallet.id, externalId),
+    withdraw: (externalId, account, amount) => services.topups.withdraw(em(), wallet, externalId, account, amount),
   };
 }

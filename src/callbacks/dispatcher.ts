@@ -1,4 +1,4 @@
-import type { MikroORM } from '@mikro-orm/postgresql';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { CallbackAnswer, CallbackRequest, PaymentSystemAdapter } from '../payment-systems/adapter';
 import type { Logger } from '../platform/logger';
 import type { TopUps } from '../topups/topups';
@@ -69,8 +69,10 @@ export class CallbackDispatcher {
         return adapter.transientFailure(request);
       }
       return await this.withDeadline(adapter, request, async () => {
-        const em = this.services.orm.em.fork();
-        const resolved = await this.services.links.resolve(em, system, secret);
+        // One EntityManager per callback, made only if something needs it: a kept link and a new payment do not.
+        let forked: EntityManager | undefined;
+        const em = () => (forked ??= this.services.orm.em.fork());
+        const resolved = this.services.links.kept(system, secret) ?? (await this.services.links.resolve(em(), system, secret));
         if (!resolved) {
           refused('UNKNOWN_LINK');
           return adapter.handle(request, null);

@@ -207,6 +207,8 @@ export function requestIdOf(request: { headers: Record<string, string | string[]
 /** One line per answered request: method, path (never the query string: it may carry variables), status, duration, request id. */
 function logRequests(fastify: FastifyInstance, logger: Logger, logPath: (path: string) => string = (path) => path): void {
   fastify.addHook('onResponse', async (request, reply) => {
+    // Below LOG_LEVEL (a busy callbacks process runs at warn): not even the line's making.
+    if (!logger.isLevelEnabled('info')) return;
     const path = logPath(request.url.split('?', 1)[0]!);
     const durationMs = Math.round(reply.elapsedTime * 10) / 10;
     logger.info(

@@ -93,15 +93,30 @@ export class TopUps {
    * or REJECTED at once with the reason. A repeated externalId returns the first transaction.
    */
   async accept(em: EntityManager, wallet: WalletRow, externalId: string, account: string, amount: bigint): Promise<AcceptResult> {
-    if (!EXTERNAL_ID.test(externalId)) throw new InvalidInputError('externalId must be 1–200 printable characters', { field: 'externalId' });
-    if (amount <= 0n) throw new InvalidInputError('amount must be positive', { field: 'amount' });
+    validatePayment(externalId, amount);
     if (!em.isInTransaction()) {
       const accepted = await this.acceptAtOnce(wallet, externalId, account, amount);
       if (accepted) return accepted;
     }
-    // Anything else — a refusal, a repeat, a payment for a top-up awaiting it, a caller's
-    // transaction — the driver with the park's status first, then the row (a repeat finds the first
-    // row on the unique key).
+    return this.acceptOneByOne(em, wallet, externalId, account, amount);
+  }
+
+  /**
+   * `accept` for a caller with no transaction of its own (a payment system's callback): the
+   * batched path first; `em()` is asked for an EntityManager only when the longer path runs.
+   * Forking one per callback had been a tenth of the callbacks process's CPU.
+   */
+  async acceptOutsideTransaction(em: () => EntityManager, wallet: WalletRow, externalId: string, account: string, amount: bigint): Promise<AcceptResult> {
+    validatePayment(externalId, amount);
+    return (await this.acceptAtOnce(wallet, externalId, account, amount)) ?? this.acceptOneByOne(em(), wallet, externalId, account, amount);
+  }
+
+  /**
+   * Anything the batched path did not record — a refusal, a repeat, a payment for a top-up
+   * awaiting it, a caller's transaction: the driver with the park's status first, then the row (a
+   * repeat finds the first row on the unique key).
+   */
+  private async acceptOneByOne(em: EntityManager, wallet: WalletRow, externalId: string, account: string, amount: bigint): Promise<AcceptResult> {
     const checked = await this.check(em, wallet, account, amount);
     if (!checked.ok && !checked.driver) {
       const known = await this.find(em, wallet.id, externalId);
@@ -148,8 +163,7 @@ export class TopUps {
    */
   async request<T extends TaskName>(em: EntityManager, request: PaymentRequest<T>): Promise<{ transaction: TransactionRow; created: boolean }> {
     const { wallet } = request;
-    if (!EXTERNAL_ID.test(request.externalId)) throw new InvalidInputError('externalId must be 1–200 printable characters', { field: 'externalId' });
-    if (request.amount <= 0n) throw new InvalidInputError('amount must be positive', { field: 'amount' });
+    validatePayment(request.externalId, request.amount);
     const [inserted] = await this.jobs.afterStatementReturning<TransactionRow, T>(
       em,
       {
@@ -335,8 +349,7 @@ export class TopUps {
    * records nothing (null). One statement.
    */
   async withdraw(em: EntityManager, wallet: WalletRow, externalId: string, account: string, amount: bigint): Promise<TransactionRow | null> {
-    if (!EXTERNAL_ID.test(externalId)) throw new InvalidInputError('externalId must be 1–200 printable characters', { field: 'externalId' });
-    if (amount <= 0n) throw new InvalidInputError('amount must be positive', { field: 'amount' });
+    validatePayment(externalId, amount);
     const found = await this.drivers.findPayable(em, wallet.park_id, account);
     if (!found) return this.find(em, wallet.id, externalId);
     const [inserted] = await queryBound<TransactionRow>(
@@ -419,6 +432,11 @@ function walletRefusalOf(wallet: WalletRow, amount: bigint | null): Refusal | nu
   if (amount !== null && wallet.min_amount !== null && amount < BigInt(wallet.min_amount)) return 'AMOUNT_TOO_SMALL';
   if (amount !== null && wallet.max_amount !== null && amount > BigInt(wallet.max_amount)) return 'AMOUNT_TOO_LARGE';
   return null;
+}
+
+function validatePayment(externalId: string, amount: bigint): void {
+  if (!EXTERNAL_ID.test(externalId)) throw new InvalidInputError('externalId must be 1–200 printable characters', { field: 'externalId' });
+  if (amount <= 0n) throw new InvalidInputError('amount must be positive', { field: 'amount' });
 }
 
 function refusalReason(transaction: TransactionRow): Refusal | null {
