@@ -248,6 +248,7 @@ async function main(): Promise<void> {
           benchCallbacks(url, {
             connections: intFromEnv('BENCH_CALLBACKS_CONNECTIONS', 32),
             durationS: intFromEnv('BENCH_DURATION', 10),
+            rounds: intFromEnv('BENCH_CALLBACKS_ROUNDS', 5),
             warmupS: intFromEnv('BENCH_WARMUP_SECONDS', 3),
             drivers: intFromEnv('BENCH_CALLBACKS_DRIVERS', 1000),
           }),

@@ -76,6 +76,8 @@ export async function graphqlLoad(options: {
   return { ...result, failures: { errors: result.failures.errors, timeouts: result.failures.timeouts, non2xx: result.failures.non2xx, graphqlErrors: result.failures.wrongAnswers } };
 }
 
+export type HttpLoadResult = Omit<LoadResult, 'failures'> & { failures: { errors: number; timeouts: number; non2xx: number; wrongAnswers: number } };
+
 /**
  * Any HTTP request at a fixed number of connections for `durationS` seconds against 127.0.0.1: the
  * same one every time, or each from `next` (a new path or body). An answer `verifyBody` refuses
@@ -90,7 +92,7 @@ export async function httpLoad(options: {
   body?: string;
   verifyBody?: (body: string) => boolean;
   next?: () => AutocannonRequest;
-}): Promise<Omit<LoadResult, 'failures'> & { failures: { errors: number; timeouts: number; non2xx: number; wrongAnswers: number } }> {
+}): Promise<HttpLoadResult> {
   if (!/^http:\/\/127\.0\.0\.1[:/]/.test(options.url)) throw new Error('the load generator targets 127.0.0.1 only');
   const next = options.next;
   const result = await autocannon({
