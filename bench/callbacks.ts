@@ -1,5 +1,6 @@
 import { createApp, loadAppSettings, type App } from '../src/app/app';
 import { parksModule } from '../src/parks/module';
+import { topupsModule } from '../src/topups/module';
 import { createLogger } from '../src/platform/logger';
 import { walletsModule } from '../src/wallets/module';
 import { BENCH_WALLET_KEYS, childEnv, cpuTimeMs, freePort, memoryOf, spawnService, waitReady } from './lib/child';
@@ -22,6 +23,8 @@ export interface CallbacksBenchOptions {
   durationS: number;
   rounds: number;
   warmupS: number;
+  /** How many of the recorded pays the credit gate's code credits afterwards, timed. */
+  credits: number;
   drivers: number;
 }
 
@@ -124,6 +127,7 @@ export async function benchCallbacks(databaseUrl: string, options: CallbacksBenc
     const answered = 1 + answeredPays;
     if (recorded < answered || recorded > n) throw new Error(`${answered} pays answered of ${n} prepared, ${recorded} top-ups recorded`);
     const rssMb = memoryOf(service.pid)?.rssMb ?? null;
+    const credits = await creditRecorded(databaseUrl, Math.min(options.credits, recorded));
     const payCpuMs = tallies.pays.perRequest('cpuMs');
     const payPostgresCpuMs = tallies.pays.perRequest('postgresCpuMs');
 
@@ -139,6 +143,13 @@ export async function benchCallbacks(databaseUrl: string, options: CallbacksBenc
         },
         { key: 'callbacks.pay.p99', label: 'pay callback p99 (the worst round)', value: tallies.pays.worstP99, unit: 'ms', target: { op: '<=', value: 50 } },
         { key: 'callbacks.healthz.rps', label: `/healthz of the same process per second (${options.connections} connections)`, value: round(tallies.health.rate, 0), unit: '/s' },
+        {
+          key: 'callbacks.credit.rps',
+          label: `top-ups the credit gate credits per second (${credits.credited} of the recorded pays)`,
+          value: round(credits.perSecond, 0),
+          unit: '/s',
+          note: `TOPUP_CREDIT_BATCH ${CREDIT_BATCH} a run, the ledger checked after`,
+        },
         {
           key: 'callbacks.pay.ratio',
           label: `pay callbacks ÷ /healthz (requests per second, ${options.rounds} alternating rounds)`,
@@ -167,6 +178,38 @@ export async function benchCallbacks(databaseUrl: string, options: CallbacksBenc
     };
   } finally {
     await service.stop();
+  }
+}
+
+/** The credit gate's default batch (`TOPUP_CREDIT_BATCH`). */
+const CREDIT_BATCH = 200;
+
+/**
+ * Credits `count` of the recorded top-ups, oldest first, with the credit gate's own code in this
+ * process (what `topup__credit_accepted` runs), as fast as it goes; then checks the ledger.
+ */
+async function creditRecorded(databaseUrl: string, count: number): Promise<{ credited: number; perSecond: number }> {
+  const app = await benchApp(databaseUrl);
+  try {
+    const { topups } = app.use(topupsModule);
+    let credited = 0;
+    const started = performance.now();
+    while (credited < count) {
+      const { found, failed } = await topups.creditAccepted(app.orm.em.fork(), Math.min(CREDIT_BATCH, count - credited), 3600);
+      if (failed > 0) throw new Error(`${failed} of ${found} top-ups failed to credit`);
+      if (found === 0) break;
+      credited += found;
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const processed = await withClient(databaseUrl, async (db) =>
+      Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM topup_transaction WHERE status = 'PROCESSED'`)).rows[0]!.n),
+    );
+    if (processed !== credited) throw new Error(`${credited} top-ups credited, ${processed} PROCESSED`);
+    const violations = await app.checkLedger();
+    if (violations.length > 0) throw new Error(`the ledger check failed after crediting: ${JSON.stringify(violations.slice(0, 3))}`);
+    return { credited, perSecond: credited / seconds };
+  } finally {
+    await app.close();
   }
 }
 

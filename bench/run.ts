@@ -249,6 +249,7 @@ async function main(): Promise<void> {
             connections: intFromEnv('BENCH_CALLBACKS_CONNECTIONS', 32),
             durationS: intFromEnv('BENCH_DURATION', 10),
             rounds: intFromEnv('BENCH_CALLBACKS_ROUNDS', 5),
+            credits: intFromEnv('BENCH_CALLBACKS_CREDITS', 10_000),
             warmupS: intFromEnv('BENCH_WARMUP_SECONDS', 3),
             drivers: intFromEnv('BENCH_CALLBACKS_DRIVERS', 1000),
           }),

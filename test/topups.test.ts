@@ -277,6 +277,73 @@ describe('top-ups through the core: check, accept, credit', () => {
   });
 });
 
+describe('the credit gate: many top-ups in one transaction', () => {
+  let server: TestServer;
+  let wallet: WalletRow;
+  const em = () => server.app.orm.em.fork();
+  const core = () => server.app.use(topupsModule).topups;
+  const statusOf = async (externalId: string) => (await core().find(em(), wallet.id, externalId))!;
+
+  beforeAll(async () => {
+    server = await startTestServer({}, { env });
+    await upsertPark(server, 'many');
+    for (const driver of ['m1', 'm2', 'm3']) await upsertDriver(server, 'many', driver);
+    wallet = await createWallet(server, 'many', { maxAmount: '50000' });
+  });
+  afterAll(async () => server?.close());
+
+  it('credits the working drivers and rejects the rest, all in one commit, with one transfer each', async () => {
+    await core().accept(em(), wallet, 'many-1', 'm1', 1_000n);
+    await core().accept(em(), wallet, 'many-2', 'm1', 2_000n);
+    await core().accept(em(), wallet, 'many-3', 'm2', 4_000n);
+    await core().accept(em(), wallet, 'many-fired', 'm3', 8_000n);
+    await upsertDriver(server, 'many', 'm3', 'FIRED');
+
+    expect(await core().creditAccepted(em(), 1000, 60)).toEqual({ found: 4, failed: 0 });
+    const decided = await Promise.all(['many-1', 'many-2', 'many-3', 'many-fired'].map(statusOf));
+    expect(decided.map((t) => [t.status, t.reason])).toEqual([
+      ['PROCESSED', null],
+      ['PROCESSED', null],
+      ['PROCESSED', null],
+      ['REJECTED', 'DRIVER_FIRED'],
+    ]);
+    // now() is the transaction's start: one value for all of them is one transaction.
+    expect(new Set(decided.map((t) => t.processed_at!.getTime())).size).toBe(1);
+    expect([await balanceOf(server, 'many', 'm1'), await balanceOf(server, 'many', 'm2'), await balanceOf(server, 'many', 'm3')]).toEqual([3_000n, 4_000n, 0n]);
+    const transfers = await em().execute<{ idempotency_key: string; amount: string }[]>(
+      `SELECT idempotency_key, amount FROM ledger_transfer WHERE kind = 'TOPUP' ORDER BY amount`,
+    );
+    expect(transfers).toEqual(decided.slice(0, 3).map((t) => ({ idempotency_key: `topup:${t.id}`, amount: String(t.amount) })));
+    expect(await core().creditAccepted(em(), 1000, 60)).toEqual({ found: 0, failed: 0 });
+    expect(await server.app.checkLedger()).toEqual([]);
+  });
+
+  it('skips a top-up another transaction holds and one credited meanwhile: each is credited once', async () => {
+    const held = (await core().accept(em(), wallet, 'held', 'm2', 100n)).transaction!;
+    const free = (await core().accept(em(), wallet, 'free', 'm2', 200n)).transaction!;
+    const already = (await core().accept(em(), wallet, 'already', 'm2', 400n)).transaction!;
+    await core().credit(em(), wallet.id, 'already');
+    const before = await balanceOf(server, 'many', 'm2');
+
+    // Another credit of `held` is under way: its row is locked until that transaction ends.
+    let release!: () => void;
+    const holding = em().transactional(async (tx) => {
+      await tx.execute('SELECT 1 FROM topup_transaction WHERE id = ? FOR UPDATE', [held.id]);
+      await new Promise<void>((resolve) => (release = resolve));
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const credited = await core().creditMany(em(), [held.id, free.id, already.id]);
+    expect(credited.map((t) => t.external_id)).toEqual(['free']);
+    expect((await statusOf('held')).status).toBe('ACCEPTED');
+    release();
+    await holding;
+
+    expect((await core().creditMany(em(), [held.id, free.id, already.id])).map((t) => t.external_id)).toEqual(['held']);
+    expect((await balanceOf(server, 'many', 'm2')) - before).toBe(300n);
+    expect(await server.app.checkLedger()).toEqual([]);
+  });
+});
+
 describe('top-ups with a worker: the job credits, 50 concurrent accepts are one transaction', () => {
   let server: TestServer;
   let wallet: WalletRow;

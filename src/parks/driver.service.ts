@@ -2,6 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { LedgerService } from '../ledger/ledger.service';
 import { queryBound } from '../platform/bound-query';
 import { NotFoundError } from '../platform/errors';
+import { textArray } from '../platform/sql-arrays';
 import { driverBalanceAccount, normalizePhone, toDriverRow, type DriverRow, type DriverUpsert, type DriverStatus } from './driver';
 
 export interface DriverUpsertOutcome {
@@ -42,6 +43,17 @@ export class DriverService {
   async find(em: EntityManager, parkId: string, driverId: string): Promise<DriverRow | null> {
     const [row] = await queryBound<DriverRow>(em, 'SELECT * FROM driver WHERE park_id = ? AND id = ?', [parkId, driverId], { name: 'driver_find' });
     return row ? toDriverRow(row) : null;
+  }
+
+  /** The drivers named, those that exist, in no particular order. One query. */
+  async findMany(em: EntityManager, keys: readonly { parkId: string; driverId: string }[]): Promise<DriverRow[]> {
+    if (keys.length === 0) return [];
+    const rows = await queryBound<DriverRow>(
+      em,
+      `SELECT d.* FROM unnest(?::text[], ?::text[]) AS k(park_id, id) JOIN driver d ON d.park_id = k.park_id AND d.id = k.id`,
+      [textArray(keys.map((key) => key.parkId)), textArray(keys.map((key) => key.driverId))],
+    );
+    return rows.map(toDriverRow);
   }
 
   /**

@@ -5,6 +5,7 @@ import type { DriverService } from '../parks/driver.service';
 import type { ParkRow } from '../parks/park';
 import type { ParkService } from '../parks/park.service';
 import { queryBound } from '../platform/bound-query';
+import { plainArray, textArray } from '../platform/sql-arrays';
 import { InvalidInputError } from '../platform/errors';
 import type { JobQueue, KeyedJob, TaskName, TaskPayload } from '../platform/jobs';
 import type { AcceptBatches } from './accept-batches';
@@ -260,12 +261,20 @@ export class TopUps {
   /**
    * The credit gate's batch: up to `limit` ACCEPTED top-ups that no credit job of their own holds
    * (a caller's transaction, a settled request or the sweep booked one; or one held longer than
-   * `heldSeconds`, by a killed worker), oldest first, each credited in its own transaction
-   * (`credit`), a few at a time. One that fails gets a job of its own, retried with backoff, which
-   * this then leaves to it. Returns how many it found (`limit`: there may be more) and how many failed.
+   * `heldSeconds`, by a killed worker), oldest first, credited together in one transaction
+   * (`creditMany`). Should that transaction fail, each is credited on its own (`credit`), a few at a
+   * time, and one that fails then gets a job of its own, retried with backoff, which this then
+   * leaves to it. Returns how many it found (`limit`: there may be more) and how many failed.
    */
   async creditAccepted(em: EntityManager, limit: number, heldSeconds: number): Promise<{ found: number; failed: number }> {
     const found = await this.uncredited(em, 0, heldSeconds, limit);
+    if (found.length === 0) return { found: 0, failed: 0 };
+    try {
+      await this.creditMany(em.fork(), found.map((row) => row.id));
+      return { found: found.length, failed: 0 };
+    } catch {
+      // One of them cannot be credited (a trigger, a ledger refusal): crediting each alone finds which.
+    }
     const failed: KeyedJob<'topup__credit'>[] = [];
     let next = 0;
     const creditor = async () => {
@@ -281,6 +290,80 @@ export class TopUps {
     await Promise.all(Array.from({ length: Math.min(CREDITS_AT_ONCE, found.length) }, creditor));
     await this.jobs.addKeyed(em, 'topup__credit', failed);
     return { found: found.length, failed: failed.length };
+  }
+
+  /**
+   * `credit` for many top-ups in one transaction: each checked again under its row lock, the money
+   * of all of them moved in one ledger call (each transfer under its own idempotency key, as
+   * `credit` posts it), and every row PROCESSED or REJECTED in one statement. A row another
+   * transaction holds is skipped (its own credit job is at it), and one no longer ACCEPTED is left
+   * as it is. One commit for the lot: crediting one per transaction had held the clearing
+   * account's row through every commit in turn, a few hundred credits a second at most.
+   * Returns the rows it decided.
+   */
+  async creditMany(em: EntityManager, ids: readonly string[]): Promise<TransactionRow[]> {
+    const decided = await em.transactional(async (tx) => {
+      const locked = (
+        await queryBound<TransactionRow>(
+          tx,
+          `SELECT * FROM topup_transaction WHERE id = ANY (?::bigint[]) AND status = 'ACCEPTED' AND NOT awaiting_payment
+            ORDER BY id FOR UPDATE SKIP LOCKED`,
+          [plainArray(ids)],
+        )
+      ).map(toTransactionRow);
+      if (locked.length === 0) return [];
+      const refusals = await this.refusalsOf(tx, locked);
+      const credited = locked.filter((_, i) => refusals[i] === null);
+      if (credited.length > 0) {
+        const accounts = await this.ledger.accountIds(
+          tx,
+          credited.flatMap((t) => [clearingAccount(t.payment_system, t.currency), driverBalanceAccount(t.park_id, t.driver_id, t.currency)]),
+        );
+        await this.ledger.postMany(
+          tx,
+          credited.map((t, i) => ({
+            idempotencyKey: creditTransferKey(t),
+            debitAccountId: accounts[2 * i]!,
+            creditAccountId: accounts[2 * i + 1]!,
+            amount: t.amount,
+            currency: t.currency,
+            kind: 'TOPUP',
+            reference: `${t.payment_system}:${t.external_id}`,
+          })),
+        );
+      }
+      const rows = await queryBound<TransactionRow>(
+        tx,
+        `UPDATE topup_transaction t SET status = d.status, reason = d.reason, processed_at = now()
+           FROM unnest(?::bigint[], ?::text[], ?::text[]) AS d(id, status, reason)
+          WHERE t.id = d.id RETURNING t.*`,
+        [
+          plainArray(locked.map((t) => t.id)),
+          textArray(refusals.map((refusal) => (refusal ? 'REJECTED' : 'PROCESSED'))),
+          textArray(refusals),
+        ],
+      );
+      return rows.map(toTransactionRow);
+    });
+    for (const done of decided) this.observeDecided(done);
+    return decided;
+  }
+
+  /** Why each of these top-ups may not be credited now (`refusalOf`), or null: three queries for them all. */
+  private async refusalsOf(em: EntityManager, transactions: readonly TransactionRow[]): Promise<(Refusal | null)[]> {
+    const wallets = new Map((await this.wallets.findMany(em, [...new Set(transactions.map((t) => t.wallet_id))])).map((w) => [w.id, w]));
+    const parks = new Map((await this.parks.findMany(em, [...new Set(transactions.map((t) => t.park_id))])).map((p) => [p.id, p]));
+    const drivers = new Map(
+      (await this.drivers.findMany(em, transactions.map((t) => ({ parkId: t.park_id, driverId: t.driver_id })))).map((d) => [`${d.park_id}\u0000${d.id}`, d]),
+    );
+    return transactions.map((t) => {
+      const wallet = wallets.get(t.wallet_id);
+      const driver = drivers.get(`${t.park_id}\u0000${t.driver_id}`);
+      if (!driver) return 'UNKNOWN_DRIVER';
+      // A wallet row is never removed (deletion marks it), so this is only for the type's sake.
+      if (!wallet) return 'WALLET_DISABLED';
+      return refusalOf(wallet, parks.get(t.park_id) ?? { status: 'DISABLED' }, driver, t.amount);
+    });
   }
 
   /**
@@ -306,16 +389,17 @@ export class TopUps {
    * of their own holds (one held longer than `heldSeconds` counts as dead), oldest first: what the
    * gate credits and the sweep books. One statement, so those that have a job never fill `limit`.
    */
-  private uncredited(em: EntityManager, ageSeconds: number, heldSeconds: number, limit: number): Promise<{ wallet_id: string; external_id: string }[]> {
-    return queryBound<{ wallet_id: string; external_id: string }>(
+  private async uncredited(em: EntityManager, ageSeconds: number, heldSeconds: number, limit: number): Promise<{ id: string; wallet_id: string; external_id: string }[]> {
+    const rows = await queryBound<{ id: string; wallet_id: string; external_id: string }>(
       em,
-      `SELECT t.wallet_id, t.external_id FROM topup_transaction t
+      `SELECT t.id, t.wallet_id, t.external_id FROM topup_transaction t
         WHERE t.status = 'ACCEPTED' AND NOT t.awaiting_payment AND t.created_at <= now() - make_interval(secs => ?)
           AND ${this.jobs.noLiveJobSql(CREDIT_JOB_KEY_SQL)}
         ORDER BY t.id LIMIT ?`,
       [ageSeconds, heldSeconds, limit],
       { name: 'topup_uncredited' },
     );
+    return rows.map((row) => ({ ...row, id: String(row.id) }));
   }
 
   async countAccepted(em: EntityManager): Promise<number> {
@@ -388,7 +472,7 @@ export class TopUps {
       const refusal = driver ? refusalOf(wallet!, park ?? { status: 'DISABLED' }, driver, transaction.amount) : 'UNKNOWN_DRIVER';
       if (!refusal) {
         await this.ledger.move(tx, clearingAccount(transaction.payment_system, transaction.currency), driverBalanceAccount(transaction.park_id, transaction.driver_id, transaction.currency), {
-          idempotencyKey: `topup:${transaction.id}`,
+          idempotencyKey: creditTransferKey(transaction),
           amount: transaction.amount,
           kind: 'TOPUP',
           reference: `${transaction.payment_system}:${transaction.external_id}`,
@@ -400,17 +484,27 @@ export class TopUps {
         [refusal ? 'REJECTED' : 'PROCESSED', refusal, transaction.id],
       );
       const done = toTransactionRow(updated!);
-      // From the payment: a top-up the driver asked for was paid long after it was recorded.
-      const lag = done.status === 'PROCESSED' && done.processed_at ? (done.processed_at.getTime() - (done.paid_at ?? done.created_at).getTime()) / 1000 : undefined;
-      this.observe(done.status, transaction.payment_system, lag);
+      this.observeDecided(done);
       return done;
     });
+  }
+
+  /** A credited or rejected top-up's status for the metrics, with its credit lag when credited. */
+  private observeDecided(done: TransactionRow): void {
+    // From the payment: a top-up the driver asked for was paid long after it was recorded.
+    const lag = done.status === 'PROCESSED' && done.processed_at ? (done.processed_at.getTime() - (done.paid_at ?? done.created_at).getTime()) / 1000 : undefined;
+    this.observe(done.status, done.payment_system, lag);
   }
 }
 
 /** One credit job per top-up, under this key. */
 export function creditJobKey(walletId: string, externalId: string): string {
   return `topup__credit:${walletId}:${externalId}`;
+}
+
+/** The ledger transfer of a top-up's credit, under this idempotency key: one, whoever credits it. */
+function creditTransferKey(transaction: Pick<TransactionRow, 'id'>): string {
+  return `topup:${transaction.id}`;
 }
 
 /** `creditJobKey` of a `topup_transaction t` row, in SQL. */
