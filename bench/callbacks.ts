@@ -107,11 +107,14 @@ export async function benchCallbacks(databaseUrl: string, options: CallbacksBenc
     const tallies = { health: new Tally(), pays: new Tally() };
     for (let round = 0; round < options.rounds; round++) {
       for (const [target, tally] of [[health, tallies.health], [pays, tallies.pays]] as const) {
-        const before = { cpu: cpuTimeMs(service.pid), postgres: postgresCpuMs(), flushes: await walFlushes(databaseUrl) };
+        const before = { cpu: cpuTimeMs(service.pid), postgres: postgresCpuMs(), flushes: await walFlushes(databaseUrl), loadGenerator: process.cpuUsage() };
         const result = await load(target, options.durationS / options.rounds);
         const postgresAfter = postgresCpuMs();
+        const loadGenerator = process.cpuUsage(before.loadGenerator);
         tally.add(result, {
           cpuMs: cpuTimeMs(service.pid) - before.cpu,
+          // autocannon runs in this process: the client's share of the same two cores.
+          loadGeneratorCpuMs: (loadGenerator.user + loadGenerator.system) / 1000,
           postgresCpuMs: before.postgres === null || postgresAfter === null ? null : postgresAfter - before.postgres,
           walFlushes: (await walFlushes(databaseUrl)) - before.flushes,
         });
@@ -130,6 +133,9 @@ export async function benchCallbacks(databaseUrl: string, options: CallbacksBenc
     const credits = await creditRecorded(databaseUrl, Math.min(options.credits, recorded));
     const payCpuMs = tallies.pays.perRequest('cpuMs');
     const payPostgresCpuMs = tallies.pays.perRequest('postgresCpuMs');
+    // Everything on this machine that one request costs: the service, PostgreSQL, the load generator.
+    const machineCpuMs = (tally: Tally) => (tally.perRequest('cpuMs') ?? 0) + (tally.perRequest('postgresCpuMs') ?? 0) + (tally.perRequest('loadGeneratorCpuMs') ?? 0);
+    const cpuCeiling = machineCpuMs(tallies.health) / machineCpuMs(tallies.pays);
 
     return {
       name: 'callbacks',
@@ -166,6 +172,9 @@ export async function benchCallbacks(databaseUrl: string, options: CallbacksBenc
         payCpuMsPerRequest: payCpuMs,
         payPostgresCpuMsPerRequest: payPostgresCpuMs,
         healthCpuMsPerRequest: tallies.health.perRequest('cpuMs'),
+        loadGeneratorCpuMsPerRequest: { pays: tallies.pays.perRequest('loadGeneratorCpuMs'), health: tallies.health.perRequest('loadGeneratorCpuMs') },
+        machineCpuMsPerRequest: { pays: round(machineCpuMs(tallies.pays), 3), health: round(machineCpuMs(tallies.health), 3) },
+        cpuCeilingOfRatio: round(cpuCeiling, 2),
         paysPerWalFlush: round(tallies.pays.served / Math.max(1, tallies.pays.walFlushes), 1),
         recorded,
         rssMb,
@@ -173,6 +182,8 @@ export async function benchCallbacks(databaseUrl: string, options: CallbacksBenc
       },
       notes: [
         `${recorded} pay callbacks recorded as top-ups (warm-up included), p50 ${tallies.pays.medianP50} ms; /healthz p99 ${tallies.health.worstP99} ms`,
+        `CPU of the whole machine per request (service + PostgreSQL + load generator): pay ${round(machineCpuMs(tallies.pays), 3)} ms, /healthz ${round(machineCpuMs(tallies.health), 3)} ms; ` +
+          `were both CPU-bound on these cores, the ratio could not pass ${round(cpuCeiling, 2)}×`,
         `${round(tallies.pays.walFlushes / tallies.pays.seconds, 0)} WAL flushes per second during the pays, ${round(tallies.pays.served / Math.max(1, tallies.pays.walFlushes), 1)} pays each: every answered pay waits for one`,
       ],
     };
@@ -232,9 +243,9 @@ class Tally {
   readonly rates: number[] = [];
   private readonly p50s: number[] = [];
   private readonly p99s: number[] = [];
-  private readonly costs = { cpuMs: 0 as number | null, postgresCpuMs: 0 as number | null };
+  private readonly costs = { cpuMs: 0 as number | null, postgresCpuMs: 0 as number | null, loadGeneratorCpuMs: 0 as number | null };
 
-  add(result: HttpLoadResult, measured: { cpuMs: number; postgresCpuMs: number | null; walFlushes: number }): void {
+  add(result: HttpLoadResult, measured: { cpuMs: number; postgresCpuMs: number | null; loadGeneratorCpuMs: number; walFlushes: number }): void {
     this.served += result.requestsPerSecond * result.durationS;
     this.seconds += result.durationS;
     this.walFlushes += measured.walFlushes;
@@ -242,6 +253,7 @@ class Tally {
     this.p50s.push(result.latencyMs.p50);
     this.p99s.push(result.latencyMs.p99);
     this.costs.cpuMs = this.costs.cpuMs === null ? null : this.costs.cpuMs + measured.cpuMs;
+    this.costs.loadGeneratorCpuMs = this.costs.loadGeneratorCpuMs === null ? null : this.costs.loadGeneratorCpuMs + measured.loadGeneratorCpuMs;
     this.costs.postgresCpuMs = this.costs.postgresCpuMs === null || measured.postgresCpuMs === null ? null : this.costs.postgresCpuMs + measured.postgresCpuMs;
   }
 
@@ -258,7 +270,7 @@ class Tally {
   }
 
   /** Milliseconds of a process's CPU per served request, or null if it could not be read. */
-  perRequest(cost: 'cpuMs' | 'postgresCpuMs'): number | null {
+  perRequest(cost: 'cpuMs' | 'postgresCpuMs' | 'loadGeneratorCpuMs'): number | null {
     const total = this.costs[cost];
     return total === null ? null : round(total / Math.max(1, this.served), 3);
   }
