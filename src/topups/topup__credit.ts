@@ -26,7 +26,8 @@ export function topupCreditAccepted(
 ): Task<'topup__credit_accepted'> {
   return (_payload, helpers) =>
     runGate(helpers, 'topup__credit_accepted', settings.intervalMs, async () => {
-      const { found, failed } = await topups.creditAccepted(orm.em.fork(), settings.batch, Math.ceil(settings.heldMs / 1000));
+      const { found, failed, togetherFailed } = await topups.creditAccepted(orm.em.fork(), settings.batch, Math.ceil(settings.heldMs / 1000));
+      if (togetherFailed) logger.warn({ err: togetherFailed, found }, 'top-ups could not be credited together: credited one by one');
       if (failed > 0) logger.warn({ failed, found }, 'top-ups not credited: each has a job of its own now, retried with backoff');
       return found === settings.batch;
     });

@@ -264,16 +264,19 @@ export class TopUps {
    * `heldSeconds`, by a killed worker), oldest first, credited together in one transaction
    * (`creditMany`). Should that transaction fail, each is credited on its own (`credit`), a few at a
    * time, and one that fails then gets a job of its own, retried with backoff, which this then
-   * leaves to it. Returns how many it found (`limit`: there may be more) and how many failed.
+   * leaves to it. Returns how many it found (`limit`: there may be more), how many failed, and why
+   * the one transaction failed, if it did.
    */
-  async creditAccepted(em: EntityManager, limit: number, heldSeconds: number): Promise<{ found: number; failed: number }> {
+  async creditAccepted(em: EntityManager, limit: number, heldSeconds: number): Promise<{ found: number; failed: number; togetherFailed?: unknown }> {
     const found = await this.uncredited(em, 0, heldSeconds, limit);
     if (found.length === 0) return { found: 0, failed: 0 };
+    let togetherFailed: unknown;
     try {
       await this.creditMany(em.fork(), found.map((row) => row.id));
       return { found: found.length, failed: 0 };
-    } catch {
+    } catch (error) {
       // One of them cannot be credited (a trigger, a ledger refusal): crediting each alone finds which.
+      togetherFailed = error;
     }
     const failed: KeyedJob<'topup__credit'>[] = [];
     let next = 0;
@@ -289,7 +292,7 @@ export class TopUps {
     };
     await Promise.all(Array.from({ length: Math.min(CREDITS_AT_ONCE, found.length) }, creditor));
     await this.jobs.addKeyed(em, 'topup__credit', failed);
-    return { found: found.length, failed: failed.length };
+    return { found: found.length, failed: failed.length, togetherFailed };
   }
 
   /**
