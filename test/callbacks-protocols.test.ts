@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { createHash, createSign, createVerify, generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { childOf, parseXml, textOf } from '../src/payment-systems/xml';
+import { childOf, childrenOf, parseXml, textOf } from '../src/payment-systems/xml';
 import { startCallbackTestbed, type CallbackReply, type CallbackTestbed, type TestPark, type TestWallet } from './helpers/callbacks';
 
 /**
@@ -171,7 +171,7 @@ describe('UZPAYNET: SOAP ProviderWebService', () => {
   let park: TestPark;
   let wallet: TestWallet;
 
-  const soap = async (operation: string, inner: string, password = credentials.password) => {
+  const soapResult = async (operation: string, inner: string, password = credentials.password) => {
     const body = `<?xml version="1.0" encoding="UTF-8"?>
 <soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">
 <soapenv:Body>
@@ -187,6 +187,10 @@ ${inner}
     expect(reply.contentType).toMatch(/^text\/xml/);
     const result = childOf(childOf(parseXml(Buffer.from(reply.text))!.Envelope, 'Body'), `${operation}Result`);
     expect(result, reply.text).toBeDefined();
+    return result;
+  };
+  const soap = async (operation: string, inner: string, password = credentials.password) => {
+    const result = await soapResult(operation, inner, password);
     return { status: textOf(result, 'status'), providerTrnId: textOf(result, 'providerTrnId'), transactionState: textOf(result, 'transactionState') };
   };
   const info = (account: string) =>
@@ -234,6 +238,22 @@ ${inner}
     expect(await soap('CheckTransaction', state)).toMatchObject({ status: '0', providerTrnId: first.providerTrnId, transactionState: '1' });
     expect(await soap('CancelTransaction', state)).toMatchObject({ status: '77', transactionState: '1' });
     expect(await balanceOf(park)).toBe(100000n);
+  });
+
+  it('lists with GetStatement the payments it took in the period, not those it refused', async () => {
+    const taken = nextId();
+    const refused = nextId();
+    const first = await perform(taken, park.working.id, '250000');
+    expect(await perform(refused, park.fired.id, '100')).toMatchObject({ status: '502' });
+    const period = `<dateFrom>${new Date(Date.now() - 3_600_000).toISOString()}</dateFrom>\n<dateTo>${new Date(Date.now() + 60_000).toISOString()}</dateTo>\n<serviceId>1</serviceId>`;
+    const result = await soapResult('GetStatement', period);
+    expect(textOf(result, 'status')).toBe('0');
+    const listed = childrenOf(result, 'statements').map((s) => ({ transactionId: textOf(s, 'transactionId'), amount: textOf(s, 'amount'), providerTrnId: textOf(s, 'providerTrnId') }));
+    expect(listed).toContainEqual({ transactionId: taken, amount: '250000', providerTrnId: first.providerTrnId });
+    expect(listed.map((s) => s.transactionId)).not.toContain(refused);
+    // What it lists is what the driver was credited through this wallet.
+    expect(listed.reduce((sum, s) => sum + BigInt(s.amount!), 0n)).toBe(await balanceOf(park));
+    expect(textOf(await soapResult('GetStatement', period, 'not-the-password'), 'status')).toBe('412');
   });
 
   it('refuses a wrong password, malformed and overflowing amounts, crediting nothing', async () => {

@@ -35,6 +35,7 @@ export function bindCore(em: () => EntityManager, wallet: WalletRow, services: {
       return result;
     },
     find: (externalId) => services.topups.find(em(), wallet.id, externalId),
+    statement: (from, to, limit) => services.topups.statement(em(), wallet.id, from, to, limit),
     withdraw: (externalId, account, amount) => services.topups.withdraw(em(), wallet, externalId, account, amount),
   };
 }

@@ -69,6 +69,11 @@ export interface CallbackCore {
   /** A payment seen before on this wallet, or null. */
   find(externalId: string): Promise<TransactionRow | null>;
   /**
+   * The wallet's payments recorded from `from` to `to` (both included) that were not refused (ACCEPTED
+   * or PROCESSED), oldest first, at most `limit`: what the payment system reconciles against.
+   */
+  statement(from: Date, to: Date, limit: number): Promise<TransactionRow[]>;
+  /**
    * The payment system withdrew a payment it never completed: recorded REJECTED `WITHDRAWN` so a
    * later pay of it credits nothing. A payment already recorded comes back as it is; null when
    * the account names no driver.

@@ -18,6 +18,8 @@ export class InMemoryCore implements CallbackCore {
   walletEnabled = true;
   minAmount: bigint | null = null;
   maxAmount: bigint | null = null;
+  /** When the next payment is recorded (`created_at`). */
+  now = new Date('2026-12-03T10:00:00Z');
   private nextId = 1000;
 
   constructor(
@@ -62,7 +64,7 @@ export class InMemoryCore implements CallbackCore {
       currency: this.wallet.currency,
       status: reason ? 'REJECTED' : 'ACCEPTED',
       reason,
-      created_at: new Date('2026-12-03T10:00:00Z'),
+      created_at: this.now,
       processed_at: null,
     } as TransactionRow;
     this.transactions.set(externalId, transaction);
@@ -71,6 +73,13 @@ export class InMemoryCore implements CallbackCore {
 
   async find(externalId: string): Promise<TransactionRow | null> {
     return this.transactions.get(externalId) ?? null;
+  }
+
+  async statement(from: Date, to: Date, limit: number): Promise<TransactionRow[]> {
+    return [...this.transactions.values()]
+      .filter((t) => t.status !== 'REJECTED' && t.created_at >= from && t.created_at <= to)
+      .sort((a, b) => a.created_at.getTime() - b.created_at.getTime() || Number(a.id) - Number(b.id))
+      .slice(0, limit);
   }
 
   async withdraw(externalId: string, account: string, amount: bigint): Promise<TransactionRow | null> {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { CallbackRequest } from './adapter';
 import { InMemoryCore } from './in-memory-core';
 import { uzpaynetAdapter } from './uzpaynet';
-import { childOf, parseXml, textOf } from './xml';
+import { childOf, childrenOf, parseXml, textOf } from './xml';
 
 const credentials = { serviceId: '1', username: 'paynet-user', password: 'paynet-password' };
 
@@ -102,6 +102,36 @@ describe('UZPAYNET adapter', () => {
     expect(fake.transactions.size).toBe(0);
   });
 
+  it('lists the payments taken in a GetStatement period, both ends included, and refuses a bad period', async () => {
+    const fake = core();
+    const statement = (from: string, to: string, extra = '') => soap('GetStatement', `<dateFrom>${from}</dateFrom><dateTo>${to}</dateTo><serviceId>1</serviceId>${extra}`);
+    fake.now = new Date('2026-12-01T19:00:00Z'); // 2026-12-02 00:00 in Tashkent
+    await result(perform('31', 'd1', '150000'), fake, 'PerformTransaction');
+    await result(perform('32', 'd2', '500'), fake, 'PerformTransaction'); // refused: not in a statement
+    fake.now = new Date('2026-12-02T18:59:59Z');
+    await result(perform('33', 'd1', '2500'), fake, 'PerformTransaction');
+    fake.now = new Date('2026-12-02T19:00:01Z');
+    await result(perform('34', 'd1', '100'), fake, 'PerformTransaction');
+
+    const answer = await uzpaynetAdapter.handle(statement('2026-12-02T00:00:00', '2026-12-02T23:59:59'), fake);
+    const node = childOf(childOf(parseXml(Buffer.from(answer.body))!.Envelope, 'Body'), 'GetStatementResult');
+    expect(textOf(node, 'status')).toBe('0');
+    expect(childrenOf(node, 'statements').map((s) => [textOf(s, 'transactionId'), textOf(s, 'amount'), textOf(s, 'providerTrnId'), textOf(s, 'transactionTime')])).toEqual([
+      ['31', '150000', fake.transactions.get('31')!.id, '2026-12-01T19:00:00.000Z'],
+      ['33', '2500', fake.transactions.get('33')!.id, '2026-12-02T18:59:59.000Z'],
+    ]);
+    // The same period with offsets, and the ids alone.
+    const ids = await uzpaynetAdapter.handle(statement('2026-12-01T19:00:00Z', '2026-12-02T23:59:59+05:00', '<onlyTransactionId>true</onlyTransactionId>'), fake);
+    const idsNode = childOf(childOf(parseXml(Buffer.from(ids.body))!.Envelope, 'Body'), 'GetStatementResult');
+    expect(childrenOf(idsNode, 'statements').map((s) => [textOf(s, 'transactionId'), textOf(s, 'amount')])).toEqual([['31', undefined], ['33', undefined]]);
+    expect(await result(statement('2026-12-05T00:00:00', '2026-12-06T00:00:00'), fake, 'GetStatement')).toMatchObject({ status: 0 });
+
+    expect(await result(soap('GetStatement', '<dateFrom>2026-12-01T00:00:00</dateFrom><serviceId>1</serviceId>'), fake, 'GetStatement')).toMatchObject({ status: 411 });
+    for (const [from, to] of [['2026-12-03T00:00:00', '2026-12-02T00:00:00'], ['2026-10-01T00:00:00', '2026-12-01T00:00:00'], ['yesterday', '2026-12-01T00:00:00']]) {
+      expect(await result(statement(from!, to!), fake, 'GetStatement')).toMatchObject({ status: 414, refusal: 'BAD_REQUEST' });
+    }
+  });
+
   it('keeps a refused payment refused, cancels only what was never credited, and knows unknown transactions', async () => {
     const fake = core();
     expect(await result(perform('20', 'd2', '500'), fake, 'PerformTransaction')).toMatchObject({ status: 502 });
@@ -110,7 +140,6 @@ describe('UZPAYNET adapter', () => {
     await result(perform('21', 'd1', '500'), fake, 'PerformTransaction');
     expect(await result(byId('CancelTransaction', '21'), fake, 'CancelTransaction')).toMatchObject({ status: 77, transactionState: '1' });
     expect(await result(byId('CheckTransaction', '99'), fake, 'CheckTransaction')).toMatchObject({ status: 305 });
-    expect(await result(soap('GetStatement', '<dateFrom>2026-12-01T00:00:00</dateFrom><dateTo>2026-12-03T00:00:00</dateTo><serviceId>1</serviceId>'), fake, 'GetStatement')).toMatchObject({ status: 100 });
     expect(await result(soap('ChangePassword', '<newPassword>another-password</newPassword>'), fake, 'ChangePassword')).toMatchObject({ status: 601 });
     expect(fake.credited()).toBe(500n);
   });

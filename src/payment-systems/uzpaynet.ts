@@ -29,9 +29,12 @@ import { childNames, childOf, childrenOf, elements, xmlText, parseXml, textOf, X
  *   own failure 102.
  * - `CancelTransaction` of a payment accepted or credited is 77 (the public code's "cannot
  *   cancel"): we never take back a driver's credited top-up. A payment we refused was never
- *   credited: its cancel is 0 with state 2. `GetStatement` and `ChangePassword` are refused (100
- *   and 601): the park reconciles with its transactions export and changes the password in the
- *   wallet's credentials.
+ *   credited: its cancel is 0 with state 2. `ChangePassword` is refused (601): the park changes
+ *   the password in the wallet's credentials.
+ * - `GetStatement` lists the payments we took in the period, both ends included (as the public
+ *   code's `whereBetween`), with when we recorded each as its `transactionTime`; a period over 31
+ *   days or of more than 100,000 payments is 414, so an answer stays a few megabytes. A time with no
+ *   offset is read as Tashkent's (UTC+5) — assumed.
  * - Not XML, no SOAP Body, or no known operation: a SOAP 1.1 `Client` fault. SOAP 1.1 sends faults
  *   with HTTP 500; we send 400 (Client) and 503 (Server), since a 500 from this server must only
  *   ever mean a bug.
@@ -85,13 +88,13 @@ function envelope(inner: string): string {
   return `${XML_DECLARATION}\n<soapenv:Envelope xmlns:soapenv="${SOAP_ENV}"><soapenv:Body>${inner}</soapenv:Body></soapenv:Envelope>`;
 }
 
-function render(operation: Operation, result: Result): CallbackAnswer {
+function render(operation: Operation, result: Result, repeated = ''): CallbackAnswer {
   const generic = elements([
     ['errorMsg', result.errorMsg],
     ['status', result.status],
     ['timeStamp', new Date().toISOString()],
   ]);
-  const body = `<ns2:${operation}Result xmlns:ns2="${NAMESPACE}">${generic}${elements(result.fields ?? [])}</ns2:${operation}Result>`;
+  const body = `<ns2:${operation}Result xmlns:ns2="${NAMESPACE}">${generic}${elements(result.fields ?? [])}${repeated}</ns2:${operation}Result>`;
   return { status: 200, contentType: CONTENT_TYPE, body: envelope(body) };
 }
 
@@ -135,6 +138,17 @@ function accountOf(args: XmlValue): string | undefined {
 
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})?$/;
 
+/** An `xs:dateTime` as an instant; one without an offset is Tashkent's time (UTC+5, no summer time: assumed). Null if malformed. */
+function instantOf(text: string | undefined): Date | null {
+  if (text === undefined || !DATE_TIME.test(text)) return null;
+  const ms = Date.parse(/(Z|[+-]\d{2}:\d{2})$/.test(text) ? text : `${text}+05:00`);
+  return Number.isNaN(ms) ? null : new Date(ms);
+}
+
+/** The longest period one `GetStatement` may cover, and the most payments it lists. */
+const STATEMENT_MAX_DAYS = 31;
+const STATEMENT_MAX_PAYMENTS = 100_000;
+
 async function handle(request: CallbackRequest, core: CallbackCore | null): Promise<CallbackAnswer> {
   const call = parseCall(request.body);
   if (!call) return fault('Client', 'Not a ProviderWebService request');
@@ -160,7 +174,7 @@ async function handle(request: CallbackRequest, core: CallbackCore | null): Prom
     case 'CancelTransaction':
       return transactionState(core, operation, args);
     case 'GetStatement':
-      return failure(operation, STATUS.UNAVAILABLE, 'GetStatement is not supported: the park reconciles with its transactions export');
+      return getStatement(core, args);
   }
 }
 
@@ -186,6 +200,35 @@ async function performTransaction(core: CallbackCore, args: XmlValue): Promise<C
   if (time === undefined || !DATE_TIME.test(time) || Number.isNaN(Date.parse(time))) return failure('PerformTransaction', STATUS.INVALID_DATE, 'Invalid transactionTime', 'BAD_REQUEST');
   const paid = await core.pay(transactionId, account, amount.minor);
   return paid.transaction ? performed(paid.transaction) : failure('PerformTransaction', refusalOf(paid.refusal).status, refusalOf(paid.refusal).errorMsg);
+}
+
+/**
+ * The payments of the period, both ends included, that we took (answered 0: accepted or credited),
+ * oldest first, each a `statements` element (XSD `TransactionStatement`): `amount` in tiyin,
+ * `providerTrnId`, `transactionId` and, as `transactionTime`, when we recorded it (Paynet's own
+ * time of the payment is not kept). `onlyTransactionId` true lists the transactionIds alone.
+ */
+async function getStatement(core: CallbackCore, args: XmlValue): Promise<CallbackAnswer> {
+  const [fromText, toText] = [textOf(args, 'dateFrom'), textOf(args, 'dateTo')];
+  if (fromText === undefined || toText === undefined) return failure('GetStatement', STATUS.MISSING_PARAMETERS, 'Missing parameters: dateFrom, dateTo', 'BAD_REQUEST');
+  const [from, to] = [instantOf(fromText), instantOf(toText)];
+  if (!from || !to || from > to || to.getTime() - from.getTime() > STATEMENT_MAX_DAYS * 86_400_000) {
+    return failure('GetStatement', STATUS.INVALID_DATE, `Invalid period: dateFrom not after dateTo, at most ${STATEMENT_MAX_DAYS} days`, 'BAD_REQUEST');
+  }
+  const payments = await core.statement(from, to, STATEMENT_MAX_PAYMENTS + 1);
+  if (payments.length > STATEMENT_MAX_PAYMENTS) {
+    return failure('GetStatement', STATUS.INVALID_DATE, `More than ${STATEMENT_MAX_PAYMENTS} payments in the period: ask for a shorter one`, 'BAD_REQUEST');
+  }
+  const onlyIds = textOf(args, 'onlyTransactionId')?.trim() === 'true';
+  const statements = payments
+    .map((t) => {
+      const fields: Fields = onlyIds
+        ? [['transactionId', t.external_id]]
+        : [['amount', t.amount], ['providerTrnId', t.id], ['transactionId', t.external_id], ['transactionTime', t.created_at.toISOString()]];
+      return `<statements>${elements(fields)}</statements>`;
+    })
+    .join('');
+  return render('GetStatement', { status: STATUS.OK, errorMsg: 'Success' }, statements);
 }
 
 async function transactionState(core: CallbackCore, operation: 'CheckTransaction' | 'CancelTransaction', args: XmlValue): Promise<CallbackAnswer> {

@@ -429,6 +429,22 @@ export class TopUps {
   }
 
   /**
+   * A wallet's top-ups recorded from `from` to `to` (both included) that were not refused (ACCEPTED or PROCESSED), by
+   * when they were recorded, at most `limit`: a payment system's statement (UZPAYNET's
+   * `GetStatement`). A top-up the driver asked for counts once paid.
+   */
+  async statement(em: EntityManager, walletId: string, from: Date, to: Date, limit: number): Promise<TransactionRow[]> {
+    const rows = await queryBound<TransactionRow>(
+      em,
+      `SELECT * FROM topup_transaction
+        WHERE wallet_id = ?::uuid AND created_at BETWEEN ? AND ? AND status <> 'REJECTED' AND NOT awaiting_payment
+        ORDER BY created_at, id LIMIT ?`,
+      [walletId, from, to, limit],
+    );
+    return rows.map(toTransactionRow);
+  }
+
+  /**
    * Records that the payment system withdrew a payment it announced but never completed (EasyPay
    * cancels a Payment it will not Confirm): REJECTED `WITHDRAWN` under its external id, so a later
    * pay of that id is the repeat of a refusal and credits nothing. A payment already recorded is
