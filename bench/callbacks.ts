@@ -244,7 +244,8 @@ class Tally {
   readonly rates: number[] = [];
   private readonly p50s: number[] = [];
   private readonly p99s: number[] = [];
-  private readonly costs = { cpuMs: 0 as number | null, postgresCpuMs: 0 as number | null, loadGeneratorCpuMs: 0 as number | null };
+  /** PostgreSQL's CPU is null when it runs on another machine. */
+  private readonly costs: { cpuMs: number; loadGeneratorCpuMs: number; postgresCpuMs: number | null } = { cpuMs: 0, loadGeneratorCpuMs: 0, postgresCpuMs: 0 };
 
   add(result: HttpLoadResult, measured: { cpuMs: number; postgresCpuMs: number | null; loadGeneratorCpuMs: number; walFlushes: number }): void {
     this.served += result.requestsPerSecond * result.durationS;
@@ -253,8 +254,8 @@ class Tally {
     this.rates.push(result.requestsPerSecond);
     this.p50s.push(result.latencyMs.p50);
     this.p99s.push(result.latencyMs.p99);
-    this.costs.cpuMs = this.costs.cpuMs === null ? null : this.costs.cpuMs + measured.cpuMs;
-    this.costs.loadGeneratorCpuMs = this.costs.loadGeneratorCpuMs === null ? null : this.costs.loadGeneratorCpuMs + measured.loadGeneratorCpuMs;
+    this.costs.cpuMs += measured.cpuMs;
+    this.costs.loadGeneratorCpuMs += measured.loadGeneratorCpuMs;
     this.costs.postgresCpuMs = this.costs.postgresCpuMs === null || measured.postgresCpuMs === null ? null : this.costs.postgresCpuMs + measured.postgresCpuMs;
   }
 

@@ -196,8 +196,7 @@ async function performTransaction(core: CallbackCore, args: XmlValue): Promise<C
   if (!isPositiveLong(transactionId) || !isAccount(account)) return failure('PerformTransaction', STATUS.MISSING_PARAMETERS, 'Missing parameters: transactionId, clientid', 'BAD_REQUEST');
   const amount = parseMinorInteger(textOf(args, 'amount'));
   if (!amount.ok) return failure('PerformTransaction', STATUS.INVALID_AMOUNT, 'Invalid amount', 'BAD_AMOUNT');
-  const time = textOf(args, 'transactionTime');
-  if (time === undefined || !DATE_TIME.test(time) || Number.isNaN(Date.parse(time))) return failure('PerformTransaction', STATUS.INVALID_DATE, 'Invalid transactionTime', 'BAD_REQUEST');
+  if (!instantOf(textOf(args, 'transactionTime'))) return failure('PerformTransaction', STATUS.INVALID_DATE, 'Invalid transactionTime', 'BAD_REQUEST');
   const paid = await core.pay(transactionId, account, amount.minor);
   return paid.transaction ? performed(paid.transaction) : failure('PerformTransaction', refusalOf(paid.refusal).status, refusalOf(paid.refusal).errorMsg);
 }

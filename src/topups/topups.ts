@@ -272,7 +272,7 @@ export class TopUps {
     if (found.length === 0) return { found: 0, failed: 0 };
     let togetherFailed: unknown;
     try {
-      await this.creditMany(em.fork(), found.map((row) => row.id));
+      await this.creditMany(em.fork(), found.map((row) => ({ walletId: row.wallet_id, externalId: row.external_id })));
       return { found: found.length, failed: 0 };
     } catch (error) {
       // One of them cannot be credited (a trigger, a ledger refusal): crediting each alone finds which.
@@ -296,22 +296,26 @@ export class TopUps {
   }
 
   /**
-   * `credit` for many top-ups in one transaction: each checked again under its row lock, the money
-   * of all of them moved in one ledger call (each transfer under its own idempotency key, as
-   * `credit` posts it), and every row PROCESSED or REJECTED in one statement. A row another
-   * transaction holds is skipped (its own credit job is at it), and one no longer ACCEPTED is left
-   * as it is. One commit for the lot: crediting one per transaction had held the clearing
-   * account's row through every commit in turn, a few hundred credits a second at most.
+   * Credits these top-ups in one transaction: each checked again under its row lock (the driver may
+   * have been fired, the wallet disabled meanwhile), the money of all of them moved in one ledger
+   * call, each transfer under its own idempotency key (`topup:<id>`), and every row PROCESSED or
+   * REJECTED in one statement. A row another transaction holds is skipped (whoever holds it is
+   * crediting it, and if that fails the gate finds the row again), and one no longer ACCEPTED, or
+   * still awaiting payment, is left as it is. One commit for the lot: crediting one per
+   * transaction had held the clearing account's row through every commit in turn, a few hundred
+   * credits a second at most. Anything else that fails throws, and nothing of it is kept.
    * Returns the rows it decided.
    */
-  async creditMany(em: EntityManager, ids: readonly string[]): Promise<TransactionRow[]> {
+  async creditMany(em: EntityManager, keys: readonly { walletId: string; externalId: string }[]): Promise<TransactionRow[]> {
     const decided = await em.transactional(async (tx) => {
       const locked = (
         await queryBound<TransactionRow>(
           tx,
-          `SELECT * FROM topup_transaction WHERE id = ANY (?::bigint[]) AND status = 'ACCEPTED' AND NOT awaiting_payment
-            ORDER BY id FOR UPDATE SKIP LOCKED`,
-          [plainArray(ids)],
+          `SELECT t.* FROM unnest(?::uuid[], ?::text[]) AS k(wallet_id, external_id)
+             JOIN topup_transaction t ON t.wallet_id = k.wallet_id AND t.external_id = k.external_id
+            WHERE t.status = 'ACCEPTED' AND NOT t.awaiting_payment
+            ORDER BY t.id FOR UPDATE OF t SKIP LOCKED`,
+          [textArray(keys.map((key) => key.walletId)), textArray(keys.map((key) => key.externalId))],
         )
       ).map(toTransactionRow);
       if (locked.length === 0) return [];
@@ -392,17 +396,16 @@ export class TopUps {
    * of their own holds (one held longer than `heldSeconds` counts as dead), oldest first: what the
    * gate credits and the sweep books. One statement, so those that have a job never fill `limit`.
    */
-  private async uncredited(em: EntityManager, ageSeconds: number, heldSeconds: number, limit: number): Promise<{ id: string; wallet_id: string; external_id: string }[]> {
-    const rows = await queryBound<{ id: string; wallet_id: string; external_id: string }>(
+  private uncredited(em: EntityManager, ageSeconds: number, heldSeconds: number, limit: number): Promise<{ wallet_id: string; external_id: string }[]> {
+    return queryBound<{ wallet_id: string; external_id: string }>(
       em,
-      `SELECT t.id, t.wallet_id, t.external_id FROM topup_transaction t
+      `SELECT t.wallet_id, t.external_id FROM topup_transaction t
         WHERE t.status = 'ACCEPTED' AND NOT t.awaiting_payment AND t.created_at <= now() - make_interval(secs => ?)
           AND ${this.jobs.noLiveJobSql(CREDIT_JOB_KEY_SQL)}
         ORDER BY t.id LIMIT ?`,
       [ageSeconds, heldSeconds, limit],
       { name: 'topup_uncredited' },
     );
-    return rows.map((row) => ({ ...row, id: String(row.id) }));
   }
 
   async countAccepted(em: EntityManager): Promise<number> {
@@ -469,43 +472,14 @@ export class TopUps {
   }
 
   /**
-   * The credit job: under the transaction's row lock, checks again (the driver may have been fired,
-   * the wallet disabled meanwhile) and either moves the money and marks it PROCESSED, or REJECTED.
-   * Anything else that fails throws: the job is retried with backoff, and the ledger's idempotency
-   * key makes a second credit impossible.
+   * The credit job's work: `creditMany` for one top-up. Returns it as decided, or as it is when
+   * there was nothing to decide (already decided, awaiting payment, or held by a credit under way);
+   * null if there is no such top-up. A failure throws: the job is retried with backoff, and the
+   * ledger's idempotency key makes a second credit impossible.
    */
   async credit(em: EntityManager, walletId: string, externalId: string): Promise<TransactionRow | null> {
-    return em.transactional(async (tx) => {
-      const [row] = await queryBound<TransactionRow>(tx, 'SELECT * FROM topup_transaction WHERE wallet_id = ?::uuid AND external_id = ? FOR UPDATE', [
-        walletId,
-        externalId,
-      ]);
-      if (!row) return null;
-      const transaction = toTransactionRow(row);
-      // Awaiting payment: nothing to credit until the payment system says it was paid (`settle`).
-      if (transaction.status !== 'ACCEPTED' || transaction.awaiting_payment) return transaction;
-      // One after another: a transaction is one connection, which runs one query at a time anyway.
-      const wallet = await this.wallets.find(tx, walletId, { withDeleted: true });
-      const park = await this.parks.find(tx, transaction.park_id);
-      const driver = await this.drivers.find(tx, transaction.park_id, transaction.driver_id);
-      const refusal = driver ? refusalOf(wallet!, park ?? { status: 'DISABLED' }, driver, transaction.amount) : 'UNKNOWN_DRIVER';
-      if (!refusal) {
-        await this.ledger.move(tx, clearingAccount(transaction.payment_system, transaction.currency), driverBalanceAccount(transaction.park_id, transaction.driver_id, transaction.currency), {
-          idempotencyKey: creditTransferKey(transaction),
-          amount: transaction.amount,
-          kind: 'TOPUP',
-          reference: `${transaction.payment_system}:${transaction.external_id}`,
-        });
-      }
-      const [updated] = await queryBound<TransactionRow>(
-        tx,
-        `UPDATE topup_transaction SET status = ?, reason = ?, processed_at = now() WHERE id = ? RETURNING *`,
-        [refusal ? 'REJECTED' : 'PROCESSED', refusal, transaction.id],
-      );
-      const done = toTransactionRow(updated!);
-      this.observeDecided(done);
-      return done;
-    });
+    const [decided] = await this.creditMany(em, [{ walletId, externalId }]);
+    return decided ?? this.find(em, walletId, externalId);
   }
 
   /** A credited or rejected top-up's status for the metrics, with its credit lag when credited. */
