@@ -127,6 +127,44 @@ describe('top-ups through the core: check, accept, credit', () => {
     await expect(core().acceptOutsideTransaction(onDemand, wallet, 'cb 3', 'cb', 7_000n)).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
   });
 
+  it('finds a payer by index however many drivers the park has, in the generic plan a prepared statement settles on', async () => {
+    await upsertPark(server, 'big');
+    // Statistics from before the park's drivers arrived (a fleet imported today; autovacuum not yet by):
+    // they say a park has a driver or two.
+    await em().execute('ANALYZE driver');
+    await em().execute(
+      `INSERT INTO driver (park_id, id, name, phone, status, version_at)
+       SELECT 'big', 'b' || g, 'Driver ' || g, '7999' || lpad(g::text, 7, '0'), 'WORKING', now() FROM generate_series(1, 2000) g`,
+    );
+    const { drivers } = server.app.use(parksModule);
+    expect(await drivers.findPayable(em(), 'big', 'b1500')).toMatchObject({ driver: { id: 'b1500' }, parkStatus: 'ACTIVE' });
+    expect(await drivers.findPayable(em(), 'big', '+7 999 000-15-00')).toMatchObject({ driver: { id: 'b1500' } });
+
+    /** Rows of `driver` the plan read (returned, or read and then filtered out), over all its loops. */
+    const driverRowsRead = (node: PlanNode): number =>
+      (node['Relation Name'] === 'driver'
+        ? (node['Actual Rows'] + (node['Rows Removed by Filter'] ?? 0) + (node['Rows Removed by Index Recheck'] ?? 0)) * node['Actual Loops']
+        : 0) + (node.Plans ?? []).reduce((sum, child) => sum + driverRowsRead(child), 0);
+    const readFor = (account: string, phone: string) =>
+      em().transactional(async (tx) => {
+        await tx.execute('SET LOCAL plan_cache_mode = force_generic_plan');
+        await tx.execute(`PREPARE payable_plan (text, text, text) AS ${drivers.payableSql('$1', '$2', '$3')}`);
+        try {
+          const [row] = await tx.execute<{ 'QUERY PLAN': [{ Plan: PlanNode }] }[]>(
+            `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE payable_plan ('big', '${account}', '${phone}')`,
+          );
+          return driverRowsRead(row!['QUERY PLAN'][0].Plan);
+        } finally {
+          await tx.execute('DEALLOCATE payable_plan');
+        }
+      });
+    expect(await readFor('b1500', '')).toBeLessThanOrEqual(2);
+    // By phone, once the statistics have caught up (with these, a park of a driver or two makes
+    // reading the park as cheap, to the planner, as the phone index).
+    await em().execute('ANALYZE driver');
+    expect(await readFor('+79990001500', '79990001500')).toBeLessThanOrEqual(2);
+  });
+
   it('records the payments of callers at the same moment in one statement, each answered as if alone', async () => {
     const results = await Promise.all([
       core().accept(em(), wallet, 'together-1', 'd1', 1_000n),
@@ -504,3 +542,13 @@ describe('the transaction list and its Excel export', () => {
     expect(Number(chunks!.n)).toBe(0);
   });
 });
+
+/** The part of an `EXPLAIN (ANALYZE, FORMAT JSON)` plan node these tests read. */
+interface PlanNode {
+  'Relation Name'?: string;
+  'Actual Rows': number;
+  'Actual Loops': number;
+  'Rows Removed by Filter'?: number;
+  'Rows Removed by Index Recheck'?: number;
+  Plans?: PlanNode[];
+}
