@@ -53,6 +53,47 @@ describe('StatementBatches', () => {
     expect(await Promise.all(answers)).toEqual([0, 1, 2, 3, 4, 5, 6].map((n) => `done ${n}`));
   });
 
+  it('with overlapAfterMs, gathers the callers behind a running statement into the next one instead of starting beside it', async () => {
+    const { calls, run } = controlledRun();
+    const batches = new StatementBatches(run, { maxBatch: 10, maxInFlight: 4, overlapAfterMs: 60_000 });
+    const first = batches.submit(1);
+    await tick();
+    const behind = [2, 3, 4].map((n) => batches.submit(n));
+    await tick();
+    expect(calls.map((c) => c.items)).toEqual([[1]]);
+    calls[0]!.finish();
+    await first;
+    await tick();
+    expect(calls.map((c) => c.items)).toEqual([[1], [2, 3, 4]]);
+    calls[1]!.finish();
+    expect(await Promise.all(behind)).toEqual(['done 2', 'done 3', 'done 4']);
+  });
+
+  it('with overlapAfterMs, starts a statement beside one that has run that long (stuck on a lock), and no more than maxInFlight', async () => {
+    const { calls, run } = controlledRun();
+    const batches = new StatementBatches(run, { maxBatch: 10, maxInFlight: 2, overlapAfterMs: 20 });
+    const answers = [batches.submit(1)];
+    await tick();
+    answers.push(batches.submit(2), batches.submit(3));
+    await tick();
+    expect(calls).toHaveLength(1);
+    const deadline = Date.now() + 5_000;
+    while (calls.length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(calls.map((c) => c.items)).toEqual([[1], [2, 3]]);
+    // Two run, the limit: a third caller waits however long they take.
+    answers.push(batches.submit(4));
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(calls).toHaveLength(2);
+    calls[0]!.finish();
+    await answers[0];
+    const next = Date.now() + 5_000;
+    while (calls.length < 3 && Date.now() < next) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(calls[2]!.items).toEqual([4]);
+    calls[1]!.finish();
+    calls[2]!.finish();
+    expect(await Promise.all(answers)).toEqual(['done 1', 'done 2', 'done 3', 'done 4']);
+  });
+
   it('gives each caller its own answer, a refusal only to its caller, and a failed statement to all of its batch', async () => {
     const { calls, run } = controlledRun();
     const batches = new StatementBatches(run, { maxBatch: 2, maxInFlight: 2 });

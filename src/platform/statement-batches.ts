@@ -3,6 +3,13 @@ export interface BatchLimits {
   maxBatch: number;
   /** While one statement waits for its commit (the WAL flush), the next gathers and runs. */
   maxInFlight: number;
+  /**
+   * With it, a statement starts beside others only once the newest of them has run this long (a
+   * stall: a lock wait, a slow disk); until then the callers wait and go together, in one bigger
+   * statement. For inserts into the same tables, where statements side by side contend for the
+   * same index pages and WAL locks, and each pays its own commit.
+   */
+  overlapAfterMs?: number;
 }
 
 interface Waiting<I, O> {
@@ -19,7 +26,10 @@ interface Waiting<I, O> {
  */
 export class StatementBatches<I, O> {
   private pending: Waiting<I, O>[] = [];
-  private inFlight = 0;
+  /** When each running statement started, oldest first. */
+  private readonly running: number[] = [];
+  /** Set while the callers wait for `overlapAfterMs` to pass. */
+  private overlapTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly run: (items: readonly I[]) => Promise<readonly PromiseSettledResult<O>[]>,
@@ -34,14 +44,30 @@ export class StatementBatches<I, O> {
   }
 
   private start(): void {
-    while (this.pending.length > 0 && this.inFlight < this.limits.maxInFlight) {
+    while (this.pending.length > 0 && this.running.length < this.limits.maxInFlight) {
+      const waitMs = this.overlapWaitMs();
+      if (waitMs > 0) {
+        this.overlapTimer ??= setTimeout(() => {
+          this.overlapTimer = undefined;
+          this.start();
+        }, waitMs);
+        return;
+      }
       const batch = this.pending.splice(0, this.limits.maxBatch);
-      this.inFlight += 1;
+      const startedAt = performance.now();
+      this.running.push(startedAt);
       void this.runBatch(batch).finally(() => {
-        this.inFlight -= 1;
+        this.running.splice(this.running.indexOf(startedAt), 1);
         this.start();
       });
     }
+  }
+
+  /** How long until the next statement may start beside the running ones (0: now). */
+  private overlapWaitMs(): number {
+    const newest = this.running.at(-1);
+    if (newest === undefined || this.limits.overlapAfterMs === undefined) return 0;
+    return Math.max(0, newest + this.limits.overlapAfterMs - performance.now());
   }
 
   private async runBatch(batch: readonly Waiting<I, O>[]): Promise<void> {
