@@ -174,6 +174,8 @@ describe('top-ups through the core: check, accept, credit', () => {
       core().accept(em(), wallet, 'together-4', 'nobody', 4_000n),
     ]);
     expect(results[1]).toMatchObject({ created: true, refusal: null, transaction: { status: 'ACCEPTED', driver_id: 'd1', amount: 2_000n } });
+    // The row a caller gets is the row as stored, every column (the statement returns only what the database chose).
+    expect(results[1]!.transaction).toEqual(await core().find(em(), wallet.id, 'together-2'));
     expect(results[2]).toMatchObject({ created: true, refusal: 'DRIVER_FIRED', transaction: { status: 'REJECTED' } });
     expect(results[4]).toEqual({ transaction: null, refusal: 'UNKNOWN_DRIVER', created: false });
     // The same payment twice at once: one transaction, new to one caller only.
