@@ -179,6 +179,23 @@ describe('ledger_post_many (bulk posting)', () => {
   });
 });
 
+describe('moveMany (accounts by key, then one bulk posting)', () => {
+  it('opens the accounts it names and posts each move once, between the right pair, in its from account\'s currency', async () => {
+    const moves = [
+      { from: worldAccount('RUB'), to: account('move-many-1'), transfer: { idempotencyKey: 'move-many-1:in', amount: 70n, kind: 'test' } },
+      { from: worldAccount('USD'), to: account('move-many-2', 'payout', 'USD'), transfer: { idempotencyKey: 'move-many-2:in', amount: 5n, kind: 'test' } },
+      { from: account('move-many-1'), to: account('move-many-2'), transfer: { idempotencyKey: 'move-many-1:to-2', amount: 20n, kind: 'test' } },
+    ];
+    expect(await inTransaction((tx) => t.app.use(ledgerModule).ledger.moveMany(tx, moves))).toBe(3);
+    // The same moves again (a retried job) move nothing.
+    expect(await inTransaction((tx) => t.app.use(ledgerModule).ledger.moveMany(tx, moves))).toBe(0);
+    expect(await balanceOf(await open(account('move-many-1')))).toBe(50n);
+    expect(await balanceOf(await open(account('move-many-2')))).toBe(20n);
+    expect(await balanceOf(await open(account('move-many-2', 'payout', 'USD')))).toBe(5n);
+    expect(await t.app.checkLedger(fork())).toEqual([]);
+  });
+});
+
 describe('accounts', () => {
   it('forgets an account opened by a transaction that rolled back', async () => {
     const payee: Payee = { kind: 'CLIENT', id: 'phantom-1' };

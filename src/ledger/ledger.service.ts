@@ -212,6 +212,23 @@ export class LedgerService {
     return this.post(em, { ...transfer, debitAccountId, creditAccountId, currency: from.currency });
   }
 
+  /**
+   * `move` for many transfers at once: every account named (opened when needed) in one query, the
+   * transfers posted in one `postMany` call. Each transfer's currency is its `from` account's.
+   * Returns how many were new.
+   */
+  async moveMany(
+    em: EntityManager,
+    moves: readonly { from: AccountKey; to: AccountKey; transfer: Omit<TransferRequest, 'debitAccountId' | 'creditAccountId' | 'currency'> }[],
+  ): Promise<number> {
+    if (moves.length === 0) return 0;
+    const accounts = await this.accountIds(em, moves.flatMap((move) => [move.from, move.to]));
+    return this.postMany(
+      em,
+      moves.map((move, i) => ({ ...move.transfer, debitAccountId: accounts[2 * i]!, creditAccountId: accounts[2 * i + 1]!, currency: move.from.currency })),
+    );
+  }
+
   /** Turns the database's refusals (overdraft, reused key, overflow) into domain errors. */
   translateError(error: unknown): unknown {
     return translateLedgerError(error);

@@ -243,23 +243,12 @@ export class SignalqBilling {
     );
     if (lines.length === 0) return { lines: 0, totals: new Map() };
     const keys = lines.map((line) => `signalq:${line.park_id}:${line.device_id}:${line.period_start}`);
-    const accounts = await this.ledger.accountIds(
-      em,
-      lines.flatMap((line) => [
-        { owner: SYSTEM_OWNER, type: CAMERA_RENT_ACCOUNT, currency: line.currency.trim() },
-        parkPayoutAccount(line.park_id, line.currency.trim()),
-      ]),
-    );
-    await this.ledger.postMany(
+    await this.ledger.moveMany(
       em,
       lines.map((line, i) => ({
-        idempotencyKey: keys[i]!,
-        debitAccountId: accounts[2 * i]!,
-        creditAccountId: accounts[2 * i + 1]!,
-        amount: BigInt(line.amount),
-        currency: line.currency.trim(),
-        kind: 'signalq_rent',
-        reference: keys[i]!,
+        from: { owner: SYSTEM_OWNER, type: CAMERA_RENT_ACCOUNT, currency: line.currency.trim() },
+        to: parkPayoutAccount(line.park_id, line.currency.trim()),
+        transfer: { idempotencyKey: keys[i]!, amount: BigInt(line.amount), kind: 'signalq_rent', reference: keys[i]! },
       })),
     );
     const inputs: CreatePayoutInput[] = lines.map((line, i) => ({

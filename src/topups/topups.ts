@@ -321,24 +321,14 @@ export class TopUps {
       if (locked.length === 0) return [];
       const refusals = await this.refusalsOf(tx, locked);
       const credited = locked.filter((_, i) => refusals[i] === null);
-      if (credited.length > 0) {
-        const accounts = await this.ledger.accountIds(
-          tx,
-          credited.flatMap((t) => [clearingAccount(t.payment_system, t.currency), driverBalanceAccount(t.park_id, t.driver_id, t.currency)]),
-        );
-        await this.ledger.postMany(
-          tx,
-          credited.map((t, i) => ({
-            idempotencyKey: creditTransferKey(t),
-            debitAccountId: accounts[2 * i]!,
-            creditAccountId: accounts[2 * i + 1]!,
-            amount: t.amount,
-            currency: t.currency,
-            kind: 'TOPUP',
-            reference: `${t.payment_system}:${t.external_id}`,
-          })),
-        );
-      }
+      await this.ledger.moveMany(
+        tx,
+        credited.map((t) => ({
+          from: clearingAccount(t.payment_system, t.currency),
+          to: driverBalanceAccount(t.park_id, t.driver_id, t.currency),
+          transfer: { idempotencyKey: creditTransferKey(t), amount: t.amount, kind: 'TOPUP', reference: `${t.payment_system}:${t.external_id}` },
+        })),
+      );
       const rows = await queryBound<TransactionRow>(
         tx,
         `UPDATE topup_transaction t SET status = d.status, reason = d.reason, processed_at = now()
