@@ -1,6 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { numbered, queryBound } from '../src/platform/bound-query';
+import { KeptConnection, numbered, queryBound } from '../src/platform/bound-query';
 import { initORM } from '../src/platform/orm';
 import { createTestDatabase } from './helpers/database';
 
@@ -67,5 +67,66 @@ describe('queryBound', () => {
     // The connection went back to the pool after each failure: the pool of four still answers five at once.
     const answers = await Promise.all(Array.from({ length: 5 }, (_, i) => queryBound<{ n: number }>(orm.em.fork(), 'SELECT ?::int AS n', [i])));
     expect(answers.map(([row]) => row!.n)).toEqual([0, 1, 2, 3, 4]);
+  });
+});
+
+describe('KeptConnection', () => {
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  let orm: MikroORM;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    orm = await initORM({ databaseUrl: database.url, poolMax: 4, entities: [], migrations: [] });
+    await orm.em.fork().execute('CREATE TABLE kept_connection_probe (id int PRIMARY KEY)');
+  });
+
+  afterAll(async () => {
+    await orm?.close(true);
+    await database?.drop();
+  });
+
+  const backend = async (kept: KeptConnection) => (await kept.query<{ pid: number }>('SELECT pg_backend_pid() AS pid', []))[0]!.pid;
+
+  it('runs statements one after another on one connection, and gives it back once they stop coming', async () => {
+    const kept = new KeptConnection(orm.em.fork(), 50);
+    const first = await backend(kept);
+    expect(await backend(kept)).toBe(first);
+    expect(await backend(kept)).toBe(first);
+    const pool = (orm.em.getKnex() as unknown as { client: { pool: { numUsed(): number } } }).client.pool;
+    expect(pool.numUsed()).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    expect(pool.numUsed()).toBe(0);
+  });
+
+  it('gives a statement that comes while the kept connection is busy a pooled connection of its own', async () => {
+    const kept = new KeptConnection(orm.em.fork(), 50);
+    const [slow, beside] = await Promise.all([
+      kept.query<{ pid: number }>('SELECT pg_backend_pid() AS pid FROM pg_sleep(0.1)', []),
+      kept.query<{ pid: number }>('SELECT pg_backend_pid() AS pid', []),
+    ]);
+    expect(beside[0]!.pid).not.toBe(slow[0]!.pid);
+    // The kept one is the first statement's.
+    expect(await backend(kept)).toBe(slow[0]!.pid);
+  });
+
+  it('passes a statement error with its code, and the next statement runs on a fresh connection', async () => {
+    const kept = new KeptConnection(orm.em.fork(), 50);
+    await kept.query('INSERT INTO kept_connection_probe VALUES (?)', [1]);
+    await expect(kept.query('INSERT INTO kept_connection_probe VALUES (?)', [1])).rejects.toMatchObject({ code: '23505' });
+    await expect(kept.query('SELECT ?::int', [undefined])).rejects.toThrow(/Undefined value/);
+    expect(await kept.query<{ n: number }>('SELECT count(*)::int AS n FROM kept_connection_probe', [])).toEqual([{ n: 1 }]);
+    // Every connection it took went back to the pool: none is lost to a failure.
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    const pool = (orm.em.getKnex() as unknown as { client: { pool: { numUsed(): number } } }).client.pool;
+    expect(pool.numUsed()).toBe(0);
+  });
+
+  it('does not hold up the pool shutdown for longer than its idle time', async () => {
+    const own = await initORM({ databaseUrl: database.url, poolMax: 2, entities: [], migrations: [] });
+    const kept = new KeptConnection(own.em.fork(), 100);
+    await backend(kept);
+    const started = performance.now();
+    await own.close(true);
+    expect(performance.now() - started).toBeLessThan(5_000);
   });
 });

@@ -1,6 +1,6 @@
-import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import type { MikroORM } from '@mikro-orm/postgresql';
 import type { DriverService } from '../parks/driver.service';
-import { queryBound } from '../platform/bound-query';
+import { KeptConnection } from '../platform/bound-query';
 import { textArray } from '../platform/sql-arrays';
 import { fulfilled, StatementBatches } from '../platform/statement-batches';
 import type { WalletRow } from '../wallets/wallet';
@@ -40,17 +40,18 @@ export class AcceptBatches {
   });
 
   /**
-   * The EntityManager its statements go through: they take a pooled connection each (`queryBound`)
-   * and never touch its identity map, so one serves them all. A fork per statement had cost more
-   * of the process's CPU than building the statement.
+   * The connection its statements go through, kept while they keep coming (`KeptConnection`): each
+   * goes on the wire as its batch starts. It never touches an identity map, so one EntityManager
+   * serves every statement; a fork per statement had cost more of the process's CPU than building
+   * the statement.
    */
-  private readonly em: EntityManager;
+  private readonly connection: KeptConnection;
 
   constructor(
     orm: MikroORM,
     private readonly drivers: DriverService,
   ) {
-    this.em = orm.em.fork();
+    this.connection = new KeptConnection(orm.em.fork());
   }
 
   record(topUp: NewTopUp): Promise<TransactionRow | null> {
@@ -70,8 +71,7 @@ export class AcceptBatches {
   }
 
   private async insert(topUps: readonly NewTopUp[]): Promise<Recorded[]> {
-    return queryBound<Recorded>(
-      this.em,
+    return this.connection.query<Recorded>(
       `WITH input AS (
          SELECT * FROM unnest(?::uuid[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::text[])
            AS i(wallet_id, park_id, payment_system, external_id, account, phone, amount, currency))
