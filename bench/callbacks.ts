@@ -1,9 +1,10 @@
+import path from 'node:path';
 import { createApp, loadAppSettings, type App } from '../src/app/app';
 import { parksModule } from '../src/parks/module';
 import { topupsModule } from '../src/topups/module';
 import { createLogger } from '../src/platform/logger';
 import { walletsModule } from '../src/wallets/module';
-import { BENCH_WALLET_KEYS, childEnv, cpuTimeMs, freePort, memoryOf, spawnService, waitReady } from './lib/child';
+import { BENCH_WALLET_KEYS, childEnv, cpuTimeMs, freePort, memoryOf, spawnScript, spawnService, waitReady } from './lib/child';
 import { BENCH_JWT_SECRET, gatherStatistics, postgresCpu, withClient } from './lib/database';
 import { httpLoad, type HttpLoadResult } from './lib/load';
 import type { BenchmarkResult } from './lib/report';
@@ -15,12 +16,14 @@ import { percentile, round } from './lib/stats';
  * alternating rounds of the same run (its floor: HTTP alone). Every pay is a new payment (a new
  * `txn_id`) to one of `drivers` drivers: the link (kept after the first), the driver's check and
  * the recorded top-up. No worker runs: crediting is the credit gate's and not part of the answer;
- * the gate's own code is timed afterwards over the recorded pays.
+ * the gate's own code is timed afterwards over the recorded pays. A third kind of round measures a
+ * hand-written floor (`lib/plain-pays.ts`): the same durable pay with nothing else around it, so
+ * that the gap to `/healthz` splits into this machine's share and the service's.
  */
 
 export interface CallbacksBenchOptions {
   connections: number;
-  /** Of each, /healthz and the pays, split into `rounds` alternating rounds. */
+  /** Of each, /healthz, the pays and the floor's pays, split into `rounds` alternating rounds. */
   durationS: number;
   rounds: number;
   warmupS: number;
@@ -34,8 +37,11 @@ async function benchApp(databaseUrl: string): Promise<App> {
   return createApp({ settings: loadAppSettings(env), logger: createLogger('warn'), databaseUrl });
 }
 
-/** A park with its drivers and a QIWI wallet; the secret of the link issued for it. */
-async function seed(databaseUrl: string, drivers: number): Promise<string> {
+/**
+ * A park with its drivers, a QIWI wallet and the secret of the link issued for it; and a QIWI_MD
+ * wallet of the same park for the hand-written floor's pays.
+ */
+async function seed(databaseUrl: string, drivers: number): Promise<{ secret: string; floorWalletId: string }> {
   const app = await benchApp(databaseUrl);
   try {
     const { parks, drivers: driverService } = app.use(parksModule);
@@ -51,7 +57,12 @@ async function seed(databaseUrl: string, drivers: number): Promise<string> {
         'bench',
       );
       const issued = await links.issue(tx, wallet, 'bench');
-      return issued.url.split('/').at(-1)!;
+      const floorWallet = await wallets.create(
+        tx,
+        { parkId: 'bench-cb', paymentSystem: 'QIWI_MD', title: 'Bench floor', currency: 'RUB', enabled: true, minAmount: null, maxAmount: null, credentials: null },
+        'bench',
+      );
+      return { secret: issued.url.split('/').at(-1)!, floorWalletId: floorWallet.id };
     });
   } finally {
     await app.close();
@@ -59,7 +70,7 @@ async function seed(databaseUrl: string, drivers: number): Promise<string> {
 }
 
 export async function benchCallbacks(databaseUrl: string, options: CallbacksBenchOptions): Promise<BenchmarkResult> {
-  const secret = await seed(databaseUrl, options.drivers);
+  const { secret, floorWalletId } = await seed(databaseUrl, options.drivers);
   const port = String(await freePort());
   // `url` is built from PORT: the callbacks process serves its /readyz on CALLBACK_PORT, the same port.
   const service = spawnService(
@@ -74,21 +85,35 @@ export async function benchCallbacks(databaseUrl: string, options: CallbacksBenc
       CALLBACK_RATE_PER_LINK: '1000000000',
     }),
   );
+  const floor = spawnScript(FLOOR_SERVER, [], childEnv({ PORT: String(await freePort()), DATABASE_URL: databaseUrl, WALLET_ID: floorWalletId, PARK_ID: 'bench-cb' }));
   try {
-    await waitReady(service, performance.now());
-    const path = `/callbacks/qiwi/${secret}`;
-    let n = 0;
+    await Promise.all([waitReady(service, performance.now()), waitReady(floor, performance.now())]);
+    const payPath = `/callbacks/qiwi/${secret}`;
     const base = BigInt(Date.now()) * 1000n;
-    const pay = () => {
-      n += 1;
-      return { path: `${path}?command=pay&txn_id=${base + BigInt(n)}&txn_date=20261203120000&account=d${n % options.drivers}&sum=10.00&ccy=RUB` };
+    // A new payment each time, to one of the drivers in turn; the service's and the floor's counted apart.
+    const payments = () => {
+      const counter = {
+        prepared: 0,
+        next: () => {
+          counter.prepared += 1;
+          return `?command=pay&txn_id=${base + BigInt(counter.prepared)}&txn_date=20261203120000&account=d${counter.prepared % options.drivers}&sum=10.00&ccy=RUB`;
+        },
+      };
+      return counter;
     };
-    const first = await fetch(`${service.url}${pay().path}`);
-    const firstAnswer = await first.text();
-    if (!firstAnswer.includes('<result>0</result>')) throw new Error(`the pay callback does not answer 0: ${first.status} ${firstAnswer.slice(0, 300)}`);
+    const servicePays = payments();
+    const floorPays = payments();
+    for (const [url, query] of [[`${service.url}${payPath}`, servicePays.next()], [`${floor.url}/pay`, floorPays.next()]] as const) {
+      const first = await fetch(`${url}${query}`);
+      const firstAnswer = await first.text();
+      if (!firstAnswer.includes('<result>0</result>')) throw new Error(`${url.split('/callbacks')[0]}: the pay does not answer 0: ${first.status} ${firstAnswer.slice(0, 300)}`);
+    }
 
-    const health: LoadTarget = { url: `${service.url}/healthz`, verifyBody: (body) => body.includes('"ok"') };
-    const pays: LoadTarget = { url: `${service.url}${path}`, next: pay, verifyBody: (body) => body.includes('<result>0</result>') };
+    const targets: Record<'health' | 'pays' | 'floor', LoadTarget> = {
+      health: { url: `${service.url}/healthz`, pid: service.pid, verifyBody: (body) => body.includes('"ok"') },
+      pays: { url: `${service.url}${payPath}`, pid: service.pid, next: () => ({ path: `${payPath}${servicePays.next()}` }), verifyBody: (body) => body.includes('<result>0</result>') },
+      floor: { url: `${floor.url}/pay`, pid: floor.pid, next: () => ({ path: `/pay${floorPays.next()}` }), verifyBody: (body) => body.includes('<result>0</result>') },
+    };
     const load = async (target: LoadTarget, durationS: number) => {
       const result = await httpLoad({ ...target, method: 'GET', connections: options.connections, durationS });
       const failures = result.failures.errors + result.failures.timeouts + result.failures.non2xx + result.failures.wrongAnswers;
@@ -96,42 +121,51 @@ export async function benchCallbacks(databaseUrl: string, options: CallbacksBenc
       return result;
     };
 
-    await load(health, options.warmupS);
-    let answeredPays = (await load(pays, options.warmupS)).requests;
+    const answered = { pays: 1, floor: 1 };
+    await load(targets.health, options.warmupS);
+    answered.pays += (await load(targets.pays, options.warmupS)).requests;
+    answered.floor += (await load(targets.floor, options.warmupS)).requests;
     // The warm-up made the first top-ups of this database (planned on empty tables).
     await gatherStatistics(databaseUrl);
 
-    // The two in alternating rounds, so that both see the same machine: its speed here changes by
+    // The three in alternating rounds, so that all see the same machine: its speed here changes by
     // up to 2× within a minute, and a /healthz measured apart from the pays says as much about
     // that as about the pays.
     const postgresCpuMs = await postgresCpu(databaseUrl);
-    const tallies = { health: new Tally(), pays: new Tally() };
+    const tallies = { health: new Tally(), pays: new Tally(), floor: new Tally() };
     for (let round = 0; round < options.rounds; round++) {
-      for (const [target, tally] of [[health, tallies.health], [pays, tallies.pays]] as const) {
-        const before = { cpu: cpuTimeMs(service.pid), postgres: postgresCpuMs(), flushes: await walFlushes(databaseUrl), loadGenerator: process.cpuUsage() };
+      for (const kind of ['health', 'pays', 'floor'] as const) {
+        const target = targets[kind];
+        const before = { cpu: cpuTimeMs(target.pid), postgres: postgresCpuMs(), flushes: await walFlushes(databaseUrl), loadGenerator: process.cpuUsage() };
         const result = await load(target, options.durationS / options.rounds);
         const postgresAfter = postgresCpuMs();
         const loadGenerator = process.cpuUsage(before.loadGenerator);
-        tally.add(result, {
-          cpuMs: cpuTimeMs(service.pid) - before.cpu,
+        tallies[kind].add(result, {
+          cpuMs: cpuTimeMs(target.pid) - before.cpu,
           // autocannon runs in this process: the client's share of the same two cores.
           loadGeneratorCpuMs: (loadGenerator.user + loadGenerator.system) / 1000,
           postgresCpuMs: before.postgres === null || postgresAfter === null ? null : postgresAfter - before.postgres,
           walFlushes: (await walFlushes(databaseUrl)) - before.flushes,
         });
-        if (target === pays) answeredPays += result.requests;
+        if (kind !== 'health') answered[kind] += result.requests;
       }
     }
     const ratios = tallies.pays.rates.map((rate, i) => rate / tallies.health.rates[i]!);
+    const floorRatios = tallies.floor.rates.map((rate, i) => rate / tallies.health.rates[i]!);
 
     // Every answered pay is a recorded top-up, and nothing more than was asked: the load generator
     // prepares a request per connection that the end of the run may leave unsent.
     await new Promise((resolve) => setTimeout(resolve, 500));
-    const recorded = await withClient(databaseUrl, async (db) => Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM topup_transaction`)).rows[0]!.n));
-    const answered = 1 + answeredPays;
-    if (recorded < answered || recorded > n) throw new Error(`${answered} pays answered of ${n} prepared, ${recorded} top-ups recorded`);
+    const recordedBySystem = await withClient(databaseUrl, async (db) =>
+      Object.fromEntries((await db.query<{ system: string; n: string }>(`SELECT payment_system AS system, count(*) AS n FROM topup_transaction GROUP BY 1`)).rows.map((row) => [row.system, Number(row.n)])),
+    );
+    for (const [kind, system, prepared] of [['pays', 'QIWI', servicePays.prepared], ['floor', 'QIWI_MD', floorPays.prepared]] as const) {
+      const recorded = recordedBySystem[system] ?? 0;
+      if (recorded < answered[kind] || recorded > prepared) throw new Error(`${kind}: ${answered[kind]} pays answered of ${prepared} prepared, ${recorded} top-ups recorded`);
+    }
+    const recorded = recordedBySystem.QIWI!;
     const rssMb = memoryOf(service.pid)?.rssMb ?? null;
-    const credits = await creditRecorded(databaseUrl, Math.min(options.credits, recorded));
+    const credits = await creditRecorded(databaseUrl, Math.min(options.credits, recorded + (recordedBySystem.QIWI_MD ?? 0)));
     const payCpuMs = tallies.pays.perRequest('cpuMs');
     const payPostgresCpuMs = tallies.pays.perRequest('postgresCpuMs');
     // Everything on this machine that one request costs: the service, PostgreSQL, the load generator.
@@ -165,18 +199,36 @@ export async function benchCallbacks(databaseUrl: string, options: CallbacksBenc
           target: { op: '>=', value: 0.3 },
           note: `rounds ${round(Math.min(...ratios), 2)}–${round(Math.max(...ratios), 2)}×`,
         },
+        {
+          key: 'callbacks.floor.rps',
+          label: `the hand-written floor's pays per second (bare node:http, one pg connection, the same batched durable insert)`,
+          value: round(tallies.floor.rate, 0),
+          unit: '/s',
+          note: `${round(tallies.floor.rate / tallies.health.rate, 2)}× of /healthz (rounds ${round(Math.min(...floorRatios), 2)}–${round(Math.max(...floorRatios), 2)}×)`,
+        },
+        {
+          key: 'callbacks.pay.ofFloor',
+          label: 'pay callbacks ÷ the hand-written floor (requests per second, the same rounds)',
+          value: round(tallies.pays.rate / tallies.floor.rate, 2),
+          unit: '×',
+        },
       ],
       details: {
         health: tallies.health.summary(),
         pays: tallies.pays.summary(),
+        floor: tallies.floor.summary(),
         roundRatios: ratios.map((ratio) => round(ratio, 3)),
+        floorRoundRatios: floorRatios.map((ratio) => round(ratio, 3)),
         payCpuMsPerRequest: payCpuMs,
         payPostgresCpuMsPerRequest: payPostgresCpuMs,
         healthCpuMsPerRequest: tallies.health.perRequest('cpuMs'),
-        loadGeneratorCpuMsPerRequest: { pays: tallies.pays.perRequest('loadGeneratorCpuMs'), health: tallies.health.perRequest('loadGeneratorCpuMs') },
-        machineCpuMsPerRequest: { pays: round(machineCpuMs(tallies.pays), 3), health: round(machineCpuMs(tallies.health), 3) },
+        floorCpuMsPerRequest: tallies.floor.perRequest('cpuMs'),
+        floorPostgresCpuMsPerRequest: tallies.floor.perRequest('postgresCpuMs'),
+        loadGeneratorCpuMsPerRequest: { pays: tallies.pays.perRequest('loadGeneratorCpuMs'), floor: tallies.floor.perRequest('loadGeneratorCpuMs'), health: tallies.health.perRequest('loadGeneratorCpuMs') },
+        machineCpuMsPerRequest: { pays: round(machineCpuMs(tallies.pays), 3), floor: round(machineCpuMs(tallies.floor), 3), health: round(machineCpuMs(tallies.health), 3) },
         cpuCeilingOfRatio: round(cpuCeiling, 2),
         paysPerWalFlush: round(tallies.pays.served / Math.max(1, tallies.pays.walFlushes), 1),
+        floorPaysPerWalFlush: round(tallies.floor.served / Math.max(1, tallies.floor.walFlushes), 1),
         recorded,
         rssMb,
         options,
@@ -189,9 +241,12 @@ export async function benchCallbacks(databaseUrl: string, options: CallbacksBenc
       ],
     };
   } finally {
-    await service.stop();
+    await Promise.all([service.stop(), floor.stop()]);
   }
 }
+
+/** The hand-written floor's server (`lib/plain-pays.ts`), as built beside this file. */
+const FLOOR_SERVER = path.join(__dirname, 'lib', 'plain-pays.js');
 
 /** The credit gate's default batch (`TOPUP_CREDIT_BATCH`). */
 const CREDIT_BATCH = 200;
@@ -227,6 +282,8 @@ async function creditRecorded(databaseUrl: string, count: number): Promise<{ cre
 
 interface LoadTarget {
   url: string;
+  /** The process serving it, whose CPU each request costs. */
+  pid: number;
   next?: () => { path: string };
   verifyBody: (body: string) => boolean;
 }

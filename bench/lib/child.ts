@@ -57,9 +57,14 @@ export async function apiEnv(databaseUrl: string, jwtSecret: string): Promise<No
 }
 
 export function spawnService(command: string, env: NodeJS.ProcessEnv): ServiceProcess {
+  return spawnScript(CLI, [command], env);
+}
+
+/** Any script of this repository's build as a child process, serving on `env.PORT` (e.g. a benchmark's own baseline server). */
+export function spawnScript(script: string, args: string[], env: NodeJS.ProcessEnv): ServiceProcess {
   // BENCH_CHILD_NODE_ARGS, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`, to see where a child's CPU goes
   const nodeArgs = process.env.BENCH_CHILD_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, CLI, command], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const chunks: string[] = [];
   child.stdout!.on('data', (data: Buffer) => chunks.push(data.toString()));
   child.stderr!.on('data', (data: Buffer) => chunks.push(data.toString()));
