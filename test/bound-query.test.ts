@@ -121,6 +121,17 @@ describe('KeptConnection', () => {
     expect(pool.numUsed()).toBe(0);
   });
 
+  it('takes a fresh connection when the server closed the kept one (a restart, a failover): no statement fails for it', async () => {
+    const kept = new KeptConnection(orm.em.fork(), 1_000);
+    const first = await backend(kept);
+    await orm.em.fork().execute(`SELECT pg_terminate_backend(${first})`);
+    // The pg client hears of it as an error event on the idle connection.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const second = await backend(kept);
+    expect(second).not.toBe(first);
+    expect(await backend(kept)).toBe(second);
+  });
+
   it('does not hold up the pool shutdown for longer than its idle time', async () => {
     const own = await initORM({ databaseUrl: database.url, poolMax: 2, entities: [], migrations: [] });
     const kept = new KeptConnection(own.em.fork(), 100);

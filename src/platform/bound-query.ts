@@ -72,6 +72,8 @@ export class KeptConnection {
     const statement = prepared(this.source, sql, values, options);
     this.busy = true;
     clearTimeout(this.releaseTimer);
+    // One the server closed while it was kept (a restart, a failover) goes back for the pool to drop.
+    if (this.connection && isDisposed(this.connection)) this.giveBack();
     try {
       this.connection ??= await this.source.acquireConnection();
       return await send<T>(this.connection, statement);
@@ -91,6 +93,11 @@ export class KeptConnection {
     this.connection = undefined;
     if (connection) void this.source.releaseConnection(connection);
   }
+}
+
+/** knex marks a pooled pg connection that errored or ended; its pool's validation drops such ones. */
+function isDisposed(connection: QueryableConnection): boolean {
+  return Boolean((connection as { __knex__disposed?: unknown }).__knex__disposed);
 }
 
 interface Statement {
