@@ -4,21 +4,22 @@ import { KeptConnection, numbered, queryBound } from '../src/platform/bound-quer
 import { initORM } from '../src/platform/orm';
 import { createTestDatabase } from './helpers/database';
 
+let database: Awaited<ReturnType<typeof createTestDatabase>>;
+let orm: MikroORM;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  orm = await initORM({ databaseUrl: database.url, poolMax: 4, entities: [], migrations: [] });
+  await orm.em.fork().execute('CREATE TABLE bound_query_probe (id int PRIMARY KEY, label text)');
+  await orm.em.fork().execute('CREATE TABLE kept_connection_probe (id int PRIMARY KEY)');
+});
+
+afterAll(async () => {
+  await orm?.close(true);
+  await database?.drop();
+});
+
 describe('queryBound', () => {
-  let database: Awaited<ReturnType<typeof createTestDatabase>>;
-  let orm: MikroORM;
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    orm = await initORM({ databaseUrl: database.url, poolMax: 4, entities: [], migrations: [] });
-    await orm.em.fork().execute('CREATE TABLE bound_query_probe (id int PRIMARY KEY, label text)');
-  });
-
-  afterAll(async () => {
-    await orm?.close(true);
-    await database?.drop();
-  });
-
   it('numbers the placeholders in order and keeps an escaped one as a literal question mark', () => {
     const knexClient = (orm.em.getKnex() as unknown as { client: Parameters<typeof numbered>[0] }).client;
     expect(numbered(knexClient, 'SELECT ?::int + ?::int, \\? AS literal, ?')).toBe('SELECT $1::int + $2::int, ? AS literal, $3');
@@ -71,20 +72,6 @@ describe('queryBound', () => {
 });
 
 describe('KeptConnection', () => {
-  let database: Awaited<ReturnType<typeof createTestDatabase>>;
-  let orm: MikroORM;
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    orm = await initORM({ databaseUrl: database.url, poolMax: 4, entities: [], migrations: [] });
-    await orm.em.fork().execute('CREATE TABLE kept_connection_probe (id int PRIMARY KEY)');
-  });
-
-  afterAll(async () => {
-    await orm?.close(true);
-    await database?.drop();
-  });
-
   const backend = async (kept: KeptConnection) => (await kept.query<{ pid: number }>('SELECT pg_backend_pid() AS pid', []))[0]!.pid;
 
   it('runs statements one after another on one connection, and gives it back once they stop coming', async () => {
