@@ -71,7 +71,7 @@ async function seed(databaseUrl: string, drivers: number): Promise<{ secret: str
 
 export async function benchCallbacks(databaseUrl: string, options: CallbacksBenchOptions): Promise<BenchmarkResult> {
   const { secret, floorWalletId } = await seed(databaseUrl, options.drivers);
-  const port = String(await freePort());
+  const [port, floorPort] = [String(await freePort()), String(await freePort())];
   // `url` is built from PORT: the callbacks process serves its /readyz on CALLBACK_PORT, the same port.
   const service = spawnService(
     'callbacks',
@@ -85,7 +85,7 @@ export async function benchCallbacks(databaseUrl: string, options: CallbacksBenc
       CALLBACK_RATE_PER_LINK: '1000000000',
     }),
   );
-  const floor = spawnScript(FLOOR_SERVER, [], childEnv({ PORT: String(await freePort()), DATABASE_URL: databaseUrl, WALLET_ID: floorWalletId, PARK_ID: 'bench-cb' }));
+  const floor = spawnScript(FLOOR_SERVER, [], childEnv({ PORT: floorPort, DATABASE_URL: databaseUrl, WALLET_ID: floorWalletId, PARK_ID: 'bench-cb' }));
   try {
     await Promise.all([waitReady(service, performance.now()), waitReady(floor, performance.now())]);
     const payPath = `/callbacks/qiwi/${secret}`;

@@ -56,6 +56,8 @@ describe('StatementBatches', () => {
   it('with overlapAfterMs, gathers the callers behind a running statement into the next one instead of starting beside it', async () => {
     const { calls, run } = controlledRun();
     const batches = new StatementBatches(run, { maxBatch: 10, maxInFlight: 4, overlapAfterMs: 60_000 });
+    const timers = () => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
+    const timersBefore = timers();
     const first = batches.submit(1);
     await tick();
     const behind = [2, 3, 4].map((n) => batches.submit(n));
@@ -67,6 +69,8 @@ describe('StatementBatches', () => {
     expect(calls.map((c) => c.items)).toEqual([[1], [2, 3, 4]]);
     calls[1]!.finish();
     expect(await Promise.all(behind)).toEqual(['done 2', 'done 3', 'done 4']);
+    // The wait set while the first ran ended when it finished: no timer is left to keep a process up.
+    expect(timers()).toBe(timersBefore);
   });
 
   it('with overlapAfterMs, starts a statement beside one that has run that long (stuck on a lock), and no more than maxInFlight', async () => {

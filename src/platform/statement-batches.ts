@@ -53,6 +53,9 @@ export class StatementBatches<I, O> {
         }, waitMs);
         return;
       }
+      // A statement starts now: a wait set for an earlier one is over (a new one is set if still due).
+      clearTimeout(this.overlapTimer);
+      this.overlapTimer = undefined;
       const batch = this.pending.splice(0, this.limits.maxBatch);
       const startedAt = performance.now();
       this.running.push(startedAt);
