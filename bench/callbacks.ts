@@ -109,8 +109,10 @@ export async function benchCallbacks(databaseUrl: string, options: CallbacksBenc
       if (!firstAnswer.includes('<result>0</result>')) throw new Error(`${url.split('/callbacks')[0]}: the pay does not answer 0: ${first.status} ${firstAnswer.slice(0, 300)}`);
     }
 
-    const targets: Record<'health' | 'pays' | 'floor', LoadTarget> = {
+    const targets: Record<Kind, LoadTarget> = {
       health: { url: `${service.url}/healthz`, pid: service.pid, verifyBody: (body) => body.includes('"ok"') },
+      // The floor's own /healthz: bare node:http, against which the service's shows what fastify and its hooks cost a request.
+      floorHealth: { url: `${floor.url}/healthz`, pid: floor.pid, verifyBody: (body) => body.includes('"ok"') },
       pays: { url: `${service.url}${payPath}`, pid: service.pid, next: () => ({ path: `${payPath}${servicePays.next()}` }), verifyBody: (body) => body.includes('<result>0</result>') },
       floor: { url: `${floor.url}/pay`, pid: floor.pid, next: () => ({ path: `/pay${floorPays.next()}` }), verifyBody: (body) => body.includes('<result>0</result>') },
     };
@@ -123,6 +125,7 @@ export async function benchCallbacks(databaseUrl: string, options: CallbacksBenc
 
     const answered = { pays: 1, floor: 1 };
     await load(targets.health, options.warmupS);
+    await load(targets.floorHealth, options.warmupS);
     answered.pays += (await load(targets.pays, options.warmupS)).requests;
     answered.floor += (await load(targets.floor, options.warmupS)).requests;
     // The warm-up made the first top-ups of this database (planned on empty tables).
@@ -132,9 +135,9 @@ export async function benchCallbacks(databaseUrl: string, options: CallbacksBenc
     // up to 2× within a minute, and a /healthz measured apart from the pays says as much about
     // that as about the pays.
     const postgresCpuMs = await postgresCpu(databaseUrl);
-    const tallies = { health: new Tally(), pays: new Tally(), floor: new Tally() };
+    const tallies: Record<Kind, Tally> = { health: new Tally(), pays: new Tally(), floor: new Tally(), floorHealth: new Tally() };
     for (let round = 0; round < options.rounds; round++) {
-      for (const kind of ['health', 'pays', 'floor'] as const) {
+      for (const kind of KINDS) {
         const target = targets[kind];
         const before = { cpu: cpuTimeMs(target.pid), postgres: postgresCpuMs(), flushes: await walFlushes(databaseUrl), loadGenerator: process.cpuUsage() };
         const result = await load(target, options.durationS / options.rounds);
@@ -147,7 +150,7 @@ export async function benchCallbacks(databaseUrl: string, options: CallbacksBenc
           postgresCpuMs: before.postgres === null || postgresAfter === null ? null : postgresAfter - before.postgres,
           walFlushes: (await walFlushes(databaseUrl)) - before.flushes,
         });
-        if (kind !== 'health') answered[kind] += result.requests;
+        if (kind === 'pays' || kind === 'floor') answered[kind] += result.requests;
       }
     }
     const ratios = tallies.pays.rates.map((rate, i) => rate / tallies.health.rates[i]!);
@@ -171,6 +174,7 @@ export async function benchCallbacks(databaseUrl: string, options: CallbacksBenc
     // Everything on this machine that one request costs: the service, PostgreSQL, the load generator.
     const machineCpuMs = (tally: Tally) => (tally.perRequest('cpuMs') ?? 0) + (tally.perRequest('postgresCpuMs') ?? 0) + (tally.perRequest('loadGeneratorCpuMs') ?? 0);
     const cpuCeiling = machineCpuMs(tallies.health) / machineCpuMs(tallies.pays);
+    const split = beyondTheFloor(tallies);
 
     return {
       name: 'callbacks',
@@ -224,6 +228,9 @@ export async function benchCallbacks(databaseUrl: string, options: CallbacksBenc
         healthCpuMsPerRequest: tallies.health.perRequest('cpuMs'),
         floorCpuMsPerRequest: tallies.floor.perRequest('cpuMs'),
         floorPostgresCpuMsPerRequest: tallies.floor.perRequest('postgresCpuMs'),
+        floorHealth: tallies.floorHealth.summary(),
+        floorHealthCpuMsPerRequest: tallies.floorHealth.perRequest('cpuMs'),
+        processCpuBeyondTheFloor: split,
         loadGeneratorCpuMsPerRequest: { pays: tallies.pays.perRequest('loadGeneratorCpuMs'), floor: tallies.floor.perRequest('loadGeneratorCpuMs'), health: tallies.health.perRequest('loadGeneratorCpuMs') },
         machineCpuMsPerRequest: { pays: round(machineCpuMs(tallies.pays), 3), floor: round(machineCpuMs(tallies.floor), 3), health: round(machineCpuMs(tallies.health), 3) },
         cpuCeilingOfRatio: round(cpuCeiling, 2),
@@ -237,6 +244,13 @@ export async function benchCallbacks(databaseUrl: string, options: CallbacksBenc
         `${recorded} pay callbacks recorded as top-ups (warm-up included), p50 ${tallies.pays.medianP50} ms; /healthz p99 ${tallies.health.worstP99} ms`,
         `CPU of the whole machine per request (service + PostgreSQL + load generator): pay ${round(machineCpuMs(tallies.pays), 3)} ms, /healthz ${round(machineCpuMs(tallies.health), 3)} ms; ` +
           `were both CPU-bound on these cores, the ratio could not pass ${round(cpuCeiling, 2)}×`,
+        ...(split
+          ? [
+              `The process's CPU per pay beyond the floor's: ${split.totalMs} ms (${payCpuMs} against ${tallies.floor.perRequest('cpuMs')}), of which ${split.frameworkMs} ms is ` +
+                `what a /healthz costs more on fastify with the service's hooks than on bare node:http (${tallies.health.perRequest('cpuMs')} against ${tallies.floorHealth.perRequest('cpuMs')} ms), ` +
+                `and ${split.callbackPathMs} ms the callback path (link, protocol, limits, metrics, batching)`,
+            ]
+          : []),
         `${round(tallies.pays.walFlushes / tallies.pays.seconds, 0)} WAL flushes per second during the pays, ${round(tallies.pays.served / Math.max(1, tallies.pays.walFlushes), 1)} pays each: every answered pay waits for one`,
       ],
     };
@@ -280,12 +294,29 @@ async function creditRecorded(databaseUrl: string, count: number): Promise<{ cre
   }
 }
 
+/** The kinds of round, in the order each round runs them. */
+const KINDS = ['health', 'pays', 'floor', 'floorHealth'] as const;
+type Kind = (typeof KINDS)[number];
+
 interface LoadTarget {
   url: string;
   /** The process serving it, whose CPU each request costs. */
   pid: number;
   next?: () => { path: string };
   verifyBody: (body: string) => boolean;
+}
+
+/**
+ * Where the service's CPU per pay goes beyond the floor's, in ms: the HTTP framework (fastify and
+ * the operations hooks, measured as /healthz on the service against /healthz on the floor's bare
+ * node:http server) and the rest, the callback path. Null when a process's CPU could not be read.
+ */
+function beyondTheFloor(tallies: Record<Kind, Tally>): { totalMs: number; frameworkMs: number; callbackPathMs: number } | null {
+  const [pay, floor, health, floorHealth] = [tallies.pays, tallies.floor, tallies.health, tallies.floorHealth].map((tally) => tally.perRequest('cpuMs'));
+  if (pay == null || floor == null || health == null || floorHealth == null) return null;
+  const totalMs = round(pay - floor, 3);
+  const frameworkMs = round(health - floorHealth, 3);
+  return { totalMs, frameworkMs, callbackPathMs: round(totalMs - frameworkMs, 3) };
 }
 
 /** WAL flushes of the whole server so far (`pg_stat_wal`): how many commits waited for the disk. */
