@@ -75,10 +75,9 @@ export const topupsModule = defineModule({
   create: ({ settings, metrics, kernel, logger, use }): TopUpServices => {
     const { ledger } = use(ledgerModule);
     const { parks, drivers } = use(parksModule);
-    const { wallets } = use(walletsModule);
     const queries = new TransactionQueries();
     return {
-      topups: new TopUps(parks, drivers, wallets, ledger, kernel.jobs, new AcceptBatches(kernel.orm, drivers), (status, system, lag) => {
+      topups: new TopUps(drivers, ledger, kernel.jobs, new AcceptBatches(kernel.orm, drivers), (status, system, lag) => {
         metrics.transactions.inc({ status, payment_system: system });
         if (lag !== undefined) metrics.creditLag.observe({ payment_system: system }, lag);
       }),

@@ -3,14 +3,12 @@ import type { LedgerService } from '../ledger/ledger.service';
 import { driverBalanceAccount, type DriverRow } from '../parks/driver';
 import type { DriverService } from '../parks/driver.service';
 import type { ParkRow } from '../parks/park';
-import type { ParkService } from '../parks/park.service';
 import { queryBound } from '../platform/bound-query';
 import { plainArray, textArray } from '../platform/sql-arrays';
 import { InvalidInputError } from '../platform/errors';
 import type { JobQueue, KeyedJob, TaskName, TaskPayload } from '../platform/jobs';
 import type { AcceptBatches } from './accept-batches';
 import type { WalletRow } from '../wallets/wallet';
-import type { WalletService } from '../wallets/wallet.service';
 import { clearingAccount, toTransactionRow, WITHDRAWN, type Refusal, type RequestFailure, type TransactionRow } from './transaction';
 
 export type CheckResult = { ok: true; driver: DriverRow } | { ok: false; refusal: Refusal; driver: DriverRow | null };
@@ -63,17 +61,15 @@ export interface ReportedPayment {
 /**
  * The core every payment system goes through: an adapter parses its protocol, finds the wallet
  * from the callback link, and calls `check` and `accept`; it only translates the answer. A top-up
- * is recorded ACCEPTED and then credited: PROCESSED (clearing → the driver's balance) or REJECTED
- * with the reason. A callback's accept books no job: the credit gate finds ACCEPTED rows by itself
+ * is recorded REJECTED with the reason, or ACCEPTED and then credited whatever happens next:
+ * PROCESSED (clearing → the driver's balance). A callback's accept books no job: the credit gate finds ACCEPTED rows by itself
  * (`creditAccepted`). An accept in a caller's transaction, or a settled request, books the row's
  * own `topup__credit` job with the row. An ACCEPTED row left uncredited either way gets its own job
  * from the sweep (`rebookOverdue`), so no top-up waits forever.
  */
 export class TopUps {
   constructor(
-    private readonly parks: ParkService,
     private readonly drivers: DriverService,
-    private readonly wallets: WalletService,
     private readonly ledger: LedgerService,
     private readonly jobs: JobQueue,
     private readonly batches: AcceptBatches,
@@ -296,15 +292,17 @@ export class TopUps {
   }
 
   /**
-   * Credits these top-ups in one transaction: each checked again under its row lock (the driver may
-   * have been fired, the wallet disabled meanwhile), the money of all of them moved in one ledger
-   * call, each transfer under its own idempotency key (`topup:<id>`), and every row PROCESSED or
-   * REJECTED in one statement. A row another transaction holds is skipped (whoever holds it is
-   * crediting it, and if that fails the gate finds the row again), and one no longer ACCEPTED, or
-   * still awaiting payment, is left as it is. One commit for the lot: crediting one per
-   * transaction had held the clearing account's row through every commit in turn, a few hundred
-   * credits a second at most. Anything else that fails throws, and nothing of it is kept.
-   * Returns the rows it decided.
+   * Credits these top-ups in one transaction: the money of all of them moved in one ledger call,
+   * each transfer under its own idempotency key (`topup:<id>`), and every row PROCESSED in one
+   * statement. An ACCEPTED top-up is credited whatever changed since it was accepted (the driver
+   * fired, the park or the wallet switched off, the wallet's bounds): the payment system was told
+   * it was accepted and has taken the payer's money, so it is the driver's, and the clearing
+   * account must match the system's registry. The checks belong to the accept, and were made
+   * there. A row another transaction holds is skipped (whoever holds it is crediting it, and if
+   * that fails the gate finds the row again), and one no longer ACCEPTED, or still awaiting
+   * payment, is left as it is. One commit for the lot: crediting one per transaction had held the
+   * clearing account's row through every commit in turn, a few hundred credits a second at most.
+   * Anything that fails throws, and nothing of it is kept. Returns the rows it credited.
    */
   async creditMany(em: EntityManager, keys: readonly { walletId: string; externalId: string }[]): Promise<TransactionRow[]> {
     const decided = await em.transactional(async (tx) => {
@@ -319,11 +317,9 @@ export class TopUps {
         )
       ).map(toTransactionRow);
       if (locked.length === 0) return [];
-      const refusals = await this.refusalsOf(tx, locked);
-      const credited = locked.filter((_, i) => refusals[i] === null);
       await this.ledger.moveMany(
         tx,
-        credited.map((t) => ({
+        locked.map((t) => ({
           from: clearingAccount(t.payment_system, t.currency),
           to: driverBalanceAccount(t.park_id, t.driver_id, t.currency),
           transfer: { idempotencyKey: creditTransferKey(t), amount: t.amount, kind: 'TOPUP', reference: `${t.payment_system}:${t.external_id}` },
@@ -331,36 +327,13 @@ export class TopUps {
       );
       const rows = await queryBound<TransactionRow>(
         tx,
-        `UPDATE topup_transaction t SET status = d.status, reason = d.reason, processed_at = now()
-           FROM unnest(?::bigint[], ?::text[], ?::text[]) AS d(id, status, reason)
-          WHERE t.id = d.id RETURNING t.*`,
-        [
-          plainArray(locked.map((t) => t.id)),
-          textArray(refusals.map((refusal) => (refusal ? 'REJECTED' : 'PROCESSED'))),
-          textArray(refusals),
-        ],
+        `UPDATE topup_transaction SET status = 'PROCESSED', processed_at = now() WHERE id = ANY(?::bigint[]) RETURNING *`,
+        [plainArray(locked.map((t) => t.id))],
       );
       return rows.map(toTransactionRow);
     });
     for (const done of decided) this.observeDecided(done);
     return decided;
-  }
-
-  /** Why each of these top-ups may not be credited now (`refusalOf`), or null: three queries for them all. */
-  private async refusalsOf(em: EntityManager, transactions: readonly TransactionRow[]): Promise<(Refusal | null)[]> {
-    const wallets = new Map((await this.wallets.findMany(em, [...new Set(transactions.map((t) => t.wallet_id))])).map((w) => [w.id, w]));
-    const parks = new Map((await this.parks.findMany(em, [...new Set(transactions.map((t) => t.park_id))])).map((p) => [p.id, p]));
-    const drivers = new Map(
-      (await this.drivers.findMany(em, transactions.map((t) => ({ parkId: t.park_id, driverId: t.driver_id })))).map((d) => [`${d.park_id}\u0000${d.id}`, d]),
-    );
-    return transactions.map((t) => {
-      const wallet = wallets.get(t.wallet_id);
-      const driver = drivers.get(`${t.park_id}\u0000${t.driver_id}`);
-      if (!driver) return 'UNKNOWN_DRIVER';
-      // A wallet row is never removed (deletion marks it), so this is only for the type's sake.
-      if (!wallet) return 'WALLET_DISABLED';
-      return refusalOf(wallet, parks.get(t.park_id) ?? { status: 'DISABLED' }, driver, t.amount);
-    });
   }
 
   /**
