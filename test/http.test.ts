@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Payee } from '../src/access/payee';
 import { startTestServer, type TestServer } from './helpers/app';
 import { payoutsModule } from '../src/payouts/module';
@@ -118,5 +118,33 @@ describe('HTTP endpoints', () => {
     const response = await fetch(`${server.url}/nope`);
     expect(response.status).toBe(404);
     expect(await response.text()).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('/metrics, unauthenticated on every port, reads the database at most once per METRICS_REFRESH_MIN_INTERVAL', () => {
+  let bounded: TestServer;
+  beforeAll(async () => {
+    // As `start` serves it: the API's port and the internet-facing callback port in one process.
+    bounded = await startTestServer({ callbacks: true }, { env: { METRICS_REFRESH_MIN_INTERVAL: '1h' } });
+  });
+  afterAll(async () => bounded?.close());
+
+  it('runs one database refresh for many parallel scrapes on both ports, and none again within the interval', async () => {
+    const scrape = vi.spyOn(bounded.app, 'scrape');
+    const scrapeAll = () =>
+      Promise.all(
+        [bounded.url, bounded.callbackUrl!].flatMap((base) => Array.from({ length: 25 }, () => fetch(`${base}/metrics`).then(async (r) => [r.status, await r.text()] as const))),
+      );
+
+    const answers = await scrapeAll();
+    expect(scrape).toHaveBeenCalledTimes(1);
+    for (const [status, text] of answers) {
+      expect(status).toBe(200);
+      expect(text).toContain('# TYPE payouts_by_status gauge');
+    }
+
+    // Within the interval: the gauges as last refreshed, and the database left alone.
+    expect((await scrapeAll()).every(([status]) => status === 200)).toBe(true);
+    expect(scrape).toHaveBeenCalledTimes(1);
   });
 });

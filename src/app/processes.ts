@@ -6,6 +6,7 @@ import { createHttpServer, createOperationsServer } from '../platform/http';
 import { migrateJobs } from '../platform/jobs';
 import { InboundConsumer, consumerOptions } from '../platform/kafka/consumer';
 import { createLogger, type Logger } from '../platform/logger';
+import { boundedRefresh } from '../platform/metrics-refresh';
 import { migrate, pendingMigrations } from '../platform/orm';
 import type { AnyModule } from '../platform/modules';
 import { callbacksModule } from '../callbacks/module';
@@ -92,7 +93,8 @@ export async function startProcess(roles: Roles, env: NodeJS.ProcessEnv = proces
         if (consumer && !consumer.isJoined()) problems.push('kafka consumers not joined');
         return problems;
       },
-      beforeScrape: () => app.scrape(),
+      // One bound for the process: in `start` the API's port and the callback port share it.
+      beforeScrape: boundedRefresh(() => app.scrape(), { minIntervalMs: app.settings.METRICS_REFRESH_MIN_INTERVAL, logger }),
     };
     let callbackUrl: string | null = null;
     let callbackServer: FastifyInstance | null = null;

@@ -13,6 +13,13 @@ describe('settings', () => {
     expect(loadKernelSettings({ DATABASE_POOL_MAX: '2' }).DATABASE_POOL_MAX).toBe(2);
   });
 
+  it('bounds the database reads behind /metrics to one per METRICS_REFRESH_MIN_INTERVAL, 5s unless set', () => {
+    expect(loadKernelSettings({}).METRICS_REFRESH_MIN_INTERVAL).toBe(5000);
+    expect(loadKernelSettings({ METRICS_REFRESH_MIN_INTERVAL: '30s' }).METRICS_REFRESH_MIN_INTERVAL).toBe(30_000);
+    expect(loadKernelSettings({ METRICS_REFRESH_MIN_INTERVAL: '0' }).METRICS_REFRESH_MIN_INTERVAL).toBe(0);
+    expect(() => loadKernelSettings({ METRICS_REFRESH_MIN_INTERVAL: 'often' })).toThrow(/METRICS_REFRESH_MIN_INTERVAL/);
+  });
+
   it('validates every module’s slice with the kernel’s, naming every bad variable in one message', () => {
     const slices = [
       { name: 'a', schema: z.object({ A_LIMIT: z.coerce.number().int().positive().default(5) }) },

@@ -31,7 +31,8 @@ export const DEFAULT_JWT_MAX_TTL = 7 * 86_400_000;
 /**
  * What each process shows of itself: the port a process without the API serves its health and
  * metrics on, whether the API answers introspection and serves the GraphiQL explorer (unset: only
- * in development and test, see `surfaceDefaults`), and how logs are written.
+ * in development and test, see `surfaceDefaults`), how logs are written, and how often a scrape
+ * may read the database.
  */
 const processSurfaceSettings = {
   // 8082: the contract gives 8081 to the payment-system callbacks (`CALLBACK_PORT`).
@@ -40,6 +41,8 @@ const processSurfaceSettings = {
   GRAPHQL_EXPLORER: setting.flag.optional(),
   /** `auto`: readable lines on a terminal, JSON lines otherwise. */
   LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
+  /** The least time between two refreshes of the gauges read from the database: `/metrics` is unauthenticated, on every port. */
+  METRICS_REFRESH_MIN_INTERVAL: setting.duration.default(5000),
 };
 
 /** The kernel's own settings: the process, the database, Kafka, auth, the worker, the outbox, GraphQL limits. */

@@ -153,7 +153,10 @@ export interface OperationsServerOptions {
   orm: MikroORM;
   /** What `/readyz` checks beyond the database; returns the reasons it is not ready. */
   readiness: () => Promise<string[]>;
-  /** Refresh gauges that are read from the database at scrape time. */
+  /**
+   * Refresh gauges that are read from the database at scrape time. `/metrics` is unauthenticated:
+   * bound what this costs (`boundedRefresh`), as `startProcess` does.
+   */
   beforeScrape?: () => Promise<void>;
   /** What the access log shows of a path (a server whose paths carry secrets hides them). */
   logPath?: (path: string) => string;

@@ -33,6 +33,8 @@ export function testEnv(databaseUrl: string, options: TestEnvOptions = {}): Reco
     WORKER_PORT: '0',
     CALLBACK_PORT: '0',
     JWT_SECRET: TEST_JWT_SECRET,
+    // Tests scrape right after changing the database; a test of the bound sets its own.
+    METRICS_REFRESH_MIN_INTERVAL: '0ms',
   };
   if (options.kafka) {
     const brokers = kafkaBrokers();
