@@ -296,6 +296,26 @@ describe('Paystack top-ups: initialize, then the charge.success webhook', () => 
     expect((await park.balance(park.working.id)) - before).toBe(64_000n);
   });
 
+  it('credits a top-up it had given up on (EXPIRED) when the payer pays after all: once, and a charge of another amount is held back', async () => {
+    const before = await park.balance(park.working.id);
+    const late = (await createTopUp(park, 'PAYSTACK', '7000')).data!.createTopUp.transaction;
+    const lateOther = (await createTopUp(park, 'PAYSTACK', '3000')).data!.createTopUp.transaction;
+    expect(await finalOf(wallet.id, late.externalId, PAYSTACK_TTL_MS + 10_000)).toMatchObject({ status: 'REJECTED', reason: 'EXPIRED' });
+    expect(await finalOf(wallet.id, lateOther.externalId)).toMatchObject({ status: 'REJECTED', reason: 'EXPIRED' });
+    // Paystack cannot close a checkout: the driver completes it after our TTL, and the webhook comes.
+    const body = paystack.pay(late.externalId);
+    const answer = await webhook(body, paystackSignature(body, PAYSTACK_KEY));
+    expect(JSON.parse(answer.text)).toEqual({ status: 'accepted' });
+    expect(await finalOf(wallet.id, late.externalId)).toMatchObject({ status: 'PROCESSED', reason: null });
+    expect(JSON.parse((await webhook(body, paystackSignature(body, PAYSTACK_KEY))).text)).toEqual({ status: 'duplicate' });
+    const other = chargeSuccess({ reference: lateOther.externalId, amount: 300, currency: 'NGN', metadata: { driverId: park.working.id } });
+    expect(JSON.parse((await webhook(other, paystackSignature(other, PAYSTACK_KEY))).text)).toEqual({ status: 'refused', reason: 'AMOUNT_MISMATCH' });
+    expect(await transactionOf(wallet.id, lateOther.externalId)).toMatchObject({ status: 'REJECTED', reason: 'AMOUNT_MISMATCH' });
+    await bed.settle();
+    expect((await park.balance(park.working.id)) - before).toBe(7_000n);
+    expect(await bed.server.app.checkLedger()).toEqual([]);
+  });
+
   it('counts the top-ups it opened per system', async () => {
     const metric = await bed.server.app.metrics.registry.getSingleMetric('payouts_topup_requests_total')!.get();
     const opened = (system: string) => metric.values.find((v) => v.labels.payment_system === system && v.labels.outcome === 'opened')?.value ?? 0;

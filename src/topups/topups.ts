@@ -143,8 +143,8 @@ export class TopUps {
       return { transaction, refusal: refusalReason(transaction), created: true };
     }
     const existing = (await this.find(em, wallet.id, externalId))!;
-    if (existing.awaiting_payment) {
-      // A payment for a top-up the driver asked for (Paystack's webhook): it is paid now.
+    if (existing.awaiting_payment || paidLate(existing)) {
+      // A payment for a top-up the driver asked for (Paystack's webhook): it is paid now, even if we had given up on it.
       const settled = await this.settle(em, wallet.id, externalId, { amount, currency: wallet.currency, driverId: driver.id });
       // Settled or held back now (a mismatch): new either way; a settle that raced ours is the repeat.
       const decidedNow = settled.settled || settled.transaction.reason === 'AMOUNT_MISMATCH';
@@ -200,18 +200,20 @@ export class TopUps {
   }
 
   /**
-   * The payment system says a top-up awaiting payment was paid: if it paid what was asked (amount,
-   * currency, and the driver when it names one), the top-up stops awaiting and its credit job is
-   * booked, in one statement; the credit job does the rest, as for a callback. A payment that
-   * differs is REJECTED (AMOUNT_MISMATCH) and never credited. Anything not awaiting payment any
-   * more is returned as it is (a repeat: `settled` false).
+   * The payment system says a top-up the driver asked for was paid: if it paid what was asked
+   * (amount, currency, and the driver when it names one), the top-up stops awaiting and its credit
+   * job is booked, in one statement; the credit job does the rest, as for a callback. So is one we
+   * had given up on (`paidLate`: its time ran out, or the system first reported it failed) and the
+   * payer paid after all: the money was taken, so it is credited, ACCEPTED again. A payment that
+   * differs is REJECTED (AMOUNT_MISMATCH) and never credited, for a person to look at. Anything
+   * else is returned as it is (a repeat: `settled` false).
    */
   async settle(em: EntityManager, walletId: string, externalId: string, paid: ReportedPayment): Promise<{ transaction: TransactionRow; settled: boolean }> {
     const [updated] = await this.jobs.afterStatementReturning<TransactionRow, 'topup__credit'>(
       em,
       {
-        sql: `UPDATE topup_transaction SET awaiting_payment = false, paid_at = now()
-               WHERE wallet_id = ?::uuid AND external_id = ? AND awaiting_payment AND amount = ? AND currency = ? AND driver_id = coalesce(?, driver_id)
+        sql: `UPDATE topup_transaction SET status = 'ACCEPTED', reason = NULL, processed_at = NULL, awaiting_payment = false, paid_at = now()
+               WHERE wallet_id = ?::uuid AND external_id = ? AND ${PAYABLE_SQL} AND amount = ? AND currency = ? AND driver_id = coalesce(?, driver_id)
                RETURNING *`,
         params: [walletId, externalId, paid.amount.toString(), paid.currency, paid.driverId ?? null],
       },
@@ -221,8 +223,14 @@ export class TopUps {
       { name: 'topup_settle' },
     );
     if (updated) return { transaction: toTransactionRow(updated), settled: true };
-    const rejected = await this.giveUp(em, walletId, externalId, 'AMOUNT_MISMATCH');
-    return { transaction: rejected ?? (await this.find(em, walletId, externalId))!, settled: false };
+    const [heldBack] = await queryBound<TransactionRow>(
+      em,
+      `UPDATE topup_transaction SET status = 'REJECTED', reason = 'AMOUNT_MISMATCH', awaiting_payment = false, processed_at = now()
+        WHERE wallet_id = ?::uuid AND external_id = ? AND ${PAYABLE_SQL} RETURNING *`,
+      [walletId, externalId],
+    );
+    if (heldBack) this.observe('REJECTED', heldBack.payment_system);
+    return { transaction: heldBack ? toTransactionRow(heldBack) : (await this.find(em, walletId, externalId))!, settled: false };
   }
 
   /** A top-up awaiting payment that will not be paid (expired, rejected, refused): REJECTED with why. Null if it is not awaiting. */
@@ -452,6 +460,20 @@ export class TopUps {
     this.observe(done.status, done.payment_system, lag);
   }
 }
+
+/**
+ * How a top-up the driver asked for can end unpaid and still be paid: its time ran out (Paystack
+ * cannot close a checkout), or the system reported the payment failed and the payer tried again.
+ */
+const PAID_LATE_REASONS: readonly RequestFailure[] = ['EXPIRED', 'PAYMENT_REJECTED'];
+
+/** A top-up we gave up on that a payment may still settle. */
+function paidLate(transaction: TransactionRow): boolean {
+  return transaction.status === 'REJECTED' && PAID_LATE_REASONS.includes(transaction.reason as RequestFailure);
+}
+
+/** A top-up a reported payment settles, in SQL: awaiting payment, or `paidLate`. */
+const PAYABLE_SQL = `(awaiting_payment OR (status = 'REJECTED' AND reason IN (${PAID_LATE_REASONS.map((reason) => `'${reason}'`).join(', ')})))`;
 
 /** One credit job per top-up, under this key. */
 export function creditJobKey(walletId: string, externalId: string): string {
