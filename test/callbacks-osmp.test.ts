@@ -152,3 +152,52 @@ describe.each(FAMILY)('$system: check and pay', ({ system, currency, codes }) =>
     expect(await balance()).toBe(before + 200n);
   });
 });
+
+/**
+ * A wallet's currency sets how many fraction digits `sum` has (ISO 4217: JPY none, KWD three), not
+ * a fixed two: `sum=10` on a JPY wallet is 10 yen, `sum=10.45` on a KWD wallet 10.450 dinars.
+ */
+describe.each([
+  { system: 'QIWI' as const, badAmount: '300', currency: 'JPY', good: [['1045', 1045n, '1045'], ['10.0', 10n, '10']], overPrecise: ['10.5', '0.1'] },
+  { system: 'QIWI' as const, badAmount: '300', currency: 'KWD', good: [['10.045', 10045n, '10.045'], ['10.45', 10450n, '10.450'], ['7', 7000n, '7.000']], overPrecise: ['10.0455', '0.0001'] },
+  { system: 'TBC' as const, badAmount: '275', currency: 'JPY', good: [['250', 250n, '250']], overPrecise: ['250.01'] },
+  { system: 'TBC' as const, badAmount: '275', currency: 'KWD', good: [['2.5', 2500n, '2.500']], overPrecise: ['2.5005'] },
+])('$system in $currency: sums in the currency’s minor digits', ({ system, badAmount, currency, good, overPrecise }) => {
+  let park: TestPark;
+  let wallet: TestWallet;
+  let txn = 5000;
+  const nextTxn = () => String(Date.now()) + String(++txn);
+  const call = async (params: Record<string, string>) => {
+    const reply = await bed.call(wallet.link, { query: params, from: INSIDE });
+    expect(reply.status).toBe(200);
+    return fields(reply.text);
+  };
+  const recorded = async (txnId: string) =>
+    bed.server.app.orm.em.fork().execute<{ amount: string; currency: string; status: string }[]>(`SELECT amount, currency, status FROM topup_transaction WHERE wallet_id = ? AND external_id = ?`, [wallet.id, txnId]);
+
+  beforeAll(async () => {
+    park = await bed.park({ currency });
+    wallet = await park.wallet(system, null, { maxAmount: '10000000' });
+  });
+
+  it.each(good as [string, bigint, string][])('credits sum=%s as %s minor units and echoes sum=%s', async (sum, minor, echoed) => {
+    const before = await park.balance(park.working.id);
+    expect((await call({ command: 'check', txn_id: nextTxn(), account: park.working.id, sum, ccy: currency })).result).toBe('0');
+    const id = nextTxn();
+    const answer = await call({ command: 'pay', txn_id: id, txn_date: '20261203120000', account: park.working.id, sum, ccy: currency });
+    expect(answer).toMatchObject({ osmp_txn_id: id, sum: echoed, result: '0', comment: 'OK' });
+    expect(await recorded(id)).toEqual([{ amount: String(minor), currency, status: expect.stringMatching(/^(ACCEPTED|PROCESSED)$/) }]);
+    await bed.settle();
+    expect(await park.balance(park.working.id)).toBe(before + minor);
+  });
+
+  it.each(overPrecise)('refuses an over-precise sum=%s with the bad-amount code and records nothing', async (sum) => {
+    const before = await park.balance(park.working.id);
+    expect((await call({ command: 'check', txn_id: nextTxn(), account: park.working.id, sum })).result).toBe(badAmount);
+    const id = nextTxn();
+    expect(await call({ command: 'pay', txn_id: id, txn_date: '20261203120000', account: park.working.id, sum })).toEqual({ osmp_txn_id: id, result: badAmount, comment: 'Invalid amount' });
+    expect(await recorded(id)).toEqual([]);
+    await bed.settle();
+    expect(await park.balance(park.working.id)).toBe(before);
+  });
+});

@@ -3,9 +3,10 @@ import { createHash, createSign, createVerify, generateKeyPairSync } from 'node:
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { childOf, childrenOf, parseXml, textOf } from '../src/payment-systems/xml';
 import { startCallbackTestbed, type CallbackReply, type CallbackTestbed, type TestPark, type TestWallet } from './helpers/callbacks';
+import { chargeSuccess, paystackSignature } from './helpers/payment-apis';
 
 /**
- * IDRAM, CITY24, UZPAYNET and EASYPAY over real HTTP against the running callback server, with the
+ * IDRAM, CITY24, UZPAYNET, EASYPAY and PAYSTACK's webhook over real HTTP against the running callback server, with the
  * protocols' literal requests (payment-systems.md's sources): every answer in the protocol's own
  * format and codes, every balance read through GraphQL after the credit jobs have run.
  */
@@ -364,5 +365,67 @@ describe('EASYPAY: signed Request XML, Payment then Confirm', () => {
     expect(await confirm(pending)).toMatchObject({ code: '4', signedByUs: false });
     expect(await balanceOf(park)).toBe(before);
     await wallet.reissue();
+  });
+});
+
+describe('PAYSTACK: charge.success for a payment we did not start names its driver in metadata.driverId', () => {
+  const secretKey = 'sk_test_callbacks_protocols_0000000000';
+  let park: TestPark;
+  let wallet: TestWallet;
+  const webhook = async (data: { reference: string; amount: number; metadata: unknown }) => {
+    const body = chargeSuccess({ ...data, currency: 'NGN' });
+    const reply = await bed.call(wallet.link, { method: 'POST', body, headers: { 'content-type': 'application/json', 'x-paystack-signature': paystackSignature(body, secretKey) } });
+    return { status: reply.status, body: JSON.parse(reply.text) as unknown };
+  };
+  const recorded = async (references: string[]) =>
+    bed.server.app.orm.em.fork().execute<{ external_id: string }[]>(`SELECT external_id FROM topup_transaction WHERE wallet_id = ? AND external_id IN (${references.map(() => '?').join(', ')})`, [
+      wallet.id,
+      ...references,
+    ]);
+
+  /** PAYSTACK's refusals counted as BAD_ACCOUNT: refused before the core. */
+  const badAccounts = async () => {
+    const text = await (await fetch(`${bed.callbackUrl}/metrics`)).text();
+    return Number(/payouts_callback_refusals_total\{payment_system="PAYSTACK",code="BAD_ACCOUNT"\} (\d+)/.exec(text)?.[1] ?? 0);
+  };
+
+  beforeAll(async () => {
+    park = await bed.park({ currency: 'NGN' });
+    wallet = await park.wallet('PAYSTACK', { secretKey });
+  });
+
+  it('answers a driverId that is no account (a NUL, a disallowed character) as an unknown driver and records nothing', async () => {
+    const before = await balanceOf(park);
+    const refusalsBefore = await badAccounts();
+    const malformed: unknown[] = [
+      { driverId: `${park.working.id}\u0000` },
+      { driverId: '\u0000' },
+      JSON.stringify({ driverId: `${park.working.id}\u0000x` }),
+      { driverId: `${park.working.id};` },
+      { driverId: '<script>' },
+      { driverId: 'a'.repeat(101) },
+    ];
+    const references = malformed.map(() => `T${nextId()}`);
+    for (const [i, metadata] of malformed.entries()) {
+      expect(await webhook({ reference: references[i]!, amount: 30_000, metadata }), JSON.stringify(metadata)).toEqual({ status: 200, body: { status: 'refused', reason: 'UNKNOWN_DRIVER' } });
+    }
+    expect(await recorded(references)).toEqual([]);
+    expect(await balanceOf(park)).toBe(before);
+    expect((await badAccounts()) - refusalsBefore).toBe(malformed.length);
+  });
+
+  it('credits valid payments sent at the same moment as ones whose driverId holds a NUL', async () => {
+    const before = await balanceOf(park);
+    const valid = Array.from({ length: 8 }, () => `T${nextId()}`);
+    const poisoned = Array.from({ length: 8 }, () => `T${nextId()}`);
+    const replies = await Promise.all([
+      ...valid.map((reference) => webhook({ reference, amount: 1_000, metadata: { driverId: park.working.id } })),
+      ...poisoned.map((reference) => webhook({ reference, amount: 1_000, metadata: { driverId: `${park.working.id}\u0000` } })),
+    ]);
+    expect(replies.slice(0, valid.length)).toEqual(valid.map(() => ({ status: 200, body: { status: 'accepted' } })));
+    expect(replies.slice(valid.length)).toEqual(poisoned.map(() => ({ status: 200, body: { status: 'refused', reason: 'UNKNOWN_DRIVER' } })));
+    expect((await recorded(valid)).length).toBe(valid.length);
+    expect(await recorded(poisoned)).toEqual([]);
+    expect(await balanceOf(park)).toBe(before + 8_000n);
   });
 });

@@ -23,6 +23,21 @@ describe('payment-system amounts', () => {
     expect(parseMajorDecimal('92233720368547758.07')).toEqual({ ok: true, minor: 9_223_372_036_854_775_807n });
   });
 
+  it('parses with the minor digits it is given: 0 (JPY) and 3 (KWD)', () => {
+    expect(parseMajorDecimal('10', 0)).toEqual({ ok: true, minor: 10n });
+    expect(parseMajorDecimal('10.0', 0)).toEqual({ ok: true, minor: 10n });
+    expect(parseMajorDecimal('10.5', 0)).toEqual({ ok: false, problem: 'TOO_PRECISE' });
+    expect(parseMajorDecimal('0', 0)).toEqual({ ok: false, problem: 'NOT_POSITIVE' });
+    expect(parseMajorDecimal('9223372036854775807', 0)).toEqual({ ok: true, minor: 9_223_372_036_854_775_807n });
+    expect(parseMajorDecimal('9223372036854775808', 0)).toEqual({ ok: false, problem: 'OVERFLOW' });
+    expect(parseMajorDecimal('10.45', 3)).toEqual({ ok: true, minor: 10450n });
+    expect(parseMajorDecimal('10.045', 3)).toEqual({ ok: true, minor: 10045n });
+    expect(parseMajorDecimal('10', 3)).toEqual({ ok: true, minor: 10000n });
+    expect(parseMajorDecimal('0.001', 3)).toEqual({ ok: true, minor: 1n });
+    expect(parseMajorDecimal('10.0450', 3)).toEqual({ ok: true, minor: 10045n });
+    expect(parseMajorDecimal('10.0455', 3)).toEqual({ ok: false, problem: 'TOO_PRECISE' });
+  });
+
   it('parses integer minor units', () => {
     expect(parseMinorInteger('50000')).toEqual({ ok: true, minor: 50000n });
     expect(parseMinorInteger(50000)).toEqual({ ok: true, minor: 50000n });
@@ -36,5 +51,6 @@ describe('payment-system amounts', () => {
     expect(formatMajor(1045n, 'RUB')).toBe('10.45');
     expect(formatMajor(5n, 'UZS')).toBe('0.05');
     expect(formatMajor(100n, 'JPY')).toBe('100');
+    expect(formatMajor(10045n, 'KWD')).toBe('10.045');
   });
 });

@@ -10,8 +10,11 @@ export type AmountProblem = 'MALFORMED' | 'NOT_POSITIVE' | 'TOO_PRECISE' | 'OVER
 export type ParsedAmount = { ok: true; minor: bigint } | { ok: false; problem: AmountProblem };
 
 /**
- * A decimal in major units with a dot ("10.45", "10.4", "10"), at most `digits` fraction digits
- * (two for every currency here). No sign, exponent, spaces, commas or leading "+".
+ * A decimal in major units with a dot ("10.45", "10.4", "10"), at most `digits` fraction digits:
+ * the currency's minor digits (`minorDigits(currency)`: 0 for JPY, 2 for RUB, 3 for KWD), so
+ * callers pass them for the wallet's currency; more (trailing zeros aside) is TOO_PRECISE. The
+ * default of 2 is for callers whose currency always has two. No sign, exponent, spaces, commas or
+ * leading "+".
  */
 export function parseMajorDecimal(value: string | undefined | null, digits = 2): ParsedAmount {
   if (typeof value !== 'string') return { ok: false, problem: 'MALFORMED' };

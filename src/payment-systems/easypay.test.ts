@@ -101,6 +101,21 @@ describe('EASYPAY adapter', () => {
     for (const amount of ['10,00', '10.001', '-1.00', '0', '92233720368547758.08', 'ten']) expect(await answer(payment('1', 'd1', amount), fake)).toMatchObject({ code: 5, refusal: 'BAD_AMOUNT' });
   });
 
+  it.each([
+    ['JPY', '150', 150n, '150.5'],
+    ['KWD', '150.025', 150025n, '150.0255'],
+  ] as const)('reads Amount in the minor digits of a %s wallet and gives an over-precise one code 5', async (currency, amount, minor, overPrecise) => {
+    const fake = new InMemoryCore('EASYPAY', currency, credentials);
+    fake.drivers.set('d1', 'WORKING');
+    expect(await answer(payment('90', 'd1', overPrecise), fake)).toMatchObject({ code: 5, refusal: 'BAD_AMOUNT' });
+    const { code, paymentId } = await answer(payment('91', 'd1', amount), fake);
+    expect(code).toBe(0);
+    expect(orderOf(credentials, fake.wallet.id, paymentId)).toMatchObject({ orderId: '91', amount: minor });
+    expect(await answer(confirm(paymentId!), fake)).toMatchObject({ code: 0 });
+    expect(fake.transactions.get('91')).toMatchObject({ amount: minor, currency });
+    expect(fake.transactions.size).toBe(1);
+  });
+
   it('refuses a bad signature, another ServiceId, a revoked link and malformed requests', async () => {
     const fake = core();
     expect(await answer(request('Check', '<ServiceId>2431</ServiceId><Account>d1</Account>', pem().privateKey), fake)).toMatchObject({ code: -95, refusal: 'BAD_SIGNATURE' });

@@ -3,6 +3,7 @@ import { WITHDRAWN, type Refusal } from '../topups/transaction';
 import { localClock } from '../topups/xlsx';
 import type { Credentials } from '../wallets/payment-systems';
 import type { CallbackAnswer, CallbackCore, CallbackRequest, PaymentSystemAdapter } from './adapter';
+import { minorDigits } from '../platform/money';
 import { parseMajorDecimal } from './amounts';
 import { isAccount, isExternalId } from './identifiers';
 import { sameSecret } from './secrets';
@@ -16,9 +17,10 @@ import { childNames, childOf, elements, parseXml, textOf, XML_DECLARATION, type 
  * Armenia also exist): this is the Ukrainian one, whose check/credit steps fit a terminal top-up.
  *
  * Protocol: POST of `<Request><DateTime/><Sign/>` and one of `Check` (`ServiceId`, `Account`),
- * `Payment` (`ServiceId`, `OrderId`, `Account`, `Amount` decimal UAH), `Confirm` (`ServiceId`,
- * `PaymentId`), `Cancel` (`ServiceId`, `PaymentId`). Answer: `<Response><StatusCode/>
- * <StatusDetail/><DateTime/>` + `AccountInfo` | `PaymentId` | `OrderDate` | `CancelDate`, then
+ * `Payment` (`ServiceId`, `OrderId`, `Account`, `Amount` a decimal in major units of the wallet's
+ * currency, UAH, with at most its minor digits), `Confirm` (`ServiceId`, `PaymentId`), `Cancel`
+ * (`ServiceId`, `PaymentId`). Answer: `<Response><StatusCode/><StatusDetail/><DateTime/>` +
+ * `AccountInfo` | `PaymentId` | `OrderDate` | `CancelDate`, then
  * `<Sign/>`. `Sign` is RSA with SHA-1 (OpenSSL's default), upper-case hex, over the document with
  * the `Sign` value taken out: a request is checked with EasySoft's public key
  * (`providerPublicKey`) after removing its `Sign` value from the raw bytes, as php_EasyPay does;
@@ -205,7 +207,7 @@ async function answerFor(core: CallbackCore, credentials: Credentials, operation
     case 'Payment': {
       const [orderId, account] = [field('OrderId'), field('Account')];
       if (!isExternalId(orderId) || orderId.includes('.') || !isAccount(account)) return BAD_REQUEST;
-      const amount = parseMajorDecimal(field('Amount'));
+      const amount = parseMajorDecimal(field('Amount'), minorDigits(core.wallet.currency));
       if (!amount.ok) return { code: CODES.INVALID_AMOUNT, detail: 'invalid amount', refusal: 'BAD_AMOUNT' };
       // A Payment repeated after its Confirm gets its PaymentId again whatever changed since; after its Cancel, code 9.
       const known = await core.find(orderId);

@@ -77,6 +77,22 @@ describe('IDRAM adapter', () => {
     expect(fake.credited()).toBe(0n);
   });
 
+  it.each([
+    ['JPY', '1900', 1900n, '1900.5'],
+    ['KWD', '19.045', 19045n, '19.0455'],
+  ] as const)('parses EDP_AMOUNT with the minor digits of a %s wallet and refuses an over-precise one', async (currency, amount, minor, overPrecise) => {
+    const fake = new InMemoryCore('IDRAM', currency, credentials);
+    fake.drivers.set('d1', 'WORKING');
+    const precheck = (value: string) => idramAdapter.handle(post({ EDP_PRECHECK: 'YES', EDP_BILL_NO: 'd1', EDP_REC_ACCOUNT: '110000601', EDP_AMOUNT: value }), fake);
+    expect((await precheck(amount)).body).toBe('OK');
+    expect(await precheck(overPrecise)).toMatchObject({ body: 'ERROR: invalid amount', refusal: 'BAD_AMOUNT' });
+    expect(await idramAdapter.handle(confirmation({ EDP_AMOUNT: overPrecise, EDP_TRANS_ID: '7' }), fake)).toMatchObject({ body: 'ERROR: invalid amount', refusal: 'BAD_AMOUNT' });
+    expect(fake.transactions.size).toBe(0);
+    expect((await idramAdapter.handle(confirmation({ EDP_AMOUNT: amount, EDP_TRANS_ID: '8' }), fake)).body).toBe('OK');
+    expect(fake.transactions.get('8')).toMatchObject({ amount: minor, currency });
+    expect(fake.credited()).toBe(minor);
+  });
+
   it('answers a failure of ours with a retryable 503, never OK', () => {
     expect(idramAdapter.transientFailure(confirmation())).toMatchObject({ status: 503, body: 'ERROR: temporary failure' });
   });

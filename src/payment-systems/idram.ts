@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Refusal } from '../topups/transaction';
 import type { CallbackAnswer, CallbackCore, CallbackRequest, PaymentSystemAdapter } from './adapter';
+import { minorDigits } from '../platform/money';
 import { parseMajorDecimal } from './amounts';
 import { isAccount, isExternalId } from './identifiers';
 import { requestParameters } from './parameters';
@@ -73,7 +74,7 @@ async function handle(request: CallbackRequest, core: CallbackCore | null): Prom
     if (!isExternalId(transId)) return refuse('malformed EDP_TRANS_ID', 'BAD_REQUEST');
   }
   if (!isAccount(billNo)) return refuse('malformed EDP_BILL_NO', 'BAD_ACCOUNT');
-  const amount = parseMajorDecimal(amountText);
+  const amount = parseMajorDecimal(amountText, minorDigits(core.wallet.currency));
   if (!amount.ok) return refuse('invalid amount', 'BAD_AMOUNT');
 
   if (precheck) {

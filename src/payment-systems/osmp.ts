@@ -1,17 +1,19 @@
 import type { Refusal, TransactionRow } from '../topups/transaction';
 import type { PaymentSystem } from '../wallets/payment-systems';
 import type { CallbackAnswer, CallbackCore, CallbackRequest, PaymentSystemAdapter } from './adapter';
-import { formatMajor } from '../platform/money';
+import { formatMajor, minorDigits } from '../platform/money';
 import { parseMajorDecimal, type AmountProblem } from './amounts';
+import { isAccount } from './identifiers';
 import { requestParameters } from './parameters';
 import { xmlAnswer } from './xml';
 
 /**
  * The QIWI provider protocol ("OSMP" check/pay, payment-systems.md), which many CIS terminal
- * networks copy: `command=check|pay` with `txn_id`, `account`, `sum` (major units, two decimals, a
- * dot), optional `ccy`, and for pay `txn_date` (YYYYMMDDHHMMSS), in the query (GET) or a
- * url-encoded body (POST). The answer is always HTTP 200 with XML: QIWI reads `result`, and repeats
- * a request answered with a non-fatal code (1) for up to 24 hours.
+ * networks copy: `command=check|pay` with `txn_id`, `account`, `sum` (major units with a dot, at
+ * most the wallet currency's minor digits: "10.45" RUB, "10" JPY, "10.045" KWD), optional `ccy`,
+ * and for pay `txn_date` (YYYYMMDDHHMMSS), in the query (GET) or a url-encoded body (POST). The
+ * answer is always HTTP 200 with XML: QIWI reads `result`, and repeats a request answered with a
+ * non-fatal code (1) for up to 24 hours.
  *
  * A repeated pay for a known `txn_id` is answered 0 with the original `prv_txn` and `sum` (the
  * protocol has no duplicate code it requires, contracts.md wants the first answer). A system of the
@@ -47,7 +49,8 @@ export const QIWI_CODES: OsmpCodes = {
   amountTooSmall: 241,
   amountTooLarge: 242,
   // The family has no "bad amount" code: 241 (too small) for zero or negative, 242 (too large) for
-  // one past what we can hold, and 300 (other error) for one that is not a two-decimal number.
+  // one past what we can hold, and 300 (other error) for one that is not a decimal with at most
+  // the wallet currency's minor digits.
   badAmount: 300,
   other: 300,
   duplicate: null,
@@ -69,8 +72,6 @@ const COMMENTS: Record<string, string> = {
 
 /** `txn_id` is the network's numeric payment id. */
 const TXN_ID = /^\d{1,20}$/;
-/** A driver id or a phone as a payer types it: letters, digits and a few separators. */
-const ACCOUNT = /^[\p{L}\p{N}_.+\-() ]{1,100}$/u;
 const TXN_DATE = /^\d{14}$/;
 
 type Outcome = keyof OsmpCodes;
@@ -104,12 +105,13 @@ export function osmpAdapter(system: PaymentSystem, codes: OsmpCodes = QIWI_CODES
       if (!core) return answer('forbidden', echo);
       const command = params.command;
       if ((command !== 'check' && command !== 'pay' && command !== 'getInfo') || !TXN_ID.test(txnId)) return refuse('other', 'BAD_REQUEST', echo);
-      const account = params.account ?? '';
-      if (!ACCOUNT.test(account)) return refuse('badAccountFormat', 'BAD_ACCOUNT', echo);
+      // A driver id or a phone as a payer types it: letters, digits and a few separators.
+      const account = params.account;
+      if (!isAccount(account)) return refuse('badAccountFormat', 'BAD_ACCOUNT', echo);
       if (params.ccy !== undefined && params.ccy.toUpperCase() !== core.wallet.currency) return refuse('forbidden', 'FOREIGN_CURRENCY', echo);
 
       if (command === 'pay' && params.txn_date !== undefined && !TXN_DATE.test(params.txn_date)) return refuse('other', 'BAD_REQUEST', echo);
-      const amount = parseMajorDecimal(params.sum);
+      const amount = parseMajorDecimal(params.sum, minorDigits(core.wallet.currency));
       // check may come without a sum (getInfo, some networks' check); pay may not.
       const sumGiven = params.sum !== undefined && params.sum !== '';
       if (!amount.ok && (command === 'pay' || sumGiven)) return refuse(AMOUNT_OUTCOME[amount.problem], 'BAD_AMOUNT', echo);

@@ -1,6 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { CallbackAnswer, CallbackCore, CallbackRequest, PaymentSystemAdapter } from './adapter';
 import { parseMinorInteger } from './amounts';
+import { isAccount, isExternalId } from './identifiers';
 
 /**
  * Paystack's webhook (payment-systems.md, "Paystack"; documented [S21][S22]): a POST of JSON
@@ -10,7 +11,9 @@ import { parseMinorInteger } from './amounts';
  * driver id or phone, contracts.md), once per `data.reference`:
  * - a top-up the driver started (createTopUp) is found by its reference and credited if Paystack
  *   reports what was asked;
- * - a payment we did not start is accepted like any callback, for the driver its metadata names.
+ * - a payment we did not start is accepted like any callback, for the driver its metadata names;
+ *   a `driverId` missing or not an account (`isAccount`, as every adapter checks) is answered as
+ *   an unknown driver, before the core: nothing is recorded.
  *
  * Paystack reads only the HTTP status: 200 stops its retries (3 min × 4, then hourly for 72 h).
  * So: 401 for an unknown or revoked link and a missing or wrong signature (nothing credited);
@@ -31,8 +34,9 @@ export const paystackAdapter: PaymentSystemAdapter = {
     if (!event) return json(400, { status: 'bad_request', message: 'the body is not a Paystack event' }, 'BAD_REQUEST');
     if (event.event !== 'charge.success' || event.data.status !== 'success') return json(200, { status: 'ignored' });
 
+    // Ours are `topup-<uuid>`; Paystack's own are alphanumeric with `-`, `.`, `=`.
     const reference = event.data.reference;
-    if (typeof reference !== 'string' || !REFERENCE.test(reference)) return json(400, { status: 'bad_request', message: 'data.reference is missing or malformed' }, 'BAD_REQUEST');
+    if (typeof reference !== 'string' || !isExternalId(reference)) return json(400, { status: 'bad_request', message: 'data.reference is missing or malformed' }, 'BAD_REQUEST');
     const amount = parseMinorInteger(event.data.amount as string | number | undefined);
     if (!amount.ok) return json(400, { status: 'bad_request', message: `data.amount is ${amount.problem.toLowerCase().replace('_', ' ')}` }, 'BAD_AMOUNT');
     if (event.data.currency !== core.wallet.currency) return json(200, { status: 'refused', reason: 'CURRENCY_MISMATCH' }, 'FOREIGN_CURRENCY');
@@ -54,8 +58,6 @@ export const paystackAdapter: PaymentSystemAdapter = {
   },
 };
 
-/** Ours are `topup-<uuid>`; Paystack's own are alphanumeric with `-`, `.`, `=`. */
-const REFERENCE = /^[\x21-\x7e]{1,200}$/;
 const SIGNATURE = /^[0-9a-f]{128}$/i;
 
 function signedBy(request: CallbackRequest, secretKey: string): boolean {
@@ -82,7 +84,10 @@ function parseEvent(body: Buffer): PaystackEvent | null {
   }
 }
 
-/** `metadata.driverId`; Paystack passes metadata through as given, an object or a JSON string. */
+/**
+ * `metadata.driverId` when it is an account (`isAccount`), else null; Paystack passes metadata
+ * through as given, an object or a JSON string. Anyone with a checkout can put anything there.
+ */
 function driverIdOf(metadata: unknown): string | null {
   let value = metadata;
   if (typeof value === 'string') {
@@ -93,7 +98,7 @@ function driverIdOf(metadata: unknown): string | null {
     }
   }
   const driverId = (value as { driverId?: unknown } | null)?.driverId;
-  return typeof driverId === 'string' && driverId.length > 0 && driverId.length <= 128 ? driverId : null;
+  return typeof driverId === 'string' && isAccount(driverId) ? driverId : null;
 }
 
 /** `refusal`: why we refused before the core could, for the metrics (never sent). */
