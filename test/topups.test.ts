@@ -415,6 +415,16 @@ describe('top-ups with a worker: the job credits, 50 concurrent accepts are one 
     expect(Number(transfers!.n)).toBe(1);
     expect(await server.app.checkLedger()).toEqual([]);
   });
+
+  it('refuses a single top-up over TOPUP_AMOUNT_CEILING on a wallet with no bounds of its own, on both paths; the ceiling itself is taken', async () => {
+    const { topups } = server.app.use(topupsModule);
+    const em = () => server.app.orm.em.fork();
+    expect(wallet.max_amount).toBeNull();
+    expect(await topups.accept(em(), wallet, 'over-1', 'd1', 10_000_000_001n)).toMatchObject({ created: true, refusal: 'AMOUNT_TOO_LARGE', transaction: { status: 'REJECTED' } });
+    expect(await topups.acceptOutsideTransaction(em, wallet, 'over-2', 'd1', 9_223_372_036_854_775_807n)).toMatchObject({ refusal: 'AMOUNT_TOO_LARGE', transaction: { status: 'REJECTED' } });
+    expect(await topups.check(em(), wallet, 'd1', 10_000_000_001n)).toMatchObject({ ok: false, refusal: 'AMOUNT_TOO_LARGE' });
+    expect(await topups.acceptOutsideTransaction(em, wallet, 'at-ceiling', 'd1', 10_000_000_000n)).toMatchObject({ created: true, refusal: null, transaction: { status: 'ACCEPTED' } });
+  });
 });
 
 describe('the transaction list and its Excel export', () => {

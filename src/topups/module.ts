@@ -40,6 +40,8 @@ export const topupsModule = defineModule({
     TOPUP_CREDIT_INTERVAL: setting.duration.default(1000),
     /** Top-ups the credit gate takes at once. */
     TOPUP_CREDIT_BATCH: setting.positiveInt.default(200),
+    /** The largest single top-up any wallet takes, in minor units, whatever its own max (a safety ceiling for the shared clearing accounts). */
+    TOPUP_AMOUNT_CEILING: setting.positiveInt.max(Number.MAX_SAFE_INTEGER).default(10_000_000_000),
   }),
   metrics: (registry: Registry) => ({
     transactions: new Counter({
@@ -77,7 +79,7 @@ export const topupsModule = defineModule({
     const { parks, drivers } = use(parksModule);
     const queries = new TransactionQueries();
     return {
-      topups: new TopUps(drivers, ledger, kernel.jobs, new AcceptBatches(kernel.orm, drivers), (status, system, lag) => {
+      topups: new TopUps(drivers, ledger, kernel.jobs, new AcceptBatches(kernel.orm, drivers), BigInt(settings.TOPUP_AMOUNT_CEILING), (status, system, lag) => {
         metrics.transactions.inc({ status, payment_system: system });
         if (lag !== undefined) metrics.creditLag.observe({ payment_system: system }, lag);
       }),

@@ -73,6 +73,12 @@ export class TopUps {
     private readonly ledger: LedgerService,
     private readonly jobs: JobQueue,
     private readonly batches: AcceptBatches,
+    /**
+     * The largest single top-up any wallet takes, in minor units, whatever its own bounds: a payment
+     * system's clearing account is shared by every park, and a few payments near bigint's range (a
+     * forged or mistyped sum through a leaked link) would leave it unable to take any credit more.
+     */
+    private readonly amountCeiling: bigint,
     /** Each status a top-up reaches; `creditLagSeconds` (recorded → credited) with PROCESSED. */
     private readonly observe: (status: string, paymentSystem: string, creditLagSeconds?: number) => void = () => {},
   ) {}
@@ -81,7 +87,7 @@ export class TopUps {
   async check(em: EntityManager, wallet: WalletRow, account: string, amount: bigint | null = null): Promise<CheckResult> {
     const found = await this.drivers.findPayable(em, wallet.park_id, account);
     if (!found) return { ok: false, refusal: 'UNKNOWN_DRIVER', driver: null };
-    const refusal = refusalOf(wallet, { status: found.parkStatus }, found.driver, amount);
+    const refusal = refusalOf(wallet, { status: found.parkStatus }, found.driver, amount, this.amountCeiling);
     return refusal ? { ok: false, refusal, driver: found.driver } : { ok: true, driver: found.driver };
   }
 
@@ -255,7 +261,7 @@ export class TopUps {
    * park's are conditions of the statement (those of `refusalOf`, which the longer path applies).
    */
   private async acceptAtOnce(wallet: WalletRow, externalId: string, account: string, amount: bigint): Promise<AcceptResult | null> {
-    if (walletRefusalOf(wallet, amount)) return null;
+    if (walletRefusalOf(wallet, amount, this.amountCeiling)) return null;
     const transaction = await this.batches.record({ wallet, externalId, account, amount });
     if (!transaction) return null;
     this.observe(transaction.status, wallet.payment_system);
@@ -492,17 +498,18 @@ const CREDIT_JOB_KEY_SQL = `'topup__credit:' || t.wallet_id || ':' || t.external
 const CREDITS_AT_ONCE = 4;
 
 /** The first reason a top-up may not go to this driver now, or null. */
-export function refusalOf(wallet: WalletRow, park: Pick<ParkRow, 'status'> | { status: string }, driver: DriverRow, amount: bigint | null): Refusal | null {
+function refusalOf(wallet: WalletRow, park: Pick<ParkRow, 'status'> | { status: string }, driver: DriverRow, amount: bigint | null, ceiling: bigint): Refusal | null {
   if (driver.status !== 'WORKING') return 'DRIVER_FIRED';
   if (park.status !== 'ACTIVE') return 'PARK_DISABLED';
-  return walletRefusalOf(wallet, amount);
+  return walletRefusalOf(wallet, amount, ceiling);
 }
 
-/** The wallet's part of `refusalOf`: switched off or deleted, or the amount out of its bounds. */
-function walletRefusalOf(wallet: WalletRow, amount: bigint | null): Refusal | null {
+/** The wallet's part of `refusalOf`: switched off or deleted, or the amount out of its bounds or over the ceiling. */
+function walletRefusalOf(wallet: WalletRow, amount: bigint | null, ceiling: bigint): Refusal | null {
   if (!wallet.enabled || wallet.deleted_at !== null) return 'WALLET_DISABLED';
   if (amount !== null && wallet.min_amount !== null && amount < BigInt(wallet.min_amount)) return 'AMOUNT_TOO_SMALL';
   if (amount !== null && wallet.max_amount !== null && amount > BigInt(wallet.max_amount)) return 'AMOUNT_TOO_LARGE';
+  if (amount !== null && amount > ceiling) return 'AMOUNT_TOO_LARGE';
   return null;
 }
 
