@@ -35,8 +35,13 @@ export function parsePositiveMinor(value: unknown, field = 'amount'): bigint {
   return minor;
 }
 
+/** An ISO 4217 code this runtime knows (and so `minorDigits` can read). */
+export function isCurrency(value: unknown): value is string {
+  return typeof value === 'string' && ISO_CURRENCIES.has(value);
+}
+
 export function parseCurrency(value: unknown, field = 'currency'): string {
-  if (typeof value !== 'string' || !ISO_CURRENCIES.has(value)) {
+  if (!isCurrency(value)) {
     throw new InvalidInputError(`${field} must be an ISO 4217 currency code`, { field });
   }
   return value;

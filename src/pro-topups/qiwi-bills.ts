@@ -1,5 +1,5 @@
 import { parseMajorDecimal } from '../payment-systems/amounts';
-import { formatMajor } from '../platform/money';
+import { formatMajor, isCurrency, minorDigits } from '../platform/money';
 import { HttpRefusedError, type JsonHttpClient } from '../platform/http-client';
 import type { OpenPayment, PaymentStatus, TopUpGateway } from './gateway';
 
@@ -76,9 +76,11 @@ function statusOf(body: unknown): PaymentStatus {
   if (value === 'EXPIRED') return { state: 'EXPIRED' };
   if (value !== 'PAID') return { state: 'UNKNOWN', detail: 'unreadable bill status' };
   const raw = bill?.amount?.value;
-  const amount = parseMajorDecimal(typeof raw === 'number' ? String(raw) : (raw as string | undefined));
   const currency = bill?.amount?.currency;
-  if (!amount.ok || typeof currency !== 'string') return { state: 'UNKNOWN', detail: 'a paid bill without a readable amount' };
+  if (typeof currency !== 'string' || !isCurrency(currency)) return { state: 'UNKNOWN', detail: 'a paid bill without a readable currency' };
+  // In that currency's minor units (JPY has none, KWD three), as the bill was opened with formatMajor.
+  const amount = parseMajorDecimal(typeof raw === 'number' ? String(raw) : (raw as string | undefined), minorDigits(currency));
+  if (!amount.ok) return { state: 'UNKNOWN', detail: 'a paid bill without a readable amount' };
   const changed = typeof bill?.status?.changedDateTime === 'string' ? new Date(bill.status.changedDateTime) : null;
   return { state: 'PAID', amount: amount.minor, currency, paidAt: changed && !Number.isNaN(changed.getTime()) ? changed : null };
 }
