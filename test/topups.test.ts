@@ -6,7 +6,7 @@ import type { DriverStatus } from '../src/parks/driver';
 import { parksModule } from '../src/parks/module';
 import { topupsModule } from '../src/topups/module';
 import type { TransactionRow } from '../src/topups/transaction';
-import { creditJobKey } from '../src/topups/topups';
+import { creditJobKey, type AcceptResult } from '../src/topups/topups';
 import { walletsModule } from '../src/wallets/module';
 import type { WalletRow } from '../src/wallets/wallet';
 import {
@@ -414,6 +414,19 @@ describe('top-ups with a worker: the job credits, 50 concurrent accepts are one 
     const [transfers] = await server.app.orm.em.fork().execute<{ n: string }[]>(`SELECT count(*) AS n FROM ledger_transfer WHERE kind = 'TOPUP'`);
     expect(Number(transfers!.n)).toBe(1);
     expect(await server.app.checkLedger()).toEqual([]);
+  });
+
+  it('a value PostgreSQL refuses fails only its own payment, not the others batched with it', async () => {
+    const { topups } = server.app.use(topupsModule);
+    const em = () => server.app.orm.em.fork();
+    const good = Array.from({ length: 8 }, (_, i) => topups.acceptOutsideTransaction(em, wallet, `batch-good-${i}`, 'd1', 100n));
+    // A NUL in text is refused by PostgreSQL (22021); the adapters refuse it first, this is the core's own guard.
+    const bad = topups.acceptOutsideTransaction(em, wallet, 'batch-bad', 'd1\u0000', 100n);
+    const [results, badResult] = await Promise.all([Promise.allSettled(good), Promise.allSettled([bad])]);
+    expect(results.map((r) => r.status)).toEqual(Array(8).fill('fulfilled'));
+    for (const r of results) expect((r as PromiseFulfilledResult<AcceptResult>).value).toMatchObject({ created: true, refusal: null, transaction: { status: 'ACCEPTED' } });
+    expect(badResult[0]!.status).toBe('rejected');
+    expect(await topups.find(em(), wallet.id, 'batch-bad')).toBeNull();
   });
 
   it('refuses a single top-up over TOPUP_AMOUNT_CEILING on a wallet with no bounds of its own, on both paths; the ceiling itself is taken', async () => {

@@ -1,6 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { DriverService } from '../parks/driver.service';
 import { KeptConnection } from '../platform/bound-query';
+import { sqlState } from '../platform/database-errors';
 import { textArray } from '../platform/sql-arrays';
 import { fulfilled, StatementBatches } from '../platform/statement-batches';
 import type { WalletRow } from '../wallets/wallet';
@@ -59,7 +60,15 @@ export class AcceptBatches {
   }
 
   private async run(topUps: readonly NewTopUp[]): Promise<PromiseSettledResult<TransactionRow | null>[]> {
-    const recorded = await this.insert(topUps);
+    let recorded: Recorded[];
+    try {
+      recorded = await this.insert(topUps);
+    } catch (error) {
+      // A value PostgreSQL refuses (a data exception) would fail every payment batched with it, from
+      // any park or system: each takes the longer path alone instead, where only its own fails.
+      if (topUps.length > 1 && sqlState(error)?.startsWith('22')) return topUps.map(() => fulfilled(null));
+      throw error;
+    }
     const byKey = new Map(recorded.map((row) => [keyOf(row.wallet_id, row.external_id), row]));
     return topUps.map((topUp) => {
       const key = keyOf(topUp.wallet.id, topUp.externalId);
