@@ -22,6 +22,7 @@ describe('AllowList', () => {
     expect(parseCidrList('79.142.16.0/33').problems).toEqual(['"79.142.16.0/33" is not an address or CIDR block']);
     expect(parseCidrList('example.com').problems).toHaveLength(1);
     expect(parseCidrList('1.2.3.4/x').problems).toHaveLength(1);
+    expect(parseCidrList('1.2.3.4/24/x').problems).toEqual(['"1.2.3.4/24/x" is not an address or CIDR block']);
     expect(parseCidrList(' , ').problems).toEqual(['lists no address']);
     expect(() => new AllowList('1.2.3.4/99')).toThrow(/not an address/);
   });

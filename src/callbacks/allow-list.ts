@@ -8,11 +8,12 @@ export function parseCidrList(text: string): { entries: { address: string; prefi
   const entries: { address: string; prefix: number; family: 'ipv4' | 'ipv6' }[] = [];
   const problems: string[] = [];
   for (const raw of text.split(',').map((part) => part.trim()).filter(Boolean)) {
-    const [address = '', prefixText] = raw.split('/', 2);
+    // Every part read: `1.2.3.4/24/x` is a typo, not a /24.
+    const [address = '', prefixText, ...extra] = raw.split('/');
     const version = isIP(address);
     const max = version === 6 ? 128 : 32;
     const prefix = prefixText === undefined ? max : /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : NaN;
-    if (version === 0 || !(prefix >= 0 && prefix <= max)) {
+    if (version === 0 || extra.length > 0 || !(prefix >= 0 && prefix <= max)) {
       problems.push(`"${raw.slice(0, 60)}" is not an address or CIDR block`);
       continue;
     }
