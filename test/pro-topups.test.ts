@@ -316,6 +316,20 @@ describe('Paystack top-ups: initialize, then the charge.success webhook', () => 
     expect(await bed.server.app.checkLedger()).toEqual([]);
   });
 
+  it('credits a top-up Paystack refused to open when a signed charge.success for it comes after all (a retried initialize is refused as a duplicate)', async () => {
+    const other = await bed.park({ currency: 'NGN' });
+    const ownKey = 'sk_test_a_key_the_stand_in_does_not_know_0';
+    const otherWallet = await other.wallet('PAYSTACK', { secretKey: ownKey });
+    const { transaction, payUrl } = (await createTopUp(other, 'PAYSTACK', '4000')).data!.createTopUp;
+    expect(payUrl).toBeNull();
+    expect(await transactionOf(otherWallet.id, transaction.externalId)).toMatchObject({ status: 'REJECTED', reason: 'PAYMENT_SYSTEM_REFUSED' });
+    const body = chargeSuccess({ reference: transaction.externalId, amount: 4000, currency: 'NGN', metadata: { driverId: other.working.id } });
+    const answer = await webhook(body, paystackSignature(body, ownKey), otherWallet.link);
+    expect(JSON.parse(answer.text)).toEqual({ status: 'accepted' });
+    expect(await finalOf(otherWallet.id, transaction.externalId)).toMatchObject({ status: 'PROCESSED' });
+    expect(await other.balance(other.working.id)).toBe(4_000n);
+  });
+
   it('counts the top-ups it opened per system', async () => {
     const metric = await bed.server.app.metrics.registry.getSingleMetric('payouts_topup_requests_total')!.get();
     const opened = (system: string) => metric.values.find((v) => v.labels.payment_system === system && v.labels.outcome === 'opened')?.value ?? 0;

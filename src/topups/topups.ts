@@ -469,9 +469,11 @@ export class TopUps {
 
 /**
  * How a top-up the driver asked for can end unpaid and still be paid: its time ran out (Paystack
- * cannot close a checkout), or the system reported the payment failed and the payer tried again.
+ * cannot close a checkout), the system reported the payment failed and the payer tried again, or
+ * the system refused to open it when it had in fact opened it (a retried Paystack initialize is
+ * refused as a duplicate reference). A signed report that it was paid outweighs each of them.
  */
-const PAID_LATE_REASONS: readonly RequestFailure[] = ['EXPIRED', 'PAYMENT_REJECTED'];
+const PAID_LATE_REASONS: readonly RequestFailure[] = ['EXPIRED', 'PAYMENT_REJECTED', 'PAYMENT_SYSTEM_REFUSED'];
 
 /** A top-up we gave up on that a payment may still settle. */
 function paidLate(transaction: TransactionRow): boolean {
