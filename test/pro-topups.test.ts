@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topupsModule } from '../src/topups/module';
 import { creditJobKey } from '../src/topups/topups';
+import { POLL_MAX_ATTEMPTS, pollJobKey } from '../src/pro-topups/pro-topups';
 import type { TransactionRow } from '../src/topups/transaction';
 import { CreateTopUpDocument } from './generated/graphql';
 import { tokenFor } from './helpers/app';
@@ -119,6 +120,21 @@ describe('QIWI top-ups: a bill, polled', () => {
     await new Promise((resolve) => setTimeout(resolve, 1500));
     expect(qiwi.requests.filter((r) => r.path.endsWith(transaction.externalId)).length).toBe(asked);
     expect(await bed.server.app.checkLedger()).toEqual([]);
+  });
+
+  it('books its poll job so that it never runs out of attempts, first and every time it books itself again', async () => {
+    const { transaction } = (await createTopUp(park, 'QIWI', '3000')).data!.createTopUp;
+    const pollJob = async () =>
+      (
+        await bed.server.app.orm.em
+          .fork()
+          .execute<{ max_attempts: number }[]>(`SELECT max_attempts FROM graphile_worker.jobs WHERE key = ?`, [pollJobKey(wallet.id, transaction.externalId)])
+      )[0];
+    expect(await pollJob()).toEqual({ max_attempts: POLL_MAX_ATTEMPTS });
+    await waitFor(async () => qiwi.requests.filter((r) => r.method === 'GET' && r.path.endsWith(transaction.externalId)).length, (n) => n >= 2);
+    expect(await pollJob()).toEqual({ max_attempts: POLL_MAX_ATTEMPTS });
+    qiwi.setStatus(transaction.externalId, 'REJECTED');
+    expect(await finalOf(wallet.id, transaction.externalId)).toMatchObject({ status: 'REJECTED', reason: 'PAYMENT_REJECTED' });
   });
 
   it('rejects a bill QIWI rejected or expired, crediting nothing', async () => {

@@ -115,16 +115,17 @@ export class JobQueue {
     statement: { sql: string; params: readonly unknown[] },
     task: T,
     jobKey: string,
-    job: { payload: TaskPayload<T>; runAt: Date },
+    job: { payload: TaskPayload<T>; runAt: Date; maxAttempts?: number },
     options: { name?: string } = {},
   ): Promise<R[]> {
     return queryBound<R>(
       em,
       `WITH changed AS (${statement.sql}),
-            booked AS (SELECT graphile_worker.add_job(identifier => ?, payload => ?::json, run_at => ?::timestamptz, job_key => ?, job_key_mode => 'replace')
+            booked AS (SELECT graphile_worker.add_job(identifier => ?, payload => ?::json, run_at => ?::timestamptz, job_key => ?, job_key_mode => 'replace',
+                                                      max_attempts => ?::int)
                          FROM changed)
        SELECT changed.* FROM changed WHERE (SELECT count(*) FROM booked) >= 0`,
-      [...statement.params, task, JSON.stringify(job.payload ?? {}), job.runAt, jobKey],
+      [...statement.params, task, JSON.stringify(job.payload ?? {}), job.runAt, jobKey, job.maxAttempts ?? null],
       options,
     );
   }

@@ -90,6 +90,7 @@ export class ProTopUps {
       watch: {
         task: 'topup_request__poll',
         jobKey: pollJobKey(wallet.id, externalId),
+        maxAttempts: POLL_MAX_ATTEMPTS,
         payload: { walletId: wallet.id, externalId },
         runAt: new Date(this.nextPoll(input.paymentSystem, now, now + this.timing.ttlMs[input.paymentSystem])),
       },
@@ -235,6 +236,14 @@ export class ProTopUps {
 }
 
 const MAX_TOP_UP = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * A poll job never gives up (graphile-worker's most; its backoff reaches ~6 h between attempts
+ * after ten): past its time a top-up must still learn whether it was paid, and a job that ran out
+ * of attempts (the payment system refusing our key, a keyring missing the wallet's key) would
+ * leave it ACCEPTED and awaiting payment for good, with nothing to find it again.
+ */
+export const POLL_MAX_ATTEMPTS = 32_767;
 
 export function pollJobKey(walletId: string, externalId: string): string {
   return `topup_request__poll:${walletId}:${externalId}`;

@@ -47,7 +47,7 @@ export interface PaymentRequest<T extends TaskName> {
   idempotencyKey: string;
   expiresAt: Date;
   /** The job that watches it (polls the payment system), booked with the row in one statement. */
-  watch: { task: T; jobKey: string; payload: TaskPayload<T>; runAt: Date };
+  watch: { task: T; jobKey: string; payload: TaskPayload<T>; runAt: Date; maxAttempts?: number };
 }
 
 /** What the payment system reports paid for a top-up awaiting payment. */
@@ -179,7 +179,7 @@ export class TopUps {
       },
       request.watch.task,
       request.watch.jobKey,
-      { payload: request.watch.payload, runAt: request.watch.runAt },
+      { payload: request.watch.payload, runAt: request.watch.runAt, maxAttempts: request.watch.maxAttempts },
       { name: 'topup_request' },
     );
     if (inserted) {
