@@ -77,7 +77,7 @@ function statusOf(body: unknown): PaymentStatus {
   if (value !== 'PAID') return { state: 'UNKNOWN', detail: 'unreadable bill status' };
   const raw = bill?.amount?.value;
   const currency = bill?.amount?.currency;
-  if (typeof currency !== 'string' || !isCurrency(currency)) return { state: 'UNKNOWN', detail: 'a paid bill without a readable currency' };
+  if (!isCurrency(currency)) return { state: 'UNKNOWN', detail: 'a paid bill without a readable currency' };
   // In that currency's minor units (JPY has none, KWD three), as the bill was opened with formatMajor.
   const amount = parseMajorDecimal(typeof raw === 'number' ? String(raw) : (raw as string | undefined), minorDigits(currency));
   if (!amount.ok) return { state: 'UNKNOWN', detail: 'a paid bill without a readable amount' };

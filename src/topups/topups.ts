@@ -2,7 +2,6 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { LedgerService } from '../ledger/ledger.service';
 import { driverBalanceAccount, type DriverRow } from '../parks/driver';
 import type { DriverService } from '../parks/driver.service';
-import type { ParkRow } from '../parks/park';
 import { queryBound } from '../platform/bound-query';
 import { plainArray, textArray } from '../platform/sql-arrays';
 import { InvalidInputError } from '../platform/errors';
@@ -87,7 +86,7 @@ export class TopUps {
   async check(em: EntityManager, wallet: WalletRow, account: string, amount: bigint | null = null): Promise<CheckResult> {
     const found = await this.drivers.findPayable(em, wallet.park_id, account);
     if (!found) return { ok: false, refusal: 'UNKNOWN_DRIVER', driver: null };
-    const refusal = refusalOf(wallet, { status: found.parkStatus }, found.driver, amount, this.amountCeiling);
+    const refusal = refusalOf(wallet, found.parkStatus, found.driver, amount, this.amountCeiling);
     return refusal ? { ok: false, refusal, driver: found.driver } : { ok: true, driver: found.driver };
   }
 
@@ -229,22 +228,21 @@ export class TopUps {
       { name: 'topup_settle' },
     );
     if (updated) return { transaction: toTransactionRow(updated), settled: true };
-    const [heldBack] = await queryBound<TransactionRow>(
-      em,
-      `UPDATE topup_transaction SET status = 'REJECTED', reason = 'AMOUNT_MISMATCH', awaiting_payment = false, processed_at = now()
-        WHERE wallet_id = ?::uuid AND external_id = ? AND ${PAYABLE_SQL} RETURNING *`,
-      [walletId, externalId],
-    );
-    if (heldBack) this.observe('REJECTED', heldBack.payment_system);
-    return { transaction: heldBack ? toTransactionRow(heldBack) : (await this.find(em, walletId, externalId))!, settled: false };
+    const heldBack = await this.reject(em, walletId, externalId, 'AMOUNT_MISMATCH', PAYABLE_SQL);
+    return { transaction: heldBack ?? (await this.find(em, walletId, externalId))!, settled: false };
   }
 
   /** A top-up awaiting payment that will not be paid (expired, rejected, refused): REJECTED with why. Null if it is not awaiting. */
   async giveUp(em: EntityManager, walletId: string, externalId: string, reason: RequestFailure): Promise<TransactionRow | null> {
+    return this.reject(em, walletId, externalId, reason, 'awaiting_payment');
+  }
+
+  /** A top-up the driver asked for, REJECTED with why if it is in the state `condition` (SQL) names; null if not. */
+  private async reject(em: EntityManager, walletId: string, externalId: string, reason: RequestFailure, condition: string): Promise<TransactionRow | null> {
     const [row] = await queryBound<TransactionRow>(
       em,
       `UPDATE topup_transaction SET status = 'REJECTED', reason = ?, awaiting_payment = false, processed_at = now()
-        WHERE wallet_id = ?::uuid AND external_id = ? AND awaiting_payment RETURNING *`,
+        WHERE wallet_id = ?::uuid AND external_id = ? AND ${condition} RETURNING *`,
       [reason, walletId, externalId],
     );
     if (!row) return null;
@@ -500,9 +498,9 @@ const CREDIT_JOB_KEY_SQL = `'topup__credit:' || t.wallet_id || ':' || t.external
 const CREDITS_AT_ONCE = 4;
 
 /** The first reason a top-up may not go to this driver now, or null. */
-function refusalOf(wallet: WalletRow, park: Pick<ParkRow, 'status'> | { status: string }, driver: DriverRow, amount: bigint | null, ceiling: bigint): Refusal | null {
+function refusalOf(wallet: WalletRow, parkStatus: string, driver: DriverRow, amount: bigint | null, ceiling: bigint): Refusal | null {
   if (driver.status !== 'WORKING') return 'DRIVER_FIRED';
-  if (park.status !== 'ACTIVE') return 'PARK_DISABLED';
+  if (parkStatus !== 'ACTIVE') return 'PARK_DISABLED';
   return walletRefusalOf(wallet, amount, ceiling);
 }
 
