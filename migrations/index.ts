@@ -15,6 +15,7 @@ import { Migration20261217110000_wallet_key_notices } from './Migration202612171
 import { Migration20261218000000_instant_press } from './Migration20261218000000_instant_press';
 import { Migration20261219000000_signalq_byte_order_ids } from './Migration20261219000000_signalq_byte_order_ids';
 import { Migration20261220000000_callback_link_changes } from './Migration20261220000000_callback_link_changes';
+import { Migration20261221000000_topups_awaiting_by_wallet } from './Migration20261221000000_topups_awaiting_by_wallet';
 
 /** Every migration in order. Listed explicitly so the same code runs from TypeScript and from the build. */
 export const migrationsList = [
@@ -35,4 +36,5 @@ export const migrationsList = [
   { name: 'Migration20261218000000_instant_press', class: Migration20261218000000_instant_press },
   { name: 'Migration20261219000000_signalq_byte_order_ids', class: Migration20261219000000_signalq_byte_order_ids },
   { name: 'Migration20261220000000_callback_link_changes', class: Migration20261220000000_callback_link_changes },
+  { name: 'Migration20261221000000_topups_awaiting_by_wallet', class: Migration20261221000000_topups_awaiting_by_wallet },
 ];

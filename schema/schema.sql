@@ -522,6 +522,7 @@ ALTER TABLE ONLY public.topup_transaction ADD CONSTRAINT topup_transaction_pay_u
 ALTER TABLE ONLY public.topup_transaction ADD CONSTRAINT topup_transaction_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.topup_transaction ADD CONSTRAINT topup_transaction_status_check CHECK ((status = ANY (ARRAY['ACCEPTED'::text, 'PROCESSED'::text, 'REJECTED'::text])));
 CREATE INDEX topup_transaction_accepted_idx ON public.topup_transaction USING btree (id) WHERE ((status = 'ACCEPTED'::text) AND (NOT awaiting_payment));
+CREATE INDEX topup_transaction_awaiting_idx ON public.topup_transaction USING btree (wallet_id) WHERE awaiting_payment;
 CREATE INDEX topup_transaction_created_idx ON public.topup_transaction USING btree (created_at);
 CREATE INDEX topup_transaction_driver_idx ON public.topup_transaction USING btree (park_id, driver_id, id DESC);
 CREATE INDEX topup_transaction_park_idx ON public.topup_transaction USING btree (park_id, id DESC);

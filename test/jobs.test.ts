@@ -23,8 +23,8 @@ afterAll(async () => t?.close());
 async function jobs(task: string) {
   return t.app.orm.em
     .fork()
-    .execute<{ key: string | null; payload: unknown; run_at: Date; locked_at: Date | null }[]>(
-      `SELECT j.key, j.payload, j.run_at, j.locked_at FROM graphile_worker._private_jobs j
+    .execute<{ key: string | null; payload: unknown; run_at: Date; locked_at: Date | null; max_attempts: number }[]>(
+      `SELECT j.key, j.payload, j.run_at, j.locked_at, j.max_attempts FROM graphile_worker._private_jobs j
          JOIN graphile_worker._private_tasks t ON t.id = j.task_id WHERE t.identifier = ? ORDER BY j.key`,
       [task],
     );
@@ -70,11 +70,12 @@ describe('the job queue', () => {
         { payload: { shop: 'm2' }, runAt, jobKey: 'many:m2' },
       ]),
     );
-    await inTransaction((em) => t.app.jobs.addKeyed(em, 'test__keyed', [{ payload: { shop: 'm2' }, runAt: moved, jobKey: 'many:m2' }]));
+    await inTransaction((em) => t.app.jobs.addKeyed(em, 'test__keyed', [{ payload: { shop: 'm2' }, runAt: moved, jobKey: 'many:m2', maxAttempts: 30_000 }]));
     const booked = (await jobs('test__keyed')).filter((job) => job.key?.startsWith('many:'));
-    expect(booked.map((job) => [job.key, job.payload, new Date(job.run_at).getTime()])).toEqual([
-      ['many:m1', { shop: 'm1' }, runAt.getTime()],
-      ['many:m2', { shop: 'm2' }, moved.getTime()],
+    // Attempts: graphile-worker's default unless the job says.
+    expect(booked.map((job) => [job.key, job.payload, new Date(job.run_at).getTime(), job.max_attempts])).toEqual([
+      ['many:m1', { shop: 'm1' }, runAt.getTime(), 25],
+      ['many:m2', { shop: 'm2' }, moved.getTime(), 30_000],
     ]);
 
     await inTransaction((em) => t.app.jobs.remove(em, ['many:m1', 'many:absent']));

@@ -1,10 +1,11 @@
 import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topupsModule } from '../src/topups/module';
+import { walletsModule } from '../src/wallets/module';
 import { creditJobKey } from '../src/topups/topups';
 import { POLL_MAX_ATTEMPTS, pollJobKey } from '../src/pro-topups/pro-topups';
 import type { TransactionRow } from '../src/topups/transaction';
-import { CreateTopUpDocument } from './generated/graphql';
+import { CreateTopUpDocument, DeleteWalletDocument, UpdateWalletDocument } from './generated/graphql';
 import { tokenFor } from './helpers/app';
 import { startCallbackTestbed, type CallbackTestbed, type TestPark, type TestWallet } from './helpers/callbacks';
 import { errorCodes, graphql } from './helpers/graphql';
@@ -215,6 +216,54 @@ describe('QIWI top-ups: a bill, polled', () => {
     // A refusal is not asked again.
     expect(qiwi.requests.filter((r) => r.method === 'PUT' && r.authorization === 'Bearer not-the-right-key-0000')).toHaveLength(1);
     expect(await transactionOf(wrongWallet.id, response.data!.createTopUp.transaction.externalId)).toMatchObject({ status: 'REJECTED' });
+  });
+});
+
+describe('A QIWI wallet deleted while bills are open', () => {
+  const dispatcherOf = (park: TestPark) => tokenFor('dispatcher', [{ kind: 'PARK', id: park.id }]);
+  const sealedKeyOf = async (walletId: string) =>
+    (await bed.server.app.use(walletsModule).wallets.find(bed.server.app.orm.em.fork(), walletId, { withDeleted: true }))!.credentials_sealed;
+
+  it('refuses to remove the key the open bills need; deleting closes them at once with it — the paid one credited, the unpaid one rejected at QIWI — then erases it', async () => {
+    const park = await bed.park({ currency: 'RUB' });
+    const wallet = await park.wallet('QIWI', { secretKey: QIWI_KEY, expiresAt: new Date(Date.now() + 200 * 86_400_000).toISOString() });
+    const before = await park.balance(park.working.id);
+    const paid = (await createTopUp(park, 'QIWI', '7000')).data!.createTopUp.transaction;
+    const unpaid = (await createTopUp(park, 'QIWI', '2000')).data!.createTopUp.transaction;
+
+    const removal = await graphql(bed.server.url, UpdateWalletDocument, { input: { id: wallet.id, credentials: null } }, dispatcherOf(park));
+    expect(errorCodes(removal)).toEqual(['CONFLICT']);
+    expect(await sealedKeyOf(wallet.id)).not.toBeNull();
+
+    qiwi.pay(paid.externalId); // paid just before the delete: credited whichever poll finds it
+    const deleted = await graphql(bed.server.url, DeleteWalletDocument, { id: wallet.id }, dispatcherOf(park));
+    expect(deleted.errors).toBeUndefined();
+    expect(deleted.data!.deleteWallet).toMatchObject({ credentialsSet: false, credentialsHint: null, enabled: false });
+    expect(deleted.data!.deleteWallet.deletedAt).not.toBeNull();
+
+    expect(await finalOf(wallet.id, paid.externalId)).toMatchObject({ status: 'PROCESSED' });
+    // Closed because of the delete (at the TTL it would be EXPIRED), and closed at QIWI: nobody can pay it now.
+    expect(await finalOf(wallet.id, unpaid.externalId)).toMatchObject({ status: 'REJECTED', reason: 'WALLET_DELETED' });
+    expect(qiwi.bills.get(unpaid.externalId)!.status.value).toBe('REJECTED');
+    expect(qiwi.requests.some((r) => r.path.endsWith(`${unpaid.externalId}/reject`) && r.authorization === `Bearer ${QIWI_KEY}`)).toBe(true);
+    expect((await park.balance(park.working.id)) - before).toBe(7_000n);
+    // The key was kept only for them.
+    expect(await waitFor(() => sealedKeyOf(wallet.id), (sealed) => sealed === null)).toBeNull();
+    expect(await bed.server.app.checkLedger()).toEqual([]);
+  });
+
+  it('erases the key at once when no bill is open, and lets a key with no open bills be removed', async () => {
+    const park = await bed.park({ currency: 'RUB' });
+    const kept = await park.wallet('QIWI', { secretKey: QIWI_KEY, expiresAt: new Date(Date.now() + 200 * 86_400_000).toISOString() });
+    const removal = await graphql(bed.server.url, UpdateWalletDocument, { input: { id: kept.id, credentials: null } }, dispatcherOf(park));
+    expect(removal.errors).toBeUndefined();
+    expect(removal.data!.updateWallet.credentialsSet).toBe(false);
+    expect(await sealedKeyOf(kept.id)).toBeNull();
+
+    const other = await bed.park({ currency: 'RUB' });
+    const gone = await other.wallet('QIWI', { secretKey: QIWI_KEY, expiresAt: new Date(Date.now() + 200 * 86_400_000).toISOString() });
+    expect((await graphql(bed.server.url, DeleteWalletDocument, { id: gone.id }, dispatcherOf(other))).errors).toBeUndefined();
+    expect(await sealedKeyOf(gone.id)).toBeNull();
   });
 });
 

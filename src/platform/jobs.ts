@@ -29,6 +29,8 @@ export interface KeyedJob<T extends TaskName> {
   payload: TaskPayload<T>;
   runAt: Date;
   jobKey: string;
+  /** graphile-worker's default (25) when not given. */
+  maxAttempts?: number;
 }
 
 /** A crontab line: `pattern` as in cron, `options` as graphile-worker's `?jobKey=…&max=…`. */
@@ -143,13 +145,14 @@ export class JobQueue {
     await queryBound(
       em,
       `SELECT count(*) FROM graphile_worker.add_jobs(ARRAY(
-         SELECT ROW(?, j.payload::json, NULL, j.run_at, NULL, j.job_key, NULL, NULL)::graphile_worker.job_spec
-           FROM unnest(?::text[], ?::timestamptz[], ?::text[]) AS j(payload, run_at, job_key)))`,
+         SELECT ROW(?, j.payload::json, NULL, j.run_at, j.max_attempts, j.job_key, NULL, NULL)::graphile_worker.job_spec
+           FROM unnest(?::text[], ?::timestamptz[], ?::text[], ?::smallint[]) AS j(payload, run_at, job_key, max_attempts)))`,
       [
         task,
         textArray(byKey.map((job) => JSON.stringify(job.payload ?? {}))),
         textArray(byKey.map((job) => job.runAt.toISOString())),
         textArray(byKey.map((job) => job.jobKey)),
+        `{${byKey.map((job) => job.maxAttempts ?? 'NULL').join(',')}}`,
       ],
     );
   }

@@ -28,7 +28,7 @@ export const proTopUpsModule = defineModule({
     }),
     polls: new Counter({
       name: 'payouts_topup_polls_total',
-      help: 'Top-ups awaiting payment asked about, by system and outcome (waiting, paid, mismatch, rejected, expired, repeat, error)',
+      help: 'Top-ups awaiting payment asked about, by system and outcome (waiting, paid, mismatch, rejected, expired, closed: its wallet deleted, repeat, error)',
       labelNames: ['payment_system', 'outcome'] as const,
       registers: [registry],
     }),
@@ -47,10 +47,12 @@ export const proTopUpsModule = defineModule({
       backoffMs: settings.PAYMENT_API_BACKOFF,
       logger: logger.child({ component: 'payment-api' }),
     });
+    const { wallets } = use(walletsModule);
     const proTopUps = new ProTopUps(
       kernel.orm,
       use(topupsModule).topups,
-      use(walletsModule).wallets,
+      kernel.jobs,
+      wallets,
       { QIWI: new QiwiBills(http, settings.QIWI_API_URL), PAYSTACK: new PaystackApi(http, settings.PAYSTACK_API_URL, settings.PAYSTACK_EMAIL_DOMAIN) },
       {
         ttlMs: { QIWI: settings.QIWI_BILL_TTL, PAYSTACK: settings.PAYSTACK_TOPUP_TTL },
@@ -63,6 +65,7 @@ export const proTopUpsModule = defineModule({
       },
       logger,
     );
+    wallets.keepKeyFor(proTopUps);
     return { proTopUps };
   },
   resolvers: [TopUpResolver],

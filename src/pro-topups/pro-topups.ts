@@ -3,10 +3,11 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from '../platform/logger';
 import { ForbiddenError, InvalidInputError, NotFoundError, ConflictError } from '../platform/errors';
 import { HttpRefusedError, HttpUnavailableError } from '../platform/http-client';
+import type { JobQueue } from '../platform/jobs';
 import type { TopUps } from '../topups/topups';
-import type { Refusal, TransactionRow } from '../topups/transaction';
+import type { Refusal, RequestFailure, TransactionRow } from '../topups/transaction';
 import type { WalletRow } from '../wallets/wallet';
-import type { WalletService } from '../wallets/wallet.service';
+import type { KeyHolder, WalletService } from '../wallets/wallet.service';
 import type { PaymentStatus, TopUpGateway } from './gateway';
 
 declare global {
@@ -41,7 +42,8 @@ export interface Timing {
   pollEveryMs: Record<TopUpSystem, number | null>;
 }
 
-export type PollOutcome = 'waiting' | 'paid' | 'mismatch' | 'rejected' | 'expired' | 'repeat' | 'error';
+/** `closed`: closed by us because its wallet was deleted. */
+export type PollOutcome = 'waiting' | 'paid' | 'mismatch' | 'rejected' | 'expired' | 'closed' | 'repeat' | 'error';
 
 export interface ProTopUpEvents {
   opened(system: TopUpSystem, outcome: 'opened' | 'refused' | 'unavailable'): void;
@@ -55,12 +57,14 @@ export interface ProTopUpEvents {
  * (with the job that watches it) and committed before the payment system is asked, so a retried
  * request or a crash after the call finds the same top-up and the same bill; the HTTP call runs
  * in no database transaction. The watch job then settles it (credited once, by the core's
- * credit job) or gives it up.
+ * credit job) or gives it up. It holds the wallet's key while top-ups are open with it: a deleted
+ * wallet's open top-ups are closed at once, with the key, which is erased after the last.
  */
-export class ProTopUps {
+export class ProTopUps implements KeyHolder {
   constructor(
     private readonly orm: MikroORM,
     private readonly topups: TopUps,
+    private readonly jobs: JobQueue,
     private readonly wallets: WalletService,
     private readonly gateways: Record<TopUpSystem, TopUpGateway>,
     private readonly timing: Timing,
@@ -112,37 +116,65 @@ export class ProTopUps {
     const system = transaction.payment_system as TopUpSystem;
     const gateway = this.gateways[system];
     const expiresAt = transaction.expires_at!.getTime();
-    const timeIsUp = Date.now() >= expiresAt;
     const wallet = await this.wallets.find(em, walletId, { withDeleted: true });
+    const walletDeleted = !wallet || wallet.deleted_at !== null;
+    // Why it is closed now rather than asked about again, if it is.
+    const closing: RequestFailure | null = walletDeleted ? 'WALLET_DELETED' : Date.now() >= expiresAt ? 'EXPIRED' : null;
     const secretKey = wallet ? this.wallets.credentialsOf(wallet)?.secretKey : undefined;
+    let outcome: PollOutcome;
     if (!secretKey) {
-      // Deleted, or its credentials removed: nothing can be asked; give up when the time is up.
-      if (!timeIsUp) return new Date(expiresAt);
-      await this.topups.giveUp(em, walletId, externalId, 'EXPIRED');
-      this.events.polled(system, 'expired');
-      return null;
-    }
-    let status: PaymentStatus;
-    try {
-      status = await gateway.status(externalId, secretKey);
-      if (timeIsUp && (status.state === 'WAITING' || status.state === 'UNKNOWN')) {
-        status = await gateway.cancel(externalId, secretKey);
-        // Rejected by us because its time was up: it expired.
-        if (status.state === 'REJECTED') status = { state: 'EXPIRED' };
+      // Its credentials removed (or a deleted wallet's, erased): nothing can be asked; give up when it is time.
+      if (!closing) return new Date(expiresAt);
+      await this.topups.giveUp(em, walletId, externalId, closing);
+      outcome = closing === 'WALLET_DELETED' ? 'closed' : 'expired';
+    } else {
+      let status: PaymentStatus;
+      try {
+        status = await gateway.status(externalId, secretKey);
+        if (closing && (status.state === 'WAITING' || status.state === 'UNKNOWN')) {
+          status = await gateway.cancel(externalId, secretKey);
+          // Rejected by us, unpaid: it is closed for our reason (`closing`), not the payment system's.
+          if (status.state === 'REJECTED') status = { state: 'WAITING' };
+        }
+      } catch (error) {
+        this.events.polled(system, 'error');
+        this.logger.warn({ paymentSystem: system, transactionId: transaction.id, problem: (error as Error).message }, 'could not ask the payment system about a top-up');
+        // Past its time (or its wallet deleted) we must still learn whether it was paid: the job's own retries (with backoff) take over.
+        if (closing || !(error instanceof HttpUnavailableError || error instanceof HttpRefusedError)) throw error;
+        return new Date(this.nextPoll(system, Date.now(), expiresAt));
       }
-    } catch (error) {
-      this.events.polled(system, 'error');
-      this.logger.warn({ paymentSystem: system, transactionId: transaction.id, problem: (error as Error).message }, 'could not ask the payment system about a top-up');
-      // Past its time we must still learn whether it was paid: the job's own retries (with backoff) take over.
-      if (timeIsUp || !(error instanceof HttpUnavailableError || error instanceof HttpRefusedError)) throw error;
-      return new Date(this.nextPoll(system, Date.now(), expiresAt));
+      outcome = await this.apply(em, transaction, status, closing);
     }
-    const outcome = await this.apply(em, transaction, status, timeIsUp);
     this.events.polled(system, outcome);
+    if (walletDeleted) await this.releaseKeyOnceClosed(em, walletId);
     return outcome === 'waiting' ? new Date(this.nextPoll(system, Date.now(), expiresAt)) : null;
   }
 
-  private async apply(em: EntityManager, transaction: TransactionRow, status: PaymentStatus, timeIsUp: boolean): Promise<PollOutcome> {
+  async openWith(em: EntityManager, walletId: string): Promise<number> {
+    return (await this.topups.awaitingOn(em, walletId)).length;
+  }
+
+  /** Its wallet is being deleted: each open top-up's watch job runs now, and closes it (in the caller's transaction). */
+  async closeAll(em: EntityManager, walletId: string): Promise<number> {
+    const open = await this.topups.awaitingOn(em, walletId);
+    await this.jobs.addKeyed(
+      em,
+      'topup_request__poll',
+      open.map((t) => ({ payload: { walletId, externalId: t.external_id }, runAt: new Date(), jobKey: pollJobKey(walletId, t.external_id), maxAttempts: POLL_MAX_ATTEMPTS })),
+    );
+    return open.length;
+  }
+
+  /**
+   * A deleted wallet's key is kept only while its top-ups are open. Each watch job asks after its
+   * own top-up is closed (committed), so whichever closes the last one sees none open and erases it.
+   */
+  private async releaseKeyOnceClosed(em: EntityManager, walletId: string): Promise<void> {
+    if ((await this.openWith(em, walletId)) === 0) await this.wallets.eraseKeyOfDeleted(em, walletId);
+  }
+
+  /** What the payment system said, applied; `closing` (why) when it is not to wait any longer. */
+  private async apply(em: EntityManager, transaction: TransactionRow, status: PaymentStatus, closing: RequestFailure | null): Promise<PollOutcome> {
     const { wallet_id: walletId, external_id: externalId } = transaction;
     switch (status.state) {
       case 'PAID': {
@@ -162,9 +194,9 @@ export class ProTopUps {
         return 'expired';
       case 'UNKNOWN':
       case 'WAITING':
-        if (!timeIsUp) return 'waiting';
-        await this.topups.giveUp(em, walletId, externalId, 'EXPIRED');
-        return 'expired';
+        if (!closing) return 'waiting';
+        await this.topups.giveUp(em, walletId, externalId, closing);
+        return closing === 'WALLET_DELETED' ? 'closed' : 'expired';
     }
   }
 

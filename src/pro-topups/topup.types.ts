@@ -20,7 +20,7 @@ export class TopUpInput {
 
 @ObjectType('TopUp', { simpleResolvers: true, description: 'A top-up the driver pays at payUrl; credited once the payment system says it was paid' })
 export class TopUpType {
-  @Field(() => TransactionType, { description: 'ACCEPTED while it awaits payment; PROCESSED once credited; REJECTED (EXPIRED, PAYMENT_REJECTED, PAYMENT_SYSTEM_REFUSED, AMOUNT_MISMATCH) if not' })
+  @Field(() => TransactionType, { description: 'ACCEPTED while it awaits payment; PROCESSED once credited; REJECTED (EXPIRED, PAYMENT_REJECTED, PAYMENT_SYSTEM_REFUSED, AMOUNT_MISMATCH, WALLET_DELETED) if not' })
   transaction!: TransactionType;
 
   @Field(() => String, {

@@ -383,6 +383,14 @@ export class TopUps {
     );
   }
 
+  /** The top-ups of a wallet still awaiting payment (oldest first): what its payment system still has open. */
+  async awaitingOn(em: EntityManager, walletId: string): Promise<TransactionRow[]> {
+    const rows = await queryBound<TransactionRow>(em, 'SELECT * FROM topup_transaction WHERE wallet_id = ?::uuid AND awaiting_payment ORDER BY id', [walletId], {
+      name: 'topup_awaiting_on',
+    });
+    return rows.map(toTransactionRow);
+  }
+
   async countAccepted(em: EntityManager): Promise<number> {
     const [row] = await queryBound<{ n: string }>(em, `SELECT count(*) AS n FROM topup_transaction WHERE status = 'ACCEPTED' AND NOT awaiting_payment`, []);
     return Number(row!.n);

@@ -12,10 +12,11 @@ export type Refusal = (typeof REFUSALS)[number];
 
 /**
  * Why a top-up the driver asked for (createTopUp) ended unpaid: the bill expired or was rejected
- * at the payment system, the payment system refused to open it, or what it reports paid differs
- * from what was asked (held back for a person to look at, never credited).
+ * at the payment system, the payment system refused to open it, what it reports paid differs
+ * from what was asked (held back for a person to look at, never credited), or the park deleted the
+ * wallet while it was open (closed at the payment system then).
  */
-export const REQUEST_FAILURES = ['EXPIRED', 'PAYMENT_REJECTED', 'PAYMENT_SYSTEM_REFUSED', 'AMOUNT_MISMATCH'] as const;
+export const REQUEST_FAILURES = ['EXPIRED', 'PAYMENT_REJECTED', 'PAYMENT_SYSTEM_REFUSED', 'AMOUNT_MISMATCH', 'WALLET_DELETED'] as const;
 export type RequestFailure = (typeof REQUEST_FAILURES)[number];
 
 /** A driver's top-up through a park's wallet, as stored. */

@@ -44,7 +44,7 @@ export class TransactionType {
     nullable: true,
     description:
       'Why it was rejected: DRIVER_FIRED, PARK_DISABLED, WALLET_DISABLED, AMOUNT_TOO_SMALL, AMOUNT_TOO_LARGE; ' +
-      'for a top-up from the Pro app also EXPIRED, PAYMENT_REJECTED, PAYMENT_SYSTEM_REFUSED, AMOUNT_MISMATCH',
+      'for a top-up from the Pro app also EXPIRED, PAYMENT_REJECTED, PAYMENT_SYSTEM_REFUSED, AMOUNT_MISMATCH, WALLET_DELETED',
   })
   reason!: string | null;
 

@@ -107,7 +107,7 @@ export class WalletResolver {
   }
 
   @Authorized(WALLET_KEEPERS)
-  @Mutation(() => WalletType, { description: 'Deletes a wallet: its credentials are erased and its links revoked; its transactions stay' })
+  @Mutation(() => WalletType, { description: 'Deletes a wallet: its links are revoked, top-ups awaiting payment through it are closed at once, and its credentials erased (after the last of those); its transactions stay' })
   async deleteWallet(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<WalletType> {
     const row = await ctx.em.transactional(async (em) => {
       const wallet = await this.walletFor({ ...ctx, em }, id, { lock: true });

@@ -30,6 +30,18 @@ export interface WalletChange {
   credentials?: unknown;
 }
 
+/**
+ * Work of another module that still needs a wallet's key after the park lets the key go: top-ups
+ * awaiting payment at its payment system (a QIWI bill is closed, or found paid, only with the key
+ * that opened it). Registered with `WalletService.keepKeyFor`.
+ */
+export interface KeyHolder {
+  /** How many payments are open with the wallet's key now. */
+  openWith(em: EntityManager, walletId: string): Promise<number>;
+  /** The wallet is being deleted (in `em`'s transaction): close them now. Returns how many. */
+  closeAll(em: EntityManager, walletId: string): Promise<number>;
+}
+
 /** The sealed columns of a wallet for a set of credentials (or none). */
 interface SealedColumns {
   keyId: string | null;
@@ -44,12 +56,19 @@ interface SealedColumns {
  * class only through `credentialsOf`, for the payment-system adapters.
  */
 export class WalletService {
+  private readonly keyHolders: KeyHolder[] = [];
+
   constructor(
     private readonly parks: ParkService,
     private readonly keyring: Keyring,
     /** Told of every change to a wallet this process makes (the callback links it keeps are dropped). */
     private readonly changed: () => void = () => {},
   ) {}
+
+  /** Another module's work that may still need a wallet's key (see KeyHolder). */
+  keepKeyFor(holder: KeyHolder): void {
+    this.keyHolders.push(holder);
+  }
 
   get currentKeyId(): string {
     return this.keyring.currentKeyId;
@@ -122,6 +141,7 @@ export class WalletService {
     const minAmount = change.minAmount !== undefined ? change.minAmount : wallet.min_amount === null ? null : BigInt(wallet.min_amount);
     const maxAmount = change.maxAmount !== undefined ? change.maxAmount : wallet.max_amount === null ? null : BigInt(wallet.max_amount);
     checkBounds(minAmount, maxAmount);
+    if (change.credentials === null && wallet.credentials_sealed !== null) await this.refuseWhileKeyIsNeeded(em, wallet);
     const sealed =
       change.credentials === undefined
         ? null
@@ -162,18 +182,49 @@ export class WalletService {
     return toWalletRow(row!);
   }
 
-  /** Deletes a wallet for good (its row stays for the transactions that name it, its credentials go). */
+  /**
+   * Deletes a wallet for good (its row stays for the transactions that name it), in the caller's
+   * transaction with the row locked. Its credentials go at once, unless payments are still open
+   * with its key (top-ups awaiting payment): those are closed now, by their holders, and the key is
+   * kept only until the last is (`eraseKeyOfDeleted`), so that a bill paid meanwhile is still
+   * credited and an unpaid one is closed at the payment system rather than left payable.
+   */
   async delete(em: EntityManager, id: string, actor: string): Promise<WalletRow> {
+    let open = 0;
+    for (const holder of this.keyHolders) open += await holder.closeAll(em, id);
     const [row] = await queryBound<WalletRow>(
       em,
-      `UPDATE wallet SET deleted_at = now(), enabled = false, credentials_key_id = NULL, credentials_sealed = NULL,
+      `UPDATE wallet SET deleted_at = now(), enabled = false,
+              credentials_key_id = CASE WHEN ? THEN credentials_key_id END, credentials_sealed = CASE WHEN ? THEN credentials_sealed END,
               updated_by = ?, updated_at = now()
         WHERE id = ?::uuid AND deleted_at IS NULL RETURNING *`,
-      [actor, id],
+      [open > 0, open > 0, actor, id],
     );
     if (!row) throw new NotFoundError(`Unknown wallet ${id}`, { field: 'id' });
     this.changed();
     return toWalletRow(row);
+  }
+
+  /** A deleted wallet's key, kept to close the payments open with it, erased once none is (their holder says when). */
+  async eraseKeyOfDeleted(em: EntityManager, id: string): Promise<void> {
+    await queryBound(
+      em,
+      `UPDATE wallet SET credentials_key_id = NULL, credentials_sealed = NULL
+        WHERE id = ?::uuid AND deleted_at IS NOT NULL AND credentials_sealed IS NOT NULL`,
+      [id],
+    );
+  }
+
+  /** Removing a key that open payments still need would leave them payable and never credited: delete the wallet (which closes them) or replace the key. */
+  private async refuseWhileKeyIsNeeded(em: EntityManager, wallet: WalletRow): Promise<void> {
+    let open = 0;
+    for (const holder of this.keyHolders) open += await holder.openWith(em, wallet.id);
+    if (open === 0) return;
+    throw new ConflictError(
+      `The wallet's key is still needed: ${open} top-up${open === 1 ? '' : 's'} await${open === 1 ? 's' : ''} payment at ${wallet.payment_system} with it. ` +
+        'Replace the key, switch the wallet off, or delete the wallet (which closes them at once), instead of removing it',
+      { field: 'credentials' },
+    );
   }
 
   /** A wallet's credentials, opened: for the payment-system adapters only, never for an answer or a log. */

@@ -121,6 +121,8 @@ export class WalletType {
   deletedAt!: Date | null;
 
   static of(row: WalletRow): WalletType {
+    // A deleted wallet's key may be kept a little while, only to close the top-ups still open with it: it is not set for anything else.
+    const usable = row.credentials_sealed !== null && row.deleted_at === null;
     return Object.assign(new WalletType(), {
       id: row.id,
       parkId: row.park_id,
@@ -130,10 +132,10 @@ export class WalletType {
       enabled: row.enabled,
       minAmount: row.min_amount === null ? null : Money.of(row.min_amount, row.currency),
       maxAmount: row.max_amount === null ? null : Money.of(row.max_amount, row.currency),
-      credentialsSet: row.credentials_sealed !== null,
-      credentialsHint: row.credentials_sealed !== null ? row.credentials_hint : null,
-      credentialsExpireAt: row.credentials_sealed !== null ? row.credentials_expire_at : null,
-      credentialsExpired: row.credentials_sealed !== null && row.credentials_expire_at !== null && row.credentials_expire_at.getTime() <= Date.now(),
+      credentialsSet: usable,
+      credentialsHint: usable ? row.credentials_hint : null,
+      credentialsExpireAt: usable ? row.credentials_expire_at : null,
+      credentialsExpired: usable && row.credentials_expire_at !== null && row.credentials_expire_at.getTime() <= Date.now(),
       createdAt: row.created_at,
       updatedAt: row.updated_at,
       deletedAt: row.deleted_at,
