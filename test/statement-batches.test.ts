@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fulfilled, StatementBatches } from '../src/platform/statement-batches';
+import { BatchesFullError, fulfilled, StatementBatches } from '../src/platform/statement-batches';
 
 /** A `run` whose calls the test finishes by hand, recording what each was given. */
 function controlledRun() {
@@ -120,5 +120,23 @@ describe('StatementBatches', () => {
     await tick();
     calls[0]!.finish([fulfilled('only one')]);
     expect(await Promise.all(answers)).toEqual(['a batch of 2 got 1 answers', 'a batch of 2 got 1 answers']);
+  });
+
+  it('with maxWaiting, refuses a caller at once while that many wait behind stalled statements, and takes callers again once they drain', async () => {
+    const { calls, run } = controlledRun();
+    const batches = new StatementBatches(run, { maxBatch: 2, maxInFlight: 1, maxWaiting: 3 });
+    const first = batches.submit(0);
+    await tick();
+    expect(calls).toHaveLength(1); // stalled: nothing finishes it yet
+    const waiting = [1, 2, 3].map((n) => batches.submit(n));
+    await expect(batches.submit(4)).rejects.toBeInstanceOf(BatchesFullError);
+    calls[0]!.finish(); // the next statement takes [1, 2]: one waits
+    await tick();
+    const again = batches.submit(5);
+    expect(calls.map((c) => c.items)).toEqual([[0], [1, 2]]);
+    calls[1]!.finish();
+    await tick();
+    calls[2]!.finish(); // [3, 5]
+    expect(await Promise.all([first, ...waiting, again])).toEqual(['done 0', 'done 1', 'done 2', 'done 3', 'done 5']);
   });
 });

@@ -3,6 +3,7 @@ import type { CallbackAnswer, CallbackRequest, PaymentSystemAdapter } from '../p
 import type { Logger } from '../platform/logger';
 import type { TopUps } from '../topups/topups';
 import type { CallbackLinks } from '../wallets/callback-links';
+import { BatchesFullError } from '../platform/statement-batches';
 import { PAYMENT_SYSTEMS, type PaymentSystem } from '../wallets/payment-systems';
 import type { WalletService } from '../wallets/wallet.service';
 import { AllowList } from './allow-list';
@@ -30,6 +31,8 @@ export class CallbackDispatcher {
   private readonly allowLists = new Map<PaymentSystem, AllowList>();
   private readonly perAddress: TokenBuckets;
   private readonly perLink: TokenBuckets;
+  /** When the last "too many payments wait" warning was logged (one a second at most). */
+  private overloadLoggedAt = 0;
 
   constructor(
     adapters: Partial<Record<PaymentSystem, PaymentSystemAdapter>>,
@@ -86,6 +89,15 @@ export class CallbackDispatcher {
         return answer;
       });
     } catch (error) {
+      if (error instanceof BatchesFullError) {
+        // The database is not keeping up: counted per caller, logged at most once a second (no stack per caller).
+        this.metrics.refusals.inc({ payment_system: system, code: 'OVERLOADED' });
+        if (Date.now() - this.overloadLoggedAt >= 1000) {
+          this.overloadLoggedAt = Date.now();
+          this.logger.warn({ paymentSystem: system, problem: error.message }, 'callbacks refused: too many payments wait for the database');
+        }
+        return adapter.transientFailure(request);
+      }
       // Never the secret, the body or the credentials: the system, the caller, the error.
       this.metrics.refusals.inc({ payment_system: system, code: 'ERROR' });
       this.logger.error({ err: error, paymentSystem: system, clientAddress: request.clientAddress }, 'callback failed');

@@ -25,7 +25,7 @@ export function callbackMetrics(registry: Registry) {
       name: 'payouts_callback_refusals_total',
       help:
         'Callbacks refused, by payment system and code: the top-up refusal (UNKNOWN_DRIVER, DRIVER_FIRED, …), the adapter\'s ' +
-        "(BAD_REQUEST, BAD_ACCOUNT, BAD_AMOUNT, BAD_SIGNATURE, …) or the server's (UNKNOWN_LINK, ADDRESS_NOT_ALLOWED, RATE_LIMITED, TIMEOUT, ERROR)",
+        "(BAD_REQUEST, BAD_ACCOUNT, BAD_AMOUNT, BAD_SIGNATURE, …) or the server's (UNKNOWN_LINK, ADDRESS_NOT_ALLOWED, RATE_LIMITED, TIMEOUT, OVERLOADED: too many payments waiting for the database, ERROR)",
       labelNames: ['payment_system', 'code'] as const,
       registers: [registry],
     }),

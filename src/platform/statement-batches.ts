@@ -10,6 +10,19 @@ export interface BatchLimits {
    * same index pages and WAL locks, and each pays its own commit.
    */
   overlapAfterMs?: number;
+  /**
+   * Callers that may wait for a statement at once; past it a caller is refused at once
+   * (`BatchesFullError`) rather than queued without end behind statements that stall.
+   */
+  maxWaiting?: number;
+}
+
+/** Too many callers already wait for a statement (see `BatchLimits.maxWaiting`): try again later. */
+export class BatchesFullError extends Error {
+  constructor(waiting: number) {
+    super(`${waiting} callers already wait for a statement`);
+    this.name = 'BatchesFullError';
+  }
 }
 
 interface Waiting<I, O> {
@@ -37,6 +50,7 @@ export class StatementBatches<I, O> {
   ) {}
 
   submit(item: I): Promise<O> {
+    if (this.limits.maxWaiting !== undefined && this.pending.length >= this.limits.maxWaiting) return Promise.reject(new BatchesFullError(this.pending.length));
     return new Promise((resolve, reject) => {
       this.pending.push({ item, resolve, reject });
       if (this.pending.length === 1) setImmediate(() => this.start());

@@ -32,12 +32,15 @@ export class AcceptBatches {
    * One statement at a time while it runs as it should: the next batch gathers meanwhile. Four side
    * by side (as before) made batches half the size and cost PostgreSQL 1.4–1.9× the CPU per payment,
    * their inserts contending for the same index pages and WAL; a second starts beside one only if
-   * it has run 50 ms, so that a statement stuck on a lock holds up no one else for long.
+   * it has run 50 ms, so that a statement stuck on a lock holds up no one else for long. If all four
+   * stall (the database away), at most 20 batches' worth of callers wait; the rest are answered the
+   * protocol's temporary error at once, and the payment systems retry.
    */
   private readonly batches = new StatementBatches<NewTopUp, TransactionRow | null>((topUps) => this.run(topUps), {
     maxBatch: 500,
     maxInFlight: 4,
     overlapAfterMs: 50,
+    maxWaiting: 10_000,
   });
 
   /**
