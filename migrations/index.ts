@@ -16,6 +16,7 @@ import { Migration20261218000000_instant_press } from './Migration20261218000000
 import { Migration20261219000000_signalq_byte_order_ids } from './Migration20261219000000_signalq_byte_order_ids';
 import { Migration20261220000000_callback_link_changes } from './Migration20261220000000_callback_link_changes';
 import { Migration20261221000000_topups_awaiting_by_wallet } from './Migration20261221000000_topups_awaiting_by_wallet';
+import { Migration20261221100000_email_outbox } from './Migration20261221100000_email_outbox';
 
 /** Every migration in order. Listed explicitly so the same code runs from TypeScript and from the build. */
 export const migrationsList = [
@@ -37,4 +38,5 @@ export const migrationsList = [
   { name: 'Migration20261219000000_signalq_byte_order_ids', class: Migration20261219000000_signalq_byte_order_ids },
   { name: 'Migration20261220000000_callback_link_changes', class: Migration20261220000000_callback_link_changes },
   { name: 'Migration20261221000000_topups_awaiting_by_wallet', class: Migration20261221000000_topups_awaiting_by_wallet },
+  { name: 'Migration20261221100000_email_outbox', class: Migration20261221100000_email_outbox },
 ];

@@ -145,6 +145,20 @@ ALTER TABLE ONLY public.driver ADD CONSTRAINT driver_pkey PRIMARY KEY (park_id, 
 ALTER TABLE ONLY public.driver ADD CONSTRAINT driver_status_check CHECK ((status = ANY (ARRAY['WORKING'::text, 'FIRED'::text])));
 CREATE INDEX driver_phone_idx ON public.driver USING btree (park_id, phone) WHERE (phone IS NOT NULL);
 
+CREATE TABLE public.email_message (
+  id uuid NOT NULL DEFAULT gen_random_uuid(),
+  kind text NOT NULL,
+  recipient text NOT NULL,
+  subject text NOT NULL,
+  body text NOT NULL,
+  queued_at timestamp with time zone NOT NULL DEFAULT now(),
+  sent_at timestamp with time zone,
+  attempts integer NOT NULL DEFAULT 0,
+  last_error text
+);
+ALTER TABLE ONLY public.email_message ADD CONSTRAINT email_message_pkey PRIMARY KEY (id);
+CREATE INDEX email_message_unsent_idx ON public.email_message USING btree (queued_at) WHERE (sent_at IS NULL);
+
 CREATE TABLE public.fleet_instant_limit (
   currency character(3) NOT NULL,
   limit_minor bigint NOT NULL,
@@ -595,8 +609,10 @@ CREATE TABLE public.wallet_key_notice (
   threshold_days integer NOT NULL,
   expires_at timestamp with time zone NOT NULL,
   sent_to text,
-  created_at timestamp with time zone NOT NULL DEFAULT now()
+  created_at timestamp with time zone NOT NULL DEFAULT now(),
+  email_id uuid
 );
+ALTER TABLE ONLY public.wallet_key_notice ADD CONSTRAINT wallet_key_notice_email_id_fkey FOREIGN KEY (email_id) REFERENCES public.email_message(id);
 ALTER TABLE ONLY public.wallet_key_notice ADD CONSTRAINT wallet_key_notice_pkey PRIMARY KEY (wallet_id, credentials_set_at, threshold_days);
 ALTER TABLE ONLY public.wallet_key_notice ADD CONSTRAINT wallet_key_notice_threshold_days_check CHECK ((threshold_days = ANY (ARRAY[0, 1, 7, 30])));
 ALTER TABLE ONLY public.wallet_key_notice ADD CONSTRAINT wallet_key_notice_wallet_id_fkey FOREIGN KEY (wallet_id) REFERENCES public.wallet(id);
@@ -977,3 +993,11 @@ BEGIN
     NULL;
   END;
 END $function$;
+
+-- Comments
+
+COMMENT ON COLUMN public.email_message.attempts IS 'Tries to hand the message to the SMTP server, the accepted one included';
+COMMENT ON COLUMN public.email_message.last_error IS 'Why the latest failed try failed (an SMTP error code and reply code, never the server URL)';
+COMMENT ON COLUMN public.email_message.sent_at IS 'When the SMTP server accepted the message; NULL: not delivered (yet)';
+COMMENT ON COLUMN public.wallet_key_notice.email_id IS 'The notice''s e-mail: delivered once its email_message.sent_at is set';
+COMMENT ON COLUMN public.wallet_key_notice.sent_to IS 'The address the notice was written to; not proof of delivery (see email_id)';

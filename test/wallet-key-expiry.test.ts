@@ -3,10 +3,11 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mailModule } from '../src/mail/module';
 import { parksModule } from '../src/parks/module';
 import { walletsModule } from '../src/wallets/module';
 import { CreateTopUpDocument, CreateWalletDocument, UpdateWalletDocument, UpsertParkDocument, WalletsDocument } from './generated/graphql';
-import { startTestServer, tokenFor, type TestServer } from './helpers/app';
+import { createTestApp, startTestServer, tokenFor, type TestServer } from './helpers/app';
 import { errorCodes, graphql } from './helpers/graphql';
 import { waitFor } from './helpers/kafka';
 
@@ -14,6 +15,8 @@ import { waitFor } from './helpers/kafka';
  * QIWI key expiry, end to end: the daily task's work, the e-mails it enqueues sent by the worker's
  * generic send job to a real SMTP server this test runs (smtp-server), once per wallet, key and
  * threshold, none after the key is replaced, and the expired wallet shown as such over GraphQL.
+ * Each notice points at its message in the mail module's outbox, which says whether the SMTP
+ * server took it: not while the server refuses, once when it takes it, and never without SMTP_URL.
  */
 
 interface Received {
@@ -41,12 +44,18 @@ function decodeWords(header: string): string {
 let smtp: SMTPServer;
 let server: TestServer;
 const inbox: Received[] = [];
+/** Recipients the SMTP server turns away for now (451: try again later). */
+const refused = new Set<string>();
 
 beforeAll(async () => {
   smtp = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS'],
     logger: false,
+    onRcptTo(address, _session, callback) {
+      if (refused.has(address.address)) callback(Object.assign(new Error('mailbox busy, try again later'), { responseCode: 451 }));
+      else callback();
+    },
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -95,6 +104,20 @@ async function qiwiWallet(parkId: string, secretKey: string, expiresAt: Date): P
 }
 
 const run = (at: Date) => server.app.use(walletsModule).keyExpiry.run(server.app.orm.em.fork(), at);
+const delivery = (emailId: string) => server.app.use(mailModule).mail.delivery(server.app.orm.em.fork(), emailId);
+async function noticesOf(walletId: string): Promise<{ threshold_days: number; sent_to: string | null; email_id: string | null }[]> {
+  return server.app.orm.em.fork().execute('SELECT threshold_days, sent_to, email_id FROM wallet_key_notice WHERE wallet_id = ? ORDER BY created_at', [walletId]);
+}
+/** Waits until no job is left under a message's key (sent, or ended for good). */
+async function jobDone(emailId: string): Promise<number> {
+  const pending = async () =>
+    Number((await server.app.orm.em.fork().execute<{ n: string }[]>('SELECT count(*) AS n FROM graphile_worker.jobs WHERE key = ?', [`email__send:${emailId}`]))[0]!.n);
+  return waitFor(pending, (n) => n === 0);
+}
+async function mailCounted(kind: string, result: string): Promise<number> {
+  const counted = await server.app.metrics.registry.getSingleMetric('payouts_mail_total')!.get();
+  return counted.values.find((v) => v.labels.kind === kind && v.labels.result === result)?.value ?? 0;
+}
 const mailTo = (address: string) => inbox.filter((m) => m.to.includes(address));
 /** Waits for the worker to send what was enqueued, then a little more, so a message too many would show. */
 async function settledInbox(address: string, count: number): Promise<Received[]> {
@@ -139,10 +162,11 @@ describe('QIWI key expiry', () => {
     expect(await run(new Date(now.getTime() + 21 * DAY))).toBe(0);
     expect(await run(new Date(now.getTime() + 30 * DAY))).toBe(0);
     expect(await settledInbox('owner@kx-one.example', 3)).toHaveLength(3);
-    const notices = await server.app.orm.em
-      .fork()
-      .execute<{ threshold_days: number; sent_to: string | null }[]>('SELECT threshold_days, sent_to FROM wallet_key_notice WHERE wallet_id = ? ORDER BY created_at', [walletId]);
-    expect(notices).toEqual([30, 7, 1].map((threshold_days) => ({ threshold_days, sent_to: 'owner@kx-one.example' })));
+    const notices = await noticesOf(walletId);
+    expect(notices).toEqual([30, 7, 1].map((threshold_days) => ({ threshold_days, sent_to: 'owner@kx-one.example', email_id: expect.any(String) })));
+    // Each notice's own message, each delivered at the first try.
+    expect(new Set(notices.map((n) => n.email_id)).size).toBe(3);
+    for (const notice of notices) expect(await delivery(notice.email_id!)).toEqual({ sentAt: expect.any(Date), attempts: 1, lastError: null });
   });
 
   it('a key given again (re-entered with a near expiry) is a new key: its own warning comes, once', async () => {
@@ -178,6 +202,60 @@ describe('QIWI key expiry', () => {
     expect(errorCodes(topUp)).toEqual(['NOT_FOUND']);
   });
 
+  it('a notice mailed while the SMTP server refuses stays unsent, with why; the same job delivers it, once, when the server takes it', async () => {
+    const address = 'owner@kx-refused.example';
+    refused.add(address);
+    const parkId = await park(address);
+    const walletId = await qiwiWallet(parkId, 'qiwi-refused-key-0123456789ab', new Date(Date.now() + 5 * DAY));
+    const failedBefore = await mailCounted('qiwi-key-7d', 'failed');
+    expect(await run(new Date())).toBe(1);
+    const [notice] = await noticesOf(walletId);
+    expect(notice).toMatchObject({ threshold_days: 7, sent_to: address, email_id: expect.any(String) });
+    const emailId = notice!.email_id!;
+
+    const refusedOnce = await waitFor(() => delivery(emailId), (d) => (d?.attempts ?? 0) >= 1);
+    refused.delete(address);
+    expect(refusedOnce).toEqual({ sentAt: null, attempts: 1, lastError: 'EENVELOPE 451 (temporary)' });
+    expect(mailTo(address)).toHaveLength(0);
+    expect(await mailCounted('qiwi-key-7d', 'failed')).toBe(failedBefore + 1);
+    // The job waits for its next try (graphile-worker's backoff), with days of tries left.
+    const [job] = await server.app.orm.em.fork().execute<{ attempts: number; max_attempts: number }[]>('SELECT attempts, max_attempts FROM graphile_worker.jobs WHERE key = ?', [`email__send:${emailId}`]);
+    expect(job).toEqual({ attempts: 1, max_attempts: 25 });
+
+    // The server takes mail again: the job's retry (e^1 s later) delivers it.
+    const delivered = await waitFor(() => delivery(emailId), (d) => d?.sentAt != null, 20_000);
+    expect(delivered).toEqual({ sentAt: expect.any(Date), attempts: 2, lastError: 'EENVELOPE 451 (temporary)' });
+    expect(await jobDone(emailId)).toBe(0);
+    expect((await settledInbox(address, 1)).map((m) => m.subject)).toEqual(['QIWI key of wallet "QIWI main" expires within 7 days']);
+  });
+
+  it('a message whose job runs again after it was sent is not sent again', async () => {
+    const address = 'owner@kx-twice.example';
+    const parkId = await park(address);
+    const walletId = await qiwiWallet(parkId, 'qiwi-twice-key-0123456789abc', new Date(Date.now() + 20 * DAY));
+    expect(await run(new Date())).toBe(1);
+    const emailId = (await noticesOf(walletId))[0]!.email_id!;
+    expect(await settledInbox(address, 1)).toHaveLength(1);
+    const first = await waitFor(() => delivery(emailId), (d) => d?.sentAt != null);
+    expect(first).toMatchObject({ attempts: 1 });
+
+    // An operator books the message's job again (or a worker died after sending, before completing it).
+    await server.app.orm.em.fork().execute(`SELECT graphile_worker.add_job('email__send', json_build_object('id', ?::text), job_key => ?)`, [emailId, `email__send:${emailId}`]);
+    expect(await jobDone(emailId)).toBe(0);
+    expect(await settledInbox(address, 1)).toHaveLength(1);
+    expect(await delivery(emailId)).toEqual(first);
+  });
+
+  it('still sends a job the previous version queued (the message itself in its payload)', async () => {
+    const address = 'owner@kx-legacy.example';
+    await server.app.orm.em
+      .fork()
+      .execute(`SELECT graphile_worker.add_job('email__send', ?::json, max_attempts => 10)`, [
+        JSON.stringify({ to: address, subject: 'QIWI key of wallet "old" expires within 1 day', text: 'queued before the upgrade', kind: 'qiwi-key-1d' }),
+      ]);
+    expect((await settledInbox(address, 1)).map((m) => m.subject)).toEqual(['QIWI key of wallet "old" expires within 1 day']);
+  });
+
   it('records the notice of a park without an e-mail address, and sends nothing', async () => {
     const parkId = await park(null);
     await qiwiWallet(parkId, 'qiwi-silent-key-0123456789ab', new Date(Date.now() + 3 * DAY));
@@ -188,5 +266,26 @@ describe('QIWI key expiry', () => {
     expect(inbox.length).toBe(before);
     const counted = await server.app.metrics.registry.getSingleMetric('payouts_wallet_key_notices_total')!.get();
     expect(counted.values.find((v) => v.labels.mailed === 'false')?.value).toBe(1);
+  });
+});
+
+describe('e-mail without SMTP_URL', () => {
+  it('keeps the message unsent, saying why, and its job ends rather than retrying', async () => {
+    const t = await createTestApp();
+    try {
+      const em = () => t.app.orm.em.fork();
+      const { mail } = t.app.use(mailModule);
+      const emailId = await em().transactional((tx) => mail.enqueue(tx, 'qiwi-key-7d', { to: 'owner@kx-no-smtp.example', subject: 'QIWI key', text: 'expires' }));
+      expect(await mail.delivery(em(), emailId)).toEqual({ sentAt: null, attempts: 0, lastError: null });
+
+      const send = t.app.worker.taskList.email__send!;
+      await send({ id: emailId }, undefined as never); // ends: no error for graphile-worker to retry
+      await send({ id: emailId }, undefined as never);
+      expect(await mail.delivery(em(), emailId)).toEqual({ sentAt: null, attempts: 0, lastError: 'SMTP_URL is not set' });
+      const counted = await t.app.metrics.registry.getSingleMetric('payouts_mail_total')!.get();
+      expect(counted.values.find((v) => v.labels.kind === 'qiwi-key-7d' && v.labels.result === 'not_configured')?.value).toBe(2);
+    } finally {
+      await t.close();
+    }
   });
 });

@@ -1,36 +1,29 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
-import type { Task } from 'graphile-worker';
 import { Counter, type Registry } from 'prom-client';
 import { z } from 'zod';
 import { setting } from '../platform/config';
-import type { JobQueue } from '../platform/jobs';
-import { Mailer, type MailMessage } from '../platform/mail';
+import { Mailer } from '../platform/mail';
 import { defineModule } from '../platform/modules';
+import { MailQueue } from './mail-queue';
+import { sendJob, type EmailJob, type LegacyEmailJob } from './send-job';
 
 declare global {
   namespace GraphileWorker {
     interface Tasks {
-      /** Sends one e-mail; retried with backoff while the SMTP server refuses or is away. */
-      email__send: MailMessage & { kind: string };
+      /** Sends one `email_message`; retried with backoff while the SMTP server refuses or is away. */
+      email__send: EmailJob | LegacyEmailJob;
     }
   }
 }
 
-/** Messages other tasks want sent: each is one `email__send` job, enqueued in the caller's transaction. */
-export class MailQueue {
-  constructor(private readonly jobs: JobQueue) {}
-
-  /** `kind` names what the message is about, for metrics and logs (never its text). */
-  async enqueue(em: EntityManager, kind: string, message: MailMessage): Promise<void> {
-    await this.jobs.add(em, 'email__send', { ...message, kind }, { maxAttempts: 10 });
-  }
-}
-
-/** E-mail for other modules: a generic send job over SMTP (`SMTP_URL`, `MAIL_FROM`). */
+/**
+ * E-mail for other modules: an outbox (`email_message`, written in the caller's transaction) and a
+ * send job over SMTP (`SMTP_URL`, `MAIL_FROM`) that records on each message whether it was delivered.
+ */
 export const mailModule = defineModule({
   name: 'mail',
+  tables: ['email_message'],
   settings: z.object({
-    /** Unset: messages are logged as not sent (development, tests without a mail server). */
+    /** Unset: messages are kept unsent, with last_error saying so (development, tests without a mail server). */
     SMTP_URL: z
       .string()
       .trim()
@@ -48,28 +41,12 @@ export const mailModule = defineModule({
     }),
   }),
   create: ({ kernel }) => ({ mail: new MailQueue(kernel.jobs) }),
-  tasks: ({ settings, metrics, logger }) => {
-    const mailer = settings.SMTP_URL ? new Mailer(settings.SMTP_URL, settings.MAIL_FROM, settings.SMTP_TIMEOUT) : null;
-    const send: Task<'email__send'> = async (payload) => {
-      const { to, subject, text, kind } = payload as Partial<MailMessage & { kind: string }>;
-      if (typeof to !== 'string' || typeof subject !== 'string' || typeof text !== 'string') throw new Error('email__send needs to, subject and text');
-      const label = typeof kind === 'string' ? kind : 'unknown';
-      if (!mailer) {
-        metrics.sent.inc({ kind: label, result: 'not_configured' });
-        logger.warn({ kind: label }, 'SMTP_URL is not set: an e-mail was not sent');
-        return;
-      }
-      try {
-        await mailer.send({ to, subject, text });
-        metrics.sent.inc({ kind: label, result: 'sent' });
-        logger.info({ kind: label }, 'e-mail sent');
-      } catch (error) {
-        metrics.sent.inc({ kind: label, result: 'failed' });
-        // nodemailer's message names the server's answer, not the URL's password.
-        logger.warn({ kind: label, problem: (error as Error).message }, 'e-mail not sent; the job will try again');
-        throw new Error(`e-mail not sent: ${(error as { code?: string }).code ?? 'SMTP error'}`, { cause: error });
-      }
-    };
-    return { email__send: send };
-  },
+  tasks: ({ settings, metrics, logger, kernel }) => ({
+    email__send: sendJob({
+      em: () => kernel.orm.em.fork(),
+      mailer: settings.SMTP_URL ? new Mailer(settings.SMTP_URL, settings.MAIL_FROM, settings.SMTP_TIMEOUT) : null,
+      count: (kind, result) => metrics.sent.inc({ kind, result }),
+      logger,
+    }),
+  }),
 });

@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { MailQueue } from '../mail/module';
+import type { MailQueue } from '../mail/mail-queue';
 import type { ParkService } from '../parks/park.service';
 import { queryBound } from '../platform/bound-query';
 import type { Logger } from '../platform/logger';
@@ -35,7 +35,9 @@ interface DueNotice {
  * only the nearest threshold, not every one it missed.
  *
  * The park's address is `email` of `fleet.parks` (contracts.md); a park without one is logged and
- * counted, and its notice still recorded (the dispatcher UI shows the expiry either way).
+ * counted, and its notice still recorded (the dispatcher UI shows the expiry either way). A notice
+ * mailed names the address (`sent_to`) and its message (`email_id`); whether the message was
+ * delivered is the mail module's to say (`MailQueue.delivery`), not the notice's.
  */
 export class KeyExpiry {
   constructor(
@@ -79,13 +81,13 @@ export class KeyExpiry {
       this.logger.warn({ parkId: notice.park_id, walletId: notice.wallet_id, thresholdDays: notice.threshold_days }, 'a QIWI key expires but the park has no e-mail address');
       return;
     }
-    await queryBound(em, 'UPDATE wallet_key_notice SET sent_to = ? WHERE wallet_id = ?::uuid AND credentials_set_at = ?::timestamptz AND threshold_days = ?', [
-      park.email,
-      notice.wallet_id,
-      notice.credentials_set_at,
-      notice.threshold_days,
-    ]);
-    await this.mail.enqueue(em, `qiwi-key-${notice.threshold_days}d`, { to: park.email, ...messageOf(park.name, notice) });
+    const emailId = await this.mail.enqueue(em, `qiwi-key-${notice.threshold_days}d`, { to: park.email, ...messageOf(park.name, notice) });
+    // `sent_to` is the address written to, not proof of delivery: the message's `sentAt` is (MailQueue.delivery).
+    await queryBound(
+      em,
+      'UPDATE wallet_key_notice SET sent_to = ?, email_id = ?::uuid WHERE wallet_id = ?::uuid AND credentials_set_at = ?::timestamptz AND threshold_days = ?',
+      [park.email, emailId, notice.wallet_id, notice.credentials_set_at, notice.threshold_days],
+    );
     this.noticed(notice.threshold_days, true);
   }
 }
