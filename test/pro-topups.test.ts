@@ -194,6 +194,15 @@ describe('QIWI top-ups: a bill, polled', () => {
     expect(await park.balance(park.working.id)).toBe(before);
   });
 
+  it('records and credits the driver a token names by phone under the driver’s id, as a callback’s account would', async () => {
+    const before = await park.balance(park.working.id);
+    const { transaction } = (await createTopUp(park, 'QIWI', '1500', undefined, driverToken(park, park.working.phone))).data!.createTopUp;
+    expect(transaction.driverId).toBe(park.working.id);
+    qiwi.pay(transaction.externalId);
+    expect(await finalOf(wallet.id, transaction.externalId)).toMatchObject({ status: 'PROCESSED', driver_id: park.working.id });
+    expect((await park.balance(park.working.id)) - before).toBe(1_500n);
+  });
+
   it('answers with a typed error: no wallet of that system, a fired driver, a token not a driver’s, an amount out of bounds', async () => {
     const bare = await bed.park({ currency: 'RUB' });
     expect(errorCodes(await createTopUp(bare, 'QIWI', '1000'))).toEqual(['NOT_FOUND']);

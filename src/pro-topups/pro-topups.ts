@@ -86,7 +86,8 @@ export class ProTopUps implements KeyHolder {
     const externalId = `topup-${randomUUID()}`;
     const { transaction, created } = await this.topups.request(em, {
       wallet,
-      driverId: input.driverId,
+      // The driver as found (an account may also name a driver by phone): the top-up and its credit are that driver's.
+      driverId: checked.driver.id,
       externalId,
       amount: input.amount,
       idempotencyKey: input.idempotencyKey,
