@@ -261,6 +261,26 @@ describe('A QIWI wallet deleted while bills are open', () => {
     expect(await bed.server.app.checkLedger()).toEqual([]);
   });
 
+  it('makes a top-up asked for during the delete wait for it, then refuses it: no bill is opened for a deleted wallet', async () => {
+    const park = await bed.park({ currency: 'RUB' });
+    const wallet = await park.wallet('QIWI', { secretKey: QIWI_KEY, expiresAt: new Date(Date.now() + 200 * 86_400_000).toISOString() });
+    const billsBefore = qiwi.bills.size;
+    let asking: ReturnType<typeof createTopUp> | undefined;
+    let answered = false;
+    // A delete in progress, as deleteWallet's transaction holds the wallet.
+    await bed.server.app.orm.em.fork().transactional(async (tx) => {
+      await tx.execute('SELECT 1 FROM wallet WHERE id = ? FOR UPDATE', [wallet.id]);
+      asking = createTopUp(park, 'QIWI', '3000');
+      void asking.then(() => (answered = true));
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      expect(answered).toBe(false); // waiting for the delete
+      await tx.execute('UPDATE wallet SET deleted_at = now(), enabled = false, credentials_key_id = NULL, credentials_sealed = NULL WHERE id = ?', [wallet.id]);
+    });
+    expect(errorCodes(await asking!)).toEqual(['NOT_FOUND']);
+    expect(qiwi.bills.size).toBe(billsBefore);
+    expect(await bed.server.app.use(topupsModule).topups.awaitingOn(bed.server.app.orm.em.fork(), wallet.id)).toEqual([]);
+  });
+
   it('erases the key at once when no bill is open, and lets a key with no open bills be removed', async () => {
     const park = await bed.park({ currency: 'RUB' });
     const kept = await park.wallet('QIWI', { secretKey: QIWI_KEY, expiresAt: new Date(Date.now() + 200 * 86_400_000).toISOString() });

@@ -82,27 +82,38 @@ export class ProTopUps implements KeyHolder {
     const secretKey = this.secretKeyOf(wallet);
     const checked = await this.topups.check(em, wallet, input.driverId, input.amount);
     if (!checked.ok) throw refusalError(checked.refusal);
+    const { transaction, created } = await em.transactional((tx) => this.record(tx, wallet, checked.driver.id, input));
+    // The same key at the same moment from another request: that one opens it.
+    if (!created) return this.again(em, transaction, input);
+    return this.open(em, wallet, transaction, secretKey);
+  }
+
+  /**
+   * Records the top-up awaiting payment with its watch job, the wallet held (shared) meanwhile: a
+   * delete waits for it, then finds the top-up open and closes it; or it waited for the delete and
+   * finds no wallet.
+   */
+  private async record(tx: EntityManager, wallet: WalletRow, driverId: string, input: TopUpInput): Promise<{ transaction: TransactionRow; created: boolean }> {
+    if (!(await this.wallets.find(tx, wallet.id, { lock: 'share' }))) throw noTopUpsThrough(input.paymentSystem);
     const now = Date.now();
+    const expiresAt = now + this.timing.ttlMs[input.paymentSystem];
     const externalId = `topup-${randomUUID()}`;
-    const { transaction, created } = await this.topups.request(em, {
+    return this.topups.request(tx, {
       wallet,
       // The driver as found (an account may also name a driver by phone): the top-up and its credit are that driver's.
-      driverId: checked.driver.id,
+      driverId,
       externalId,
       amount: input.amount,
       idempotencyKey: input.idempotencyKey,
-      expiresAt: new Date(now + this.timing.ttlMs[input.paymentSystem]),
+      expiresAt: new Date(expiresAt),
       watch: {
         task: 'topup_request__poll',
         jobKey: pollJobKey(wallet.id, externalId),
         maxAttempts: POLL_MAX_ATTEMPTS,
         payload: { walletId: wallet.id, externalId },
-        runAt: new Date(this.nextPoll(input.paymentSystem, now, now + this.timing.ttlMs[input.paymentSystem])),
+        runAt: new Date(this.nextPoll(input.paymentSystem, now, expiresAt)),
       },
     });
-    // The same key at the same moment from another request: that one opens it.
-    if (!created) return this.again(em, transaction, input);
-    return this.open(em, wallet, transaction, secretKey);
   }
 
   /**
@@ -249,7 +260,7 @@ export class ProTopUps implements KeyHolder {
 
   private async walletFor(em: EntityManager, input: TopUpInput): Promise<WalletRow> {
     const wallet = (await this.wallets.list(em, input.parkId)).find((each) => each.payment_system === input.paymentSystem && each.enabled);
-    if (!wallet) throw new NotFoundError(`Your park takes no top-ups through ${input.paymentSystem}`, { field: 'paymentSystem' });
+    if (!wallet) throw noTopUpsThrough(input.paymentSystem);
     if (wallet.credentials_expire_at && wallet.credentials_expire_at.getTime() <= Date.now()) {
       throw new NotFoundError(`Your park's ${input.paymentSystem} wallet cannot take top-ups now`, { field: 'paymentSystem' });
     }
@@ -280,6 +291,10 @@ export const POLL_MAX_ATTEMPTS = 32_767;
 
 export function pollJobKey(walletId: string, externalId: string): string {
   return `topup_request__poll:${walletId}:${externalId}`;
+}
+
+function noTopUpsThrough(system: TopUpSystem): Error {
+  return new NotFoundError(`Your park takes no top-ups through ${system}`, { field: 'paymentSystem' });
 }
 
 /** Why this driver may not top up now, as the API answers it. */

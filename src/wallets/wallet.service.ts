@@ -79,13 +79,17 @@ export class WalletService {
     return rows.map(toWalletRow);
   }
 
-  /** A live wallet (not deleted), or null. */
-  async find(em: EntityManager, id: string, options: { lock?: boolean; withDeleted?: boolean } = {}): Promise<WalletRow | null> {
+  /**
+   * A live wallet (not deleted), or null. `lock`: held to the end of `em`'s transaction, to change
+   * it (true), or ('share') to record something under it that a delete must see.
+   */
+  async find(em: EntityManager, id: string, options: { lock?: boolean | 'share'; withDeleted?: boolean } = {}): Promise<WalletRow | null> {
+    const lock = options.lock === 'share' ? ' FOR SHARE' : options.lock ? ' FOR UPDATE' : '';
     const [row] = await queryBound<WalletRow>(
       em,
-      `SELECT * FROM wallet WHERE id = ?::uuid${options.withDeleted ? '' : ' AND deleted_at IS NULL'}${options.lock ? ' FOR UPDATE' : ''}`,
+      `SELECT * FROM wallet WHERE id = ?::uuid${options.withDeleted ? '' : ' AND deleted_at IS NULL'}${lock}`,
       [id],
-      { name: options.lock ? 'wallet_find_lock' : options.withDeleted ? 'wallet_find_any' : 'wallet_find' },
+      { name: options.lock === 'share' ? 'wallet_find_share' : options.lock ? 'wallet_find_lock' : options.withDeleted ? 'wallet_find_any' : 'wallet_find' },
     );
     return row ? toWalletRow(row) : null;
   }
