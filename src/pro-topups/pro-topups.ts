@@ -118,8 +118,9 @@ export class ProTopUps implements KeyHolder {
 
   /**
    * The watch job's work: ask the payment system, settle what it says was paid, give up what was
-   * rejected or expired, and when the time is up close it there first (a bill paid at the last
-   * moment is still credited). Returns when to ask again, or null when the top-up is done.
+   * rejected or expired, and when the time is up or its wallet was deleted close it there first (a
+   * bill paid at the last moment is still credited). Returns when to ask again, or null when the
+   * top-up is done.
    */
   async poll(walletId: string, externalId: string): Promise<Date | null> {
     const em = this.orm.em.fork();
@@ -137,24 +138,10 @@ export class ProTopUps implements KeyHolder {
     if (!secretKey) {
       // Its credentials removed (or a deleted wallet's, erased): nothing can be asked; give up when it is time.
       if (!closing) return new Date(expiresAt);
-      await this.topups.giveUp(em, walletId, externalId, closing);
-      outcome = closing === 'WALLET_DELETED' ? 'closed' : 'expired';
+      outcome = await this.close(em, transaction, closing);
     } else {
-      let status: PaymentStatus;
-      try {
-        status = await gateway.status(externalId, secretKey);
-        if (closing && (status.state === 'WAITING' || status.state === 'UNKNOWN')) {
-          status = await gateway.cancel(externalId, secretKey);
-          // Rejected by us, unpaid: it is closed for our reason (`closing`), not the payment system's.
-          if (status.state === 'REJECTED') status = { state: 'WAITING' };
-        }
-      } catch (error) {
-        this.events.polled(system, 'error');
-        this.logger.warn({ paymentSystem: system, transactionId: transaction.id, problem: (error as Error).message }, 'could not ask the payment system about a top-up');
-        // Past its time (or its wallet deleted) we must still learn whether it was paid: the job's own retries (with backoff) take over.
-        if (closing || !(error instanceof HttpUnavailableError || error instanceof HttpRefusedError)) throw error;
-        return new Date(this.nextPoll(system, Date.now(), expiresAt));
-      }
+      const status = await this.ask(gateway, transaction, secretKey, closing);
+      if (!status) return new Date(this.nextPoll(system, Date.now(), expiresAt));
       outcome = await this.apply(em, transaction, status, closing);
     }
     this.events.polled(system, outcome);
@@ -185,8 +172,33 @@ export class ProTopUps implements KeyHolder {
     if ((await this.openWith(em, walletId)) === 0) await this.wallets.eraseKeyOfDeleted(em, walletId);
   }
 
+  /**
+   * What the payment system says of the top-up; when `closing`, an unpaid one is closed there first
+   * (a bill paid at the last moment is still found paid). Null: it could not be asked now, and
+   * need not be yet (the next poll asks). Past that, the job's own retries (with backoff) take over.
+   */
+  private async ask(gateway: TopUpGateway, transaction: TransactionRow, secretKey: string, closing: RequestFailure | null): Promise<Asked | null> {
+    try {
+      const status = await gateway.status(transaction.external_id, secretKey);
+      if (!closing || (status.state !== 'WAITING' && status.state !== 'UNKNOWN')) return status;
+      const closed = await gateway.cancel(transaction.external_id, secretKey);
+      return closed.state === 'REJECTED' ? { state: 'CLOSED_BY_US' } : closed;
+    } catch (error) {
+      this.events.polled(gateway.system, 'error');
+      this.logger.warn({ paymentSystem: gateway.system, transactionId: transaction.id, problem: (error as Error).message }, 'could not ask the payment system about a top-up');
+      if (closing || !(error instanceof HttpUnavailableError || error instanceof HttpRefusedError)) throw error;
+      return null;
+    }
+  }
+
+  /** Closed unpaid, for our reason. */
+  private async close(em: EntityManager, transaction: TransactionRow, closing: RequestFailure): Promise<PollOutcome> {
+    await this.topups.giveUp(em, transaction.wallet_id, transaction.external_id, closing);
+    return closing === 'WALLET_DELETED' ? 'closed' : 'expired';
+  }
+
   /** What the payment system said, applied; `closing` (why) when it is not to wait any longer. */
-  private async apply(em: EntityManager, transaction: TransactionRow, status: PaymentStatus, closing: RequestFailure | null): Promise<PollOutcome> {
+  private async apply(em: EntityManager, transaction: TransactionRow, status: Asked, closing: RequestFailure | null): Promise<PollOutcome> {
     const { wallet_id: walletId, external_id: externalId } = transaction;
     switch (status.state) {
       case 'PAID': {
@@ -206,9 +218,9 @@ export class ProTopUps implements KeyHolder {
         return 'expired';
       case 'UNKNOWN':
       case 'WAITING':
-        if (!closing) return 'waiting';
-        await this.topups.giveUp(em, walletId, externalId, closing);
-        return closing === 'WALLET_DELETED' ? 'closed' : 'expired';
+        return closing ? this.close(em, transaction, closing) : 'waiting';
+      case 'CLOSED_BY_US':
+        return this.close(em, transaction, closing!);
     }
   }
 
@@ -278,6 +290,9 @@ export class ProTopUps implements KeyHolder {
     return every === null ? expiresAt : Math.min(now + every, expiresAt);
   }
 }
+
+/** What the payment system said, or that it rejected the payment because we asked it to (closing it). */
+type Asked = PaymentStatus | { state: 'CLOSED_BY_US' };
 
 const MAX_TOP_UP = BigInt(Number.MAX_SAFE_INTEGER);
 
