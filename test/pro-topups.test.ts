@@ -3,7 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topupsModule } from '../src/topups/module';
 import { walletsModule } from '../src/wallets/module';
 import { creditJobKey } from '../src/topups/topups';
+import { proTopUpsModule } from '../src/pro-topups/module';
 import { POLL_MAX_ATTEMPTS, pollJobKey } from '../src/pro-topups/pro-topups';
+import { topupRequestPoll } from '../src/pro-topups/topup_request__poll';
 import type { TransactionRow } from '../src/topups/transaction';
 import { CreateTopUpDocument, DeleteWalletDocument, UpdateWalletDocument } from './generated/graphql';
 import { tokenFor } from './helpers/app';
@@ -138,15 +140,17 @@ describe('QIWI top-ups: a bill, polled', () => {
     expect(await finalOf(wallet.id, transaction.externalId)).toMatchObject({ status: 'REJECTED', reason: 'PAYMENT_REJECTED' });
   });
 
-  it('rejects a bill QIWI rejected or expired, crediting nothing', async () => {
+  it('rejects a bill QIWI rejected or expired, crediting nothing; asked again with the same key, hands out no payUrl', async () => {
     const before = await park.balance(park.working.id);
-    const rejected = (await createTopUp(park, 'QIWI', '1000')).data!.createTopUp.transaction;
+    const rejected = (await createTopUp(park, 'QIWI', '1000', 'rejected-key')).data!.createTopUp.transaction;
     const expired = (await createTopUp(park, 'QIWI', '2000')).data!.createTopUp.transaction;
     qiwi.setStatus(rejected.externalId, 'REJECTED');
     qiwi.setStatus(expired.externalId, 'EXPIRED');
     expect(await finalOf(wallet.id, rejected.externalId)).toMatchObject({ status: 'REJECTED', reason: 'PAYMENT_REJECTED' });
     expect(await finalOf(wallet.id, expired.externalId)).toMatchObject({ status: 'REJECTED', reason: 'EXPIRED' });
     expect(await park.balance(park.working.id)).toBe(before);
+    const again = (await createTopUp(park, 'QIWI', '1000', 'rejected-key')).data!.createTopUp;
+    expect(again).toMatchObject({ payUrl: null, transaction: { externalId: rejected.externalId, status: 'REJECTED' } });
   });
 
   it('rides out QIWI being down for a while (503s, then dropped connections) and credits the paid bill once it is back', async () => {
@@ -279,6 +283,72 @@ describe('A QIWI wallet deleted while bills are open', () => {
     expect(errorCodes(await asking!)).toEqual(['NOT_FOUND']);
     expect(qiwi.bills.size).toBe(billsBefore);
     expect(await bed.server.app.use(topupsModule).topups.awaitingOn(bed.server.app.orm.em.fork(), wallet.id)).toEqual([]);
+  });
+
+  it('makes a top-up asked for while its key is being removed wait, then refuses it: no bill is opened with a removed key', async () => {
+    const park = await bed.park({ currency: 'RUB' });
+    const wallet = await park.wallet('QIWI', { secretKey: QIWI_KEY, expiresAt: new Date(Date.now() + 200 * 86_400_000).toISOString() });
+    const billsBefore = qiwi.bills.size;
+    let asking: ReturnType<typeof createTopUp> | undefined;
+    await bed.server.app.orm.em.fork().transactional(async (tx) => {
+      await tx.execute('SELECT 1 FROM wallet WHERE id = ? FOR UPDATE', [wallet.id]);
+      asking = createTopUp(park, 'QIWI', '3000');
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      await tx.execute('UPDATE wallet SET credentials_key_id = NULL, credentials_sealed = NULL, credentials_set_at = NULL WHERE id = ?', [wallet.id]);
+    });
+    expect(errorCodes(await asking!)).toEqual(['NOT_FOUND']);
+    expect(qiwi.bills.size).toBe(billsBefore);
+  });
+
+  it('closes at QIWI a bill it opened only after its top-up was closed (QIWI slow to answer while the wallet was deleted), and hands out no payUrl', async () => {
+    const park = await bed.park({ currency: 'RUB' });
+    const wallet = await park.wallet('QIWI', { secretKey: QIWI_KEY, expiresAt: new Date(Date.now() + 200 * 86_400_000).toISOString() });
+    const puts = () => qiwi.requests.filter((r) => r.method === 'PUT').length;
+    const putsBefore = puts();
+    const release = qiwi.holdNext('PUT');
+    const asking = createTopUp(park, 'QIWI', '2500');
+    await waitFor(async () => puts(), (n) => n > putsBefore);
+    const billId = qiwi.requests.filter((r) => r.method === 'PUT').at(-1)!.path.split('/').at(-1)!;
+    expect((await graphql(bed.server.url, DeleteWalletDocument, { id: wallet.id }, dispatcherOf(park))).errors).toBeUndefined();
+    // The delete's poll finds no bill yet and closes the top-up.
+    expect(await finalOf(wallet.id, billId)).toMatchObject({ status: 'REJECTED', reason: 'WALLET_DELETED' });
+    release();
+    const answer = await asking;
+    expect(answer.errors).toBeUndefined();
+    expect(answer.data!.createTopUp).toMatchObject({ payUrl: null, transaction: { status: 'REJECTED', reason: 'WALLET_DELETED' } });
+    expect(await waitFor(async () => qiwi.bills.get(billId)?.status.value, (status) => status === 'REJECTED')).toBe('REJECTED');
+    expect(await waitFor(() => sealedKeyOf(wallet.id), (sealed) => sealed === null)).toBeNull();
+  });
+
+  it('closes the open bills unasked when QIWI refuses the deleted wallet’s key, rather than keeping the key and asking for ever', async () => {
+    const doomedKey = 'qiwi-secret-key-about-to-be-refused';
+    qiwi.allowKey(doomedKey);
+    const park = await bed.park({ currency: 'RUB' });
+    const wallet = await park.wallet('QIWI', { secretKey: doomedKey, expiresAt: new Date(Date.now() + 200 * 86_400_000).toISOString() });
+    const { transaction } = (await createTopUp(park, 'QIWI', '1200')).data!.createTopUp;
+    qiwi.refuseKey(doomedKey);
+    expect((await graphql(bed.server.url, DeleteWalletDocument, { id: wallet.id }, dispatcherOf(park))).errors).toBeUndefined();
+    expect(await finalOf(wallet.id, transaction.externalId)).toMatchObject({ status: 'REJECTED', reason: 'WALLET_DELETED' });
+    expect(await waitFor(() => sealedKeyOf(wallet.id), (sealed) => sealed === null)).toBeNull();
+  });
+
+  it('erases a deleted wallet’s key when the last open top-up was settled by someone else (a poll that had not seen the delete)', async () => {
+    const park = await bed.park({ currency: 'RUB' });
+    const wallet = await park.wallet('QIWI', { secretKey: QIWI_KEY, expiresAt: new Date(Date.now() + 200 * 86_400_000).toISOString() });
+    const { transaction } = (await createTopUp(park, 'QIWI', '1300')).data!.createTopUp;
+    const em = () => bed.server.app.orm.em.fork();
+    // As the delete leaves it while a top-up is open (key kept), then that top-up closed by a run that saw no delete.
+    await em().execute('UPDATE wallet SET deleted_at = now(), enabled = false WHERE id = ?', [wallet.id]);
+    await bed.server.app.use(topupsModule).topups.giveUp(em(), wallet.id, transaction.externalId, 'EXPIRED');
+    expect(await bed.server.app.use(proTopUpsModule).proTopUps.poll(wallet.id, transaction.externalId)).toBeNull();
+    expect(await sealedKeyOf(wallet.id)).toBeNull();
+  });
+
+  it('re-books itself keeping the time of a job booked meanwhile under its key (the delete’s “now”)', async () => {
+    const booked: { jobKeyMode?: string }[] = [];
+    const task = topupRequestPoll({ poll: async () => new Date(Date.now() + 60_000) } as never);
+    await task({ walletId: 'w', externalId: 'e' }, { addJob: async (_task: string, _payload: unknown, options: { jobKeyMode?: string }) => void booked.push(options) } as never);
+    expect(booked).toEqual([expect.objectContaining({ jobKeyMode: 'preserve_run_at', maxAttempts: POLL_MAX_ATTEMPTS })]);
   });
 
   it('erases the key at once when no bill is open, and lets a key with no open bills be removed', async () => {
@@ -422,6 +492,22 @@ describe('Paystack top-ups: initialize, then the charge.success webhook', () => 
     expect(JSON.parse(answer.text)).toEqual({ status: 'accepted' });
     expect(await finalOf(otherWallet.id, transaction.externalId)).toMatchObject({ status: 'PROCESSED' });
     expect(await other.balance(other.working.id)).toBe(4_000n);
+  });
+
+  it('watches a deleted wallet’s checkout to its time (Paystack cannot close one): paid meanwhile, it is credited, and the key erased after', async () => {
+    const other = await bed.park({ currency: 'NGN' });
+    const doomed = await other.wallet('PAYSTACK', { secretKey: PAYSTACK_KEY });
+    const before = await other.balance(other.working.id);
+    const { transaction } = (await createTopUp(other, 'PAYSTACK', '4500')).data!.createTopUp;
+    const deleted = await graphql(bed.server.url, DeleteWalletDocument, { id: doomed.id }, tokenFor('dispatcher', [{ kind: 'PARK', id: other.id }]));
+    expect(deleted.errors).toBeUndefined();
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(await transactionOf(doomed.id, transaction.externalId)).toMatchObject({ status: 'ACCEPTED', awaiting_payment: true });
+    paystack.pay(transaction.externalId); // its webhook link is revoked: the verify at its time finds it
+    expect(await finalOf(doomed.id, transaction.externalId, PAYSTACK_TTL_MS + 10_000)).toMatchObject({ status: 'PROCESSED' });
+    expect((await other.balance(other.working.id)) - before).toBe(4_500n);
+    const sealed = async () => (await bed.server.app.use(walletsModule).wallets.find(bed.server.app.orm.em.fork(), doomed.id, { withDeleted: true }))!.credentials_sealed;
+    expect(await waitFor(sealed, (value) => value === null)).toBeNull();
   });
 
   it('counts the top-ups it opened per system', async () => {

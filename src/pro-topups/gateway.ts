@@ -6,6 +6,8 @@
  */
 export interface TopUpGateway {
   readonly system: 'QIWI' | 'PAYSTACK';
+  /** Whether `cancel` can make a payment unpayable (QIWI rejects a bill; Paystack cannot close a checkout). */
+  readonly canCancel: boolean;
   open(payment: OpenPayment, secretKey: string): Promise<{ payUrl: string }>;
   status(externalId: string, secretKey: string): Promise<PaymentStatus>;
   /** Makes sure it can no longer be paid (QIWI rejects the bill), and says what it finally is. */

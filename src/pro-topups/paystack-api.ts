@@ -10,6 +10,7 @@ import type { OpenPayment, PaymentStatus, TopUpGateway } from './gateway';
  */
 export class PaystackApi implements TopUpGateway {
   readonly system = 'PAYSTACK' as const;
+  readonly canCancel = false;
 
   constructor(
     private readonly http: JsonHttpClient,

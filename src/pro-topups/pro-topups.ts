@@ -79,26 +79,34 @@ export class ProTopUps implements KeyHolder {
     const known = await this.topups.findRequest(em, input.parkId, input.driverId, input.idempotencyKey);
     if (known) return this.again(em, known, input);
     const wallet = await this.walletFor(em, input);
-    const secretKey = this.secretKeyOf(wallet);
+    this.secretKeyOf(wallet); // no key: refused before anything else is asked
     const checked = await this.topups.check(em, wallet, input.driverId, input.amount);
     if (!checked.ok) throw refusalError(checked.refusal);
-    const { transaction, created } = await em.transactional((tx) => this.record(tx, wallet, checked.driver.id, input));
+    const { transaction, created, secretKey } = await em.transactional((tx) => this.record(tx, wallet, checked.driver.id, input));
     // The same key at the same moment from another request: that one opens it.
     if (!created) return this.again(em, transaction, input);
     return this.open(em, wallet, transaction, secretKey);
   }
 
   /**
-   * Records the top-up awaiting payment with its watch job, the wallet held (shared) meanwhile: a
-   * delete waits for it, then finds the top-up open and closes it; or it waited for the delete and
-   * finds no wallet.
+   * Records the top-up awaiting payment with its watch job, the wallet held (shared) meanwhile, and
+   * returns the key to open it with as the held row has it. A delete, or a key's removal, waits
+   * for it, then finds the top-up open (and closes it, or refuses); or it waited for them and finds
+   * no wallet, or no key.
    */
-  private async record(tx: EntityManager, wallet: WalletRow, driverId: string, input: TopUpInput): Promise<{ transaction: TransactionRow; created: boolean }> {
-    if (!(await this.wallets.find(tx, wallet.id, { lock: 'share' }))) throw noTopUpsThrough(input.paymentSystem);
+  private async record(
+    tx: EntityManager,
+    wallet: WalletRow,
+    driverId: string,
+    input: TopUpInput,
+  ): Promise<{ transaction: TransactionRow; created: boolean; secretKey: string }> {
+    const held = await this.wallets.find(tx, wallet.id, { lock: 'share' });
+    if (!held?.enabled) throw noTopUpsThrough(input.paymentSystem);
+    const secretKey = this.secretKeyOf(held);
     const now = Date.now();
     const expiresAt = now + this.timing.ttlMs[input.paymentSystem];
     const externalId = `topup-${randomUUID()}`;
-    return this.topups.request(tx, {
+    const recorded = await this.topups.request(tx, {
       wallet,
       // The driver as found (an account may also name a driver by phone): the top-up and its credit are that driver's.
       driverId,
@@ -114,6 +122,7 @@ export class ProTopUps implements KeyHolder {
         runAt: new Date(this.nextPoll(input.paymentSystem, now, expiresAt)),
       },
     });
+    return { ...recorded, secretKey };
   }
 
   /**
@@ -125,14 +134,22 @@ export class ProTopUps implements KeyHolder {
   async poll(walletId: string, externalId: string): Promise<Date | null> {
     const em = this.orm.em.fork();
     const transaction = await this.topups.find(em, walletId, externalId);
-    if (!transaction?.awaiting_payment) return null;
+    const wallet = await this.wallets.find(em, walletId, { withDeleted: true });
+    const walletDeleted = !wallet || wallet.deleted_at !== null;
+    if (!transaction?.awaiting_payment) {
+      // Settled or closed by someone else meanwhile (another run, the webhook, the open): the last one out still releases the key.
+      if (walletDeleted) await this.releaseKeyOnceClosed(em, walletId);
+      return null;
+    }
     const system = transaction.payment_system as TopUpSystem;
     const gateway = this.gateways[system];
     const expiresAt = transaction.expires_at!.getTime();
-    const wallet = await this.wallets.find(em, walletId, { withDeleted: true });
-    const walletDeleted = !wallet || wallet.deleted_at !== null;
-    // Why it is closed now rather than asked about again, if it is.
-    const closing: RequestFailure | null = walletDeleted ? 'WALLET_DELETED' : Date.now() >= expiresAt ? 'EXPIRED' : null;
+    const timeIsUp = Date.now() >= expiresAt;
+    // Why it is closed now rather than asked about again, if it is. A payment that cannot be closed
+    // at its payment system (a Paystack checkout) is watched to its time even after a delete: paid
+    // meanwhile, it is still found and credited.
+    const closing: RequestFailure | null = walletDeleted && gateway.canCancel ? 'WALLET_DELETED' : timeIsUp ? 'EXPIRED' : null;
+    if (walletDeleted && !closing) return new Date(expiresAt);
     const secretKey = wallet ? this.wallets.credentialsOf(wallet)?.secretKey : undefined;
     let outcome: PollOutcome;
     if (!secretKey) {
@@ -140,7 +157,7 @@ export class ProTopUps implements KeyHolder {
       if (!closing) return new Date(expiresAt);
       outcome = await this.close(em, transaction, closing);
     } else {
-      const status = await this.ask(gateway, transaction, secretKey, closing);
+      const status = await this.ask(gateway, transaction, secretKey, closing, walletDeleted);
       if (!status) return new Date(this.nextPoll(system, Date.now(), expiresAt));
       outcome = await this.apply(em, transaction, status, closing);
     }
@@ -177,7 +194,7 @@ export class ProTopUps implements KeyHolder {
    * (a bill paid at the last moment is still found paid). Null: it could not be asked now, and
    * need not be yet (the next poll asks). Past that, the job's own retries (with backoff) take over.
    */
-  private async ask(gateway: TopUpGateway, transaction: TransactionRow, secretKey: string, closing: RequestFailure | null): Promise<Asked | null> {
+  private async ask(gateway: TopUpGateway, transaction: TransactionRow, secretKey: string, closing: RequestFailure | null, walletDeleted: boolean): Promise<Asked | null> {
     try {
       const status = await gateway.status(transaction.external_id, secretKey);
       if (!closing || (status.state !== 'WAITING' && status.state !== 'UNKNOWN')) return status;
@@ -186,6 +203,8 @@ export class ProTopUps implements KeyHolder {
     } catch (error) {
       this.events.polled(gateway.system, 'error');
       this.logger.warn({ paymentSystem: gateway.system, transactionId: transaction.id, problem: (error as Error).message }, 'could not ask the payment system about a top-up');
+      // A deleted wallet's key refused (often why it was deleted: expired): no retry will be let in, and the key must not be kept for ever.
+      if (closing && walletDeleted && error instanceof HttpRefusedError) return { state: 'KEY_REFUSED' };
       if (closing || !(error instanceof HttpUnavailableError || error instanceof HttpRefusedError)) throw error;
       return null;
     }
@@ -221,6 +240,12 @@ export class ProTopUps implements KeyHolder {
         return closing ? this.close(em, transaction, closing) : 'waiting';
       case 'CLOSED_BY_US':
         return this.close(em, transaction, closing!);
+      case 'KEY_REFUSED':
+        this.logger.error(
+          { transactionId: transaction.id, paymentSystem: transaction.payment_system },
+          'the payment system refused a deleted wallet’s key: the top-up is given up without knowing whether it was paid; check it in the park’s account there',
+        );
+        return this.close(em, transaction, closing!);
     }
   }
 
@@ -229,6 +254,8 @@ export class ProTopUps implements KeyHolder {
     if (transaction.payment_system !== input.paymentSystem || transaction.amount !== input.amount) {
       throw new ConflictError('idempotencyKey was used for another top-up', { field: 'idempotencyKey' });
     }
+    // A top-up given up on is not to be paid: its address is not handed out again.
+    if (transaction.status === 'REJECTED') return { transaction, payUrl: null };
     if (transaction.pay_url || !transaction.awaiting_payment) return { transaction, payUrl: transaction.pay_url };
     const wallet = await this.wallets.find(em, transaction.wallet_id);
     const secretKey = wallet ? this.wallets.credentialsOf(wallet)?.secretKey : undefined;
@@ -256,7 +283,9 @@ export class ProTopUps implements KeyHolder {
         secretKey,
       );
       this.events.opened(system, 'opened');
-      return { transaction: await this.topups.setPayUrl(em, transaction.id, payUrl), payUrl };
+      const kept = await this.topups.setPayUrl(em, transaction.id, payUrl);
+      if (kept) return { transaction: kept, payUrl };
+      return this.openedTooLate(em, transaction, secretKey);
     } catch (error) {
       if (error instanceof HttpRefusedError && firstAsk) {
         this.events.opened(system, 'refused');
@@ -268,6 +297,27 @@ export class ProTopUps implements KeyHolder {
       this.logger.warn({ paymentSystem: system, transactionId: transaction.id, problem: (error as Error).message }, 'the payment system did not open a top-up');
       return { transaction, payUrl: null };
     }
+  }
+
+  /**
+   * The payment was opened after the top-up stopped awaiting it (closed meanwhile: its wallet
+   * deleted, its time up while the payment system was slow to answer). Nothing would watch it: it is
+   * closed at the payment system at once, with the key in hand, and no address is handed out.
+   */
+  private async openedTooLate(em: EntityManager, transaction: TransactionRow, secretKey: string): Promise<TopUpResult> {
+    const now = (await this.topups.find(em, transaction.wallet_id, transaction.external_id))!;
+    const gateway = this.gateways[transaction.payment_system as TopUpSystem];
+    if (now.status === 'REJECTED') {
+      try {
+        await gateway.cancel(transaction.external_id, secretKey);
+      } catch (error) {
+        this.logger.error(
+          { transactionId: transaction.id, paymentSystem: transaction.payment_system, problem: (error as Error).message },
+          'a payment opened after its top-up was closed could not be closed at the payment system; check it in the park’s account there',
+        );
+      }
+    }
+    return { transaction: now, payUrl: null };
   }
 
   private async walletFor(em: EntityManager, input: TopUpInput): Promise<WalletRow> {
@@ -291,8 +341,8 @@ export class ProTopUps implements KeyHolder {
   }
 }
 
-/** What the payment system said, or that it rejected the payment because we asked it to (closing it). */
-type Asked = PaymentStatus | { state: 'CLOSED_BY_US' };
+/** What the payment system said; or that it rejected the payment because we asked it to (closing it), or refused a deleted wallet's key. */
+type Asked = PaymentStatus | { state: 'CLOSED_BY_US' } | { state: 'KEY_REFUSED' };
 
 const MAX_TOP_UP = BigInt(Number.MAX_SAFE_INTEGER);
 

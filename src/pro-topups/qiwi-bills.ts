@@ -10,6 +10,7 @@ import type { OpenPayment, PaymentStatus, TopUpGateway } from './gateway';
  */
 export class QiwiBills implements TopUpGateway {
   readonly system = 'QIWI' as const;
+  readonly canCancel = true;
 
   constructor(
     private readonly http: JsonHttpClient,

@@ -12,6 +12,7 @@ export function topupRequestPoll(topups: ProTopUps): Task<'topup_request__poll'>
     const { walletId, externalId } = payload as { walletId?: unknown; externalId?: unknown };
     if (typeof walletId !== 'string' || typeof externalId !== 'string') throw new Error('topup_request__poll needs walletId and externalId');
     const next = await topups.poll(walletId, externalId);
-    if (next) await helpers.addJob('topup_request__poll', { walletId, externalId }, { jobKey: pollJobKey(walletId, externalId), jobKeyMode: 'replace', runAt: next, maxAttempts: POLL_MAX_ATTEMPTS });
+    // A job booked under the key while this one ran (a wallet deleted: closeAll's "now") keeps its time.
+    if (next) await helpers.addJob('topup_request__poll', { walletId, externalId }, { jobKey: pollJobKey(walletId, externalId), jobKeyMode: 'preserve_run_at', runAt: next, maxAttempts: POLL_MAX_ATTEMPTS });
   };
 }

@@ -198,10 +198,16 @@ export class TopUps {
     return row ? toTransactionRow(row) : null;
   }
 
-  /** Keeps where the driver pays, once the payment system answered (the first answer stays). */
-  async setPayUrl(em: EntityManager, id: string, payUrl: string): Promise<TransactionRow> {
-    const [row] = await queryBound<TransactionRow>(em, 'UPDATE topup_transaction SET pay_url = coalesce(pay_url, ?) WHERE id = ? RETURNING *', [payUrl, id]);
-    return toTransactionRow(row!);
+  /**
+   * Keeps where the driver pays, once the payment system answered (the first answer stays); null if
+   * the top-up no longer awaits payment (closed while the payment system was being asked).
+   */
+  async setPayUrl(em: EntityManager, id: string, payUrl: string): Promise<TransactionRow | null> {
+    const [row] = await queryBound<TransactionRow>(em, 'UPDATE topup_transaction SET pay_url = coalesce(pay_url, ?) WHERE id = ? AND awaiting_payment RETURNING *', [
+      payUrl,
+      id,
+    ]);
+    return row ? toTransactionRow(row) : null;
   }
 
   /**

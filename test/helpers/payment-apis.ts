@@ -13,6 +13,7 @@ abstract class StandIn {
   private server: Server | null = null;
   private downUntil = 0;
   private downMode: 'http503' | 'drop' = 'http503';
+  private held: { method: string; until: Promise<void> } | null = null;
   url = '';
 
   constructor(protected readonly secretKeys: Set<string>) {}
@@ -22,6 +23,22 @@ abstract class StandIn {
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
     return this;
+  }
+
+  /** The next request of this method waits (recorded, unanswered) until the returned function is called. */
+  holdNext(method: string): () => void {
+    let release!: () => void;
+    this.held = { method, until: new Promise<void>((resolve) => (release = resolve)) };
+    return release;
+  }
+
+  /** A key the API takes from now on, or no longer takes (revoked, expired). */
+  allowKey(key: string): void {
+    this.secretKeys.add(key);
+  }
+
+  refuseKey(key: string): void {
+    this.secretKeys.delete(key);
   }
 
   /** For `ms`, every request fails: HTTP 503, or the connection is dropped without an answer. */
@@ -49,6 +66,11 @@ abstract class StandIn {
     }
     const path = new URL(request.url ?? '/', 'http://x').pathname;
     this.requests.push({ method: request.method ?? '', path, authorization: request.headers.authorization, body });
+    if (this.held && this.held.method === request.method) {
+      const { until } = this.held;
+      this.held = null;
+      await until;
+    }
     if (Date.now() < this.downUntil) {
       if (this.downMode === 'drop') {
         request.socket.destroy();
