@@ -17,6 +17,7 @@ import { waitFor } from './helpers/kafka';
  * threshold, none after the key is replaced, and the expired wallet shown as such over GraphQL.
  * Each notice points at its message in the mail module's outbox, which says whether the SMTP
  * server took it: not while the server refuses, once when it takes it, and never without SMTP_URL.
+ * Two runs of one message's job at once send it once.
  */
 
 interface Received {
@@ -44,8 +45,23 @@ function decodeWords(header: string): string {
 let smtp: SMTPServer;
 let server: TestServer;
 const inbox: Received[] = [];
-/** Recipients the SMTP server turns away for now (451: try again later). */
+/** Recipients the SMTP server turns away once (451: try again later); the next try is not refused. */
 const refused = new Set<string>();
+
+/** A recipient the SMTP server is slow to take: it holds each try's RCPT unanswered until the test opens it. */
+interface Hold {
+  /** Tries that reached the server (held, or let through once open). */
+  arrived: number;
+  open: () => void;
+}
+const holds = new Map<string, Hold & { opened: Promise<void> }>();
+function hold(address: string): Hold {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  const held = { arrived: 0, open, opened };
+  holds.set(address, held);
+  return held;
+}
 
 beforeAll(async () => {
   smtp = new SMTPServer({
@@ -53,8 +69,11 @@ beforeAll(async () => {
     disabledCommands: ['STARTTLS'],
     logger: false,
     onRcptTo(address, _session, callback) {
-      if (refused.has(address.address)) callback(Object.assign(new Error('mailbox busy, try again later'), { responseCode: 451 }));
-      else callback();
+      if (refused.delete(address.address)) return callback(Object.assign(new Error('mailbox busy, try again later'), { responseCode: 451 }));
+      const held = holds.get(address.address);
+      if (!held) return callback();
+      held.arrived += 1;
+      void held.opened.then(() => callback());
     },
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
@@ -80,6 +99,8 @@ beforeAll(async () => {
   );
 });
 afterAll(async () => {
+  // A test that failed with a try held: let it go, or the server's close would wait for it.
+  for (const held of holds.values()) held.open();
   await server?.close();
   await new Promise<void>((resolve) => (smtp ? smtp.close(() => resolve()) : resolve()));
 });
@@ -143,6 +164,8 @@ describe('QIWI key expiry', () => {
     expect(await run(new Date(now.getTime() + 2 * DAY))).toBe(0);
     expect(await run(new Date(now.getTime() + 14 * DAY))).toBe(1);
     expect(await run(new Date(now.getTime() + 15 * DAY))).toBe(0);
+    // Sent before the next is queued: two jobs at once would reach the SMTP server in either order.
+    await waitFor(async () => mailTo('owner@kx-one.example').length, (n) => n >= 2);
     expect(await run(new Date(now.getTime() + 19.5 * DAY))).toBe(1);
     const three = await settledInbox('owner@kx-one.example', 3);
     expect(three.map((m) => m.subject)).toEqual([
@@ -204,7 +227,11 @@ describe('QIWI key expiry', () => {
 
   it('a notice mailed while the SMTP server refuses stays unsent, with why; the same job delivers it, once, when the server takes it', async () => {
     const address = 'owner@kx-refused.example';
+    // The first try is refused; the server holds the next one (graphile-worker's retry, e^1 s later)
+    // until the test has seen what the refusal left, however long that takes (short of SMTP_TIMEOUT,
+    // 30 s, after which the held try would give up).
     refused.add(address);
+    const retry = hold(address);
     const parkId = await park(address);
     const walletId = await qiwiWallet(parkId, 'qiwi-refused-key-0123456789ab', new Date(Date.now() + 5 * DAY));
     const failedBefore = await mailCounted('qiwi-key-7d', 'failed');
@@ -214,15 +241,20 @@ describe('QIWI key expiry', () => {
     const emailId = notice!.email_id!;
 
     const refusedOnce = await waitFor(() => delivery(emailId), (d) => (d?.attempts ?? 0) >= 1);
-    refused.delete(address);
     expect(refusedOnce).toEqual({ sentAt: null, attempts: 1, lastError: 'EENVELOPE 451 (temporary)' });
     expect(mailTo(address)).toHaveLength(0);
     expect(await mailCounted('qiwi-key-7d', 'failed')).toBe(failedBefore + 1);
-    // The job waits for its next try (graphile-worker's backoff), with days of tries left.
-    const [job] = await server.app.orm.em.fork().execute<{ attempts: number; max_attempts: number }[]>('SELECT attempts, max_attempts FROM graphile_worker.jobs WHERE key = ?', [`email__send:${emailId}`]);
-    expect(job).toEqual({ attempts: 1, max_attempts: 25 });
 
-    // The server takes mail again: the job's retry (e^1 s later) delivers it.
+    // The same job tries again after graphile-worker's backoff, with days of tries left; the server holds that try.
+    expect(await waitFor(async () => retry.arrived, (n) => n >= 1, 20_000)).toBe(1);
+    const [job] = await server.app.orm.em
+      .fork()
+      .execute<{ attempts: number; max_attempts: number; last_error: string | null }[]>('SELECT attempts, max_attempts, last_error FROM graphile_worker.jobs WHERE key = ?', [`email__send:${emailId}`]);
+    expect(job).toEqual({ attempts: 2, max_attempts: 25, last_error: expect.stringContaining('EENVELOPE 451 (temporary)') });
+    expect(await delivery(emailId)).toEqual(refusedOnce);
+
+    // The server takes it: that try delivers it.
+    retry.open();
     const delivered = await waitFor(() => delivery(emailId), (d) => d?.sentAt != null, 20_000);
     expect(delivered).toEqual({ sentAt: expect.any(Date), attempts: 2, lastError: 'EENVELOPE 451 (temporary)' });
     expect(await jobDone(emailId)).toBe(0);
@@ -244,6 +276,49 @@ describe('QIWI key expiry', () => {
     expect(await jobDone(emailId)).toBe(0);
     expect(await settledInbox(address, 1)).toHaveLength(1);
     expect(await delivery(emailId)).toEqual(first);
+  });
+
+  it('two runs of a message at once (its key booked again while a run holds the job) send it once', async () => {
+    const address = 'owner@kx-overlap.example';
+    const slow = hold(address);
+    const parkId = await park(address);
+    const walletId = await qiwiWallet(parkId, 'qiwi-overlap-key-0123456789ab', new Date(Date.now() + 20 * DAY));
+    expect(await run(new Date())).toBe(1);
+    const emailId = (await noticesOf(walletId))[0]!.email_id!;
+    // The job's run has the message at the SMTP server, which has not answered yet.
+    expect(await waitFor(async () => slow.arrived, (n) => n >= 1)).toBe(1);
+
+    // Its key booked again meanwhile: graphile-worker detaches the running job and inserts another,
+    // which a second run takes at once.
+    const db = () => server.app.orm.em.fork();
+    const [running] = await db().execute<{ id: string }[]>('SELECT id FROM graphile_worker.jobs WHERE key = ?', [`email__send:${emailId}`]);
+    const [booked] = await db().execute<{ id: string }[]>(`SELECT (graphile_worker.add_job('email__send', json_build_object('id', ?::text), job_key => ?)).id`, [
+      emailId,
+      `email__send:${emailId}`,
+    ]);
+    expect(booked!.id).not.toBe(running!.id);
+    const waitingForRow = async () =>
+      Number(
+        (
+          await db().execute<{ n: string }[]>(
+            `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM email_message%FOR UPDATE%'`,
+          )
+        )[0]!.n,
+      );
+    // The second run waits for the message's row (or, were nothing holding it, reaches the server too).
+    const overlap = await waitFor(
+      async () => ({ arrived: slow.arrived, waiting: await waitingForRow() }),
+      (o) => o.arrived >= 2 || o.waiting >= 1,
+    );
+
+    slow.open();
+    const jobsOf = async () => Number((await db().execute<{ n: string }[]>('SELECT count(*) AS n FROM graphile_worker.jobs WHERE id IN (?, ?)', [running!.id, booked!.id]))[0]!.n);
+    expect(await waitFor(jobsOf, (n) => n === 0)).toBe(0);
+    expect(await settledInbox(address, 1)).toHaveLength(1);
+    // The second run never reached the server: it waited for the row, then found the message sent.
+    expect(overlap).toEqual({ arrived: 1, waiting: 1 });
+    expect(slow.arrived).toBe(1);
+    expect(await delivery(emailId)).toEqual({ sentAt: expect.any(Date), attempts: 1, lastError: null });
   });
 
   it('still sends a job the previous version queued (the message itself in its payload)', async () => {

@@ -40,13 +40,24 @@ interface MessageRow {
   sent_at: Date | string | null;
 }
 
+/** How a run ended, decided in its transaction and acted on (counted, logged, thrown) once it committed. */
+type Outcome =
+  | { result: 'missing' }
+  | { result: 'already_sent' | 'not_configured' | 'sent'; kind: string }
+  | { result: 'failed'; kind: string; problem: string; error: unknown };
+
 /**
  * Sends one message of `email_message` and records how it went on its row: `sent_at` once the SMTP
  * server accepts it; otherwise `attempts` and `last_error`, and the job fails so graphile-worker
  * tries again. A message already sent is not sent again, however often its job runs — except
- * after a crash (or a lost database) between the server accepting it and the UPDATE that records
+ * after a crash (or a lost database) between the server accepting it and the commit that records
  * it: SMTP has no idempotency key, so that message goes out twice rather than not at all.
- * One job per message (its job key) keeps two runs of it from overlapping.
+ *
+ * Two runs of the same message can be at work at once: its job key does not prevent it (booking
+ * the key again while a run holds the job detaches that job and inserts a new one beside it), nor
+ * does a second job of another key with the same payload. So a run reads the row `FOR UPDATE` and
+ * sends in that transaction: another run of the message waits for the row, then finds it sent (or
+ * finds the failed try recorded, and tries again itself).
  *
  * Without SMTP_URL (development) nothing is sent and nothing pretends it was: `sent_at` stays NULL,
  * `last_error` says why, and the job ends rather than retrying for days on a machine with no server.
@@ -57,37 +68,53 @@ export function sendJob(parts: SendJobParts): Task<'email__send'> {
     const id = (payload as Partial<EmailJob> | null)?.id;
     if (id === undefined) return sendLegacy(parts, payload as LegacyEmailJob);
     if (typeof id !== 'string' || !UUID.test(id)) throw new Error('email__send needs the id of an email_message');
-    const em = parts.em();
-    const [message] = await queryBound<MessageRow>(em, 'SELECT kind, recipient, subject, body, sent_at FROM email_message WHERE id = ?::uuid', [id]);
-    if (!message) {
-      logger.warn({ emailId: id }, 'email__send: no such message, nothing sent');
-      return;
+    // The row stays locked while the SMTP server takes the message. That is acceptable: it is one
+    // row (and one pooled connection per running send), held no longer than the send, whose waits
+    // on the server SMTP_TIMEOUT bounds (nodemailer's connection, greeting and idle-socket timeouts);
+    // only another run of the same message waits on it, and that wait keeps the two from both sending.
+    const outcome = await parts.em().transactional(async (tx): Promise<Outcome> => {
+      const [message] = await queryBound<MessageRow>(tx, 'SELECT kind, recipient, subject, body, sent_at FROM email_message WHERE id = ?::uuid FOR UPDATE', [id]);
+      if (!message) return { result: 'missing' };
+      const { kind } = message;
+      if (message.sent_at !== null) return { result: 'already_sent', kind };
+      if (!mailer) {
+        await queryBound(tx, 'UPDATE email_message SET last_error = ? WHERE id = ?::uuid', [NOT_CONFIGURED, id]);
+        return { result: 'not_configured', kind };
+      }
+      try {
+        await mailer.send({ to: message.recipient, subject: message.subject, text: message.body });
+      } catch (error) {
+        // Recorded and committed: the job fails after the transaction, so the throw cannot roll it back.
+        const problem = smtpProblem(error);
+        await queryBound(tx, 'UPDATE email_message SET attempts = attempts + 1, last_error = ? WHERE id = ?::uuid', [problem, id]);
+        return { result: 'failed', kind, problem, error };
+      }
+      // The server has the message: a crash (or a lost connection) before the commit sends it again on the job's retry.
+      await queryBound(tx, 'UPDATE email_message SET sent_at = now(), attempts = attempts + 1 WHERE id = ?::uuid', [id]);
+      return { result: 'sent', kind };
+    });
+    switch (outcome.result) {
+      case 'missing':
+        logger.warn({ emailId: id }, 'email__send: no such message, nothing sent');
+        return;
+      case 'already_sent':
+        logger.info({ emailId: id, kind: outcome.kind }, 'e-mail already sent: not sent again');
+        return;
+      case 'not_configured':
+        count(outcome.kind, 'not_configured');
+        logger.warn({ emailId: id, kind: outcome.kind }, 'SMTP_URL is not set: an e-mail was not sent');
+        return;
+      case 'failed': {
+        const { kind, problem, error } = outcome;
+        count(kind, 'failed');
+        // nodemailer's message names the server's answer, not the URL's password.
+        logger.warn({ emailId: id, kind, problem: (error as Error).message }, 'e-mail not sent; the job will try again');
+        throw new Error(`e-mail not sent: ${problem}`, { cause: error });
+      }
+      case 'sent':
+        count(outcome.kind, 'sent');
+        logger.info({ emailId: id, kind: outcome.kind }, 'e-mail sent');
     }
-    const { kind } = message;
-    if (message.sent_at !== null) {
-      logger.info({ emailId: id, kind }, 'e-mail already sent: not sent again');
-      return;
-    }
-    if (!mailer) {
-      await queryBound(em, 'UPDATE email_message SET last_error = ? WHERE id = ?::uuid', [NOT_CONFIGURED, id]);
-      count(kind, 'not_configured');
-      logger.warn({ emailId: id, kind }, 'SMTP_URL is not set: an e-mail was not sent');
-      return;
-    }
-    try {
-      await mailer.send({ to: message.recipient, subject: message.subject, text: message.body });
-    } catch (error) {
-      const problem = smtpProblem(error);
-      await queryBound(em, 'UPDATE email_message SET attempts = attempts + 1, last_error = ? WHERE id = ?::uuid', [problem, id]);
-      count(kind, 'failed');
-      // nodemailer's message names the server's answer, not the URL's password.
-      logger.warn({ emailId: id, kind, problem: (error as Error).message }, 'e-mail not sent; the job will try again');
-      throw new Error(`e-mail not sent: ${problem}`, { cause: error });
-    }
-    // The server has the message: a crash before this line sends it again on the job's retry.
-    await queryBound(em, 'UPDATE email_message SET sent_at = now(), attempts = attempts + 1 WHERE id = ?::uuid', [id]);
-    count(kind, 'sent');
-    logger.info({ emailId: id, kind }, 'e-mail sent');
   };
 }
 
