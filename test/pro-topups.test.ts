@@ -233,6 +233,18 @@ describe('QIWI top-ups: a bill, polled', () => {
 });
 
 describe('A QIWI wallet deleted while bills are open', () => {
+  /** Until a session of this database waits for a row lock (createTopUp on the wallet the test holds). */
+  const waitForLockWait = async () => {
+    const waiting = async () =>
+      Number(
+        (
+          await bed.server.app.orm.em
+            .fork()
+            .execute<{ n: string }[]>(`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)
+        )[0]!.n,
+      );
+    expect(await waitFor(waiting, (n) => n > 0)).toBeGreaterThan(0);
+  };
   const dispatcherOf = (park: TestPark) => tokenFor('dispatcher', [{ kind: 'PARK', id: park.id }]);
   const sealedKeyOf = async (walletId: string) =>
     (await bed.server.app.use(walletsModule).wallets.find(bed.server.app.orm.em.fork(), walletId, { withDeleted: true }))!.credentials_sealed;
@@ -276,7 +288,7 @@ describe('A QIWI wallet deleted while bills are open', () => {
       await tx.execute('SELECT 1 FROM wallet WHERE id = ? FOR UPDATE', [wallet.id]);
       asking = createTopUp(park, 'QIWI', '3000');
       void asking.then(() => (answered = true));
-      await new Promise((resolve) => setTimeout(resolve, 700));
+      await waitForLockWait();
       expect(answered).toBe(false); // waiting for the delete
       await tx.execute('UPDATE wallet SET deleted_at = now(), enabled = false, credentials_key_id = NULL, credentials_sealed = NULL WHERE id = ?', [wallet.id]);
     });
@@ -293,7 +305,7 @@ describe('A QIWI wallet deleted while bills are open', () => {
     await bed.server.app.orm.em.fork().transactional(async (tx) => {
       await tx.execute('SELECT 1 FROM wallet WHERE id = ? FOR UPDATE', [wallet.id]);
       asking = createTopUp(park, 'QIWI', '3000');
-      await new Promise((resolve) => setTimeout(resolve, 700));
+      await waitForLockWait();
       await tx.execute('UPDATE wallet SET credentials_key_id = NULL, credentials_sealed = NULL, credentials_set_at = NULL WHERE id = ?', [wallet.id]);
     });
     expect(errorCodes(await asking!)).toEqual(['NOT_FOUND']);
@@ -318,6 +330,48 @@ describe('A QIWI wallet deleted while bills are open', () => {
     expect(answer.data!.createTopUp).toMatchObject({ payUrl: null, transaction: { status: 'REJECTED', reason: 'WALLET_DELETED' } });
     expect(await waitFor(async () => qiwi.bills.get(billId)?.status.value, (status) => status === 'REJECTED')).toBe('REJECTED');
     expect(await waitFor(() => sealedKeyOf(wallet.id), (sealed) => sealed === null)).toBeNull();
+  });
+
+  /**
+   * The delete's poll asks QIWI about a bill whose creation (the PUT) is slow: GET (no such bill),
+   * reject (no such bill), GET again. `late` is the request whose answer arrives only after QIWI
+   * has created the bill and the driver has its payUrl: the reject (the GET after it then finds the
+   * bill waiting), or the last GET (it still says no such bill).
+   */
+  async function deleteWhileTheBillIsBeingOpened(late: 'POST' | 'GET') {
+    const park = await bed.park({ currency: 'RUB' });
+    const wallet = await park.wallet('QIWI', { secretKey: QIWI_KEY, expiresAt: new Date(Date.now() + 200 * 86_400_000).toISOString() });
+    const puts = () => qiwi.requests.filter((r) => r.method === 'PUT').length;
+    const putsBefore = puts();
+    const releasePut = qiwi.holdNext('PUT');
+    const asking = createTopUp(park, 'QIWI', '2600');
+    await waitFor(async () => puts(), (n) => n > putsBefore);
+    const billId = qiwi.requests.filter((r) => r.method === 'PUT').at(-1)!.path.split('/').at(-1)!;
+    const seen = (method: string) => qiwi.requests.filter((r) => r.method === method && r.path.includes(billId)).length;
+    let releaseLate = qiwi.holdNext('POST', { pathEnd: `${billId}/reject`, answerFirst: true });
+    expect((await graphql(bed.server.url, DeleteWalletDocument, { id: wallet.id }, dispatcherOf(park))).errors).toBeUndefined();
+    await waitFor(async () => seen('POST'), (n) => n >= 1);
+    if (late === 'GET') {
+      const releasePost = releaseLate;
+      releaseLate = qiwi.holdNext('GET', { pathEnd: billId, answerFirst: true });
+      releasePost();
+      await waitFor(async () => seen('GET'), (n) => n >= 2);
+    }
+    releasePut();
+    const answer = await asking;
+    expect(answer.data!.createTopUp.payUrl).not.toBeNull();
+    releaseLate();
+    expect(await finalOf(wallet.id, billId)).toMatchObject({ status: 'REJECTED', reason: 'WALLET_DELETED' });
+    expect(qiwi.bills.get(billId)!.status.value).toBe('REJECTED');
+    expect(await waitFor(() => sealedKeyOf(wallet.id), (sealed) => sealed === null)).toBeNull();
+  }
+
+  it('does not close a bill its reject missed (QIWI created it meanwhile, its payUrl handed out): asks again and closes it at QIWI first', async () => {
+    await deleteWhileTheBillIsBeingOpened('POST');
+  });
+
+  it('does not close as unknown a bill QIWI created while the poll was asking (its payUrl handed out): asks again and closes it at QIWI first', async () => {
+    await deleteWhileTheBillIsBeingOpened('GET');
   });
 
   it('closes the open bills unasked when QIWI refuses the deleted wallet’s key, rather than keeping the key and asking for ever', async () => {

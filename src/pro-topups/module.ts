@@ -28,7 +28,7 @@ export const proTopUpsModule = defineModule({
     }),
     polls: new Counter({
       name: 'payouts_topup_polls_total',
-      help: 'Top-ups awaiting payment asked about, by system and outcome (waiting, paid, mismatch, rejected, expired, closed: its wallet deleted, repeat, error)',
+      help: 'Top-ups awaiting payment asked about, by system and outcome (waiting, paid, mismatch, rejected, expired, closed: its wallet deleted, opened-meanwhile: opened while being closed, asked again, repeat, error)',
       labelNames: ['payment_system', 'outcome'] as const,
       registers: [registry],
     }),

@@ -42,8 +42,11 @@ export interface Timing {
   pollEveryMs: Record<TopUpSystem, number | null>;
 }
 
-/** `closed`: closed by us because its wallet was deleted. */
-export type PollOutcome = 'waiting' | 'paid' | 'mismatch' | 'rejected' | 'expired' | 'closed' | 'repeat' | 'error';
+/**
+ * `closed`: closed by us because its wallet was deleted. `opened-meanwhile`: about to be closed as
+ * unknown to the payment system, it was opened there after all: asked again shortly.
+ */
+export type PollOutcome = 'waiting' | 'paid' | 'mismatch' | 'rejected' | 'expired' | 'closed' | 'opened-meanwhile' | 'repeat' | 'error';
 
 export interface ProTopUpEvents {
   opened(system: TopUpSystem, outcome: 'opened' | 'refused' | 'unavailable'): void;
@@ -163,6 +166,7 @@ export class ProTopUps implements KeyHolder {
     }
     this.events.polled(system, outcome);
     if (walletDeleted) await this.releaseKeyOnceClosed(em, walletId);
+    if (outcome === 'opened-meanwhile') return new Date(Date.now() + (this.timing.pollEveryMs[system] ?? ASK_AGAIN_MS));
     return outcome === 'waiting' ? new Date(this.nextPoll(system, Date.now(), expiresAt)) : null;
   }
 
@@ -199,12 +203,15 @@ export class ProTopUps implements KeyHolder {
       const status = await gateway.status(transaction.external_id, secretKey);
       if (!closing || (status.state !== 'WAITING' && status.state !== 'UNKNOWN')) return status;
       const closed = await gateway.cancel(transaction.external_id, secretKey);
-      return closed.state === 'REJECTED' ? { state: 'CLOSED_BY_US' } : closed;
+      if (closed.state === 'REJECTED') return { state: 'CLOSED_BY_US' };
+      // Still payable there (opened meanwhile, so our reject found nothing): closed only once it is closed there.
+      if (closed.state === 'WAITING' && gateway.canCancel) return { state: 'STILL_OPEN' };
+      return closed;
     } catch (error) {
       this.events.polled(gateway.system, 'error');
       this.logger.warn({ paymentSystem: gateway.system, transactionId: transaction.id, problem: (error as Error).message }, 'could not ask the payment system about a top-up');
       // A deleted wallet's key refused (often why it was deleted: expired): no retry will be let in, and the key must not be kept for ever.
-      if (closing && walletDeleted && error instanceof HttpRefusedError) return { state: 'KEY_REFUSED' };
+      if (closing && walletDeleted && error instanceof HttpRefusedError && (error.status === 401 || error.status === 403)) return { state: 'KEY_REFUSED' };
       if (closing || !(error instanceof HttpUnavailableError || error instanceof HttpRefusedError)) throw error;
       return null;
     }
@@ -214,6 +221,18 @@ export class ProTopUps implements KeyHolder {
   private async close(em: EntityManager, transaction: TransactionRow, closing: RequestFailure): Promise<PollOutcome> {
     await this.topups.giveUp(em, transaction.wallet_id, transaction.external_id, closing);
     return closing === 'WALLET_DELETED' ? 'closed' : 'expired';
+  }
+
+  /**
+   * Closed as unknown to the payment system, unless it was opened there meanwhile (a slow answer to
+   * the open, whose pay URL is now kept and may be in the driver's hands): then it is asked about
+   * again shortly, and closed there first.
+   */
+  private async closeUnknown(em: EntityManager, transaction: TransactionRow, closing: RequestFailure): Promise<PollOutcome> {
+    const closed = await this.topups.giveUp(em, transaction.wallet_id, transaction.external_id, closing, { unopened: true });
+    if (closed) return closing === 'WALLET_DELETED' ? 'closed' : 'expired';
+    const now = await this.topups.find(em, transaction.wallet_id, transaction.external_id);
+    return now?.awaiting_payment ? 'opened-meanwhile' : 'repeat';
   }
 
   /** What the payment system said, applied; `closing` (why) when it is not to wait any longer. */
@@ -236,10 +255,13 @@ export class ProTopUps implements KeyHolder {
         await this.topups.giveUp(em, walletId, externalId, 'EXPIRED');
         return 'expired';
       case 'UNKNOWN':
+        return closing ? this.closeUnknown(em, transaction, closing) : 'waiting';
       case 'WAITING':
         return closing ? this.close(em, transaction, closing) : 'waiting';
       case 'CLOSED_BY_US':
         return this.close(em, transaction, closing!);
+      case 'STILL_OPEN':
+        return 'opened-meanwhile';
       case 'KEY_REFUSED':
         this.logger.error(
           { transactionId: transaction.id, paymentSystem: transaction.payment_system },
@@ -290,7 +312,7 @@ export class ProTopUps implements KeyHolder {
       if (error instanceof HttpRefusedError && firstAsk) {
         this.events.opened(system, 'refused');
         const rejected = await this.topups.giveUp(em, transaction.wallet_id, transaction.external_id, 'PAYMENT_SYSTEM_REFUSED');
-        return { transaction: rejected ?? transaction, payUrl: null };
+        return { transaction: rejected ?? (await this.topups.find(em, transaction.wallet_id, transaction.external_id))!, payUrl: null };
       }
       // Unavailable (or an answer we cannot read): the top-up stays awaiting; the same key asks again, the watch job gives it up in time.
       this.events.opened(system, 'unavailable');
@@ -341,8 +363,15 @@ export class ProTopUps implements KeyHolder {
   }
 }
 
-/** What the payment system said; or that it rejected the payment because we asked it to (closing it), or refused a deleted wallet's key. */
-type Asked = PaymentStatus | { state: 'CLOSED_BY_US' } | { state: 'KEY_REFUSED' };
+/** When a top-up opened while it was being closed is asked about again, for a system polled only at its time. */
+const ASK_AGAIN_MS = 5_000;
+
+/**
+ * What the payment system said; or, closing it, that it rejected the payment because we asked, that
+ * the payment is still payable there after our ask (opened meanwhile), or that it refused a deleted
+ * wallet's key.
+ */
+type Asked = PaymentStatus | { state: 'CLOSED_BY_US' } | { state: 'STILL_OPEN' } | { state: 'KEY_REFUSED' };
 
 const MAX_TOP_UP = BigInt(Number.MAX_SAFE_INTEGER);
 

@@ -238,9 +238,13 @@ export class TopUps {
     return { transaction: heldBack ?? (await this.find(em, walletId, externalId))!, settled: false };
   }
 
-  /** A top-up awaiting payment that will not be paid (expired, rejected, refused): REJECTED with why. Null if it is not awaiting. */
-  async giveUp(em: EntityManager, walletId: string, externalId: string, reason: RequestFailure): Promise<TransactionRow | null> {
-    return this.reject(em, walletId, externalId, reason, 'awaiting_payment');
+  /**
+   * A top-up awaiting payment that will not be paid (expired, rejected, refused): REJECTED with why.
+   * Null if it is not awaiting — or, with `unopened`, if it has a pay URL (the payment system opened
+   * it after all, since it was last asked).
+   */
+  async giveUp(em: EntityManager, walletId: string, externalId: string, reason: RequestFailure, { unopened = false } = {}): Promise<TransactionRow | null> {
+    return this.reject(em, walletId, externalId, reason, unopened ? 'awaiting_payment AND pay_url IS NULL' : 'awaiting_payment');
   }
 
   /** A top-up the driver asked for, REJECTED with why if it is in the state `condition` (SQL) names; null if not. */

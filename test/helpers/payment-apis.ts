@@ -13,7 +13,7 @@ abstract class StandIn {
   private server: Server | null = null;
   private downUntil = 0;
   private downMode: 'http503' | 'drop' = 'http503';
-  private held: { method: string; until: Promise<void> } | null = null;
+  private held: { method: string; pathEnd?: string; answerFirst?: boolean; until: Promise<void> } | null = null;
   url = '';
 
   constructor(protected readonly secretKeys: Set<string>) {}
@@ -25,10 +25,14 @@ abstract class StandIn {
     return this;
   }
 
-  /** The next request of this method waits (recorded, unanswered) until the returned function is called. */
-  holdNext(method: string): () => void {
+  /**
+   * The next request of this method (and path ending, if given) waits, recorded, until the returned
+   * function is called; with `answerFirst` its answer is made on arrival and only sent then (the
+   * answer a slow network delivers late), else it is made on release (a slow server).
+   */
+  holdNext(method: string, options: { pathEnd?: string; answerFirst?: boolean } = {}): () => void {
     let release!: () => void;
-    this.held = { method, until: new Promise<void>((resolve) => (release = resolve)) };
+    this.held = { method, ...options, until: new Promise<void>((resolve) => (release = resolve)) };
     return release;
   }
 
@@ -66,11 +70,9 @@ abstract class StandIn {
     }
     const path = new URL(request.url ?? '/', 'http://x').pathname;
     this.requests.push({ method: request.method ?? '', path, authorization: request.headers.authorization, body });
-    if (this.held && this.held.method === request.method) {
-      const { until } = this.held;
-      this.held = null;
-      await until;
-    }
+    const held = this.held && this.held.method === request.method && (!this.held.pathEnd || path.endsWith(this.held.pathEnd)) ? this.held : null;
+    if (held) this.held = null;
+    if (held && !held.answerFirst) await held.until;
     if (Date.now() < this.downUntil) {
       if (this.downMode === 'drop') {
         request.socket.destroy();
@@ -81,6 +83,7 @@ abstract class StandIn {
     const token = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1];
     if (!token || !this.secretKeys.has(token)) return send(response, 401, this.unauthorized());
     const answer = this.route(request.method ?? '', path, body);
+    if (held?.answerFirst) await held.until;
     send(response, answer.status, answer.body);
   }
 
