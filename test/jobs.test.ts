@@ -61,6 +61,23 @@ describe('the job queue', () => {
     expect(new Date(found[0]!.run_at).getTime()).toBe(later.getTime());
   });
 
+  it('lets a running job re-book its key without moving a job booked meanwhile to run sooner (preserve_run_at), as a top-up’s poll does after a delete', async () => {
+    const far = new Date(Date.now() + 3_600_000);
+    const soon = new Date(Date.now() + 60_000);
+    await inTransaction((em) => t.app.jobs.add(em, 'test__keyed', { shop: 'p1' }, { jobKey: 'preserve:p1', runAt: far }));
+    // As a worker holds it while it runs.
+    await t.app.orm.em.fork().execute(`UPDATE graphile_worker._private_jobs SET locked_at = now(), locked_by = 'test' WHERE key = 'preserve:p1'`);
+    // Booked meanwhile to run sooner (a delete's "now"): beside the running one.
+    await inTransaction((em) => t.app.jobs.addKeyed(em, 'test__keyed', [{ payload: { shop: 'p1' }, runAt: soon, jobKey: 'preserve:p1' }]));
+    // The running one books its next run under the key, later.
+    await inTransaction((em) => t.app.jobs.add(em, 'test__keyed', { shop: 'p1' }, { jobKey: 'preserve:p1', runAt: far, jobKeyMode: 'preserve_run_at' }));
+    const keyed = (await jobs('test__keyed')).filter((job) => job.key === 'preserve:p1');
+    expect(keyed.map((job) => new Date(job.run_at).getTime())).toEqual([soon.getTime()]);
+    // With no job booked meanwhile, it is booked at its own time.
+    await inTransaction((em) => t.app.jobs.add(em, 'test__keyed', { shop: 'p2' }, { jobKey: 'preserve:p2', runAt: far, jobKeyMode: 'preserve_run_at' }));
+    expect((await jobs('test__keyed')).filter((job) => job.key === 'preserve:p2').map((job) => new Date(job.run_at).getTime())).toEqual([far.getTime()]);
+  });
+
   it('books many keyed jobs in one call, each replacing its key’s pending job, and removes them by key', async () => {
     const runAt = new Date(Date.now() + 3_600_000);
     const moved = new Date(Date.now() + 5_400_000);
