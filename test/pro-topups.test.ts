@@ -312,15 +312,21 @@ describe('A QIWI wallet deleted while bills are open', () => {
     expect(qiwi.bills.size).toBe(billsBefore);
   });
 
-  it('closes at QIWI a bill it opened only after its top-up was closed (QIWI slow to answer while the wallet was deleted), and hands out no payUrl', async () => {
+  /** A new park's QIWI wallet and a createTopUp whose bill QIWI has received but not created yet (its PUT held until `releasePut`). */
+  async function askWithTheBillHeld(amount: string) {
     const park = await bed.park({ currency: 'RUB' });
     const wallet = await park.wallet('QIWI', { secretKey: QIWI_KEY, expiresAt: new Date(Date.now() + 200 * 86_400_000).toISOString() });
-    const puts = () => qiwi.requests.filter((r) => r.method === 'PUT').length;
-    const putsBefore = puts();
-    const release = qiwi.holdNext('PUT');
-    const asking = createTopUp(park, 'QIWI', '2500');
-    await waitFor(async () => puts(), (n) => n > putsBefore);
-    const billId = qiwi.requests.filter((r) => r.method === 'PUT').at(-1)!.path.split('/').at(-1)!;
+    const puts = () => qiwi.requests.filter((r) => r.method === 'PUT');
+    const putsBefore = puts().length;
+    const releasePut = qiwi.holdNext('PUT');
+    const asking = createTopUp(park, 'QIWI', amount);
+    await waitFor(async () => puts().length, (n) => n > putsBefore);
+    const billId = puts().at(-1)!.path.split('/').at(-1)!;
+    return { park, wallet, billId, asking, releasePut };
+  }
+
+  it('closes at QIWI a bill it opened only after its top-up was closed (QIWI slow to answer while the wallet was deleted), and hands out no payUrl', async () => {
+    const { park, wallet, billId, asking, releasePut: release } = await askWithTheBillHeld('2500');
     expect((await graphql(bed.server.url, DeleteWalletDocument, { id: wallet.id }, dispatcherOf(park))).errors).toBeUndefined();
     // The delete's poll finds no bill yet and closes the top-up.
     expect(await finalOf(wallet.id, billId)).toMatchObject({ status: 'REJECTED', reason: 'WALLET_DELETED' });
@@ -339,14 +345,7 @@ describe('A QIWI wallet deleted while bills are open', () => {
    * bill waiting), or the last GET (it still says no such bill).
    */
   async function deleteWhileTheBillIsBeingOpened(late: 'POST' | 'GET') {
-    const park = await bed.park({ currency: 'RUB' });
-    const wallet = await park.wallet('QIWI', { secretKey: QIWI_KEY, expiresAt: new Date(Date.now() + 200 * 86_400_000).toISOString() });
-    const puts = () => qiwi.requests.filter((r) => r.method === 'PUT').length;
-    const putsBefore = puts();
-    const releasePut = qiwi.holdNext('PUT');
-    const asking = createTopUp(park, 'QIWI', '2600');
-    await waitFor(async () => puts(), (n) => n > putsBefore);
-    const billId = qiwi.requests.filter((r) => r.method === 'PUT').at(-1)!.path.split('/').at(-1)!;
+    const { park, wallet, billId, asking, releasePut } = await askWithTheBillHeld('2600');
     const seen = (method: string) => qiwi.requests.filter((r) => r.method === method && r.path.includes(billId)).length;
     let releaseLate = qiwi.holdNext('POST', { pathEnd: `${billId}/reject`, answerFirst: true });
     expect((await graphql(bed.server.url, DeleteWalletDocument, { id: wallet.id }, dispatcherOf(park))).errors).toBeUndefined();
