@@ -63,10 +63,10 @@ type Outcome =
  * `last_error` says why, and the job ends rather than retrying for days on a machine with no server.
  */
 export function sendJob(parts: SendJobParts): Task<'email__send'> {
-  const { mailer, count, logger } = parts;
+  const { mailer } = parts;
   return async (payload) => {
     const id = (payload as Partial<EmailJob> | null)?.id;
-    if (id === undefined) return sendLegacy(parts, payload as LegacyEmailJob);
+    if (id === undefined) return report(parts, await sendLegacy(mailer, payload as LegacyEmailJob));
     if (typeof id !== 'string' || !UUID.test(id)) throw new Error('email__send needs the id of an email_message');
     // The row stays locked while the SMTP server takes the message. That is acceptable: it is one
     // row (and one pooled connection per running send), held no longer than the send, whose waits
@@ -77,66 +77,60 @@ export function sendJob(parts: SendJobParts): Task<'email__send'> {
       if (!message) return { result: 'missing' };
       const { kind } = message;
       if (message.sent_at !== null) return { result: 'already_sent', kind };
-      if (!mailer) {
-        await queryBound(tx, 'UPDATE email_message SET last_error = ? WHERE id = ?::uuid', [NOT_CONFIGURED, id]);
-        return { result: 'not_configured', kind };
-      }
-      try {
-        await mailer.send({ to: message.recipient, subject: message.subject, text: message.body });
-      } catch (error) {
-        // Recorded and committed: the job fails after the transaction, so the throw cannot roll it back.
-        const problem = smtpProblem(error);
-        await queryBound(tx, 'UPDATE email_message SET attempts = attempts + 1, last_error = ? WHERE id = ?::uuid', [problem, id]);
-        return { result: 'failed', kind, problem, error };
-      }
+      const tried = await attempt(mailer, { to: message.recipient, subject: message.subject, text: message.body }, kind);
+      // Recorded and committed: a failed job throws after the transaction, so the throw cannot roll it back.
+      if (tried.result === 'not_configured') await queryBound(tx, 'UPDATE email_message SET last_error = ? WHERE id = ?::uuid', [NOT_CONFIGURED, id]);
+      if (tried.result === 'failed') await queryBound(tx, 'UPDATE email_message SET attempts = attempts + 1, last_error = ? WHERE id = ?::uuid', [tried.problem, id]);
       // The server has the message: a crash (or a lost connection) before the commit sends it again on the job's retry.
-      await queryBound(tx, 'UPDATE email_message SET sent_at = now(), attempts = attempts + 1 WHERE id = ?::uuid', [id]);
-      return { result: 'sent', kind };
+      if (tried.result === 'sent') await queryBound(tx, 'UPDATE email_message SET sent_at = now(), attempts = attempts + 1 WHERE id = ?::uuid', [id]);
+      return tried;
     });
-    switch (outcome.result) {
-      case 'missing':
-        logger.warn({ emailId: id }, 'email__send: no such message, nothing sent');
-        return;
-      case 'already_sent':
-        logger.info({ emailId: id, kind: outcome.kind }, 'e-mail already sent: not sent again');
-        return;
-      case 'not_configured':
-        count(outcome.kind, 'not_configured');
-        logger.warn({ emailId: id, kind: outcome.kind }, 'SMTP_URL is not set: an e-mail was not sent');
-        return;
-      case 'failed': {
-        const { kind, problem, error } = outcome;
-        count(kind, 'failed');
-        // nodemailer's message names the server's answer, not the URL's password.
-        logger.warn({ emailId: id, kind, problem: (error as Error).message }, 'e-mail not sent; the job will try again');
-        throw new Error(`e-mail not sent: ${problem}`, { cause: error });
-      }
-      case 'sent':
-        count(outcome.kind, 'sent');
-        logger.info({ emailId: id, kind: outcome.kind }, 'e-mail sent');
-    }
+    report(parts, outcome, id);
   };
 }
 
+/** One try at handing a message to the SMTP server (none without SMTP_URL). */
+async function attempt(mailer: Mailer | null, message: MailMessage, kind: string): Promise<Outcome> {
+  if (!mailer) return { result: 'not_configured', kind };
+  try {
+    await mailer.send(message);
+    return { result: 'sent', kind };
+  } catch (error) {
+    return { result: 'failed', kind, problem: smtpProblem(error), error };
+  }
+}
+
 /** A job queued by the previous version: sent as it was then, with no row to record it on. */
-async function sendLegacy({ mailer, count, logger }: SendJobParts, payload: LegacyEmailJob): Promise<void> {
+async function sendLegacy(mailer: Mailer | null, payload: LegacyEmailJob): Promise<Outcome> {
   const { to, subject, text, kind } = (payload ?? {}) as Partial<LegacyEmailJob>;
   if (typeof to !== 'string' || typeof subject !== 'string' || typeof text !== 'string') throw new Error('email__send needs to, subject and text');
-  const label = typeof kind === 'string' ? kind : 'unknown';
-  if (!mailer) {
-    count(label, 'not_configured');
-    logger.warn({ kind: label }, 'SMTP_URL is not set: an e-mail was not sent');
-    return;
+  return attempt(mailer, { to, subject, text }, typeof kind === 'string' ? kind : 'unknown');
+}
+
+/** A run's outcome, once its record (if any) is committed: counted and logged; a failed try fails the job, so graphile-worker tries again. */
+function report({ count, logger }: SendJobParts, outcome: Outcome, emailId?: string): void {
+  switch (outcome.result) {
+    case 'missing':
+      logger.warn({ emailId }, 'email__send: no such message, nothing sent');
+      return;
+    case 'already_sent':
+      logger.info({ emailId, kind: outcome.kind }, 'e-mail already sent: not sent again');
+      return;
+    case 'not_configured':
+      count(outcome.kind, 'not_configured');
+      logger.warn({ emailId, kind: outcome.kind }, 'SMTP_URL is not set: an e-mail was not sent');
+      return;
+    case 'failed': {
+      const { kind, problem, error } = outcome;
+      count(kind, 'failed');
+      // nodemailer's message names the server's answer, not the URL's password.
+      logger.warn({ emailId, kind, problem: (error as Error).message }, 'e-mail not sent; the job will try again');
+      throw new Error(`e-mail not sent: ${problem}`, { cause: error });
+    }
+    case 'sent':
+      count(outcome.kind, 'sent');
+      logger.info({ emailId, kind: outcome.kind }, 'e-mail sent');
   }
-  try {
-    await mailer.send({ to, subject, text });
-  } catch (error) {
-    count(label, 'failed');
-    logger.warn({ kind: label, problem: (error as Error).message }, 'e-mail not sent; the job will try again');
-    throw new Error(`e-mail not sent: ${smtpProblem(error)}`, { cause: error });
-  }
-  count(label, 'sent');
-  logger.info({ kind: label }, 'e-mail sent');
 }
 
 /**

@@ -76,13 +76,11 @@ export class ProTopUps implements KeyHolder {
   ) {}
 
   async create(input: TopUpInput): Promise<TopUpResult> {
-    // Paystack takes the amount as a JSON integer: beyond 2^53 it would not be exact (and no top-up is that large).
-    if (input.amount > MAX_TOP_UP) throw new InvalidInputError('amount is too large for a top-up', { field: 'amount' });
+    // An amount past TOPUP_AMOUNT_CEILING (at most 2^53 - 1, exact as Paystack's JSON integer) is refused by `check`.
     const em = this.orm.em.fork();
     const known = await this.topups.findRequest(em, input.parkId, input.driverId, input.idempotencyKey);
     if (known) return this.again(em, known, input);
     const wallet = await this.walletFor(em, input);
-    this.secretKeyOf(wallet); // no key: refused before anything else is asked
     const checked = await this.topups.check(em, wallet, input.driverId, input.amount);
     if (!checked.ok) throw refusalError(checked.refusal);
     const { transaction, created, secretKey } = await em.transactional((tx) => this.record(tx, wallet, checked.driver.id, input));
@@ -180,7 +178,7 @@ export class ProTopUps implements KeyHolder {
     await this.jobs.addKeyed(
       em,
       'topup_request__poll',
-      open.map((t) => ({ payload: { walletId, externalId: t.external_id }, runAt: new Date(), jobKey: pollJobKey(walletId, t.external_id), maxAttempts: POLL_MAX_ATTEMPTS })),
+      open.map((externalId) => ({ payload: { walletId, externalId }, runAt: new Date(), jobKey: pollJobKey(walletId, externalId), maxAttempts: POLL_MAX_ATTEMPTS })),
     );
     return open.length;
   }
@@ -217,19 +215,13 @@ export class ProTopUps implements KeyHolder {
     }
   }
 
-  /** Closed unpaid, for our reason. */
-  private async close(em: EntityManager, transaction: TransactionRow, closing: RequestFailure): Promise<PollOutcome> {
-    await this.topups.giveUp(em, transaction.wallet_id, transaction.external_id, closing);
-    return closing === 'WALLET_DELETED' ? 'closed' : 'expired';
-  }
-
   /**
-   * Closed as unknown to the payment system, unless it was opened there meanwhile (a slow answer to
-   * the open, whose pay URL is now kept and may be in the driver's hands): then it is asked about
-   * again shortly, and closed there first.
+   * Closed unpaid, for our reason. With `unknown` (the payment system knew nothing of it), only if it
+   * was not opened there meanwhile (a slow answer to the open, whose pay URL is now kept and may be
+   * in the driver's hands): then it is asked about again shortly, and closed there first.
    */
-  private async closeUnknown(em: EntityManager, transaction: TransactionRow, closing: RequestFailure): Promise<PollOutcome> {
-    const closed = await this.topups.giveUp(em, transaction.wallet_id, transaction.external_id, closing, { unopened: true });
+  private async close(em: EntityManager, transaction: TransactionRow, closing: RequestFailure, { unknown = false } = {}): Promise<PollOutcome> {
+    const closed = await this.topups.giveUp(em, transaction.wallet_id, transaction.external_id, closing, { unopened: unknown });
     if (closed) return closing === 'WALLET_DELETED' ? 'closed' : 'expired';
     const now = await this.topups.find(em, transaction.wallet_id, transaction.external_id);
     return now?.awaiting_payment ? 'opened-meanwhile' : 'repeat';
@@ -255,7 +247,7 @@ export class ProTopUps implements KeyHolder {
         await this.topups.giveUp(em, walletId, externalId, 'EXPIRED');
         return 'expired';
       case 'UNKNOWN':
-        return closing ? this.closeUnknown(em, transaction, closing) : 'waiting';
+        return closing ? this.close(em, transaction, closing, { unknown: true }) : 'waiting';
       case 'WAITING':
         return closing ? this.close(em, transaction, closing) : 'waiting';
       case 'CLOSED_BY_US':
@@ -345,7 +337,8 @@ export class ProTopUps implements KeyHolder {
   private async walletFor(em: EntityManager, input: TopUpInput): Promise<WalletRow> {
     const wallet = (await this.wallets.list(em, input.parkId)).find((each) => each.payment_system === input.paymentSystem && each.enabled);
     if (!wallet) throw noTopUpsThrough(input.paymentSystem);
-    if (wallet.credentials_expire_at && wallet.credentials_expire_at.getTime() <= Date.now()) {
+    // No key, or an expired one: refused before anything else is asked (the key is opened once, under the held wallet, by `record`).
+    if (!wallet.credentials_sealed || (wallet.credentials_expire_at && wallet.credentials_expire_at.getTime() <= Date.now())) {
       throw new NotFoundError(`Your park's ${input.paymentSystem} wallet cannot take top-ups now`, { field: 'paymentSystem' });
     }
     return wallet;
@@ -372,8 +365,6 @@ const ASK_AGAIN_MS = 5_000;
  * wallet's key.
  */
 type Asked = PaymentStatus | { state: 'CLOSED_BY_US' } | { state: 'STILL_OPEN' } | { state: 'KEY_REFUSED' };
-
-const MAX_TOP_UP = BigInt(Number.MAX_SAFE_INTEGER);
 
 /**
  * A poll job never gives up (graphile-worker's most; its backoff reaches ~6 h between attempts

@@ -40,7 +40,11 @@ export const topupsModule = defineModule({
     TOPUP_CREDIT_INTERVAL: setting.duration.default(1000),
     /** Top-ups the credit gate takes at once. */
     TOPUP_CREDIT_BATCH: setting.positiveInt.default(200),
-    /** The largest single top-up any wallet takes, in minor units, whatever its own max (a safety ceiling for the shared clearing accounts). */
+    /**
+     * The largest single top-up any wallet takes, in minor units, whatever its own max (a safety
+     * ceiling for the shared clearing accounts). At most 2^53 - 1: Paystack takes the amount as a
+     * JSON integer, exact only that far.
+     */
     TOPUP_AMOUNT_CEILING: setting.positiveInt.max(Number.MAX_SAFE_INTEGER).default(10_000_000_000),
   }),
   metrics: (registry: Registry) => ({

@@ -393,12 +393,12 @@ export class TopUps {
     );
   }
 
-  /** The top-ups of a wallet still awaiting payment (oldest first): what its payment system still has open. */
-  async awaitingOn(em: EntityManager, walletId: string): Promise<TransactionRow[]> {
-    const rows = await queryBound<TransactionRow>(em, 'SELECT * FROM topup_transaction WHERE wallet_id = ?::uuid AND awaiting_payment ORDER BY id', [walletId], {
+  /** The external ids of a wallet's top-ups still awaiting payment (oldest first): what its payment system still has open. */
+  async awaitingOn(em: EntityManager, walletId: string): Promise<string[]> {
+    const rows = await queryBound<{ external_id: string }>(em, 'SELECT external_id FROM topup_transaction WHERE wallet_id = ?::uuid AND awaiting_payment ORDER BY id', [walletId], {
       name: 'topup_awaiting_on',
     });
-    return rows.map(toTransactionRow);
+    return rows.map((row) => row.external_id);
   }
 
   async countAccepted(em: EntityManager): Promise<number> {
