@@ -154,9 +154,11 @@ CREATE TABLE public.email_message (
   queued_at timestamp with time zone NOT NULL DEFAULT now(),
   sent_at timestamp with time zone,
   attempts integer NOT NULL DEFAULT 0,
-  last_error text
+  last_error text,
+  given_up_at timestamp with time zone
 );
 ALTER TABLE ONLY public.email_message ADD CONSTRAINT email_message_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.email_message ADD CONSTRAINT email_message_settled_once CHECK (((sent_at IS NULL) OR (given_up_at IS NULL)));
 CREATE INDEX email_message_unsent_idx ON public.email_message USING btree (queued_at) WHERE (sent_at IS NULL);
 
 CREATE TABLE public.fleet_instant_limit (
@@ -997,6 +999,7 @@ END $function$;
 -- Comments
 
 COMMENT ON COLUMN public.email_message.attempts IS 'Tries to hand the message to the SMTP server, the accepted one included';
+COMMENT ON COLUMN public.email_message.given_up_at IS 'When no more tries were left (the SMTP server refused it for good, its attempts ran out, or it waited too long for SMTP_URL); NULL while it is sent or may still be';
 COMMENT ON COLUMN public.email_message.last_error IS 'Why the latest failed try failed (an SMTP error code and reply code, never the server URL)';
 COMMENT ON COLUMN public.email_message.sent_at IS 'When the SMTP server accepted the message; NULL: not delivered (yet)';
 COMMENT ON COLUMN public.wallet_key_notice.email_id IS 'The notice''s e-mail: delivered once its email_message.sent_at is set';

@@ -3,11 +3,14 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startProcess } from '../src/app/processes';
 import { mailModule } from '../src/mail/module';
+import { NOT_CONFIGURED } from '../src/mail/send-job';
 import { parksModule } from '../src/parks/module';
 import { walletsModule } from '../src/wallets/module';
 import { CreateTopUpDocument, CreateWalletDocument, UpdateWalletDocument, UpsertParkDocument, WalletsDocument } from './generated/graphql';
-import { createTestApp, startTestServer, tokenFor, type TestServer } from './helpers/app';
+import { createTestApp, startTestServer, testEnv, tokenFor, type TestServer } from './helpers/app';
+import { createTestDatabase } from './helpers/database';
 import { errorCodes, graphql } from './helpers/graphql';
 import { waitFor } from './helpers/kafka';
 
@@ -47,6 +50,8 @@ let server: TestServer;
 const inbox: Received[] = [];
 /** Recipients the SMTP server turns away once (451: try again later); the next try is not refused. */
 const refused = new Set<string>();
+/** Recipients the SMTP server turns away every time, for good (550: no such mailbox), with the tries counted. */
+const unknownMailboxes = new Map<string, number>();
 
 /** A recipient the SMTP server is slow to take: it holds each try's RCPT unanswered until the test opens it. */
 interface Hold {
@@ -70,6 +75,11 @@ beforeAll(async () => {
     logger: false,
     onRcptTo(address, _session, callback) {
       if (refused.delete(address.address)) return callback(Object.assign(new Error('mailbox busy, try again later'), { responseCode: 451 }));
+      const unknown = unknownMailboxes.get(address.address);
+      if (unknown !== undefined) {
+        unknownMailboxes.set(address.address, unknown + 1);
+        return callback(Object.assign(new Error('no such mailbox'), { responseCode: 550 }));
+      }
       const held = holds.get(address.address);
       if (!held) return callback();
       held.arrived += 1;
@@ -189,7 +199,7 @@ describe('QIWI key expiry', () => {
     expect(notices).toEqual([30, 7, 1].map((threshold_days) => ({ threshold_days, sent_to: 'owner@kx-one.example', email_id: expect.any(String) })));
     // Each notice's own message, each delivered at the first try.
     expect(new Set(notices.map((n) => n.email_id)).size).toBe(3);
-    for (const notice of notices) expect(await delivery(notice.email_id!)).toEqual({ sentAt: expect.any(Date), attempts: 1, lastError: null });
+    for (const notice of notices) expect(await delivery(notice.email_id!)).toEqual({ sentAt: expect.any(Date), attempts: 1, lastError: null, givenUpAt: null });
   });
 
   it('a key given again (re-entered with a near expiry) is a new key: its own warning comes, once', async () => {
@@ -241,7 +251,7 @@ describe('QIWI key expiry', () => {
     const emailId = notice!.email_id!;
 
     const refusedOnce = await waitFor(() => delivery(emailId), (d) => (d?.attempts ?? 0) >= 1);
-    expect(refusedOnce).toEqual({ sentAt: null, attempts: 1, lastError: 'EENVELOPE 451 (temporary)' });
+    expect(refusedOnce).toEqual({ sentAt: null, attempts: 1, lastError: 'EENVELOPE 451 (temporary)', givenUpAt: null });
     expect(mailTo(address)).toHaveLength(0);
     expect(await mailCounted('qiwi-key-7d', 'failed')).toBe(failedBefore + 1);
 
@@ -256,9 +266,50 @@ describe('QIWI key expiry', () => {
     // The server takes it: that try delivers it.
     retry.open();
     const delivered = await waitFor(() => delivery(emailId), (d) => d?.sentAt != null, 20_000);
-    expect(delivered).toEqual({ sentAt: expect.any(Date), attempts: 2, lastError: 'EENVELOPE 451 (temporary)' });
+    expect(delivered).toEqual({ sentAt: expect.any(Date), attempts: 2, lastError: 'EENVELOPE 451 (temporary)', givenUpAt: null });
     expect(await jobDone(emailId)).toBe(0);
     expect((await settledInbox(address, 1)).map((m) => m.subject)).toEqual(['QIWI key of wallet "QIWI main" expires within 7 days']);
+  });
+
+  it('a notice the SMTP server refuses for good (no such mailbox) is given up on at once, not retried for days', async () => {
+    const address = 'nobody@kx-unknown.example';
+    unknownMailboxes.set(address, 0);
+    const parkId = await park(address);
+    const walletId = await qiwiWallet(parkId, 'qiwi-unknown-key-0123456789ab', new Date(Date.now() + 5 * DAY));
+    const refusedBefore = await mailCounted('qiwi-key-7d', 'refused');
+    expect(await run(new Date())).toBe(1);
+    const emailId = (await noticesOf(walletId))[0]!.email_id!;
+
+    // The job ends after its one try: no job is left to try again.
+    expect(await jobDone(emailId)).toBe(0);
+    expect(await delivery(emailId)).toEqual({ sentAt: null, attempts: 1, lastError: 'EENVELOPE 550 (permanent)', givenUpAt: expect.any(Date) });
+    expect(await mailCounted('qiwi-key-7d', 'refused')).toBe(refusedBefore + 1);
+    // Its job booked again (an operator, or a duplicate) tries nothing: the message was given up on.
+    await server.app.orm.em.fork().execute(`SELECT graphile_worker.add_job('email__send', json_build_object('id', ?::text), job_key => ?)`, [emailId, `email__send:${emailId}`]);
+    expect(await jobDone(emailId)).toBe(0);
+    expect(unknownMailboxes.get(address)).toBe(1);
+    expect(mailTo(address)).toHaveLength(0);
+  });
+
+  it("a message whose job's last attempt fails is given up on, and the row says so", async () => {
+    const address = 'owner@kx-last-try.example';
+    // The job as graphile-worker hands it over on its 25th and last attempt: the server answers 451 once more.
+    refused.add(address);
+    const { mail } = server.app.use(mailModule);
+    const db = () => server.app.orm.em.fork();
+    // Its job removed before it commits, so that only this test's run tries it.
+    const emailId = await db().transactional(async (tx) => {
+      const id = await mail.enqueue(tx, 'qiwi-key-1d', { to: address, subject: 'QIWI key', text: 'expires' });
+      await tx.execute('SELECT graphile_worker.remove_job(?)', [`email__send:${id}`]);
+      return id;
+    });
+    const send = server.app.worker.taskList.email__send!;
+    const lastAttempt = { job: { attempts: 25, max_attempts: 25 } } as Parameters<typeof send>[1];
+    await expect(send({ id: emailId }, lastAttempt)).rejects.toThrow('EENVELOPE 451 (temporary)');
+    expect(await delivery(emailId)).toEqual({ sentAt: null, attempts: 1, lastError: 'EENVELOPE 451 (temporary)', givenUpAt: expect.any(Date) });
+    // The server would take it now, but nothing tries any more.
+    await send({ id: emailId }, { job: { attempts: 1, max_attempts: 25 } } as Parameters<typeof send>[1]);
+    expect(mailTo(address)).toHaveLength(0);
   });
 
   it('a message whose job runs again after it was sent is not sent again', async () => {
@@ -318,7 +369,7 @@ describe('QIWI key expiry', () => {
     // The second run never reached the server: it waited for the row, then found the message sent.
     expect(overlap).toEqual({ arrived: 1, waiting: 1 });
     expect(slow.arrived).toBe(1);
-    expect(await delivery(emailId)).toEqual({ sentAt: expect.any(Date), attempts: 1, lastError: null });
+    expect(await delivery(emailId)).toEqual({ sentAt: expect.any(Date), attempts: 1, lastError: null, givenUpAt: null });
   });
 
   it('still sends a job the previous version queued (the message itself in its payload)', async () => {
@@ -351,16 +402,57 @@ describe('e-mail without SMTP_URL', () => {
       const em = () => t.app.orm.em.fork();
       const { mail } = t.app.use(mailModule);
       const emailId = await em().transactional((tx) => mail.enqueue(tx, 'qiwi-key-7d', { to: 'owner@kx-no-smtp.example', subject: 'QIWI key', text: 'expires' }));
-      expect(await mail.delivery(em(), emailId)).toEqual({ sentAt: null, attempts: 0, lastError: null });
+      expect(await mail.delivery(em(), emailId)).toEqual({ sentAt: null, attempts: 0, lastError: null, givenUpAt: null });
 
       const send = t.app.worker.taskList.email__send!;
       await send({ id: emailId }, undefined as never); // ends: no error for graphile-worker to retry
       await send({ id: emailId }, undefined as never);
-      expect(await mail.delivery(em(), emailId)).toEqual({ sentAt: null, attempts: 0, lastError: 'SMTP_URL is not set' });
+      expect(await mail.delivery(em(), emailId)).toEqual({ sentAt: null, attempts: 0, lastError: 'SMTP_URL is not set', givenUpAt: null });
       const counted = await t.app.metrics.registry.getSingleMetric('payouts_mail_total')!.get();
       expect(counted.values.find((v) => v.labels.kind === 'qiwi-key-7d' && v.labels.result === 'not_configured')?.value).toBe(2);
     } finally {
       await t.close();
+    }
+  });
+});
+
+describe('e-mail kept while SMTP_URL was unset', () => {
+  it('is sent once a worker starts with SMTP_URL; one kept longer than MAIL_KEPT_MAX_AGE is given up on, not sent', async () => {
+    const database = await createTestDatabase();
+    const withoutSmtp = testEnv(database.url);
+    const roles = { api: false, worker: true, consumers: false, migrate: false };
+    try {
+      // Deployed without SMTP_URL: the worker runs each message's job, which keeps it unsent.
+      const before = await startProcess(roles, withoutSmtp);
+      const { mail } = before.app.use(mailModule);
+      const db = () => before.app.orm.em.fork();
+      const [fresh, stale] = await Promise.all(
+        ['owner@kx-kept.example', 'owner@kx-kept-stale.example'].map((to) => db().transactional((tx) => mail.enqueue(tx, 'qiwi-key-7d', { to, subject: `QIWI key for ${to}`, text: 'expires' }))),
+      );
+      for (const id of [fresh!, stale!]) {
+        expect(await waitFor(() => mail.delivery(db(), id), (d) => d?.lastError === NOT_CONFIGURED)).toEqual({ sentAt: null, attempts: 0, lastError: NOT_CONFIGURED, givenUpAt: null });
+      }
+      await db().execute(`UPDATE email_message SET queued_at = now() - interval '8 days' WHERE id = ?`, [stale]);
+      await before.stop();
+
+      // SMTP_URL set, the worker started again: its start-up sweep books the kept message.
+      const port = (smtp.server.address() as AddressInfo).port;
+      const after = await startProcess(roles, { ...withoutSmtp, SMTP_URL: `smtp://127.0.0.1:${port}`, MAIL_FROM: 'payouts@fleet.example' });
+      try {
+        const delivery = (id: string) => after.app.use(mailModule).mail.delivery(after.app.orm.em.fork(), id);
+        expect((await settledInbox('owner@kx-kept.example', 1)).map((m) => m.subject)).toEqual(['QIWI key for owner@kx-kept.example']);
+        expect(await waitFor(() => delivery(fresh!), (d) => d?.sentAt != null)).toEqual({ sentAt: expect.any(Date), attempts: 1, lastError: null, givenUpAt: null });
+        expect(await waitFor(() => delivery(stale!), (d) => d?.givenUpAt != null)).toEqual({ sentAt: null, attempts: 0, lastError: NOT_CONFIGURED, givenUpAt: expect.any(Date) });
+
+        // The sweep again (as its crontab books it): nothing left to book, nothing sent twice.
+        expect(await after.app.use(mailModule).mail.sendKept(after.app.orm.em.fork(), 7 * DAY)).toEqual({ booked: 0, givenUp: 0 });
+        expect(await settledInbox('owner@kx-kept.example', 1)).toHaveLength(1);
+        expect(mailTo('owner@kx-kept-stale.example')).toHaveLength(0);
+      } finally {
+        await after.stop();
+      }
+    } finally {
+      await database.drop();
     }
   });
 });

@@ -3,6 +3,8 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { queryBound } from '../platform/bound-query';
 import type { JobQueue } from '../platform/jobs';
 import type { MailMessage } from '../platform/mail';
+import { withDates } from '../platform/rows';
+import { NOT_CONFIGURED } from './send-job';
 
 /**
  * Attempts of a message's `email__send` job. graphile-worker waits exp(min(attempts, 10)) seconds
@@ -19,6 +21,16 @@ export interface Delivery {
   attempts: number;
   /** Why the latest failed try failed (an SMTP error code, never the server's URL). */
   lastError: string | null;
+  /** Set once no more tries will be made: refused for good, out of attempts, or kept too long without SMTP_URL. */
+  givenUpAt: Date | null;
+}
+
+/** What `sendKept` did with the messages kept while SMTP_URL was unset. */
+export interface KeptMessages {
+  /** Booked to be sent now. */
+  booked: number;
+  /** Older than the limit: given up on, not sent. */
+  givenUp: number;
 }
 
 /**
@@ -46,14 +58,47 @@ export class MailQueue {
     return id;
   }
 
+  /**
+   * The messages queued while SMTP_URL was unset (their job ended, `last_error` saying so): each
+   * younger than `maxAgeMs` is booked to be sent now, the rest are given up on — a warning of a
+   * key expiring "within 7 days" written a month ago would mislead. A row a send holds is left for
+   * the next sweep. Rows and jobs change in one transaction.
+   */
+  async sendKept(em: EntityManager, maxAgeMs: number): Promise<KeptMessages> {
+    return em.transactional(async (tx) => {
+      const rows = await queryBound<{ id: string; fresh: boolean }>(
+        tx,
+        `WITH kept AS (
+           SELECT id, queued_at > now() - make_interval(secs => ?) AS fresh FROM email_message
+            WHERE sent_at IS NULL AND given_up_at IS NULL AND last_error = ?
+              FOR UPDATE SKIP LOCKED)
+         UPDATE email_message m
+            SET last_error = CASE WHEN kept.fresh THEN NULL ELSE m.last_error END,
+                given_up_at = CASE WHEN kept.fresh THEN NULL ELSE now() END
+           FROM kept WHERE m.id = kept.id
+         RETURNING m.id, kept.fresh`,
+        [maxAgeMs / 1000, NOT_CONFIGURED],
+      );
+      const fresh = rows.filter((row) => row.fresh);
+      const runAt = new Date();
+      await this.jobs.addKeyed(
+        tx,
+        'email__send',
+        fresh.map((row) => ({ payload: { id: row.id }, runAt, jobKey: `email__send:${row.id}`, maxAttempts: SEND_ATTEMPTS })),
+      );
+      return { booked: fresh.length, givenUp: rows.length - fresh.length };
+    });
+  }
+
   /** Whether a message was delivered, and how its tries went; null for an id that is no message. */
   async delivery(em: EntityManager, id: string): Promise<Delivery | null> {
-    const [row] = await queryBound<{ sent_at: Date | string | null; attempts: number; last_error: string | null }>(
+    const [found] = await queryBound<{ sent_at: Date | null; attempts: number; last_error: string | null; given_up_at: Date | null }>(
       em,
-      'SELECT sent_at, attempts, last_error FROM email_message WHERE id = ?::uuid',
+      'SELECT sent_at, attempts, last_error, given_up_at FROM email_message WHERE id = ?::uuid',
       [id],
     );
-    if (!row) return null;
-    return { sentAt: row.sent_at === null ? null : new Date(row.sent_at), attempts: row.attempts, lastError: row.last_error };
+    if (!found) return null;
+    const row = withDates(found, ['sent_at', 'given_up_at']);
+    return { sentAt: row.sent_at, attempts: row.attempts, lastError: row.last_error, givenUpAt: row.given_up_at };
   }
 }
