@@ -135,13 +135,18 @@ async function attempt(mailer: Mailer | null, message: MailMessage, kind: string
 
 /**
  * The SMTP server turned this message away and would again: a permanent (5xx) reply to its
- * envelope (MAIL FROM, RCPT TO: no such mailbox, a refused domain) or to its content (DATA: too
- * large, rejected as spam). Anything else — an unreachable server, a 4xx, a refused login — may
- * pass on a later try.
+ * recipient (RCPT TO: no such mailbox, no such domain) or its content (DATA: too large). Not a
+ * policy refusal (enhanced status 5.7.x: relaying denied, authentication required), nor one of the
+ * sender (MAIL FROM) or the login: those are the server's or our settings, wrong for every message
+ * alike, and an operator mending them should find the messages still being tried.
  */
 export function refusedForGood(error: unknown): boolean {
-  const { code, responseCode } = (error ?? {}) as { code?: unknown; responseCode?: unknown };
-  return (code === 'EENVELOPE' || code === 'EMESSAGE') && typeof responseCode === 'number' && responseCode >= 500 && responseCode < 600;
+  const { code, responseCode, command, response } = (error ?? {}) as { code?: unknown; responseCode?: unknown; command?: unknown; response?: unknown };
+  if (code !== 'EENVELOPE' && code !== 'EMESSAGE') return false;
+  if (command !== 'RCPT TO' && command !== 'DATA') return false;
+  if (typeof responseCode !== 'number' || responseCode < 500 || responseCode > 599) return false;
+  const enhanced = typeof response === 'string' ? /^\d{3}[ -](\d)\.(\d{1,3})\.\d{1,3}\b/.exec(response) : null;
+  return enhanced?.[2] !== '7';
 }
 
 /** A job queued by the previous version: sent as it was then, with no row to record it on. */
