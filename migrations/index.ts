@@ -18,6 +18,7 @@ import { Migration20261220000000_callback_link_changes } from './Migration202612
 import { Migration20261221000000_topups_awaiting_by_wallet } from './Migration20261221000000_topups_awaiting_by_wallet';
 import { Migration20261221100000_email_outbox } from './Migration20261221100000_email_outbox';
 import { Migration20261222000000_email_given_up } from './Migration20261222000000_email_given_up';
+import { Migration20261222100000_wallet_retired_keys } from './Migration20261222100000_wallet_retired_keys';
 
 /** Every migration in order. Listed explicitly so the same code runs from TypeScript and from the build. */
 export const migrationsList = [
@@ -41,4 +42,5 @@ export const migrationsList = [
   { name: 'Migration20261221000000_topups_awaiting_by_wallet', class: Migration20261221000000_topups_awaiting_by_wallet },
   { name: 'Migration20261221100000_email_outbox', class: Migration20261221100000_email_outbox },
   { name: 'Migration20261222000000_email_given_up', class: Migration20261222000000_email_given_up },
+  { name: 'Migration20261222100000_wallet_retired_keys', class: Migration20261222100000_wallet_retired_keys },
 ];

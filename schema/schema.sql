@@ -619,6 +619,19 @@ ALTER TABLE ONLY public.wallet_key_notice ADD CONSTRAINT wallet_key_notice_pkey 
 ALTER TABLE ONLY public.wallet_key_notice ADD CONSTRAINT wallet_key_notice_threshold_days_check CHECK ((threshold_days = ANY (ARRAY[0, 1, 7, 30])));
 ALTER TABLE ONLY public.wallet_key_notice ADD CONSTRAINT wallet_key_notice_wallet_id_fkey FOREIGN KEY (wallet_id) REFERENCES public.wallet(id);
 
+CREATE TABLE public.wallet_retired_key (
+  id bigint NOT NULL GENERATED ALWAYS AS IDENTITY,
+  wallet_id uuid NOT NULL,
+  credentials_key_id text NOT NULL,
+  credentials_sealed bytea NOT NULL,
+  credentials_set_at timestamp with time zone,
+  retired_at timestamp with time zone NOT NULL
+);
+ALTER TABLE ONLY public.wallet_retired_key ADD CONSTRAINT wallet_retired_key_credentials_sealed_check CHECK ((length(credentials_sealed) > 28));
+ALTER TABLE ONLY public.wallet_retired_key ADD CONSTRAINT wallet_retired_key_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.wallet_retired_key ADD CONSTRAINT wallet_retired_key_wallet_id_fkey FOREIGN KEY (wallet_id) REFERENCES public.wallet(id);
+CREATE INDEX wallet_retired_key_wallet_idx ON public.wallet_retired_key USING btree (wallet_id, retired_at DESC);
+
 -- Functions and procedures
 
 CREATE OR REPLACE FUNCTION public.audit_entry_append(p_subject text, p_role text, p_operation text, p_arguments jsonb, p_targets text[], p_outcome text, p_request_id text, p_client_address text, p_user_agent text)
@@ -1004,3 +1017,5 @@ COMMENT ON COLUMN public.email_message.last_error IS 'Why the latest failed try 
 COMMENT ON COLUMN public.email_message.sent_at IS 'When the SMTP server accepted the message; NULL: not delivered (yet)';
 COMMENT ON COLUMN public.wallet_key_notice.email_id IS 'The notice''s e-mail: delivered once its email_message.sent_at is set';
 COMMENT ON COLUMN public.wallet_key_notice.sent_to IS 'The address the notice was written to; not proof of delivery (see email_id)';
+COMMENT ON COLUMN public.wallet_retired_key.retired_at IS 'When it was replaced (clock time, after the wallet was locked): top-ups created before it may need it';
+COMMENT ON TABLE public.wallet_retired_key IS 'Replaced wallet keys kept for the top-ups opened with them, until none of those is open';

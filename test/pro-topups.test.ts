@@ -419,6 +419,80 @@ describe('A QIWI wallet deleted while bills are open', () => {
   });
 });
 
+describe('A QIWI key replaced while bills are open', () => {
+  const dispatcherOf = (park: TestPark) => tokenFor('dispatcher', [{ kind: 'PARK', id: park.id }]);
+  const yearAhead = () => new Date(Date.now() + 365 * 86_400_000).toISOString();
+  const replaceKey = (park: TestPark, walletId: string, secretKey: string) =>
+    graphql(bed.server.url, UpdateWalletDocument, { input: { id: walletId, credentials: { secretKey, expiresAt: yearAhead() } } }, dispatcherOf(park));
+  const retiredKeys = async (walletId: string) =>
+    Number((await bed.server.app.orm.em.fork().execute<{ n: string }[]>('SELECT count(*) AS n FROM wallet_retired_key WHERE wallet_id = ?', [walletId]))[0]!.n);
+  const asked = (externalId: string, key: string, method: string) => qiwi.requests.some((r) => r.method === method && r.path.includes(externalId) && r.authorization === `Bearer ${key}`);
+  let accounts = 0;
+  /** A key of a QIWI account of its own, which sees none of the first account's bills. */
+  const otherAccountKey = () => {
+    const key = `qiwi-other-account-${++accounts}-0123456789abcdef`;
+    qiwi.allowAccountKey(key, `other-${accounts}`);
+    return key;
+  };
+  /** A park whose QIWI wallet has two bills open (to be paid, and not), then its key replaced with another account's. */
+  const twoBillsThenAnotherAccount = async (paidAmount: string, unpaidAmount: string) => {
+    const park = await bed.park({ currency: 'RUB' });
+    const wallet = await park.wallet('QIWI', { secretKey: QIWI_KEY, expiresAt: yearAhead() });
+    const before = await park.balance(park.working.id);
+    const paid = (await createTopUp(park, 'QIWI', paidAmount)).data!.createTopUp.transaction;
+    const unpaid = (await createTopUp(park, 'QIWI', unpaidAmount)).data!.createTopUp.transaction;
+    const newKey = otherAccountKey();
+    expect((await replaceKey(park, wallet.id, newKey)).errors).toBeUndefined();
+    return { park, wallet, before, paid, unpaid, newKey };
+  };
+
+  it('keeps the replaced key for the bills opened with it when the new one is another account’s: paid → credited, unpaid → closed at QIWI at its time; then erases it', async () => {
+    const { park, wallet, before, paid, unpaid, newKey } = await twoBillsThenAnotherAccount('8000', '1500');
+    expect(await retiredKeys(wallet.id)).toBe(1);
+    // A bill opened now is the new account's.
+    const fresh = (await createTopUp(park, 'QIWI', '2500')).data!.createTopUp.transaction;
+    expect(asked(fresh.externalId, newKey, 'PUT')).toBe(true);
+
+    // Paid in the old account after the key was replaced: the new key cannot see it, the kept one does.
+    qiwi.pay(paid.externalId);
+    qiwi.pay(fresh.externalId);
+    expect(await finalOf(wallet.id, paid.externalId)).toMatchObject({ status: 'PROCESSED' });
+    expect(asked(paid.externalId, QIWI_KEY, 'GET')).toBe(true);
+    expect(await finalOf(wallet.id, fresh.externalId)).toMatchObject({ status: 'PROCESSED' });
+    // The unpaid one, at its time, is closed at QIWI with the key that opened it: nobody can pay it now.
+    expect(await finalOf(wallet.id, unpaid.externalId, BILL_TTL_MS + 10_000)).toMatchObject({ status: 'REJECTED', reason: 'EXPIRED' });
+    expect(qiwi.bills.get(unpaid.externalId)!.status.value).toBe('REJECTED');
+    expect(asked(`${unpaid.externalId}/reject`, QIWI_KEY, 'POST')).toBe(true);
+    expect((await park.balance(park.working.id)) - before).toBe(10_500n);
+    // Kept only while they were open.
+    expect(await waitFor(() => retiredKeys(wallet.id), (n) => n === 0)).toBe(0);
+    expect(await bed.server.app.checkLedger()).toEqual([]);
+  });
+
+  it('keeps no replaced key when no bill is open', async () => {
+    const park = await bed.park({ currency: 'RUB' });
+    const wallet = await park.wallet('QIWI', { secretKey: QIWI_KEY, expiresAt: yearAhead() });
+    expect((await replaceKey(park, wallet.id, otherAccountKey())).errors).toBeUndefined();
+    expect(await retiredKeys(wallet.id)).toBe(0);
+  });
+
+  it('deleting the wallet afterwards closes the old account’s bills with the kept key — paid credited, unpaid rejected at QIWI — and erases every key', async () => {
+    const { park, wallet, before, paid, unpaid } = await twoBillsThenAnotherAccount('4200', '900');
+
+    qiwi.pay(paid.externalId);
+    expect((await graphql(bed.server.url, DeleteWalletDocument, { id: wallet.id }, dispatcherOf(park))).errors).toBeUndefined();
+    expect(await finalOf(wallet.id, paid.externalId)).toMatchObject({ status: 'PROCESSED' });
+    expect(await finalOf(wallet.id, unpaid.externalId)).toMatchObject({ status: 'REJECTED', reason: 'WALLET_DELETED' });
+    expect(qiwi.bills.get(unpaid.externalId)!.status.value).toBe('REJECTED');
+    expect((await park.balance(park.working.id)) - before).toBe(4_200n);
+    const sealedKey = async () => (await bed.server.app.use(walletsModule).wallets.find(bed.server.app.orm.em.fork(), wallet.id, { withDeleted: true }))!.credentials_sealed;
+    expect(await waitFor(async () => ({ current: await sealedKey(), retired: await retiredKeys(wallet.id) }), (k) => k.current === null && k.retired === 0)).toEqual({
+      current: null,
+      retired: 0,
+    });
+  });
+});
+
 describe('Paystack top-ups: initialize, then the charge.success webhook', () => {
   let park: TestPark;
   let wallet: TestWallet;

@@ -242,16 +242,21 @@ describe('wallets over GraphQL', () => {
     expect(after.callbackLinks[0]!.revokedAt).toBeNull();
   });
 
-  it('re-encrypts every wallet under a new first key with `payouts wallets rotate-keys`, and can run again', async () => {
+  it('re-encrypts every wallet, and every key a wallet replaced and keeps, under a new first key with `payouts wallets rotate-keys`, and can run again', async () => {
     const rotated = `${newKey('k2')},${firstKey}`;
+    // A key the wallet replaced while bills opened with it were open, kept beside it (sealed the same way).
+    await server.app.orm.em.fork().execute(
+      `INSERT INTO wallet_retired_key (wallet_id, credentials_key_id, credentials_sealed, credentials_set_at, retired_at)
+       SELECT id, credentials_key_id, credentials_sealed, credentials_set_at, now() FROM wallet WHERE credentials_sealed IS NOT NULL`,
+    );
     const run = () =>
       execFileAsync(process.execPath, ['bin/payouts.js', 'wallets', 'rotate-keys', '--batch', '1'], {
         env: { ...process.env, ...server.env, WALLET_KEYS: rotated, LOG_LEVEL: 'warn' },
       });
     const first = await run();
-    expect(first.stdout).toMatch(/1 wallet\(s\) to re-encrypt under key "k2"[\s\S]*re-encrypted 1, 0 left[\s\S]*done: 1 re-encrypted/);
+    expect(first.stdout).toMatch(/2 sealed credential\(s\) to re-encrypt under key "k2"[\s\S]*re-encrypted 1, 1 left[\s\S]*re-encrypted 2, 0 left[\s\S]*done: 2 re-encrypted/);
     const again = await run();
-    expect(again.stdout).toMatch(/0 wallet\(s\) to re-encrypt[\s\S]*done: 0 re-encrypted/);
+    expect(again.stdout).toMatch(/0 sealed credential\(s\) to re-encrypt[\s\S]*done: 0 re-encrypted/);
     output.push(first.stdout, first.stderr, again.stdout, again.stderr);
     const [row] = await server.app.orm.em.fork().execute<{ credentials_key_id: string }[]>(`SELECT credentials_key_id FROM wallet WHERE credentials_sealed IS NOT NULL`);
     expect(row!.credentials_key_id).toBe('k2');
@@ -261,6 +266,8 @@ describe('wallets over GraphQL', () => {
     expect(() => wallets.credentialsOf(wallet!)).toThrow(/key "k2", which WALLET_KEYS does not list/);
     const reopened = new WalletService(null as never, Keyring.of(parseWalletKeys(rotated).keys));
     expect(reopened.credentialsOf(wallet!)).toEqual({ secretKey: QIWI_SECRET, expiresAt: '2027-12-01' });
+    expect(await reopened.retiredCredentialsOf(server.app.orm.em.fork(), wallet!)).toEqual([{ secretKey: QIWI_SECRET, expiresAt: '2027-12-01' }]);
+    await server.app.orm.em.fork().execute('DELETE FROM wallet_retired_key');
   });
 
   it('never shows a credential in an answer, a log line, an audit entry or a metric', async () => {

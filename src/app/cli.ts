@@ -437,7 +437,7 @@ program
     withApp(async (app) => {
       const { wallets } = app.use(walletsModule);
       const total = await wallets.countUnderOldKeys(app.orm.em.fork());
-      console.log(`${total} wallet(s) to re-encrypt under key "${wallets.currentKeyId}"`);
+      console.log(`${total} sealed credential(s) to re-encrypt under key "${wallets.currentKeyId}" (wallets', and keys they replaced kept for open top-ups)`);
       let done = 0;
       for (;;) {
         const { resealed, remaining } = await wallets.reseal(app.orm.em.fork(), options.batch);
@@ -445,7 +445,7 @@ program
         done += resealed;
         console.log(`re-encrypted ${done}, ${remaining} left`);
       }
-      console.log(`done: ${done} re-encrypted; every wallet is under key "${wallets.currentKeyId}"`);
+      console.log(`done: ${done} re-encrypted; every sealed credential is under key "${wallets.currentKeyId}"`);
     }),
   );
 

@@ -139,7 +139,7 @@ export class ProTopUps implements KeyHolder {
     const walletDeleted = !wallet || wallet.deleted_at !== null;
     if (!transaction?.awaiting_payment) {
       // Settled or closed by someone else meanwhile (another run, the webhook, the open): the last one out still releases the key.
-      if (walletDeleted) await this.releaseKeyOnceClosed(em, walletId);
+      await this.releaseKeysOnceClosed(em, walletId, walletDeleted);
       return null;
     }
     const system = transaction.payment_system as TopUpSystem;
@@ -151,25 +151,25 @@ export class ProTopUps implements KeyHolder {
     // meanwhile, it is still found and credited.
     const closing: RequestFailure | null = walletDeleted && gateway.canCancel ? 'WALLET_DELETED' : timeIsUp ? 'EXPIRED' : null;
     if (walletDeleted && !closing) return new Date(expiresAt);
-    const secretKey = wallet ? this.wallets.credentialsOf(wallet)?.secretKey : undefined;
+    const secretKeys = wallet ? await this.keysFor(em, wallet, transaction) : [];
     let outcome: PollOutcome;
-    if (!secretKey) {
+    if (secretKeys.length === 0) {
       // Its credentials removed (or a deleted wallet's, erased): nothing can be asked; give up when it is time.
       if (!closing) return new Date(expiresAt);
       outcome = await this.close(em, transaction, closing);
     } else {
-      const status = await this.ask(gateway, transaction, secretKey, closing, walletDeleted);
+      const status = await this.ask(gateway, transaction, secretKeys, closing, walletDeleted);
       if (!status) return new Date(this.nextPoll(system, Date.now(), expiresAt));
       outcome = await this.apply(em, transaction, status, closing);
     }
     this.events.polled(system, outcome);
-    if (walletDeleted) await this.releaseKeyOnceClosed(em, walletId);
+    if (outcome !== 'waiting' && outcome !== 'opened-meanwhile') await this.releaseKeysOnceClosed(em, walletId, walletDeleted);
     if (outcome === 'opened-meanwhile') return new Date(Date.now() + (this.timing.pollEveryMs[system] ?? ASK_AGAIN_MS));
     return outcome === 'waiting' ? new Date(this.nextPoll(system, Date.now(), expiresAt)) : null;
   }
 
-  async openWith(em: EntityManager, walletId: string): Promise<number> {
-    return (await this.topups.awaitingOn(em, walletId)).length;
+  async openWith(em: EntityManager, walletId: string, openedBefore?: Date): Promise<number> {
+    return (await this.topups.awaitingOn(em, walletId, openedBefore)).length;
   }
 
   /** Its wallet is being deleted: each open top-up's watch job runs now, and closes it (in the caller's transaction). */
@@ -184,11 +184,24 @@ export class ProTopUps implements KeyHolder {
   }
 
   /**
-   * A deleted wallet's key is kept only while its top-ups are open. Each watch job asks after its
-   * own top-up is closed (committed), so whichever closes the last one sees none open and erases it.
+   * A deleted wallet's key, and a key the wallet replaced, are kept only while top-ups that may need
+   * them are open. Each watch job asks after its own top-up is closed (committed), so whichever
+   * closes the last one sees none open and erases it.
    */
-  private async releaseKeyOnceClosed(em: EntityManager, walletId: string): Promise<void> {
+  private async releaseKeysOnceClosed(em: EntityManager, walletId: string, walletDeleted: boolean): Promise<void> {
+    if (!walletDeleted) return this.wallets.releaseRetiredKeys(em, walletId);
     if ((await this.openWith(em, walletId)) === 0) await this.wallets.eraseKeyOfDeleted(em, walletId);
+  }
+
+  /**
+   * The keys to ask about a top-up with: the wallet's, then (for a top-up recorded before the key
+   * was set) the keys it replaced and keeps, newest first: the bill may be another account's.
+   */
+  private async keysFor(em: EntityManager, wallet: WalletRow, transaction: TransactionRow): Promise<string[]> {
+    const current = this.wallets.credentialsOf(wallet)?.secretKey;
+    const maybeOlder = wallet.credentials_set_at === null || transaction.created_at < wallet.credentials_set_at;
+    const retired = maybeOlder ? (await this.wallets.retiredCredentialsOf(em, wallet)).map((credentials) => credentials.secretKey) : [];
+    return [current, ...retired].filter((key): key is string => typeof key === 'string' && key.length > 0);
   }
 
   /**
@@ -196,9 +209,9 @@ export class ProTopUps implements KeyHolder {
    * (a bill paid at the last moment is still found paid). Null: it could not be asked now, and
    * need not be yet (the next poll asks). Past that, the job's own retries (with backoff) take over.
    */
-  private async ask(gateway: TopUpGateway, transaction: TransactionRow, secretKey: string, closing: RequestFailure | null, walletDeleted: boolean): Promise<Asked | null> {
+  private async ask(gateway: TopUpGateway, transaction: TransactionRow, secretKeys: readonly string[], closing: RequestFailure | null, walletDeleted: boolean): Promise<Asked | null> {
     try {
-      const status = await gateway.status(transaction.external_id, secretKey);
+      const { status, secretKey } = await this.statusByAnyKey(gateway, transaction.external_id, secretKeys);
       if (!closing || (status.state !== 'WAITING' && status.state !== 'UNKNOWN')) return status;
       const closed = await gateway.cancel(transaction.external_id, secretKey);
       if (closed.state === 'REJECTED') return { state: 'CLOSED_BY_US' };
@@ -213,6 +226,28 @@ export class ProTopUps implements KeyHolder {
       if (closing || !(error instanceof HttpUnavailableError || error instanceof HttpRefusedError)) throw error;
       return null;
     }
+  }
+
+  /**
+   * The payment as the first key that knows it sees it, and that key (to close it with). A key the
+   * payment system does not know the payment by (another account's) or refuses (expired) hands over
+   * to the next; if none knows it, what the first key said, or the refusal when every key was refused.
+   */
+  private async statusByAnyKey(gateway: TopUpGateway, externalId: string, secretKeys: readonly string[]): Promise<{ status: PaymentStatus; secretKey: string }> {
+    let unknown: { status: PaymentStatus; secretKey: string } | null = null;
+    let refusal: unknown = null;
+    for (const secretKey of secretKeys) {
+      try {
+        const status = await gateway.status(externalId, secretKey);
+        if (status.state !== 'UNKNOWN') return { status, secretKey };
+        unknown ??= { status, secretKey };
+      } catch (error) {
+        if (!(error instanceof HttpRefusedError && (error.status === 401 || error.status === 403))) throw error;
+        refusal ??= error;
+      }
+    }
+    if (unknown) return unknown;
+    throw refusal;
   }
 
   /**

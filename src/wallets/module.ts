@@ -22,7 +22,7 @@ export interface WalletServices {
 /** Park wallets with payment systems: credentials sealed under WALLET_KEYS, and secret callback links. */
 export const walletsModule = defineModule({
   name: 'wallets',
-  tables: ['wallet', 'callback_link', 'wallet_key_notice'],
+  tables: ['wallet', 'wallet_retired_key', 'callback_link', 'wallet_key_notice'],
   requires: [parksModule, mailModule],
   settings: walletSettings,
   metrics: (registry: Registry) => ({

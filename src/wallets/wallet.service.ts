@@ -32,12 +32,12 @@ export interface WalletChange {
 
 /**
  * Work of another module that still needs a wallet's key after the park lets the key go: top-ups
- * awaiting payment at its payment system (a QIWI bill is closed, or found paid, only with the key
- * that opened it). Registered with `WalletService.keepKeyFor`.
+ * awaiting payment at its payment system (a QIWI bill is closed, or found paid, only with a key of
+ * the account that opened it). Registered with `WalletService.keepKeyFor`.
  */
 export interface KeyHolder {
-  /** How many payments are open with the wallet's key now. */
-  openWith(em: EntityManager, walletId: string): Promise<number>;
+  /** How many payments are open on the wallet now; with `openedBefore`, of those opened before then (with a key it had then). */
+  openWith(em: EntityManager, walletId: string, openedBefore?: Date): Promise<number>;
   /** The wallet is being deleted (in `em`'s transaction): close them now. Returns how many. */
   closeAll(em: EntityManager, walletId: string): Promise<number>;
 }
@@ -146,6 +146,7 @@ export class WalletService {
     const maxAmount = change.maxAmount !== undefined ? change.maxAmount : wallet.max_amount === null ? null : BigInt(wallet.max_amount);
     checkBounds(minAmount, maxAmount);
     if (change.credentials === null && wallet.credentials_sealed !== null) await this.refuseWhileKeyIsNeeded(em, wallet);
+    if (change.credentials !== undefined && change.credentials !== null && wallet.credentials_sealed !== null) await this.retireKeyIfNeeded(em, wallet);
     const sealed =
       change.credentials === undefined
         ? null
@@ -182,6 +183,7 @@ export class WalletService {
         wallet.id,
       ],
     );
+    if (change.credentials !== undefined) await this.releaseRetiredKeys(em, wallet.id);
     this.changed();
     return toWalletRow(row!);
   }
@@ -209,7 +211,7 @@ export class WalletService {
     return toWalletRow(row);
   }
 
-  /** A deleted wallet's key, kept to close the payments open with it, erased once none is (their holder says when). */
+  /** A deleted wallet's keys (its last and any it replaced), kept to close the payments open with them, erased once none is (their holder says when). */
   async eraseKeyOfDeleted(em: EntityManager, id: string): Promise<void> {
     await queryBound(
       em,
@@ -217,12 +219,58 @@ export class WalletService {
         WHERE id = ?::uuid AND deleted_at IS NOT NULL AND credentials_sealed IS NOT NULL`,
       [id],
     );
+    await queryBound(em, 'DELETE FROM wallet_retired_key WHERE wallet_id = ?::uuid AND EXISTS (SELECT 1 FROM wallet WHERE id = ?::uuid AND deleted_at IS NOT NULL)', [id, id]);
+  }
+
+  /**
+   * The keys a wallet had before its present one and still keeps (newest first): a payment opened
+   * with one of them may be known only to its account. Opened, for the payment-system adapters only.
+   */
+  async retiredCredentialsOf(em: EntityManager, wallet: WalletRow): Promise<Credentials[]> {
+    const rows = await queryBound<{ credentials_key_id: string; credentials_sealed: Buffer }>(
+      em,
+      'SELECT credentials_key_id, credentials_sealed FROM wallet_retired_key WHERE wallet_id = ?::uuid ORDER BY retired_at DESC, id DESC',
+      [wallet.id],
+    );
+    const context = credentialsContext(wallet);
+    return rows.map((row) => JSON.parse(this.keyring.open({ keyId: row.credentials_key_id, blob: row.credentials_sealed }, context).toString('utf8')) as Credentials);
+  }
+
+  /** Erases the replaced keys of a wallet that no open payment may need any more (none opened before it was replaced is open). */
+  async releaseRetiredKeys(em: EntityManager, walletId: string): Promise<void> {
+    const retired = await queryBound<{ id: string; retired_at: Date }>(em, 'SELECT id, retired_at FROM wallet_retired_key WHERE wallet_id = ?::uuid', [walletId]);
+    const unneeded: string[] = [];
+    for (const key of retired) {
+      if ((await this.openWithAny(em, walletId, new Date(key.retired_at))) === 0) unneeded.push(String(key.id));
+    }
+    if (unneeded.length > 0) await queryBound(em, 'DELETE FROM wallet_retired_key WHERE id = ANY (?::bigint[])', [`{${unneeded.join(',')}}`]);
+  }
+
+  /**
+   * The key is being replaced while payments opened with it are open: it is kept beside the wallet
+   * (as sealed) for them, since the new key may be another account's, which cannot see them. Its
+   * retirement is stamped with the clock, after the wallet was locked: every top-up recorded with it
+   * committed before then, so "recorded before it" covers them all.
+   */
+  private async retireKeyIfNeeded(em: EntityManager, wallet: WalletRow): Promise<void> {
+    if ((await this.openWithAny(em, wallet.id)) === 0) return;
+    await queryBound(
+      em,
+      `INSERT INTO wallet_retired_key (wallet_id, credentials_key_id, credentials_sealed, credentials_set_at, retired_at)
+       VALUES (?::uuid, ?, ?, ?, clock_timestamp())`,
+      [wallet.id, wallet.credentials_key_id, wallet.credentials_sealed, wallet.credentials_set_at],
+    );
+  }
+
+  private async openWithAny(em: EntityManager, walletId: string, openedBefore?: Date): Promise<number> {
+    let open = 0;
+    for (const holder of this.keyHolders) open += await holder.openWith(em, walletId, openedBefore);
+    return open;
   }
 
   /** Removing a key that open payments still need would leave them payable and never credited: delete the wallet (which closes them) or replace the key. */
   private async refuseWhileKeyIsNeeded(em: EntityManager, wallet: WalletRow): Promise<void> {
-    let open = 0;
-    for (const holder of this.keyHolders) open += await holder.openWith(em, wallet.id);
+    const open = await this.openWithAny(em, wallet.id);
     if (open === 0) return;
     throw new ConflictError(
       `The wallet's key is still needed: ${open} top-up${open === 1 ? '' : 's'} await${open === 1 ? 's' : ''} payment at ${wallet.payment_system} with it. ` +
@@ -252,20 +300,38 @@ export class WalletService {
       );
       for (const raw of rows) {
         const wallet = toWalletRow(raw);
-        const context = credentialsContext(wallet);
-        const sealed = this.keyring.seal(this.keyring.open({ keyId: wallet.credentials_key_id!, blob: wallet.credentials_sealed! }, context), context);
+        const sealed = this.resealed(wallet, wallet.credentials_key_id!, wallet.credentials_sealed!);
         await queryBound(tx, 'UPDATE wallet SET credentials_key_id = ?, credentials_sealed = ? WHERE id = ?::uuid', [sealed.keyId, sealed.blob, wallet.id]);
       }
-      return rows.length;
+      // Replaced keys still kept for open payments, under the same keyring keys.
+      const retired = await queryBound<{ id: string; credentials_key_id: string; credentials_sealed: Buffer; wallet_id: string; payment_system: WalletRow['payment_system'] }>(
+        tx,
+        `SELECT r.id, r.credentials_key_id, r.credentials_sealed, r.wallet_id, w.payment_system FROM wallet_retired_key r JOIN wallet w ON w.id = r.wallet_id
+          WHERE r.credentials_key_id <> ? ORDER BY r.id LIMIT ? FOR UPDATE OF r`,
+        [this.keyring.currentKeyId, Math.max(0, batchSize - rows.length)],
+      );
+      for (const key of retired) {
+        const sealed = this.resealed({ id: key.wallet_id, payment_system: key.payment_system }, key.credentials_key_id, key.credentials_sealed);
+        await queryBound(tx, 'UPDATE wallet_retired_key SET credentials_key_id = ?, credentials_sealed = ? WHERE id = ?', [sealed.keyId, sealed.blob, key.id]);
+      }
+      return rows.length + retired.length;
     });
     return { resealed, remaining: await this.countUnderOldKeys(em) };
   }
 
   async countUnderOldKeys(em: EntityManager): Promise<number> {
-    const [row] = await queryBound<{ n: string }>(em, 'SELECT count(*) AS n FROM wallet WHERE credentials_key_id IS NOT NULL AND credentials_key_id <> ?', [
-      this.keyring.currentKeyId,
-    ]);
+    const [row] = await queryBound<{ n: string }>(
+      em,
+      `SELECT (SELECT count(*) FROM wallet WHERE credentials_key_id IS NOT NULL AND credentials_key_id <> ?)
+            + (SELECT count(*) FROM wallet_retired_key WHERE credentials_key_id <> ?) AS n`,
+      [this.keyring.currentKeyId, this.keyring.currentKeyId],
+    );
     return Number(row!.n);
+  }
+
+  private resealed(wallet: Pick<WalletRow, 'id' | 'payment_system'>, keyId: string, blob: Buffer): { keyId: string; blob: Buffer } {
+    const context = credentialsContext(wallet);
+    return this.keyring.seal(this.keyring.open({ keyId, blob }, context), context);
   }
 
   /** Wallets per payment system (a product metric), read at scrape time. */

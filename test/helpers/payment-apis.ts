@@ -56,7 +56,8 @@ abstract class StandIn {
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 
-  protected abstract route(method: string, path: string, body: unknown): { status: number; body: unknown };
+  /** `token`: the caller's key, one the API takes. */
+  protected abstract route(method: string, path: string, body: unknown, token: string): { status: number; body: unknown };
 
   private async receive(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
@@ -82,7 +83,7 @@ abstract class StandIn {
     }
     const token = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1];
     if (!token || !this.secretKeys.has(token)) return send(response, 401, this.unauthorized());
-    const answer = this.route(request.method ?? '', path, body);
+    const answer = this.route(request.method ?? '', path, body, token);
     if (held?.answerFirst) await held.until;
     send(response, answer.status, answer.body);
   }
@@ -104,12 +105,25 @@ export interface QiwiBill {
   customFields?: Record<string, string>;
 }
 
-/** QIWI P2P bills API [S9]: PUT/GET /partner/bill/v1/bills/{billId}, POST …/{billId}/reject. */
+/**
+ * QIWI P2P bills API [S9]: PUT/GET /partner/bill/v1/bills/{billId}, POST …/{billId}/reject. A bill
+ * belongs to the account whose key created it: another account's key does not find it (404). The
+ * keys given at the start are one account's.
+ */
 export class QiwiBillsStandIn extends StandIn {
   readonly bills = new Map<string, QiwiBill>();
+  private readonly accountOfKey = new Map<string, string>();
+  private readonly accountOfBill = new Map<string, string>();
 
   constructor(secretKeys: string[]) {
     super(new Set(secretKeys));
+    for (const key of secretKeys) this.accountOfKey.set(key, 'main');
+  }
+
+  /** A key of another QIWI account than the first keys' (its bills its own). */
+  allowAccountKey(key: string, account: string): void {
+    this.allowKey(key);
+    this.accountOfKey.set(key, account);
   }
 
   /** The payer pays the bill (optionally another amount than billed, as a broken or forged answer would say). */
@@ -127,11 +141,12 @@ export class QiwiBillsStandIn extends StandIn {
     return { serviceName: 'invoicing-api', errorCode: 'auth.unauthorized', description: 'Invalid token', userMessage: 'Invalid token' };
   }
 
-  protected route(method: string, path: string, body: unknown): { status: number; body: unknown } {
+  protected route(method: string, path: string, body: unknown, token: string): { status: number; body: unknown } {
     const match = /^\/partner\/bill\/v1\/bills\/([^/]+)(\/reject)?$/.exec(path);
     if (!match) return { status: 404, body: { errorCode: 'not.found' } };
     const billId = decodeURIComponent(match[1]!);
-    const bill = this.bills.get(billId);
+    const account = this.accountOfKey.get(token) ?? 'main';
+    const bill = this.accountOfBill.get(billId) === account ? this.bills.get(billId) : undefined;
     if (method === 'PUT' && !match[2]) {
       const input = body as { amount?: { currency?: unknown; value?: unknown }; expirationDateTime?: unknown } | null;
       const value = input?.amount?.value;
@@ -150,6 +165,7 @@ export class QiwiBillsStandIn extends StandIn {
         customFields: (body as { customFields?: Record<string, string> }).customFields,
       };
       this.bills.set(billId, created);
+      this.accountOfBill.set(billId, account);
       return { status: 200, body: created };
     }
     if (!bill) return { status: 404, body: { errorCode: 'invoice.not.found', description: 'Invoice not found' } };
