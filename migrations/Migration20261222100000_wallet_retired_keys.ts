@@ -14,8 +14,6 @@ CREATE TABLE wallet_retired_key (
   wallet_id uuid NOT NULL REFERENCES wallet (id),
   credentials_key_id text NOT NULL,
   credentials_sealed bytea NOT NULL CHECK (length(credentials_sealed) > 28),
-  -- The key's identity while it was the wallet's (wallet.credentials_set_at then).
-  credentials_set_at timestamptz,
   retired_at timestamptz NOT NULL
 );
 CREATE INDEX wallet_retired_key_wallet_idx ON wallet_retired_key (wallet_id, retired_at DESC);

@@ -624,7 +624,6 @@ CREATE TABLE public.wallet_retired_key (
   wallet_id uuid NOT NULL,
   credentials_key_id text NOT NULL,
   credentials_sealed bytea NOT NULL,
-  credentials_set_at timestamp with time zone,
   retired_at timestamp with time zone NOT NULL
 );
 ALTER TABLE ONLY public.wallet_retired_key ADD CONSTRAINT wallet_retired_key_credentials_sealed_check CHECK ((length(credentials_sealed) > 28));

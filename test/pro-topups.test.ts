@@ -435,9 +435,9 @@ describe('A QIWI key replaced while bills are open', () => {
     return key;
   };
   /** A park whose QIWI wallet has two bills open (to be paid, and not), then its key replaced with another account's. */
-  const twoBillsThenAnotherAccount = async (paidAmount: string, unpaidAmount: string) => {
+  const twoBillsThenAnotherAccount = async (paidAmount: string, unpaidAmount: string, firstKey = QIWI_KEY) => {
     const park = await bed.park({ currency: 'RUB' });
-    const wallet = await park.wallet('QIWI', { secretKey: QIWI_KEY, expiresAt: yearAhead() });
+    const wallet = await park.wallet('QIWI', { secretKey: firstKey, expiresAt: yearAhead() });
     const before = await park.balance(park.working.id);
     const paid = (await createTopUp(park, 'QIWI', paidAmount)).data!.createTopUp.transaction;
     const unpaid = (await createTopUp(park, 'QIWI', unpaidAmount)).data!.createTopUp.transaction;
@@ -467,6 +467,37 @@ describe('A QIWI key replaced while bills are open', () => {
     // Kept only while they were open.
     expect(await waitFor(() => retiredKeys(wallet.id), (n) => n === 0)).toBe(0);
     expect(await bed.server.app.checkLedger()).toEqual([]);
+  });
+
+  it('asks with the kept key about a bill opened while the replacement was under way (its transaction begun first)', async () => {
+    const park = await bed.park({ currency: 'RUB' });
+    const wallet = await park.wallet('QIWI', { secretKey: QIWI_KEY, expiresAt: yearAhead() });
+    const before = await park.balance(park.working.id);
+    const { wallets } = bed.server.app.use(walletsModule);
+    let opened!: { externalId: string };
+    // The replacing transaction begins (its now() is the new key's credentials_set_at) before the
+    // top-up is recorded with the old key; only then does it lock the wallet and replace the key.
+    await bed.server.app.orm.em.fork().transactional(async (tx) => {
+      await tx.execute('SELECT 1');
+      opened = (await createTopUp(park, 'QIWI', '3300')).data!.createTopUp.transaction;
+      await wallets.update(tx, { id: wallet.id, credentials: { secretKey: otherAccountKey(), expiresAt: yearAhead() } }, 'test');
+    });
+    expect(await retiredKeys(wallet.id)).toBe(1);
+    qiwi.pay(opened.externalId);
+    expect(await finalOf(wallet.id, opened.externalId)).toMatchObject({ status: 'PROCESSED' });
+    expect((await park.balance(park.working.id)) - before).toBe(3_300n);
+    expect(await waitFor(() => retiredKeys(wallet.id), (n) => n === 0)).toBe(0);
+  });
+
+  it('gives up at its time a bill only a refused replaced key could see (expired, the new key another account’s): closed unasked, the key erased, not asked for ever', async () => {
+    const expiringKey = 'qiwi-expiring-key-0123456789abcdef';
+    qiwi.allowAccountKey(expiringKey, 'main');
+    const { wallet, unpaid, paid } = await twoBillsThenAnotherAccount('1100', '1200', expiringKey);
+    qiwi.refuseKey(expiringKey);
+    for (const bill of [paid, unpaid]) {
+      expect(await finalOf(wallet.id, bill.externalId, BILL_TTL_MS + 10_000)).toMatchObject({ status: 'REJECTED', reason: 'EXPIRED' });
+    }
+    expect(await waitFor(() => retiredKeys(wallet.id), (n) => n === 0)).toBe(0);
   });
 
   it('keeps no replaced key when no bill is open', async () => {

@@ -50,7 +50,7 @@ let server: TestServer;
 const inbox: Received[] = [];
 /** Recipients the SMTP server turns away once (451: try again later); the next try is not refused. */
 const refused = new Set<string>();
-/** Recipients the SMTP server turns away every time, for good (550: no such mailbox), with the tries counted. */
+/** Recipients the SMTP server turns away every time, for good (550 5.1.1: no such mailbox), with the tries counted. */
 const unknownMailboxes = new Map<string, number>();
 
 /** A recipient the SMTP server is slow to take: it holds each try's RCPT unanswered until the test opens it. */
@@ -78,7 +78,7 @@ beforeAll(async () => {
       const unknown = unknownMailboxes.get(address.address);
       if (unknown !== undefined) {
         unknownMailboxes.set(address.address, unknown + 1);
-        return callback(Object.assign(new Error('no such mailbox'), { responseCode: 550 }));
+        return callback(Object.assign(new Error('5.1.1 No such mailbox'), { responseCode: 550 }));
       }
       const held = holds.get(address.address);
       if (!held) return callback();

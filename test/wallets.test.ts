@@ -246,8 +246,8 @@ describe('wallets over GraphQL', () => {
     const rotated = `${newKey('k2')},${firstKey}`;
     // A key the wallet replaced while bills opened with it were open, kept beside it (sealed the same way).
     await server.app.orm.em.fork().execute(
-      `INSERT INTO wallet_retired_key (wallet_id, credentials_key_id, credentials_sealed, credentials_set_at, retired_at)
-       SELECT id, credentials_key_id, credentials_sealed, credentials_set_at, now() FROM wallet WHERE credentials_sealed IS NOT NULL`,
+      `INSERT INTO wallet_retired_key (wallet_id, credentials_key_id, credentials_sealed, retired_at)
+       SELECT id, credentials_key_id, credentials_sealed, now() FROM wallet WHERE credentials_sealed IS NOT NULL`,
     );
     const run = () =>
       execFileAsync(process.execPath, ['bin/payouts.js', 'wallets', 'rotate-keys', '--batch', '1'], {

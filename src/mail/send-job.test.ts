@@ -9,7 +9,7 @@ function smtpError(code: string, command: string, response: string) {
 describe('refusedForGood', () => {
   it('gives up on a message whose recipient or content the server refuses for good', () => {
     expect(refusedForGood(smtpError('EENVELOPE', 'RCPT TO', '550 5.1.1 <x@y>: Recipient address rejected: User unknown'))).toBe(true);
-    expect(refusedForGood(smtpError('EENVELOPE', 'RCPT TO', '550 no such mailbox'))).toBe(true);
+    expect(refusedForGood(smtpError('EENVELOPE', 'RCPT TO', '550-5.1.2 Bad destination system'))).toBe(true);
     expect(refusedForGood(smtpError('EMESSAGE', 'DATA', '552 5.3.4 Message size exceeds fixed limit'))).toBe(true);
   });
 
@@ -19,6 +19,9 @@ describe('refusedForGood', () => {
     // Policy: relaying denied to a server that wants a login, a sender it does not take.
     expect(refusedForGood(smtpError('EENVELOPE', 'RCPT TO', '554 5.7.1 <x@y>: Relay access denied'))).toBe(false);
     expect(refusedForGood(smtpError('EENVELOPE', 'MAIL FROM', '550 5.1.0 Sender rejected'))).toBe(false);
+    // No enhanced status: a relay refusing everyone answers like this too.
+    expect(refusedForGood(smtpError('EENVELOPE', 'RCPT TO', '554 Relay access denied'))).toBe(false);
+    expect(refusedForGood(smtpError('EENVELOPE', 'RCPT TO', '550 no such mailbox'))).toBe(false);
     expect(refusedForGood(smtpError('EAUTH', 'AUTH PLAIN', '535 5.7.8 Authentication credentials invalid'))).toBe(false);
     // No server reached at all.
     expect(refusedForGood(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNECTION' }))).toBe(false);

@@ -135,18 +135,20 @@ async function attempt(mailer: Mailer | null, message: MailMessage, kind: string
 
 /**
  * The SMTP server turned this message away and would again: a permanent (5xx) reply to its
- * recipient (RCPT TO: no such mailbox, no such domain) or its content (DATA: too large). Not a
- * policy refusal (enhanced status 5.7.x: relaying denied, authentication required), nor one of the
- * sender (MAIL FROM) or the login: those are the server's or our settings, wrong for every message
- * alike, and an operator mending them should find the messages still being tried.
+ * recipient (RCPT TO) or its content (DATA) whose enhanced status (RFC 3463) blames the message —
+ * its address (5.1.x: no such mailbox or domain), the mailbox (5.2.x), its size (5.3.x) or its
+ * content (5.6.x). Not a policy refusal (5.7.x: relaying denied, authentication required), a reply
+ * with no enhanced status (it could be either), nor a refusal of the sender (MAIL FROM) or the
+ * login: those may be the server's or our settings, wrong for every message alike, and an operator
+ * mending them should find the messages still being tried.
  */
 export function refusedForGood(error: unknown): boolean {
   const { code, responseCode, command, response } = (error ?? {}) as { code?: unknown; responseCode?: unknown; command?: unknown; response?: unknown };
   if (code !== 'EENVELOPE' && code !== 'EMESSAGE') return false;
   if (command !== 'RCPT TO' && command !== 'DATA') return false;
   if (typeof responseCode !== 'number' || responseCode < 500 || responseCode > 599) return false;
-  const enhanced = typeof response === 'string' ? /^\d{3}[ -](\d)\.(\d{1,3})\.\d{1,3}\b/.exec(response) : null;
-  return enhanced?.[2] !== '7';
+  const enhanced = typeof response === 'string' ? /^\d{3}[ -]5\.(\d{1,3})\.\d{1,3}\b/.exec(response) : null;
+  return enhanced !== null && ['1', '2', '3', '6'].includes(enhanced[1]!);
 }
 
 /** A job queued by the previous version: sent as it was then, with no row to record it on. */

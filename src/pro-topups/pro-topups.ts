@@ -151,7 +151,7 @@ export class ProTopUps implements KeyHolder {
     // meanwhile, it is still found and credited.
     const closing: RequestFailure | null = walletDeleted && gateway.canCancel ? 'WALLET_DELETED' : timeIsUp ? 'EXPIRED' : null;
     if (walletDeleted && !closing) return new Date(expiresAt);
-    const secretKeys = wallet ? await this.keysFor(em, wallet, transaction) : [];
+    const secretKeys = wallet ? await this.keysFor(em, wallet) : [];
     let outcome: PollOutcome;
     if (secretKeys.length === 0) {
       // Its credentials removed (or a deleted wallet's, erased): nothing can be asked; give up when it is time.
@@ -168,7 +168,7 @@ export class ProTopUps implements KeyHolder {
     return outcome === 'waiting' ? new Date(this.nextPoll(system, Date.now(), expiresAt)) : null;
   }
 
-  async openWith(em: EntityManager, walletId: string, openedBefore?: Date): Promise<number> {
+  async openWith(em: EntityManager, walletId: string, openedBefore?: string): Promise<number> {
     return (await this.topups.awaitingOn(em, walletId, openedBefore)).length;
   }
 
@@ -194,14 +194,14 @@ export class ProTopUps implements KeyHolder {
   }
 
   /**
-   * The keys to ask about a top-up with: the wallet's, then (for a top-up recorded before the key
-   * was set) the keys it replaced and keeps, newest first: the bill may be another account's.
+   * The keys to ask about a top-up with: the wallet's, then the keys it replaced and keeps (only
+   * while a top-up recorded before may need them), newest first: the bill may be another account's.
+   * Each key once (a key given again with a new expiry is the same key).
    */
-  private async keysFor(em: EntityManager, wallet: WalletRow, transaction: TransactionRow): Promise<string[]> {
+  private async keysFor(em: EntityManager, wallet: WalletRow): Promise<string[]> {
     const current = this.wallets.credentialsOf(wallet)?.secretKey;
-    const maybeOlder = wallet.credentials_set_at === null || transaction.created_at < wallet.credentials_set_at;
-    const retired = maybeOlder ? (await this.wallets.retiredCredentialsOf(em, wallet)).map((credentials) => credentials.secretKey) : [];
-    return [current, ...retired].filter((key): key is string => typeof key === 'string' && key.length > 0);
+    const retired = (await this.wallets.retiredCredentialsOf(em, wallet)).map((credentials) => credentials.secretKey);
+    return [...new Set([current, ...retired].filter((key): key is string => typeof key === 'string' && key.length > 0))];
   }
 
   /**
@@ -221,8 +221,11 @@ export class ProTopUps implements KeyHolder {
     } catch (error) {
       this.events.polled(gateway.system, 'error');
       this.logger.warn({ paymentSystem: gateway.system, transactionId: transaction.id, problem: (error as Error).message }, 'could not ask the payment system about a top-up');
-      // A deleted wallet's key refused (often why it was deleted: expired): no retry will be let in, and the key must not be kept for ever.
-      if (closing && walletDeleted && error instanceof HttpRefusedError && (error.status === 401 || error.status === 403)) return { state: 'KEY_REFUSED' };
+      // A deleted wallet's key refused (often why it was deleted: expired), or a key the wallet
+      // replaced, with no other key knowing the payment: no retry will be let in, and the keys must
+      // not be kept for ever. (The wallet's only key refused is left to be mended: asked again.)
+      const replacedKeyRefused = walletDeleted || secretKeys.length > 1;
+      if (closing && replacedKeyRefused && error instanceof HttpRefusedError && (error.status === 401 || error.status === 403)) return { state: 'KEY_REFUSED' };
       if (closing || !(error instanceof HttpUnavailableError || error instanceof HttpRefusedError)) throw error;
       return null;
     }
@@ -231,7 +234,8 @@ export class ProTopUps implements KeyHolder {
   /**
    * The payment as the first key that knows it sees it, and that key (to close it with). A key the
    * payment system does not know the payment by (another account's) or refuses (expired) hands over
-   * to the next; if none knows it, what the first key said, or the refusal when every key was refused.
+   * to the next. If none knows it: the refusal, if a key was refused (the payment may be that key's
+   * account's, unseen), else what the first key said.
    */
   private async statusByAnyKey(gateway: TopUpGateway, externalId: string, secretKeys: readonly string[]): Promise<{ status: PaymentStatus; secretKey: string }> {
     let unknown: { status: PaymentStatus; secretKey: string } | null = null;
@@ -246,8 +250,9 @@ export class ProTopUps implements KeyHolder {
         refusal ??= error;
       }
     }
-    if (unknown) return unknown;
-    throw refusal;
+    if (refusal !== null) throw refusal;
+    if (unknown === null) throw new Error('no key to ask the payment system with');
+    return unknown;
   }
 
   /**
@@ -292,7 +297,7 @@ export class ProTopUps implements KeyHolder {
       case 'KEY_REFUSED':
         this.logger.error(
           { transactionId: transaction.id, paymentSystem: transaction.payment_system },
-          'the payment system refused a deleted wallet’s key: the top-up is given up without knowing whether it was paid; check it in the park’s account there',
+          'the payment system refused the keys that could see the top-up (a deleted wallet’s, or one the wallet replaced): it is given up without knowing whether it was paid; check it in the park’s account there',
         );
         return this.close(em, transaction, closing!);
     }
@@ -396,8 +401,8 @@ const ASK_AGAIN_MS = 5_000;
 
 /**
  * What the payment system said; or, closing it, that it rejected the payment because we asked, that
- * the payment is still payable there after our ask (opened meanwhile), or that it refused a deleted
- * wallet's key.
+ * the payment is still payable there after our ask (opened meanwhile), or that it refused the keys
+ * that could see it (a deleted wallet's, or one the wallet replaced).
  */
 type Asked = PaymentStatus | { state: 'CLOSED_BY_US' } | { state: 'STILL_OPEN' } | { state: 'KEY_REFUSED' };
 

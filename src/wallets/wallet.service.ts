@@ -36,8 +36,11 @@ export interface WalletChange {
  * the account that opened it). Registered with `WalletService.keepKeyFor`.
  */
 export interface KeyHolder {
-  /** How many payments are open on the wallet now; with `openedBefore`, of those opened before then (with a key it had then). */
-  openWith(em: EntityManager, walletId: string, openedBefore?: Date): Promise<number>;
+  /**
+   * How many payments are open on the wallet now; with `openedBefore` (a timestamptz as PostgreSQL
+   * writes it, to the microsecond), of those recorded before then, with a key it had then.
+   */
+  openWith(em: EntityManager, walletId: string, openedBefore?: string): Promise<number>;
   /** The wallet is being deleted (in `em`'s transaction): close them now. Returns how many. */
   closeAll(em: EntityManager, walletId: string): Promise<number>;
 }
@@ -198,6 +201,8 @@ export class WalletService {
   async delete(em: EntityManager, id: string, actor: string): Promise<WalletRow> {
     let open = 0;
     for (const holder of this.keyHolders) open += await holder.closeAll(em, id);
+    // With nothing open, no key it replaced is needed either; otherwise they go with its own (`eraseKeyOfDeleted`).
+    if (open === 0) await queryBound(em, 'DELETE FROM wallet_retired_key WHERE wallet_id = ?::uuid', [id]);
     const [row] = await queryBound<WalletRow>(
       em,
       `UPDATE wallet SET deleted_at = now(), enabled = false,
@@ -236,12 +241,22 @@ export class WalletService {
     return rows.map((row) => JSON.parse(this.keyring.open({ keyId: row.credentials_key_id, blob: row.credentials_sealed }, context).toString('utf8')) as Credentials);
   }
 
-  /** Erases the replaced keys of a wallet that no open payment may need any more (none opened before it was replaced is open). */
+  /**
+   * Erases the replaced keys of a wallet that no open payment may need any more (none recorded
+   * before it was replaced is open). It first waits for a change of the wallet in progress: a key
+   * being retired as the last payment that needed it closes is then seen, and erased here.
+   */
   async releaseRetiredKeys(em: EntityManager, walletId: string): Promise<void> {
-    const retired = await queryBound<{ id: string; retired_at: Date }>(em, 'SELECT id, retired_at FROM wallet_retired_key WHERE wallet_id = ?::uuid', [walletId]);
+    await queryBound(em, 'SELECT 1 FROM wallet WHERE id = ?::uuid FOR SHARE', [walletId]);
+    // As text, to the microsecond: a Date would round a payment recorded just before it onto it.
+    const retired = await queryBound<{ id: string; retired_at: string }>(
+      em,
+      'SELECT id, retired_at::text AS retired_at FROM wallet_retired_key WHERE wallet_id = ?::uuid',
+      [walletId],
+    );
     const unneeded: string[] = [];
     for (const key of retired) {
-      if ((await this.openWithAny(em, walletId, new Date(key.retired_at))) === 0) unneeded.push(String(key.id));
+      if ((await this.openWithAny(em, walletId, key.retired_at)) === 0) unneeded.push(String(key.id));
     }
     if (unneeded.length > 0) await queryBound(em, 'DELETE FROM wallet_retired_key WHERE id = ANY (?::bigint[])', [`{${unneeded.join(',')}}`]);
   }
@@ -256,13 +271,13 @@ export class WalletService {
     if ((await this.openWithAny(em, wallet.id)) === 0) return;
     await queryBound(
       em,
-      `INSERT INTO wallet_retired_key (wallet_id, credentials_key_id, credentials_sealed, credentials_set_at, retired_at)
-       VALUES (?::uuid, ?, ?, ?, clock_timestamp())`,
-      [wallet.id, wallet.credentials_key_id, wallet.credentials_sealed, wallet.credentials_set_at],
+      `INSERT INTO wallet_retired_key (wallet_id, credentials_key_id, credentials_sealed, retired_at)
+       VALUES (?::uuid, ?, ?, clock_timestamp())`,
+      [wallet.id, wallet.credentials_key_id, wallet.credentials_sealed],
     );
   }
 
-  private async openWithAny(em: EntityManager, walletId: string, openedBefore?: Date): Promise<number> {
+  private async openWithAny(em: EntityManager, walletId: string, openedBefore?: string): Promise<number> {
     let open = 0;
     for (const holder of this.keyHolders) open += await holder.openWith(em, walletId, openedBefore);
     return open;
