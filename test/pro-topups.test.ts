@@ -500,6 +500,26 @@ describe('A QIWI key replaced while bills are open', () => {
     expect(await waitFor(() => retiredKeys(wallet.id), (n) => n === 0)).toBe(0);
   });
 
+  it('asks again, and never gives up, a bill opened with the wallet’s own key while that key is refused, though a replaced key is kept: credited once the key is let in again', async () => {
+    const { park, wallet, before, paid, unpaid, newKey } = await twoBillsThenAnotherAccount('500', '600');
+    const fresh = (await createTopUp(park, 'QIWI', '2700')).data!.createTopUp.transaction;
+    qiwi.refuseKey(newKey);
+    try {
+      qiwi.pay(fresh.externalId);
+      qiwi.pay(paid.externalId);
+      // The old account's bill is still found with the kept key.
+      expect(await finalOf(wallet.id, paid.externalId)).toMatchObject({ status: 'PROCESSED' });
+      // Past the new bill's time, its own key refused: waiting for the key, not given up (the kept key cannot have opened it).
+      await new Promise((resolve) => setTimeout(resolve, BILL_TTL_MS + 1500));
+      expect(await transactionOf(wallet.id, fresh.externalId)).toMatchObject({ status: 'ACCEPTED', awaiting_payment: true });
+    } finally {
+      qiwi.allowKey(newKey);
+    }
+    expect(await finalOf(wallet.id, fresh.externalId, 30_000)).toMatchObject({ status: 'PROCESSED' });
+    expect(await finalOf(wallet.id, unpaid.externalId)).toMatchObject({ status: 'REJECTED', reason: 'EXPIRED' });
+    expect((await park.balance(park.working.id)) - before).toBe(3_200n);
+  });
+
   it('keeps no replaced key when no bill is open', async () => {
     const park = await bed.park({ currency: 'RUB' });
     const wallet = await park.wallet('QIWI', { secretKey: QIWI_KEY, expiresAt: yearAhead() });

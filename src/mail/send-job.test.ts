@@ -19,6 +19,9 @@ describe('refusedForGood', () => {
     // Policy: relaying denied to a server that wants a login, a sender it does not take.
     expect(refusedForGood(smtpError('EENVELOPE', 'RCPT TO', '554 5.7.1 <x@y>: Relay access denied'))).toBe(false);
     expect(refusedForGood(smtpError('EENVELOPE', 'MAIL FROM', '550 5.1.0 Sender rejected'))).toBe(false);
+    // The sender refused late, at RCPT TO (Postfix's delayed reject): still our MAIL_FROM's fault.
+    expect(refusedForGood(smtpError('EENVELOPE', 'RCPT TO', '553 5.1.8 <payouts@localhost>: Sender address rejected: Domain not found'))).toBe(false);
+    expect(refusedForGood(smtpError('EENVELOPE', 'RCPT TO', '550 5.1.0 <payouts@fleet.example>: Sender address rejected: User unknown'))).toBe(false);
     // No enhanced status: a relay refusing everyone answers like this too.
     expect(refusedForGood(smtpError('EENVELOPE', 'RCPT TO', '554 Relay access denied'))).toBe(false);
     expect(refusedForGood(smtpError('EENVELOPE', 'RCPT TO', '550 no such mailbox'))).toBe(false);

@@ -138,17 +138,21 @@ async function attempt(mailer: Mailer | null, message: MailMessage, kind: string
  * recipient (RCPT TO) or its content (DATA) whose enhanced status (RFC 3463) blames the message —
  * its address (5.1.x: no such mailbox or domain), the mailbox (5.2.x), its size (5.3.x) or its
  * content (5.6.x). Not a policy refusal (5.7.x: relaying denied, authentication required), a reply
- * with no enhanced status (it could be either), nor a refusal of the sender (MAIL FROM) or the
- * login: those may be the server's or our settings, wrong for every message alike, and an operator
- * mending them should find the messages still being tried.
+ * with no enhanced status (it could be either), nor a refusal of the sender — at MAIL FROM, or at
+ * RCPT TO as servers that reject late report it (5.1.7, 5.1.8, "Sender address rejected") — or of
+ * the login: those may be the server's or our settings, wrong for every message alike, and an
+ * operator mending them should find the messages still being tried.
  */
 export function refusedForGood(error: unknown): boolean {
   const { code, responseCode, command, response } = (error ?? {}) as { code?: unknown; responseCode?: unknown; command?: unknown; response?: unknown };
   if (code !== 'EENVELOPE' && code !== 'EMESSAGE') return false;
   if (command !== 'RCPT TO' && command !== 'DATA') return false;
   if (typeof responseCode !== 'number' || responseCode < 500 || responseCode > 599) return false;
-  const enhanced = typeof response === 'string' ? /^\d{3}[ -]5\.(\d{1,3})\.\d{1,3}\b/.exec(response) : null;
-  return enhanced !== null && ['1', '2', '3', '6'].includes(enhanced[1]!);
+  const reply = typeof response === 'string' ? response : '';
+  const enhanced = /^\d{3}[ -]5\.(\d{1,3})\.(\d{1,3})\b/.exec(reply);
+  if (!enhanced || !['1', '2', '3', '6'].includes(enhanced[1]!)) return false;
+  const aboutSender = (enhanced[1] === '1' && (enhanced[2] === '7' || enhanced[2] === '8')) || /\bsender\b/i.test(reply);
+  return !aboutSender;
 }
 
 /** A job queued by the previous version: sent as it was then, with no row to record it on. */

@@ -151,14 +151,14 @@ export class ProTopUps implements KeyHolder {
     // meanwhile, it is still found and credited.
     const closing: RequestFailure | null = walletDeleted && gateway.canCancel ? 'WALLET_DELETED' : timeIsUp ? 'EXPIRED' : null;
     if (walletDeleted && !closing) return new Date(expiresAt);
-    const secretKeys = wallet ? await this.keysFor(em, wallet) : [];
+    const keys = wallet ? await this.keysFor(em, wallet, transaction) : NO_KEYS;
     let outcome: PollOutcome;
-    if (secretKeys.length === 0) {
+    if (keys.own === null && keys.kept.length === 0) {
       // Its credentials removed (or a deleted wallet's, erased): nothing can be asked; give up when it is time.
       if (!closing) return new Date(expiresAt);
       outcome = await this.close(em, transaction, closing);
     } else {
-      const status = await this.ask(gateway, transaction, secretKeys, closing, walletDeleted);
+      const status = await this.ask(gateway, transaction, keys, closing, walletDeleted);
       if (!status) return new Date(this.nextPoll(system, Date.now(), expiresAt));
       outcome = await this.apply(em, transaction, status, closing);
     }
@@ -194,14 +194,14 @@ export class ProTopUps implements KeyHolder {
   }
 
   /**
-   * The keys to ask about a top-up with: the wallet's, then the keys it replaced and keeps (only
-   * while a top-up recorded before may need them), newest first: the bill may be another account's.
-   * Each key once (a key given again with a new expiry is the same key).
+   * The keys to ask about a top-up with: the wallet's own, and the keys it replaced after this
+   * top-up was recorded (newest first), one of which may have opened it: the bill may be another
+   * account's. Each key once (a key given again with a new expiry is the same key).
    */
-  private async keysFor(em: EntityManager, wallet: WalletRow): Promise<string[]> {
-    const current = this.wallets.credentialsOf(wallet)?.secretKey;
-    const retired = (await this.wallets.retiredCredentialsOf(em, wallet)).map((credentials) => credentials.secretKey);
-    return [...new Set([current, ...retired].filter((key): key is string => typeof key === 'string' && key.length > 0))];
+  private async keysFor(em: EntityManager, wallet: WalletRow, transaction: TransactionRow): Promise<TopUpKeys> {
+    const own = this.wallets.credentialsOf(wallet)?.secretKey || null;
+    const kept = (await this.wallets.retiredCredentialsOf(em, wallet, transaction.created_at)).map((credentials) => credentials.secretKey);
+    return { own, kept: [...new Set(kept.filter((key) => typeof key === 'string' && key.length > 0 && key !== own))] };
   }
 
   /**
@@ -209,9 +209,15 @@ export class ProTopUps implements KeyHolder {
    * (a bill paid at the last moment is still found paid). Null: it could not be asked now, and
    * need not be yet (the next poll asks). Past that, the job's own retries (with backoff) take over.
    */
-  private async ask(gateway: TopUpGateway, transaction: TransactionRow, secretKeys: readonly string[], closing: RequestFailure | null, walletDeleted: boolean): Promise<Asked | null> {
+  private async ask(gateway: TopUpGateway, transaction: TransactionRow, keys: TopUpKeys, closing: RequestFailure | null, walletDeleted: boolean): Promise<Asked | null> {
     try {
-      const { status, secretKey } = await this.statusByAnyKey(gateway, transaction.external_id, secretKeys);
+      const answer = await this.statusByAnyKey(gateway, transaction.external_id, keys);
+      if (answer === 'unseen') {
+        this.logger.warn({ paymentSystem: gateway.system, transactionId: transaction.id }, 'a key the wallet replaced, which may have opened this top-up, is refused: nothing can see it');
+        // Until its time, in case the key is let in again; then no retry will be, and the key must not be kept for ever.
+        return closing ? { state: 'KEY_REFUSED' } : null;
+      }
+      const { status, secretKey } = answer;
       if (!closing || (status.state !== 'WAITING' && status.state !== 'UNKNOWN')) return status;
       const closed = await gateway.cancel(transaction.external_id, secretKey);
       if (closed.state === 'REJECTED') return { state: 'CLOSED_BY_US' };
@@ -221,36 +227,39 @@ export class ProTopUps implements KeyHolder {
     } catch (error) {
       this.events.polled(gateway.system, 'error');
       this.logger.warn({ paymentSystem: gateway.system, transactionId: transaction.id, problem: (error as Error).message }, 'could not ask the payment system about a top-up');
-      // A deleted wallet's key refused (often why it was deleted: expired), or a key the wallet
-      // replaced, with no other key knowing the payment: no retry will be let in, and the keys must
-      // not be kept for ever. (The wallet's only key refused is left to be mended: asked again.)
-      const replacedKeyRefused = walletDeleted || secretKeys.length > 1;
-      if (closing && replacedKeyRefused && error instanceof HttpRefusedError && (error.status === 401 || error.status === 403)) return { state: 'KEY_REFUSED' };
+      // A deleted wallet's key refused (often why it was deleted: expired): no retry will be let in,
+      // and the key must not be kept for ever. (A live wallet's own key is left to be mended: asked again.)
+      if (closing && walletDeleted && isKeyRefusal(error)) return { state: 'KEY_REFUSED' };
       if (closing || !(error instanceof HttpUnavailableError || error instanceof HttpRefusedError)) throw error;
       return null;
     }
   }
 
   /**
-   * The payment as the first key that knows it sees it, and that key (to close it with). A key the
-   * payment system does not know the payment by (another account's) or refuses (expired) hands over
-   * to the next. If none knows it: the refusal, if a key was refused (the payment may be that key's
-   * account's, unseen), else what the first key said.
+   * The payment as the first key that knows it sees it, and that key (to close it with): the
+   * wallet's own, then the kept ones. A key that does not know the payment (another account's) or
+   * is refused (expired) hands over to the next. If none knows it: the wallet's own key's refusal,
+   * thrown, as with one key; else `unseen` if a kept key was refused (the payment may be its
+   * account's); else what the first key said (unknown).
    */
-  private async statusByAnyKey(gateway: TopUpGateway, externalId: string, secretKeys: readonly string[]): Promise<{ status: PaymentStatus; secretKey: string }> {
+  private async statusByAnyKey(gateway: TopUpGateway, externalId: string, keys: TopUpKeys): Promise<{ status: PaymentStatus; secretKey: string } | 'unseen'> {
     let unknown: { status: PaymentStatus; secretKey: string } | null = null;
-    let refusal: unknown = null;
-    for (const secretKey of secretKeys) {
+    let ownRefusal: unknown = null;
+    let keptRefused = false;
+    const asking = [...(keys.own === null ? [] : [{ secretKey: keys.own, kept: false }]), ...keys.kept.map((secretKey) => ({ secretKey, kept: true }))];
+    for (const { secretKey, kept } of asking) {
       try {
         const status = await gateway.status(externalId, secretKey);
         if (status.state !== 'UNKNOWN') return { status, secretKey };
         unknown ??= { status, secretKey };
       } catch (error) {
-        if (!(error instanceof HttpRefusedError && (error.status === 401 || error.status === 403))) throw error;
-        refusal ??= error;
+        if (!isKeyRefusal(error)) throw error;
+        if (kept) keptRefused = true;
+        else ownRefusal ??= error;
       }
     }
-    if (refusal !== null) throw refusal;
+    if (ownRefusal !== null) throw ownRefusal;
+    if (keptRefused) return 'unseen';
     if (unknown === null) throw new Error('no key to ask the payment system with');
     return unknown;
   }
@@ -396,13 +405,26 @@ export class ProTopUps implements KeyHolder {
   }
 }
 
+/** A top-up's keys: the wallet's own (null when it has none), and those it replaced that the top-up may have been opened with. */
+interface TopUpKeys {
+  own: string | null;
+  kept: string[];
+}
+
+const NO_KEYS: TopUpKeys = { own: null, kept: [] };
+
+/** The payment system refused the key itself (expired, revoked), not the request. */
+function isKeyRefusal(error: unknown): boolean {
+  return error instanceof HttpRefusedError && (error.status === 401 || error.status === 403);
+}
+
 /** When a top-up opened while it was being closed is asked about again, for a system polled only at its time. */
 const ASK_AGAIN_MS = 5_000;
 
 /**
  * What the payment system said; or, closing it, that it rejected the payment because we asked, that
- * the payment is still payable there after our ask (opened meanwhile), or that it refused the keys
- * that could see it (a deleted wallet's, or one the wallet replaced).
+ * the payment is still payable there after our ask (opened meanwhile), or that it refused the key
+ * that could see it (a deleted wallet's, or one the wallet replaced that may have opened it).
  */
 type Asked = PaymentStatus | { state: 'CLOSED_BY_US' } | { state: 'STILL_OPEN' } | { state: 'KEY_REFUSED' };
 

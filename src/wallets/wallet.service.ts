@@ -229,13 +229,16 @@ export class WalletService {
 
   /**
    * The keys a wallet had before its present one and still keeps (newest first): a payment opened
-   * with one of them may be known only to its account. Opened, for the payment-system adapters only.
+   * with one of them may be known only to its account. With `retiredAfter` (when a payment was
+   * recorded), only those replaced since, which may have opened it. Opened, for the payment-system
+   * adapters only.
    */
-  async retiredCredentialsOf(em: EntityManager, wallet: WalletRow): Promise<Credentials[]> {
+  async retiredCredentialsOf(em: EntityManager, wallet: WalletRow, retiredAfter: Date | null = null): Promise<Credentials[]> {
     const rows = await queryBound<{ credentials_key_id: string; credentials_sealed: Buffer }>(
       em,
-      'SELECT credentials_key_id, credentials_sealed FROM wallet_retired_key WHERE wallet_id = ?::uuid ORDER BY retired_at DESC, id DESC',
-      [wallet.id],
+      `SELECT credentials_key_id, credentials_sealed FROM wallet_retired_key
+        WHERE wallet_id = ?::uuid AND (?::timestamptz IS NULL OR retired_at > ?::timestamptz) ORDER BY retired_at DESC, id DESC`,
+      [wallet.id, retiredAfter, retiredAfter],
     );
     const context = credentialsContext(wallet);
     return rows.map((row) => JSON.parse(this.keyring.open({ keyId: row.credentials_key_id, blob: row.credentials_sealed }, context).toString('utf8')) as Credentials);
@@ -247,7 +250,8 @@ export class WalletService {
    * being retired as the last payment that needed it closes is then seen, and erased here.
    */
   async releaseRetiredKeys(em: EntityManager, walletId: string): Promise<void> {
-    await queryBound(em, 'SELECT 1 FROM wallet WHERE id = ?::uuid FOR SHARE', [walletId]);
+    // KEY SHARE conflicts with the update's FOR UPDATE, and queues behind nothing else.
+    await queryBound(em, 'SELECT 1 FROM wallet WHERE id = ?::uuid FOR KEY SHARE', [walletId]);
     // As text, to the microsecond: a Date would round a payment recorded just before it onto it.
     const retired = await queryBound<{ id: string; retired_at: string }>(
       em,
