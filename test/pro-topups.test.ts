@@ -520,6 +520,45 @@ describe('A QIWI key replaced while bills are open', () => {
     expect((await park.balance(park.working.id)) - before).toBe(3_200n);
   });
 
+  it('does not give up, unseen, a bill the new key opened while the poll was asking (the old key refused): asks again and closes it at QIWI', async () => {
+    const oldKey = 'qiwi-old-slow-key-0123456789abcdef';
+    qiwi.allowAccountKey(oldKey, 'main');
+    const park = await bed.park({ currency: 'RUB' });
+    const wallet = await park.wallet('QIWI', { secretKey: oldKey, expiresAt: yearAhead() });
+    const { proTopUps } = bed.server.app.use(proTopUpsModule);
+    const db = () => bed.server.app.orm.em.fork();
+    // Its first open finds QIWI down: recorded, with no bill yet.
+    qiwi.down(1000, 'http503');
+    const first = (await createTopUp(park, 'QIWI', '1300', 'slow-open')).data!.createTopUp;
+    expect(first.payUrl).toBeNull();
+    const billId = first.transaction.externalId;
+    // Only this test asks about it from here on (twice: a run under way re-books itself once).
+    for (let i = 0; i < 2; i++) {
+      await db().execute('SELECT graphile_worker.remove_job(?)', [pollJobKey(wallet.id, billId)]);
+      await new Promise((resolve) => setTimeout(resolve, 600));
+    }
+    expect((await replaceKey(park, wallet.id, otherAccountKey())).errors).toBeUndefined();
+    qiwi.refuseKey(oldKey);
+    const { expires_at: expiresAt } = await transactionOf(wallet.id, billId);
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiresAt!.getTime() - Date.now()) + 100));
+
+    // The poll at its time asks the new key, whose answer (no such bill) is slow to come back…
+    const releaseGet = qiwi.holdNext('GET', { pathEnd: billId, answerFirst: true });
+    const polling = proTopUps.poll(wallet.id, billId);
+    await waitFor(async () => qiwi.requests.filter((r) => r.method === 'GET' && r.path.endsWith(billId)).length, (n) => n >= 1);
+    // …and meanwhile the driver's retry opens the bill with the new key and gets its address.
+    const retried = (await createTopUp(park, 'QIWI', '1300', 'slow-open')).data!.createTopUp;
+    expect(retried.payUrl).toBe(qiwi.bills.get(billId)!.payUrl);
+    releaseGet();
+    // The old key refused, nothing saw the bill: but it was opened since the poll read it, so it is asked about again.
+    expect(await polling).toBeInstanceOf(Date);
+    expect(await transactionOf(wallet.id, billId)).toMatchObject({ status: 'ACCEPTED', awaiting_payment: true });
+    expect(await proTopUps.poll(wallet.id, billId)).toBeNull();
+    expect(await finalOf(wallet.id, billId)).toMatchObject({ status: 'REJECTED', reason: 'EXPIRED' });
+    expect(qiwi.bills.get(billId)!.status.value).toBe('REJECTED');
+    expect(await waitFor(() => retiredKeys(wallet.id), (n) => n === 0)).toBe(0);
+  });
+
   it('keeps no replaced key when no bill is open', async () => {
     const park = await bed.park({ currency: 'RUB' });
     const wallet = await park.wallet('QIWI', { secretKey: QIWI_KEY, expiresAt: yearAhead() });

@@ -265,12 +265,14 @@ export class ProTopUps implements KeyHolder {
   }
 
   /**
-   * Closed unpaid, for our reason. With `unknown` (the payment system knew nothing of it), only if it
-   * was not opened there meanwhile (a slow answer to the open, whose pay URL is now kept and may be
-   * in the driver's hands): then it is asked about again shortly, and closed there first.
+   * Closed unpaid, for our reason. Unasked — `unknown` (the payment system knew nothing of it) or
+   * `unseen` (no key we hold could see it) — only if it was not opened there since it was read (a
+   * slow answer to the open, whose pay URL is now kept and may be in the driver's hands): then it is
+   * asked about again shortly, and closed there first.
    */
-  private async close(em: EntityManager, transaction: TransactionRow, closing: RequestFailure, { unknown = false } = {}): Promise<PollOutcome> {
-    const closed = await this.topups.giveUp(em, transaction.wallet_id, transaction.external_id, closing, { unopened: unknown });
+  private async close(em: EntityManager, transaction: TransactionRow, closing: RequestFailure, { unasked }: { unasked?: 'unknown' | 'unseen' } = {}): Promise<PollOutcome> {
+    const ifPayUrl = unasked === 'unknown' ? null : unasked === 'unseen' ? transaction.pay_url : undefined;
+    const closed = await this.topups.giveUp(em, transaction.wallet_id, transaction.external_id, closing, { ifPayUrl });
     if (closed) return closing === 'WALLET_DELETED' ? 'closed' : 'expired';
     const now = await this.topups.find(em, transaction.wallet_id, transaction.external_id);
     return now?.awaiting_payment ? 'opened-meanwhile' : 'repeat';
@@ -296,19 +298,23 @@ export class ProTopUps implements KeyHolder {
         await this.topups.giveUp(em, walletId, externalId, 'EXPIRED');
         return 'expired';
       case 'UNKNOWN':
-        return closing ? this.close(em, transaction, closing, { unknown: true }) : 'waiting';
+        return closing ? this.close(em, transaction, closing, { unasked: 'unknown' }) : 'waiting';
       case 'WAITING':
         return closing ? this.close(em, transaction, closing) : 'waiting';
       case 'CLOSED_BY_US':
         return this.close(em, transaction, closing!);
       case 'STILL_OPEN':
         return 'opened-meanwhile';
-      case 'KEY_REFUSED':
-        this.logger.error(
-          { transactionId: transaction.id, paymentSystem: transaction.payment_system },
-          'the payment system refused the keys that could see the top-up (a deleted wallet’s, or one the wallet replaced): it is given up without knowing whether it was paid; check it in the park’s account there',
-        );
-        return this.close(em, transaction, closing!);
+      case 'KEY_REFUSED': {
+        const outcome = await this.close(em, transaction, closing!, { unasked: 'unseen' });
+        if (outcome === 'closed' || outcome === 'expired') {
+          this.logger.error(
+            { transactionId: transaction.id, paymentSystem: transaction.payment_system },
+            'the payment system refused the keys that could see the top-up (a deleted wallet’s, or one the wallet replaced): it is given up without knowing whether it was paid; check it in the park’s account there',
+          );
+        }
+        return outcome;
+      }
     }
   }
 
@@ -347,7 +353,9 @@ export class ProTopUps implements KeyHolder {
       );
       this.events.opened(system, 'opened');
       const kept = await this.topups.setPayUrl(em, transaction.id, payUrl);
-      if (kept) return { transaction: kept, payUrl };
+      // The address first kept is the one handed out: a concurrent open (with another key, after a
+      // replacement) may have opened a second payment, which no one is then given.
+      if (kept) return { transaction: kept, payUrl: kept.pay_url };
       return this.openedTooLate(em, transaction, secretKey);
     } catch (error) {
       if (error instanceof HttpRefusedError && firstAsk) {

@@ -240,20 +240,28 @@ export class TopUps {
 
   /**
    * A top-up awaiting payment that will not be paid (expired, rejected, refused): REJECTED with why.
-   * Null if it is not awaiting — or, with `unopened`, if it has a pay URL (the payment system opened
-   * it after all, since it was last asked).
+   * Null if it is not awaiting — or, with `ifPayUrl`, if its pay URL is no longer that (the payment
+   * system opened it after all, since it was last asked; null: not opened).
    */
-  async giveUp(em: EntityManager, walletId: string, externalId: string, reason: RequestFailure, { unopened = false } = {}): Promise<TransactionRow | null> {
-    return this.reject(em, walletId, externalId, reason, unopened ? 'awaiting_payment AND pay_url IS NULL' : 'awaiting_payment');
+  async giveUp(em: EntityManager, walletId: string, externalId: string, reason: RequestFailure, { ifPayUrl }: { ifPayUrl?: string | null } = {}): Promise<TransactionRow | null> {
+    if (ifPayUrl === undefined) return this.reject(em, walletId, externalId, reason, 'awaiting_payment');
+    return this.reject(em, walletId, externalId, reason, 'awaiting_payment AND pay_url IS NOT DISTINCT FROM ?', [ifPayUrl]);
   }
 
   /** A top-up the driver asked for, REJECTED with why if it is in the state `condition` (SQL) names; null if not. */
-  private async reject(em: EntityManager, walletId: string, externalId: string, reason: RequestFailure, condition: string): Promise<TransactionRow | null> {
+  private async reject(
+    em: EntityManager,
+    walletId: string,
+    externalId: string,
+    reason: RequestFailure,
+    condition: string,
+    conditionParams: readonly unknown[] = [],
+  ): Promise<TransactionRow | null> {
     const [row] = await queryBound<TransactionRow>(
       em,
       `UPDATE topup_transaction SET status = 'REJECTED', reason = ?, awaiting_payment = false, processed_at = now()
         WHERE wallet_id = ?::uuid AND external_id = ? AND ${condition} RETURNING *`,
-      [reason, walletId, externalId],
+      [reason, walletId, externalId, ...conditionParams],
     );
     if (!row) return null;
     const transaction = toTransactionRow(row);
