@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProcess } from '../src/app/processes';
+import { sendJobKey } from '../src/mail/mail-queue';
 import { mailModule } from '../src/mail/module';
 import { NOT_CONFIGURED } from '../src/mail/send-job';
 import { parksModule } from '../src/parks/module';
@@ -310,6 +311,30 @@ describe('QIWI key expiry', () => {
     // The server would take it now, but nothing tries any more.
     await send({ id: emailId }, { job: { attempts: 1, max_attempts: 25 } } as Parameters<typeof send>[1]);
     expect(mailTo(address)).toHaveLength(0);
+  });
+
+  it('gives up a message whose job died unrecorded (its last attempt failed outside the SMTP try, or the job was removed); not one still to be tried', async () => {
+    const { mail } = server.app.use(mailModule);
+    const db = () => server.app.orm.em.fork();
+    const inAnHour = new Date(Date.now() + 3_600_000);
+    // Three messages whose jobs wait an hour, so that only this test decides what becomes of them.
+    const [failed, removed, waiting] = await Promise.all(
+      ['failed', 'removed', 'waiting'].map((name) =>
+        db().transactional(async (tx) => {
+          const id = await mail.enqueue(tx, 'qiwi-key-7d', { to: `owner@kx-dead-${name}.example`, subject: 'QIWI key', text: 'expires' });
+          await tx.execute(`SELECT graphile_worker.add_job('email__send', json_build_object('id', ?::text), run_at => ?, job_key => ?)`, [id, inAnHour, sendJobKey(id)]);
+          return id;
+        }),
+      ),
+    );
+    // A worker killed on the job's last attempt leaves it failed for good, as this does; an operator may remove one.
+    await db().execute(`SELECT count(*) FROM graphile_worker.permanently_fail_jobs(ARRAY(SELECT id FROM graphile_worker.jobs WHERE key = ?), 'killed')`, [sendJobKey(failed!)]);
+    await db().execute('SELECT graphile_worker.remove_job(?)', [sendJobKey(removed!)]);
+
+    expect(await mail.giveUpAbandoned(db())).toBeGreaterThanOrEqual(2);
+    for (const id of [failed!, removed!]) expect(await delivery(id)).toEqual({ sentAt: null, attempts: 0, lastError: null, givenUpAt: expect.any(Date) });
+    expect(await delivery(waiting!)).toEqual({ sentAt: null, attempts: 0, lastError: null, givenUpAt: null });
+    expect(await mail.giveUpAbandoned(db())).toBe(0);
   });
 
   it('a message whose job runs again after it was sent is not sent again', async () => {

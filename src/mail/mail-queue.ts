@@ -52,7 +52,7 @@ export class MailQueue {
         params: [id, kind, message.to, message.subject, message.text],
       },
       'email__send',
-      `email__send:${id}`,
+      sendJobKey(id),
       { payload: { id }, runAt: new Date(), maxAttempts: SEND_ATTEMPTS },
     );
     return id;
@@ -84,9 +84,32 @@ export class MailQueue {
       await this.jobs.addKeyed(
         tx,
         'email__send',
-        fresh.map((row) => ({ payload: { id: row.id }, runAt, jobKey: `email__send:${row.id}`, maxAttempts: SEND_ATTEMPTS })),
+        fresh.map((row) => ({ payload: { id: row.id }, runAt, jobKey: sendJobKey(row.id), maxAttempts: SEND_ATTEMPTS })),
       );
       return { booked: fresh.length, givenUp: rows.length - fresh.length };
+    });
+  }
+
+  /**
+   * Messages neither sent nor given up whose job will never run again — its last attempt failed
+   * outside the SMTP try (the database away, the worker killed), or the job was removed — are
+   * given up, so that the row says what became of them. (Messages kept without SMTP_URL are
+   * `sendKept`'s.) A message a send holds is left for the next sweep. Returns how many.
+   */
+  async giveUpAbandoned(em: EntityManager): Promise<number> {
+    return em.transactional(async (tx) => {
+      const unsent = await queryBound<{ id: string }>(
+        tx,
+        `SELECT id FROM email_message WHERE sent_at IS NULL AND given_up_at IS NULL AND last_error IS DISTINCT FROM ? FOR UPDATE SKIP LOCKED`,
+        [NOT_CONFIGURED],
+      );
+      const dead = await this.jobs.keysWithoutFutureRun(
+        tx,
+        unsent.map((row) => sendJobKey(row.id)),
+      );
+      if (dead.length === 0) return 0;
+      await queryBound(tx, 'UPDATE email_message SET given_up_at = now() WHERE id = ANY (?::uuid[])', [`{${dead.map((key) => key.slice(SEND_JOB_KEY_PREFIX.length)).join(',')}}`]);
+      return dead.length;
     });
   }
 
@@ -101,4 +124,11 @@ export class MailQueue {
     const row = withDates(found, ['sent_at', 'given_up_at']);
     return { sentAt: row.sent_at, attempts: row.attempts, lastError: row.last_error, givenUpAt: row.given_up_at };
   }
+}
+
+const SEND_JOB_KEY_PREFIX = 'email__send:';
+
+/** The key of a message's `email__send` job: one job per message. */
+export function sendJobKey(id: string): string {
+  return `${SEND_JOB_KEY_PREFIX}${id}`;
 }

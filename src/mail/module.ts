@@ -12,8 +12,8 @@ declare global {
     interface Tasks {
       /** Sends one `email_message`; retried with backoff while the SMTP server refuses or is away. */
       email__send: EmailJob | LegacyEmailJob;
-      /** Books the messages kept while SMTP_URL was unset, once this worker has it. */
-      email__send_kept: Record<string, never>;
+      /** The outbox's upkeep: books the messages kept while SMTP_URL was unset (once this worker has it), gives up those whose job is dead. */
+      email__sweep: Record<string, never>;
     }
   }
 }
@@ -53,7 +53,9 @@ export const mailModule = defineModule({
       count: (kind, result) => metrics.sent.inc({ kind, result }),
       logger,
     }),
-    email__send_kept: async () => {
+    email__sweep: async () => {
+      const abandoned = await services.mail.giveUpAbandoned(kernel.orm.em.fork());
+      if (abandoned > 0) logger.error({ abandoned }, 'e-mails whose send job died (its last attempt failed outside the SMTP try, or it was removed): given up, not sent');
       // A worker without SMTP_URL would only keep them again.
       if (!settings.SMTP_URL) return;
       const kept = await services.mail.sendKept(kernel.orm.em.fork(), settings.MAIL_KEPT_MAX_AGE);
@@ -64,10 +66,10 @@ export const mailModule = defineModule({
   cron: () => [
     {
       pattern: '*/10 * * * *',
-      task: 'email__send_kept',
-      options: { jobKey: 'email__send_kept', jobKeyMode: 'preserve_run_at', max: 1 },
-      comment: 'Sends the e-mails kept while SMTP_URL was unset, once a worker has it (also booked when a worker starts).',
+      task: 'email__sweep',
+      options: { jobKey: 'email__sweep', jobKeyMode: 'preserve_run_at', max: 1 },
+      comment: 'The outbox: sends the e-mails kept while SMTP_URL was unset once a worker has it, gives up those whose job died (also booked when a worker starts).',
     },
   ],
-  startupJobs: () => [bookAtStart('email__send_kept')],
+  startupJobs: () => [bookAtStart('email__sweep')],
 });

@@ -79,7 +79,7 @@ interface Failure {
  *
  * Without SMTP_URL (development) nothing is sent and nothing pretends it was: `sent_at` stays NULL,
  * `last_error` says why, and the job ends rather than retrying for days on a machine with no server.
- * Once a worker has SMTP_URL, `MailQueue.sendKept` books such messages again.
+ * Once a worker has SMTP_URL, `MailQueue.sendKept` books such messages again (`email__sweep`).
  */
 export function sendJob(parts: SendJobParts): Task<'email__send'> {
   const { mailer } = parts;
