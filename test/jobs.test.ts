@@ -99,22 +99,28 @@ describe('the job queue', () => {
     expect((await jobs('test__keyed')).filter((job) => job.key?.startsWith('many:')).map((job) => job.key)).toEqual(['many:m2']);
   });
 
-  it('tells which keys have no job that could still run: none at all, or one held past the grace', async () => {
+  it('tells which keys have no job that could still run: none at all, one that used up its attempts, or one held past the grace', async () => {
     const runAt = new Date(Date.now() + 3_600_000);
     await inTransaction((em) =>
       t.app.jobs.addKeyed(em, 'test__keyed', [
         { payload: { shop: 'l1' }, runAt, jobKey: 'live:free' },
         { payload: { shop: 'l2' }, runAt, jobKey: 'live:held-now' },
         { payload: { shop: 'l3' }, runAt, jobKey: 'live:held-long' },
+        { payload: { shop: 'l4' }, runAt, jobKey: 'live:spent' },
+        { payload: { shop: 'l5' }, runAt, jobKey: 'live:last-try-now' },
       ]),
     );
-    // As a worker holds a job (and as one killed mid-job leaves it held).
+    // As a worker holds a job (and as one killed mid-job leaves it held); one on its last attempt.
     await t.app.orm.em.fork().execute(
       `UPDATE graphile_worker._private_jobs SET locked_at = now() - (CASE key WHEN 'live:held-long' THEN interval '1 hour' ELSE interval '1 second' END),
-              locked_by = 'test' WHERE key IN ('live:held-now', 'live:held-long')`,
+              locked_by = 'test', attempts = CASE key WHEN 'live:last-try-now' THEN max_attempts ELSE attempts END
+        WHERE key IN ('live:held-now', 'live:held-long', 'live:last-try-now')`,
     );
-    const stranded = await t.app.jobs.keysWithoutLiveJob(t.app.orm.em.fork(), ['live:free', 'live:held-now', 'live:held-long', 'live:none'], 60);
-    expect(stranded.sort()).toEqual(['live:held-long', 'live:none']);
+    // As a job that failed for good stays: unlocked, its attempts used up.
+    await t.app.orm.em.fork().execute(`SELECT count(*) FROM graphile_worker.permanently_fail_jobs(ARRAY(SELECT id FROM graphile_worker.jobs WHERE key = 'live:spent'), 'test')`);
+    const keys = ['live:free', 'live:held-now', 'live:held-long', 'live:spent', 'live:last-try-now', 'live:none'];
+    const stranded = await t.app.jobs.keysWithoutLiveJob(t.app.orm.em.fork(), keys, 60);
+    expect(stranded.sort()).toEqual(['live:held-long', 'live:none', 'live:spent']);
   });
 
   it('books or removes a job in the same round trip as the caller’s own statement, only if it touched a row', async () => {

@@ -97,20 +97,17 @@ export class MailQueue {
    * `sendKept`'s.) A message a send holds is left for the next sweep. Returns how many.
    */
   async giveUpAbandoned(em: EntityManager): Promise<number> {
-    return em.transactional(async (tx) => {
-      const unsent = await queryBound<{ id: string }>(
-        tx,
-        `SELECT id FROM email_message WHERE sent_at IS NULL AND given_up_at IS NULL AND last_error IS DISTINCT FROM ? FOR UPDATE SKIP LOCKED`,
-        [NOT_CONFIGURED],
-      );
-      const dead = await this.jobs.keysWithoutFutureRun(
-        tx,
-        unsent.map((row) => sendJobKey(row.id)),
-      );
-      if (dead.length === 0) return 0;
-      await queryBound(tx, 'UPDATE email_message SET given_up_at = now() WHERE id = ANY (?::uuid[])', [`{${dead.map((key) => key.slice(SEND_JOB_KEY_PREFIX.length)).join(',')}}`]);
-      return dead.length;
-    });
+    const given = await queryBound<{ id: string }>(
+      em,
+      `UPDATE email_message SET given_up_at = now()
+        WHERE id IN (SELECT m.id FROM email_message m
+                      WHERE m.sent_at IS NULL AND m.given_up_at IS NULL AND m.last_error IS DISTINCT FROM ?
+                        AND ${this.jobs.noLiveJobSql(SEND_JOB_KEY_SQL)}
+                        FOR UPDATE SKIP LOCKED)
+        RETURNING id`,
+      [NOT_CONFIGURED, SEND_HELD_FOR_GOOD_S],
+    );
+    return given.length;
   }
 
   /** Whether a message was delivered, and how its tries went; null for an id that is no message. */
@@ -126,9 +123,17 @@ export class MailQueue {
   }
 }
 
-const SEND_JOB_KEY_PREFIX = 'email__send:';
-
 /** The key of a message's `email__send` job: one job per message. */
 export function sendJobKey(id: string): string {
-  return `${SEND_JOB_KEY_PREFIX}${id}`;
+  return `email__send:${id}`;
 }
+
+/** `sendJobKey` in SQL, of `email_message m`. */
+const SEND_JOB_KEY_SQL = `'email__send:' || m.id::text`;
+
+/**
+ * How long a send job may be held before it counts as dead: a send holds it no longer than
+ * SMTP_TIMEOUT, and graphile-worker frees a killed worker's job after 4 hours to run it again. Held
+ * a day, nothing will.
+ */
+const SEND_HELD_FOR_GOOD_S = 86_400;

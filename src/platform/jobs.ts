@@ -164,7 +164,8 @@ export class JobQueue {
   }
 
   /**
-   * Of these keys, those with no job that could still run: none at all, or one a worker has held
+   * Of these keys, those with no job that could still run: none at all, one that used up its
+   * attempts (graphile-worker keeps a job that failed for good, unlocked), or one a worker has held
    * longer than `heldSeconds` (a worker killed mid-job keeps its lock for hours).
    */
   async keysWithoutLiveJob(em: EntityManager, jobKeys: readonly string[], heldSeconds: number): Promise<string[]> {
@@ -177,28 +178,14 @@ export class JobQueue {
   }
 
   /**
-   * Of these keys, those whose job will never run again: none is left, or the one left used up its
-   * attempts (graphile-worker keeps a job that failed for good, unlocked, at `max_attempts`). A job
-   * running now counts as alive, even on its last attempt.
-   */
-  async keysWithoutFutureRun(em: EntityManager, jobKeys: readonly string[]): Promise<string[]> {
-    if (jobKeys.length === 0) return [];
-    const rows = await queryBound<{ key: string }>(
-      em,
-      `SELECT k.key FROM unnest(?::text[]) AS k(key)
-        WHERE NOT EXISTS (SELECT 1 FROM graphile_worker.jobs j WHERE j.key = k.key AND (j.attempts < j.max_attempts OR j.locked_at IS NOT NULL))`,
-      [textArray(jobKeys)],
-    );
-    return rows.map((row) => row.key);
-  }
-
-  /**
    * `keysWithoutLiveJob` as a condition for the caller's own query: true when the job key that the
    * SQL expression `keySql` makes has no job that could still run. It takes one parameter, the
    * seconds after which a held job counts as dead.
    */
   noLiveJobSql(keySql: string): string {
-    return `NOT EXISTS (SELECT 1 FROM graphile_worker.jobs j WHERE j.key = ${keySql} AND (j.locked_at IS NULL OR j.locked_at > now() - make_interval(secs => ?)))`;
+    // Alive: waiting with attempts left, or held (running, even its last attempt) for less than the grace.
+    return `NOT EXISTS (SELECT 1 FROM graphile_worker.jobs j WHERE j.key = ${keySql}
+              AND ((j.locked_at IS NULL AND j.attempts < j.max_attempts) OR j.locked_at > now() - make_interval(secs => ?)))`;
   }
 }
 

@@ -169,7 +169,7 @@ export class ProTopUps implements KeyHolder {
   }
 
   async openWith(em: EntityManager, walletId: string, openedBefore?: string): Promise<number> {
-    return (await this.topups.awaitingOn(em, walletId, openedBefore)).length;
+    return (await this.topups.awaitingOn(em, walletId, openedBefore ?? null)).length;
   }
 
   /** Its wallet is being deleted: each open top-up's watch job runs now, and closes it (in the caller's transaction). */

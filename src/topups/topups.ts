@@ -405,7 +405,7 @@ export class TopUps {
    * The external ids of a wallet's top-ups still awaiting payment (oldest first): what its payment
    * system still has open; with `createdBefore`, only those recorded before then.
    */
-  async awaitingOn(em: EntityManager, walletId: string, createdBefore: Date | string | null = null): Promise<string[]> {
+  async awaitingOn(em: EntityManager, walletId: string, createdBefore: string | null = null): Promise<string[]> {
     const rows = await queryBound<{ external_id: string }>(
       em,
       'SELECT external_id FROM topup_transaction WHERE wallet_id = ?::uuid AND awaiting_payment AND (?::timestamptz IS NULL OR created_at < ?::timestamptz) ORDER BY id',

@@ -201,8 +201,6 @@ export class WalletService {
   async delete(em: EntityManager, id: string, actor: string): Promise<WalletRow> {
     let open = 0;
     for (const holder of this.keyHolders) open += await holder.closeAll(em, id);
-    // With nothing open, no key it replaced is needed either; otherwise they go with its own (`eraseKeyOfDeleted`).
-    if (open === 0) await queryBound(em, 'DELETE FROM wallet_retired_key WHERE wallet_id = ?::uuid', [id]);
     const [row] = await queryBound<WalletRow>(
       em,
       `UPDATE wallet SET deleted_at = now(), enabled = false,
@@ -212,6 +210,8 @@ export class WalletService {
       [open > 0, open > 0, actor, id],
     );
     if (!row) throw new NotFoundError(`Unknown wallet ${id}`, { field: 'id' });
+    // With nothing open, no key it replaced is needed either.
+    if (open === 0) await this.eraseKeyOfDeleted(em, id);
     this.changed();
     return toWalletRow(row);
   }
@@ -220,18 +220,18 @@ export class WalletService {
   async eraseKeyOfDeleted(em: EntityManager, id: string): Promise<void> {
     await queryBound(
       em,
-      `UPDATE wallet SET credentials_key_id = NULL, credentials_sealed = NULL
-        WHERE id = ?::uuid AND deleted_at IS NOT NULL AND credentials_sealed IS NOT NULL`,
+      `WITH erased AS (
+         UPDATE wallet SET credentials_key_id = NULL, credentials_sealed = NULL WHERE id = ?::uuid AND deleted_at IS NOT NULL RETURNING id)
+       DELETE FROM wallet_retired_key WHERE wallet_id IN (SELECT id FROM erased)`,
       [id],
     );
-    await queryBound(em, 'DELETE FROM wallet_retired_key WHERE wallet_id = ?::uuid AND EXISTS (SELECT 1 FROM wallet WHERE id = ?::uuid AND deleted_at IS NOT NULL)', [id, id]);
   }
 
   /**
    * The keys a wallet had before its present one and still keeps (newest first): a payment opened
    * with one of them may be known only to its account. With `retiredAfter` (when a payment was
-   * recorded), only those replaced since, which may have opened it. Opened, for the payment-system
-   * adapters only.
+   * recorded; a Date to the millisecond, so a key replaced in that same millisecond is included),
+   * only those replaced since, which may have opened it. Opened, for the payment-system adapters only.
    */
   async retiredCredentialsOf(em: EntityManager, wallet: WalletRow, retiredAfter: Date | null = null): Promise<Credentials[]> {
     const rows = await queryBound<{ credentials_key_id: string; credentials_sealed: Buffer }>(
@@ -240,8 +240,7 @@ export class WalletService {
         WHERE wallet_id = ?::uuid AND (?::timestamptz IS NULL OR retired_at > ?::timestamptz) ORDER BY retired_at DESC, id DESC`,
       [wallet.id, retiredAfter, retiredAfter],
     );
-    const context = credentialsContext(wallet);
-    return rows.map((row) => JSON.parse(this.keyring.open({ keyId: row.credentials_key_id, blob: row.credentials_sealed }, context).toString('utf8')) as Credentials);
+    return rows.map((row) => this.open(wallet, row.credentials_key_id, row.credentials_sealed));
   }
 
   /**
@@ -301,8 +300,12 @@ export class WalletService {
   /** A wallet's credentials, opened: for the payment-system adapters only, never for an answer or a log. */
   credentialsOf(wallet: WalletRow): Credentials | null {
     if (!wallet.credentials_key_id || !wallet.credentials_sealed) return null;
-    const plain = this.keyring.open({ keyId: wallet.credentials_key_id, blob: wallet.credentials_sealed }, credentialsContext(wallet));
-    return JSON.parse(plain.toString('utf8')) as Credentials;
+    return this.open(wallet, wallet.credentials_key_id, wallet.credentials_sealed);
+  }
+
+  /** Credentials sealed for this wallet (its own, or a key it replaced), opened. */
+  private open(wallet: Pick<WalletRow, 'id' | 'payment_system'>, keyId: string, blob: Buffer): Credentials {
+    return JSON.parse(this.keyring.open({ keyId, blob }, credentialsContext(wallet)).toString('utf8')) as Credentials;
   }
 
   /**
